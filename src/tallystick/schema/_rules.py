@@ -1,0 +1,102 @@
+"""The rules of wire contract v1, as plain constants and checks.
+
+Standard library only: the client imports this module to check names and values
+before they leave the host tool, and the msgspec Structs in ``session.py`` build
+their constraints from the same constants, so a rule is written exactly once.
+
+Patterns are ECMA-262 compatible (they go into the JSON Schema) and end with
+``END``, because Python's ``$`` also matches before a trailing newline.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+SCHEMA_VERSION = 1
+
+END = "$(?!\\n)"
+
+UUID4_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}" + END
+APPLICATION_ID_PATTERN = "^[a-z0-9][a-z0-9._-]{0,63}" + END
+ATTRIBUTE_NAME_PATTERN = "^[a-zA-Z][a-zA-Z0-9]*" + END
+TYPE_NAME_PATTERN = "^[A-Za-z][A-Za-z0-9]*" + END
+
+_N = "(?:0|[1-9][0-9]*)"
+_IDENT = "[0-9A-Za-z-]+"
+_SEMVER = f"{_N}\\.{_N}\\.{_N}(?:-{_IDENT}(?:\\.{_IDENT})*)?(?:\\+{_IDENT}(?:\\.{_IDENT})*)?"
+# PEP 440 in its usual spellings (lower case): epoch, release, pre, post, dev, local.
+_PEP440 = (
+    "v?(?:[0-9]+!)?[0-9]+(?:\\.[0-9]+)*"
+    "(?:[-_.]?(?:a|b|c|rc|alpha|beta|pre|preview)[-_.]?[0-9]*)?"
+    "(?:-[0-9]+|[-_.]?(?:post|rev|r)[-_.]?[0-9]*)?"
+    "(?:[-_.]?dev[-_.]?[0-9]*)?"
+    "(?:\\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?"
+)
+VERSION_PATTERN = f"^(?:{_SEMVER}|{_PEP440})" + END
+
+APPLICATION_ID_MAX_LENGTH = 64
+VERSION_MAX_LENGTH = 64
+NAME_MAX_LENGTH = 64
+ATTRIBUTE_VALUE_MAX_LENGTH = 4096
+MAX_ATTRIBUTES = 200
+MAX_EVENTS = 2000
+MAX_SPANS = 2000
+INT_MIN = -(2**63)
+INT_MAX = 2**63 - 1
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_BATCH_SESSIONS = 100
+
+# How each pattern reads in an error message.
+PATTERN_DESCRIPTIONS = {
+    UUID4_PATTERN: "a version-4 UUID in canonical lower-case form, e.g. 0b8f6a6e-3c1d-4e7a-9a51-2f0c5d8e9b14",
+    APPLICATION_ID_PATTERN: "1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit",
+    ATTRIBUTE_NAME_PATTERN: "letters and digits only, starting with a letter (e.g. shellName)",
+    TYPE_NAME_PATTERN: "letters and digits only, starting with a letter (e.g. UpdateNudgeShown)",
+    VERSION_PATTERN: "a SemVer or PEP 440 version such as 1.4.0, 2.0.0-rc.1 or 1.4.post1",
+}
+
+_attribute_name = re.compile(ATTRIBUTE_NAME_PATTERN)
+_type_name = re.compile(TYPE_NAME_PATTERN)
+_application_id = re.compile(APPLICATION_ID_PATTERN)
+_version = re.compile(VERSION_PATTERN)
+
+AttributeValue = str | int | float | bool | None
+
+
+def is_attribute_name(name: object) -> bool:
+    """Whether ``name`` may be an attribute key."""
+    return isinstance(name, str) and len(name) <= NAME_MAX_LENGTH and bool(_attribute_name.match(name))
+
+
+def is_type_name(name: object) -> bool:
+    """Whether ``name`` may be the type of an event or a span."""
+    return isinstance(name, str) and len(name) <= NAME_MAX_LENGTH and bool(_type_name.match(name))
+
+
+def is_application_id(value: object) -> bool:
+    return isinstance(value, str) and bool(_application_id.match(value))
+
+
+def is_version(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= VERSION_MAX_LENGTH and bool(_version.match(value))
+
+
+def attribute_value_problem(value: object) -> str | None:
+    """Why ``value`` cannot be an attribute value, or None when it can."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        if len(value) > ATTRIBUTE_VALUE_MAX_LENGTH:
+            return f"must be at most {ATTRIBUTE_VALUE_MAX_LENGTH} characters"
+        return None
+    if isinstance(value, int):
+        if not INT_MIN <= value <= INT_MAX:
+            return "must fit a 64-bit signed integer"
+        return None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "must be a finite number"
+        return None
+    return "must be a string, a number, a boolean or null"

@@ -1,0 +1,88 @@
+"""The one small interface every object store implements.
+
+A store holds immutable objects under string keys. The only write is
+``put_if_absent``: it creates an object or reports that one already exists,
+atomically, so a second write of a key never replaces nor half-writes the first.
+That is what makes duplicate uploads harmless across any number of ingest
+replicas. When it returns, the object is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from datetime import datetime
+from typing import NamedTuple
+
+
+class StorageError(Exception):
+    """Base of the storage package's errors."""
+
+
+class InvalidStorageUrl(StorageError):
+    """A storage URL that names no usable store; the message says how to fix it."""
+
+
+class StorageUnavailable(StorageError):
+    """The store cannot be reached or written right now; retrying later may work."""
+
+
+class ObjectNotFound(StorageError):
+    """No object is stored under the key."""
+
+
+class ObjectInfo(NamedTuple):
+    key: str
+    size: int
+    last_modified: datetime | None = None
+
+
+class Store(ABC):
+    """An object store. Keys are ``/``-separated relative paths without ``..``."""
+
+    url: str
+
+    @abstractmethod
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Store ``data`` under ``key`` unless an object is there; True if this call created it."""
+
+    async def put_if_absent_async(self, key: str, data: bytes) -> bool:
+        """``put_if_absent`` for async callers; backends with native async I/O override it."""
+        return await asyncio.to_thread(self.put_if_absent, key, data)
+
+    @abstractmethod
+    def get(self, key: str) -> bytes:
+        """The object's bytes; raises ObjectNotFound."""
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, in key order."""
+
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        """The distinct next path segments below ``prefix`` (which ends with ``/`` or is empty)."""
+        seen: dict[str, None] = {}
+        for info in self.list(prefix):
+            head, sep, _ = info.key[len(prefix) :].partition("/")
+            if sep:
+                seen[head] = None
+        return list(seen)
+
+    @abstractmethod
+    def delete(self, key: str) -> bool:
+        """Remove the object; True if it existed."""
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise StorageUnavailable unless the store can be read and written now."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing
+        """Release connections or handles."""
+
+
+def check_key(key: str) -> str:
+    """Reject keys that could escape a store's root or be ambiguous."""
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in key or "\0" in key:
+        raise ValueError(f"invalid object key {key!r}")
+    return key

@@ -1,0 +1,190 @@
+"""A directory on local disk as an object store (the embedded default).
+
+Create-only, durable write of one object:
+
+1. write the bytes to a uniquely named temp file under ``<root>/.tmp/`` and fsync it;
+2. ``link()`` the temp file to the object's path: the kernel creates the name only if
+   it does not exist (EEXIST otherwise), so exactly one of any number of concurrent
+   writers wins, and the name always points at a complete, fsynced file;
+3. unlink the temp file and fsync the object's directory, making the new name durable.
+
+A crash before 2 leaves only a temp file (swept on open); a crash between 2 and 3 may
+lose the name, but the writer has not acknowledged anything yet. Readers never see
+partial objects because a name appears only once its content is complete.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from tallystick.storage.base import (
+    InvalidStorageUrl,
+    ObjectInfo,
+    ObjectNotFound,
+    StorageUnavailable,
+    Store,
+    check_key,
+)
+
+_TMP = ".tmp"
+_STALE_TMP_SECONDS = 3600
+
+
+def path_from_url(url: str) -> Path:
+    """``file:///abs/dir``, ``file://./rel`` or a plain path → a directory path."""
+    if "://" not in url:
+        return Path(url).expanduser()
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        raise InvalidStorageUrl(f"not a file URL: {url!r}")
+    return Path(unquote(parts.netloc + parts.path)).expanduser()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalStore(Store):
+    """Objects as files below ``root``; see the module docstring for the write protocol."""
+
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
+        self.root = Path(root).resolve()
+        self.url = self.root.as_uri()
+        self.fsync = fsync
+        self._tmp = self.root / _TMP
+        try:
+            self._tmp.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidStorageUrl(
+                f"cannot use {self.root} as the storage directory ({exc.strerror}): "
+                "choose a directory you can write, e.g. --data-dir ~/.local/share/tallystick"
+            ) from None
+        if not os.access(self._tmp, os.W_OK | os.X_OK):
+            raise InvalidStorageUrl(
+                f"the storage directory {self.root} is not writable: fix its permissions or choose another --data-dir"
+            )
+        self._sweep_temp_files()
+
+    def _sweep_temp_files(self) -> None:
+        cutoff = time.time() - _STALE_TMP_SECONDS
+        for entry in os.scandir(self._tmp):
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+            except OSError:
+                pass
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def _make_parents(self, directory: Path) -> None:
+        """Create ``directory`` and its missing parents, fsyncing each new entry's parent."""
+        missing: list[Path] = []
+        d = directory
+        while not d.exists():
+            missing.append(d)
+            d = d.parent
+        for d in reversed(missing):
+            try:
+                d.mkdir()
+            except FileExistsError:
+                continue
+            if self.fsync:
+                _fsync_dir(d.parent)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        tmp = self._tmp / uuid.uuid4().hex
+        try:
+            if path.exists():
+                return False
+            self._make_parents(path.parent)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if self.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            if self.fsync:
+                _fsync_dir(path.parent)
+            return True
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO):
+                raise StorageUnavailable(f"cannot write to {self.root}: {exc.strerror}") from None
+            raise
+        finally:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFound(key) from None
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        # Walk only the directories that can hold keys with this prefix.
+        head, _, _ = prefix.rpartition("/")
+        start = self.root / head if head else self.root
+        yield from (info for info in self._walk(start, head) if info.key.startswith(prefix))
+
+    def _walk(self, directory: Path, rel: str) -> Iterator[ObjectInfo]:
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for entry in entries:
+            if not rel and entry.name == _TMP:
+                continue
+            key = f"{rel}/{entry.name}" if rel else entry.name
+            if entry.is_dir(follow_symlinks=False):
+                yield from self._walk(Path(entry.path), key)
+            elif entry.is_file(follow_symlinks=False):
+                st = entry.stat()
+                yield ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
+
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        try:
+            return sorted(
+                e.name for e in os.scandir(self.root / prefix) if e.is_dir() and not (not prefix and e.name == _TMP)
+            )
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def delete(self, key: str) -> bool:
+        path = self._path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        if self.fsync:
+            _fsync_dir(path.parent)
+        return True
+
+    def check(self) -> None:
+        probe = self._tmp / f"probe-{uuid.uuid4().hex}"
+        try:
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot write to {self.root}: {exc.strerror}") from None

@@ -1,0 +1,7 @@
+"""Shared test set-up: each area's real-server fixtures live in ``tests/fixtures/``."""
+
+pytest_plugins = [
+    "fixtures.common",
+    "fixtures.ingest",
+    "fixtures.objectstores",
+]
