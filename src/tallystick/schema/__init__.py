@@ -1,19 +1,39 @@
-"""The session contract (wire contract v1): Structs, rules, validation."""
+"""The session contract (wire contract v1): Structs, rules, validation.
 
-from tallystick.schema.errors import InvalidSession, SchemaError, ValidationError
-from tallystick.schema.session import Event, Session, SessionBatch, Span
-from tallystick.schema.validate import decode_json, parse_session, session_from_tree, validation_errors
+Importing this package is free of third-party imports, so the standard-library
+client can use ``tallystick.schema._rules``; the msgspec-based names load on
+first use.
+"""
 
-__all__ = [
-    "Event",
-    "InvalidSession",
-    "SchemaError",
-    "Session",
-    "SessionBatch",
-    "Span",
-    "ValidationError",
-    "decode_json",
-    "parse_session",
-    "session_from_tree",
-    "validation_errors",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tallystick.schema.errors import InvalidSession, SchemaError, ValidationError
+    from tallystick.schema.session import Event, Session, SessionBatch, Span
+    from tallystick.schema.validate import decode_json, parse_session, session_from_tree, validation_errors
+
+_HOMES = {
+    "InvalidSession": "errors",
+    "SchemaError": "errors",
+    "ValidationError": "errors",
+    "Event": "session",
+    "Session": "session",
+    "SessionBatch": "session",
+    "Span": "session",
+    "decode_json": "validate",
+    "parse_session": "validate",
+    "session_from_tree": "validate",
+    "validation_errors": "validate",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'tallystick.schema' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"tallystick.schema.{home}"), name)
