@@ -8,9 +8,11 @@ first use.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # not typing's: importing typing costs the client milliseconds
 if TYPE_CHECKING:
+    from typing import Any
+
     from tallystick.schema.errors import InvalidSession, SchemaError, ValidationError
     from tallystick.schema.session import Event, Session, SessionBatch, Span
     from tallystick.schema.validate import decode_json, parse_session, session_from_tree, validation_errors

@@ -10,6 +10,7 @@ Patterns are ECMA-262 compatible (they go into the JSON Schema) and end with
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -57,30 +58,31 @@ PATTERN_DESCRIPTIONS = {
     VERSION_PATTERN: "a SemVer or PEP 440 version such as 1.4.0, 2.0.0-rc.1 or 1.4.post1",
 }
 
-_attribute_name = re.compile(ATTRIBUTE_NAME_PATTERN)
-_type_name = re.compile(TYPE_NAME_PATTERN)
-_application_id = re.compile(APPLICATION_ID_PATTERN)
-_version = re.compile(VERSION_PATTERN)
-
 AttributeValue = str | int | float | bool | None
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    # Compiled on first use: the client imports this module on every run of its host tool.
+    return re.compile(pattern)
 
 
 def is_attribute_name(name: object) -> bool:
     """Whether ``name`` may be an attribute key."""
-    return isinstance(name, str) and len(name) <= NAME_MAX_LENGTH and bool(_attribute_name.match(name))
+    return isinstance(name, str) and len(name) <= NAME_MAX_LENGTH and bool(_compiled(ATTRIBUTE_NAME_PATTERN).match(name))
 
 
 def is_type_name(name: object) -> bool:
     """Whether ``name`` may be the type of an event or a span."""
-    return isinstance(name, str) and len(name) <= NAME_MAX_LENGTH and bool(_type_name.match(name))
+    return isinstance(name, str) and len(name) <= NAME_MAX_LENGTH and bool(_compiled(TYPE_NAME_PATTERN).match(name))
 
 
 def is_application_id(value: object) -> bool:
-    return isinstance(value, str) and bool(_application_id.match(value))
+    return isinstance(value, str) and bool(_compiled(APPLICATION_ID_PATTERN).match(value))
 
 
 def is_version(value: object) -> bool:
-    return isinstance(value, str) and len(value) <= VERSION_MAX_LENGTH and bool(_version.match(value))
+    return isinstance(value, str) and len(value) <= VERSION_MAX_LENGTH and bool(_compiled(VERSION_PATTERN).match(value))
 
 
 def attribute_value_problem(value: object) -> str | None:
