@@ -1,0 +1,52 @@
+"""Running the ingest service under uvicorn, with start-up errors as one line."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from typing import Any
+
+import uvicorn
+
+
+class BindError(Exception):
+    """The listening address cannot be used; the message says what to do."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket, bound before uvicorn starts so that errors are ours to word."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise BindError(f"port {port} on {host} is already in use: stop the other server or pick --port") from None
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise BindError(f"no permission to listen on {host}:{port}: use a port above 1024") from None
+        raise BindError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def make_server(app: Any, sock: socket.socket) -> uvicorn.Server:
+    """A uvicorn server for ``app`` on ``sock``: no access log (it would hold client IPs)."""
+    config = uvicorn.Config(
+        app,
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+        date_header=True,
+        timeout_keep_alive=15,
+        lifespan="off",
+    )
+    return uvicorn.Server(config)
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
