@@ -26,7 +26,11 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 PY = BIN / "python"
 UV_VERSION = "0.13.9"
-APT_PACKAGES = {"clickhouse-server": "clickhouse-server", "clickhouse-client": "clickhouse-client", "chromium": "chromium"}
+APT_PACKAGES = {
+    "clickhouse-server": "clickhouse-server",
+    "clickhouse-client": "clickhouse-client",
+    "chromium": "chromium",
+}
 TOOLS = ROOT / ".cache" / "tools"
 
 
@@ -81,22 +85,41 @@ def ensure_system_packages() -> None:
             env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
             try:
                 run("apt-get", "update", "-qq", env=env, stdout=subprocess.DEVNULL)
-                run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing, env=env,
-                    stdout=subprocess.DEVNULL)
+                run(
+                    "apt-get",
+                    "install",
+                    "-y",
+                    "-qq",
+                    "--no-install-recommends",
+                    *missing,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                )
             except subprocess.CalledProcessError:
                 if in_ci:
                     raise
                 say("apt-get failed; tests that need these servers will be skipped")
         else:
-            say(f"not root: tests that need {', '.join(missing)} will be skipped "
-                f"(install with: sudo apt-get install {' '.join(missing)})")
+            say(
+                f"not root: tests that need {', '.join(missing)} will be skipped "
+                f"(install with: sudo apt-get install {' '.join(missing)})"
+            )
     azurite = TOOLS / "node_modules" / ".bin" / "azurite-blob"
     if not azurite.exists() and shutil.which("npm"):
         say("installing Azurite (npm) into .cache/tools")
         TOOLS.mkdir(parents=True, exist_ok=True)
         try:
-            run("npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", TOOLS, "azurite@3",
-                stdout=subprocess.DEVNULL)
+            run(
+                "npm",
+                "install",
+                "--silent",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                TOOLS,
+                "azurite@3",
+                stdout=subprocess.DEVNULL,
+            )
         except subprocess.CalledProcessError:
             if in_ci:
                 raise
@@ -129,8 +152,19 @@ def cmd_test(args: list[str]) -> int:
 def cmd_lock(args: list[str]) -> int:
     ensure_venv("dev.lock")
     for name, extras in (("server.lock", ["--extra", "server"]), ("dev.lock", ["--extra", "server", "--extra", "dev"])):
-        run(BIN / "uv", "pip", "compile", "-q", "--python-version", "3.11", *extras, *args,
-            ROOT / "pyproject.toml", "-o", ROOT / "requirements" / name)
+        run(
+            BIN / "uv",
+            "pip",
+            "compile",
+            "-q",
+            "--python-version",
+            "3.11",
+            *extras,
+            *args,
+            ROOT / "pyproject.toml",
+            "-o",
+            ROOT / "requirements" / name,
+        )
     return 0
 
 

@@ -34,10 +34,7 @@ def parse_interval(text: str) -> float:
     """``30s``, ``5m``, ``1h``, ``1d`` or plain seconds → seconds."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     try:
-        if text and text[-1] in units:
-            value = float(text[:-1]) * units[text[-1]]
-        else:
-            value = float(text)
+        value = float(text[:-1]) * units[text[-1]] if text and text[-1] in units else float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an interval: use e.g. 30s, 5m, 1h or 1d") from None
     if value <= 0:
@@ -61,7 +58,9 @@ def _storage_url(args: argparse.Namespace) -> str:
 
 
 def _warehouse_path(args: argparse.Namespace) -> Path:
-    return Path(args.warehouse).expanduser() if getattr(args, "warehouse", None) else _data_dir(args) / "warehouse.duckdb"
+    return (
+        Path(args.warehouse).expanduser() if getattr(args, "warehouse", None) else _data_dir(args) / "warehouse.duckdb"
+    )
 
 
 def _open_store(args: argparse.Namespace) -> Any:
@@ -163,8 +162,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     _say(f"tallystick up: ingest on {url} (applications: {', '.join(sorted(apps))})")
     _say(f"  sessions:  {_storage_url(args)}")
     _say(f"  warehouse: {warehouse} (loaded every {args.load_every:g}s)")
-    _say(f'  ask it:    tallystick query --data-dir {data_dir} "SELECT applicationVersion, count(*) FROM sessions '
-         'GROUP BY 1 ORDER BY 2 DESC"')
+    _say(
+        f'  ask it:    tallystick query --data-dir {data_dir} "SELECT applicationVersion, count(*) FROM sessions '
+        'GROUP BY 1 ORDER BY 2 DESC"'
+    )
     _say("  stop with Ctrl-C")
     stop = threading.Event()
     store = server.config.app.state.ingest.store
@@ -292,8 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_dir(p)
     _add_listen(p)
-    p.add_argument("--load-every", type=parse_interval, default=10.0, metavar="INTERVAL",
-                   help="how often the loader runs, e.g. 10s, 5m, 1h (default: 10s)")
+    p.add_argument(
+        "--load-every",
+        type=parse_interval,
+        default=10.0,
+        metavar="INTERVAL",
+        help="how often the loader runs, e.g. 10s, 5m, 1h (default: 10s)",
+    )
     p.add_argument("--demo", action="store_true", help="register 'demo' and send it demo sessions over HTTP")
     p.add_argument("--demo-sessions", type=int, default=5000, metavar="N", help="how many (default: %(default)s)")
     p.add_argument("--seed", type=int, default=7, help="seed of the demo data (default: %(default)s)")

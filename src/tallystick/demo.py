@@ -177,7 +177,8 @@ def _post(url: str, body: bytes, timeout: float) -> tuple[int, bytes]:
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310 - user's URL
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - URL given by the user
             return int(response.status), response.read()

@@ -31,7 +31,19 @@ _HOMES = {
     "validation_errors": "validate",
 }
 
-__all__ = sorted(_HOMES)
+__all__ = [
+    "Event",
+    "InvalidSession",
+    "SchemaError",
+    "Session",
+    "SessionBatch",
+    "Span",
+    "ValidationError",
+    "decode_json",
+    "parse_session",
+    "session_from_tree",
+    "validation_errors",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -69,7 +69,9 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 def is_attribute_name(name: object) -> bool:
     """Whether ``name`` may be an attribute key."""
-    return isinstance(name, str) and len(name) <= NAME_MAX_LENGTH and bool(_compiled(ATTRIBUTE_NAME_PATTERN).match(name))
+    return (
+        isinstance(name, str) and len(name) <= NAME_MAX_LENGTH and bool(_compiled(ATTRIBUTE_NAME_PATTERN).match(name))
+    )
 
 
 def is_type_name(name: object) -> bool:

@@ -290,7 +290,13 @@ def _check_dict(value: Any, t: mi.DictType, key: str, errors: list[ValidationErr
         path = _join(key, name)
         if isinstance(t.key_type, mi.StrType) and not _str_checks(t.key_type, name, path, []):
             rule = _pattern_text(t.key_type.pattern or "")
-            _err(errors, path, "keyPattern", name, f"is not an allowed key: use {rule}, at most {t.key_type.max_length} characters")
+            _err(
+                errors,
+                path,
+                "keyPattern",
+                name,
+                f"is not an allowed key: use {rule}, at most {t.key_type.max_length} characters",
+            )
         _check(item, t.value_type, path, errors)
 
 

@@ -73,8 +73,10 @@ class Ingest:
         """The validated session, or every violation including an unregistered application."""
         errors = validation_errors(tree)
         app = tree.get("applicationId") if isinstance(tree, dict) else None
-        if isinstance(app, str) and app not in self.config.applications and not any(
-            e.key == "applicationId" for e in errors
+        if (
+            isinstance(app, str)
+            and app not in self.config.applications
+            and not any(e.key == "applicationId" for e in errors)
         ):
             errors.append(
                 ValidationError(

@@ -10,6 +10,7 @@ replicas. When it returns, the object is durable.
 from __future__ import annotations
 
 import asyncio
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import datetime
@@ -59,7 +60,7 @@ class Store(ABC):
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object whose key starts with ``prefix``, in key order."""
 
-    def list_dirs(self, prefix: str = "") -> list[str]:
+    def list_dirs(self, prefix: str = "") -> builtins.list[str]:
         """The distinct next path segments below ``prefix`` (which ends with ``/`` or is empty)."""
         seen: dict[str, None] = {}
         for info in self.list(prefix):

@@ -15,6 +15,7 @@ partial objects because a name appears only once its content is complete.
 
 from __future__ import annotations
 
+import builtins
 import errno
 import os
 import time
@@ -163,7 +164,7 @@ class LocalStore(Store):
                 st = entry.stat()
                 yield ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
 
-    def list_dirs(self, prefix: str = "") -> list[str]:
+    def list_dirs(self, prefix: str = "") -> builtins.list[str]:
         try:
             return sorted(
                 e.name for e in os.scandir(self.root / prefix) if e.is_dir() and not (not prefix and e.name == _TMP)

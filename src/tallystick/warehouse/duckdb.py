@@ -26,9 +26,7 @@ _encoder = msgspec.json.Encoder()
 
 
 def ddl(table: Table) -> str:
-    columns = ", ".join(
-        f'"{c.name}" {_TYPES[c.kind]}{"" if c.nullable else " NOT NULL"}' for c in table.columns
-    )
+    columns = ", ".join(f'"{c.name}" {_TYPES[c.kind]}{"" if c.nullable else " NOT NULL"}' for c in table.columns)
     return f'CREATE TABLE IF NOT EXISTS "{table.name}" ({columns})'
 
 
@@ -41,9 +39,7 @@ class DuckDBWarehouse(Warehouse):
         self.path = Path(path)
         self.read_only = read_only
         if read_only and not self.path.exists():
-            raise WarehouseUnavailable(
-                f"no warehouse at {self.path}: run `tallystick load` (or `tallystick up`) first"
-            )
+            raise WarehouseUnavailable(f"no warehouse at {self.path}: run `tallystick load` (or `tallystick up`) first")
         if not read_only:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +93,8 @@ class DuckDBWarehouse(Warehouse):
         con.execute("BEGIN TRANSACTION")
         try:
             if files["sessions"].stat().st_size:
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _batch AS SELECT * FROM {self._read(sessions_table, files['sessions'])}")
+                source = self._read(sessions_table, files["sessions"])
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _batch AS SELECT * FROM {source}")
                 # A session stored under two keys (its ID reused with another start date) loads once.
                 con.execute('DELETE FROM _batch WHERE "sessionId" IN (SELECT "sessionId" FROM sessions)')
                 inserted = con.execute("SELECT count(*) FROM _batch").fetchone()

@@ -1,0 +1,102 @@
+"""The command line: help that helps, and one-line errors for bad configuration."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from fixtures.ingest import IngestServer
+
+
+def tallystick(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tallystick.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("tallystick: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["up", "serve", "load", "query", "demo"])
+def test_help_has_an_example(command: str) -> None:
+    """Each command's --help describes it and shows an example."""
+    result = tallystick(command, "--help")
+    assert result.returncode == 0
+    assert "example" in result.stdout
+    assert f"tallystick {command}" in result.stdout
+
+
+def test_port_in_use(tmp_path: Path) -> None:
+    """A taken port gives one line saying to pick another, not a traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = _one_line_error(tallystick("serve", "--app", "demo", "--port", str(port), "--data-dir", str(tmp_path)))
+    assert f"port {port} on 127.0.0.1 is already in use" in line
+    assert "--port" in line
+
+
+def test_unusable_data_dir(tmp_path: Path) -> None:
+    """A data directory that cannot be created gives one line naming it."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    line = _one_line_error(tallystick("serve", "--app", "demo", "--port", "0", "--data-dir", str(blocker / "sub")))
+    assert str(blocker / "sub" / "sessions") in line
+    assert "--data-dir" in line
+
+
+def test_invalid_application_id(tmp_path: Path) -> None:
+    """An application ID that breaks the contract gives one line with the rule."""
+    line = _one_line_error(tallystick("serve", "--app", "My Tool", "--port", "0", "--data-dir", str(tmp_path)))
+    assert "invalid application ID 'My Tool'" in line
+
+
+def test_sending_for_an_unregistered_application(ingest_server: Callable[..., IngestServer]) -> None:
+    """Demo data sent to a server that does not know the app gives one line saying how to register it."""
+    server = ingest_server(apps=["othertool"])
+    line = _one_line_error(tallystick("demo", "--url", server.url, "--sessions", "5"))
+    assert "does not accept application 'demo'" in line
+    assert "--app demo" in line
+
+
+def test_query_before_any_load(tmp_path: Path) -> None:
+    """Querying a warehouse that does not exist yet says to load first."""
+    line = _one_line_error(tallystick("query", "--data-dir", str(tmp_path), "SELECT 1"))
+    assert "tallystick load" in line
+
+
+def test_bad_sql_shows_the_engine_message(tmp_path: Path) -> None:
+    """A query error shows the engine's own message (with its pointer to the spot), not a traceback."""
+    assert tallystick("load", "--data-dir", str(tmp_path)).returncode == 0
+    result = tallystick("query", "--data-dir", str(tmp_path), "SELECT nope FROM sessions")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith('tallystick: error: Binder Error: Referenced column "nope" not found')
+
+
+def test_query_output_formats(tmp_path: Path) -> None:
+    """query prints an aligned table by default and CSV or JSON lines on request."""
+    assert tallystick("load", "--data-dir", str(tmp_path)).returncode == 0
+    sql = "SELECT 1 AS a, 'x' AS b"
+    assert tallystick("query", "--data-dir", str(tmp_path), sql).stdout.splitlines() == [
+        "a  b",
+        "-  -",
+        "1  x",
+        "(1 row)",
+    ]
+    assert tallystick("query", "--data-dir", str(tmp_path), "--format", "csv", sql).stdout.split() == ["a,b", "1,x"]
+    assert (
+        tallystick("query", "--data-dir", str(tmp_path), "--format", "json", sql).stdout.strip() == '{"a": 1, "b": "x"}'
+    )
