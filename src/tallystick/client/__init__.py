@@ -1,0 +1,51 @@
+"""Tallystick's client: usage telemetry for command-line tools, standard library only.
+
+Five lines instrument a tool::
+
+    import tallystick.client as telemetry
+
+    telemetry.configure(telemetry.Config(app_id="mytool", version="1.4.0", server_url="https://telemetry.example.org"))
+    telemetry.event("UpdateNudgeShown", latestVersion="2.1")
+    with telemetry.span("LoadConfig"):
+        ...
+
+Nothing is recorded until the user consents; nothing is ever raised into, printed
+into or noticeably slows the host tool. See docs/instrument-your-tool.md.
+"""
+
+from __future__ import annotations
+
+from tallystick.client._api import (
+    configure,
+    consent,
+    event,
+    record_exception,
+    set_attributes,
+    set_consent,
+    span,
+)
+from tallystick.client._config import Config
+from tallystick.client._errors import ClientError, ConfigError, InvalidData
+
+
+def scrub(text: str) -> str:
+    """``text`` with home paths, user and host names, e-mails, IP addresses, tokens and keys removed."""
+    from tallystick.client._scrub import scrub as _scrub
+
+    return _scrub(text)
+
+
+__all__ = [
+    "ClientError",
+    "Config",
+    "ConfigError",
+    "InvalidData",
+    "configure",
+    "consent",
+    "event",
+    "record_exception",
+    "scrub",
+    "set_attributes",
+    "set_consent",
+    "span",
+]

@@ -1,0 +1,259 @@
+"""The public functions: each catches at the boundary, so nothing the client does hurts the host.
+
+The one active ``Client`` of the process lives here. ``tallystick.testing`` swaps
+it for a capturing one through ``install``.
+"""
+
+# ruff: noqa: BLE001, S110, SIM105  (the boundary: nothing the client does may reach the host tool)
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import sys
+import time
+
+from tallystick.client._client import Client
+from tallystick.client._errors import ClientError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+    from typing import ParamSpec, TypeVar
+
+    from tallystick.client._config import Config
+
+    P = ParamSpec("P")
+    R = TypeVar("R")
+
+_active: Client | None = None
+_capturing = False
+_hooks_installed = False
+_previous_excepthook: Callable[[type[BaseException], BaseException, TracebackType | None], object] | None = None
+
+
+def _failed(client: Client | None, exc: Exception) -> None:
+    """Count and (debug only) log an internal failure; in strict mode a ClientError goes to the caller."""
+    if client is not None:
+        if client.config.strict and isinstance(exc, ClientError):
+            raise exc
+        client.count("internalError")
+        client.log(f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _recording() -> Client | None:
+    client = _active
+    if client is None or client.session is None or client.finished:
+        return None
+    return client
+
+
+def install(client: Client | None, *, capturing: bool = False) -> Client | None:
+    """Make ``client`` the active one; returns the one it replaces (for tallystick.testing)."""
+    global _active, _capturing
+    previous, _active, _capturing = _active, client, capturing
+    return previous
+
+
+def configure(config: Config) -> None:
+    """Start telemetry for this run of the tool: consent, the session, uploading what waits.
+
+    Call once, early in ``main``. Never raises (except in strict mode, for a bad config).
+    """
+    global _active
+    if _capturing and _active is not None:
+        # Under tallystick.testing.capture: keep capturing, but check the tool's config strictly.
+        _active.adopt(config)
+        return
+    client = Client(config)
+    try:
+        previous, _active = _active, client
+        if previous is not None:
+            previous.finish()
+        client.start()
+        if config.install_hooks and client.session is not None:
+            _install_hooks()
+    except Exception as exc:
+        _failed(client, exc)
+
+
+def _install_hooks() -> None:
+    global _hooks_installed, _previous_excepthook  # noqa: PLW0603  (hooks are process-wide, installed once)
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(_at_exit)
+    _previous_excepthook = sys.excepthook
+    sys.excepthook = _excepthook
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork)
+    _install_sigterm()
+
+
+def _install_sigterm() -> None:
+    """Queue the session on SIGTERM too, but only where no one else handles it."""
+    import signal
+
+    if not hasattr(signal, "SIGTERM") or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        try:
+            client = _active
+            if client is not None:
+                client.finish(reason="SIGTERM")
+        except BaseException:
+            pass
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)  # die the way the tool would have died without us
+
+    try:
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not the main thread: leave signals alone
+        pass
+
+
+def _at_exit() -> None:
+    try:
+        client = _active
+        if client is not None and not _capturing:
+            client.finish()
+    except BaseException:  # nothing may reach the host, not even at exit
+        pass
+
+
+def _after_fork() -> None:
+    client = _active
+    if client is not None and not _capturing:
+        client.abandon()
+
+
+def _excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    try:
+        if exc is not None and not isinstance(exc, KeyboardInterrupt):
+            _record_exception(exc, "UnhandledException")
+    except BaseException:
+        pass
+    (_previous_excepthook or sys.__excepthook__)(exc_type, exc, tb)
+
+
+def _record_exception(exc: BaseException, type_name: str) -> None:
+    client = _recording()
+    if client is None:
+        return
+    from tallystick.client import _tracebacks
+
+    assert client.session is not None
+    client.session.add_event(type_name, _tracebacks.describe(exc))
+
+
+def event(type_name: str, /, **attributes: object) -> None:
+    """Record that something happened, e.g. ``event("UpdateNudgeShown", latestVersion="2.1")``."""
+    client = _recording()
+    if client is None:
+        return
+    began = time.perf_counter()
+    try:
+        assert client.session is not None
+        client.session.add_event(type_name, attributes)
+    except Exception as exc:
+        _failed(client, exc)
+    client.cost += time.perf_counter() - began
+
+
+def set_attributes(**attributes: object) -> None:
+    """Describe the whole session, e.g. ``set_attributes(command="build", plugins=3)``."""
+    client = _recording()
+    if client is None:
+        return
+    began = time.perf_counter()
+    try:
+        assert client.session is not None
+        client.session.set_attributes(attributes)
+    except Exception as exc:
+        _failed(client, exc)
+    client.cost += time.perf_counter() - began
+
+
+def record_exception(exc: BaseException) -> None:
+    """Record a handled exception as an ``Error`` event: its type and frames, never its message."""
+    try:
+        _record_exception(exc, "Error")
+    except Exception as failure:
+        _failed(_active, failure)
+
+
+class span:  # lower case: used like a function, ``with span("LoadConfig"):``
+    """Time an operation: ``with span("LoadConfig"):`` or ``@span("LoadConfig")`` on a function.
+
+    An exception inside is not swallowed; the span gets ``failed=True``. Use one
+    ``span`` object per ``with``; as a decorator each call is timed on its own.
+    """
+
+    __slots__ = ("_attributes", "_start", "_type")
+
+    def __init__(self, type_name: str, /, **attributes: object) -> None:
+        self._type = type_name
+        self._attributes = attributes
+        self._start: float | None = None
+
+    def set(self, **attributes: object) -> None:
+        """Add attributes learnt while the operation runs."""
+        self._attributes.update(attributes)
+
+    def __enter__(self) -> span:
+        client = _recording()
+        if client is not None:
+            self._start = client.config.clock()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        client = _recording()
+        start, self._start = self._start, None
+        if client is None or start is None:
+            return
+        began = time.perf_counter()
+        try:
+            attributes = dict(self._attributes)
+            if exc_type is not None:
+                attributes["failed"] = True
+            assert client.session is not None
+            client.session.add_span(self._type, start, client.config.clock(), attributes)
+        except Exception as failure:
+            _failed(client, failure)
+        client.cost += time.perf_counter() - began
+
+    def __call__(self, function: Callable[P, R]) -> Callable[P, R]:
+        type_name, attributes = self._type, self._attributes
+
+        @functools.wraps(function)
+        def timed(*args: P.args, **kwargs: P.kwargs) -> R:
+            with span(type_name, **attributes):
+                return function(*args, **kwargs)
+
+        return timed
+
+
+def set_consent(allowed: bool | None) -> None:
+    """Store the user's choice: True allows, False disables (and deletes the queue), None unsets."""
+    client = _active
+    if client is None:
+        return
+    try:
+        client.set_consent(allowed)
+    except Exception as exc:
+        _failed(client, exc)
+
+
+def consent() -> str:
+    """The stored choice: ``"unset"``, ``"allowed"`` or ``"disabled"`` (overrides aside)."""
+    client = _active
+    try:
+        return "unset" if client is None else client.stored_consent()
+    except Exception as exc:
+        _failed(client, exc)
+        return "unset"

@@ -1,0 +1,329 @@
+"""The client of one run: consent, the session, the queue and the uploader, tied together.
+
+``start`` runs when the tool calls ``configure``; ``finish`` runs once at exit
+(atexit, after an unhandled exception, or on SIGTERM). Neither raises: the
+public functions in ``_api`` catch at the boundary.
+"""
+
+# ruff: noqa: BLE001, S110, SIM105  (never raise into or print into the host tool)
+
+from __future__ import annotations
+
+import _thread
+import json
+import os
+import sys
+import time
+
+from tallystick.client import _consent, _files
+from tallystick.client._errors import ConfigError
+from tallystick.schema import _rules
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from tallystick.client._config import Config
+    from tallystick.client._queue import Queue
+    from tallystick.client._session import Session
+    from tallystick.client._uploader import Uploader
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def _isatty(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except Exception:
+        return False
+
+
+class Client:
+    """Everything the client does in one run of the host tool."""
+
+    def __init__(self, config: Config, *, sink: list[dict[str, object]] | None = None) -> None:
+        self.config = config
+        self.sink = sink
+        self.data_dir = ""
+        self.decision: _consent.Decision | None = None
+        self.session: Session | None = None
+        self.queue: Queue | None = None
+        self.uploader: Uploader | None = None
+        self.local_only = config.local_only
+        self.debug = config.debug
+        self.ci = False
+        self.counts: dict[str, int] = {}
+        self.cost = 0.0  # seconds spent in the client during this run
+        self.finished = False
+        self._count_lock = _thread.allocate_lock()
+        self._finish_lock = _thread.RLock()
+
+    # -- bookkeeping ---------------------------------------------------------
+
+    def count(self, reason: str, n: int = 1) -> None:
+        """Count something dropped or failed, reported with the next session."""
+        with self._count_lock:
+            self.counts[reason] = self.counts.get(reason, 0) + n
+
+    def log(self, message: str) -> None:
+        """Tell the tool's user, only when debug is on."""
+        if not self.debug:
+            return
+        try:
+            self.config.log.write(f"tallystick[{self.config.app_id}]: {message}\n")
+            self.config.log.flush()
+        except Exception:
+            pass
+
+    @property
+    def consent_path(self) -> str:
+        return os.path.join(self.data_dir, "consent")
+
+    @property
+    def user_id_path(self) -> str:
+        return os.path.join(self.data_dir, "user-id")
+
+    # -- start -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Decide on consent, print the first-run notice if due, begin the session, start uploading."""
+        began = time.perf_counter()
+        try:
+            self._start()
+        finally:
+            self.cost += time.perf_counter() - began
+
+    def _check_config(self) -> str | None:
+        config = self.config
+        if not _rules.is_application_id(config.app_id):
+            return f"app_id {config.app_id!r} must be {_rules.PATTERN_DESCRIPTIONS[_rules.APPLICATION_ID_PATTERN]}"
+        if not _rules.is_version(config.version):
+            return f"version {config.version!r} must be {_rules.PATTERN_DESCRIPTIONS[_rules.VERSION_PATTERN]}"
+        if self.sink is None and not config.server_url.startswith(("http://", "https://")):
+            return f"server_url {config.server_url!r} must start with http:// or https://"
+        return None
+
+    def _start(self) -> None:
+        config = self.config
+        environ = config.environ
+        prefix = config.env_prefix if _rules.is_application_id(config.app_id) else "TALLYSTICK"
+        if environ.get(f"{prefix}_TELEMETRY_DEBUG", "").strip().lower() in _TRUE:
+            self.debug = True
+        problem = self._check_config()
+        if problem is not None:
+            if config.strict:
+                raise ConfigError(f"telemetry is off: {problem}")
+            self.log(f"telemetry is off: {problem}")
+            self.count("badConfig")
+            return
+        if self.sink is not None:  # tallystick.testing: always on, nothing on disk
+            self._begin("test-user")
+            return
+        from tallystick.client._environment import ci_system
+
+        self.data_dir = config.resolved_data_dir()
+        self.ci = ci_system(environ) is not None
+        stored = _consent.read_state(self.consent_path)
+        self.decision = decision = _consent.decide(stored, environ, prefix, stderr_tty=_isatty(config.log), ci=self.ci)
+        self.log(f"telemetry is {'on' if decision.record else 'off'}: {decision.reason}")
+        if decision.notice:
+            self._notice()
+        if not decision.record:
+            return
+        self.local_only = self.local_only or decision.local_only
+        self._begin(self._user_id())
+
+    def _begin(self, user_id: str) -> None:
+        from tallystick.client._environment import describe
+        from tallystick.client._session import Session
+
+        config = self.config
+        session = Session(
+            config.app_id, config.version, user_id, clock=config.clock, strict=config.strict, count=self.count
+        )
+        session.set_attributes(describe(config.environ, sys.stdin, sys.stdout), internal=True)
+        self.session = session
+        if self.sink is not None:
+            return
+        from tallystick.client._queue import Queue
+
+        self.queue = Queue(
+            self.data_dir,
+            max_files=config.max_queue_files,
+            max_bytes=config.max_queue_bytes,
+            max_age_seconds=config.max_age_days * 86400.0,
+            clock=config.clock,
+            count=self.count,
+        )
+        if self._sends():
+            from tallystick.client._uploader import Uploader
+
+            self.uploader = Uploader(config, self.queue, count=self.count, log=self.log)
+            if self._anything_queued():
+                self.uploader.start()
+
+    def _sends(self) -> bool:
+        return not (self.local_only or self.debug)
+
+    def _anything_queued(self) -> bool:
+        assert self.queue is not None
+        try:
+            with os.scandir(self.queue.directory) as scanner:
+                return any(item.name.endswith(".json") and not item.name.startswith(".") for item in scanner)
+        except OSError:
+            return False
+
+    def _notice(self) -> None:
+        """Print the first-run notice, once: only the run that creates the marker prints."""
+        config = self.config
+        marker = _consent.notice_marker(self.data_dir)
+        try:
+            os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError:
+            return  # shown before, or nowhere to remember it: stay quiet
+        text = config.notice or _consent.default_notice(config.app_id, config.env_prefix)
+        try:
+            config.log.write(text if text.endswith("\n") else text + "\n")
+            config.log.flush()
+        except Exception:
+            pass
+
+    def _user_id(self) -> str:
+        """The installation's random user ID, created on first use."""
+        from tallystick.client._ids import new_uuid4
+
+        data = _files.read_bytes(self.user_id_path, 64)
+        if data is not None:
+            text = data.decode("ascii", "replace").strip()
+            if _rules._compiled(_rules.UUID4_PATTERN).match(text):
+                return text
+        user_id = new_uuid4()
+        try:
+            os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+            _files.atomic_write(self.user_id_path, user_id.encode())
+        except OSError as exc:
+            self.log(f"cannot keep the user ID: {exc}")
+        return user_id
+
+    def adopt(self, config: Config) -> None:
+        """Take the tool's application ID and version (tallystick.testing); a bad one raises."""
+        self.config.app_id, self.config.version = config.app_id, config.version
+        if self.session is not None:
+            self.session.app_id, self.session.version = config.app_id, config.version
+        problem = self._check_config()
+        if problem is not None:
+            raise ConfigError(problem)
+
+    # -- consent changes -------------------------------------------------------
+
+    def set_consent(self, allowed: bool | None) -> None:
+        """Store the user's choice; disabling deletes the queue and rotates the user ID."""
+        if self.sink is not None or not self.data_dir:
+            return
+        os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+        if allowed is None:
+            _files.remove(self.consent_path)
+            return
+        state = _consent.ALLOWED if allowed else _consent.DISABLED
+        _files.atomic_write(self.consent_path, state.encode())
+        if allowed:
+            if self.session is None and self.decision is not None and not self.decision.record:
+                self.decision = _consent.decide(
+                    state, self.config.environ, self.config.env_prefix, stderr_tty=False, ci=self.ci
+                )
+                if self.decision.record:
+                    self.local_only = self.local_only or self.decision.local_only
+                    self._begin(self._user_id())
+            return
+        self.session = None
+        if self.uploader is not None:
+            self.uploader.stopped = True
+        from tallystick.client._queue import Queue
+
+        queue = self.queue or Queue(
+            self.data_dir, max_files=1, max_bytes=1, max_age_seconds=0, clock=self.config.clock, count=self.count
+        )
+        queue.clear()
+        _files.remove(self.user_id_path)
+
+    def stored_consent(self) -> str:
+        if not self.data_dir:
+            return _consent.UNSET
+        return _consent.read_state(self.consent_path)
+
+    # -- finish ----------------------------------------------------------------
+
+    def abandon(self) -> None:
+        """Forget this run without writing it (a forked child, a consent withdrawn)."""
+        self.finished = True
+        self.session = None
+        if self.uploader is not None:
+            self.uploader.stopped = True
+
+    def finish(self, reason: str | None = None) -> None:
+        """End the session and queue it; wait on uploads in flight no longer than the bound. Once only."""
+        with self._finish_lock:
+            if self.finished:
+                return
+            self.finished = True
+        began = time.perf_counter()
+        session = self.session
+        if session is None:
+            return
+        if reason is not None:
+            session.add_event("Terminated", {"signal": reason})
+        pending: dict[str, int] = {}
+        entries = []
+        queue = self.queue
+        if queue is not None:
+            pending = queue.read_drops()
+            entries = queue.entries()
+        with self._count_lock:
+            reported = dict(self.counts)
+        drops = dict(pending)
+        for key, n in reported.items():
+            drops[key] = drops.get(key, 0) + n
+        attributes: dict[str, object] = {
+            "telemetryQueueDepth": len(entries),
+            "telemetryQueuedBytes": sum(e.size for e in entries),
+        }
+        for key, n in sorted(drops.items()):
+            name = "telemetryDrops" + key[:1].upper() + key[1:]
+            if _rules.is_attribute_name(name):
+                attributes[name] = n
+        attributes["telemetryMs"] = round((self.cost + time.perf_counter() - began) * 1000, 3)
+        session.set_attributes(attributes, internal=True)
+        tree = session.to_dict()
+        if self.sink is not None:
+            self.sink.append(tree)
+            return
+        body = json.dumps(tree, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        if self.debug:
+            self.log("this session would be sent (debug: not queued, not sent):\n" + json.dumps(tree, indent=2))
+        elif queue is not None:
+            from tallystick.client._queue import file_name
+
+            try:
+                queue.put(file_name(session.start_time, session.session_id), body)
+            except OSError as exc:
+                self.count("writeFailed")
+                self.log(f"cannot queue the session: {exc}")
+        uploader = self.uploader
+        if uploader is not None:
+            if self.ci and not uploader.stopped:
+                uploader.start()  # no later run will come: send now, within a short bound
+                uploader.wait(self.config.ci_exit_timeout)
+            elif uploader.busy:
+                uploader.wait(self.config.exit_timeout)
+        if queue is not None:
+            self._keep_unreported_drops(queue, pending, reported)
+
+    def _keep_unreported_drops(self, queue: Queue, pending: dict[str, int], reported: dict[str, int]) -> None:
+        """Carry drops counted after the session was sealed over to the next session."""
+        with self._count_lock:
+            later = {k: n - reported.get(k, 0) for k, n in self.counts.items() if n > reported.get(k, 0)}
+        if not later and not pending:
+            return
+        try:
+            queue.write_drops(later)
+        except OSError:
+            pass

@@ -1,0 +1,217 @@
+"""The upload queue: one JSON file per session in ``<data dir>/queue``.
+
+See DESIGN.md beside this file for the steps and the races. In short: files
+appear only by atomic rename (so a reader never sees half a session), the file
+name starts with the session's start time (so sorting names sorts by age), and
+every reader tolerates files vanishing under it (another run uploaded them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from tallystick.client import _files
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+SUFFIX = ".json"
+TEMP_PREFIX = ".tmp-"
+STALE_TEMP_SECONDS = 3600.0
+MAX_REJECTED_FILES = 20
+
+
+class Entry:
+    """One queued session file."""
+
+    __slots__ = ("name", "path", "size", "time")
+
+    def __init__(self, name: str, path: str, size: int, time: float) -> None:
+        self.name = name
+        self.path = path
+        self.size = size
+        self.time = time
+
+    def __repr__(self) -> str:
+        return f"Entry({self.name!r}, size={self.size})"
+
+
+def file_name(start_time: float, session_id: str) -> str:
+    return f"{round(start_time * 1_000_000):017d}-{session_id}{SUFFIX}"
+
+
+def _time_from_name(name: str) -> float | None:
+    prefix = name.partition("-")[0]
+    return int(prefix) / 1_000_000 if prefix.isdigit() and len(prefix) == 17 else None
+
+
+class Queue:
+    """The queue directory of one tool's data directory, and the small state beside it."""
+
+    def __init__(
+        self,
+        data_dir: str,
+        *,
+        max_files: int,
+        max_bytes: int,
+        max_age_seconds: float,
+        clock: Callable[[], float],
+        count: Callable[[str, int], None],
+    ) -> None:
+        self.data_dir = data_dir
+        self.directory = os.path.join(data_dir, "queue")
+        self.rejected_directory = os.path.join(data_dir, "rejected")
+        self.retry_after_path = os.path.join(data_dir, "retry-after")
+        self.drops_path = os.path.join(data_dir, "drops.json")
+        self.lock_path = os.path.join(data_dir, "upload.lock")
+        self.max_files = max_files
+        self.max_bytes = max_bytes
+        self.max_age_seconds = max_age_seconds
+        self._clock = clock
+        self._count = count
+
+    # -- reading -----------------------------------------------------------
+
+    def entries(self) -> list[Entry]:
+        """The queued session files, oldest first; temp files and strangers are skipped."""
+        found: list[Entry] = []
+        try:
+            scanner = os.scandir(self.directory)
+        except OSError:
+            return found
+        with scanner:
+            for item in scanner:
+                name = item.name
+                if not name.endswith(SUFFIX) or name.startswith("."):
+                    continue
+                try:
+                    stat = item.stat()
+                except OSError:
+                    continue
+                when = _time_from_name(name)
+                found.append(Entry(name, item.path, stat.st_size, stat.st_mtime if when is None else when))
+        found.sort(key=lambda e: (e.time, e.name))
+        return found
+
+    def depth(self) -> tuple[int, int]:
+        """How many sessions wait, and their bytes."""
+        entries = self.entries()
+        return len(entries), sum(e.size for e in entries)
+
+    def load(self, entry: Entry, limit: int) -> tuple[bytes, str] | None:
+        """The session in ``entry`` and its ID, if it is a JSON object; a corrupt file is deleted."""
+        data = _files.read_bytes(entry.path, limit + 1)
+        if data is None:
+            return None  # vanished: another run took it
+        try:
+            tree = json.loads(data) if len(data) <= limit else None
+        except ValueError:
+            tree = None
+        session_id = tree.get("sessionId") if isinstance(tree, dict) else None
+        if not isinstance(session_id, str):
+            if _files.remove(entry.path):
+                self._count("corrupt", 1)
+            return None
+        return data, session_id
+
+    # -- writing -----------------------------------------------------------
+
+    def put(self, name: str, body: bytes) -> bool:
+        """Queue one session; the oldest are dropped to keep under the caps. Whether it was queued."""
+        if len(body) > self.max_bytes:
+            self._count("tooBig", 1)
+            return False
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        entries = self.entries()
+        total = sum(e.size for e in entries)
+        while entries and (len(entries) + 1 > self.max_files or total + len(body) > self.max_bytes):
+            oldest = entries.pop(0)
+            total -= oldest.size
+            if _files.remove(oldest.path):
+                self._count("queueFull", 1)
+        _files.atomic_write(os.path.join(self.directory, name), body)
+        return True
+
+    def remove(self, entry: Entry) -> None:
+        _files.remove(entry.path)
+
+    def reject(self, entry: Entry) -> None:
+        """Move a session the server will never accept out of the queue, keeping a few for ``show``."""
+        try:
+            os.makedirs(self.rejected_directory, mode=0o700, exist_ok=True)
+            os.replace(entry.path, os.path.join(self.rejected_directory, entry.name))
+        except FileNotFoundError:
+            return
+        except OSError:
+            _files.remove(entry.path)
+        self._count("rejected", 1)
+        try:
+            kept = sorted(os.listdir(self.rejected_directory))
+        except OSError:
+            return
+        for name in kept[:-MAX_REJECTED_FILES]:
+            _files.remove(os.path.join(self.rejected_directory, name))
+
+    def sweep(self) -> None:
+        """Delete sessions past their age and temp files left by crashed writers."""
+        now = self._clock()
+        for entry in self.entries():
+            if now - entry.time > self.max_age_seconds and _files.remove(entry.path):
+                self._count("expired", 1)
+        try:
+            scanner = os.scandir(self.directory)
+        except OSError:
+            return
+        with scanner:
+            for item in scanner:
+                if item.name.startswith(TEMP_PREFIX):
+                    try:
+                        if now - item.stat().st_mtime > STALE_TEMP_SECONDS:
+                            _files.remove(item.path)
+                    except OSError:
+                        pass
+
+    def clear(self) -> None:
+        """Delete every queued and rejected session (consent withdrawn)."""
+        for directory in (self.directory, self.rejected_directory):
+            try:
+                names = os.listdir(directory)
+            except OSError:
+                continue
+            for name in names:
+                _files.remove(os.path.join(directory, name))
+        _files.remove(self.retry_after_path)
+        _files.remove(self.drops_path)
+
+    # -- state beside the queue ---------------------------------------------
+
+    def read_retry_after(self) -> float:
+        """Until when the server asked not to be sent anything (0 if it did not)."""
+        data = _files.read_bytes(self.retry_after_path, 64)
+        try:
+            return float(data or b"0")
+        except ValueError:
+            return 0.0
+
+    def write_retry_after(self, until: float) -> None:
+        _files.atomic_write(self.retry_after_path, f"{until:.3f}".encode(), sync=False)
+
+    def read_drops(self) -> dict[str, int]:
+        """Drop counts by reason not yet reported in a session."""
+        data = _files.read_bytes(self.drops_path, 64 * 1024)
+        try:
+            tree = json.loads(data) if data else {}
+        except ValueError:
+            return {}
+        if not isinstance(tree, dict):
+            return {}
+        return {k: v for k, v in tree.items() if isinstance(k, str) and type(v) is int and v > 0}
+
+    def write_drops(self, drops: dict[str, int]) -> None:
+        if not drops:
+            _files.remove(self.drops_path)
+            return
+        os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+        _files.atomic_write(self.drops_path, json.dumps(drops, sort_keys=True).encode(), sync=False)

@@ -1,0 +1,50 @@
+"""An exception as attributes: its type and its frames, never its message or file paths."""
+
+from __future__ import annotations
+
+from tallystick.schema._rules import ATTRIBUTE_VALUE_MAX_LENGTH
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import TracebackType
+
+MAX_FRAMES = 40
+
+
+def _safe(name: object) -> str:
+    text = name if isinstance(name, str) else "?"
+    kept = "".join(c if c.isascii() and (c.isalnum() or c in "._<>") else "_" for c in text)
+    return kept[:120] or "?"
+
+
+def type_name(exc: BaseException) -> str:
+    """``ValueError`` for built-ins, ``package.module.Error`` otherwise."""
+    cls = type(exc)
+    module = cls.__module__
+    name = _safe(cls.__qualname__)
+    return name if module in {"builtins", "__builtin__"} else f"{_safe(module)}.{name}"
+
+
+def frames(tb: TracebackType | None) -> str:
+    """``module:function:line`` for each frame, outermost first, at most ``MAX_FRAMES`` innermost ones."""
+    parts: list[str] = []
+    while tb is not None:
+        frame = tb.tb_frame
+        module = frame.f_globals.get("__name__", "?")
+        parts.append(f"{_safe(module)}:{_safe(frame.f_code.co_name)}:{tb.tb_lineno}")
+        tb = tb.tb_next
+    parts = parts[-MAX_FRAMES:]
+    text = " > ".join(parts)
+    while len(text) > ATTRIBUTE_VALUE_MAX_LENGTH and len(parts) > 1:
+        parts = parts[1:]
+        text = "... > " + " > ".join(parts)
+    return text[:ATTRIBUTE_VALUE_MAX_LENGTH]
+
+
+def describe(exc: BaseException) -> dict[str, object]:
+    """The attributes of an error event for ``exc``."""
+    attributes: dict[str, object] = {"exceptionType": type_name(exc), "frames": frames(exc.__traceback__)}
+    cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    if cause is not None:
+        attributes["causeType"] = type_name(cause)
+    return attributes
