@@ -57,10 +57,14 @@ def _storage_url(args: argparse.Namespace) -> str:
     return str(getattr(args, "storage", None) or (_data_dir(args) / "sessions"))
 
 
-def _warehouse_path(args: argparse.Namespace) -> Path:
-    return (
-        Path(args.warehouse).expanduser() if getattr(args, "warehouse", None) else _data_dir(args) / "warehouse.duckdb"
-    )
+def _warehouse_spec(args: argparse.Namespace) -> str:
+    return str(getattr(args, "warehouse", None) or _data_dir(args) / "warehouse.duckdb")
+
+
+def _open_warehouse(args: argparse.Namespace, read_only: bool = False) -> Any:
+    from tallystick.warehouse import open_warehouse
+
+    return open_warehouse(_warehouse_spec(args), read_only=read_only)
 
 
 def _open_store(args: argparse.Namespace) -> Any:
@@ -74,25 +78,31 @@ def _open_store(args: argparse.Namespace) -> Any:
 
 def _server(args: argparse.Namespace, apps: Sequence[str]) -> tuple[Any, Any, str]:
     from tallystick.server.app import create_app
-    from tallystick.server.config import ServerConfig
+    from tallystick.server.config import load_config
     from tallystick.server.run import bind, make_server, url_of
 
-    config = ServerConfig(
-        storage_url=_storage_url(args),
-        applications=frozenset(apps),
+    config = load_config(
+        args.config,
+        defaults={"storage_url": _storage_url(args)},
+        storage_url=args.storage,
+        applications=apps,
         max_body_bytes=args.max_body_bytes,
     )
-    store = _open_store(args)
+    if not config.applications:
+        raise CliError("no application registered: add --app NAME for each tool that sends sessions")
+    from tallystick.storage import open_store
+
+    store = open_store(config.storage_url)
     app = create_app(config, store)
     sock = bind(args.host, args.port)
     return make_server(app, sock), sock, url_of(sock)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    if not args.app:
-        raise CliError("no application registered: add --app NAME for each tool that sends sessions")
-    server, sock, url = _server(args, args.app)
-    print(f"ingest listening on {url} for {', '.join(sorted(args.app))}; storage {_storage_url(args)}", flush=True)
+    server, sock, url = _server(args, args.app or [])
+    config = server.config.app.state.ingest.config
+    apps = ", ".join(sorted(config.applications))
+    print(f"ingest listening on {url} for {apps}; storage {config.storage_url}", flush=True)
     server.run(sockets=[sock])
     return 0
 
@@ -115,10 +125,9 @@ def _progress_printer(stream: Any) -> Callable[[Any], None]:
 
 
 def _load_once(args: argparse.Namespace, store: Any, quiet: bool = False) -> Any:
-    from tallystick.warehouse.duckdb import DuckDBWarehouse
     from tallystick.warehouse.loader import Loader
 
-    warehouse = DuckDBWarehouse(_warehouse_path(args))
+    warehouse = _open_warehouse(args)
     try:
         progress = None if quiet else _progress_printer(sys.stderr)
         stats = Loader(store, warehouse, progress=progress).run()
@@ -142,7 +151,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     store = _open_store(args)
     while True:
         stats = _load_once(args, store)
-        _say(f"{time.strftime('%H:%M:%S')} {_summary(stats)} into {_warehouse_path(args)}")
+        _say(f"{time.strftime('%H:%M:%S')} {_summary(stats)} into {_warehouse_spec(args)}")
         if not args.every:
             return 0
         time.sleep(args.every)
@@ -154,13 +163,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     apps = set(args.app or [])
     if args.demo:
         apps.add(demo.APP)
-    if not apps:
-        raise CliError("no application registered: add --app NAME for each tool that sends sessions, or --demo")
     data_dir = _data_dir(args)
     server, sock, url = _server(args, sorted(apps))
-    warehouse = _warehouse_path(args)
-    _say(f"tallystick up: ingest on {url} (applications: {', '.join(sorted(apps))})")
-    _say(f"  sessions:  {_storage_url(args)}")
+    warehouse = _warehouse_spec(args)
+    config = server.config.app.state.ingest.config
+    _say(f"tallystick up: ingest on {url} (applications: {', '.join(sorted(config.applications))})")
+    _say(f"  sessions:  {config.storage_url}")
     _say(f"  warehouse: {warehouse} (loaded every {args.load_every:g}s)")
     _say(
         f'  ask it:    tallystick query --data-dir {data_dir} "SELECT applicationVersion, count(*) FROM sessions '
@@ -222,9 +230,7 @@ def print_table(columns: list[str], rows: list[tuple[Any, ...]], out: Any) -> No
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from tallystick.warehouse.duckdb import DuckDBWarehouse
-
-    warehouse = DuckDBWarehouse(_warehouse_path(args), read_only=True)
+    warehouse = _open_warehouse(args, read_only=True)
     try:
         result = warehouse.query(args.sql)
     finally:
@@ -263,10 +269,9 @@ def _add_listen(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on, 0 for any (default: %(default)s)")
     p.add_argument("--app", action="append", metavar="NAME", help="register an application ID (repeatable)")
+    p.add_argument("--config", metavar="FILE", help="server settings in TOML (flags given here take precedence)")
     p.add_argument("--storage", metavar="URL", help="object storage URL (default: file://<data-dir>/sessions)")
-    p.add_argument(
-        "--max-body-bytes", type=int, default=1024 * 1024, metavar="N", help="largest session accepted (default: 1 MiB)"
-    )
+    p.add_argument("--max-body-bytes", type=int, metavar="N", help="largest session accepted (default: 1 MiB)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import tomllib
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from tallystick.schema import _rules
 
@@ -35,3 +37,49 @@ class ServerConfig:
                 )
         if self.max_body_bytes < 1024:
             raise ConfigError(f"max body size {self.max_body_bytes} is too small: use at least 1024 bytes")
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist: check the --config path") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    return data
+
+
+def load_config(path: str | None, *, defaults: dict[str, Any] | None = None, **overrides: Any) -> ServerConfig:
+    """Settings from ``defaults``, then the TOML file at ``path``, then non-None ``overrides``.
+
+    ``applications`` from all three are combined. Keys are ServerConfig's field names.
+    """
+    known = {f.name: f for f in fields(ServerConfig)}
+    values: dict[str, Any] = dict(defaults or {})
+    apps: set[str] = set(values.pop("applications", ()) or ())
+    if path:
+        for key, value in _read_toml(path).items():
+            name = key.replace("-", "_")
+            if name not in known:
+                raise ConfigError(f"unknown setting {key!r} in {path}: known settings are {', '.join(sorted(known))}")
+            if name == "applications":
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ConfigError(f"applications in {path} must be a list of application IDs")
+                apps.update(value)
+            else:
+                values[name] = value
+    for key, value in overrides.items():
+        if key == "applications":
+            apps.update(value or ())
+        elif value is not None:
+            values[key] = value
+    for name, value in values.items():
+        expected = known[name].type
+        if expected in ("int", int) and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ConfigError(f"setting {name} must be a whole number, not {value!r}")
+        if expected in ("str", str) and not isinstance(value, str):
+            raise ConfigError(f"setting {name} must be a string, not {value!r}")
+    return ServerConfig(applications=frozenset(apps), **values)

@@ -1,5 +1,9 @@
 """Warehouses (DuckDB embedded; ClickHouse for scale) and the loader that fills them."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
 from tallystick.warehouse.base import (
     LoadedObject,
     QueryError,
@@ -9,6 +13,19 @@ from tallystick.warehouse.base import (
     WarehouseUnavailable,
 )
 
+
+def open_warehouse(spec: str | Path, *, read_only: bool = False) -> Warehouse:
+    """The warehouse ``spec`` names: a DuckDB file path (or ``duckdb:///path``)."""
+    text = str(spec)
+    if text.startswith("duckdb://"):
+        text = text.removeprefix("duckdb://")
+    elif "://" in text:
+        raise WarehouseUnavailable(f"unsupported warehouse {text!r}: give a DuckDB file path")
+    from tallystick.warehouse.duckdb import DuckDBWarehouse
+
+    return DuckDBWarehouse(Path(text).expanduser(), read_only=read_only)
+
+
 __all__ = [
     "LoadedObject",
     "QueryError",
@@ -16,4 +33,5 @@ __all__ = [
     "Warehouse",
     "WarehouseError",
     "WarehouseUnavailable",
+    "open_warehouse",
 ]
