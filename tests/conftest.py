@@ -4,4 +4,5 @@ pytest_plugins = [
     "fixtures.common",
     "fixtures.ingest",
     "fixtures.objectstores",
+    "fixtures.clickhouse",
 ]

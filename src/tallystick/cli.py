@@ -367,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=120, help="period the sessions span (default: %(default)s)")
     p.add_argument("--seed", type=int, default=7, help="seed (default: %(default)s)")
     p.set_defaults(func=cmd_demo)
+
+    from tallystick.analysis.cli import add_report_parser
+
+    add_report_parser(sub)
     return parser
 
 

@@ -36,6 +36,10 @@ class QueryResult:
 
 
 class Warehouse(ABC):
+    """A place sessions are loaded into and queried; ``dialect`` names its SQL flavour."""
+
+    dialect: str = "duckdb"
+
     @abstractmethod
     def ensure_schema(self) -> None:
         """Create the tables and views if they do not exist."""

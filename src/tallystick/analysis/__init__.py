@@ -1,0 +1,1 @@
+"""Built-in analyses: the questions a maintainer asks of their telemetry."""
