@@ -245,6 +245,8 @@ def set_consent(allowed: bool | None) -> None:
         return
     try:
         client.set_consent(allowed)
+        if client.config.install_hooks and client.session is not None and client is _active and not _capturing:
+            _install_hooks()
     except Exception as exc:
         _failed(client, exc)
 

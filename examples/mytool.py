@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""mytool: a tiny command-line tool instrumented with Tallystick's client.
+
+    python examples/mytool.py hello Ada            # prints a greeting
+    python examples/mytool.py hello Ada --json     # machine-readable output
+    python examples/mytool.py fail                 # a handled error: message, exit status 2
+    python examples/mytool.py crash                # an unhandled exception
+    python examples/mytool.py telemetry allow|disable|status
+
+The telemetry lines are marked ``# telemetry``. The tests run this file as a real
+subprocess; ``MYTOOL_TELEMETRY_URL`` and ``MYTOOL_TELEMETRY_EXIT_TIMEOUT`` point
+it at a test server (a self-hosting user could use the first one too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import tallystick.client as telemetry  # telemetry
+
+__version__ = "1.4.0"
+
+
+@telemetry.span("LoadConfig")  # telemetry
+def load_config() -> dict[str, str]:
+    return {"greeting": os.environ.get("MYTOOL_GREETING", "Hello")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    telemetry.configure(  # telemetry
+        telemetry.Config(
+            app_id="mytool",
+            version=__version__,
+            server_url=os.environ.get("MYTOOL_TELEMETRY_URL", "https://telemetry.example.org"),
+            exit_timeout=float(os.environ.get("MYTOOL_TELEMETRY_EXIT_TIMEOUT", "0.04")),
+        )
+    )
+    parser = argparse.ArgumentParser(prog="mytool")
+    commands = parser.add_subparsers(dest="command", required=True)
+    hello = commands.add_parser("hello", help="greet someone")
+    hello.add_argument("name")
+    hello.add_argument("--json", action="store_true")
+    commands.add_parser("fail", help="fail the way tools do: a message and exit status 2")
+    commands.add_parser("crash", help="raise an unhandled exception")
+    consent = commands.add_parser("telemetry", help="allow or disable usage statistics")
+    consent.add_argument("choice", choices=["allow", "disable", "status"])
+    args = parser.parse_args(argv)
+    telemetry.set_attributes(command=args.command)  # telemetry
+
+    config = load_config()
+    if args.command == "hello":
+        with telemetry.span("Greet"):  # telemetry
+            message = f"{config['greeting']}, {args.name}!"
+        if args.json:
+            print(json.dumps({"message": message}))
+        else:
+            print(message)
+        if time.time() > 0:  # a real tool would compare with the latest release
+            telemetry.event("UpdateNudgeShown", latestVersion="2.1")  # telemetry
+        return 0
+    if args.command == "fail":
+        try:
+            raise FileNotFoundError(2, "No such file or directory", os.path.expanduser("~/.mytool/config.toml"))
+        except FileNotFoundError as error:
+            telemetry.record_exception(error)  # telemetry: type and frames only, never the message
+            print(f"mytool: cannot read the configuration: {error.filename}", file=sys.stderr)
+            return 2
+    if args.command == "crash":
+        raise RuntimeError("something went badly wrong")
+    if args.choice != "status":
+        telemetry.set_consent(args.choice == "allow")  # telemetry
+    print(f"usage statistics: {telemetry.consent()}")  # telemetry
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""``python -m tallystick.client``: see and change what a tool's telemetry does on this machine.
+
+python -m tallystick.client show --app mytool      # consent, user ID, every queued session as sent
+python -m tallystick.client allow --app mytool     # opt in for good
+python -m tallystick.client disable --app mytool   # opt out: deletes the queue, rotates the user ID
+python -m tallystick.client reset --app mytool     # forget the choice (back to unset)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from tallystick.client import _consent
+from tallystick.client._client import Client
+from tallystick.client._config import Config
+from tallystick.client._queue import Queue
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tallystick.client", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("show", "show the consent state and exactly what is queued to be sent"),
+        ("allow", "opt in: record sessions and send them"),
+        ("disable", "opt out: record nothing, delete the queue, forget the user ID"),
+        ("reset", "forget the choice: back to unset"),
+    ):
+        command = sub.add_parser(name, help=text, description=text)
+        command.add_argument("--app", required=True, help="the tool's application ID, e.g. mytool")
+        command.add_argument("--data-dir-name", help="the tool's data directory name (default: the app ID)")
+        command.add_argument("--data-dir", help="the telemetry data directory itself")
+        if name == "show":
+            command.add_argument("--json", action="store_true", help="print one JSON document")
+    return parser
+
+
+def _show(config: Config, data_dir: str, as_json: bool) -> None:
+    stored = _consent.read_state(os.path.join(data_dir, "consent"))
+    decision = _consent.decide(stored, os.environ, config.env_prefix, stderr_tty=False, ci=False)
+    queue = Queue(data_dir, max_files=0, max_bytes=0, max_age_seconds=0, clock=config.clock, count=lambda _r, _n: None)
+    sessions = []
+    for entry in queue.entries():
+        loaded = queue.load(entry, 1024 * 1024)
+        if loaded is not None:
+            sessions.append(json.loads(loaded[0]))
+    try:
+        rejected = len(os.listdir(queue.rejected_directory))
+    except OSError:
+        rejected = 0
+    user_file = os.path.join(data_dir, "user-id")
+    try:
+        with open(user_file, encoding="ascii") as f:
+            user_id: str | None = f.read().strip()
+    except OSError:
+        user_id = None
+    retry_after = queue.read_retry_after()
+    report = {
+        "app": config.app_id,
+        "dataDirectory": data_dir,
+        "storedConsent": stored,
+        "recordingNow": decision.record,
+        "localOnly": decision.local_only,
+        "reason": decision.reason,
+        "userId": user_id,
+        "queued": sessions,
+        "rejected": rejected,
+        "retryAfter": retry_after or None,
+    }
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"Telemetry of {config.app_id}")
+    print(f"  data directory:  {data_dir}")
+    print(f"  stored choice:   {stored}")
+    print(f"  in this shell:   {'on' if decision.record else 'off'} ({decision.reason})")
+    print(f"  user ID:         {user_id or '(none)'}")
+    print(f"  rejected:        {rejected} session(s) the server refused, kept in {queue.rejected_directory}")
+    print(f"  queued:          {len(sessions)} session(s), sent as they are below")
+    for session in sessions:
+        print(json.dumps(session, indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    config = Config(args.app, "0", "http://localhost", args.data_dir_name, data_dir=args.data_dir)
+    data_dir = config.resolved_data_dir()
+    if args.command == "show":
+        _show(config, data_dir, args.json)
+        return 0
+    client = Client(config)
+    client.data_dir = data_dir
+    choice = {"allow": True, "disable": False, "reset": None}[args.command]
+    client.set_consent(choice)
+    print(f"{config.app_id} telemetry: {client.stored_consent()} ({data_dir})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""Fixtures of the client tests: the example tool as a subprocess, and small misbehaving servers.
+
+Every server here listens on 127.0.0.1 port 0, runs in daemon threads, stops at
+the end of its test and, as a backstop, by itself after ``SERVER_LIFETIME`` seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tallystick.client._environment import CI_SYSTEMS
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "mytool.py"
+SERVER_LIFETIME = 120.0
+TOOL_TIMEOUT = 60.0
+
+
+class FakeIngest:
+    """An HTTP server that answers like the ingest API (or as scripted) and counts what it receives.
+
+    ``status``: answer every request with this status (and ``headers``); None means
+    behave: 201 for a new session, 304 for a repeat, 200 with results for a batch.
+    ``batches``: whether ``/v1/batches`` exists (404 if not). ``delay``: seconds to
+    wait before answering.
+    """
+
+    def __init__(
+        self, status: int | None = None, headers: dict[str, str] | None = None, batches: bool = True, delay: float = 0.0
+    ) -> None:
+        self.status = status
+        self.headers = headers or {}
+        self.batches = batches
+        self.delay = delay
+        self.received: list[str] = []  # every session ID in every request, repeats included
+        self.requests: list[tuple[str, str, int]] = []  # method, path, sessions in it
+        self.bodies: list[Any] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        self._timer = threading.Timer(SERVER_LIFETIME, self.stop)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            found: dict[str, int] = {}
+            for session_id in self.received:
+                found[session_id] = found.get(session_id, 0) + 1
+            return found
+
+    def _answer(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        try:
+            tree = json.loads(body)
+        except ValueError:
+            tree = None
+        sessions = []
+        if path == "/v1/sessions" and isinstance(tree, dict):
+            sessions = [tree]
+        elif path == "/v1/batches" and isinstance(tree, dict) and self.batches:
+            sessions = list(tree.get("sessions", []))
+        with self._lock:
+            self.requests.append((method, path, len(sessions)))
+            self.bodies.append(tree)
+            seen = set(self.received)
+            self.received.extend(str(s.get("sessionId")) for s in sessions)
+        if self.delay:
+            time.sleep(self.delay)
+        if self.status is not None:
+            return self.status, self.headers, b'{"message": "scripted answer"}'
+        if path == "/v1/sessions" and method == "PUT":
+            return (304 if sessions[0].get("sessionId") in seen else 201), {}, b""
+        if path == "/v1/batches" and method == "POST" and self.batches:
+            results = [{"sessionId": s.get("sessionId"), "status": 304 if s.get("sessionId") in seen else 201} for s in sessions]
+            return 200, {"Content-Type": "application/json"}, json.dumps({"results": results}).encode()
+        return 404, {}, b'{"message": "not found"}'
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                status, headers, payload = fake._answer(self.command, self.path, body)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_PUT = do_POST = do_GET = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+class BlackHole:
+    """A socket that accepts connections and never answers."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(128)
+        self._socket.settimeout(0.05)
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        self.accepted = 0
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._deadline = time.monotonic() + SERVER_LIFETIME
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set() and time.monotonic() < self._deadline:
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            self._held.append(connection)
+        for connection in self._held:
+            connection.close()
+        self._socket.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def fake_ingest() -> Iterator[Callable[..., FakeIngest]]:
+    """Factory: ``fake_ingest(status=None, headers=None, batches=True, delay=0)`` → a running FakeIngest."""
+    servers: list[FakeIngest] = []
+
+    def start(**options: Any) -> FakeIngest:
+        server = FakeIngest(**options)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[BlackHole]:
+    """A server that accepts connections and stays silent."""
+    hole = BlackHole()
+    yield hole
+    hole.stop()
+
+
+def clean_environment(home: Path) -> dict[str, str]:
+    """This process's environment without anything that steers telemetry, and a private home."""
+    steering = {variable for variable, _ in CI_SYSTEMS} | {"DO_NOT_TRACK", "XDG_DATA_HOME", "container"}
+    env = {k: v for k, v in os.environ.items() if k not in steering and not k.startswith(("MYTOOL_", "TALLYSTICK"))}
+    env["HOME"] = str(home)
+    env["XDG_DATA_HOME"] = str(home / "data")
+    return env
+
+
+class Tool:
+    """The example tool, run as a real subprocess with its own home and data directory."""
+
+    def __init__(self, home: Path) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.home = home
+        self.env = clean_environment(home)
+        self.data_dir = home / "data" / "mytool" / "telemetry"
+        self.queue_dir = self.data_dir / "queue"
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, str(EXAMPLE), *args]
+
+    def run(self, *args: str, env: dict[str, str] | None = None, **options: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(*args),
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=TOOL_TIMEOUT,
+            check=False,
+            **options,
+        )
+
+    def allow(self) -> None:
+        """Store consent the way ``mytool telemetry allow`` does."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "consent").write_text("allowed")
+
+    def queued(self) -> list[Path]:
+        if not self.queue_dir.exists():
+            return []
+        return sorted(p for p in self.queue_dir.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
+
+    def queued_ids(self) -> set[str]:
+        return {json.loads(p.read_text())["sessionId"] for p in self.queued()}
+
+
+@pytest.fixture
+def tool(tmp_path: Path) -> Tool:
+    """The example tool with a fresh home; consent not yet given."""
+    return Tool(tmp_path / "home")
