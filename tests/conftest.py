@@ -5,4 +5,5 @@ pytest_plugins = [
     "fixtures.ingest",
     "fixtures.objectstores",
     "fixtures.clickhouse",
+    "fixtures.browser",
 ]
