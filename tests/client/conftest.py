@@ -228,3 +228,39 @@ class Tool:
 def tool(tmp_path: Path) -> Tool:
     """The example tool with a fresh home; consent not yet given."""
     return Tool(tmp_path / "home")
+
+
+@pytest.fixture(scope="module")
+def shared_ingest() -> Iterator[FakeIngest]:
+    """One well-behaved counting server for a whole test module."""
+    server = FakeIngest()
+    yield server
+    server.stop()
+
+
+class FakeStream:
+    """A text stream standing in for stderr, saying whether it is a terminal."""
+
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+        self.written: list[str] = []
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> int:
+        self.written.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    @property
+    def text(self) -> str:
+        return "".join(self.written)
+
+
+@pytest.fixture
+def stream() -> Callable[[bool], FakeStream]:
+    """Factory for fake stderr streams: ``stream(tty=True)``."""
+    return FakeStream

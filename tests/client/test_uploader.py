@@ -1,0 +1,163 @@
+"""The uploader against real local servers: what each answer does to the queue."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tallystick.client._config import Config
+from tallystick.client._ids import new_uuid4
+from tallystick.client._queue import Queue, file_name
+from tallystick.client._uploader import Uploader, parse_retry_after
+
+NOW = 2_000_000_000.0
+
+
+def setup(tmp_path: Path, url: str, sessions: int) -> tuple[Uploader, Queue, dict[str, int], list[str]]:
+    counts: dict[str, int] = {}
+
+    def count(reason: str, n: int) -> None:
+        counts[reason] = counts.get(reason, 0) + n
+
+    config = Config("mytool", "1.0.0", url, data_dir=tmp_path, clock=lambda: NOW, request_timeout=5)
+    queue = Queue(str(tmp_path), max_files=1000, max_bytes=10**8, max_age_seconds=30 * 86400, clock=config.clock, count=count)
+    ids = []
+    for i in range(sessions):
+        session_id = new_uuid4()
+        ids.append(session_id)
+        queue.put(file_name(NOW - 100 + i, session_id), json.dumps({"sessionId": session_id}).encode())
+    return Uploader(config, queue, count=count, log=lambda _m: None), queue, counts, ids
+
+
+def test_one_session_is_put_and_deleted(tmp_path: Path, fake_ingest) -> None:  # type: ignore[no-untyped-def]
+    """A single waiting session goes by PUT and its file is deleted after 201."""
+    server = fake_ingest()
+    uploader, queue, _, ids = setup(tmp_path, server.url, 1)
+    uploader.run_pass()
+    assert server.requests == [("PUT", "/v1/sessions", 1)]
+    assert server.received == ids
+    assert queue.entries() == []
+
+
+def test_several_sessions_go_in_one_batch(tmp_path: Path, fake_ingest) -> None:  # type: ignore[no-untyped-def]
+    """Several waiting sessions go in one batch request, oldest first, all deleted."""
+    server = fake_ingest()
+    uploader, queue, _, ids = setup(tmp_path, server.url, 5)
+    uploader.run_pass()
+    assert server.requests == [("POST", "/v1/batches", 5)]
+    assert server.received == ids
+    assert queue.entries() == []
+
+
+def test_batches_are_cut_at_the_contract_limit(tmp_path: Path, fake_ingest) -> None:  # type: ignore[no-untyped-def]
+    """More than 100 waiting sessions go in batches of at most 100."""
+    server = fake_ingest()
+    uploader, queue, _, ids = setup(tmp_path, server.url, 130)
+    uploader.run_pass()
+    assert [n for _, _, n in server.requests] == [100, 30]
+    assert sorted(server.received) == sorted(ids)
+
+
+def test_without_batch_endpoint_it_falls_back_to_puts(tmp_path: Path, fake_ingest) -> None:  # type: ignore[no-untyped-def]
+    """A 404 for the batch endpoint makes the pass send one PUT per session."""
+    server = fake_ingest(batches=False)
+    uploader, queue, _, ids = setup(tmp_path, server.url, 3)
+    uploader.run_pass()
+    assert [r[:2] for r in server.requests] == [("POST", "/v1/batches")] + [("PUT", "/v1/sessions")] * 3
+    assert server.received == ids
+    assert queue.entries() == []
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_is_stored_and_honoured(tmp_path: Path, fake_ingest, status: int) -> None:  # type: ignore[no-untyped-def]
+    """429/503 keep the files, store Retry-After, and the next pass sends nothing until then."""
+    server = fake_ingest(status=status, headers={"Retry-After": "120"})
+    uploader, queue, _, _ = setup(tmp_path, server.url, 1)
+    uploader.run_pass()
+    assert queue.read_retry_after() == NOW + 120
+    uploader.run_pass()
+    assert len(server.requests) == 1
+    assert len(queue.entries()) == 1
+
+
+def test_client_errors_move_the_file_aside_for_good(tmp_path: Path, fake_ingest) -> None:  # type: ignore[no-untyped-def]
+    """A 400 moves the session to rejected/, counts it, and it is never sent again."""
+    server = fake_ingest(status=400)
+    uploader, queue, counts, _ = setup(tmp_path, server.url, 1)
+    uploader.run_pass()
+    uploader.run_pass()
+    assert len(server.requests) == 1
+    assert queue.entries() == []
+    assert len(list(Path(queue.rejected_directory).iterdir())) == 1
+    assert counts == {"rejected": 1}
+
+
+def test_per_session_rejections_in_a_batch(tmp_path: Path, fake_ingest) -> None:  # type: ignore[no-untyped-def]
+    """In a batch answer, 201/304 delete, 400 moves aside, anything else keeps the file."""
+    server = fake_ingest()
+    uploader, queue, counts, ids = setup(tmp_path, server.url, 3)
+
+    def answer(method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        results = [{"sessionId": ids[0], "status": 201}, {"sessionId": ids[1], "status": 400}, {"sessionId": ids[2], "status": 500}]
+        return 200, {}, json.dumps({"results": results}).encode()
+
+    server._answer = answer
+    uploader.run_pass()
+    assert [json.loads(Path(e.path).read_text())["sessionId"] for e in queue.entries()] == [ids[2]]
+    assert counts == {"rejected": 1}
+
+
+def test_server_errors_keep_everything_and_stop(tmp_path: Path, fake_ingest) -> None:  # type: ignore[no-untyped-def]
+    """A 500 keeps the files and ends the pass after one request."""
+    server = fake_ingest(status=500)
+    uploader, queue, _, _ = setup(tmp_path, server.url, 3)
+    uploader.run_pass()
+    assert len(server.requests) == 1
+    assert len(queue.entries()) == 3
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "http://unresolvable-host.invalid"], ids=["refused", "unresolvable"])
+def test_network_errors_keep_everything(tmp_path: Path, url: str) -> None:
+    """Connection refused or an unresolvable host keeps the files for a later run."""
+    uploader, queue, counts, _ = setup(tmp_path, url, 2)
+    uploader.run_pass()
+    assert len(queue.entries()) == 2
+    assert counts == {}
+
+
+def test_a_pass_is_skipped_while_another_process_holds_the_lock(tmp_path: Path, fake_ingest) -> None:  # type: ignore[no-untyped-def]
+    """If the queue's lock is held, the pass sends nothing."""
+    from tallystick.client._lock import UploadLock
+
+    server = fake_ingest()
+    uploader, queue, _, _ = setup(tmp_path, server.url, 2)
+    held = UploadLock(queue.lock_path)
+    assert held.acquire()
+    try:
+        uploader.run_pass()
+    finally:
+        held.release()
+    assert server.requests == []
+
+
+def test_waiting_on_a_silent_server_is_bounded(tmp_path: Path, black_hole) -> None:  # type: ignore[no-untyped-def]
+    """wait() returns after its timeout while a request hangs, and no new request starts after."""
+    uploader, queue, _, _ = setup(tmp_path, black_hole.url, 3)
+    uploader.start()
+    began = time.monotonic()
+    assert not uploader.wait(0.05)
+    assert time.monotonic() - began < 0.5
+    assert uploader.stopped
+    assert len(queue.entries()) == 3
+
+
+def test_parse_retry_after() -> None:
+    """Retry-After in seconds or as an HTTP date; missing or garbage means a minute; capped at a day."""
+    assert parse_retry_after("30", 1000.0) == 1030.0
+    assert parse_retry_after(None, 1000.0) == 1060.0
+    assert parse_retry_after("soon", 1000.0) == 1060.0
+    assert parse_retry_after("999999999", 1000.0) == 1000.0 + 86400
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412480.0 - 10) == 1445412480.0
