@@ -6,6 +6,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
+from tallystick.warehouse.sql import Dialect, dialect
+
 
 class WarehouseError(Exception):
     """Base of the warehouse package's errors."""
@@ -39,6 +41,11 @@ class Warehouse(ABC):
     """A place sessions are loaded into and queried; ``dialect`` names its SQL flavour."""
 
     dialect: str = "duckdb"
+
+    @property
+    def sql(self) -> Dialect:
+        """The SQL pieces that differ between engines (see ``tallystick.warehouse.sql``)."""
+        return dialect(self.dialect)
 
     @abstractmethod
     def ensure_schema(self) -> None:
