@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 
 from tallystick.client._environment import CI_SYSTEMS
+from tallystick.client._ids import new_uuid4
+from tallystick.client._queue import file_name
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "mytool.py"
@@ -91,7 +93,10 @@ class FakeIngest:
         if path == "/v1/sessions" and method == "PUT":
             return (304 if sessions[0].get("sessionId") in seen else 201), {}, b""
         if path == "/v1/batches" and method == "POST" and self.batches:
-            results = [{"sessionId": s.get("sessionId"), "status": 304 if s.get("sessionId") in seen else 201} for s in sessions]
+            results = [
+                {"sessionId": s.get("sessionId"), "status": 304 if s.get("sessionId") in seen else 201}
+                for s in sessions
+            ]
             return 200, {"Content-Type": "application/json"}, json.dumps({"results": results}).encode()
         return 404, {}, b'{"message": "not found"}'
 
@@ -214,6 +219,24 @@ class Tool:
         """Store consent the way ``mytool telemetry allow`` does."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "consent").write_text("allowed")
+
+    def queue_sessions(self, n: int = 2, start: float = 1_800_000_000.0) -> list[str]:
+        """Put ``n`` sessions from earlier runs in the queue, so the uploader has work; their IDs."""
+        self.queue_dir.mkdir(parents=True, exist_ok=True)
+        ids = []
+        for i in range(n):
+            session_id = new_uuid4()
+            tree = {
+                "sessionId": session_id,
+                "userId": new_uuid4(),
+                "sessionStartTime": "2030-01-01T00:00:00Z",
+                "sessionEndTime": "2030-01-01T00:00:01Z",
+                "applicationId": "mytool",
+                "applicationVersion": "1.4.0",
+            }
+            (self.queue_dir / file_name(start + i, session_id)).write_text(json.dumps(tree))
+            ids.append(session_id)
+        return ids
 
     def queued(self) -> list[Path]:
         if not self.queue_dir.exists():

@@ -23,7 +23,9 @@ TTY = [True, False]
 CI = [True, False]
 
 
-def documented_outcome(stored: str, override: str | None, dnt: str | None, tty: bool, ci: bool) -> tuple[bool, bool, bool]:
+def documented_outcome(
+    stored: str, override: str | None, dnt: str | None, tty: bool, ci: bool
+) -> tuple[bool, bool, bool]:
     """The documented rules, restated independently: (records, sends, shows notice)."""
     if dnt:
         return False, False, False
@@ -57,7 +59,9 @@ def _case_id(case: tuple[str, str | None, str | None, bool, bool]) -> str:
 
 
 @pytest.mark.parametrize("case", MATRIX, ids=[_case_id(c) for c in MATRIX])
-def test_consent_matrix(case: tuple[str, str | None, str | None, bool, bool], tmp_path: Path, shared_ingest, stream) -> None:  # type: ignore[no-untyped-def]
+def test_consent_matrix(
+    case: tuple[str, str | None, str | None, bool, bool], tmp_path: Path, shared_ingest, stream
+) -> None:  # type: ignore[no-untyped-def]
     """Each combination records, sends and shows the notice exactly as documented."""
     stored, override, dnt, tty, ci = case
     records, sends, notice = documented_outcome(*case)
@@ -75,8 +79,15 @@ def test_consent_matrix(case: tuple[str, str | None, str | None, bool, bool], tm
         environ["CI"] = "true"
     stderr = stream(tty)
     config = Config(
-        "mytool", "1.0.0", shared_ingest.url, data_dir=data_dir, environ=environ, stderr=stderr,
-        install_hooks=False, exit_timeout=10, ci_exit_timeout=10,
+        "mytool",
+        "1.0.0",
+        shared_ingest.url,
+        data_dir=data_dir,
+        environ=environ,
+        stderr=stderr,
+        install_hooks=False,
+        exit_timeout=10,
+        ci_exit_timeout=10,
     )
     client = Client(config)
     client.start()
@@ -108,8 +119,14 @@ def test_unknown_override_values_mean_off(value: str) -> None:
 
 def _client(tmp_path: Path, stderr: object, **options: object) -> Client:
     config = Config(
-        "mytool", "1.0.0", "http://127.0.0.1:9", data_dir=tmp_path / "data", environ={"HOME": str(tmp_path)},
-        stderr=stderr, install_hooks=False, **options,  # type: ignore[arg-type]
+        "mytool",
+        "1.0.0",
+        "http://127.0.0.1:9",
+        data_dir=tmp_path / "data",
+        environ={"HOME": str(tmp_path)},
+        stderr=stderr,
+        install_hooks=False,
+        **options,  # type: ignore[arg-type]
     )
     client = Client(config)
     client.start()
@@ -172,7 +189,12 @@ def test_debug_prints_the_session_instead_of_queueing(tmp_path: Path, stream: Ca
     """With MYTOOL_TELEMETRY_DEBUG=1 the session goes to stderr, not to the queue or the network."""
     err = stream(False)
     config = Config(
-        "mytool", "1.0.0", "http://127.0.0.1:9", data_dir=tmp_path / "data", stderr=err, install_hooks=False,
+        "mytool",
+        "1.0.0",
+        "http://127.0.0.1:9",
+        data_dir=tmp_path / "data",
+        stderr=err,
+        install_hooks=False,
         environ={"MYTOOL_TELEMETRY": "1", "MYTOOL_TELEMETRY_DEBUG": "1"},
     )
     client = Client(config)

@@ -11,7 +11,10 @@ from pathlib import Path
 from tallystick.client import _lock
 from tallystick.client._lock import UploadLock
 
-HOLD = "import sys, time\nfrom tallystick.client._lock import UploadLock\nlock = UploadLock(sys.argv[1])\nprint(lock.acquire(), flush=True)\ntime.sleep(30)\n"
+HOLD = (
+    "import sys, time\nfrom tallystick.client._lock import UploadLock\n"
+    "lock = UploadLock(sys.argv[1])\nprint(lock.acquire(), flush=True)\ntime.sleep(30)\n"
+)
 
 
 def test_flock_excludes_another_process_and_frees_on_its_death(tmp_path: Path) -> None:

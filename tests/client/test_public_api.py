@@ -76,11 +76,14 @@ def test_import_loads_no_network_stack_nor_typing() -> None:
     code = (
         "import sys, tempfile\n"
         "import tallystick.client as t\n"
-        "t.configure(t.Config('mytool', '1.0.0', 'http://127.0.0.1:9', data_dir=tempfile.mkdtemp(), install_hooks=False))\n"
+        "d = tempfile.mkdtemp()\n"
+        "t.configure(t.Config('mytool', '1.0.0', 'http://127.0.0.1:9', data_dir=d, install_hooks=False))\n"
         "heavy = sorted(m for m in ('typing', 'socket', 'http.client', 'urllib.request', 'ssl', 'msgspec', 'uuid',"
         " 'datetime', 'threading', 'dataclasses', 'pathlib') if m in sys.modules)\n"
         "print(heavy)\n"
     )
     env = {"PATH": "/usr/bin:/bin", "MYTOOL_TELEMETRY": "1", "HOME": sysconfig.get_paths()["data"]}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, check=True
+    )
     assert result.stdout.strip() == "[]", result.stdout + result.stderr

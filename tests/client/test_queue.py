@@ -12,13 +12,22 @@ from hypothesis import strategies as st
 from tallystick.client._queue import Queue, file_name
 
 
-def make(data_dir: Path, max_files: int = 100, max_bytes: int = 10**6, now: float = 2_000_000_000.0) -> tuple[Queue, dict[str, int]]:
+def make(
+    data_dir: Path, max_files: int = 100, max_bytes: int = 10**6, now: float = 2_000_000_000.0
+) -> tuple[Queue, dict[str, int]]:
     counts: dict[str, int] = {}
 
     def count(reason: str, n: int) -> None:
         counts[reason] = counts.get(reason, 0) + n
 
-    queue = Queue(str(data_dir), max_files=max_files, max_bytes=max_bytes, max_age_seconds=30 * 86400, clock=lambda: now, count=count)
+    queue = Queue(
+        str(data_dir),
+        max_files=max_files,
+        max_bytes=max_bytes,
+        max_age_seconds=30 * 86400,
+        clock=lambda: now,
+        count=count,
+    )
     return queue, counts
 
 
@@ -106,12 +115,18 @@ def test_drops_and_retry_after_survive_between_runs(tmp_path: Path) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 3000)), min_size=1, max_size=25), st.integers(1, 8), st.integers(500, 20_000))
-def test_caps_always_hold_and_the_newest_is_kept(tmp_path_factory, puts: list[tuple[int, int]], max_files: int, max_bytes: int) -> None:  # type: ignore[no-untyped-def]
+@given(
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 3000)), min_size=1, max_size=25),
+    st.integers(1, 8),
+    st.integers(500, 20_000),
+)
+def test_caps_always_hold_and_the_newest_is_kept(
+    tmp_path_factory, puts: list[tuple[int, int]], max_files: int, max_bytes: int
+) -> None:  # type: ignore[no-untyped-def]
     """Property: after any sequence of writes the queue is within both caps and holds the last one written."""
     queue, counts = make(tmp_path_factory.mktemp("q"), max_files=max_files, max_bytes=max_bytes)
     written = 0
-    for i, (when, size) in enumerate(puts):
+    for i, (_when, size) in enumerate(puts):
         name = file_name(float(10**6 + i), f"s{i}")  # later writes are newer
         if queue.put(name, session_body(f"s{i}", size)):
             written += 1

@@ -39,7 +39,9 @@ def test_session_is_valid_under_the_server_schema() -> None:
     session.add_span("LoadConfig", 1_700_000_000.0, 1_700_000_000.25, {})
     tree = session.to_dict()
     assert validation_errors(tree) == []
-    assert tree["events"] == [{"type": "UpdateNudgeShown", "time": "2023-11-14T22:13:20.000000Z", "attributes": {"latestVersion": "2.1"}}]
+    assert tree["events"] == [
+        {"type": "UpdateNudgeShown", "time": "2023-11-14T22:13:20.000000Z", "attributes": {"latestVersion": "2.1"}}
+    ]
 
 
 def test_end_never_before_start_even_if_the_clock_goes_back() -> None:
@@ -53,7 +55,9 @@ def test_end_never_before_start_even_if_the_clock_goes_back() -> None:
     assert validation_errors(tree) == []
 
 
-@pytest.mark.parametrize("name", ["Update-Nudge", "1Event", "", "a" * 65, "Événement"], ids=["dash", "digit", "empty", "long", "accent"])
+@pytest.mark.parametrize(
+    "name", ["Update-Nudge", "1Event", "", "a" * 65, "Événement"], ids=["dash", "digit", "empty", "long", "accent"]
+)
 def test_bad_event_type_raises_in_strict_mode(name: str) -> None:
     """Strict mode raises InvalidData naming the rule for a bad event type."""
     session, _ = make(strict=True)

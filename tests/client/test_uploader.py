@@ -23,7 +23,9 @@ def setup(tmp_path: Path, url: str, sessions: int) -> tuple[Uploader, Queue, dic
         counts[reason] = counts.get(reason, 0) + n
 
     config = Config("mytool", "1.0.0", url, data_dir=tmp_path, clock=lambda: NOW, request_timeout=5)
-    queue = Queue(str(tmp_path), max_files=1000, max_bytes=10**8, max_age_seconds=30 * 86400, clock=config.clock, count=count)
+    queue = Queue(
+        str(tmp_path), max_files=1000, max_bytes=10**8, max_age_seconds=30 * 86400, clock=config.clock, count=count
+    )
     ids = []
     for i in range(sessions):
         session_id = new_uuid4()
@@ -55,7 +57,7 @@ def test_several_sessions_go_in_one_batch(tmp_path: Path, fake_ingest) -> None: 
 def test_batches_are_cut_at_the_contract_limit(tmp_path: Path, fake_ingest) -> None:  # type: ignore[no-untyped-def]
     """More than 100 waiting sessions go in batches of at most 100."""
     server = fake_ingest()
-    uploader, queue, _, ids = setup(tmp_path, server.url, 130)
+    uploader, _, _, ids = setup(tmp_path, server.url, 130)
     uploader.run_pass()
     assert [n for _, _, n in server.requests] == [100, 30]
     assert sorted(server.received) == sorted(ids)
@@ -101,7 +103,11 @@ def test_per_session_rejections_in_a_batch(tmp_path: Path, fake_ingest) -> None:
     uploader, queue, counts, ids = setup(tmp_path, server.url, 3)
 
     def answer(method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        results = [{"sessionId": ids[0], "status": 201}, {"sessionId": ids[1], "status": 400}, {"sessionId": ids[2], "status": 500}]
+        results = [
+            {"sessionId": ids[0], "status": 201},
+            {"sessionId": ids[1], "status": 400},
+            {"sessionId": ids[2], "status": 500},
+        ]
         return 200, {}, json.dumps({"results": results}).encode()
 
     server._answer = answer
@@ -119,7 +125,9 @@ def test_server_errors_keep_everything_and_stop(tmp_path: Path, fake_ingest) -> 
     assert len(queue.entries()) == 3
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "http://unresolvable-host.invalid"], ids=["refused", "unresolvable"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9", "http://unresolvable-host.invalid"], ids=["refused", "unresolvable"]
+)
 def test_network_errors_keep_everything(tmp_path: Path, url: str) -> None:
     """Connection refused or an unresolvable host keeps the files for a later run."""
     uploader, queue, counts, _ = setup(tmp_path, url, 2)
