@@ -5,6 +5,7 @@
     python examples/mytool.py hello Ada --json     # machine-readable output
     python examples/mytool.py fail                 # a handled error: message, exit status 2
     python examples/mytool.py crash                # an unhandled exception
+    python examples/mytool.py wait                 # sleeps, to be stopped by a signal
     python examples/mytool.py telemetry allow|disable|status
 
 The telemetry lines are marked ``# telemetry``. The tests run this file as a real
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     hello.add_argument("--json", action="store_true")
     commands.add_parser("fail", help="fail the way tools do: a message and exit status 2")
     commands.add_parser("crash", help="raise an unhandled exception")
+    commands.add_parser("wait", help="print 'waiting' and sleep until stopped (at most 30 s)")
     consent = commands.add_parser("telemetry", help="allow or disable usage statistics")
     consent.add_argument("choice", choices=["allow", "disable", "status"])
     args = parser.parse_args(argv)
@@ -71,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if args.command == "crash":
         raise RuntimeError("something went badly wrong")
+    if args.command == "wait":
+        print("waiting", flush=True)
+        time.sleep(30)
+        return 0
     if args.choice != "status":
         telemetry.set_consent(args.choice == "allow")  # telemetry
     print(f"usage statistics: {telemetry.consent()}")  # telemetry

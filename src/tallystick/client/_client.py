@@ -115,7 +115,9 @@ class Client:
             self.count("badConfig")
             return
         if self.sink is not None:  # tallystick.testing: always on, nothing on disk
-            self._begin("test-user")
+            from tallystick.client._ids import new_uuid4
+
+            self._begin(new_uuid4())
             return
         from tallystick.client._environment import ci_system
 

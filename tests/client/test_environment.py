@@ -1,0 +1,78 @@
+"""Environment attributes: useful, and nothing that identifies a person or a machine."""
+
+from __future__ import annotations
+
+import getpass
+import io
+import json
+import os
+import socket
+
+import pytest
+
+from tallystick.client._environment import ci_system, describe
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, None),
+        ({"GITHUB_ACTIONS": "true", "CI": "true"}, "GitHub Actions"),
+        ({"GITLAB_CI": "true"}, "GitLab CI"),
+        ({"CIRCLECI": "true"}, "CircleCI"),
+        ({"JENKINS_URL": "http://j"}, "Jenkins"),
+        ({"TF_BUILD": "True"}, "Azure Pipelines"),
+        ({"BUILDKITE": "true"}, "Buildkite"),
+        ({"TEAMCITY_VERSION": "2024.1"}, "TeamCity"),
+        ({"BITBUCKET_BUILD_NUMBER": "7"}, "Bitbucket Pipelines"),
+        ({"CODEBUILD_BUILD_ID": "x"}, "AWS CodeBuild"),
+        ({"CI": "true"}, "unknown"),
+        ({"CI": "false"}, None),
+        ({"CI": "0", "GITHUB_ACTIONS": ""}, None),
+    ],
+    ids=[
+        "none",
+        "github",
+        "gitlab",
+        "circle",
+        "jenkins",
+        "azure",
+        "buildkite",
+        "teamcity",
+        "bitbucket",
+        "codebuild",
+        "generic",
+        "ci-false",
+        "ci-zero",
+    ],
+)
+def test_ci_systems_are_recognised(environ: dict[str, str], expected: str | None) -> None:
+    """Each common CI system is named by its own variables; CI=false is not CI."""
+    assert ci_system(environ) == expected
+
+
+def test_attributes_carry_nothing_identifying() -> None:
+    """No host name, user name, home or working directory appears in any value."""
+    home = os.path.expanduser("~")
+    environ = {
+        "SHELL": "/home/jdoe42/.local/bin/zsh",
+        "TERM": "xterm-256color",
+        "HOME": "/home/jdoe42",
+        "USER": "jdoe42",
+    }
+    attributes = describe(environ, io.StringIO(), io.StringIO())
+    text = json.dumps(attributes)
+    for secret in {socket.gethostname(), getpass.getuser(), "jdoe42", "/home", home, os.getcwd()}:
+        if len(secret) > 2:
+            assert secret not in text, secret
+    assert attributes["shell"] == "zsh"
+    assert attributes["terminal"] == "xterm-256color"
+    assert attributes["interactive"] is False
+    assert attributes["ci"] is False and attributes["ciSystem"] is None
+    assert attributes["pythonImplementation"] == "cpython"
+
+
+def test_container_from_kubernetes_variable() -> None:
+    """A Kubernetes pod counts as a container."""
+    attributes = describe({"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, io.StringIO(), io.StringIO())
+    assert attributes["container"] is True and attributes["containerSystem"] == "kubernetes"

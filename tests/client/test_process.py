@@ -1,0 +1,157 @@
+"""The client inside a real process: signals, the terminal notice, CI uploads, the exit bound."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tallystick.client._client import Client
+from tallystick.client._config import Config
+from tallystick.client._queue import file_name
+
+
+def test_sigterm_queues_the_session_and_keeps_the_exit_status(tool) -> None:  # type: ignore[no-untyped-def]
+    """SIGTERM: the session is queued with a Terminated event, and the process still dies of SIGTERM."""
+    tool.allow()
+    env = {**tool.env, "MYTOOL_TELEMETRY": "local"}
+    with subprocess.Popen(
+        tool.command("wait"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None and process.stdout.readline() == "waiting\n"
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == -signal.SIGTERM
+    assert err == ""
+    (session,) = [json.loads(p.read_text()) for p in tool.queued()]
+    assert [e["attributes"] for e in session["events"] if e["type"] == "Terminated"] == [{"signal": "SIGTERM"}]
+
+
+def _run_with_tty_stderr(tool, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
+    """Run the tool with stderr on a pseudo-terminal (stdout a pipe); return status, stdout, stderr."""
+    leader, follower = pty.openpty()
+    try:
+        result = subprocess.run(
+            tool.command(*args),
+            env={**tool.env, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        os.close(follower)
+        follower = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal's other end is closed and drained
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return result.returncode, result.stdout, b"".join(chunks).decode().replace("\r\n", "\n")
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+
+
+def test_first_run_notice_on_a_terminal_once_and_never_on_stdout(tool) -> None:  # type: ignore[no-untyped-def]
+    """With stderr on a terminal and no choice made, the notice shows once, on stderr; stdout is untouched."""
+    code, out, err = _run_with_tty_stderr(tool, "hello", "Ada", "--json")
+    assert code == 0 and json.loads(out) == {"message": "Hello, Ada!"}
+    assert "MYTOOL_TELEMETRY=1" in err and "DO_NOT_TRACK=1" in err
+    code, out, err = _run_with_tty_stderr(tool, "hello", "Ada", "--json")
+    assert code == 0 and json.loads(out) == {"message": "Hello, Ada!"} and err == ""
+    assert tool.queued() == []
+
+
+def test_no_notice_on_ci_even_on_a_terminal(tool) -> None:  # type: ignore[no-untyped-def]
+    """On CI the notice never shows."""
+    _, _, err = _run_with_tty_stderr(tool, "hello", "Ada", env={"CI": "true"})
+    assert err == ""
+
+
+def test_on_ci_the_session_is_sent_at_exit(tool, fake_ingest) -> None:  # type: ignore[no-untyped-def]
+    """On CI (no later run will come) the run's own session is uploaded before the process ends."""
+    server = fake_ingest()
+    result = tool.run("hello", "Ada", env={"CI": "true", "MYTOOL_TELEMETRY": "1", "MYTOOL_TELEMETRY_URL": server.url})
+    assert result.returncode == 0 and result.stderr == ""
+    assert len(server.received) == 1
+    assert tool.queued() == []
+
+
+def test_exit_waits_on_a_silent_server_no_longer_than_the_bound(tmp_path: Path, black_hole) -> None:  # type: ignore[no-untyped-def]
+    """finish() with an upload hanging on a silent server returns within exit_timeout (plus scheduling slack)."""
+    slowest = 0.0
+    for i in range(3):
+        data_dir = tmp_path / f"data{i}"
+        (data_dir / "queue").mkdir(parents=True)
+        (data_dir / "consent").write_text("allowed")
+        (data_dir / "queue" / file_name(time.time(), "waiting")).write_text('{"sessionId": "waiting"}')
+        config = Config(
+            "mytool", "1.0.0", black_hole.url, data_dir=data_dir, install_hooks=False, environ={}, exit_timeout=0.04
+        )
+        client = Client(config)
+        client.start()
+        time.sleep(0.05)  # let the upload thread reach the silent server
+        began = time.perf_counter()
+        client.finish()
+        slowest = max(slowest, time.perf_counter() - began)
+        assert client.uploader is not None and client.uploader.stopped
+    assert slowest < 0.04 + 0.1
+    assert black_hole.accepted >= 1
+
+
+def test_a_silent_server_does_not_hold_the_tool(tool, black_hole) -> None:  # type: ignore[no-untyped-def]
+    """The tool exits long before the 5 s request timeout when the server never answers."""
+    tool.allow()
+    tool.queue_sessions(3)
+    began = time.monotonic()
+    result = tool.run("hello", "Ada", env={"MYTOOL_TELEMETRY_URL": black_hole.url})
+    assert result.returncode == 0 and result.stderr == ""
+    assert time.monotonic() - began < 3.0
+    assert len(tool.queued()) == 4
+
+
+def test_show_prints_exactly_what_is_queued(tool) -> None:  # type: ignore[no-untyped-def]
+    """`python -m tallystick.client show` lists the queued sessions as they would be sent; allow/disable work."""
+    import sys
+
+    tool.allow()
+    tool.run("hello", "Ada", env={"MYTOOL_TELEMETRY": "local"})
+    show = subprocess.run(
+        [sys.executable, "-m", "tallystick.client", "show", "--app", "mytool", "--json"],
+        env=tool.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    report = json.loads(show.stdout)
+    assert report["storedConsent"] == "allowed"
+    assert [s["sessionId"] for s in report["queued"]] == sorted(tool.queued_ids())
+    assert report["queued"][0] == json.loads(tool.queued()[0].read_text())
+    subprocess.run(
+        [sys.executable, "-m", "tallystick.client", "disable", "--app", "mytool"],
+        env=tool.env,
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
+    assert tool.queued() == [] and (tool.data_dir / "consent").read_text() == "disabled"
+
+
+def test_debug_switch_prints_the_session_to_stderr(tool) -> None:  # type: ignore[no-untyped-def]
+    """MYTOOL_TELEMETRY_DEBUG=1 prints the session on stderr and queues nothing; stdout is untouched."""
+    result = tool.run("hello", "Ada", env={"MYTOOL_TELEMETRY": "1", "MYTOOL_TELEMETRY_DEBUG": "1"})
+    assert result.stdout == "Hello, Ada!\n"
+    assert '"type": "UpdateNudgeShown"' in result.stderr
+    assert tool.queued() == []

@@ -1,0 +1,90 @@
+"""tallystick.testing.capture: tool authors assert on their own telemetry."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+import tallystick.client as telemetry
+from tallystick.client._api import _active
+from tallystick.schema import validation_errors
+from tallystick.testing import capture
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mytool.py"
+
+
+def _example():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("mytool_example", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["mytool_example"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_capture_records_the_example_tools_telemetry(capsys: pytest.CaptureFixture[str]) -> None:
+    """The example tool's own configure call is adopted; its events and spans are captured, nothing written."""
+    mytool = _example()
+    with capture() as captured:
+        assert mytool.main(["hello", "Ada"]) == 0
+    assert capsys.readouterr().out == "Hello, Ada!\n"
+    assert captured.events_of("UpdateNudgeShown")[0]["attributes"] == {"latestVersion": "2.1"}
+    assert [s["type"] for s in captured.spans] == ["LoadConfig", "Greet"]
+    session = captured.session()
+    assert session["applicationId"] == "mytool" and session["attributes"]["command"] == "hello"
+    assert validation_errors(session) == []
+
+
+def test_capture_is_strict() -> None:
+    """Inside capture a name the contract forbids raises InvalidData at the call."""
+    with capture(), pytest.raises(telemetry.InvalidData, match="UpdateNudgeShown"):
+        telemetry.event("update-nudge-shown")
+    with capture(), pytest.raises(telemetry.InvalidData):
+        telemetry.set_attributes(**{"my-attribute": 1})
+
+
+def test_capture_checks_the_tools_configuration() -> None:
+    """A bad application ID or version in the tool's configure call raises ConfigError under capture."""
+    with capture(), pytest.raises(telemetry.ConfigError, match="version"):
+        telemetry.configure(telemetry.Config("mytool", "one point oh", "https://telemetry.example.org"))
+
+
+def test_capture_restores_the_previous_client() -> None:
+    """After the block the client active before it is active again."""
+    before = _active
+    with capture():
+        pass
+    from tallystick.client import _api
+
+    assert _api._active is before
+
+
+def test_span_decorator_and_failure_flag() -> None:
+    """@span times each call; an exception inside marks the span failed and still propagates."""
+
+    @telemetry.span("Work", size=3)
+    def work(fail: bool) -> int:
+        if fail:
+            raise ValueError("no")
+        return 1
+
+    with capture() as captured:
+        assert work(False) == 1
+        with pytest.raises(ValueError, match="no"):
+            work(True)
+    assert [s.get("attributes") for s in captured.spans_of("Work")] == [{"size": 3}, {"size": 3, "failed": True}]
+
+
+def test_record_exception_keeps_no_message() -> None:
+    """record_exception adds an Error event with the type and frames only."""
+    with capture() as captured:
+        try:
+            raise PermissionError("/home/someone/secret")
+        except PermissionError as error:
+            telemetry.record_exception(error)
+    (error_event,) = captured.events_of("Error")
+    assert error_event["attributes"]["exceptionType"] == "PermissionError"
+    assert "secret" not in str(error_event)
