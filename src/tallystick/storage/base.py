@@ -33,6 +33,18 @@ class ObjectNotFound(StorageError):
     """No object is stored under the key."""
 
 
+class StorageMisconfigured(StorageError):
+    """The store is reachable but set up wrongly; retrying will not help until the setting is fixed."""
+
+
+class BucketNotFound(StorageMisconfigured):
+    """The bucket or container named in the storage URL does not exist."""
+
+
+class AccessDenied(StorageMisconfigured):
+    """No credentials were found, or the store rejected them."""
+
+
 class ObjectInfo(NamedTuple):
     key: str
     size: int
@@ -57,8 +69,12 @@ class Store(ABC):
         """The object's bytes; raises ObjectNotFound."""
 
     @abstractmethod
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Every object whose key starts with ``prefix``, in key order."""
+    def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, in key order.
+
+        With ``start_after``, only keys greater than it: a loader that remembers the last
+        key it saw lists only what is new in a partition.
+        """
 
     def list_dirs(self, prefix: str = "") -> builtins.list[str]:
         """The distinct next path segments below ``prefix`` (which ends with ``/`` or is empty)."""
@@ -82,8 +98,12 @@ class Store(ABC):
 
 
 def check_key(key: str) -> str:
-    """Reject keys that could escape a store's root or be ambiguous."""
+    """Reject keys that could escape a store's root or be ambiguous.
+
+    A first segment starting with ``.`` is reserved for the stores' own bookkeeping
+    (temp files, the write probe of ``check``), which listings never show.
+    """
     parts = key.split("/")
-    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in key or "\0" in key:
+    if not key or key.startswith(("/", ".")) or any(p in ("", ".", "..") for p in parts) or "\\" in key or "\0" in key:
         raise ValueError(f"invalid object key {key!r}")
     return key

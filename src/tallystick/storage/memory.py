@@ -1,44 +1,18 @@
-"""An in-process store for tests and demos: nothing survives the process."""
+"""An in-process store for tests and demos: nothing survives the process.
+
+It is obstore's in-memory store behind the same adapter as S3, GCS and Azure, so the
+adapter's create-only, listing and error paths run in every quick test too.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from datetime import UTC, datetime
-
-from tallystick.storage.base import ObjectInfo, ObjectNotFound, Store, check_key
+from tallystick.storage.bucket import MEMORY, BucketStore
 
 
-class MemoryStore(Store):
+class MemoryStore(BucketStore):
+    """Objects in a dict inside obstore; ``memory://`` opens a new, empty one each time."""
+
     def __init__(self, url: str = "memory://") -> None:
-        self.url = url
-        self._objects: dict[str, tuple[bytes, datetime]] = {}
-        self._lock = threading.Lock()
+        from obstore.store import MemoryStore as InMemory
 
-    def put_if_absent(self, key: str, data: bytes) -> bool:
-        check_key(key)
-        with self._lock:
-            if key in self._objects:
-                return False
-            self._objects[key] = (bytes(data), datetime.now(UTC))
-            return True
-
-    def get(self, key: str) -> bytes:
-        with self._lock:
-            try:
-                return self._objects[key][0]
-            except KeyError:
-                raise ObjectNotFound(key) from None
-
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        with self._lock:
-            items = sorted((k, v) for k, v in self._objects.items() if k.startswith(prefix))
-        for key, (data, modified) in items:
-            yield ObjectInfo(key, len(data), modified)
-
-    def delete(self, key: str) -> bool:
-        with self._lock:
-            return self._objects.pop(key, None) is not None
-
-    def check(self) -> None:
-        return None
+        super().__init__(InMemory(), url=url, backend=MEMORY, bucket="memory")

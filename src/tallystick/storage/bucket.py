@@ -1,0 +1,217 @@
+"""A bucket in S3, Google Cloud Storage or Azure Blob storage, reached through obstore.
+
+obstore (the Python binding of Rust's ``object_store``) does the protocol work: request
+signing, credentials from the environment, retries, pagination. This module adapts it
+to the small ``Store`` interface and turns its errors into one-line ones.
+
+Create-only writes, per backend (all a single request; nothing to clean up on failure):
+
+- S3: ``PUT`` with ``If-None-Match: *``; a second writer gets ``412``.
+- GCS: ``PUT`` with ``x-goog-if-generation-match: 0``; a second writer gets ``412``.
+- Azure: ``Put Blob`` with ``If-None-Match: *``; a second writer gets ``409``.
+
+The service makes the object visible only once the whole body has arrived and is
+stored durably, so a writer killed mid-request leaves either no object or the complete
+one, and ``put_if_absent`` returns only after the service has acknowledged the write.
+
+One race is harmless by design: if the response to a successful ``PUT`` is lost and
+obstore retries, the retry meets the object it just created and reports ``412``, so
+``put_if_absent`` answers False ("already stored") for an object this call created. The
+object is stored either way; the ingest service answers 304 instead of 201.
+
+Keys whose first segment starts with ``.`` are the store's own (``check`` writes
+``.tallystick/check``); listings never show them.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from obstore.exceptions import (
+    AlreadyExistsError,
+    PermissionDeniedError,
+    PreconditionError,
+    UnauthenticatedError,
+)
+
+from tallystick.storage.base import (
+    AccessDenied,
+    BucketNotFound,
+    ObjectInfo,
+    ObjectNotFound,
+    StorageError,
+    StorageUnavailable,
+    Store,
+    check_key,
+)
+
+if TYPE_CHECKING:
+    from obstore.store import ObjectStore, RetryConfig
+
+PROBE_KEY = ".tallystick/check"
+
+# Fail within seconds, not obstore's default three minutes: the ingest service would
+# rather answer 503 quickly and let the client retry later.
+RETRY: RetryConfig = {
+    "max_retries": 3,
+    "retry_timeout": timedelta(seconds=15),
+    "backoff": {"init_backoff": timedelta(milliseconds=100), "max_backoff": timedelta(seconds=2), "base": 2},
+}
+
+_BUCKET_MISSING = ("NoSuchBucket", "ContainerNotFound", "The specified bucket does not exist")
+_AUTH_FAILED = (
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AccessDenied",
+    "AuthenticationFailed",
+    "AuthorizationFailure",
+    "AuthorizationPermissionMismatch",
+    "InvalidAuthenticationInfo",
+    "403 Forbidden",
+    "401 Unauthorized",
+    "token request",
+    "169.254.169.254",
+    "credential",
+)
+_SECRET_IN_TEXT = re.compile(r"(sig|signature|X-Amz-Signature|X-Amz-Credential|token)=[^&\s]+", re.IGNORECASE)
+
+
+class Backend:
+    """How one kind of service is named in messages: what to create, what to set."""
+
+    def __init__(self, scheme: str, service: str, container: str, create_hint: str, credentials_hint: str) -> None:
+        self.scheme = scheme
+        self.service = service
+        self.container = container
+        self.create_hint = create_hint
+        self.credentials_hint = credentials_hint
+
+
+MEMORY = Backend("memory", "memory store", "store", "", "")
+
+
+class BucketStore(Store):
+    """A ``Store`` over any obstore store; ``url`` is the storage URL with secrets removed."""
+
+    def __init__(self, store: ObjectStore, *, url: str, backend: Backend, bucket: str, endpoint: str = "") -> None:
+        self._store = store
+        self.url = url
+        self.backend = backend
+        self.bucket = bucket
+        self.endpoint = endpoint
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        check_key(key)
+        try:
+            self._store.put(key, data, mode="create", use_multipart=False)
+        except (AlreadyExistsError, PreconditionError):
+            return False
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a StorageError
+            raise self._error(exc) from None
+        return True
+
+    async def put_if_absent_async(self, key: str, data: bytes) -> bool:
+        check_key(key)
+        try:
+            await self._store.put_async(key, data, mode="create", use_multipart=False)
+        except (AlreadyExistsError, PreconditionError):
+            return False
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc) from None
+        return True
+
+    def delete(self, key: str) -> bool:
+        check_key(key)
+        try:
+            self._store.head(key)
+            self._store.delete(key)
+        except FileNotFoundError as exc:
+            if _bucket_missing(str(exc)):
+                raise self._error(exc) from None
+            return False
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc) from None
+        return True
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get(self, key: str) -> bytes:
+        check_key(key)
+        try:
+            return bytes(self._store.get(key).bytes())
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, key) from None
+
+    def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        # obstore lists by whole path segments; narrow to the string prefix here.
+        # Every service lists in key (UTF-8 byte) order, which is Python's string order,
+        # so the keys with this prefix are one run: stop at the first key past it.
+        directory = prefix.rpartition("/")[0]
+        try:
+            for chunk in self._store.list(directory or None, offset=start_after, chunk_size=1000):
+                for meta in chunk:
+                    key = meta["path"]
+                    if key.startswith(".") or (start_after is not None and key <= start_after):
+                        continue  # bookkeeping, or a service that ignores the offset (Azure)
+                    if not key.startswith(prefix):
+                        if key > prefix:
+                            return
+                        continue
+                    yield ObjectInfo(key, meta["size"], meta["last_modified"])
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc) from None
+
+    def list_dirs(self, prefix: str = "") -> builtins.list[str]:
+        directory = prefix.rstrip("/")
+        try:
+            result = self._store.list_with_delimiter(directory or None)
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc) from None
+        cut = len(directory) + 1 if directory else 0
+        return sorted(p[cut:] for p in result["common_prefixes"] if not (not directory and p.startswith(".")))
+
+    def check(self) -> None:
+        """Write (create-only) and read back a probe object: proves bucket, credentials and network."""
+        try:
+            with contextlib.suppress(AlreadyExistsError, PreconditionError):
+                self._store.put(PROBE_KEY, b"ok", mode="create", use_multipart=False)
+            self._store.head(PROBE_KEY)
+        except Exception as exc:  # noqa: BLE001
+            error = self._error(exc)
+            raise (error if not isinstance(error, ObjectNotFound) else StorageUnavailable(str(exc))) from None
+
+    # -- errors ---------------------------------------------------------------------------
+
+    def _error(self, exc: Exception, key: str | None = None) -> StorageError:
+        """One line that says what failed and what to do about it."""
+        text = str(exc)
+        where = f"{self.backend.container} {self.bucket!r}" + (f" at {self.endpoint}" if self.endpoint else "")
+        if _bucket_missing(text):
+            return BucketNotFound(
+                f"{self.backend.service} {where} does not exist: create it ({self.backend.create_hint}) "
+                "or fix the storage URL"
+            )
+        if isinstance(exc, PermissionDeniedError | UnauthenticatedError) or any(m in text for m in _AUTH_FAILED):
+            return AccessDenied(
+                f"{self.backend.service} {where}: no credentials found or they were rejected "
+                f"({_first_line(text)}): {self.backend.credentials_hint}"
+            )
+        if isinstance(exc, FileNotFoundError) and key is not None:
+            return ObjectNotFound(key)
+        return StorageUnavailable(f"{self.backend.service} {where} failed: {_first_line(text)}")
+
+
+def _bucket_missing(text: str) -> bool:
+    return any(m in text for m in _BUCKET_MISSING)
+
+
+def _first_line(text: str, limit: int = 240) -> str:
+    line = _SECRET_IN_TEXT.sub(r"\1=…", text.strip().split("\n", 1)[0])
+    return line if len(line) <= limit else line[: limit - 1] + "…"

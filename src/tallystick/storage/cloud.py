@@ -1,0 +1,212 @@
+"""Storage URLs for S3, Google Cloud Storage and Azure Blob storage.
+
+``s3://bucket/prefix``, ``gs://bucket/prefix`` and ``az://container/prefix`` name a
+bucket (and an optional key prefix inside it). Everything else comes, in this order,
+from:
+
+1. query parameters on the URL, e.g. ``s3://b/p?endpoint=http://127.0.0.1:9000&region=eu-west-1``
+   (the keys are obstore's configuration keys; ``endpoint`` works for all three);
+2. the environment, read by obstore: ``AWS_*`` (``AWS_ACCESS_KEY_ID``, ``AWS_ENDPOINT_URL``,
+   ``AWS_REGION``, ...), ``GOOGLE_*`` (``GOOGLE_APPLICATION_CREDENTIALS``, ...) and
+   ``AZURE_*`` (``AZURE_STORAGE_ACCOUNT_NAME``, ``AZURE_STORAGE_ACCOUNT_KEY``, ...);
+3. the platform: instance roles, workload identity, managed identity.
+
+Secrets may be given on the URL (handy for tests and one-off commands) but belong in
+the environment; a store's ``url`` attribute never shows them. An ``http://`` endpoint
+turns on plain HTTP, which only an emulator or a private network should need.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+from tallystick.storage.base import InvalidStorageUrl
+from tallystick.storage.bucket import RETRY, Backend, BucketStore
+
+if TYPE_CHECKING:
+    from obstore.store import ClientConfig, ObjectStore
+
+SECRET_KEYS = frozenset(
+    {"secret_access_key", "session_token", "account_key", "sas_key", "client_secret", "bearer_token"}
+    | {"service_account_key"}
+)
+_BOOL_KEYS = frozenset(
+    {"allow_http", "skip_signature", "virtual_hosted_style_request", "unsigned_payload", "use_emulator"}
+)
+_COMMON_KEYS = frozenset({"endpoint", "allow_http", "skip_signature"})
+
+
+class _Kind:
+    def __init__(
+        self,
+        *,
+        backend: Backend,
+        keys: frozenset[str],
+        bucket_pattern: str,
+        bucket_rule: str,
+        endpoint_env: tuple[str, ...],
+        build: Callable[[str, str | None, dict[str, Any], ClientConfig], ObjectStore],
+    ) -> None:
+        self.backend = backend
+        self.keys = keys | _COMMON_KEYS
+        self.bucket_pattern = re.compile(bucket_pattern)
+        self.bucket_rule = bucket_rule
+        self.endpoint_env = endpoint_env
+        self.build = build
+
+
+def _s3(bucket: str, prefix: str | None, config: dict[str, Any], client: ClientConfig) -> ObjectStore:
+    from obstore.store import S3Store
+
+    return S3Store(bucket, prefix=prefix, config=config, client_options=client, retry_config=RETRY)  # type: ignore[arg-type]
+
+
+def _gcs(bucket: str, prefix: str | None, config: dict[str, Any], client: ClientConfig) -> ObjectStore:
+    from obstore.store import GCSStore
+
+    if "endpoint" in config:
+        config["base_url"] = config.pop("endpoint")
+    return GCSStore(bucket, prefix=prefix, config=config, client_options=client, retry_config=RETRY)  # type: ignore[arg-type]
+
+
+def _azure(container: str, prefix: str | None, config: dict[str, Any], client: ClientConfig) -> ObjectStore:
+    from obstore.store import AzureStore
+
+    return AzureStore(container, prefix=prefix, config=config, client_options=client, retry_config=RETRY)  # type: ignore[arg-type]
+
+
+_S3 = _Kind(
+    backend=Backend(
+        "s3",
+        "S3",
+        "bucket",
+        "aws s3 mb s3://<bucket>",
+        "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an IAM role",
+    ),
+    keys=frozenset(
+        {
+            "region",
+            "access_key_id",
+            "secret_access_key",
+            "session_token",
+            "virtual_hosted_style_request",
+            "unsigned_payload",
+            "metadata_endpoint",
+            "checksum_algorithm",
+        }
+    ),
+    bucket_pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+    bucket_rule="3-63 lowercase letters, digits, '.' or '-'",
+    endpoint_env=("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"),
+    build=_s3,
+)
+_GCS = _Kind(
+    backend=Backend(
+        "gs",
+        "Google Cloud Storage",
+        "bucket",
+        "gcloud storage buckets create gs://<bucket>",
+        "set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or run with a service account",
+    ),
+    keys=frozenset({"service_account", "service_account_key", "application_credentials", "bearer_token"}),
+    bucket_pattern=r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$",
+    bucket_rule="3-222 lowercase letters, digits, '.', '_' or '-'",
+    endpoint_env=("GOOGLE_BASE_URL",),
+    build=_gcs,
+)
+_AZURE = _Kind(
+    backend=Backend(
+        "az",
+        "Azure Blob storage",
+        "container",
+        "az storage container create --name <container>",
+        "set AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY (or a SAS key), or use a managed identity",
+    ),
+    keys=frozenset(
+        {
+            "account_name",
+            "account_key",
+            "sas_key",
+            "use_emulator",
+            "client_id",
+            "client_secret",
+            "tenant_id",
+            "msi_endpoint",
+        }
+    ),
+    bucket_pattern=r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$",
+    bucket_rule="3-63 lowercase letters, digits or single '-'",
+    endpoint_env=("AZURE_STORAGE_ENDPOINT", "AZURE_ENDPOINT"),
+    build=_azure,
+)
+KINDS = {"s3": _S3, "s3a": _S3, "gs": _GCS, "gcs": _GCS, "az": _AZURE, "azure": _AZURE}
+
+
+def open_bucket(url: str) -> BucketStore:
+    """The bucket store a cloud storage URL names; raises InvalidStorageUrl saying what to fix."""
+    parts = urlsplit(url)
+    kind = KINDS.get(parts.scheme.lower())
+    if kind is None:
+        raise InvalidStorageUrl(f"unsupported storage URL scheme in {redact(url)!r}: use s3://, gs:// or az://")
+    scheme = kind.backend.scheme
+    what = kind.backend.container
+    bucket = parts.netloc
+    if "@" in bucket or ":" in bucket:
+        raise InvalidStorageUrl(
+            f"put credentials in the environment or the query, not before the {what}: {scheme}://<{what}>/<prefix>"
+        )
+    if not bucket:
+        raise InvalidStorageUrl(f"name the {what} in {redact(url)!r}: {scheme}://<{what}>/<prefix>")
+    if not kind.bucket_pattern.match(bucket):
+        raise InvalidStorageUrl(f"{bucket!r} is not a valid {kind.backend.service} {what} name: {kind.bucket_rule}")
+    segments = [s for s in parts.path.split("/") if s]
+    if any(s in (".", "..") for s in segments):
+        raise InvalidStorageUrl(f"the prefix in {redact(url)!r} may not contain '.' or '..' segments")
+    prefix = "/".join(segments) or None
+
+    config: dict[str, Any] = {}
+    try:
+        pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError:
+        raise InvalidStorageUrl(f"malformed query in {redact(url)!r}: use ?key=value&key=value") from None
+    for key, value in pairs:
+        if key not in kind.keys:
+            allowed = ", ".join(sorted(kind.keys))
+            raise InvalidStorageUrl(f"unknown setting {key!r} in a {scheme}:// URL: use one of {allowed}")
+        if key in _BOOL_KEYS:
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise InvalidStorageUrl(f"setting {key!r} must be true or false, not {value!r}")
+            config[key] = value.lower() in ("true", "1")
+        else:
+            config[key] = value
+
+    endpoint = str(config.get("endpoint") or next((os.environ[e] for e in kind.endpoint_env if os.environ.get(e)), ""))
+    client: ClientConfig = {"connect_timeout": "5s", "timeout": "60s"}
+    allow_http = config.pop("allow_http", endpoint.startswith("http://"))
+    if allow_http:
+        client["allow_http"] = True
+    try:
+        store = kind.build(bucket, prefix, config, client)
+    except Exception as exc:  # noqa: BLE001 - obstore reports bad settings with several types
+        raise InvalidStorageUrl(
+            f"cannot open {redact(url)}: {str(exc).strip().splitlines()[0]} "
+            f"({kind.backend.credentials_hint}; see docs/storage.md)"
+        ) from None
+    return BucketStore(store, url=redact(url), backend=kind.backend, bucket=bucket, endpoint=endpoint)
+
+
+def redact(url: str) -> str:
+    """The URL with the values of secret query parameters replaced by ``***``."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    try:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+    except ValueError:
+        return parts._replace(query="***").geturl()
+    query = urlencode([(k, "***" if k in SECRET_KEYS else v) for k, v in pairs], safe=":/*", quote_via=quote)
+    return parts._replace(query=query).geturl()
