@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from tallystick.warehouse.sql import Dialect, dialect
 
@@ -21,14 +23,28 @@ class QueryError(WarehouseError):
     """A query failed; the message is the engine's, without a traceback."""
 
 
-@dataclass(frozen=True)
-class LoadedObject:
+class LoadedObject(NamedTuple):
     """One object the loader has dealt with: ``status`` is ``loaded`` or ``rejected``."""
 
     key: str
     partition: str
     status: str
     error: str | None = None
+    session_id: str | None = None
+
+
+@dataclass
+class Batch:
+    """What the loader hands a warehouse in one write.
+
+    ``lines`` holds validated sessions as stored (one JSON object a line), at most
+    one per session ID; ``objects`` every object dealt with, including rejected ones
+    and duplicates of a session ID in ``lines`` or already in the warehouse.
+    """
+
+    lines: bytes = b""
+    session_ids: list[str] = field(default_factory=list)
+    objects: list[LoadedObject] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -51,17 +67,38 @@ class Warehouse(ABC):
     def ensure_schema(self) -> None:
         """Create the tables and views if they do not exist."""
 
+    def recover(self) -> None:  # noqa: B027 - engines with transactions have nothing to recover
+        """Undo what an interrupted write left behind; the loader calls it before loading."""
+
     @abstractmethod
     def loaded_keys(self, partition: str) -> set[str]:
         """Keys of the objects in ``partition`` the loader has already dealt with."""
 
     @abstractmethod
-    def write_batch(self, rows: dict[str, list[dict[str, Any]]], objects: list[LoadedObject]) -> int:
-        """Insert rows and record objects as dealt with, atomically; the number of new sessions."""
+    def write_batch(self, batch: Batch) -> int:
+        """Insert the batch's sessions and record its objects as dealt with; the number of new sessions.
+
+        Sessions whose ID the warehouse already holds are skipped. After a crash at
+        any point, ``recover`` and a rewrite of the same objects leave each session
+        exactly once.
+        """
 
     @abstractmethod
     def query(self, sql: str, parameters: list[Any] | None = None) -> QueryResult:
-        """Run one SQL statement."""
+        """Run one SQL statement; ``?`` placeholders are bound to ``parameters``."""
+
+    @abstractmethod
+    def delete_sessions(self, where_sql: str, parameters: list[Any] | None = None) -> None:
+        """Delete sessions matching a condition on ``sessions`` columns, with their events and spans."""
+
+    @abstractmethod
+    def forget_objects(self, keys: Iterable[str]) -> None:
+        """Drop the loader's records of these object keys (they were deleted from storage)."""
+
+    def session_ids_before(self, cutoff: datetime) -> list[str]:
+        """IDs of sessions that started before ``cutoff`` (UTC)."""
+        ts = self.sql.timestamp(cutoff.strftime("%Y-%m-%d %H:%M:%S"))
+        return [r[0] for r in self.query(f'SELECT "sessionId" FROM sessions WHERE "sessionStartTime" < {ts}').rows]
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the connection."""

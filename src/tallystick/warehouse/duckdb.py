@@ -4,29 +4,42 @@ Only one process may open a DuckDB file for writing, and while it does no other
 process can open it at all. So the loader opens the file for each load and closes
 it after, and readers (``tallystick query``) open it read-only, retrying for a
 few seconds if a load holds it.
+
+A batch is written in one transaction: the validated session lines go to a temp
+file that ``read_ndjson`` parses (in C++, in parallel), ``transform.py``'s SQL
+flattens them into the tables, and the checkpoint rows go in with them.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import msgspec
 
-from tallystick.warehouse.base import LoadedObject, QueryError, QueryResult, Warehouse, WarehouseUnavailable
+from tallystick.warehouse.base import (
+    Batch,
+    QueryError,
+    QueryResult,
+    Warehouse,
+    WarehouseUnavailable,
+)
 from tallystick.warehouse.tables import Table, tables
+from tallystick.warehouse.transform import DUCKDB_TYPES, read_sql, select_sql
+from tallystick.warehouse.views import views
 
-_TYPES = {"string": "VARCHAR", "timestamp": "TIMESTAMP", "attributes": "JSON", "float": "DOUBLE"}
 LOADED_TABLE = "_tallystick_loaded"
 _encoder = msgspec.json.Encoder()
 
 
 def ddl(table: Table) -> str:
-    columns = ", ".join(f'"{c.name}" {_TYPES[c.kind]}{"" if c.nullable else " NOT NULL"}' for c in table.columns)
+    columns = ", ".join(f'"{c.name}" {DUCKDB_TYPES[c.kind]}{"" if c.nullable else " NOT NULL"}' for c in table.columns)
     return f'CREATE TABLE IF NOT EXISTS "{table.name}" ({columns})'
 
 
@@ -35,6 +48,8 @@ def _is_lock_error(exc: Exception) -> bool:
 
 
 class DuckDBWarehouse(Warehouse):
+    dialect = "duckdb"
+
     def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False, wait_seconds: float = 10.0) -> None:
         self.path = Path(path)
         self.read_only = read_only
@@ -56,6 +71,7 @@ class DuckDBWarehouse(Warehouse):
                     continue
                 raise WarehouseUnavailable(f"cannot open the warehouse {self.path}: {exc}") from None
         self.con.execute("SET TimeZone = 'UTC'")
+        self._lock = threading.Lock()  # the loader writes from one thread while it lists from another
 
     def ensure_schema(self) -> None:
         for t in tables():
@@ -64,61 +80,55 @@ class DuckDBWarehouse(Warehouse):
             f"CREATE TABLE IF NOT EXISTS {LOADED_TABLE} (key VARCHAR NOT NULL, partition VARCHAR NOT NULL, "
             "status VARCHAR NOT NULL, error VARCHAR, loadedAt TIMESTAMP NOT NULL)"
         )
+        # Added after the first release of the table: the session an object held (for deletion by user).
+        self.con.execute(f'ALTER TABLE {LOADED_TABLE} ADD COLUMN IF NOT EXISTS "sessionId" VARCHAR')
+        for name, sql in views(self.sql):
+            self.con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {sql}')
 
     def loaded_keys(self, partition: str) -> set[str]:
-        rows = self.con.execute(f"SELECT key FROM {LOADED_TABLE} WHERE partition = ?", [partition]).fetchall()
+        with self._lock:
+            rows = self.con.execute(f"SELECT key FROM {LOADED_TABLE} WHERE partition = ?", [partition]).fetchall()
         return {r[0] for r in rows}
 
-    def write_batch(self, rows: dict[str, list[dict[str, Any]]], objects: list[LoadedObject]) -> int:
+    def write_batch(self, batch: Batch) -> int:
         with tempfile.TemporaryDirectory(prefix="tallystick-load-", dir=self.path.parent) as tmp:
-            files = {}
-            for t in tables():
-                path = Path(tmp) / f"{t.name}.ndjson"
-                with path.open("wb") as f:
-                    for row in rows.get(t.name, []):
-                        f.write(_encoder.encode(row))
-                        f.write(b"\n")
-                files[t.name] = path
-            obj_path = Path(tmp) / "objects.ndjson"
-            obj_path.write_bytes(b"".join(_encoder.encode(o.__dict__) + b"\n" for o in objects))
-            return self._insert(files, obj_path)
+            sessions_path = Path(tmp) / "sessions.ndjson"
+            sessions_path.write_bytes(batch.lines)
+            objects_path = Path(tmp) / "objects.ndjson"
+            with objects_path.open("wb") as f:
+                for o in batch.objects:
+                    f.write(_encoder.encode(o._asdict()))
+                    f.write(b"\n")
+            with self._lock:
+                return self._insert(sessions_path if batch.lines else None, objects_path if batch.objects else None)
 
-    def _read(self, t: Table, path: Path) -> str:
-        columns = ", ".join(f"'{c.name}': '{_TYPES[c.kind]}'" for c in t.columns)
-        return f"read_ndjson('{path}', columns={{{columns}}}, format='newline_delimited')"
-
-    def _insert(self, files: dict[str, Path], obj_path: Path) -> int:
-        sessions_table, *children = tables()
+    def _insert(self, sessions_path: Path | None, objects_path: Path | None) -> int:
         con = self.con
+        inserted = 0
         con.execute("BEGIN TRANSACTION")
         try:
-            if files["sessions"].stat().st_size:
-                source = self._read(sessions_table, files["sessions"])
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _batch AS SELECT * FROM {source}")
+            if sessions_path is not None:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _batch AS SELECT * FROM {read_sql(sessions_path)}")
                 # A session stored under two keys (its ID reused with another start date) loads once.
                 con.execute('DELETE FROM _batch WHERE "sessionId" IN (SELECT "sessionId" FROM sessions)')
-                inserted = con.execute("SELECT count(*) FROM _batch").fetchone()
-                con.execute("INSERT INTO sessions SELECT * FROM _batch")
-                for child in children:
-                    if files[child.name].stat().st_size:
-                        con.execute(
-                            f'INSERT INTO "{child.name}" SELECT c.* FROM {self._read(child, files[child.name])} c '
-                            'SEMI JOIN _batch b ON c."sessionId" = b."sessionId"'
-                        )
+                row = con.execute("SELECT count(*) FROM _batch").fetchone()
+                inserted = int(row[0]) if row else 0
+                for t in tables():
+                    con.execute(f'INSERT INTO "{t.name}" {select_sql(t, "_batch")}')
                 con.execute("DROP TABLE _batch")
-            else:
-                inserted = (0,)
-            if obj_path.stat().st_size:
+            if objects_path is not None:
+                path = str(objects_path).replace("'", "''")
                 con.execute(
-                    f"INSERT INTO {LOADED_TABLE} SELECT key, partition, status, error, now()::TIMESTAMP FROM "
-                    f"read_ndjson('{obj_path}', columns={{'key': 'VARCHAR', 'partition': 'VARCHAR', "
-                    "'status': 'VARCHAR', 'error': 'VARCHAR'})"
+                    f'INSERT INTO {LOADED_TABLE} (key, partition, status, error, loadedAt, "sessionId") '
+                    "SELECT key, partition, status, error, now()::TIMESTAMP, session_id FROM "
+                    f"read_ndjson('{path}', columns={{'key': 'VARCHAR', 'partition': 'VARCHAR', "
+                    "'status': 'VARCHAR', 'error': 'VARCHAR', 'session_id': 'VARCHAR'})"
                 )
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        return int(inserted[0]) if inserted else 0
+        return inserted
 
     def query(self, sql: str, parameters: list[Any] | None = None) -> QueryResult:
         try:
@@ -127,6 +137,22 @@ class DuckDBWarehouse(Warehouse):
             return QueryResult(columns, cursor.fetchall() if columns else [])
         except duckdb.Error as exc:
             raise QueryError(str(exc).strip()) from None
+
+    def delete_sessions(self, where_sql: str, parameters: list[Any] | None = None) -> None:
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for t in reversed(tables()):
+                con.execute(f'DELETE FROM "{t.name}" WHERE {where_sql}', parameters or [])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def forget_objects(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        for i in range(0, len(keys), 10_000):
+            self.con.execute(f"DELETE FROM {LOADED_TABLE} WHERE key IN (SELECT unnest(?))", [keys[i : i + 10_000]])
 
     def close(self) -> None:
         self.con.close()

@@ -4,50 +4,64 @@ Design note
 -----------
 Steps of one run:
 
-1. List the partitions (``app=<app>/date=<day>/``) and, in each, the object keys.
-2. Ask the warehouse which keys of that partition it has already dealt with; the
-   rest are new. (The checkpoint *is* the warehouse's ``_tallystick_loaded`` table.)
-3. For each batch of new keys: read and parse the objects, then in ONE warehouse
-   transaction insert their sessions, events and spans and record the keys as
-   dealt with (``loaded``, or ``rejected`` with the reason for an object that does
-   not parse; it is kept in storage and counted, never silently dropped).
+1. ``recover()``: the warehouse undoes whatever an interrupted write left behind
+   (nothing for DuckDB, which has transactions; see ``clickhouse.py`` for ClickHouse).
+2. For each partition (``app=<app>/date=<day>/``, in key order): ask the warehouse
+   which keys it has dealt with (the checkpoint lives *in* the warehouse, table
+   ``_tallystick_loaded``), list the partition's keys, keep the new ones.
+3. Hand the new keys, in chunks, to worker processes that read, decompress and
+   validate the objects (``reader.py``). At most ``2 × workers`` chunks are in
+   flight, and results are consumed in order.
+4. Gather results into a batch of at most ``batch_size`` sessions (a session ID
+   seen twice in one batch is kept once) and write it: sessions, events, spans
+   and the checkpoint records of every object in the batch, including ``rejected``
+   ones with the reason. A rejected object stays in storage and is counted, never
+   silently dropped, and is not retried (fix it and remove its checkpoint row).
 
-Failure points and why each is safe:
+Failure points and why each is safe (the crash test kills the loader with SIGKILL
+at random moments to check exactly this):
 
-- Crash while listing or reading (before the transaction): nothing was written;
-  the next run finds the same keys new again.
-- Crash inside the transaction: the warehouse rolls it back as a whole, rows and
-  checkpoint together; the next run redoes the batch.
-- Crash after commit: rows and checkpoint are both in; the next run skips them.
-- A session stored under two keys (same ID, another start date): the insert skips
-  session IDs the warehouse already holds, so it is counted once.
+- Killed while listing or reading (before a write): nothing was written; the next
+  run finds the same keys new again.
+- Killed during a write: DuckDB commits data and checkpoint in one transaction,
+  so either both are in or neither. ClickHouse has no transactions: it logs the
+  batch's new session IDs before inserting and ``recover()`` deletes their rows
+  if the checkpoint was not written (``clickhouse.py`` explains the order).
+- Killed after the write: data and checkpoint are in; the next run skips them.
+- A session stored under two keys (same ID, another start date): writes skip
+  session IDs the warehouse already holds, so it is loaded once and the second
+  object is counted as a duplicate.
 - Objects written while a run lists: seen now or by the next run (keys are never
-  rewritten, so an object is either listed complete or not at all).
+  rewritten, so an object is either listed complete or not at all). An object
+  deleted after listing (retention) is skipped.
 
-Two loaders at once are not supported on one warehouse (DuckDB's file lock
-already prevents it; for server warehouses run one scheduled loader).
+Memory is bounded: the new keys of one partition (about 100 bytes each), at most
+``2 × workers`` chunks of objects, and one batch of session lines (``batch_size``
+times about 1 KiB). Two loaders at once on one warehouse are not supported
+(DuckDB's file lock prevents it; for server warehouses run one scheduled loader).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
-import msgspec
+from tallystick.storage import Store
+from tallystick.storage.layout import PREFIX
+from tallystick.warehouse.base import Batch, LoadedObject, Warehouse
+from tallystick.warehouse.reader import Chunk, init_worker, read_chunk, read_chunk_in_worker
 
-from tallystick.schema import Session
-from tallystick.storage import ObjectNotFound, Store
-from tallystick.storage.layout import PREFIX, decode_session, parse_key
-from tallystick.warehouse.base import LoadedObject, Warehouse
-from tallystick.warehouse.rows import rows_of
+MAX_REJECTED_KEYS = 1000  # LoadStats keeps the first ones; all are in _tallystick_loaded
 
 
 @dataclass
 class LoadStats:
-    """What one run did; ``pending`` is known once listing is done."""
+    """What one run did; ``pending`` is known once listing is done (or counted up front for progress)."""
 
     pending: int = 0
     loaded: int = 0
@@ -75,80 +89,143 @@ def partitions(store: Store) -> Iterator[str]:
             yield f"{PREFIX}{app}/{day}/"
 
 
-def _parse(store: Store, key: str, partition: str) -> tuple[Session | None, LoadedObject | None]:
-    try:
-        data = store.get(key)
-    except ObjectNotFound:
-        return None, None  # deleted since it was listed (e.g. by retention): nothing to load
-    try:
-        session = decode_session(data)
-    except (msgspec.DecodeError, msgspec.ValidationError, OSError, EOFError, ValueError) as exc:
-        return None, LoadedObject(key, partition, "rejected", f"{type(exc).__name__}: {exc}"[:500])
-    parsed = parse_key(key)
-    if parsed is None or parsed[2] != session.session_id:
-        return None, LoadedObject(key, partition, "rejected", "object key does not match its sessionId")
-    return session, LoadedObject(key, partition, "loaded")
+def _reopenable(store: Store) -> bool:
+    """Whether a worker process can open the same store from its URL."""
+    return not store.url.startswith("memory:")
 
 
 class Loader:
-    """Loads new objects from ``store`` into ``warehouse``; see the module's design note."""
+    """Loads new objects from ``store`` into ``warehouse``; see the module's design note.
+
+    ``workers`` reader processes (default: one per CPU; 0 reads in this process,
+    which small loads and in-memory stores always do).
+    """
 
     def __init__(
         self,
         store: Store,
         warehouse: Warehouse,
         *,
-        batch_size: int = 5000,
-        readers: int = 8,
+        batch_size: int = 20_000,
+        chunk_size: int = 500,
+        workers: int | None = None,
         progress: Progress | None = None,
+        count_first: bool | None = None,
     ) -> None:
         self.store = store
         self.warehouse = warehouse
         self.batch_size = batch_size
-        self.readers = readers
+        self.chunk_size = chunk_size
+        self.workers = os.cpu_count() or 1 if workers is None else workers
         self.progress = progress
+        self.count_first = progress is not None if count_first is None else count_first
 
-    def pending(self) -> list[tuple[str, str]]:
-        """(key, partition) of every object not yet dealt with."""
-        new: list[tuple[str, str]] = []
+    def pending(self) -> Iterator[tuple[str, str]]:
+        """(key, partition) of every object not yet dealt with, partition by partition."""
         for partition in partitions(self.store):
             seen = self.warehouse.loaded_keys(partition)
-            new.extend((info.key, partition) for info in self.store.list(partition) if info.key not in seen)
-        return new
+            new = [(info.key, partition) for info in self.store.list(partition) if info.key not in seen]
+            del seen
+            yield from new
+
+    def count_pending(self) -> int:
+        """How many objects a run would deal with (a listing pass, for progress and ETA)."""
+        return sum(1 for _ in self.pending())
+
+    def _chunks(self) -> Iterator[list[tuple[str, str]]]:
+        chunk: list[tuple[str, str]] = []
+        for item in self.pending():
+            chunk.append(item)
+            if len(chunk) >= self.chunk_size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
 
     def run(self) -> LoadStats:
         started = time.monotonic()
         self.warehouse.ensure_schema()
-        todo = self.pending()
-        stats = LoadStats(pending=len(todo))
-        with ThreadPoolExecutor(self.readers, thread_name_prefix="tallystick-load") as pool:
-            for i in range(0, len(todo), self.batch_size):
-                batch = todo[i : i + self.batch_size]
-                parsed = list(pool.map(lambda kp: _parse(self.store, *kp), batch))
-                self._write(parsed, stats)
-                stats.seconds = time.monotonic() - started
-                if self.progress:
-                    self.progress(stats)
+        self.warehouse.recover()
+        stats = LoadStats()
+        if self.count_first:
+            stats.pending = self.count_pending()
+            if self.progress:
+                self.progress(stats)
+        # One writer thread: the warehouse loads batch n while the workers read batch n + 1.
+        with ThreadPoolExecutor(1, thread_name_prefix="tallystick-load-writer") as writer:
+            in_write: tuple[Future[int], list[LoadedObject]] | None = None
+            batch = _BatchBuilder()
+            for chunk in self._read_all():
+                if not self.count_first:
+                    stats.pending += len(chunk.objects)
+                batch.add(chunk)
+                if len(batch.lines) >= self.batch_size:
+                    if in_write:
+                        self._account(*in_write, stats, started)
+                    in_write = (writer.submit(self.warehouse.write_batch, batch.build()), batch.objects)
+                    batch = _BatchBuilder()
+            if in_write:
+                self._account(*in_write, stats, started)
+            if batch.objects:
+                self._account(writer.submit(self.warehouse.write_batch, batch.build()), batch.objects, stats, started)
         stats.seconds = time.monotonic() - started
         return stats
 
-    def _write(self, parsed: list[tuple[Session | None, LoadedObject | None]], stats: LoadStats) -> None:
-        rows: dict[str, list[dict[str, Any]]] = {}
-        objects: list[LoadedObject] = []
-        seen_ids: set[str] = set()
-        for session, obj in parsed:
-            if obj is None:
-                continue
-            objects.append(obj)
-            if session is None:
-                stats.rejected += 1
-                stats.rejected_keys.append(obj.key)
-                continue
-            if session.session_id in seen_ids:
-                continue
-            seen_ids.add(session.session_id)
-            for table, table_rows in rows_of(session).items():
-                rows.setdefault(table, []).extend(table_rows)
-        inserted = self.warehouse.write_batch(rows, objects)
+    def _read_all(self) -> Iterator[Chunk]:
+        """Chunks read in key order; in worker processes once there is more than a chunk or two to read."""
+        chunks = self._chunks()
+        head = [c for _, c in zip(range(2), chunks, strict=False)]
+        if len(head) < 2 or self.workers < 1 or not _reopenable(self.store):
+            for keys in [*head, *chunks]:
+                yield read_chunk(self.store, keys)
+            return
+        context = multiprocessing.get_context("spawn")  # never fork a process holding a database connection
+        with ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=init_worker, initargs=(self.store.url,)
+        ) as pool:
+            yield from _ordered(pool, [*head, *chunks], in_flight=2 * self.workers)
+
+    def _account(self, write: Future[int], objects: list[LoadedObject], stats: LoadStats, started: float) -> None:
+        inserted = write.result()
         stats.loaded += inserted
         stats.duplicates += sum(1 for o in objects if o.status == "loaded") - inserted
+        for o in objects:
+            if o.status == "rejected":
+                stats.rejected += 1
+                if len(stats.rejected_keys) < MAX_REJECTED_KEYS:
+                    stats.rejected_keys.append(o.key)
+        stats.seconds = time.monotonic() - started
+        if self.progress:
+            self.progress(stats)
+
+
+def _ordered(
+    pool: Executor, chunks: Iterator[list[tuple[str, str]]] | list[list[tuple[str, str]]], in_flight: int
+) -> Iterator[Chunk]:
+    """``pool.map`` with at most ``in_flight`` chunks submitted ahead (bounded memory)."""
+    queue: deque[Future[Chunk]] = deque()
+    for keys in chunks:
+        queue.append(pool.submit(read_chunk_in_worker, keys))
+        if len(queue) >= in_flight:
+            yield queue.popleft().result()
+    while queue:
+        yield queue.popleft().result()
+
+
+class _BatchBuilder:
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.session_ids: list[str] = []
+        self.objects: list[LoadedObject] = []
+        self._seen: set[str] = set()
+
+    def add(self, chunk: Chunk) -> None:
+        self.objects.extend(chunk.objects)
+        for line, session_id in zip(chunk.lines, chunk.session_ids, strict=True):
+            if session_id not in self._seen:
+                self._seen.add(session_id)
+                self.lines.append(line)
+                self.session_ids.append(session_id)
+
+    def build(self) -> Batch:
+        return Batch(b"\n".join(self.lines) + b"\n" if self.lines else b"", self.session_ids, self.objects)

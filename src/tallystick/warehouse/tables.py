@@ -107,3 +107,25 @@ def struct_field_names(struct: type[msgspec.Struct]) -> list[str]:
     info = mi.type_info(struct)
     assert isinstance(info, mi.StructType)
     return [f.encode_name for f in info.fields]
+
+
+# The environment attributes the client records on every session (``client/_environment.py``),
+# with their kinds: the ``sessions_env`` view gives each a typed column; every other
+# attribute stays queryable by name in the ``attributes`` JSON column. A test checks
+# this list against what the client actually records.
+ENVIRONMENT_ATTRIBUTES: tuple[tuple[str, Literal["string", "number", "bool"]], ...] = (
+    ("osName", "string"),
+    ("osVersion", "string"),
+    ("osArchitecture", "string"),
+    ("osDistribution", "string"),
+    ("osDistributionVersion", "string"),
+    ("pythonImplementation", "string"),
+    ("pythonVersion", "string"),
+    ("shell", "string"),
+    ("terminal", "string"),
+    ("interactive", "bool"),
+    ("ci", "bool"),
+    ("ciSystem", "string"),
+    ("container", "bool"),
+    ("containerSystem", "string"),
+)
