@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tallystick.warehouse.base import (
+    Batch,
     LoadedObject,
     QueryError,
     QueryResult,
@@ -15,18 +16,26 @@ from tallystick.warehouse.base import (
 
 
 def open_warehouse(spec: str | Path, *, read_only: bool = False) -> Warehouse:
-    """The warehouse ``spec`` names: a DuckDB file path (or ``duckdb:///path``)."""
+    """The warehouse ``spec`` names: a DuckDB file path (or ``duckdb:///path``), ``clickhouse://host:8123/db``
+    (``clickhouses://`` over TLS) or ``chdb:///dir`` (embedded ClickHouse)."""
     text = str(spec)
+    if text.startswith(("clickhouse://", "clickhouses://", "chdb://")):
+        from tallystick.warehouse.clickhouse import open_clickhouse
+
+        return open_clickhouse(text)
     if text.startswith("duckdb://"):
         text = text.removeprefix("duckdb://")
     elif "://" in text:
-        raise WarehouseUnavailable(f"unsupported warehouse {text!r}: give a DuckDB file path")
+        raise WarehouseUnavailable(
+            f"unsupported warehouse {text!r}: give a DuckDB file path, clickhouse://host:8123/database or chdb:///dir"
+        )
     from tallystick.warehouse.duckdb import DuckDBWarehouse
 
     return DuckDBWarehouse(Path(text).expanduser(), read_only=read_only)
 
 
 __all__ = [
+    "Batch",
     "LoadedObject",
     "QueryError",
     "QueryResult",

@@ -1,0 +1,486 @@
+"""ClickHouse, the warehouse for scale: a server (or cluster) reached over HTTP, or chDB in-process.
+
+Specs: ``clickhouse://[user[:password]@]host[:8123]/database`` (``clickhouses://``
+for TLS) and ``chdb:///path/to/dir[?database=name]`` (embedded ClickHouse, for
+tests and single-machine use). The SQL is what ClickHouse 18.16 (Debian's
+package) accepts, which current ClickHouse (chDB 26.x) accepts too; the tests
+run it on both.
+
+Why not a client library: clickhouse-connect (0.8 and later) reads
+``system.settings.readonly`` when it connects, a column ClickHouse 18.16 lacks, so
+it cannot talk to the server the tests run. ClickHouse's HTTP interface is small
+(POST a statement, read the answer), so ``http.client`` from the standard library
+does it here in a few lines, for every server version.
+
+Design note: loading without transactions
+-----------------------------------------
+ClickHouse has no multi-statement transactions, and an insert is atomic only per
+block and partition. One batch is written in this order:
+
+1. Ask which of the batch's session IDs the warehouse already holds; those are
+   duplicates, not inserted again.
+2. Insert an *intent* row per new session into ``_tallystick_loaded``
+   (``status = 'pending'``, with its ``sessionId``). The checkpoint table has a
+   single partition, so each insert of it is one part: all or nothing.
+3. Insert events, spans, then sessions (any of these may be cut short).
+4. Insert the final row per object (``loaded`` or ``rejected``).
+
+``loaded_keys`` counts only final rows, so an object is skipped only once step 4
+is in. ``recover()``, run before every load, looks for intent rows without a
+final row: the batch was interrupted somewhere in 2-4, so its new sessions may
+be partly inserted. It deletes every row of those session IDs (a mutation, waited
+for), and marks the intents ``aborted``; the objects are then simply new again.
+
+Failure points: before 2, nothing was written. Between 2 and 4, recovery removes
+the partial rows. During 4, some objects may have final rows and others not;
+the latter are recovered and reloaded, the former are complete because all data
+was inserted before 4 started. A session ID already in the warehouse is never in
+an intent row (step 1), so recovery cannot delete a session loaded earlier from
+another object. Duplicate session IDs within a batch are removed by the loader.
+The crash test kills the loader at random points, on the 18.16 server and on chDB.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import json
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import unquote, urlencode, urlsplit
+
+import duckdb
+
+from tallystick.warehouse.base import Batch, QueryError, QueryResult, Warehouse, WarehouseError, WarehouseUnavailable
+from tallystick.warehouse.tables import Table, tables
+from tallystick.warehouse.transform import clickhouse_select_sql, read_sql
+from tallystick.warehouse.views import views
+
+LOADED_TABLE = "_tallystick_loaded"
+_TYPES = {"string": "String", "timestamp": "DateTime('UTC')", "attributes": "String", "float": "Float64"}
+_DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_ID_CHUNK = 20_000
+MUTATION_TIMEOUT = 300.0
+SETTINGS = {
+    "output_format_json_quote_64bit_integers": "0",
+    "max_query_size": str(64 * 2**20),
+}
+
+
+class Transport(Protocol):
+    """How statements reach ClickHouse: ``execute`` runs one and returns the raw answer."""
+
+    def execute(self, sql: str, data: bytes | None = None, *, database: bool = True) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+def _ddl(table: Table) -> str:
+    columns = []
+    for c in table.columns:
+        kind = _TYPES[c.kind]
+        columns.append(f'"{c.name}" {f"Nullable({kind})" if c.nullable else kind}')
+    if table.source_field is None:
+        order = '"applicationId", toDate("sessionStartTime"), "userId", "sessionId"'
+    else:
+        order = '"applicationId", "type", toDate("sessionStartTime"), "sessionId"'
+    return (
+        f'CREATE TABLE IF NOT EXISTS "{table.name}" ({", ".join(columns)}) ENGINE = MergeTree '
+        f'PARTITION BY toYYYYMM("sessionStartTime") ORDER BY ({order})'
+    )
+
+
+def _literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return f"toDateTime('{value:%Y-%m-%d %H:%M:%S}', 'UTC')"
+    if isinstance(value, date):
+        return f"toDate('{value.isoformat()}')"
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_literal(v) for v in value) + ")"
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    raise QueryError(
+        f"cannot bind a {type(value).__name__} parameter: pass str, int, float, bool, date, datetime or list"
+    )
+
+
+def bind(sql: str, parameters: list[Any] | None) -> str:
+    """Replace each ``?`` outside quotes and comments with the next parameter as a literal."""
+    if not parameters:
+        return sql
+    out: list[str] = []
+    values = iter(parameters)
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch in "'\"`":
+            j = i + 1
+            while j < n and sql[j] != ch:
+                j += 2 if sql[j] == "\\" else 1
+            out.append(sql[i : j + 1])
+            i = j + 1
+        elif sql.startswith("--", i):
+            j = sql.find("\n", i)
+            j = n if j < 0 else j
+            out.append(sql[i:j])
+            i = j
+        elif ch == "?":
+            try:
+                out.append(_literal(next(values)))
+            except StopIteration:
+                raise QueryError("more ? placeholders than parameters") from None
+            i += 1
+        else:
+            out.append(ch)
+            i += 1
+    if next(values, _END) is not _END:
+        raise QueryError("more parameters than ? placeholders")
+    return "".join(out)
+
+
+_END = object()
+
+
+def _convert(kind: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if kind.startswith("Nullable("):
+        return _convert(kind[9:-1], value)
+    if kind.startswith("LowCardinality("):
+        return _convert(kind[15:-1], value)
+    if kind.startswith("DateTime"):
+        return datetime.fromisoformat(value)
+    if kind == "Date":
+        return date.fromisoformat(value)
+    if kind.startswith("Array(") and isinstance(value, list):
+        return [_convert(kind[6:-1], v) for v in value]
+    if kind.startswith(("Int", "UInt")) and isinstance(value, str):
+        return int(value)
+    return value
+
+
+def _result(answer: bytes) -> QueryResult:
+    if not answer.strip():
+        return QueryResult([], [])
+    doc = json.loads(answer)
+    meta = doc.get("meta", [])
+    names = [m["name"] for m in meta]
+    kinds = [m["type"] for m in meta]
+    rows = [tuple(_convert(k, v) for k, v in zip(kinds, row, strict=True)) for row in doc.get("data", [])]
+    return QueryResult(names, rows)
+
+
+class HttpTransport:
+    """ClickHouse's HTTP interface over ``http.client`` (one keep-alive connection per thread)."""
+
+    def __init__(
+        self, host: str, port: int, database: str, user: str, password: str, *, tls: bool, timeout: float
+    ) -> None:
+        self.host, self.port, self.database, self.tls, self.timeout = host, port, database, tls, timeout
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        self._headers = {"Authorization": f"Basic {token}"}
+        self._local = threading.local()
+
+    @property
+    def where(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    def _connection(self) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            cls = http.client.HTTPSConnection if self.tls else http.client.HTTPConnection
+            conn = cls(self.host, self.port, timeout=self.timeout)
+            self._local.conn = conn
+        return conn
+
+    def execute(self, sql: str, data: bytes | None = None, *, database: bool = True) -> bytes:
+        params = dict(SETTINGS, default_format="JSONCompact")
+        if database:
+            params["database"] = self.database
+        if data is None:
+            body = sql.encode()
+        else:
+            params["query"] = sql
+            body = data
+        path = "/?" + urlencode(params)
+        for attempt in (1, 2):
+            conn = self._connection()
+            try:
+                conn.request("POST", path, body=body, headers=self._headers)
+                response = conn.getresponse()
+                answer = response.read()
+                break
+            except (ConnectionError, http.client.HTTPException, OSError) as exc:
+                conn.close()
+                self._local.conn = None
+                if attempt == 2 or isinstance(exc, ConnectionRefusedError | TimeoutError):
+                    raise WarehouseUnavailable(
+                        f"cannot reach ClickHouse at {self.where} ({exc}): is the server running, "
+                        "and is the spec right (clickhouse://user:password@host:8123/database)?"
+                    ) from None
+        if response.status != 200:
+            message = answer.decode(errors="replace").strip()
+            if response.status in (401, 403) or "Code: 516" in message or "Code: 192" in message:
+                raise WarehouseUnavailable(f"ClickHouse at {self.where} refused the credentials: {message}")
+            raise QueryError(message)
+        return answer
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+
+
+class ChdbTransport:
+    """ClickHouse in this process (chDB); one chDB session per data directory and process."""
+
+    _sessions: dict[str, Any] = {}  # noqa: RUF012 - chDB allows one session per process: shared on purpose
+    _lock = threading.Lock()
+
+    def __init__(self, path: Path, database: str) -> None:
+        try:
+            from chdb import session as chdb_session
+        except ImportError:
+            raise WarehouseUnavailable("chDB is not installed: install it with `pip install chdb`") from None
+        self.database = database
+        key = str(path.resolve())
+        with self._lock:
+            if key not in self._sessions:
+                path.mkdir(parents=True, exist_ok=True)
+                if self._sessions:
+                    raise WarehouseUnavailable("chDB runs one data directory per process: use the same chdb:// path")
+                self._sessions[key] = chdb_session.Session(key)  # type: ignore[no-untyped-call]
+            self.session = self._sessions[key]
+        self.where = f"chdb://{key}"
+
+    def execute(self, sql: str, data: bytes | None = None, *, database: bool = True) -> bytes:
+        settings = " ".join(f"{k}={v}" for k, v in SETTINGS.items())
+        with self._lock:
+            try:
+                if database:
+                    self.session.query(f"USE {self.database}")
+                if data is not None:
+                    text = f"{sql}\n{data.decode()}"
+                    self.session.query(text)
+                    return b""
+                self.session.query(f"SET {settings.replace(' ', ', ')}")
+                result = self.session.query(sql, "JSONCompact")
+            except Exception as exc:  # noqa: BLE001 - chDB raises its own error types (and RuntimeError)
+                raise QueryError(str(exc).strip()) from None
+        return bytes(result.bytes()) if result is not None else b""
+
+    def close(self) -> None:
+        """The chDB session stays open for the process (it cannot be reopened)."""
+
+
+def open_clickhouse(spec: str) -> ClickHouseWarehouse:
+    """A ClickHouse warehouse from ``clickhouse://…``, ``clickhouses://…`` or ``chdb://…``."""
+    parts = urlsplit(spec)
+    if parts.scheme == "chdb":
+        database = "tallystick"
+        for pair in parts.query.split("&"):
+            name, _, value = pair.partition("=")
+            if name == "database" and value:
+                database = value
+        path = Path(unquote(parts.netloc + parts.path)).expanduser()
+        return ClickHouseWarehouse(ChdbTransport(path, _check_database(database)), _check_database(database))
+    if parts.scheme not in ("clickhouse", "clickhouses"):
+        raise WarehouseUnavailable(f"unsupported warehouse {spec!r}: use clickhouse://host:8123/database")
+    tls = parts.scheme == "clickhouses"
+    database = _check_database(parts.path.strip("/") or "default")
+    transport = HttpTransport(
+        parts.hostname or "127.0.0.1",
+        parts.port or (8443 if tls else 8123),
+        database,
+        unquote(parts.username or "default"),
+        unquote(parts.password or ""),
+        tls=tls,
+        timeout=300.0,
+    )
+    return ClickHouseWarehouse(transport, database)
+
+
+def _check_database(name: str) -> str:
+    if not _DATABASE.match(name):
+        raise WarehouseUnavailable(f"{name!r} is not a database name: use letters, digits and underscores")
+    return name
+
+
+class ClickHouseWarehouse(Warehouse):
+    """Sessions in ClickHouse MergeTree tables; see the module's design note for how loads stay exact."""
+
+    dialect = "clickhouse"
+
+    def __init__(self, transport: Transport, database: str) -> None:
+        self.transport = transport
+        self.database = database
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _run(self, sql: str, data: bytes | None = None) -> bytes:
+        return self.transport.execute(sql, data)
+
+    def query(self, sql: str, parameters: list[Any] | None = None) -> QueryResult:
+        return _result(self._run(bind(sql, parameters)))
+
+    def _strings(self, sql: str) -> list[str]:
+        return [str(r[0]) for r in self.query(sql).rows]
+
+    def _insert(self, table: str, columns: list[str], data: bytes) -> None:
+        if data:
+            names = ", ".join(f'"{c}"' for c in columns)
+            self._run(f'INSERT INTO "{table}" ({names}) FORMAT JSONEachRow', data)
+
+    # --- schema -------------------------------------------------------------------------------
+
+    def ensure_schema(self) -> None:
+        self.transport.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}", database=False)
+        for t in tables():
+            self._run(_ddl(t))
+        self._run(
+            f'CREATE TABLE IF NOT EXISTS {LOADED_TABLE} (key String, "partition" String, status String, '
+            'error Nullable(String), "sessionId" String, "loadedAt" DateTime(\'UTC\')) '
+            'ENGINE = MergeTree ORDER BY ("partition", key)'
+        )
+        for name, sql in views(self.sql):
+            self._run(f'CREATE VIEW IF NOT EXISTS "{name}" AS {sql}')
+
+    # --- loading ------------------------------------------------------------------------------
+
+    def loaded_keys(self, partition: str) -> set[str]:
+        return set(
+            self._strings(
+                bind(
+                    f'SELECT DISTINCT key FROM {LOADED_TABLE} WHERE "partition" = ? '
+                    "AND status IN ('loaded', 'rejected')",
+                    [partition],
+                )
+            )
+        )
+
+    def _existing(self, session_ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(session_ids), _ID_CHUNK):
+            chunk = session_ids[i : i + _ID_CHUNK]
+            found.update(self._strings(bind('SELECT "sessionId" FROM sessions WHERE "sessionId" IN ?', [tuple(chunk)])))
+        return found
+
+    def _checkpoint(self, rows: Iterable[tuple[str, str, str, str | None, str]]) -> None:
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        lines = [
+            json.dumps(
+                {"key": k, "partition": p, "status": s, "error": e, "sessionId": sid, "loadedAt": now},
+                separators=(",", ":"),
+            ).encode()
+            for k, p, s, e, sid in rows
+        ]
+        if lines:
+            columns = ["key", "partition", "status", "error", "sessionId", "loadedAt"]
+            self._insert(LOADED_TABLE, columns, b"\n".join(lines) + b"\n")
+
+    def write_batch(self, batch: Batch) -> int:
+        existing = self._existing(batch.session_ids) if batch.session_ids else set()
+        new_ids = {s for s in batch.session_ids if s not in existing}
+        intents: list[tuple[str, str, str, str | None, str]] = []
+        claimed: set[str] = set()
+        for o in batch.objects:
+            if o.status == "loaded" and o.session_id in new_ids and o.session_id not in claimed:
+                claimed.add(o.session_id)
+                intents.append((o.key, o.partition, "pending", None, o.session_id))
+        self._checkpoint(intents)  # step 2 of the design note
+        if new_ids:
+            for table, data in self._flatten(batch.lines, existing):  # step 3: children first
+                self._insert(table.name, table.names, data)
+        final = [
+            (o.key, o.partition, o.status, o.error, o.session_id if o.session_id in claimed else "")
+            for o in batch.objects
+        ]
+        self._checkpoint(final)  # step 4
+        return len(new_ids)
+
+    def _flatten(self, lines: bytes, existing: set[str]) -> Iterator[tuple[Table, bytes]]:
+        """JSONEachRow data per table (events, spans, then sessions), made by the same SQL DuckDB loads with."""
+        sessions_table, *children = tables()
+        with tempfile.TemporaryDirectory(prefix="tallystick-ch-") as tmp:
+            source = Path(tmp) / "sessions.ndjson"
+            source.write_bytes(lines)
+            con = duckdb.connect()
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                con.execute(f"CREATE TEMP TABLE _batch AS SELECT * FROM {read_sql(source)}")
+                if existing:
+                    con.execute('DELETE FROM _batch WHERE "sessionId" IN (SELECT unnest(?))', [sorted(existing)])
+                for t in (*children, sessions_table):
+                    out = Path(tmp) / f"{t.name}.ndjson"
+                    con.execute(f"COPY ({clickhouse_select_sql(t, '_batch')}) TO '{out}' (FORMAT JSON)")
+                    yield t, out.read_bytes()
+            finally:
+                con.close()
+
+    def recover(self) -> None:
+        pending = self.query(
+            f'SELECT key, "partition", "sessionId" FROM {LOADED_TABLE} WHERE status = \'pending\' '
+            f"AND key NOT IN (SELECT key FROM {LOADED_TABLE} WHERE status != 'pending')"
+        ).rows
+        if not pending:
+            return
+        ids = sorted({str(r[2]) for r in pending if r[2]})
+        for i in range(0, len(ids), _ID_CHUNK):
+            condition = bind('"sessionId" IN ?', [tuple(ids[i : i + _ID_CHUNK])])
+            self._mutate([f'ALTER TABLE "{t.name}" DELETE WHERE {condition}' for t in tables()])
+        self._checkpoint((str(k), str(p), "aborted", None, str(s)) for k, p, s in pending)
+
+    # --- deletion -----------------------------------------------------------------------------
+
+    def _mutate(self, statements: list[str]) -> None:
+        """Run ALTER … DELETE mutations and wait until ClickHouse has applied them."""
+        for sql in statements:
+            self._run(sql)
+        deadline = time.monotonic() + MUTATION_TIMEOUT
+        while True:
+            rows = self.query(
+                "SELECT count() FROM system.mutations WHERE database = ? AND is_done = 0", [self.database]
+            ).rows
+            if not rows or int(rows[0][0]) == 0:
+                return
+            if time.monotonic() > deadline:
+                raise WarehouseError(
+                    f"ClickHouse has not finished deleting after {MUTATION_TIMEOUT:.0f}s: "
+                    "see system.mutations, then run the deletion again"
+                )
+            time.sleep(0.05)
+
+    def delete_sessions(self, where_sql: str, parameters: list[Any] | None = None) -> None:
+        condition = bind(where_sql, parameters)
+        self._mutate([f'ALTER TABLE "{t.name}" DELETE WHERE {condition}' for t in reversed(tables())])
+
+    def forget_objects(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        for i in range(0, len(keys), _ID_CHUNK):
+            condition = bind("key IN ?", [tuple(keys[i : i + _ID_CHUNK])])
+            self._mutate([f"ALTER TABLE {LOADED_TABLE} DELETE WHERE {condition}"])
+
+    def drop_database(self) -> None:
+        """Remove the whole database (tests give each test its own)."""
+        self.transport.execute(f"DROP DATABASE IF EXISTS {self.database}", database=False)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.transport.close()
