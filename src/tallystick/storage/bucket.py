@@ -76,8 +76,11 @@ _AUTH_FAILED = (
     "401 Unauthorized",
     "token request",
     "169.254.169.254",
+    "/latest/api/token",  # the instance-metadata credential endpoint: nothing else supplied credentials
+    "computeMetadata",
     "credential",
 )
+_UNREACHABLE = ("error sending request", "Connection refused", "dns error", "timed out", "operation timed out")
 _SECRET_IN_TEXT = re.compile(r"(sig|signature|X-Amz-Signature|X-Amz-Credential|token)=[^&\s]+", re.IGNORECASE)
 
 
@@ -195,16 +198,22 @@ class BucketStore(Store):
         where = f"{self.backend.container} {self.bucket!r}" + (f" at {self.endpoint}" if self.endpoint else "")
         if _bucket_missing(text):
             return BucketNotFound(
-                f"{self.backend.service} {where} does not exist: create it ({self.backend.create_hint}) "
+                f"{self.backend.service} {where} does not exist: "
+                f"create it ({self.backend.create_hint.replace('<name>', self.bucket)}) "
                 "or fix the storage URL"
             )
         if isinstance(exc, PermissionDeniedError | UnauthenticatedError) or any(m in text for m in _AUTH_FAILED):
             return AccessDenied(
                 f"{self.backend.service} {where}: no credentials found or they were rejected "
-                f"({_first_line(text)}): {self.backend.credentials_hint}"
+                f"({_first_line(text, 160)}): {self.backend.credentials_hint}"
             )
         if isinstance(exc, FileNotFoundError) and key is not None:
             return ObjectNotFound(key)
+        if any(m in text for m in _UNREACHABLE):
+            return StorageUnavailable(
+                f"{self.backend.service} {where} cannot be reached ({_first_line(text, 160)}): "
+                "check the endpoint and the network; retrying later may work"
+            )
         return StorageUnavailable(f"{self.backend.service} {where} failed: {_first_line(text)}")
 
 

@@ -84,7 +84,7 @@ _S3 = _Kind(
         "s3",
         "S3",
         "bucket",
-        "aws s3 mb s3://<bucket>",
+        "aws s3 mb s3://<name>",
         "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an IAM role",
     ),
     keys=frozenset(
@@ -109,7 +109,7 @@ _GCS = _Kind(
         "gs",
         "Google Cloud Storage",
         "bucket",
-        "gcloud storage buckets create gs://<bucket>",
+        "gcloud storage buckets create gs://<name>",
         "set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or run with a service account",
     ),
     keys=frozenset({"service_account", "service_account_key", "application_credentials", "bearer_token"}),
@@ -123,7 +123,7 @@ _AZURE = _Kind(
         "az",
         "Azure Blob storage",
         "container",
-        "az storage container create --name <container>",
+        "az storage container create --name <name>",
         "set AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY (or a SAS key), or use a managed identity",
     ),
     keys=frozenset(

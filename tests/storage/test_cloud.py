@@ -1,0 +1,136 @@
+"""Storage URLs for S3, GCS and Azure: parsing, where settings come from, and one-line errors."""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from collections.abc import Callable
+
+import pytest
+
+from fixtures.common import free_port
+from fixtures.objectstores import AzureServer, S3Server
+from tallystick.storage import (
+    AccessDenied,
+    BucketNotFound,
+    InvalidStorageUrl,
+    StorageUnavailable,
+    open_store,
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """obstore reads AWS_*, GOOGLE_* and AZURE_* variables: a developer's own must not leak in."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "GOOGLE_", "AZURE_")):
+            monkeypatch.delenv(name)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("s3:///prefix", r"name the bucket in 's3:///prefix': s3://<bucket>/<prefix>"),
+        ("s3://My_Bucket/p", r"'My_Bucket' is not a valid S3 bucket name: 3-63 lowercase"),
+        ("az://a--b/p", r"'a--b' is not a valid Azure Blob storage container name"),
+        ("gs://x/p", r"'x' is not a valid Google Cloud Storage bucket name"),
+        ("s3://bucket/p?colour=red", r"unknown setting 'colour' in a s3:// URL: use one of access_key_id, "),
+        ("gs://bucket/p?skip_signature=maybe", r"setting 'skip_signature' must be true or false, not 'maybe'"),
+        ("s3://bucket/a/../b", r"may not contain '.' or '..' segments"),
+        ("s3://key:secret@bucket/p", r"put credentials in the environment or the query, not before the bucket"),
+        ("az://container/p", r"Account must be specified .*set AZURE_STORAGE_ACCOUNT_NAME"),
+        ("ftp://host/dir", r"unsupported storage URL 'ftp://host/dir': use file:///path/to/dir"),
+    ],
+    ids=[
+        "no-bucket",
+        "bad-s3-bucket-name",
+        "bad-azure-container-name",
+        "short-gcs-bucket-name",
+        "unknown-setting",
+        "bad-boolean",
+        "dot-dot-prefix",
+        "credentials-in-netloc",
+        "azure-without-account",
+        "unknown-scheme",
+    ],
+)
+def test_bad_url_raises_invalid_storage_url_saying_what_to_fix(url: str, message: str) -> None:
+    """A URL that names no usable store fails at open with one line that says what to change."""
+    with pytest.raises(InvalidStorageUrl, match=message) as caught:
+        open_store(url)
+    assert "\n" not in str(caught.value)
+
+
+def test_store_url_never_shows_secrets(s3_store_url: Callable[..., str]) -> None:
+    """Secret query parameters are replaced by *** in the store's url; the rest is kept."""
+    store = open_store(s3_store_url("p") + "&session_token=tok")
+    assert "testing" not in store.url.replace("access_key_id=testing", "")
+    assert "secret_access_key=***" in store.url
+    assert "session_token=***" in store.url
+    assert "endpoint=http://127.0.0.1:" in store.url
+
+
+def test_s3_settings_can_come_from_the_environment(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With AWS_ENDPOINT_URL and the AWS_* credentials set, a bare s3://bucket/prefix works."""
+    bucket = s3_server.create_bucket("from-environment")
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    store = open_store(f"s3://{bucket}/sessions")
+    assert store.put_if_absent("k", b"v") is True
+    assert open_store(s3_server.url(bucket)).get("sessions/k") == b"v"
+
+
+def test_azure_settings_can_come_from_the_environment(
+    azure_server: AzureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With AZURE_STORAGE_ENDPOINT and the account name and key set, a bare az://container works."""
+    container = azure_server.create_container("from-environment")
+    for name, value in azure_server.env.items():
+        monkeypatch.setenv(name, value)
+    store = open_store(f"az://{container}")
+    assert store.put_if_absent("k", b"v") is True
+    store.check()
+
+
+@pytest.mark.parametrize("backend", ["s3", "azure"])
+def test_missing_bucket_says_how_to_create_it(backend: str, s3_server: S3Server, azure_server: AzureServer) -> None:
+    """A bucket or container that does not exist gives BucketNotFound naming it and the command to create it."""
+    url = s3_server.url("no-such-bucket") if backend == "s3" else azure_server.url("no-such-container")
+    store = open_store(url)
+    command = "aws s3 mb s3://no-such-bucket" if backend == "s3" else "az storage container create --name no-such"
+    with pytest.raises(BucketNotFound, match=command):
+        store.check()
+    with pytest.raises(BucketNotFound):
+        store.put_if_absent("k", b"x")
+    with pytest.raises(BucketNotFound):
+        list(store.list())
+
+
+def test_s3_without_credentials_says_which_variables_to_set(s3_server: S3Server) -> None:
+    """No keys anywhere (and no instance role) gives AccessDenied naming AWS_ACCESS_KEY_ID."""
+    no_metadata = f"http://127.0.0.1:{free_port()}"
+    store = open_store(f"s3://bucket/p?endpoint={s3_server.endpoint}&metadata_endpoint={no_metadata}")
+    with pytest.raises(AccessDenied, match="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"):
+        store.check()
+
+
+def test_azure_wrong_key_is_access_denied_without_the_key(azure_server: AzureServer) -> None:
+    """A wrong account key gives AccessDenied naming the variables, and never echoes the key."""
+    container = azure_server.create_container("wrong-key")
+    wrong = base64.b64encode(b"not the key" * 6).decode()
+    store = open_store(AzureServer(azure_server.endpoint, account_key=wrong).url(container))
+    with pytest.raises(AccessDenied, match="AZURE_STORAGE_ACCOUNT_KEY") as caught:
+        store.put_if_absent("k", b"x")
+    assert wrong not in str(caught.value)
+    assert wrong not in store.url
+
+
+def test_unreachable_endpoint_fails_fast_as_unavailable() -> None:
+    """Nothing listening at the endpoint: StorageUnavailable within seconds (bounded retries), not minutes."""
+    url = f"s3://bucket/p?endpoint=http://127.0.0.1:{free_port()}&access_key_id=a&secret_access_key=b"
+    store = open_store(url)
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailable, match=r"cannot be reached .* check the endpoint and the network"):
+        store.put_if_absent("k", b"x")
+    assert time.monotonic() - started < 15
