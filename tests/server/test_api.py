@@ -155,6 +155,9 @@ class FailingStore(LocalStore):
     def put_if_absent(self, key: str, data: bytes) -> bool:
         raise StorageUnavailable("bucket unreachable")
 
+    async def put_if_absent_async(self, key: str, data: bytes) -> bool:
+        raise StorageUnavailable("bucket unreachable")
+
 
 @pytest.fixture
 def failing_api(tmp_path: Path) -> Iterator[Api]:

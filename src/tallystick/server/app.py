@@ -3,10 +3,12 @@
 | request                       | answer                                                    |
 |-------------------------------|-----------------------------------------------------------|
 | PUT /v1/sessions              | 201 stored, 304 already stored, 400 invalid (every        |
-|                               | violation listed), 413 too large, 415 wrong type or       |
-|                               | encoding, 503 storage unavailable (with Retry-After)      |
+|                               | violation listed), 408 too slow, 413 too large, 415 wrong |
+|                               | type or encoding, 429 rate limited, 503 busy or storage   |
+|                               | unavailable (both with Retry-After)                       |
 | POST /v1/batches              | 200 with one result per session, in order                 |
 | GET /ping, /healthz, /readyz  | liveness and readiness                                    |
+| GET /metrics, /openapi.json   | Prometheus metrics, the API's OpenAPI document            |
 
 A session is acknowledged only after the store reports it durably written.
 """
@@ -14,7 +16,9 @@ A session is acknowledged only after the store reports it durably written.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,8 +31,13 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from tallystick.schema import InvalidSession, Session, ValidationError, decode_json, validation_errors
+from tallystick.schema.fastpath import fast_batch, fast_session
 from tallystick.server.body import BodyError, check_content_type, read_body
 from tallystick.server.config import ServerConfig
+from tallystick.server.limits import Admission, RateLimiter
+from tallystick.server.metrics import CONTENT_TYPE, Metrics
+from tallystick.server.middleware import Edge
+from tallystick.server.openapi import OPENAPI_FILE
 from tallystick.storage import StorageError, Store, open_store
 from tallystick.storage.layout import encode_session, session_key
 
@@ -36,6 +45,11 @@ log = logging.getLogger("tallystick.server")
 
 _json = msgspec.json.Encoder()
 _UNAVAILABLE = {"message": "Could not process request"}
+_BUSY = {"message": "The service is busy: retry after the number of seconds in Retry-After"}
+_RATE_LIMITED = {"message": "Too many requests from this client: retry after the number of seconds in Retry-After"}
+ROUTES = frozenset(
+    {"/v1/sessions", "/v1/batches", "/v1/noop", "/ping", "/healthz", "/readyz", "/metrics", "/openapi.json"}
+)
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -65,9 +79,13 @@ class Outcome:
 class Ingest:
     """Validation and storage of sessions, independent of HTTP."""
 
-    def __init__(self, config: ServerConfig, store: Store) -> None:
+    def __init__(self, config: ServerConfig, store: Store, metrics: Metrics | None = None) -> None:
         self.config = config
         self.store = store
+        self.metrics = metrics or Metrics()
+        self._stored = self.metrics.sessions.labels("stored")
+        self._duplicate = self.metrics.sessions.labels("duplicate")
+        self._invalid = self.metrics.sessions.labels("invalid")
 
     def check(self, tree: Any) -> Session | list[ValidationError]:
         """The validated session, or every violation including an unregistered application."""
@@ -99,52 +117,129 @@ class Ingest:
         except (StorageError, OSError) as exc:
             log.warning("storage failed: %s", exc)
             raise StoreFailed from exc
-        return 201 if created else 304
+        if created:
+            self._stored.inc()
+            return 201
+        self._duplicate.inc()
+        return 304
+
+    def invalid(self, session_id: Any, errors: list[ValidationError]) -> Outcome:
+        self._invalid.inc()
+        for error in errors:
+            self.metrics.validation_failures.labels(error.type).inc()
+        log.debug("invalid session", extra={"validationErrors": [e.type for e in errors]})
+        return Outcome(400, session_id if isinstance(session_id, str) else None, errors)
+
+    async def ingest_body(self, body: bytes | msgspec.Raw) -> Outcome:
+        """Validate and store one session's JSON text (the fast path first, see ``schema.fastpath``)."""
+        session = fast_session(body)
+        if session is None or session.application_id not in self.config.applications:
+            try:
+                tree = decode_json(bytes(body))
+            except InvalidSession as exc:
+                return self.invalid(None, exc.errors)
+            return await self.ingest(tree)
+        return Outcome(await self.store_session(session), session.session_id)
 
     async def ingest(self, tree: Any) -> Outcome:
+        """Validate and store one session decoded by ``decode_json``."""
         checked = self.check(tree)
         if isinstance(checked, list):
-            sid = tree.get("sessionId") if isinstance(tree, dict) else None
-            return Outcome(400, sid if isinstance(sid, str) else None, checked)
+            return self.invalid(tree.get("sessionId") if isinstance(tree, dict) else None, checked)
         return Outcome(await self.store_session(checked), checked.session_id)
 
+    def too_large(self, session_id: Any) -> Outcome:
+        limit = self.config.max_body_bytes
+        error = ValidationError("", "maxBytes", None, f"this session is larger than {limit} bytes, the limit for one")
+        return self.invalid(session_id, [error])
 
-def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
-    """The ingest service as an ASGI app; ``store`` defaults to the one ``config`` names."""
-    ingest = Ingest(config, store or open_store(config.storage_url))
-    unavailable_headers = {"Retry-After": str(config.retry_after_seconds)}
 
-    async def put_session(request: Request) -> Response:
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class Api:
+    """The HTTP side: admission, limits and the answers of each route."""
+
+    def __init__(self, config: ServerConfig, ingest: Ingest) -> None:
+        self.config = config
+        self.ingest = ingest
+        self.metrics = ingest.metrics
+        self.admission = Admission(config.max_in_flight)
+        self.limiter = (
+            RateLimiter(config.rate_limit_per_second, config.rate_limit_burst) if config.rate_limit_per_second else None
+        )
+        self.unavailable_headers = {"Retry-After": str(config.retry_after_seconds)}
+        self.busy_headers = {"Retry-After": str(config.busy_retry_after_seconds)}
+        self.refused = {r: self.metrics.refused.labels(r) for r in ("busy", "rate_limited", "storage")}
+        self.openapi = OPENAPI_FILE.read_bytes()
+
+    def admitted(self, handler: Handler) -> Handler:
+        """Rate limit, then the in-flight bound: refused requests are answered before their body is read."""
+
+        async def guarded(request: Request) -> Response:
+            if self.limiter is not None and request.client is not None:
+                wait = self.limiter.retry_after(request.client.host)
+                if wait:
+                    self.refused["rate_limited"].inc()
+                    return json_response(429, _RATE_LIMITED, {"Retry-After": str(wait)})
+            if not self.admission.try_enter():
+                self.refused["busy"].inc()
+                return json_response(503, _BUSY, self.busy_headers)
+            try:
+                return await handler(request)
+            except StoreFailed:
+                self.refused["storage"].inc()
+                return json_response(503, _UNAVAILABLE, self.unavailable_headers)
+            finally:
+                self.admission.leave()
+
+        return guarded
+
+    async def _body(self, request: Request, limit: int) -> bytes:
+        check_content_type(request)
+        return await read_body(request, limit, self.config.body_timeout_seconds)
+
+    async def put_session(self, request: Request) -> Response:
         try:
-            check_content_type(request)
-            body = await read_body(request, config.max_body_bytes)
-            outcome = await ingest.ingest(decode_json(body))
+            body = await self._body(request, self.config.max_body_bytes)
         except BodyError as exc:
             return json_response(exc.status, error_body(exc.message))
-        except InvalidSession as exc:
-            return json_response(400, error_body("The session is not valid.", exc.errors))
-        except StoreFailed:
-            return json_response(503, _UNAVAILABLE, unavailable_headers)
+        outcome = await self.ingest.ingest_body(body)
         if outcome.status == 400:
             return json_response(400, error_body("The session is not valid.", outcome.errors))
         return Response(status_code=outcome.status)
 
-    async def post_batch(request: Request) -> Response:
+    async def put_noop(self, request: Request) -> Response:
         try:
-            check_content_type(request)
-            body = await read_body(request, config.max_batch_bytes)
-            tree = decode_json(body)
+            await self._body(request, self.config.max_body_bytes)
         except BodyError as exc:
             return json_response(exc.status, error_body(exc.message))
-        except InvalidSession as exc:
-            return json_response(400, error_body("The batch is not valid JSON.", exc.errors))
-        problem = _batch_problem(tree)
-        if problem is not None:
-            return json_response(400, error_body("The batch is not valid.", [problem]))
+        return Response(status_code=201)
+
+    async def post_batch(self, request: Request) -> Response:
         try:
-            outcomes = await asyncio.gather(*(ingest.ingest(item) for item in tree["sessions"]))
-        except StoreFailed:
-            return json_response(503, _UNAVAILABLE, unavailable_headers)
+            body = await self._body(request, self.config.max_batch_bytes)
+        except BodyError as exc:
+            return json_response(exc.status, error_body(exc.message))
+        limit = self.config.max_body_bytes
+        ingest = self.ingest
+        raws = fast_batch(body)
+        work: Iterable[Awaitable[Outcome]]
+        if raws is not None:
+            work = (ingest.ingest_body(raw) if len(raw) <= limit else _done(ingest.too_large(None)) for raw in raws)
+        else:
+            try:
+                tree = decode_json(body)
+            except InvalidSession as exc:
+                return json_response(400, error_body("The batch is not valid JSON.", exc.errors))
+            problem = _batch_problem(tree)
+            if problem is not None:
+                return json_response(400, error_body("The batch is not valid.", [problem]))
+            work = (
+                ingest.ingest(item) if len(json.dumps(item)) <= limit else _done(ingest.too_large(_session_id(item)))
+                for item in tree["sessions"]
+            )
+        outcomes = await asyncio.gather(*work)
         results = []
         for outcome in outcomes:
             result: dict[str, Any] = {"sessionId": outcome.session_id, "status": outcome.status}
@@ -153,42 +248,72 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
             results.append(result)
         return json_response(200, {"results": results})
 
-    async def ping(request: Request) -> Response:
+    async def ping(self, request: Request) -> Response:
         return PlainTextResponse("pong")
 
-    async def ready(request: Request) -> Response:
+    async def ready(self, request: Request) -> Response:
         try:
-            await asyncio.to_thread(ingest.store.check)
+            await asyncio.to_thread(self.ingest.store.check)
         except (StorageError, OSError) as exc:
             log.warning("not ready: %s", exc)
-            return json_response(503, {"message": "storage unavailable"}, unavailable_headers)
+            return json_response(503, {"message": "storage unavailable"}, self.unavailable_headers)
         return PlainTextResponse("ready")
 
-    async def http_error(request: Request, exc: Exception) -> Response:
+    async def metrics_page(self, request: Request) -> Response:
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE)
+
+    async def openapi_page(self, request: Request) -> Response:
+        return Response(self.openapi, media_type="application/json")
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if exc.status_code == 405:
             allowed = (exc.headers or {}).get("Allow", "")
             message = f"{request.method} is not allowed on {request.url.path}: use {allowed}"
+        elif exc.status_code == 404:
+            message = f"{request.url.path} is not a path of this API: see /openapi.json"
         else:
             message = str(exc.detail)
         return json_response(exc.status_code, {"message": message}, dict(exc.headers or {}))
 
+
+def create_app(config: ServerConfig, store: Store | None = None) -> Edge:
+    """The ingest service as an ASGI app; ``store`` defaults to the one ``config`` names."""
+    metrics = Metrics()
+    ingest = Ingest(config, store or open_store(config.storage_url), metrics)
+    api = Api(config, ingest)
     routes = [
-        Route("/v1/sessions", put_session, methods=["PUT"]),
-        Route("/v1/batches", post_batch, methods=["POST"]),
-        Route("/ping", ping, methods=["GET"]),
-        Route("/healthz", ping, methods=["GET"]),
-        Route("/readyz", ready, methods=["GET"]),
+        Route("/v1/sessions", api.admitted(api.put_session), methods=["PUT"]),
+        Route("/v1/batches", api.admitted(api.post_batch), methods=["POST"]),
+        Route("/ping", api.ping, methods=["GET"]),
+        Route("/healthz", api.ping, methods=["GET"]),
+        Route("/readyz", api.ready, methods=["GET"]),
+        Route("/metrics", api.metrics_page, methods=["GET"]),
+        Route("/openapi.json", api.openapi_page, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    if config.noop_endpoint:
+        routes.append(Route("/v1/noop", api.admitted(api.put_noop), methods=["PUT"]))
+    app = Starlette(routes=routes, exception_handlers={HTTPException: api.http_error})
     app.state.ingest = ingest
-    return app
+    edge = Edge(app, metrics, ROUTES, log_requests=config.log_requests)
+    edge.state = app.state  # what the CLI and tests look up (``app.state.ingest``)
+    return edge
+
+
+def _session_id(item: Any) -> Any:
+    return item.get("sessionId") if isinstance(item, dict) else None
+
+
+async def _done(outcome: Outcome) -> Outcome:
+    return outcome
 
 
 def _batch_problem(tree: Any) -> ValidationError | None:
     limit = 100
     if not isinstance(tree, dict):
         return ValidationError("", "type", None, "body must be an object with a sessions array")
+    for dup in getattr(tree, "duplicates", ()):
+        return ValidationError(dup, "duplicateKey", dup, f"{dup} appears more than once")
     extra = [k for k in tree if k != "sessions"]
     if extra:
         return ValidationError(extra[0], "unknownField", extra[0], f"{extra[0]} is not a field of a batch")

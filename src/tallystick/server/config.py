@@ -24,9 +24,24 @@ class ServerConfig:
 
     storage_url: str
     applications: frozenset[str] = field(default_factory=frozenset)
+    # Limits: a session body (after decompression), a batch body, and how slow a client may be.
     max_body_bytes: int = _rules.MAX_BODY_BYTES
     max_batch_bytes: int = 16 * _rules.MAX_BODY_BYTES
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    # Backpressure: ingest requests handled at once; beyond that, 503 with Retry-After.
+    max_in_flight: int = 512
+    busy_retry_after_seconds: int = 1
     retry_after_seconds: int = 30
+    # Per-client-IP token bucket (requests per second, burst), kept in memory only; 0 = off.
+    rate_limit_per_second: float = 0.0
+    rate_limit_burst: int = 50
+    # Logs are JSON lines on stderr; one line per request only when asked (it costs throughput).
+    log_level: str = "info"
+    log_requests: bool = False
+    shutdown_timeout_seconds: float = 30.0
+    # A PUT /v1/noop that reads the body and answers 201: the benchmark's baseline.
+    noop_endpoint: bool = False
 
     def __post_init__(self) -> None:
         for app in self.applications:
@@ -37,6 +52,20 @@ class ServerConfig:
                 )
         if self.max_body_bytes < 1024:
             raise ConfigError(f"max body size {self.max_body_bytes} is too small: use at least 1024 bytes")
+        if self.max_batch_bytes < self.max_body_bytes:
+            raise ConfigError(
+                f"max_batch_bytes {self.max_batch_bytes} is below max_body_bytes {self.max_body_bytes}: "
+                "a batch must be able to hold one session"
+            )
+        for name in ("header_timeout_seconds", "body_timeout_seconds", "shutdown_timeout_seconds"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, not {getattr(self, name)}")
+        if self.max_in_flight < 1:
+            raise ConfigError(f"max_in_flight must be at least 1, not {self.max_in_flight}")
+        if self.rate_limit_per_second < 0 or self.rate_limit_burst < 1:
+            raise ConfigError("rate_limit_per_second must be >= 0 (0 = off) and rate_limit_burst >= 1")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(f"log_level {self.log_level!r} is not a level: use debug, info, warning or error")
 
 
 def _read_toml(path: str) -> dict[str, Any]:
@@ -80,6 +109,12 @@ def load_config(path: str | None, *, defaults: dict[str, Any] | None = None, **o
         expected = known[name].type
         if expected in ("int", int) and (not isinstance(value, int) or isinstance(value, bool)):
             raise ConfigError(f"setting {name} must be a whole number, not {value!r}")
+        if expected in ("float", float):
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise ConfigError(f"setting {name} must be a number, not {value!r}")
+            values[name] = float(value)
+        if expected in ("bool", bool) and not isinstance(value, bool):
+            raise ConfigError(f"setting {name} must be true or false, not {value!r}")
         if expected in ("str", str) and not isinstance(value, str):
             raise ConfigError(f"setting {name} must be a string, not {value!r}")
     return ServerConfig(applications=frozenset(apps), **values)

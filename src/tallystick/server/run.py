@@ -8,6 +8,10 @@ from typing import Any
 
 import uvicorn
 
+from tallystick.server.config import ServerConfig
+from tallystick.server.logs import logging_config
+from tallystick.server.protocol import protocol_class
+
 
 class BindError(Exception):
     """The listening address cannot be used; the message says what to do."""
@@ -33,14 +37,24 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def make_server(app: Any, sock: socket.socket) -> uvicorn.Server:
-    """A uvicorn server for ``app`` on ``sock``: no access log (it would hold client IPs)."""
+    """A uvicorn server for ``app`` on ``sock``: JSON logs, no access log (it would hold client IPs).
+
+    Settings come from the app's ServerConfig: the header deadline (``protocol.py``) and
+    how long a SIGTERM waits for requests in flight before they are cut off.
+    """
+    ingest = getattr(getattr(app, "state", None), "ingest", None)
+    settings: ServerConfig | None = ingest.config if ingest is not None else None
+    header_timeout = settings.header_timeout_seconds if settings else 10.0
     config = uvicorn.Config(
         app,
+        http=protocol_class(header_timeout),
         access_log=False,
-        log_level="warning",
+        log_config=logging_config(settings.log_level if settings else "info"),
+        log_level=None,
         server_header=False,
         date_header=True,
         timeout_keep_alive=15,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds) if settings else 30,
         lifespan="off",
     )
     return uvicorn.Server(config)

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from tallystick.storage._groupcommit import GroupCommit
 from tallystick.storage.base import (
     InvalidStorageUrl,
     ObjectInfo,
@@ -136,6 +137,21 @@ class LocalStore(Store):
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
+
+    _commits: GroupCommit | None = None
+
+    async def put_if_absent_async(self, key: str, data: bytes) -> bool:
+        """Like ``put_if_absent``, but concurrent writers share fsyncs (group commit: see ``_groupcommit``)."""
+        if not self.fsync:
+            return await super().put_if_absent_async(key, data)
+        if self._commits is None:
+            self._commits = GroupCommit(self.root)
+        return await self._commits.put(self._path(key), self._tmp, data, self._make_parents)
+
+    def close(self) -> None:
+        if self._commits is not None:
+            self._commits.close()
+            self._commits = None
 
     def get(self, key: str) -> bytes:
         try:

@@ -1,0 +1,102 @@
+"""A fast, exact acceptance test for session bodies: msgspec's C decoder plus what it cannot see.
+
+``msgspec.json.decode(body, type=Session)`` checks every type, pattern, length and
+limit of the Structs at C speed, and already rejects invalid UTF-8, lone
+surrogates, NaN/Infinity and integers beyond 64 bits. What it cannot see:
+
+* **duplicate keys** (it keeps the last one): counted exactly. The body's key
+  tokens are counted in C (every JSON string is replaced by one quote, whitespace
+  dropped, then ``":`` counted: in valid JSON only a key's string is followed by a
+  colon). The decoded session accounts for one key per non-null field plus every
+  attribute. The difference is the number of duplicate keys plus the number of
+  optional fields sent as ``null``; the fast path vouches only when it is zero.
+* **end before start** of the session and of each span: compared here.
+
+The fast path never rejects: when it cannot vouch for a body it returns None and
+the caller runs the full validator, which alone words the errors. So the
+answers are those of the full validator, only sooner for the common valid case;
+``tests/schema/test_fastpath.py`` checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import msgspec
+
+from tallystick.schema import _rules
+from tallystick.schema.session import Attributes, Event, Session, Span
+
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_WHITESPACE = b" \t\r\n"
+_decoder = msgspec.json.Decoder(Session)
+
+
+def _required(cls: type[msgspec.Struct]) -> int:
+    return sum(f.required for f in msgspec.structs.fields(cls))
+
+
+_SESSION_KEYS, _EVENT_KEYS, _SPAN_KEYS = _required(Session), _required(Event), _required(Span)
+
+
+def key_tokens(body: bytes | msgspec.Raw) -> int:
+    """How many object keys the JSON text ``body`` holds, duplicates included (``body`` must be valid JSON)."""
+    return _STRING.sub(b'"', body).translate(None, _WHITESPACE).count(b'":')
+
+
+def _attribute_keys(attributes: Attributes | None) -> int:
+    return 0 if attributes is None else 1 + len(attributes)
+
+
+def decoded_keys(session: Session) -> int:
+    """How many keys a body without duplicates or ``null`` optional fields needs to decode to ``session``."""
+    keys = _SESSION_KEYS + (session.ingestion_time is not None) + _attribute_keys(session.attributes)
+    if session.events is not None:
+        keys += 1
+        for event in session.events:
+            keys += _EVENT_KEYS + _attribute_keys(event.attributes)
+    if session.spans is not None:
+        keys += 1
+        for span in session.spans:
+            keys += _SPAN_KEYS + _attribute_keys(span.attributes)
+    return keys
+
+
+class _RawBatch(msgspec.Struct, forbid_unknown_fields=True):
+    sessions: Annotated[list[msgspec.Raw], msgspec.Meta(max_length=_rules.MAX_BATCH_SESSIONS)]
+
+
+_batch_decoder = msgspec.json.Decoder(_RawBatch)
+
+
+def fast_batch(body: bytes) -> list[msgspec.Raw] | None:
+    """The JSON text of each session of a well-formed batch body, or None when the full check must decide.
+
+    Well-formed: valid JSON, exactly one key ``sessions`` holding an array of at most
+    100 items. The sessions themselves are not checked here.
+    """
+    try:
+        batch = _batch_decoder.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    if key_tokens(body) != 1 + sum(key_tokens(raw) for raw in batch.sessions):  # a second "sessions"
+        return None
+    return batch.sessions
+
+
+def fast_session(body: bytes | msgspec.Raw) -> Session | None:
+    """The session in ``body`` if it certainly follows every rule; None when the full validator must decide."""
+    try:
+        session = _decoder.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    if session.session_end_time < session.session_start_time:
+        return None
+    if session.spans is not None:
+        for span in session.spans:
+            if span.end_time < span.start_time:
+                return None
+    if key_tokens(body) != decoded_keys(session):
+        return None
+    return session
