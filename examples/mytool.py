@@ -32,14 +32,14 @@ def load_config() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    telemetry.configure(  # telemetry
-        telemetry.Config(
-            app_id="mytool",
-            version=__version__,
-            server_url=os.environ.get("MYTOOL_TELEMETRY_URL", "https://telemetry.example.org"),
-            exit_timeout=float(os.environ.get("MYTOOL_TELEMETRY_EXIT_TIMEOUT", "0.04")),
-        )
+    config = telemetry.Config(  # telemetry
+        app_id="mytool",
+        version=__version__,
+        server_url=os.environ.get("MYTOOL_TELEMETRY_URL", "https://telemetry.example.org"),
     )
+    if "MYTOOL_TELEMETRY_EXIT_TIMEOUT" in os.environ:  # for the tests: wait longer on uploads at exit
+        config.exit_timeout = float(os.environ["MYTOOL_TELEMETRY_EXIT_TIMEOUT"])
+    telemetry.configure(config)  # telemetry
     parser = argparse.ArgumentParser(prog="mytool")
     commands = parser.add_subparsers(dest="command", required=True)
     hello = commands.add_parser("hello", help="greet someone")

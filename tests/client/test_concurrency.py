@@ -32,6 +32,7 @@ def test_concurrent_runs_send_each_session_exactly_once(tool, fake_ingest) -> No
     drain = tool.run("hello", "drain", env={"MYTOOL_TELEMETRY_URL": server.url, "MYTOOL_TELEMETRY_EXIT_TIMEOUT": "30"})
     assert drain.returncode == 0
     counts = server.counts()
-    assert set(counts) == seeded | written
+    assert seeded | written <= set(counts)
     assert set(counts.values()) == {1}, {k: n for k, n in counts.items() if n != 1}
-    assert len(tool.queued()) == 1  # only the drain run's own session waits
+    assert len(tool.queued()) <= 1  # at most the drain run's own session waits
+    assert len(set(counts) | tool.queued_ids()) == len(seeded) + RUNS + 1

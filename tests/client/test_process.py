@@ -97,7 +97,7 @@ def test_exit_waits_on_a_silent_server_no_longer_than_the_bound(tmp_path: Path, 
         (data_dir / "consent").write_text("allowed")
         (data_dir / "queue" / file_name(time.time(), "waiting")).write_text('{"sessionId": "waiting"}')
         config = Config(
-            "mytool", "1.0.0", black_hole.url, data_dir=data_dir, install_hooks=False, environ={}, exit_timeout=0.04
+            "mytool", "1.0.0", black_hole.url, data_dir=data_dir, install_hooks=False, environ={}, exit_timeout=0.025
         )
         client = Client(config)
         client.start()
@@ -106,7 +106,7 @@ def test_exit_waits_on_a_silent_server_no_longer_than_the_bound(tmp_path: Path, 
         client.finish()
         slowest = max(slowest, time.perf_counter() - began)
         assert client.uploader is not None and client.uploader.stopped
-    assert slowest < 0.04 + 0.1
+    assert slowest < 0.025 + 0.1
     assert black_hole.accepted >= 1
 
 

@@ -169,3 +169,27 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("soon", 1000.0) == 1060.0
     assert parse_retry_after("999999999", 1000.0) == 1000.0 + 86400
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412480.0 - 10) == 1445412480.0
+
+
+def test_split_url() -> None:
+    """URLs split into scheme, host, port and path, IPv6 literals included; other schemes are refused."""
+    from tallystick.client._transport import ProtocolError, split_url
+
+    assert split_url("https://t.example.org") == ("https", "t.example.org", 443, "/")
+    assert split_url("http://127.0.0.1:8080/base/v1/sessions") == ("http", "127.0.0.1", 8080, "/base/v1/sessions")
+    assert split_url("http://[::1]:9/v1") == ("http", "::1", 9, "/v1")
+    with pytest.raises(ProtocolError):
+        split_url("ftp://example.org")
+
+
+def test_chunked_and_unframed_answers_are_read(tmp_path: Path) -> None:
+    """Answers framed by chunks or by closing the connection are read whole."""
+    import io
+
+    from tallystick.client._transport import _read_response
+
+    chunked = io.BytesIO(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    assert _read_response(chunked).body == b"hello world"
+    unframed = io.BytesIO(b"HTTP/1.0 400 Bad\r\nRetry-After: 5\r\n\r\n{}")
+    response = _read_response(unframed)
+    assert (response.status, response.headers, response.body) == (400, {"retry-after": "5"}, b"{}")

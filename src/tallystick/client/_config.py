@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import TextIO
 
-DEFAULT_EXIT_TIMEOUT = 0.04
+DEFAULT_EXIT_TIMEOUT = 0.025
 DEFAULT_CI_EXIT_TIMEOUT = 1.0
 DEFAULT_REQUEST_TIMEOUT = 5.0
 DEFAULT_MAX_QUEUE_FILES = 100

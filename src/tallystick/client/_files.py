@@ -23,7 +23,7 @@ def atomic_write(path: str, data: bytes, *, sync: bool = True) -> None:
                 written = os.write(fd, view)
                 view = view[written:]
             if sync:
-                os.fsync(fd)
+                _sync(fd)
         finally:
             os.close(fd)
         os.replace(temp, path)
@@ -35,6 +35,11 @@ def atomic_write(path: str, data: bytes, *, sync: bool = True) -> None:
         raise
     if sync:
         sync_directory(directory)
+
+
+def _sync(fd: int) -> None:
+    # fdatasync writes the data and the size a reader needs, skipping the timestamps.
+    (getattr(os, "fdatasync", None) or os.fsync)(fd)
 
 
 def sync_directory(directory: str) -> None:
