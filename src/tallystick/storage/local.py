@@ -159,19 +159,24 @@ class LocalStore(Store):
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectInfo]:
         # Walk only the directories that can hold keys with this prefix.
         head, _, _ = prefix.rpartition("/")
         start = self.root / head if head else self.root
-        yield from (info for info in self._walk(start, head) if info.key.startswith(prefix))
+        for info in self._walk(start, head):
+            if info.key.startswith(prefix) and (start_after is None or info.key > start_after):
+                yield info
 
     def _walk(self, directory: Path, rel: str) -> Iterator[ObjectInfo]:
         try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            entries = builtins.list(os.scandir(directory))
         except (FileNotFoundError, NotADirectoryError):
             return
+        # Sort a directory as "name/" so the walk yields keys in plain string order,
+        # as object stores list them: "a-b" < "a/x" because "-" < "/".
+        entries.sort(key=lambda e: e.name + "/" if e.is_dir(follow_symlinks=False) else e.name)
         for entry in entries:
-            if not rel and entry.name == _TMP:
+            if not rel and entry.name.startswith("."):
                 continue
             key = f"{rel}/{entry.name}" if rel else entry.name
             if entry.is_dir(follow_symlinks=False):
@@ -183,7 +188,9 @@ class LocalStore(Store):
     def list_dirs(self, prefix: str = "") -> builtins.list[str]:
         try:
             return sorted(
-                e.name for e in os.scandir(self.root / prefix) if e.is_dir() and not (not prefix and e.name == _TMP)
+                e.name
+                for e in os.scandir(self.root / prefix)
+                if e.is_dir(follow_symlinks=False) and not (not prefix and e.name.startswith("."))
             )
         except (FileNotFoundError, NotADirectoryError):
             return []
