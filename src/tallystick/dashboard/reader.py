@@ -1,0 +1,173 @@
+"""Read-only, sandboxed access to the DuckDB warehouse for dashboard requests.
+
+Design note
+-----------
+Inside ``tallystick up`` one process both loads the warehouse (read-write, once per
+cycle) and serves the dashboard (read-only). DuckDB lets a process hold a file one way
+or the other, not both at once, so the loader cycle and every dashboard request take
+the same lock, one per warehouse file (``lock_for``):
+
+1. A request takes the lock, opens the file read-only with external access disabled,
+   runs its queries, closes the file and releases the lock.
+2. A loader cycle takes the lock, opens the file read-write, loads, closes, releases.
+
+Races and why each is harmless:
+
+- A request while a load runs waits for the cycle to end (seconds at most) and then
+  sees the freshly committed data; it never sees a half-loaded batch, since a load is
+  one transaction and the file is closed before the lock is released.
+- A slow query would hold up the loader: every connection has a deadline after which
+  it is interrupted (``timeout_seconds``), so a load waits at most that long.
+- Another process (``tallystick query``) opening the file is DuckDB's own business:
+  read-only openers share, and the loader retries while they hold it.
+
+The sandbox: ``read_only`` refuses writes; ``enable_external_access=false`` refuses
+reading or writing local files (``read_csv``, ``COPY``, ``ATTACH``, ``EXPORT``),
+installing or loading extensions, and any network access; ``lock_configuration`` stops a
+query from turning any of it back on. One statement per query.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+
+from tallystick.dashboard.errors import BadQuery, NoData
+from tallystick.warehouse.base import QueryResult
+
+T = TypeVar("T")
+
+_locks: dict[Path, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+SANDBOX: dict[str, str | int | float | list[str]] = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "threads": 2,
+    "memory_limit": "1GB",
+}
+
+
+def warehouse_path(spec: str | Path) -> Path:
+    """The DuckDB file a warehouse spec names (a path or ``duckdb:///path``)."""
+    text = str(spec)
+    if text.startswith("duckdb://"):
+        text = text.removeprefix("duckdb://")
+    elif "://" in text:
+        raise NoData(f"the dashboard reads DuckDB warehouses; {text!r} is not one: give a DuckDB file path")
+    return Path(text).expanduser().resolve()
+
+
+def lock_for(spec: str | Path) -> threading.Lock:
+    """The process-wide lock of a warehouse file: hold it while the file is open read-write."""
+    path = warehouse_path(spec)
+    with _locks_guard:
+        return _locks.setdefault(path, threading.Lock())
+
+
+def jsonable(value: Any) -> Any:
+    """A query value as JSON can carry it: times as ISO 8601, decimals as numbers."""
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return value
+
+
+class Connection:
+    """One sandboxed read-only connection, open for the length of one request."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def query(self, sql: str, parameters: list[Any] | None = None, max_rows: int | None = None) -> QueryResult:
+        try:
+            cursor = self._con.execute(sql, parameters or [])
+            columns = [d[0] for d in cursor.description or []]
+            if not columns:
+                return QueryResult([], [])
+            rows = cursor.fetchall() if max_rows is None else cursor.fetchmany(max_rows)
+            return QueryResult(columns, rows)
+        except duckdb.InterruptException:
+            raise BadQuery("the query took too long and was stopped: narrow it down or add a LIMIT") from None
+        except duckdb.Error as exc:
+            raise BadQuery(str(exc).strip()) from None
+
+    def scalar(self, sql: str, parameters: list[Any] | None = None) -> Any:
+        rows = self.query(sql, parameters).rows
+        return rows[0][0] if rows else None
+
+    def statements(self, sql: str) -> int:
+        """How many statements ``sql`` holds (0 for only comments or blanks)."""
+        try:
+            return len(self._con.extract_statements(sql))
+        except duckdb.Error as exc:
+            raise BadQuery(str(exc).strip()) from None
+
+
+class Reader:
+    """Opens the warehouse read-only and sandboxed for each unit of work, under the file's lock."""
+
+    def __init__(
+        self,
+        spec: str | Path,
+        *,
+        lock: threading.Lock | None = None,
+        timeout_seconds: float = 10.0,
+        wait_seconds: float = 30.0,
+    ) -> None:
+        self.path = warehouse_path(spec)
+        self.lock = lock or lock_for(self.path)
+        self.timeout_seconds = timeout_seconds
+        self.wait_seconds = wait_seconds
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        if not self.lock.acquire(timeout=self.wait_seconds):
+            raise NoData(f"the warehouse {self.path} is busy loading: try again in a moment")
+        try:
+            if not self.path.exists():
+                raise NoData(
+                    f"no warehouse yet at {self.path}: the loader creates it on its first cycle "
+                    "(or run `tallystick load`); reload this page in a few seconds"
+                )
+            try:
+                con = duckdb.connect(str(self.path), read_only=True, config=dict(SANDBOX))
+            except duckdb.Error as exc:
+                raise NoData(f"cannot open the warehouse {self.path}: {exc}; try again in a moment") from None
+            timer = threading.Timer(self.timeout_seconds, con.interrupt)
+            timer.daemon = True
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                con.execute("SET lock_configuration = true")
+                timer.start()
+                yield Connection(con)
+            finally:
+                timer.cancel()
+                con.close()
+        finally:
+            self.lock.release()
+
+    def run(self, work: Callable[[Connection], T]) -> T:
+        """``work`` on one connection, opened and closed around it (call from a worker thread)."""
+        with self.connect() as con:
+            return work(con)
