@@ -130,7 +130,8 @@ def _load_once(args: argparse.Namespace, store: Any, quiet: bool = False) -> Any
     warehouse = _open_warehouse(args)
     try:
         progress = None if quiet else _progress_printer(sys.stderr)
-        stats = Loader(store, warehouse, progress=progress).run()
+        options = {k: v for k in ("batch_size", "workers") if (v := getattr(args, k, None)) is not None}
+        stats = Loader(store, warehouse, progress=progress, **options).run()
     finally:
         warehouse.close()
     if not quiet and sys.stderr.isatty() and stats.pending:
@@ -164,10 +165,19 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.demo:
         apps.add(demo.APP)
     data_dir = _data_dir(args)
+    from tallystick import dashboard
+
+    token = args.dashboard_token or os.environ.get(dashboard.TOKEN_ENV) or None
+    try:
+        dashboard.check_exposure(args.host, token)
+    except dashboard.TokenRequired as exc:
+        raise CliError(str(exc)) from None
     server, sock, url = _server(args, sorted(apps))
     warehouse = _warehouse_spec(args)
+    server.config.app = dashboard.mount(server.config.app, warehouse, token=token)
     config = server.config.app.state.ingest.config
     _say(f"tallystick up: ingest on {url} (applications: {', '.join(sorted(config.applications))})")
+    _say(f"  dashboard: {url}/" + (" (log in with the dashboard token)" if token else ""))
     _say(f"  sessions:  {config.storage_url}")
     _say(f"  warehouse: {warehouse} (loaded every {args.load_every:g}s)")
     _say(
@@ -181,7 +191,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     def loader() -> None:
         while not stop.is_set():
             try:
-                stats = _load_once(args, store, quiet=True)
+                with dashboard.lock_for(warehouse):  # the dashboard reads the file between cycles
+                    stats = _load_once(args, store, quiet=True)
                 if stats.pending:
                     _say(f"loader: {_summary(stats)}")
             except Exception as exc:  # noqa: BLE001 - a failed cycle is reported and retried next cycle
@@ -309,6 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo-sessions", type=int, default=5000, metavar="N", help="how many (default: %(default)s)")
     p.add_argument("--seed", type=int, default=7, help="seed of the demo data (default: %(default)s)")
     p.add_argument("--warehouse", metavar="FILE", help="DuckDB file (default: <data-dir>/warehouse.duckdb)")
+    p.add_argument(
+        "--dashboard-token",
+        metavar="TOKEN",
+        help="token for the dashboard, required when --host is not loopback (default: $TALLYSTICK_DASHBOARD_TOKEN)",
+    )
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser(
@@ -333,8 +349,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_dir(p)
     p.add_argument("--storage", metavar="URL", help="object storage URL (default: file://<data-dir>/sessions)")
-    p.add_argument("--warehouse", metavar="FILE", help="DuckDB file (default: <data-dir>/warehouse.duckdb)")
+    p.add_argument(
+        "--warehouse",
+        metavar="SPEC",
+        help="DuckDB file (default: <data-dir>/warehouse.duckdb), clickhouse://host:8123/database or chdb:///dir",
+    )
     p.add_argument("--every", type=parse_interval, metavar="INTERVAL", help="repeat on a schedule, e.g. 1h")
+    p.add_argument("--batch-size", type=int, metavar="N", help="sessions per warehouse write (default: 20000)")
+    p.add_argument("--workers", type=int, metavar="N", help="reader processes (default: one per CPU; 0: none)")
     p.set_defaults(func=cmd_load)
 
     p = sub.add_parser(
