@@ -1,13 +1,42 @@
 """``tallystick report``: the built-in analyses on the command line.
 
-Kept light to import: ``tallystick``'s parser is built on every run.
+Kept light to import: ``tallystick``'s parser is built on every run (only the
+registry, which imports no analysis, is loaded here).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+from tallystick.analysis.registry import ANALYSES
+
+
+def _date(text: str) -> date:
+    """``YYYY-MM-DD``, or ``Nd`` for N days before today (UTC)."""
+    if text.endswith("d") and text[:-1].isdigit():
+        return datetime.now(UTC).date() - timedelta(days=int(text[:-1]))
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD or e.g. 30d") from None
+
+
+def _epilog() -> str:
+    lines = ["analyses:"]
+    lines += [f"  {a.name:<15} {a.question}" for a in ANALYSES]
+    lines += [
+        "",
+        "examples:",
+        "  tallystick report adoption --app demo",
+        "  tallystick report breakdown --app demo --attribute shell --every week --chart shells.png",
+        "  tallystick report feature-impact --app demo --feature tabCompletion --outcome UnknownCommand",
+        "  tallystick report common-factor --app demo --event ContainerStartFailed --since 2025-03-01",
+        "  tallystick report spans --app demo --span BuildImage --attribute buildKit --format json",
+    ]
+    return "\n".join(lines)
 
 
 def add_report_parser(sub: Any) -> None:
@@ -15,13 +44,100 @@ def add_report_parser(sub: Any) -> None:
         "report",
         help="run a built-in analysis",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Run a built-in analysis of the warehouse.",
-        epilog="example:\n  tallystick report adoption --app demo",
+        description="Run a built-in analysis of the warehouse (read-only). Without a name, list them.",
+        epilog=_epilog(),
     )
-    p.add_argument("name", help="the analysis")
+    p.add_argument("name", nargs="?", help="the analysis (see below)")
+    p.add_argument("--data-dir", metavar="DIR", help="where sessions and the warehouse live")
+    p.add_argument("--warehouse", metavar="SPEC", help="warehouse (default: <data-dir>/warehouse.duckdb)")
+    scope = p.add_argument_group("scope")
+    scope.add_argument("--app", help="application ID (default: the only one in the warehouse)")
+    scope.add_argument("--since", type=_date, metavar="DATE", help="first day, YYYY-MM-DD or e.g. 90d (default: all)")
+    scope.add_argument("--until", type=_date, metavar="DATE", help="last day, inclusive (default: the latest)")
+    scope.add_argument(
+        "--version", dest="versions", action="append", metavar="V", help="only this version (repeatable)"
+    )
+    scope.add_argument("--where", action="append", metavar="ATTR=VALUE", help="only sessions with it (repeatable)")
+    params = p.add_argument_group("analysis parameters")
+    seen: set[str] = set()
+    for analysis in ANALYSES:
+        for param in analysis.params:
+            if param.name in seen:
+                continue
+            seen.add(param.name)
+            flag = "--" + param.name.replace("_", "-")
+            kinds: dict[str, Any] = {"int": int, "float": float}
+            if param.kind == "list":
+                params.add_argument(flag, dest=param.name, action="append", help=param.help)
+            else:
+                params.add_argument(flag, dest=param.name, type=kinds.get(param.kind, str), help=param.help)
+    out = p.add_argument_group("output")
+    out.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
+    out.add_argument("--table", metavar="NAME", help="with --format csv: which table (default: the first)")
+    out.add_argument("--all-rows", action="store_true", help="show every row in the terminal")
+    out.add_argument("--chart", metavar="FILE", help="also write the chart: .png, .svg or .html")
     p.set_defaults(func=cmd_report)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    print("tallystick: error: no analyses are available yet", file=sys.stderr)
-    return 1
+    if not args.name:
+        for a in ANALYSES:
+            print(f"{a.name:<15} {a.question}")
+        return 0
+    from tallystick.analysis import AnalysisError, Filter, Scope, get, run
+    from tallystick.analysis.render import write_chart, write_csv, write_json, write_text
+    from tallystick.cli import default_data_dir
+    from tallystick.warehouse import open_warehouse
+
+    try:
+        analysis = get(args.name)
+        spec = args.warehouse or str(
+            ((args.data_dir and __import__("pathlib").Path(args.data_dir).expanduser()) or default_data_dir())
+            / "warehouse.duckdb"
+        )
+        warehouse = open_warehouse(spec, read_only=True)
+        try:
+            app = args.app or _only_app(warehouse)
+            scope = Scope(
+                app,
+                args.since,
+                args.until,
+                tuple(args.versions or ()),
+                tuple(Filter.parse(w) for w in args.where or ()),
+            )
+            params = {p.name: getattr(args, p.name) for p in analysis.params if getattr(args, p.name) is not None}
+            given = {
+                p.name
+                for a in ANALYSES
+                for p in a.params
+                if getattr(args, p.name, None) is not None and p.name not in {q.name for q in analysis.params}
+            }
+            if given:
+                flags = ", ".join("--" + g.replace("_", "-") for g in sorted(given))
+                raise AnalysisError(f"{analysis.name} does not take {flags}; see `tallystick report --help`")
+            report = run(warehouse, analysis.name, scope, **params)
+        finally:
+            warehouse.close()
+        if args.format == "json":
+            write_json(report, sys.stdout)
+        elif args.format == "csv":
+            write_csv(report, sys.stdout, args.table)
+        else:
+            write_text(report, sys.stdout, all_rows=args.all_rows)
+        if args.chart:
+            path = write_chart(report, args.chart)
+            print(f"chart written to {path}", file=sys.stderr)
+    except (AnalysisError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
+        print(f"tallystick: error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _only_app(warehouse: Any) -> str:
+    from tallystick.analysis.errors import BadParameter
+
+    apps = [r[0] for r in warehouse.query('SELECT DISTINCT "applicationId" FROM sessions LIMIT 20').rows]
+    if len(apps) == 1:
+        return str(apps[0])
+    raise BadParameter(f"name the application with --app; the warehouse has: {', '.join(sorted(apps)) or 'none'}")

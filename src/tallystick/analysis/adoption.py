@@ -1,0 +1,125 @@
+"""Version adoption: how long does it take for a new version to be used?
+
+Per day: the share of active users (and of sessions) on each version; per release
+(first seen = its first session from anyone): days until 50 % and 90 % of the day's
+active users were on it or a newer version; per day: the share of sessions on
+versions first seen in the 30 days before.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+from typing import Any
+
+from tallystick.analysis import completeness
+from tallystick.analysis.report import Report, Table, line_chart
+from tallystick.analysis.scope import Bound
+
+RECENT_DAYS = 30
+
+
+def run(b: Bound, params: dict[str, Any]) -> Report:
+    d = b.dialect
+    day = d.day('"sessionStartTime"')
+    where = b.sessions_where()
+    by_version = b.rows(
+        f'SELECT {day} AS d, "applicationVersion", count(*), count(DISTINCT "userId") FROM sessions '
+        f'WHERE {where} GROUP BY {day}, "applicationVersion"'
+    )
+    if not by_version:
+        raise b.empty()
+    at_least = b.rows(
+        f'SELECT d, r, count(*) FROM (SELECT {day} AS d, "userId", max({b.rank_sql()}) AS r FROM sessions '
+        f'WHERE {where} GROUP BY {day}, "userId") t GROUP BY d, r'
+    )
+    sessions_day: dict[date, int] = defaultdict(int)
+    for dd, _, n, _ in by_version:
+        sessions_day[dd] += int(n)
+    users_at_rank: dict[date, dict[int, int]] = defaultdict(dict)
+    for dd, r, n in at_least:
+        users_at_rank[dd][int(r)] = int(n)
+    active = {dd: sum(v.values()) for dd, v in users_at_rank.items()}
+
+    def share_at_least(dd: date, rank: int) -> float:
+        counts = users_at_rank.get(dd, {})
+        return sum(n for r, n in counts.items() if r >= rank) / active[dd] if active.get(dd) else 0.0
+
+    releases_rows = []
+    summary_releases: dict[str, dict[str, Any]] = {}
+    for rel in b.releases:
+        rank = b.rank[rel.version]
+        first = rel.first_seen.date()
+        reached: dict[float, int | None] = {0.5: None, 0.9: None}
+        peak = 0.0
+        for dd in sorted(active):
+            if dd < first:
+                continue
+            share = share_at_least(dd, rank)
+            peak = max(peak, share)
+            for threshold, when in list(reached.items()):
+                if when is None and share >= threshold:
+                    reached[threshold] = (dd - first).days
+        days_seen = (b.until - first).days + 1
+        releases_rows.append([rel.version, rel.first_seen, reached[0.5], reached[0.9], round(peak, 4), days_seen])
+        summary_releases[rel.version] = {
+            "first_seen": rel.first_seen,
+            "days_to_50": reached[0.5],
+            "days_to_90": reached[0.9],
+            "days_observed": days_seen,
+        }
+    complete = completeness.by_day(b)
+    daily = []
+    recent_rows = []
+    recent_total = 0
+    for dd, version, n, users in sorted(by_version, key=lambda r: (r[0], b.rank.get(r[1], -1))):
+        daily.append(
+            [dd, version, int(n), round(int(n) / sessions_day[dd], 4), int(users), round(int(users) / active[dd], 4)]
+        )
+    for dd in sorted(sessions_day):
+        cutoff = dd - timedelta(days=RECENT_DAYS)
+        recent = sum(
+            int(n) for d2, v, n, _ in by_version if d2 == dd and cutoff < b.releases[b.rank[v]].first_seen.date() <= dd
+        )
+        recent_total += recent
+        recent_rows.append([dd, sessions_day[dd], round(recent / sessions_day[dd], 4), round(complete.get(dd, 1.0), 4)])
+    daily_table = Table("daily", ["day", "version", "sessions", "session_share", "users", "user_share"], daily)
+    total_sessions = sum(sessions_day.values())
+    return Report(
+        analysis="adoption",
+        title="How fast are new versions adopted?",
+        scope=b.scope.describe() | {"since": b.since.isoformat(), "until": b.until.isoformat()},
+        summary={
+            "releases": summary_releases,
+            "recent_release_session_share": round(recent_total / total_sessions, 4),
+            "active_users_last_day": active[max(active)],
+        },
+        tables=[
+            Table(
+                "releases",
+                [
+                    "version",
+                    "first_seen",
+                    "days_to_50pct_users",
+                    "days_to_90pct_users",
+                    "peak_user_share",
+                    "days_observed",
+                ],
+                releases_rows,
+            ),
+            daily_table,
+            Table(
+                "recent",
+                ["day", "sessions", f"share_on_versions_under_{RECENT_DAYS}_days_old", "complete"],
+                recent_rows,
+            ),
+        ],
+        notes=[
+            "a release counts as adopted by a user on it or any newer version (newer = first seen later)",
+            "days_to_* is empty when the share was not reached in the range",
+            completeness.note(b),
+        ],
+        chart=line_chart(
+            daily_table, "day", "user_share", "version", title="Share of active users per version", percent=True
+        ),
+    )

@@ -1,0 +1,96 @@
+"""Breakdown: what share of users and of sessions has each value of an attribute, overall and over time?"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+from typing import Any
+
+from tallystick.analysis import completeness
+from tallystick.analysis.errors import BadParameter
+from tallystick.analysis.report import Report, Table, line_chart
+from tallystick.analysis.scope import Bound
+
+MAX_VALUES = 50
+
+
+def run(b: Bound, params: dict[str, Any]) -> Report:
+    attribute = params.get("attribute")
+    if not attribute:
+        raise BadParameter("name the attribute to break down by with --attribute, e.g. --attribute shell")
+    b.require_attribute(str(attribute))
+    unit = str(params.get("every") or "day")
+    if unit not in ("day", "week", "month"):
+        raise BadParameter(f"--every must be day, week or month, not {unit!r}")
+    d = b.dialect
+    value = b.attr(str(attribute))
+    period = d.base.trunc(unit, '"sessionStartTime"')  # type: ignore[arg-type]
+    where = b.sessions_where()
+    per_period = b.rows(
+        f'SELECT {period}, {value}, count(*), count(DISTINCT "userId") FROM sessions WHERE {where} '
+        f"GROUP BY {period}, {value}"
+    )
+    if not per_period:
+        raise b.empty()
+    overall = b.rows(f'SELECT {value}, count(*), count(DISTINCT "userId") FROM sessions WHERE {where} GROUP BY {value}')
+    totals = b.rows(
+        f'SELECT {period}, count(*), count(DISTINCT "userId") FROM sessions WHERE {where} GROUP BY {period}'
+    )
+    all_sessions, all_users = b.rows(f'SELECT count(*), count(DISTINCT "userId") FROM sessions WHERE {where}')[0]
+    label = {None: "(none)"}
+    ranked = sorted(overall, key=lambda r: (-int(r[2]), -int(r[1]), str(r[0])))
+    top = [r[0] for r in ranked[:MAX_VALUES]]
+    overall_rows = [
+        [label.get(v, str(v)), int(n), round(int(n) / int(all_sessions), 4), int(u), round(int(u) / int(all_users), 4)]
+        for v, n, u in ranked[:MAX_VALUES]
+    ]
+    period_totals = {p: (int(n), int(u)) for p, n, u in totals}
+    complete = completeness.by_day(b)
+
+    def start_of(dd: date) -> date:
+        if unit == "week":
+            return dd - timedelta(days=dd.weekday())
+        return dd.replace(day=1) if unit == "month" else dd
+
+    def period_complete(p: date) -> float:
+        days = [c for dd, c in complete.items() if start_of(dd) == p]
+        return round(sum(days) / len(days), 4) if days else 1.0
+
+    series: dict[tuple[date, str], list[Any]] = defaultdict(lambda: [0, 0])
+    for p, v, n, u in per_period:
+        key = (p, label.get(v, str(v)) if v in top else "(other)")
+        series[key][0] += int(n)
+        series[key][1] += int(u)  # users of "(other)" may be counted twice; it is a catch-all
+    over_time = Table(
+        "over_time",
+        ["period", "value", "sessions", "session_share", "users", "user_share", "complete"],
+        [
+            [p, v, n, round(n / period_totals[p][0], 4), u, round(u / period_totals[p][1], 4), period_complete(p)]
+            for (p, v), (n, u) in sorted(series.items(), key=lambda item: (item[0][0], item[0][1]))
+        ],
+    )
+    return Report(
+        analysis="breakdown",
+        title=f"Which values of {attribute} are used?",
+        scope=b.scope.describe() | {"since": b.since.isoformat(), "until": b.until.isoformat()},
+        summary={
+            "attribute": attribute,
+            "sessions": int(all_sessions),
+            "users": int(all_users),
+            "user_share": {r[0]: r[4] for r in overall_rows},
+            "session_share": {r[0]: r[2] for r in overall_rows},
+        },
+        tables=[
+            Table("overall", ["value", "sessions", "session_share", "users", "user_share"], overall_rows),
+            over_time,
+        ],
+        notes=[
+            "a user with several values (e.g. two machines) counts once for each, "
+            "so user shares can add up to more than 100 %",
+            f"at most {MAX_VALUES} values are shown, by users; the rest are '(other)' over time",
+            completeness.note(b),
+        ],
+        chart=line_chart(
+            over_time, "period", "user_share", "value", title=f"Share of users by {attribute}", percent=True
+        ),
+    )

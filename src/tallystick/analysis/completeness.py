@@ -1,0 +1,128 @@
+"""How complete each recent day is: sessions arrive on the user's next run, so recent days fill up late.
+
+Method: the delay between a session's end and its ingestion is measured on sessions
+that ended at least ``HORIZON_DAYS`` before the latest ingestion (so their delays up to
+that horizon have all been seen; clients discard sessions older than 30 days). With F
+the share of delays at most x hours, a day D is ``mean over its hours h of F(as_of − h)``
+complete: the share of its sessions expected to have arrived by now.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from tallystick.analysis.report import Report, Table, line_chart
+from tallystick.analysis.scope import Bound
+
+HORIZON_DAYS = 30
+
+
+def _delays(b: Bound) -> tuple[list[float], list[float], bool]:
+    """Delay hours (sorted bin edges) and cumulative shares; whether the horizon could be used."""
+    d = b.dialect
+    cutoff = b.as_of - timedelta(days=HORIZON_DAYS)
+    ingested, ended = d.epoch_seconds('"ingestionTime"'), d.epoch_seconds('"sessionEndTime"')
+    delay = f"({ingested} - {ended})"
+    base = f'"applicationId" = {d.literal(b.scope.app)} AND "ingestionTime" IS NOT NULL'
+    horizon = HORIZON_DAYS * 24
+    sql = (
+        f"SELECT h, count(*) FROM (SELECT least(greatest(CAST(floor({delay} / 3600) AS BIGINT), 0), {horizon}) AS h "
+        f'FROM sessions WHERE {base} AND "sessionEndTime" < {d.literal(cutoff)}) t GROUP BY h'
+    )
+    rows = b.rows(sql)
+    full = bool(rows)
+    if not rows:  # a young application: every delay seen so far (biased short; said in the notes)
+        rows = b.rows(sql.replace(f' AND "sessionEndTime" < {d.literal(cutoff)}', ""))
+    counts: dict[int, int] = {}
+    for h, n in rows:
+        counts[int(h)] = counts.get(int(h), 0) + int(n)
+    total = sum(counts.values())
+    hours, shares, running = [], [], 0
+    for h in sorted(counts):
+        running += counts[h]
+        hours.append(float(h + 1))  # delays in [h, h+1) hours have arrived once h+1 hours passed
+        shares.append(running / total if total else 1.0)
+    return hours, shares, full
+
+
+def _share_arrived(hours: list[float], shares: list[float], elapsed_hours: float) -> float:
+    if elapsed_hours <= 0:
+        return 0.0
+    i = bisect_right(hours, elapsed_hours)
+    return shares[i - 1] if i else 0.0
+
+
+def by_day(b: Bound) -> dict[date, float]:
+    """Estimated completeness of every day in the range (1.0 for days long past); cached per bound."""
+    cached = b._cache.get("completeness")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    hours, shares, full = _delays(b)
+    b._cache["completeness_full"] = full
+    b._cache["completeness_delays"] = (hours, shares)
+    out: dict[date, float] = {}
+    for day in b.days():
+        start = datetime(day.year, day.month, day.day)
+        age = (b.as_of - start).total_seconds() / 3600
+        if age - 24 >= HORIZON_DAYS * 24:
+            out[day] = 1.0
+            continue
+        out[day] = sum(_share_arrived(hours, shares, age - h - 0.5) for h in range(24)) / 24
+    b._cache["completeness"] = out
+    return out
+
+
+def note(b: Bound) -> str:
+    days = by_day(b)
+    partial = [d for d, c in days.items() if c < 0.99]
+    text = (
+        f"the last {len(partial)} day(s) are incomplete (sessions arrive on the user's next run); "
+        "the 'complete' column estimates the share of each day's sessions already in"
+        if partial
+        else "every day in the range is complete"
+    )
+    if not b._cache.get("completeness_full", True):
+        text += f"; fewer than {HORIZON_DAYS} days of data, so completeness is overestimated"
+    return text
+
+
+def quantile_hours(hours: list[float], shares: list[float], q: float) -> float | None:
+    for h, s in zip(hours, shares, strict=True):
+        if s >= q:
+            return h
+    return None
+
+
+def run(b: Bound, params: dict[str, Any]) -> Report:
+    days = by_day(b)
+    hours, shares = b._cache["completeness_delays"]
+    rows = [[d, round(c, 4)] for d, c in days.items() if c < 1.0]
+    table = Table("days", ["day", "complete"], rows or [[b.until, 1.0]])
+    delays = Table(
+        "delays",
+        ["within_hours", "share_arrived"],
+        [[h, round(s, 4)] for h, s in zip(hours, shares, strict=True) if h in (1, 2, 6, 12, 24, 48, 72, 168, 336, 720)],
+    )
+    median = quantile_hours(hours, shares, 0.5)
+    p90 = quantile_hours(hours, shares, 0.9)
+    return Report(
+        analysis="completeness",
+        title="How complete are recent days?",
+        scope=b.scope.describe() | {"since": b.since.isoformat(), "until": b.until.isoformat()},
+        summary={
+            "as_of": b.as_of,
+            "median_delay_hours": median,
+            "p90_delay_hours": p90,
+            "incomplete_days": sum(1 for c in days.values() if c < 0.99),
+            "completeness": {d.isoformat(): round(c, 4) for d, c in days.items() if c < 1.0},
+        },
+        tables=[table, delays],
+        notes=[note(b), "delays are measured from session end to ingestion, in whole hours"],
+        chart=line_chart(table, "day", "complete", title="Estimated completeness of recent days", percent=True),
+    )
+
+
+def for_table(b: Bound, day: date) -> float:
+    return round(by_day(b).get(day, 1.0), 4)

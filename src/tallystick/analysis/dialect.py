@@ -1,0 +1,110 @@
+"""The few SQL pieces that differ between DuckDB and ClickHouse, for the analyses' queries.
+
+Everything engine-specific in ``analysis/`` goes through here, so an analysis is one SQL
+text per question. Most pieces come from the warehouse's dialect
+(``tallystick.warehouse.sql``); added here are what only analyses need: any scalar
+attribute as text (``true``, ``12``, ``fish``, the way filters compare), log-scale
+bins, and a sample of rows that is the same on every engine. Literals are inlined
+(after validation) rather than bound, because
+the two engines bind parameters differently; names come from our own validated inputs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime
+from typing import Literal
+
+from tallystick.warehouse.sql import dialect as warehouse_dialect
+
+AttributeKind = Literal["string", "number", "boolean"]
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+
+
+class Dialect:
+    """SQL fragments for one engine (``duckdb`` or ``clickhouse``)."""
+
+    def __init__(self, name: str) -> None:
+        if name not in ("duckdb", "clickhouse"):
+            raise ValueError(f"unknown SQL dialect {name!r}")
+        self.name = name
+        self.base = warehouse_dialect(name)
+
+    @property
+    def clickhouse(self) -> bool:
+        return self.name == "clickhouse"
+
+    def attribute(self, column_sql: str, name: str, kind: AttributeKind = "string") -> str:
+        """The attribute ``name`` of a JSON attributes column; NULL when absent or null.
+
+        ``string`` gives any scalar as text (``true``, ``12``, ``fish``), ``number`` a
+        DOUBLE, ``boolean`` true only for JSON ``true``.
+        """
+        if not _NAME.match(name):
+            raise ValueError(f"not an attribute name: {name!r}")
+        if self.clickhouse:
+            text = (
+                f"if(visitParamHas({column_sql}, '{name}') AND visitParamExtractRaw({column_sql}, '{name}') != 'null', "
+                f"if(substring(visitParamExtractRaw({column_sql}, '{name}'), 1, 1) = '\"', "
+                f"visitParamExtractString({column_sql}, '{name}'), visitParamExtractRaw({column_sql}, '{name}')), NULL)"
+            )
+            if kind == "number":
+                return f"toFloat64OrNull({text})"
+            if kind == "boolean":
+                return f"(visitParamExtractRaw({column_sql}, '{name}') = 'true')"
+            return text
+        text = f"json_extract_string({column_sql}, '$.{name}')"
+        if kind == "number":
+            return f"TRY_CAST({text} AS DOUBLE)"
+        if kind == "boolean":
+            return f"coalesce({text} = 'true', false)"
+        return text
+
+    def day(self, column_sql: str) -> str:
+        """The UTC date of a timestamp column."""
+        return self.base.day(column_sql)
+
+    def epoch_seconds(self, column_sql: str) -> str:
+        """Whole seconds since 1970 (truncated: ClickHouse keeps whole seconds)."""
+        if self.clickhouse:
+            return f"toInt64(toUInt32({column_sql}))"
+        return f"CAST(floor(epoch({column_sql})) AS BIGINT)"
+
+    def log_bin(self, value_sql: str, per_e: int) -> str:
+        """Integer bin of ``value`` on a log scale, ``per_e`` bins per factor e (values below 1 µs clamp)."""
+        return (
+            f"CAST(round(ln(greatest({value_sql}, 0.001)) * {per_e}) AS BIGINT)"
+            if not self.clickhouse
+            else (f"toInt64(round(log(greatest({value_sql}, 0.001)) * {per_e}))")
+        )
+
+    def sample(self, id_sql: str, fraction: float) -> str:
+        """A condition true for about ``fraction`` of random UUIDs, the same rows on every engine."""
+        if fraction >= 1:
+            return "1 = 1"
+        threshold = format(max(1, math.ceil(fraction * 65536)), "04x") if fraction * 65536 < 65536 else "ffff"
+        return f"substring({id_sql}, 33, 4) < '{threshold}'"
+
+    def literal(self, value: object) -> str:
+        """A SQL literal for a validated Python value."""
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError("not a finite number")
+            return repr(value)
+        if isinstance(value, datetime):
+            return self.base.timestamp(value.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S"))
+        if isinstance(value, date):
+            return f"toDate('{value.isoformat()}')" if self.clickhouse else f"DATE '{value.isoformat()}'"
+        if isinstance(value, str):
+            if self.clickhouse:
+                return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+            return "'" + value.replace("'", "''") + "'"
+        raise TypeError(f"no SQL literal for {type(value).__name__}")
+
+    def in_list(self, column_sql: str, values: list[str]) -> str:
+        return f"{column_sql} IN ({', '.join(self.literal(v) for v in values)})"

@@ -1,0 +1,82 @@
+"""Distribution of a numeric attribute (e.g. project size): percentiles and a histogram.
+
+Per session by default, or per user (``--per user``: each user's largest value in
+the range). Exact values are counted while there are at most ``EXACT_VALUES`` of
+them; beyond that values are binned on a log scale (2 % wide).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tallystick.analysis.errors import BadParameter
+from tallystick.analysis.report import Report, Table, bar_chart
+from tallystick.analysis.scope import Bound
+from tallystick.analysis.stats import Weighted
+
+EXACT_VALUES = 2000
+PER_E = 50
+QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
+
+
+def _buckets(sample: Weighted) -> list[list[Any]]:
+    """Power-of-two buckets: [0, 1), [1, 2), [2, 4), ..."""
+    rows: dict[tuple[float, float], int] = {}
+    prev = 0
+    for v, c in zip(sample.values, sample.cumulative, strict=True):
+        if v < 1:
+            key = (-math.inf, 1.0) if v < 0 else (0.0, 1.0)
+        else:
+            e = math.floor(math.log2(v))
+            key = (2.0**e, 2.0 ** (e + 1))
+        rows[key] = rows.get(key, 0) + c - prev
+        prev = c
+    return [[f"{lo:g}–{hi:g}", n, round(n / sample.n, 4)] for (lo, hi), n in sorted(rows.items())]
+
+
+def run(b: Bound, params: dict[str, Any]) -> Report:
+    attribute = params.get("attribute")
+    if not attribute:
+        raise BadParameter("name the numeric attribute with --attribute, e.g. --attribute projectTasks")
+    per = str(params.get("per") or "session")
+    if per not in ("session", "user"):
+        raise BadParameter(f"--per must be session or user, not {per!r}")
+    b.require_attribute(str(attribute))
+    value = b.attr(str(attribute), "number")
+    where = b.sessions_where()
+    source = (
+        f"SELECT {value} AS v FROM sessions WHERE {where}"
+        if per == "session"
+        else f'SELECT max({value}) AS v FROM sessions WHERE {where} GROUP BY "userId"'
+    )
+    rows = b.rows(f"SELECT v, count(*) FROM ({source}) t WHERE v IS NOT NULL GROUP BY v LIMIT {EXACT_VALUES + 1}")
+    binned = len(rows) > EXACT_VALUES
+    if binned:
+        bin_sql = b.dialect.log_bin("v", PER_E)
+        rows = b.rows(
+            f"SELECT {bin_sql} AS bin, sign(v) AS s, count(*) FROM ({source}) t "
+            f"WHERE v IS NOT NULL GROUP BY {bin_sql}, sign(v)"
+        )
+        sample = Weighted.of((float(s) * math.exp(int(bn) / PER_E), int(n)) for bn, s, n in rows)
+    else:
+        sample = Weighted.of((float(v), int(n)) for v, n in rows)
+    if not sample.n:
+        raise b.empty(f"numeric values of {attribute}")
+    quantiles = {f"p{round(q * 100)}": sample.quantile(q) for q in QUANTILES}
+    histogram = Table("histogram", ["range", per + "s", "share"], _buckets(sample))
+    return Report(
+        analysis="distribution",
+        title=f"How is {attribute} distributed?",
+        scope=b.scope.describe() | {"since": b.since.isoformat(), "until": b.until.isoformat()},
+        summary={"attribute": attribute, "per": per, "count": sample.n, "mean": sample.mean(), **quantiles},
+        tables=[
+            Table("percentiles", ["percentile", "value"], [[k, v] for k, v in quantiles.items()]),
+            histogram,
+        ],
+        notes=[
+            "per session, users who run the tool often weigh more; --per user counts each user once (largest value)",
+            *(["values are binned on a log scale (2 % wide)"] if binned else []),
+        ],
+        chart=bar_chart(histogram, "range", "share", title=f"Distribution of {attribute}", percent=True),
+    )

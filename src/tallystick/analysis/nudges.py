@@ -1,0 +1,126 @@
+"""Update-nudge response: how many nudges does a user see before they update?
+
+An *episode* is a user on one version that saw at least one nudge event there; it
+ends in an upgrade if the user later has a session on a newer version (newer = first
+seen later), else it is censored (the user never upgraded within the range).
+
+Besides the distribution of nudges before an upgrade, a two-part model is fitted to
+each user's first episode by maximum likelihood (EM): a share ``never`` of users who
+ignore nudges for good, and for the others a constant probability ``p`` of upgrading
+after each nudge (so the nudges before upgrading are geometric with mean 1/p).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+from tallystick.analysis.report import Report, Table, bar_chart
+from tallystick.analysis.scope import Bound
+from tallystick.analysis.stats import Weighted
+
+BUCKETS = ((1, 1), (2, 2), (3, 5), (6, 10), (11, 20), (21, 50), (51, 100), (101, None))
+
+
+def fit_cure_model(episodes: Counter[tuple[int, bool]], iterations: int = 2000) -> tuple[float, float]:
+    """(never, p) maximising the likelihood of (nudges, upgraded) observations; see the module docstring."""
+    upgraded = sum(c for (_, up), c in episodes.items() if up)
+    total = sum(episodes.values())
+    if not upgraded:
+        return 1.0, 0.0
+    never, p = 0.5, 0.1
+    for _ in range(iterations):  # bounded; stops early once stable
+        cured_mass = 0.0
+        exposure = float(sum(c * k for (k, up), c in episodes.items() if up))
+        for (k, up), c in episodes.items():
+            if up:
+                continue
+            still = (1 - never) * (1 - p) ** k
+            w = never / (never + still) if never + still > 0 else 1.0
+            cured_mass += c * w
+            exposure += c * (1 - w) * k
+        new_never = cured_mass / total
+        new_p = upgraded / exposure if exposure else 1.0
+        done = abs(new_never - never) < 1e-9 and abs(new_p - p) < 1e-9
+        never, p = new_never, new_p
+        if done:
+            break
+    return never, p
+
+
+def run(b: Bound, params: dict[str, Any]) -> Report:
+    event = str(params.get("event") or "UpdateNudgeShown")
+    b.require_type("events", event)
+    rank = b.rank_sql()
+    nudged = (
+        f'SELECT "userId" AS u, {rank} AS r, count(*) AS n FROM events WHERE {b.child_where(event)} '
+        f'GROUP BY "userId", {rank}'
+    )
+    rows = b.rows(
+        "SELECT e.n, CASE WHEN e.r < m.mr THEN 1 ELSE 0 END, CASE WHEN e.r = f.fr THEN 1 ELSE 0 END, count(*) "
+        f"FROM ({nudged}) e "
+        f'JOIN (SELECT "userId" AS u, max({rank}) AS mr FROM sessions WHERE {b.sessions_where()} GROUP BY "userId") m '
+        "ON e.u = m.u "
+        f"JOIN (SELECT u, min(r) AS fr FROM ({nudged}) x GROUP BY u) f ON e.u = f.u "
+        "GROUP BY e.n, CASE WHEN e.r < m.mr THEN 1 ELSE 0 END, CASE WHEN e.r = f.fr THEN 1 ELSE 0 END"
+    )
+    if not rows:
+        raise b.empty(f"{event} events")
+    episodes: Counter[tuple[int, bool]] = Counter()
+    first: Counter[tuple[int, bool]] = Counter()
+    for n, up, is_first, c in rows:
+        episodes[(int(n), bool(up))] += int(c)
+        if is_first:
+            first[(int(n), bool(up))] += int(c)
+    before = Weighted.of((float(k), c) for (k, up), c in episodes.items() if up)
+    users = sum(first.values())
+    never_upgraded = sum(c for (_, up), c in first.items() if not up)
+    never, p = fit_cure_model(first)
+    bucket_rows = []
+    for lo, hi in BUCKETS:
+        up_count = sum(c for (k, up), c in episodes.items() if up and k >= lo and (hi is None or k <= hi))
+        cens = sum(c for (k, up), c in episodes.items() if not up and k >= lo and (hi is None or k <= hi))
+        label = f"{lo}" if lo == hi else (f"{lo}-{hi}" if hi else f"{lo}+")
+        bucket_rows.append([label, up_count, cens])
+    n_up = before.n
+    summary = {
+        "event": event,
+        "episodes": sum(episodes.values()),
+        "episodes_upgraded": n_up,
+        "users_nudged": users,
+        "users_never_upgraded_share": round(never_upgraded / users, 4) if users else None,
+        "median_nudges_before_upgrade": before.quantile(0.5) if n_up else None,
+        "p90_nudges_before_upgrade": before.quantile(0.9) if n_up else None,
+        "mean_nudges_before_upgrade": round(before.mean(), 2) if n_up else None,
+        "upgrade_probability_per_nudge": round(p, 4),
+        "never_respond_share": round(never, 4),
+        "expected_nudges_before_upgrade": round(1 / p, 1) if p > 0 else math.inf,
+    }
+    table = Table("nudges_before_upgrade", ["nudges", "episodes_upgraded", "episodes_not_upgraded"], bucket_rows)
+    return Report(
+        analysis="nudges",
+        title="How many update nudges does a user see before updating?",
+        scope=b.scope.describe() | {"since": b.since.isoformat(), "until": b.until.isoformat()},
+        summary=summary,
+        tables=[
+            table,
+            Table(
+                "model",
+                ["quantity", "value"],
+                [
+                    ["upgrade probability per nudge", summary["upgrade_probability_per_nudge"]],
+                    ["share of users who never respond", summary["never_respond_share"]],
+                    ["expected nudges before upgrading (responsive users)", summary["expected_nudges_before_upgrade"]],
+                ],
+            ),
+        ],
+        notes=[
+            "an episode is a user on one version who saw the nudge there; it ends in an upgrade if the user later ran "
+            "a newer version within the range",
+            "not-upgraded episodes are censored, not failures: the range may end before the user upgrades",
+            "the model is fitted to each user's first episode; upgrades for other reasons (automatic updates) look "
+            "like responses, so pick a range before such changes to measure nudges alone",
+        ],
+        chart=bar_chart(table, "nudges", "episodes_upgraded", title="Nudges seen before upgrading"),
+    )

@@ -1,0 +1,36 @@
+"""An outcome of a session: it had an event of some type, or ended with some exit code.
+
+Several analyses ask "which sessions had X?"; this turns ``--event`` or
+``--exit-code`` into one SQL condition on the ``sessions`` table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tallystick.analysis.errors import BadParameter
+from tallystick.analysis.scope import Bound
+
+
+@dataclass(frozen=True)
+class Outcome:
+    label: str
+    condition: str  # SQL on the sessions table
+
+
+def outcome(b: Bound, params: dict[str, Any], *, event_key: str = "event") -> Outcome:
+    event = params.get(event_key)
+    exit_code = params.get("exit_code")
+    if (event is None) == (exit_code is None):
+        raise BadParameter(f"name the outcome: either --{event_key.replace('_', '-')} TYPE or --exit-code N")
+    if event is not None:
+        b.require_type("events", str(event))
+        ids = f'SELECT "sessionId" FROM events WHERE {b.child_where(str(event))}'
+        return Outcome(str(event), f'"sessionId" IN ({ids})')
+    try:
+        code = int(exit_code)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise BadParameter(f"--exit-code must be a whole number, not {exit_code!r}") from None
+    b.require_attribute("exitCode")
+    return Outcome(f"exitCode={code}", f"{b.attr('exitCode')} = {b.dialect.literal(str(code))}")

@@ -1,0 +1,218 @@
+"""What an analysis looks at: one application, a date range and filters, checked against the warehouse.
+
+``Scope`` is the plain request (from the CLI, the dashboard or a notebook);
+``Bound`` is that scope checked against a warehouse: the application exists, the
+versions are known (ordered by when each was first seen), every attribute named
+exists, and the SQL conditions for the ``sessions``, ``events`` and ``spans``
+tables are ready to paste into a query.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+from tallystick.analysis.dialect import AttributeKind, Dialect
+from tallystick.analysis.errors import (
+    BadParameter,
+    EmptyRange,
+    UnknownApplication,
+    UnknownAttribute,
+    UnknownType,
+)
+from tallystick.warehouse.base import Warehouse
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Sessions whose attribute ``attribute`` has the value ``value`` (compared as text: ``true``, ``12``)."""
+
+    attribute: str
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> Filter:
+        name, sep, value = text.partition("=")
+        if not sep or not _NAME.match(name.strip()):
+            raise BadParameter(f"filter {text!r} is not ATTRIBUTE=VALUE, e.g. shell=fish")
+        return cls(name.strip(), value.strip())
+
+
+@dataclass(frozen=True)
+class Scope:
+    """An application, an inclusive range of UTC dates (default: all data) and filters."""
+
+    app: str
+    since: date | None = None
+    until: date | None = None
+    versions: tuple[str, ...] = ()
+    where: tuple[Filter, ...] = ()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "versions": list(self.versions),
+            "where": {f.attribute: f.value for f in self.where},
+        }
+
+
+def _naive_utc(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    raise TypeError(f"expected a timestamp, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Release:
+    """A version of the application and when it was first seen (any user, any time)."""
+
+    version: str
+    first_seen: datetime
+    sessions: int
+
+
+@dataclass
+class Bound:
+    """A scope checked against a warehouse; see the module docstring."""
+
+    warehouse: Warehouse
+    scope: Scope
+    dialect: Dialect
+    releases: list[Release]
+    since: date
+    until: date
+    as_of: datetime  # the latest ingestion: what the warehouse knew when asked
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def start(self) -> datetime:
+        return datetime(self.since.year, self.since.month, self.since.day)
+
+    @property
+    def end(self) -> datetime:
+        """Exclusive end of the range (midnight after ``until``)."""
+        return datetime(self.until.year, self.until.month, self.until.day) + timedelta(days=1)
+
+    @cached_property
+    def rank(self) -> dict[str, int]:
+        """Versions ordered by first seen, 0 = oldest."""
+        return {r.version: i for i, r in enumerate(self.releases)}
+
+    def rank_sql(self, column_sql: str = '"applicationVersion"') -> str:
+        """A CASE giving each version's rank (first-seen order)."""
+        whens = " ".join(f"WHEN {self.dialect.literal(v)} THEN {i}" for v, i in self.rank.items())
+        return f"(CASE {column_sql} {whens} ELSE -1 END)"
+
+    def days(self) -> list[date]:
+        return [self.since + timedelta(days=i) for i in range((self.until - self.since).days + 1)]
+
+    def attr(self, name: str, kind: AttributeKind = "string", column_sql: str = "attributes") -> str:
+        return self.dialect.attribute(column_sql, name, kind)
+
+    def sessions_where(self, *, with_filters: bool = True) -> str:
+        d = self.dialect
+        parts = [
+            f'"applicationId" = {d.literal(self.scope.app)}',
+            f'"sessionStartTime" >= {d.literal(self.start)}',
+            f'"sessionStartTime" < {d.literal(self.end)}',
+        ]
+        if self.scope.versions:
+            parts.append(d.in_list('"applicationVersion"', list(self.scope.versions)))
+        if with_filters:
+            parts += [f"{self.attr(f.attribute)} = {d.literal(f.value)}" for f in self.scope.where]
+        return " AND ".join(parts)
+
+    def child_where(self, type_: str | None = None) -> str:
+        """Conditions for ``events``/``spans`` rows of sessions in scope (and of one type)."""
+        parts = [self.sessions_where(with_filters=False)]
+        if type_ is not None:
+            parts.append(f'"type" = {self.dialect.literal(type_)}')
+        if self.scope.where:
+            parts.append(f'"sessionId" IN (SELECT "sessionId" FROM sessions WHERE {self.sessions_where()})')
+        return " AND ".join(parts)
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.warehouse.query(sql).rows
+
+    def require_attribute(self, name: str, table: str = "sessions", type_: str | None = None) -> None:
+        """Raise UnknownAttribute unless some row in scope of ``table`` carries ``name``."""
+        if not _NAME.match(name):
+            raise BadParameter(f"{name!r} is not an attribute name (letters and digits, starting with a letter)")
+        where = self.sessions_where(with_filters=False) if table == "sessions" else self.child_where(type_)
+        found = self.rows(f"SELECT 1 FROM {table} WHERE {where} AND {self.attr(name)} IS NOT NULL LIMIT 1")
+        if not found:
+            what = f"{type_} {table}" if type_ else table
+            raise UnknownAttribute(
+                f"no {what} of {self.scope.app!r} between {self.since} and {self.until} has the attribute {name!r}: "
+                "check the spelling (names are case-sensitive) or widen the range; "
+                '`tallystick query "SELECT attributes FROM sessions LIMIT 5"` shows what there is'
+            )
+
+    def require_type(self, table: str, type_: str) -> None:
+        found = self.rows(f"SELECT 1 FROM {table} WHERE {self.child_where(type_)} LIMIT 1")
+        if not found:
+            known = [
+                r[0] for r in self.rows(f'SELECT DISTINCT "type" FROM {table} WHERE {self.child_where()} LIMIT 50')
+            ]
+            kind = "event" if table == "events" else "span"
+            raise UnknownType(
+                f"no {kind} of type {type_!r} in scope ({self.scope.app}, {self.since} to {self.until}); "
+                f"{kind} types there: {', '.join(sorted(known)) or 'none'}"
+            )
+
+    def empty(self, what: str = "sessions") -> EmptyRange:
+        filters = ", ".join(f"{f.attribute}={f.value}" for f in self.scope.where)
+        versions = ", ".join(self.scope.versions)
+        extra = (f" with {filters}" if filters else "") + (f" on {versions}" if versions else "")
+        return EmptyRange(
+            f"no {what} of {self.scope.app!r} between {self.since} and {self.until}{extra}: "
+            f"data runs from {self.releases[0].first_seen.date()} to {self.as_of.date()}; "
+            "widen the range or drop filters"
+        )
+
+
+def bind(warehouse: Warehouse, scope: Scope) -> Bound:
+    """Check ``scope`` against ``warehouse``; raise a clear AnalysisError for anything that does not exist."""
+    d = Dialect(warehouse.dialect)
+    if not scope.app:
+        raise BadParameter("name the application with --app")
+    rows = warehouse.query(
+        'SELECT "applicationVersion", min("sessionStartTime"), max("sessionStartTime"), max("ingestionTime"), '
+        f'count(*) FROM sessions WHERE "applicationId" = {d.literal(scope.app)} GROUP BY "applicationVersion"'
+    ).rows
+    if not rows:
+        apps = [r[0] for r in warehouse.query('SELECT DISTINCT "applicationId" FROM sessions LIMIT 50').rows]
+        raise UnknownApplication(
+            f"no sessions of application {scope.app!r} in the warehouse; applications there: "
+            f"{', '.join(sorted(apps)) or 'none (load some with `tallystick load`)'}"
+        )
+    releases = sorted(
+        (Release(str(v), _naive_utc(first), int(n)) for v, first, _, _, n in rows),
+        key=lambda r: (r.first_seen, r.version),
+    )
+    last = max(_naive_utc(r[2]) for r in rows)
+    ingested = [_naive_utc(r[3]) for r in rows if r[3] is not None]
+    as_of = max([last, *ingested])
+    unknown = [v for v in scope.versions if v not in {r.version for r in releases}]
+    if unknown:
+        raise BadParameter(
+            f"no sessions of {scope.app!r} on version(s) {', '.join(unknown)}; versions there: "
+            + ", ".join(r.version for r in releases)
+        )
+    since = scope.since or releases[0].first_seen.date()
+    until = scope.until or last.date()
+    if since > last.date() or until < releases[0].first_seen.date():
+        raise Bound(warehouse, scope, d, releases, since, max(since, until), as_of).empty()
+    if until < since:
+        raise EmptyRange(f"the range {since} to {until} is empty: --until must not be before --since")
+    bound = Bound(warehouse, scope, d, releases, since, until, as_of)
+    for f in scope.where:
+        bound.require_attribute(f.attribute)
+    return bound

@@ -1,0 +1,53 @@
+"""Demo data with planted truths, generated once per test session and loaded into the warehouses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from tallystick import demo
+from tallystick.schema import Session
+from tallystick.storage.layout import encode_session, session_key
+from tallystick.storage.memory import MemoryStore
+from tallystick.warehouse.base import Warehouse
+from tallystick.warehouse.duckdb import DuckDBWarehouse
+from tallystick.warehouse.loader import Loader
+
+END = datetime(2025, 6, 30, tzinfo=UTC)
+DAYS = 180
+SESSIONS = 60_000
+USERS = 1_200
+SEED = 11
+
+
+def load(warehouse: Warehouse, sessions: list[dict[str, Any]]) -> None:
+    """Through storage and the real loader, skipping HTTP (which would overwrite the demo's ingestionTime)."""
+    store = MemoryStore()
+    decoder = msgspec.json.Decoder(Session)
+    for s in sessions:
+        session = decoder.decode(json.dumps(s))
+        store.put_if_absent(session_key(session), encode_session(session))
+    stats = Loader(store, warehouse).run()
+    assert stats.loaded == len(sessions), stats
+
+
+@pytest.fixture(scope="session")
+def demo_sessions() -> list[dict[str, Any]]:
+    return list(demo.generate(SESSIONS, users=USERS, days=DAYS, seed=SEED, end=END, arrivals=True))
+
+
+@pytest.fixture(scope="session")
+def duckdb_warehouse(
+    demo_sessions: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Warehouse]:
+    path: Path = tmp_path_factory.mktemp("analysis") / "demo.duckdb"
+    warehouse = DuckDBWarehouse(path)
+    load(warehouse, demo_sessions)
+    yield warehouse
+    warehouse.close()
