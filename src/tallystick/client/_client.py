@@ -183,12 +183,17 @@ class Client:
             clock=config.clock,
             count=self.count,
         )
-        if self._sends():
+        if self._sends() and self._anything_queued():
+            self._make_uploader().start()
+
+    def _make_uploader(self) -> Uploader:
+        """The uploader, imported only when there is something to send."""
+        if self.uploader is None:
             from tallystick.client._uploader import Uploader
 
-            self.uploader = Uploader(config, self.queue, count=self.count, log=self.log)
-            if self._anything_queued():
-                self.uploader.start()
+            assert self.queue is not None
+            self.uploader = Uploader(self.config, self.queue, count=self.count, log=self.log)
+        return self.uploader
 
     def _sends(self) -> bool:
         return not (self.local_only or self.debug)
@@ -337,13 +342,13 @@ class Client:
             except OSError as exc:
                 self.count("writeFailed")
                 self.log(f"cannot queue the session: {exc}")
-        uploader = self.uploader
-        if uploader is not None:
-            if self.ci and not uploader.stopped:
+        if self.ci and queue is not None and self._sends():
+            uploader = self._make_uploader()
+            if not uploader.stopped:
                 uploader.start()  # no later run will come: send now, within a short bound
                 uploader.wait(self.config.ci_exit_timeout)
-            elif uploader.busy:
-                uploader.wait(self.config.exit_timeout)
+        elif self.uploader is not None and self.uploader.busy:
+            self.uploader.wait(self.config.exit_timeout)
         if queue is not None:
             self._keep_unreported_drops(queue, pending, reported)
 
