@@ -16,6 +16,7 @@ partial objects because a name appears only once its content is complete.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import errno
 import os
 import time
@@ -133,10 +134,8 @@ class LocalStore(Store):
                 raise StorageUnavailable(f"cannot write to {self.root}: {exc.strerror}") from None
             raise
         finally:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-            except FileNotFoundError:
-                pass
 
     _commits: GroupCommit | None = None
 
