@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +52,27 @@ def duckdb_warehouse(
     load(warehouse, demo_sessions)
     yield warehouse
     warehouse.close()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_warehouse(demo_sessions: list[dict[str, Any]], clickhouse_server: Any) -> Iterator[Warehouse]:
+    from tallystick.warehouse import open_warehouse
+
+    warehouse = open_warehouse(clickhouse_server.spec(f"analysis_{os.getpid()}"))
+    load(warehouse, demo_sessions)
+    yield warehouse
+    drop = getattr(warehouse, "drop_database", None)
+    if drop:
+        drop()
+    warehouse.close()
+
+
+@pytest.fixture(scope="session", params=["duckdb", "clickhouse"])
+def warehouse(request: pytest.FixtureRequest) -> Warehouse:
+    """The demo data on each engine: every planted-truth test runs on DuckDB and on ClickHouse 18.16."""
+    return request.getfixturevalue(f"{request.param}_warehouse")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def auto_update_day() -> date:
+    return demo.auto_update_date(END - timedelta(days=DAYS), DAYS).date()

@@ -57,13 +57,15 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         f'SELECT "userId" AS u, {rank} AS r, count(*) AS n FROM events WHERE {b.child_where(event)} '
         f'GROUP BY "userId", {rank}'
     )
+    latest = f'SELECT "userId" AS u2, max({rank}) AS mr FROM sessions WHERE {b.sessions_where()} GROUP BY "userId"'
+    first_nudged = f"SELECT u AS u3, min(r) AS fr FROM ({nudged}) x GROUP BY u"
+    # One JOIN per SELECT: ClickHouse 18.16 allows no more.
+    episodes_sql = f"SELECT u, r, n, mr FROM ({nudged}) e JOIN ({latest}) m ON e.u = m.u2"
+    up = "CASE WHEN y.r < y.mr THEN 1 ELSE 0 END"
+    is_first = "CASE WHEN y.r = f.fr THEN 1 ELSE 0 END"
     rows = b.rows(
-        "SELECT e.n, CASE WHEN e.r < m.mr THEN 1 ELSE 0 END, CASE WHEN e.r = f.fr THEN 1 ELSE 0 END, count(*) "
-        f"FROM ({nudged}) e "
-        f'JOIN (SELECT "userId" AS u, max({rank}) AS mr FROM sessions WHERE {b.sessions_where()} GROUP BY "userId") m '
-        "ON e.u = m.u "
-        f"JOIN (SELECT u, min(r) AS fr FROM ({nudged}) x GROUP BY u) f ON e.u = f.u "
-        "GROUP BY e.n, CASE WHEN e.r < m.mr THEN 1 ELSE 0 END, CASE WHEN e.r = f.fr THEN 1 ELSE 0 END"
+        f"SELECT y.n, {up}, {is_first}, count(*) FROM ({episodes_sql}) y JOIN ({first_nudged}) f ON y.u = f.u3 "
+        f"GROUP BY y.n, {up}, {is_first}"
     )
     if not rows:
         raise b.empty(f"{event} events")
