@@ -10,9 +10,9 @@ Patterns are ECMA-262 compatible (they go into the JSON Schema) and end with
 
 from __future__ import annotations
 
-import functools
-import math
-import re
+TYPE_CHECKING = False  # not typing's: the client imports this module on every run of its host tool
+if TYPE_CHECKING:
+    import re
 
 SCHEMA_VERSION = 1
 
@@ -61,10 +61,17 @@ PATTERN_DESCRIPTIONS = {
 AttributeValue = str | int | float | bool | None
 
 
-@functools.cache
+_patterns: dict[str, re.Pattern[str]] = {}
+
+
 def _compiled(pattern: str) -> re.Pattern[str]:
-    # Compiled on first use: the client imports this module on every run of its host tool.
-    return re.compile(pattern)
+    # Imported and compiled on first use: a host tool that never checks a name never pays for re.
+    compiled = _patterns.get(pattern)
+    if compiled is None:
+        import re
+
+        compiled = _patterns[pattern] = re.compile(pattern)
+    return compiled
 
 
 def is_attribute_name(name: object) -> bool:
@@ -100,7 +107,7 @@ def attribute_value_problem(value: object) -> str | None:
             return "must fit a 64-bit signed integer"
         return None
     if isinstance(value, float):
-        if not math.isfinite(value):
+        if value - value != 0.0:  # true exactly for NaN and ±infinity, without importing math
             return "must be a finite number"
         return None
     return "must be a string, a number, a boolean or null"
