@@ -1,0 +1,298 @@
+"""How fast does ingest store sessions durably, against a no-op endpoint of the same server?
+
+    .venv/bin/python bench/ingest.py            # about a minute; installs wrk when missing (as root)
+
+One ``tallystick serve`` process (one uvicorn worker, durable local storage with group
+commit, the settings below) answers, in this order:
+
+1. ``PUT /v1/noop`` (reads the body, answers 201): the baseline;
+2. ``PUT /v1/sessions`` with realistic demo sessions, each with a fresh sessionId;
+3. the same at about 80 % of the peak measured in 2, for the latency under load;
+4. ``POST /v1/batches`` with 100 sessions per request.
+
+The load generator is ``wrk`` with a Lua script (one thread): Python would be the
+bottleneck. The script prints wrk's and the server's CPU use per phase: wrk staying
+well below one core while the server's uses its own shows that the server is what
+limits the rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+import starlette
+import uvicorn
+
+from tallystick import demo
+
+PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
+
+LUA_COMMON = r"""
+local parts = {}
+for line in io.lines("%(bodies)s") do
+  local a, b = line:find("%(placeholder)s", 1, true)
+  parts[#parts + 1] = {line:sub(1, a - 1), line:sub(b + 1)}
+end
+local n = 0
+local run = %(run)d
+local function body()
+  n = n + 1
+  local p = parts[(n %% #parts) + 1]
+  return p[1] .. string.format("%%08x-0000-4000-8000-%%012x", run, n) .. p[2]
+end
+local headers = {["Content-Type"] = "application/json"}
+"""
+
+LUA_SINGLE = r"""
+local delay_ms = %(delay)f
+request = function()
+  return wrk.format("PUT", "%(path)s", headers, body())
+end
+if delay_ms > 0 then
+  delay = function()
+    local whole = math.floor(delay_ms)
+    if math.random() < delay_ms - whole then return whole + 1 end
+    return whole
+  end
+end
+"""
+
+LUA_BATCH = r"""
+request = function()
+  local items = {}
+  for i = 1, %(size)d do items[i] = body() end
+  return wrk.format("POST", "/v1/batches", headers, '{"sessions": [' .. table.concat(items, ",") .. "]}")
+end
+"""
+
+LUA_DONE = r"""
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %d %d %f %f %f\n",
+    summary.requests, summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write,
+    summary.errors.timeout, summary.duration,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.mean / 1000))
+end
+"""
+
+
+@dataclass
+class Phase:
+    name: str
+    requests: int
+    bad_status: int
+    socket_errors: int
+    timeouts: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    mean_ms: float
+    wrk_cpu: float  # cores used by wrk
+    server_cpu: float  # cores used by the server process
+    sessions_per_request: int = 1
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def sessions_rate(self) -> float:
+        return self.rate * self.sessions_per_request
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        sys.exit("bench/ingest.py needs wrk: install it with `apt-get install wrk` (Debian package)")
+    print("installing wrk (apt-get install -y wrk)", file=sys.stderr)
+    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, stdout=subprocess.DEVNULL)
+    found = shutil.which("wrk")
+    if not found:
+        sys.exit("wrk is still missing after apt-get install wrk")
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_server(workdir: Path, config: Path) -> tuple[subprocess.Popen[str], str]:
+    argv = [sys.executable, "-m", "tallystick.cli", "serve", "--host", "127.0.0.1", "--port", "0", "--app", "demo"]
+    argv += ["--data-dir", str(workdir), "--storage", str(workdir / "sessions"), "--config", str(config)]
+    log = (workdir / "server.log").open("ab")
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if "listening on " not in line:
+        process.kill()
+        sys.exit(f"server did not start: {line}{(workdir / 'server.log').read_text()}")
+    return process, line.split("listening on ", 1)[1].split()[0]
+
+
+def run_wrk(
+    wrk: str, url: str, script: str, workdir: Path, name: str, connections: int, seconds: int, server_pid: int
+) -> Phase:
+    path = workdir / f"{name}.lua"
+    path.write_text(script + LUA_DONE)
+    argv = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(path), url]
+    server_before = cpu_seconds(server_pid)
+    started = time.monotonic()
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    wrk_cpu = 0.0
+    # Sample wrk's CPU time just before it exits (afterwards /proc has nothing to read).
+    while process.poll() is None:
+        try:
+            wrk_cpu = cpu_seconds(process.pid)
+        except (FileNotFoundError, ProcessLookupError):
+            break
+        time.sleep(0.2)
+    out, _ = process.communicate()
+    elapsed = time.monotonic() - started
+    server_cpu = cpu_seconds(server_pid) - server_before
+    match = re.search(r"^RESULT (.*)$", out, re.MULTILINE)
+    if process.returncode != 0 or match is None:
+        sys.exit(f"wrk failed ({process.returncode}):\n{out}")
+    req, bad, sock, tmo, micros, p50, p99, mean = match.group(1).split()
+    return Phase(
+        name,
+        int(req),
+        int(bad),
+        int(sock),
+        int(tmo),
+        int(micros) / 1e6,
+        float(p50),
+        float(p99),
+        float(mean),
+        wrk_cpu / elapsed,
+        server_cpu / elapsed,
+    )
+
+
+def write_bodies(workdir: Path, count: int, seed: int) -> tuple[Path, float]:
+    sessions = list(itertools.islice(demo.generate(count, seed=seed), count))
+    lines = []
+    for session in sessions:
+        session["sessionId"] = PLACEHOLDER
+        lines.append(json.dumps(session, separators=(", ", ": ")))
+    path = workdir / "bodies.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path, sum(map(len, lines)) / len(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each phase (default: %(default)s)")
+    parser.add_argument("--connections", type=int, default=32, help="concurrency of phases 1, 2, 4 (default: 32)")
+    parser.add_argument("--load-connections", type=int, default=256, help="connections of phase 3 (default: 256)")
+    parser.add_argument("--sessions", type=int, default=2000, help="distinct demo bodies (default: %(default)s)")
+    parser.add_argument("--batch", type=int, default=100, help="sessions per batch (default: %(default)s)")
+    parser.add_argument("--dir", help="working directory on the disk to test (default: a temp dir)")
+    args = parser.parse_args()
+
+    wrk = ensure_wrk()
+    workdir = Path(tempfile.mkdtemp(prefix="tallystick-bench-", dir=args.dir))
+    config = workdir / "server.toml"
+    config.write_text('noop_endpoint = true\nmax_in_flight = 4096\nlog_level = "warning"\n')
+    bodies, mean_size = write_bodies(workdir, args.sessions, seed=7)
+    run = int.from_bytes(os.urandom(4), "big")
+    common = LUA_COMMON % {"bodies": bodies, "placeholder": PLACEHOLDER, "run": run}
+    server, url = start_server(workdir, config)
+    try:
+        time.sleep(0.5)
+        seconds, conns = args.seconds, args.connections
+        wrkrun = lambda name, lua, c=conns, s=seconds: run_wrk(wrk, url, lua, workdir, name, c, s, server.pid)  # noqa: E731
+        single = lambda path, delay=0.0: common + LUA_SINGLE % {"path": path, "delay": delay}  # noqa: E731
+        wrkrun("warmup", single("/v1/noop"), s=2)
+        noop = wrkrun("noop", single("/v1/noop"))
+        wrkrun("warmup-sessions", single("/v1/sessions"), s=2)
+        durable = wrkrun("sessions", single("/v1/sessions"))
+        # Phase 3: each connection pauses so that the total rate is about 80 % of the peak.
+        load_conns = args.load_connections
+        delay_ms = max(0.0, load_conns / (0.8 * durable.rate) * 1000 - durable.mean_ms)
+        at80 = wrkrun("sessions@80%", single("/v1/sessions", delay_ms), c=load_conns)
+        if at80.rate > 0:  # one correction step towards 80 %
+            delay_ms = max(
+                0.0, delay_ms * at80.rate / (0.8 * durable.rate) + at80.mean_ms * (at80.rate / (0.8 * durable.rate) - 1)
+            )
+            at80 = wrkrun("sessions@80%", single("/v1/sessions", delay_ms), c=load_conns)
+        batch = wrkrun("batches", common + LUA_BATCH % {"size": args.batch})
+        batch.sessions_per_request = args.batch
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    stored = sum(len(files) for _, _, files in os.walk(workdir / "sessions")) - sum(
+        len(files) for _, _, files in os.walk(workdir / "sessions" / ".tmp")
+    )
+    report(args, noop, durable, at80, batch, mean_size, stored, workdir)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def report(
+    args: argparse.Namespace, noop: Phase, durable: Phase, at80: Phase, batch: Phase, size: float, stored: int, wd: Path
+) -> None:
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {_cpu_model()}; Linux {platform.release()}")
+    print(
+        f"python {platform.python_version()}, uvicorn {uvicorn.__version__}, starlette {starlette.__version__}, "
+        f"msgspec {msgspec.__version__}; {wrk_version.strip()}"
+    )
+    print(f"storage: local directory with fsync (group commit) on {_filesystem(wd)}; one uvicorn worker")
+    print(f"bodies: demo sessions, mean {size:,.0f} bytes, fresh sessionId per request; wrk -t1, {args.seconds}s each")
+    print()
+    header = f"{'phase':<16}{'conns':>6}{'req/s':>10}{'sessions/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
+    header += f"{'wrk CPU':>9}{'server CPU':>11}"
+    print(header)
+    for phase, conns in ((noop, args.connections), (durable, args.connections), (at80, args.load_connections)):
+        _row(phase, conns)
+    _row(batch, args.connections)
+    print()
+    print(f"durable PUT / no-op PUT throughput: {durable.rate / noop.rate:.2f}  (target >= 0.50)")
+    print(
+        f"p99 at {at80.rate / durable.rate:.0%} of peak ({at80.rate:,.0f} req/s): {at80.p99_ms:.1f} ms  (target <= 50 ms)"
+    )
+    print(f"batch endpoint: {batch.sessions_rate:,.0f} sessions/s ({args.batch} per request)")
+    print(f"objects stored: {stored:,}")
+
+
+def _row(phase: Phase, conns: int) -> None:
+    errors = phase.bad_status + phase.socket_errors + phase.timeouts
+    print(
+        f"{phase.name:<16}{conns:>6}{phase.rate:>10,.0f}{phase.sessions_rate:>12,.0f}{phase.p50_ms:>9.2f}"
+        f"{phase.p99_ms:>9.2f}{errors:>9}{phase.wrk_cpu:>9.0%}{phase.server_cpu:>11.0%}"
+    )
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def _filesystem(path: Path) -> str:
+    out = subprocess.run(["df", "--output=fstype", str(path)], capture_output=True, text=True).stdout.split()
+    return out[-1] if out else "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
