@@ -217,4 +217,6 @@ def bind(warehouse: Warehouse, scope: Scope) -> Bound:
     bound = Bound(warehouse, scope, d, releases, since, until, as_of)
     for f in scope.where:
         bound.require_attribute(f.attribute)
+    if scope.where and not bound.rows(f"SELECT 1 FROM sessions WHERE {bound.sessions_where()} LIMIT 1"):
+        raise bound.empty()
     return bound

@@ -1,0 +1,92 @@
+"""The statistics helpers against known values and brute force."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from tallystick.analysis.stats import (
+    Weighted,
+    association,
+    benjamini_hochberg,
+    bootstrap_ratio,
+    chi_square_2x2,
+    fisher_exact_2x2,
+    risk_ratio,
+    wilson,
+)
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "lo", "hi"),
+    [
+        pytest.param(0, 10, 0.0, 0.2775, id="none"),
+        pytest.param(5, 10, 0.2366, 0.7634, id="half"),
+        pytest.param(26, 1000, 0.01782, 0.03783, id="rare"),
+    ],
+)
+def test_wilson_interval(k: int, n: int, lo: float, hi: float) -> None:
+    """Wilson 95 % intervals match published values to 4 digits."""
+    assert wilson(k, n) == pytest.approx((lo, hi), abs=1e-4)
+
+
+def test_fisher_exact_tea_tasting() -> None:
+    """Fisher's lady tasting tea (3 of 4 right) has two-sided p = 34/70."""
+    assert fisher_exact_2x2(3, 1, 1, 3) == pytest.approx(34 / 70)
+
+
+def test_chi_square_with_yates() -> None:
+    """A 2×2 with Yates' correction matches the textbook statistic and p-value."""
+    stat, p = chi_square_2x2(20, 30, 40, 10)
+    assert stat == pytest.approx(15.041, abs=1e-3)
+    assert p == pytest.approx(0.000105, rel=0.01)
+
+
+def test_association_picks_fisher_for_small_counts() -> None:
+    """Expected counts under 5 use Fisher's test, larger ones chi-square."""
+    assert association(3, 1, 1, 3)[1] == "fisher"
+    assert association(200, 300, 400, 100)[1] == "chi-square"
+
+
+def test_benjamini_hochberg_known_values() -> None:
+    """q-values are monotone in p and match a hand-computed example."""
+    assert benjamini_hochberg([0.01, 0.04, 0.03, 0.2]) == pytest.approx([0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.2])
+
+
+def test_risk_ratio_interval_contains_truth_for_equal_rates() -> None:
+    """Equal rates give a ratio of 1 with an interval around it."""
+    rr, lo, hi = risk_ratio(50, 1000, 50, 1000)
+    assert rr == 1 and lo < 1 < hi
+
+
+def test_weighted_quantiles_are_lower_order_statistics() -> None:
+    """quantile(q) is the ceil(q·n)-th smallest value."""
+    sample = Weighted.of([(1.0, 2), (5.0, 1), (3.0, 2)])
+    assert [sample.quantile(q) for q in (0.2, 0.4, 0.5, 0.6, 1.0)] == [1.0, 1.0, 3.0, 3.0, 5.0]
+
+
+def test_resampled_median_matches_brute_force_bootstrap() -> None:
+    """The Beta shortcut gives the same distribution of resampled medians as resampling n values."""
+    rng = random.Random(5)
+    values = [round(rng.lognormvariate(0, 1), 2) for _ in range(101)]
+    sample = Weighted.of(Counter(values).items())
+    shortcut = sorted(sample.resampled_quantile(0.5, random.Random(i)) for i in range(3000))
+    brute = []
+    for i in range(3000):
+        r = random.Random(10_000 + i)
+        resample = sorted(r.choice(values) for _ in values)
+        brute.append(resample[50])
+    brute.sort()
+    for q in (0.05, 0.5, 0.95):
+        assert shortcut[int(q * 3000)] == pytest.approx(brute[int(q * 3000)], rel=0.08)
+
+
+def test_bootstrap_ratio_of_identical_samples_contains_one() -> None:
+    """Two samples from the same distribution give a median ratio interval containing 1."""
+    rng = random.Random(1)
+    a = Weighted.of(Counter(round(rng.lognormvariate(3, 0.5), 2) for _ in range(2000)).items())
+    b = Weighted.of(Counter(round(rng.lognormvariate(3, 0.5), 2) for _ in range(2000)).items())
+    ratio, lo, hi = bootstrap_ratio(a, b)
+    assert lo <= 1 <= hi and lo <= ratio <= hi
