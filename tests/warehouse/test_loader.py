@@ -1,57 +1,57 @@
-"""The loader: incremental, idempotent, and honest about objects it cannot load."""
+"""The loader: incremental, idempotent, and honest about objects it cannot load, on every engine."""
 
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
-from pathlib import Path
+from datetime import datetime
 
-import pytest
+import msgspec
 
 from sessions import body, session
 from tallystick import demo
-from tallystick.schema import parse_session
+from tallystick.schema import Session, parse_session
 from tallystick.storage.layout import encode_session, session_key
 from tallystick.storage.local import LocalStore
-from tallystick.warehouse.duckdb import DuckDBWarehouse
+from tallystick.warehouse import Warehouse
 from tallystick.warehouse.loader import Loader
+from warehouse.conftest import put
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> LocalStore:
-    return LocalStore(tmp_path / "sessions")
+def _counts(warehouse: Warehouse) -> tuple[int, int]:
+    row = warehouse.query('SELECT count(*), count(DISTINCT "sessionId") FROM sessions').rows[0]
+    return int(row[0]), int(row[1])
 
 
-@pytest.fixture
-def warehouse(tmp_path: Path) -> Iterator[DuckDBWarehouse]:
-    w = DuckDBWarehouse(tmp_path / "w.duckdb")
-    yield w
-    w.close()
-
-
-def _put(store: LocalStore, value: dict[str, object]) -> str:
-    parsed = parse_session(body(value))
-    key = session_key(parsed)
-    assert store.put_if_absent(key, encode_session(parsed))
-    return key
-
-
-def test_loads_only_what_is_new(store: LocalStore, warehouse: DuckDBWarehouse) -> None:
+def test_loads_only_what_is_new(store: LocalStore, warehouse: Warehouse) -> None:
     """A second run loads only objects stored since the first; a third loads nothing."""
     for s in demo.generate(120, seed=1):
-        _put(store, s)
-    assert Loader(store, warehouse, batch_size=50).run().loaded == 120
+        put(store, s)
+    assert Loader(store, warehouse, batch_size=50, chunk_size=20, workers=0).run().loaded == 120
     for s in demo.generate(30, seed=2):
-        _put(store, s)
+        put(store, s)
     second = Loader(store, warehouse).run()
     assert (second.pending, second.loaded) == (30, 30)
     assert Loader(store, warehouse).run().pending == 0
-    assert warehouse.query("SELECT count(*), count(DISTINCT sessionId) FROM sessions").rows == [(150, 150)]
+    assert _counts(warehouse) == (150, 150)
 
 
-def test_times_are_stored_in_utc(store: LocalStore, warehouse: DuckDBWarehouse) -> None:
+def test_worker_processes_load_the_same(store: LocalStore, warehouse: Warehouse) -> None:
+    """Reading in worker processes, in small chunks and batches, loads every session and its children once."""
+    sessions = list(demo.generate(400, seed=3))
+    for s in sessions:
+        put(store, s)
+    stats = Loader(store, warehouse, batch_size=100, chunk_size=30, workers=2).run()
+    assert (stats.loaded, stats.duplicates, stats.rejected) == (400, 0, 0)
+    assert _counts(warehouse) == (400, 400)
+    events = sum(len(s["events"] or []) for s in sessions)
+    spans = sum(len(s["spans"] or []) for s in sessions)
+    assert warehouse.query("SELECT count(*) FROM events").rows[0][0] == events
+    assert warehouse.query("SELECT count(*) FROM spans").rows[0][0] == spans
+
+
+def test_times_are_stored_in_utc(store: LocalStore, warehouse: Warehouse) -> None:
     """A start time with an offset is converted to UTC, and durations are derived."""
-    _put(
+    put(
         store,
         session(
             sessionStartTime="2026-05-01T12:00:00+02:00",
@@ -66,32 +66,51 @@ def test_times_are_stored_in_utc(store: LocalStore, warehouse: DuckDBWarehouse) 
         ),
     )
     Loader(store, warehouse).run()
-    assert warehouse.query('SELECT "sessionStartTime"::VARCHAR, "durationMs" FROM sessions').rows == [
-        ("2026-05-01 10:00:00", 2000.0)
+    assert warehouse.query('SELECT "sessionStartTime", "durationMs" FROM sessions').rows == [
+        (datetime(2026, 5, 1, 10, 0, 0), 2000.0)
     ]
     assert warehouse.query('SELECT "durationMs", "applicationVersion" FROM spans').rows == [(250.0, "1.4.0")]
 
 
-def test_same_session_under_two_keys_loads_once(store: LocalStore, warehouse: DuckDBWarehouse) -> None:
-    """A session ID reused with another start date is stored twice but counted once."""
+def test_same_session_under_two_keys_loads_once(store: LocalStore, warehouse: Warehouse) -> None:
+    """A session ID reused with another start date is stored twice but counted once, in one run or two."""
     first = session()
-    _put(store, first)
-    _put(store, {**first, "sessionStartTime": "2026-04-01T00:00:00Z"})
+    put(store, first)
+    put(store, {**first, "sessionStartTime": "2026-04-01T00:00:00Z"})
     stats = Loader(store, warehouse).run()
     assert (stats.loaded, stats.duplicates) == (1, 1)
-    assert warehouse.query("SELECT count(*) FROM sessions").rows == [(1,)]
+    third = {**first, "sessionStartTime": "2026-03-01T00:00:00Z"}
+    put(store, third)
+    assert (Loader(store, warehouse).run().duplicates, _counts(warehouse)) == (1, (1, 1))
+    assert warehouse.query("SELECT count(*) FROM events").rows == [(1,)]
 
 
-def test_damaged_object_is_counted_and_kept(store: LocalStore, warehouse: DuckDBWarehouse) -> None:
+def test_damaged_object_is_counted_and_kept(store: LocalStore, warehouse: Warehouse) -> None:
     """An object that does not parse is recorded as rejected with a reason, left in storage, not retried."""
-    good = _put(store, session())
-    bad_value = session()
-    bad_key = session_key(parse_session(body(bad_value)))
+    good = put(store, session())
+    bad_key = session_key(parse_session(body(session())))
     store.put_if_absent(bad_key, gzip.compress(b'{"not": "a session"}'))
     stats = Loader(store, warehouse).run()
     assert (stats.loaded, stats.rejected, stats.rejected_keys) == (1, 1, [bad_key])
-    rows = warehouse.query("SELECT key, status, error FROM _tallystick_loaded ORDER BY status").rows
+    rows = warehouse.query(
+        "SELECT key, status, error FROM _tallystick_loaded WHERE status != 'pending' ORDER BY status"
+    ).rows
     assert [(r[0], r[1]) for r in rows] == [(good, "loaded"), (bad_key, "rejected")]
     assert rows[1][2] == "ValidationError: Object contains unknown field `not`"
     assert store.get(bad_key)
     assert Loader(store, warehouse).run().pending == 0
+
+
+def test_session_ending_before_it_starts_is_rejected(store: LocalStore, warehouse: Warehouse) -> None:
+    """Rules the Struct cannot express (end before start) are checked at load time too."""
+    bad = msgspec.convert(
+        session(sessionStartTime="2026-05-01T10:00:00Z", sessionEndTime="2026-05-01T09:00:00Z"), Session
+    )
+    key = session_key(bad)
+    store.put_if_absent(key, encode_session(bad))
+    put(store, session())
+    stats = Loader(store, warehouse).run()
+    assert (stats.loaded, stats.rejected, stats.rejected_keys) == (1, 1, [key])
+    assert warehouse.query("SELECT error FROM _tallystick_loaded WHERE status = 'rejected'").rows == [
+        ("sessionEndTime is before sessionStartTime",)
+    ]

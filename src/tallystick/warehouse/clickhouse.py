@@ -197,6 +197,8 @@ class HttpTransport:
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         self._headers = {"Authorization": f"Basic {token}"}
         self._local = threading.local()
+        self._all: list[http.client.HTTPConnection] = []  # every thread's, closed by close()
+        self._all_lock = threading.Lock()
 
     @property
     def where(self) -> str:
@@ -208,6 +210,8 @@ class HttpTransport:
             cls = http.client.HTTPSConnection if self.tls else http.client.HTTPConnection
             conn = cls(self.host, self.port, timeout=self.timeout)
             self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
         return conn
 
     def execute(self, sql: str, data: bytes | None = None, *, database: bool = True) -> bytes:
@@ -243,9 +247,11 @@ class HttpTransport:
         return answer
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
 
 
 class ChdbTransport:

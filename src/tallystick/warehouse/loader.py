@@ -115,7 +115,7 @@ class Loader:
         self.store = store
         self.warehouse = warehouse
         self.batch_size = batch_size
-        self.chunk_size = chunk_size
+        self.chunk_size = max(1, min(chunk_size, batch_size))
         self.workers = os.cpu_count() or 1 if workers is None else workers
         self.progress = progress
         self.count_first = progress is not None if count_first is None else count_first
