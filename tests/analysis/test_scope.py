@@ -59,7 +59,7 @@ from tallystick.warehouse.base import Warehouse
         pytest.param("nope", Scope("demo"), {}, UnknownAnalysis, "there are: adoption", id="analysis"),
     ],
 )
-def test_refuses_clearly(
+def test_refuses_clearly(  # noqa: PLR0917 - the columns of one parametrized case
     duckdb_warehouse: Warehouse, name: str, scope: Scope, params: dict[str, Any], error: type, message: str
 ) -> None:
     """Each mistake raises its own error whose message says what there is instead."""

@@ -1,0 +1,204 @@
+"""How long does each built-in analysis take on 10 million sessions in DuckDB?
+
+    .venv/bin/python bench/analysis.py                    # 10,000,000 sessions
+    .venv/bin/python bench/analysis.py --sessions 1000000 # quicker
+
+Sessions, events and spans are generated straight into a DuckDB warehouse by SQL
+(no HTTP, no storage), following the demo's model (``tallystick.demo``): a user
+population with shells, Docker versions, tab completion and BuildKit; releases every
+15 days, users lagging behind them (stubborn ones for good, automatic updates after
+day 117), a nudge event on every outdated run; the same planted error and span effects;
+ingestion on a later run. Each analysis runs three times; the best time is printed
+beside the best of three plain ``count(*)`` scans of ``sessions`` in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from tallystick import demo
+from tallystick.analysis import Scope, run
+from tallystick.warehouse.duckdb import DuckDBWarehouse
+
+END = datetime(2025, 6, 30, tzinfo=UTC)
+DAYS = 180
+
+
+def _u(i: str, salt: int) -> str:
+    """A deterministic uniform [0, 1) from an integer column and a salt."""
+    return f"((hash({i}, {salt}) % 1000003) / 1000003.0)"
+
+
+def _uuid(expr: str) -> str:
+    h = f"md5(CAST({expr} AS VARCHAR))"
+    return (
+        f"substr({h}, 1, 8) || '-' || substr({h}, 9, 4) || '-4' || substr({h}, 14, 3) || '-a' || "
+        f"substr({h}, 18, 3) || '-' || substr({h}, 21, 12)"
+    )
+
+
+def generate(con: duckdb.DuckDBPyConnection, sessions: int, users: int) -> None:
+    t = demo.TRUTHS
+    start = (END - timedelta(days=DAYS)).replace(tzinfo=None)
+    step = DAYS / len(demo.RELEASES)
+    releases = "[" + ", ".join(f"'{v}'" for v in demo.RELEASES) + "]"
+    auto_day = DAYS * t.auto_update_day
+    shells = demo.SHELLS
+    cum = 0.0
+    shell_case = "CASE"
+    for name, w in shells:
+        cum += w
+        shell_case += f" WHEN {_u('u', 1)} < {cum} THEN '{name}'"
+    shell_case += " ELSE 'sh' END"
+    cum = 0.0
+    docker_case = "CASE"
+    for name, w in demo.DOCKER_VERSIONS:
+        cum += w
+        docker_case += f" WHEN {_u('u', 2)} < {cum} THEN '{name}'"
+    docker_case += " ELSE '27.0.1' END"
+    con.execute(f"""
+        CREATE TEMP TABLE u AS SELECT u,
+            {_uuid("'user' || u")} AS user_id,
+            {shell_case} AS shell,
+            CASE WHEN {_u("u", 3)} < 0.55 THEN 'Linux' WHEN {_u("u", 3)} < 0.9 THEN 'Darwin' ELSE 'Windows' END AS os,
+            {docker_case} AS docker,
+            {_u("u", 4)} < {t.tab_completion_share} AS tab,
+            {_u("u", 5)} < {t.buildkit_share} AS buildkit,
+            {_u("u", 6)} < {t.stubborn_share} AS stubborn,
+            {_u("u", 7)} < {t.auto_update_share} AS auto,
+            -ln(1 - {_u("u", 8)}) * 7 AS lag_days,
+            {_u("u", 9)} * {t.auto_update_max_days} AS auto_days,
+            greatest(1, round(exp(ln(12) + 0.8 * sqrt(-2 * ln(1 - {_u("u", 10)})) * cos(6.2831853 * {_u("u", 11)})))) AS tasks,
+            {_u("u", 12)} < 0.2 AS ci
+        FROM range({users}) r(u)
+    """)
+    con.execute(f"""
+        CREATE TEMP TABLE g AS
+        WITH s AS (
+            SELECT i, CAST(floor(pow({_u("i", 20)}, 2) * {users}) AS BIGINT) AS u,
+                   {_u("i", 21)} * {DAYS} AS day_f, {_u("i", 22)} AS r1, {_u("i", 23)} AS r2, {_u("i", 24)} AS r3,
+                   {_u("i", 25)} AS r4, {_u("i", 26)} AS r5, {_u("i", 27)} AS r6
+            FROM range({sessions}) r(i)
+        ), v AS (
+            SELECT s.*, u.*,
+                CAST(floor(day_f / {step}) AS INTEGER) AS latest,
+                CASE
+                    WHEN u.stubborn THEN least(CAST(floor(day_f / {step}) AS INTEGER), CAST(floor(r6 * 2) AS INTEGER))
+                    WHEN u.auto AND day_f - u.auto_days > {auto_day} THEN
+                        greatest(CAST(floor((day_f - u.auto_days) / {step}) AS INTEGER), 0)
+                    ELSE greatest(CAST(floor((day_f - u.lag_days) / {step}) AS INTEGER), 0)
+                END AS ver,
+                TIMESTAMP '{start:%Y-%m-%d %H:%M:%S}' + to_microseconds(CAST(day_f * 86400e6 AS BIGINT)) AS t0,
+                (['build', 'test', 'lint', 'run', 'deploy', 'shell'])[1 + CAST(floor(r5 * 6) AS INTEGER)] AS command
+            FROM s JOIN u USING (u)
+        )
+        SELECT *, {_uuid("'session' || i")} AS session_id,
+            {releases}[1 + ver] AS version,
+            r1 < {t.unknown_command_rate} * CASE WHEN tab THEN {1 + t.tab_completion_effect} ELSE 1 END AS unknown,
+            r2 < CASE WHEN docker = '{t.bad_docker_version}' THEN {t.bad_docker_error_rate}
+                      ELSE {t.other_docker_error_rate} END AS docker_error,
+            r3 < {t.error_rate} AS error,
+            exp(3.0 + 0.4 * (r4 - 0.5) * 3.4) AS config_ms,
+            CASE WHEN command = 'build' THEN {t.build_image_median_ms} * exp(0.5 * (r4 - 0.5) * 3.4)
+                 * CASE WHEN buildkit THEN {t.buildkit_ratio} ELSE 1 END END AS build_ms,
+            exp(7.0 + (r6 - 0.5) * 3.4) AS task_ms
+        FROM v
+    """)
+    con.execute("""
+        INSERT INTO sessions SELECT session_id, user_id, t0,
+            t0 + to_microseconds(CAST((60 + config_ms + coalesce(build_ms, 0) + task_ms) * 1000 AS BIGINT)),
+            'demo', version,
+            t0 + to_microseconds(CAST((1 + -ln(1 - r5) * 86400 * 1.5) * 1e6 AS BIGINT)),
+            CAST('{"operatingSystem":"' || os || '","shell":"' || shell || '","isCI":' || ci || ',"command":"'
+                 || command || '","exitCode":' || CASE WHEN unknown THEN 1 WHEN docker_error THEN 3 WHEN error THEN 2
+                 ELSE 0 END || ',"dockerVersion":"' || docker || '","tabCompletion":' || tab || ',"buildKit":'
+                 || buildkit || ',"projectTasks":' || CAST(tasks AS BIGINT) || '}' AS JSON),
+            60 + config_ms + coalesce(build_ms, 0) + task_ms
+        FROM g
+    """)
+    common = "session_id, user_id, 'demo', version, t0"
+    con.execute(f"""
+        INSERT INTO events
+        SELECT {common}, 'UpdateNudgeShown', t0, CAST('{{}}' AS JSON) FROM g WHERE ver < latest
+        UNION ALL SELECT {common}, 'UnknownCommand', t0, CAST('{{}}' AS JSON) FROM g WHERE unknown
+        UNION ALL SELECT {common}, '{t.bad_docker_error}', t0, CAST('{{}}' AS JSON) FROM g
+            WHERE docker_error AND NOT unknown
+        UNION ALL SELECT {common}, 'Error', t0, CAST('{{}}' AS JSON) FROM g WHERE error AND NOT unknown AND NOT docker_error
+    """)
+    con.execute(f"""
+        INSERT INTO spans
+        SELECT {common}, 'LoadConfig', t0, t0 + to_microseconds(CAST(config_ms * 1000 AS BIGINT)), NULL, config_ms FROM g
+        UNION ALL SELECT {common}, 'BuildImage', t0, t0 + to_microseconds(CAST(build_ms * 1000 AS BIGINT)),
+            CAST('{{"buildKit":' || buildkit || '}}' AS JSON), build_ms FROM g WHERE build_ms IS NOT NULL
+        UNION ALL SELECT {common}, 'RunTask', t0, t0 + to_microseconds(CAST(task_ms * 1000 AS BIGINT)),
+            CAST('{{"command":"' || command || '"}}' AS JSON), task_ms FROM g
+    """)
+    con.execute("DROP TABLE g")
+    con.execute("DROP TABLE u")
+    con.execute("CHECKPOINT")
+
+
+CASES = [
+    ("adoption", {}),
+    ("nudges", {}),
+    ("spans", {"span": "BuildImage", "attribute": "buildKit"}),
+    ("event-rate", {"event": "UnknownCommand"}),
+    ("breakdown", {"attribute": "shell"}),
+    ("feature-impact", {"feature": "tabCompletion", "outcome": "UnknownCommand"}),
+    ("common-factor", {"event": "ContainerStartFailed"}),
+    ("distribution", {"attribute": "projectTasks"}),
+    ("timing", {}),
+    ("completeness", {}),
+]
+
+
+def best_of(n: int, fn: object) -> float:
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, default=10_000_000)
+    parser.add_argument("--users", type=int, help="default: sessions / 40")
+    parser.add_argument("--path", type=Path, help="DuckDB file (default: a temporary one, deleted after)")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tallystick-bench-") as tmp:
+        path = args.path or Path(tmp) / "bench.duckdb"
+        warehouse = DuckDBWarehouse(path)
+        warehouse.ensure_schema()
+        if not warehouse.query("SELECT count(*) FROM sessions").rows[0][0]:
+            started = time.perf_counter()
+            generate(warehouse.con, args.sessions, args.users or max(5, args.sessions // 40))
+            print(f"generated in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        counts = {t: warehouse.query(f"SELECT count(*) FROM {t}").rows[0][0] for t in ("sessions", "events", "spans")}
+        print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}")
+        print(f"python {platform.python_version()}, duckdb {duckdb.__version__}")
+        print("data: " + ", ".join(f"{n:,} {t}" for t, n in counts.items()))
+        baseline = best_of(args.repeat, lambda: warehouse.query('SELECT count(*) FROM sessions WHERE "durationMs" >= 0'))
+        print(f"\nbaseline: SELECT count(*) FROM sessions (a scan): {baseline * 1000:.0f} ms (best of {args.repeat})\n")
+        print(f"{'analysis':<16}{'seconds':>9}{'x baseline':>12}  target 1 s")
+        for name, params in CASES:
+            seconds = best_of(args.repeat, lambda n=name, p=params: run(warehouse, n, Scope("demo"), **p))
+            flag = "ok" if seconds <= 1 else "over"
+            print(f"{name:<16}{seconds:>9.3f}{seconds / baseline:>12.1f}  {flag}")
+        warehouse.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
