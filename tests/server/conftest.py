@@ -1,13 +1,19 @@
-"""Fixtures of the API contract tests."""
+"""Fixtures of the API contract tests: the app in a thread, or ``tallystick serve`` as a process."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fixtures.api import Api, serve_in_thread
+from fixtures.common import wait_until
 from tallystick.storage.local import LocalStore
 
 
@@ -15,3 +21,110 @@ from tallystick.storage.local import LocalStore
 def api(tmp_path: Path) -> Iterator[Api]:
     """The ingest API over real HTTP with durable local storage in a temp directory."""
     yield from serve_in_thread(LocalStore(tmp_path / "sessions"))
+
+
+@pytest.fixture
+def api_with(tmp_path: Path) -> Iterator[Callable[..., Api]]:
+    """Factory: ``api_with(**settings)`` → the API in a thread with those ServerConfig settings."""
+    stops: list[Iterator[Api]] = []
+
+    def start(**settings: Any) -> Api:
+        runner = serve_in_thread(LocalStore(tmp_path / f"sessions-{len(stops)}"), **settings)
+        stops.append(runner)
+        return next(runner)
+
+    yield start
+    for runner in stops:
+        next(runner, None)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
+
+
+class ServerProcess:
+    """``tallystick serve`` with settings from a TOML file; restarts keep its port and storage."""
+
+    def __init__(self, workdir: Path, settings: dict[str, Any]) -> None:
+        self.workdir = workdir
+        self.storage = workdir / "sessions"
+        self.config = workdir / "server.toml"
+        self.config.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in settings.items()))
+        self.log = workdir / "server.log"
+        self.port = 0
+        self.url = ""
+        self.process: subprocess.Popen[str] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> None:
+        argv = [sys.executable, "-m", "tallystick.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        argv += ["--app", "demo", "--data-dir", str(self.workdir), "--storage", str(self.storage)]
+        argv += ["--config", str(self.config)]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        self.process.stdout.close()
+        if "listening on " not in line:
+            self.kill()
+            pytest.fail(f"ingest server did not start: {line}{self.log.read_text()}")
+        self.url = line.split("listening on ", 1)[1].split()[0]
+        self.port = int(self.url.rsplit(":", 1)[1])
+        wait_until(self._answers, timeout=15, what=f"ingest server at {self.url}")
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def terminate(self, timeout: float = 15) -> int:
+        """SIGTERM, then the exit code (SIGKILL after ``timeout``: the test then fails on the code)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return -9
+        self.process = None
+        return code
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError("no VmRSS in /proc status")
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Factory: ``server_process(**settings)`` → a started ``tallystick serve`` process (killed afterwards)."""
+    servers: list[ServerProcess] = []
+
+    def start(**settings: Any) -> ServerProcess:
+        workdir = tmp_path / f"server-{len(servers)}"
+        workdir.mkdir()
+        server = ServerProcess(workdir, settings)
+        servers.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in servers:
+        server.kill()

@@ -41,8 +41,9 @@ def timestamps() -> st.SearchStrategy[str]:
 
 def _strings(t: mi.StrType, max_items: int) -> st.SearchStrategy[str]:
     if t.pattern is not None:
-        found = st.from_regex(t.pattern)
-        return found.filter(lambda s: len(s) <= t.max_length) if t.max_length is not None else found
+        found: st.SearchStrategy[str] = st.from_regex(t.pattern)
+        limit = t.max_length
+        return found if limit is None else found.filter(lambda s: len(s) <= limit)
     top = t.max_length if t.max_length is not None else 64
     return st.text(min_size=t.min_length or 0, max_size=min(top, 8 * max_items))
 
