@@ -414,10 +414,7 @@ class ClickHouseWarehouse(Warehouse):
         if new_ids:
             for table, data in self._flatten(batch.lines, existing):  # step 3: children first
                 self._insert(table.name, table.names, data)
-        final = [
-            (o.key, o.partition, o.status, o.error, o.session_id if o.session_id in claimed else "")
-            for o in batch.objects
-        ]
+        final = [(o.key, o.partition, o.status, o.error, o.session_id or "") for o in batch.objects]
         self._checkpoint(final)  # step 4
         return len(new_ids)
 

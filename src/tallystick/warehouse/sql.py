@@ -14,6 +14,11 @@ What is the same everywhere (and so needs no helper): the tables ``sessions``,
 binds them). Identifiers are camelCase, so quote them (``"sessionId"``) or keep
 their case; both engines accept either.
 
+Not portable to ClickHouse 18.16, so avoid: positional ``GROUP BY 1`` (an error) and
+``ORDER BY 1`` (silently sorts by the constant 1!): group and order by an alias
+instead; ``FILTER (WHERE ...)`` (use ``count_if``); ``::`` casts (use ``CAST(x AS
+type)`` with a type both know, or a helper). ``LIMIT n OFFSET m`` works on both.
+
 The ClickHouse side keeps to what ClickHouse 18.16 (Debian's package) accepts,
 which current ClickHouse accepts too: the ``attributes`` column is the compact
 JSON text msgspec writes, read with ``visitParamExtract*`` (fast, and exact for

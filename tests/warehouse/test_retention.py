@@ -1,0 +1,53 @@
+"""Retention and deletion hooks: storage and warehouse lose the same sessions, on every engine."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sessions import session
+from tallystick.storage.local import LocalStore
+from tallystick.warehouse import Warehouse
+from tallystick.warehouse.loader import Loader
+from tallystick.warehouse.retention import delete_older_than, delete_user
+from warehouse.conftest import put
+
+USER = "6b1d2e3f-4b5d-4c6e-8f70-8192a3b4c5d6"
+OTHER = "7c1d2e3f-4b5d-4c6e-8f70-8192a3b4c5d6"
+
+
+def _ids(warehouse: Warehouse, table: str = "sessions") -> set[str]:
+    return {r[0] for r in warehouse.query(f'SELECT "sessionId" FROM {table}').rows}
+
+
+def test_delete_older_than_removes_old_sessions_everywhere(store: LocalStore, warehouse: Warehouse) -> None:
+    """Sessions that started before the cutoff day go from storage and all three tables; newer ones stay."""
+    old = session(sessionStartTime="2026-01-10T23:59:59Z", sessionEndTime="2026-01-11T00:00:01Z")
+    new = session(sessionStartTime="2026-01-11T00:00:00Z", sessionEndTime="2026-01-11T00:00:01Z")
+    old_key = put(store, old)
+    new_key = put(store, new)
+    Loader(store, warehouse).run()
+    deleted = delete_older_than(store, warehouse, 30, today=date(2026, 2, 10))
+    assert (deleted.objects, deleted.sessions) == (1, 1)
+    assert [i.key for i in store.list("sessions/")] == [new_key]
+    for table in ("sessions", "events", "spans"):
+        assert _ids(warehouse, table) == {new["sessionId"]}
+    assert old_key not in warehouse.loaded_keys(old_key.rsplit("/", 1)[0] + "/")
+    assert Loader(store, warehouse).run().pending == 0
+    assert delete_older_than(store, warehouse, 30, today=date(2026, 2, 10)).sessions == 0
+
+
+def test_delete_user_removes_all_their_sessions(store: LocalStore, warehouse: Warehouse) -> None:
+    """Every session of one user ID goes, including one not yet loaded and one stored under two keys."""
+    mine = session(userId=USER)
+    put(store, mine)
+    put(store, {**mine, "sessionStartTime": "2026-04-01T00:00:00Z"})
+    theirs = session(userId=OTHER)
+    keep_key = put(store, theirs)
+    Loader(store, warehouse).run()
+    put(store, session(userId=USER))  # stored, not loaded yet
+    deleted = delete_user(store, warehouse, USER)
+    assert (deleted.objects, deleted.sessions) == (3, 2)
+    assert [i.key for i in store.list("sessions/")] == [keep_key]
+    for table in ("sessions", "events", "spans"):
+        assert _ids(warehouse, table) == {theirs["sessionId"]}
+    assert warehouse.query('SELECT count(*) FROM sessions WHERE "userId" = ?', [USER]).rows == [(0,)]
