@@ -135,6 +135,18 @@ def served_with_token(demo_data: tuple[Store, Path], served: Served) -> Iterator
     yield from serve(store, warehouse, token="s3cret-token")
 
 
+@pytest.fixture(scope="session")
+def render_times() -> dict[str, float]:
+    """Page render times the browser tests measured, shown in the terminal summary."""
+    return RENDER_TIMES
+
+
+@pytest.fixture(scope="session")
+def payloads() -> tuple[str, ...]:
+    """The hostile attribute values the ``served`` app holds."""
+    return PAYLOADS
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if RENDER_TIMES:
         shown = ", ".join(f"{page} {ms:.0f} ms" for page, ms in RENDER_TIMES.items())

@@ -6,6 +6,7 @@
 (function () {
   const body = document.body;
   const views = {};
+  let drawing = 0; // the latest draw wins: an older response arriving late is dropped
 
   function embedOptions(name) {
     return {
@@ -39,9 +40,11 @@
   // The page carries its first charts (JSON in a non-executing script element);
   // later changes fetch new ones from the page's /api/ endpoint.
   async function drawCharts(source) {
+    const mine = ++drawing;
     body.dataset.ready = "false";
     try {
       const data = typeof source === "string" ? await getJSON(source) : source;
+      if (mine !== drawing) return;
       const jobs = [];
       for (const el of document.querySelectorAll("[data-chart]")) {
         const name = el.dataset.chart;
@@ -57,10 +60,13 @@
       }
       await Promise.all(jobs);
     } catch (err) {
+      if (mine !== drawing) return;
       for (const el of document.querySelectorAll("[data-chart]")) showMessage(el, "Could not draw this chart: " + err.message);
     } finally {
-      window.tallystickRenderedAt = performance.now();
-      body.dataset.ready = "true";
+      if (mine === drawing) {
+        window.tallystickRenderedAt = performance.now();
+        body.dataset.ready = "true";
+      }
     }
   }
 

@@ -1,0 +1,150 @@
+"""The SQL page's sandbox: read-only, no local files, no network, no way to turn them back on."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dashboard.conftest import Served
+from tallystick.dashboard import lock_for
+from tallystick.dashboard.errors import BadQuery, NoData
+from tallystick.dashboard.reader import Reader
+
+
+def run_sql(served: Served, sql: str) -> tuple[int, dict[str, object]]:
+    status, _, body = served.request(
+        "POST", "/api/sql", json.dumps({"sql": sql}).encode(), {"Content-Type": "application/json"}
+    )
+    return status, json.loads(body)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO sessions SELECT * FROM sessions",
+        "DELETE FROM sessions",
+        "UPDATE sessions SET \"userId\" = 'x'",
+        "DROP TABLE events",
+        "CREATE TABLE stolen AS SELECT 1",
+    ],
+    ids=["insert", "delete", "update", "drop", "create"],
+)
+def test_sql_cannot_write(served: Served, sql: str) -> None:
+    """Writes are refused by the read-only connection, and the data stays as it was."""
+    _, before = run_sql(served, "SELECT count(*) FROM sessions")
+    status, body = run_sql(served, sql)
+    assert status == 400
+    assert "read-only" in str(body["message"])
+    assert run_sql(served, "SELECT count(*) FROM sessions")[1]["rows"] == before["rows"]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM read_text('/etc/hostname')",
+        "SELECT * FROM glob('/etc/*')",
+        "COPY sessions TO '{tmp}/out.csv'",
+        "EXPORT DATABASE '{tmp}/export'",
+        "ATTACH '{tmp}/other.duckdb' AS other",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+    ],
+    ids=["read_csv", "read_text", "glob", "copy", "export", "attach", "install", "load"],
+)
+def test_sql_cannot_touch_local_files_or_extensions(served: Served, sql: str, tmp_path: Path) -> None:
+    """Reading or writing files, attaching databases and installing extensions are all refused."""
+    status, body = run_sql(served, sql.format(tmp=tmp_path))
+    assert status == 400
+    assert "disabled" in str(body["message"])
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def counting_http_server() -> Iterator[tuple[str, list[str]]]:
+    """A local HTTP server that records every request it gets."""
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"a,b\n1,2\n")
+
+        def do_HEAD(self) -> None:
+            self.do_GET()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+
+
+def test_sql_cannot_reach_the_network(served: Served, counting_http_server: tuple[str, list[str]]) -> None:
+    """A query naming a URL is refused and no request leaves the process."""
+    url, hits = counting_http_server
+    status, body = run_sql(served, f"SELECT * FROM read_csv('{url}/data.csv')")
+    assert status == 400
+    assert "disabled" in str(body["message"])
+    assert hits == []
+
+
+@pytest.mark.parametrize(
+    "sql", ["SET enable_external_access = true", "RESET lock_configuration", "SET threads = 64"], ids=str
+)
+def test_sql_cannot_change_the_sandbox(served: Served, sql: str) -> None:
+    """Settings are locked, so a query cannot turn file or network access back on."""
+    status, body = run_sql(served, sql)
+    assert status == 400
+    assert "locked" in str(body["message"])
+
+
+def test_sql_runs_one_statement_at_a_time(served: Served) -> None:
+    """Several statements in one query are refused with a hint."""
+    status, body = run_sql(served, "SELECT 1; SELECT 2")
+    assert status == 400
+    assert body["message"] == "one statement at a time, please (this has 2)"
+
+
+def test_slow_query_is_stopped(served: Served) -> None:
+    """A query past the deadline is interrupted, so it cannot hold up the loader."""
+    reader = Reader(served.warehouse, timeout_seconds=0.3)
+    with pytest.raises(BadQuery, match="took too long"):
+        reader.run(lambda con: con.query("SELECT count(*) FROM range(100000000000) a"))
+
+
+def test_reader_waits_for_a_load_cycle(served: Served) -> None:
+    """While the loader holds the warehouse lock, a request waits, then says the warehouse is busy."""
+    reader = Reader(served.warehouse, wait_seconds=0.2)
+    with lock_for(served.warehouse), pytest.raises(NoData, match="busy loading"):
+        reader.run(lambda con: con.scalar("SELECT 1"))
+    assert reader.run(lambda con: con.scalar("SELECT 1")) == 1
+
+
+def test_missing_warehouse_says_how_to_get_one(tmp_path: Path) -> None:
+    """Before the first load the dashboard explains where the data will come from."""
+    with pytest.raises(NoData, match="the loader creates it on its first cycle"):
+        Reader(tmp_path / "none.duckdb").run(lambda con: con.scalar("SELECT 1"))
+
+
+def test_csv_download_has_header_rows_and_quoting(served: Served) -> None:
+    """The CSV endpoint answers the query as an attachment."""
+    status, headers, body = served.request("GET", "/api/sql.csv?q=SELECT%20%27a%2Cb%27%20AS%20x%2C%202%20AS%20y")
+    assert status == 200
+    assert headers["content-type"].startswith("text/csv")
+    assert "attachment" in headers["content-disposition"]
+    assert body.decode().splitlines() == ["x,y", '"a,b",2']
