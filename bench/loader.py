@@ -21,7 +21,6 @@ counted once per worker, an upper bound).
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import platform
@@ -106,7 +105,8 @@ def phase(name: str, data: Path, workdir: Path, clickhouse_port: int) -> dict[st
 
 class ClickHouseServer:
     def __init__(self, workdir: Path) -> None:
-        from tallystick.warehouse.clickhouse_server import start_server
+        sys.path.insert(0, str(ROOT / "tests"))
+        from fixtures.clickhouse import start_server  # the test suite's server starter, reused
 
         self.server = start_server(workdir / "clickhouse")
         self.port = self.server.http_port
