@@ -129,7 +129,7 @@ def _load_once(args: argparse.Namespace, store: Any, quiet: bool = False) -> Any
 
     warehouse = _open_warehouse(args)
     try:
-        progress = None if quiet else _progress_printer(sys.stderr)
+        progress = None if quiet or not sys.stderr.isatty() else _progress_printer(sys.stderr)
         options = {k: v for k in ("batch_size", "workers") if (v := getattr(args, k, None)) is not None}
         stats = Loader(store, warehouse, progress=progress, **options).run()
     finally:
