@@ -69,7 +69,7 @@ def test_failed_sync_links_nothing(tmp_path: Path) -> None:
     commits = FailingSync(tmp_path)
     (tmp_path / ".tmp").mkdir()
     try:
-        with pytest.raises(StorageUnavailable, match="cannot make writes to .* durable: I/O error"):
+        with pytest.raises(StorageUnavailable, match=r"cannot make writes to .* durable: I/O error"):
             asyncio.run(commits.put(tmp_path / "k", tmp_path / ".tmp", b"v", _parents))
     finally:
         commits.close()
