@@ -10,6 +10,7 @@ import pytest
 
 from dashboard.conftest import Served
 from fixtures.browser import WatchedPage
+from tallystick.analysis import ANALYSES
 
 RENDER_BUDGET_MS = 1000.0
 PAGES = {
@@ -59,6 +60,27 @@ def test_page_loads_draws_its_charts_without_errors_within_a_second(
         assert marks.count() > 0, f"chart {i} of {name} has no marks"
     assert again <= RENDER_BUDGET_MS, f"{name} took {again:.0f} ms"
     assert first <= 2 * RENDER_BUDGET_MS, f"{name} took {first:.0f} ms on a first visit"
+
+
+@pytest.mark.parametrize("name", [a.name for a in ANALYSES])
+def test_analysis_page_draws_its_chart_and_explains_it(
+    name: str, served: Served, browser_page: WatchedPage, render_times: dict[str, float]
+) -> None:
+    """Each built-in analysis has a page with its chart, an export menu and a "how to read this", within 1 s."""
+    open_page(browser_page, served.url + "/analyses")
+    assert browser_page.page.locator(f'ul.analyses a[href^="/analyses/{name}"]').count() == 1
+    url = f"{served.url}/analyses/{name}?app=demo"
+    ms = min(open_page(browser_page, url), open_page(browser_page, url))
+    render_times[f"analysis {name}"] = ms
+    page = browser_page.page
+    assert browser_page.problems() == []
+    assert page.locator(".notice").count() == 0
+    svg = page.locator('[data-chart="analysis"] svg.marks')
+    assert svg.count() == 1
+    assert svg.locator("path, text").count() > 5
+    assert page.locator('[data-chart="analysis"] details summary').count() == 1
+    assert page.locator(".reading li").count() >= 1
+    assert ms <= RENDER_BUDGET_MS, f"{name} took {ms:.0f} ms"
 
 
 def test_overview_shades_recent_days_that_are_still_arriving(served: Served, browser_page: WatchedPage) -> None:
@@ -157,7 +179,7 @@ def test_hostile_attribute_values_are_shown_as_text_and_never_run(
     for payload in payloads:
         assert payload[:12] in labels
     wait_redrawn(page, lambda: page.select_option('select[name="fk"] >> nth=1', "attr.probe"))
-    page.wait_for_function("document.querySelectorAll('#fv2 option').length >= 5")
+    page.wait_for_function("() => document.querySelectorAll('#fv2 option').length >= 5")
     suggested = page.eval_on_selector_all("#fv2 option", "els => els.map(e => e.value)")
     assert set(payloads) <= set(suggested)
 

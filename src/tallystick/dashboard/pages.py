@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tallystick import __version__
+from tallystick.dashboard import analyses as analyses_mod
 from tallystick.dashboard import auth, charts
 from tallystick.dashboard import explore as explore_mod
 from tallystick.dashboard import overview as overview_mod
@@ -48,6 +50,20 @@ _env = jinja2.Environment(
 _env.globals["static"] = lambda path: f"/static/{path}?v={__version__}"
 
 
+def show(value: Any) -> str:
+    """A value of an analysis's summary or table as short text (the template escapes it)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(jsonable(value), ensure_ascii=False, separators=(", ", ": "))[:300]
+    return str(jsonable(value))
+
+
+_env.globals["show"] = show
+
+
 class Dashboard:
     """The dashboard's handlers over one warehouse."""
 
@@ -63,7 +79,6 @@ class Dashboard:
         context.setdefault("charts", False)
         context.setdefault("chart_data", None)
         context.setdefault("notice", "")
-        context.setdefault("analyses", [])
         context["logged_in"] = bool(self.token) and auth.COOKIE in request.cookies
         html = _env.get_template(template).render(**context)
         return HTMLResponse(html, status_code=status)
@@ -205,6 +220,82 @@ class Dashboard:
             return self.problem(exc, 503)
         return JSONResponse({"values": found})
 
+    # --- analyses ---------------------------------------------------------------------------------
+
+    async def analyses_page(self, request: Request) -> Response:
+        app = request.query_params.get("app")
+        return self.render(
+            request, "analyses.html", page="analyses", title="Analyses", app=app, analyses=analyses_mod.listing()
+        )
+
+    def _analyse(self, request: Request) -> tuple[Any, list[tuple[str, int]], analyses_mod.Outcome]:
+        analysis = analyses_mod.find(request.path_params["name"])
+        if analysis is None:
+            raise NoData(f"no analysis called {request.path_params['name']!r}: see /analyses")
+
+        def work(con: Connection) -> tuple[list[tuple[str, int]], analyses_mod.Outcome]:
+            apps = overview_mod.applications(con)
+            app = overview_mod.pick_app(apps, request.query_params.get("app"))
+            return apps, analyses_mod.analyse(con, analysis, app, request.query_params)
+
+        apps, outcome = self.reader.run(work)
+        return analysis, apps, outcome
+
+    @staticmethod
+    def analysis_spec(outcome: analyses_mod.Outcome) -> dict[str, Any] | None:
+        if not outcome.report or not outcome.report.chart:
+            return None
+        spec = dict(jsonable(outcome.report.chart))
+        spec.setdefault("width", "container")
+        spec.setdefault("autosize", {"type": "fit", "contains": "padding"})
+        return spec
+
+    async def analysis_page(self, request: Request) -> Response:
+        try:
+            analysis, apps, outcome = await run_in_threadpool(self._analyse, request)
+        except NoData as exc:
+            status = 404 if "no analysis called" in str(exc) else 200
+            return self.render(request, "message.html", status, page="analyses", title="Analyses", notice=str(exc))
+        except BadQuery as exc:
+            return self.render(request, "message.html", 400, page="analyses", title="Analyses", notice=str(exc))
+        scope = outcome.scope
+        spec = self.analysis_spec(outcome)
+        report = outcome.report
+        return self.render(
+            request,
+            "analysis.html",
+            page=f"analysis:{analysis.name}",
+            title=analysis.title,
+            analysis=analysis,
+            apps=apps,
+            app=scope.app if scope else None,
+            since=request.query_params.get("since", ""),
+            until=request.query_params.get("until", ""),
+            where=request.query_params.get("where", ""),
+            params=outcome.params,
+            attributes=outcome.attributes,
+            problem=outcome.problem,
+            report=report,
+            summary=[  # nested values are in the tables below
+                (k, show(v)) for k, v in (report.summary.items() if report else []) if not isinstance(v, dict | list)
+            ],
+            max_rows=100,
+            charts=spec is not None,
+            chart_data={"charts": {"analysis": spec}} if spec else None,
+        )
+
+    async def analysis_api(self, request: Request) -> Response:
+        try:
+            _, _, outcome = await run_in_threadpool(self._analyse, request)
+        except NoData as exc:
+            return self.problem(exc, 404 if "no analysis called" in str(exc) else 503)
+        except BadQuery as exc:
+            return self.problem(exc, 400)
+        if outcome.problem:
+            return self.problem(BadQuery(outcome.problem), 400)
+        assert outcome.report is not None
+        return JSONResponse({"charts": {"analysis": self.analysis_spec(outcome)}, "report": outcome.report.to_dict()})
+
     # --- SQL --------------------------------------------------------------------------------------
 
     def run_sql(self, sql: str, max_rows: int) -> tuple[list[str], list[Any], bool, float]:
@@ -310,6 +401,9 @@ class Dashboard:
             ("/api/overview", self.overview_api, ["GET"]),
             ("/api/explore", self.explore_api, ["GET"]),
             ("/api/values", self.values_api, ["GET"]),
+            ("/analyses", self.analyses_page, ["GET"]),
+            ("/analyses/{name}", self.analysis_page, ["GET"]),
+            ("/api/analyses/{name}", self.analysis_api, ["GET"]),
             ("/api/sql", self.sql_api, ["POST"]),
             ("/api/sql.csv", self.sql_csv, ["GET"]),
         ]

@@ -181,6 +181,8 @@
     for (const select of document.querySelectorAll("select[data-autosubmit]")) {
       select.addEventListener("change", () => select.form.submit());
     }
+    const analysis = document.getElementById("analysis");
+    if (analysis) analysis.addEventListener("change", () => analysis.requestSubmit());
     const explore = document.getElementById("explore");
     if (explore) setUpExplore(explore);
     const sql = document.getElementById("sql");

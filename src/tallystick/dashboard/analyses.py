@@ -1,0 +1,170 @@
+"""One page per built-in analysis (``tallystick.analysis``'s registry): its chart, summary and how to read it.
+
+Analyses run on the ``Warehouse`` interface; ``SandboxedWarehouse`` gives them the
+dashboard's sandboxed read-only connection, so they obey the same rules as the SQL page.
+A required parameter the URL leaves open is filled from the data (the commonest span
+type, a yes/no attribute for a feature, a numeric one for a distribution), so every
+page shows a picture on first visit; the form changes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from tallystick.analysis import ANALYSES, Analysis, AnalysisError, Filter, Report, Scope, get, run
+from tallystick.dashboard.errors import BadQuery
+from tallystick.dashboard.reader import Connection
+from tallystick.warehouse.base import QueryResult, Warehouse
+
+SCOPE_KEYS = ("app", "since", "until")
+
+
+class SandboxedWarehouse(Warehouse):
+    """The ``Warehouse`` interface over one sandboxed read-only connection: queries only."""
+
+    dialect = "duckdb"
+
+    def __init__(self, con: Connection) -> None:
+        self.con = con
+
+    def query(self, sql: str, parameters: list[Any] | None = None) -> QueryResult:
+        return self.con.query(sql, parameters)
+
+    def _read_only(self) -> None:
+        raise BadQuery("the dashboard reads the warehouse only")
+
+    def ensure_schema(self) -> None:
+        self._read_only()
+
+    def loaded_keys(self, partition: str) -> set[str]:
+        self._read_only()
+        return set()
+
+    def write_batch(self, batch: Any) -> int:
+        self._read_only()
+        return 0
+
+    def delete_sessions(self, where_sql: str, parameters: list[Any] | None = None) -> None:
+        self._read_only()
+
+    def forget_objects(self, keys: Iterable[str]) -> None:
+        self._read_only()
+
+
+def listing() -> tuple[Analysis, ...]:
+    return ANALYSES
+
+
+def find(name: str) -> Analysis | None:
+    try:
+        return get(name)
+    except AnalysisError:
+        return None
+
+
+@dataclass
+class Outcome:
+    """What an analysis page shows: the report, or why there is none; the parameters used."""
+
+    analysis: Analysis
+    scope: Scope | None
+    params: dict[str, str]
+    report: Report | None = None
+    problem: str = ""
+    attributes: list[str] = field(default_factory=list)
+
+
+def _kinds(con: Connection, app: str) -> dict[str, list[str]]:
+    """Attribute names of ``app``'s sessions by JSON type, commonest first."""
+    rows = con.query(
+        "SELECT k, json_type(attributes, '$.' || k) AS t, count(*) AS n FROM sessions, "
+        'unnest(json_keys(attributes)) AS u(k) WHERE "applicationId" = ? GROUP BY 1, 2 ORDER BY 3 DESC, 1',
+        [app],
+    ).rows
+    kinds: dict[str, list[str]] = {}
+    for k, t, _ in rows:
+        kinds.setdefault(str(t), []).append(str(k))
+    return kinds
+
+
+def _commonest(con: Connection, table: str, app: str, error_like: bool = False) -> str | None:
+    condition = " AND (type LIKE '%Error' OR type LIKE '%Failed' OR type = 'Error')" if error_like else ""
+    rows = con.query(
+        f'SELECT type FROM {table} WHERE "applicationId" = ?{condition} GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1',
+        [app],
+    ).rows
+    return str(rows[0][0]) if rows else None
+
+
+def suggest(
+    con: Connection, analysis: Analysis, app: str, given: dict[str, str], kinds: dict[str, list[str]]
+) -> dict[str, str]:
+    """Values for the parameters an analysis needs and the URL does not give (``kinds``: see ``_kinds``)."""
+    strings, flags = kinds.get("VARCHAR", []), kinds.get("BOOLEAN", [])
+    numbers = kinds.get("BIGINT", []) + kinds.get("UBIGINT", []) + kinds.get("DOUBLE", [])
+    out: dict[str, str] = {}
+    wanted = {p.name for p in analysis.params if p.required}
+    no_exit_code = not given.get("exit_code")
+    for p in analysis.params:
+        if p.name in ("event", "outcome") and p.default is None and no_exit_code:
+            wanted.add(p.name)  # an outcome is needed: the commonest error-like event
+    for name in wanted - {k for k, v in given.items() if v}:
+        value: str | None = None
+        if name == "span":
+            value = _commonest(con, "spans", app)
+        elif name in ("event", "outcome"):
+            value = _commonest(con, "events", app, error_like=True) or _commonest(con, "events", app)
+        elif name == "feature" or (name == "attribute" and analysis.name == "spans"):
+            value = next(iter(flags or strings), None)
+        elif name == "attribute" and analysis.name == "distribution":
+            value = next(iter(numbers), None)
+        elif name == "attribute":
+            value = next(iter(strings), None)
+        if value:
+            out[name] = value
+    return out
+
+
+def _date(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadQuery(f"{text!r} is not a date: use YYYY-MM-DD") from None
+
+
+def _typed(analysis: Analysis, params: dict[str, str]) -> dict[str, Any]:
+    typed: dict[str, Any] = {}
+    for p in analysis.params:
+        text = params.get(p.name, "")
+        if not text:
+            continue
+        try:
+            typed[p.name] = int(text) if p.kind == "int" else float(text) if p.kind == "float" else text
+        except ValueError:
+            raise BadQuery(f"{p.name} must be a number, not {text!r}") from None
+        if p.kind == "list":
+            typed[p.name] = [v.strip() for v in text.split(",") if v.strip()]
+    return typed
+
+
+def analyse(con: Connection, analysis: Analysis, app: str | None, query: Any) -> Outcome:
+    """Run ``analysis`` on ``app`` with the page's query parameters (a Starlette ``QueryParams``)."""
+    given = {p.name: str(query.get(p.name, "")) for p in analysis.params}
+    if not app:
+        return Outcome(analysis, None, given, problem="No sessions in the warehouse yet.")
+    where = tuple(Filter.parse(w) for w in query.getlist("where") if w)
+    scope = Scope(app, _date(query.get("since")), _date(query.get("until")), where=where)
+    kinds = _kinds(con, app)
+    params = {**given, **suggest(con, analysis, app, given, kinds)}
+    outcome = Outcome(analysis, scope, params)
+    outcome.attributes = sorted({k for names in kinds.values() for k in names})
+    try:
+        outcome.report = run(SandboxedWarehouse(con), analysis.name, scope, **_typed(analysis, params))
+    except AnalysisError as exc:
+        outcome.problem = str(exc)
+    return outcome
