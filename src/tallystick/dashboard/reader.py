@@ -69,9 +69,12 @@ def warehouse_path(spec: str | Path) -> Path:
 
 def lock_for(spec: str | Path) -> threading.Lock:
     """The process-wide lock of a warehouse file: hold it while the file is open read-write."""
-    path = warehouse_path(spec)
+    try:
+        key = warehouse_path(spec)
+    except NoData:
+        key = Path(str(spec))  # a server warehouse: the lock costs nothing and is harmless
     with _locks_guard:
-        return _locks.setdefault(path, threading.Lock())
+        return _locks.setdefault(key, threading.Lock())
 
 
 def jsonable(value: Any) -> Any:
@@ -135,25 +138,30 @@ class Reader:
         timeout_seconds: float = 10.0,
         wait_seconds: float = 30.0,
     ) -> None:
-        self.path = warehouse_path(spec)
-        self.lock = lock or lock_for(self.path)
+        self.spec = spec
+        self.lock = lock or lock_for(spec)
         self.timeout_seconds = timeout_seconds
         self.wait_seconds = wait_seconds
 
+    @property
+    def path(self) -> Path:
+        return warehouse_path(self.spec)
+
     @contextmanager
     def connect(self) -> Iterator[Connection]:
+        path = self.path  # says what to do for a warehouse that is not a DuckDB file
         if not self.lock.acquire(timeout=self.wait_seconds):
-            raise NoData(f"the warehouse {self.path} is busy loading: try again in a moment")
+            raise NoData(f"the warehouse {path} is busy loading: try again in a moment")
         try:
-            if not self.path.exists():
+            if not path.exists():
                 raise NoData(
-                    f"no warehouse yet at {self.path}: the loader creates it on its first cycle "
+                    f"no warehouse yet at {path}: the loader creates it on its first cycle "
                     "(or run `tallystick load`); reload this page in a few seconds"
                 )
             try:
-                con = duckdb.connect(str(self.path), read_only=True, config=dict(SANDBOX))
+                con = duckdb.connect(str(path), read_only=True, config=dict(SANDBOX))
             except duckdb.Error as exc:
-                raise NoData(f"cannot open the warehouse {self.path}: {exc}; try again in a moment") from None
+                raise NoData(f"cannot open the warehouse {path}: {exc}; try again in a moment") from None
             timer = threading.Timer(self.timeout_seconds, con.interrupt)
             timer.daemon = True
             try:
