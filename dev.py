@@ -135,7 +135,7 @@ def cmd_test(args: list[str]) -> int:
     ensure_venv("dev.lock")
     ensure_system_packages()
     os.environ["PATH"] = f"{TOOLS / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}"
-    paths = [p for p in ("src", "tests", "bench", "examples", "dev.py") if (ROOT / p).exists()]
+    paths = [p for p in ("src", "tests", "bench", "examples", "scripts", "dev.py") if (ROOT / p).exists()]
     steps = [
         ("ruff", [BIN / "ruff", "check", *paths]),
         ("ruff format", [BIN / "ruff", "format", "--check", *paths]),
