@@ -77,7 +77,8 @@ def generate(con: duckdb.DuckDBPyConnection, sessions: int, users: int) -> None:
             {_u("u", 7)} < {t.auto_update_share} AS auto,
             -ln(1 - {_u("u", 8)}) * 7 AS lag_days,
             {_u("u", 9)} * {t.auto_update_max_days} AS auto_days,
-            greatest(1, round(exp(ln(12) + 0.8 * sqrt(-2 * ln(1 - {_u("u", 10)})) * cos(6.2831853 * {_u("u", 11)})))) AS tasks,
+            greatest(1, round(exp(ln(12) + 0.8 * sqrt(-2 * ln(1 - {_u("u", 10)}))
+                * cos(6.2831853 * {_u("u", 11)})))) AS tasks,
             {_u("u", 12)} < 0.2 AS ci
         FROM range({users}) r(u)
     """)
@@ -132,11 +133,13 @@ def generate(con: duckdb.DuckDBPyConnection, sessions: int, users: int) -> None:
         UNION ALL SELECT {common}, 'UnknownCommand', t0, CAST('{{}}' AS JSON) FROM g WHERE unknown
         UNION ALL SELECT {common}, '{t.bad_docker_error}', t0, CAST('{{}}' AS JSON) FROM g
             WHERE docker_error AND NOT unknown
-        UNION ALL SELECT {common}, 'Error', t0, CAST('{{}}' AS JSON) FROM g WHERE error AND NOT unknown AND NOT docker_error
+        UNION ALL SELECT {common}, 'Error', t0, CAST('{{}}' AS JSON) FROM g
+            WHERE error AND NOT unknown AND NOT docker_error
     """)
     con.execute(f"""
         INSERT INTO spans
-        SELECT {common}, 'LoadConfig', t0, t0 + to_microseconds(CAST(config_ms * 1000 AS BIGINT)), NULL, config_ms FROM g
+        SELECT {common}, 'LoadConfig', t0, t0 + to_microseconds(CAST(config_ms * 1000 AS BIGINT)), NULL, config_ms
+        FROM g
         UNION ALL SELECT {common}, 'BuildImage', t0, t0 + to_microseconds(CAST(build_ms * 1000 AS BIGINT)),
             CAST('{{"buildKit":' || buildkit || '}}' AS JSON), build_ms FROM g WHERE build_ms IS NOT NULL
         UNION ALL SELECT {common}, 'RunTask', t0, t0 + to_microseconds(CAST(task_ms * 1000 AS BIGINT)),
@@ -146,6 +149,9 @@ def generate(con: duckdb.DuckDBPyConnection, sessions: int, users: int) -> None:
     con.execute("DROP TABLE u")
     con.execute("CHECKPOINT")
 
+
+# A real scan of one column: DuckDB answers a bare count(*) from metadata.
+BASELINE = "SELECT count(*) FROM sessions WHERE \"sessionId\" LIKE '%-4%'"
 
 CASES = [
     ("adoption", {}),
@@ -189,8 +195,8 @@ def main() -> int:
         print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}")
         print(f"python {platform.python_version()}, duckdb {duckdb.__version__}")
         print("data: " + ", ".join(f"{n:,} {t}" for t, n in counts.items()))
-        baseline = best_of(args.repeat, lambda: warehouse.query('SELECT count(*) FROM sessions WHERE "durationMs" >= 0'))
-        print(f"\nbaseline: SELECT count(*) FROM sessions (a scan): {baseline * 1000:.0f} ms (best of {args.repeat})\n")
+        baseline = best_of(args.repeat, lambda: warehouse.query(BASELINE))
+        print(f"\nbaseline: {BASELINE}: {baseline * 1000:.0f} ms (best of {args.repeat})\n")
         print(f"{'analysis':<16}{'seconds':>9}{'x baseline':>12}  target 1 s")
         for name, params in CASES:
             seconds = best_of(args.repeat, lambda n=name, p=params: run(warehouse, n, Scope("demo"), **p))

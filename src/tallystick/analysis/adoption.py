@@ -23,15 +23,16 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     d = b.dialect
     day = d.day('"sessionStartTime"')
     where = b.sessions_where()
+    user = d.user_key()
     by_version = b.rows(
-        f'SELECT {day} AS d, "applicationVersion", count(*), count(DISTINCT "userId") FROM sessions '
+        f'SELECT {day} AS d, "applicationVersion", count(*), count(DISTINCT {b.dialect.user_key()}) FROM sessions '
         f'WHERE {where} GROUP BY {day}, "applicationVersion"'
     )
     if not by_version:
         raise b.empty()
     at_least = b.rows(
-        f'SELECT d, r, count(*) FROM (SELECT {day} AS d, "userId", max({b.rank_sql()}) AS r FROM sessions '
-        f'WHERE {where} GROUP BY {day}, "userId") t GROUP BY d, r'
+        f"SELECT d, r, count(*) FROM (SELECT {day} AS d, {user} AS u, max({b.rank_sql()}) AS r FROM sessions "
+        f"WHERE {where} GROUP BY {day}, {user}) t GROUP BY d, r"
     )
     sessions_day: dict[date, int] = defaultdict(int)
     for dd, _, n, _ in by_version:

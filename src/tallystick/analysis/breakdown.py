@@ -26,17 +26,16 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     value = b.attr(str(attribute))
     period = d.base.trunc(unit, '"sessionStartTime"')  # type: ignore[arg-type]
     where = b.sessions_where()
+    users = d.user_key()
     per_period = b.rows(
-        f'SELECT {period}, {value}, count(*), count(DISTINCT "userId") FROM sessions WHERE {where} '
+        f"SELECT {period}, {value}, count(*), count(DISTINCT {users}) FROM sessions WHERE {where} "
         f"GROUP BY {period}, {value}"
     )
     if not per_period:
         raise b.empty()
-    overall = b.rows(f'SELECT {value}, count(*), count(DISTINCT "userId") FROM sessions WHERE {where} GROUP BY {value}')
-    totals = b.rows(
-        f'SELECT {period}, count(*), count(DISTINCT "userId") FROM sessions WHERE {where} GROUP BY {period}'
-    )
-    all_sessions, all_users = b.rows(f'SELECT count(*), count(DISTINCT "userId") FROM sessions WHERE {where}')[0]
+    overall = b.rows(f"SELECT {value}, count(*), count(DISTINCT {users}) FROM sessions WHERE {where} GROUP BY {value}")
+    totals = b.rows(f"SELECT {period}, count(*), count(DISTINCT {users}) FROM sessions WHERE {where} GROUP BY {period}")
+    all_sessions, all_users = b.rows(f"SELECT count(*), count(DISTINCT {users}) FROM sessions WHERE {where}")[0]
     label = {None: "(none)"}
     ranked = sorted(overall, key=lambda r: (-int(r[2]), -int(r[1]), str(r[0])))
     top = [r[0] for r in ranked[:MAX_VALUES]]

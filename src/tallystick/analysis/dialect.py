@@ -61,6 +61,12 @@ class Dialect:
             return f"coalesce({text} = 'true', false)"
         return text
 
+    def user_key(self, column_sql: str = '"userId"') -> str:
+        """A 64-bit hash of an ID, to count and group users by: integer keys hash and compare far faster
+        than 36-character strings. Engines hash differently, but a collision among even a million
+        users has a chance of about 1 in 30 million, so counts agree."""
+        return f"cityHash64({column_sql})" if self.clickhouse else f"hash({column_sql})"
+
     def day(self, column_sql: str) -> str:
         """The UTC date of a timestamp column."""
         return self.base.day(column_sql)

@@ -48,7 +48,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     source = (
         f"SELECT {value} AS v FROM sessions WHERE {where}"
         if per == "session"
-        else f'SELECT max({value}) AS v FROM sessions WHERE {where} GROUP BY "userId"'
+        else f"SELECT max({value}) AS v FROM sessions WHERE {where} GROUP BY {b.dialect.user_key()}"
     )
     rows = b.rows(f"SELECT v, count(*) FROM ({source}) t WHERE v IS NOT NULL GROUP BY v LIMIT {EXACT_VALUES + 1}")
     binned = len(rows) > EXACT_VALUES

@@ -16,10 +16,26 @@ from tallystick.analysis.stats import wilson
 def run(b: Bound, params: dict[str, Any]) -> Report:
     what = outcome(b, params)
     day = b.dialect.day('"sessionStartTime"')
-    rows = b.rows(
-        f'SELECT {day}, "applicationVersion", count(*), sum(CASE WHEN {what.condition} THEN 1 ELSE 0 END) '
-        f'FROM sessions WHERE {b.sessions_where()} GROUP BY {day}, "applicationVersion"'
-    )
+    event = params.get("event")
+    if event is not None and not b.scope.where:
+        # Without attribute filters the events table alone has day and version: no join with sessions.
+        rows = b.rows(
+            f'SELECT {day}, "applicationVersion", count(*), 0 FROM sessions WHERE {b.sessions_where()} '
+            f'GROUP BY {day}, "applicationVersion"'
+        )
+        hits = {
+            (dd, v): int(k)
+            for dd, v, k in b.rows(
+                f'SELECT {day}, "applicationVersion", count(DISTINCT "sessionId") FROM events '
+                f'WHERE {b.child_where(str(event))} GROUP BY {day}, "applicationVersion"'
+            )
+        }
+        rows = [(dd, v, n, hits.get((dd, v), 0)) for dd, v, n, _ in rows]
+    else:
+        rows = b.rows(
+            f'SELECT {day}, "applicationVersion", count(*), sum(CASE WHEN {what.condition} THEN 1 ELSE 0 END) '
+            f'FROM sessions WHERE {b.sessions_where()} GROUP BY {day}, "applicationVersion"'
+        )
     if not rows:
         raise b.empty()
     by_day: dict[date, list[int]] = defaultdict(lambda: [0, 0])

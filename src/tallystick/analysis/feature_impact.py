@@ -29,9 +29,10 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     d = b.dialect
     confidence = float(params.get("confidence") or 0.95)
     rows = b.rows(
-        'SELECT f, count(*), sum(hit), count(DISTINCT "userId"), count(DISTINCT CASE WHEN hit = 1 THEN "userId" END) '
+        "SELECT f, count(*), sum(hit), count(DISTINCT u), count(DISTINCT CASE WHEN hit = 1 THEN u END) "
         f"FROM (SELECT CASE WHEN {b.attr(str(feature))} = {d.literal(value)} THEN 1 ELSE 0 END AS f, "
-        f'"userId", CASE WHEN {what.condition} THEN 1 ELSE 0 END AS hit FROM sessions WHERE {b.sessions_where()}) t '
+        f"{b.dialect.user_key()} AS u, CASE WHEN {what.condition} THEN 1 ELSE 0 END AS hit "
+        f"FROM sessions WHERE {b.sessions_where()}) t "
         "GROUP BY f"
     )
     groups = {int(f): (int(n), int(k or 0), int(u), int(uk or 0)) for f, n, k, u, uk in rows}

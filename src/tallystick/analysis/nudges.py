@@ -53,11 +53,12 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     event = str(params.get("event") or "UpdateNudgeShown")
     b.require_type("events", event)
     rank = b.rank_sql()
+    user = b.dialect.user_key()
     nudged = (
-        f'SELECT "userId" AS u, {rank} AS r, count(*) AS n FROM events WHERE {b.child_where(event)} '
-        f'GROUP BY "userId", {rank}'
+        f"SELECT {user} AS u, {rank} AS r, count(*) AS n FROM events WHERE {b.child_where(event)} "
+        f"GROUP BY {user}, {rank}"
     )
-    latest = f'SELECT "userId" AS u2, max({rank}) AS mr FROM sessions WHERE {b.sessions_where()} GROUP BY "userId"'
+    latest = f"SELECT {user} AS u2, max({rank}) AS mr FROM sessions WHERE {b.sessions_where()} GROUP BY {user}"
     first_nudged = f"SELECT u AS u3, min(r) AS fr FROM ({nudged}) x GROUP BY u"
     # One JOIN per SELECT: ClickHouse 18.16 allows no more.
     episodes_sql = f"SELECT u, r, n, mr FROM ({nudged}) e JOIN ({latest}) m ON e.u = m.u2"

@@ -66,8 +66,8 @@ class Scope:
 def _naive_utc(value: Any) -> datetime:
     """Naive UTC, whole seconds (ClickHouse keeps no fractions, so every engine answers alike)."""
     if isinstance(value, datetime):
-        value = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-        return value.replace(microsecond=0)
+        naive: datetime = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+        return naive.replace(microsecond=0)
     raise TypeError(f"expected a timestamp, got {value!r}")
 
 
