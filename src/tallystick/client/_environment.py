@@ -3,6 +3,10 @@
 Operating system, architecture, Python, shell, terminal type, TTY, CI and container:
 no host name, user name, path, IP address, locale or command argument. Every value
 is cut down to a short token (a shell's name, never its path).
+
+Every attribute set here is listed with its type and description in ``_catalog.py``,
+which ``tallystick privacy`` prints; ``tests/privacy/test_catalog.py`` checks that the
+two name the same attributes.
 """
 
 # ruff: noqa: BLE001  (a stream that cannot say whether it is a TTY is not one)

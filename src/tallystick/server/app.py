@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from tallystick.privacy.gate import Gate
 from tallystick.schema import InvalidSession, Session, ValidationError, decode_json, validation_errors
 from tallystick.schema.fastpath import fast_batch, fast_session
 from tallystick.server.body import BodyError, check_content_type, read_body
@@ -86,6 +87,8 @@ class Ingest:
         self._stored = self.metrics.sessions.labels("stored")
         self._duplicate = self.metrics.sessions.labels("duplicate")
         self._invalid = self.metrics.sessions.labels("invalid")
+        # Declarations, tombstones and quarantine (tallystick.privacy); owns the registered applications.
+        self.privacy = Gate.for_config(config, store, self.metrics.registry)
 
     def check(self, tree: Any) -> Session | list[ValidationError]:
         """The validated session, or every violation including an unregistered application."""
@@ -93,7 +96,7 @@ class Ingest:
         app = tree.get("applicationId") if isinstance(tree, dict) else None
         if (
             isinstance(app, str)
-            and app not in self.config.applications
+            and app not in self.privacy.applications
             and not any(e.key == "applicationId" for e in errors)
         ):
             errors.append(
@@ -106,7 +109,8 @@ class Ingest:
             )
         if errors:
             return errors
-        return msgspec.convert(tree, Session)
+        session = msgspec.convert(tree, Session)
+        return self.privacy.check(session) or session
 
     async def store_session(self, session: Session) -> int:
         """Store durably; 201 if new, 304 if a session with this key was already stored."""
@@ -123,29 +127,37 @@ class Ingest:
         self._duplicate.inc()
         return 304
 
-    def invalid(self, session_id: Any, errors: list[ValidationError]) -> Outcome:
+    def invalid(self, session_id: Any, errors: list[ValidationError], sample: Any = None) -> Outcome:
+        """A 400 outcome, counted (and ``sample``, its body or tree, quarantined: see ``privacy.quarantine``)."""
         self._invalid.inc()
         for error in errors:
             self.metrics.validation_failures.labels(error.type).inc()
+        self.privacy.rejected(errors, sample)
         log.debug("invalid session", extra={"validationErrors": [e.type for e in errors]})
         return Outcome(400, session_id if isinstance(session_id, str) else None, errors)
 
     async def ingest_body(self, body: bytes | msgspec.Raw) -> Outcome:
         """Validate and store one session's JSON text (the fast path first, see ``schema.fastpath``)."""
+        await self.privacy.maintain()
         session = fast_session(body)
-        if session is None or session.application_id not in self.config.applications:
+        if session is None or session.application_id not in self.privacy.applications:
             try:
                 tree = decode_json(bytes(body))
             except InvalidSession as exc:
-                return self.invalid(None, exc.errors)
-            return await self.ingest(tree)
+                return self.invalid(None, exc.errors, bytes(body))
+            return await self.ingest(tree, bytes(body))
+        errors = self.privacy.check(session)
+        if errors:
+            return self.invalid(session.session_id, errors, bytes(body))
         return Outcome(await self.store_session(session), session.session_id)
 
-    async def ingest(self, tree: Any) -> Outcome:
-        """Validate and store one session decoded by ``decode_json``."""
+    async def ingest(self, tree: Any, body: bytes | None = None) -> Outcome:
+        """Validate and store one session decoded by ``decode_json`` (``body``: its JSON text, if at hand)."""
+        if body is None:
+            await self.privacy.maintain()
         checked = self.check(tree)
         if isinstance(checked, list):
-            return self.invalid(tree.get("sessionId") if isinstance(tree, dict) else None, checked)
+            return self.invalid(tree.get("sessionId") if isinstance(tree, dict) else None, checked, body or tree)
         return Outcome(await self.store_session(checked), checked.session_id)
 
     def too_large(self, session_id: Any) -> Outcome:

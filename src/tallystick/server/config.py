@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from tallystick.privacy.declarations import Declaration, parse_applications
+from tallystick.privacy.errors import DeclarationError
 from tallystick.schema import _rules
 
 
@@ -42,6 +45,16 @@ class ServerConfig:
     shutdown_timeout_seconds: float = 30.0
     # A PUT /v1/noop that reads the body and answers 201: the benchmark's baseline.
     noop_endpoint: bool = False
+    # Privacy (see tallystick.privacy): what each application declared, re-read from config_path
+    # on SIGHUP or when the file changes; how often ingest re-reads the deleted users' tombstones;
+    # the sample of rejected bodies kept for `tallystick rejects` (false: counts only).
+    declarations: Mapping[str, Declaration] = field(default_factory=dict)
+    config_path: str | None = None
+    reload_check_seconds: float = 2.0
+    tombstone_refresh_seconds: float = 10.0
+    quarantine_samples: bool = True
+    quarantine_max_samples: int = 200
+    quarantine_sample_bytes: int = 16 * 1024
 
     def __post_init__(self) -> None:
         for app in self.applications:
@@ -57,7 +70,13 @@ class ServerConfig:
                 f"max_batch_bytes {self.max_batch_bytes} is below max_body_bytes {self.max_body_bytes}: "
                 "a batch must be able to hold one session"
             )
-        for name in ("header_timeout_seconds", "body_timeout_seconds", "shutdown_timeout_seconds"):
+        for name in (
+            "header_timeout_seconds",
+            "body_timeout_seconds",
+            "shutdown_timeout_seconds",
+            "reload_check_seconds",
+            "tombstone_refresh_seconds",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, not {getattr(self, name)}")
         if self.max_in_flight < 1:
@@ -66,6 +85,8 @@ class ServerConfig:
             raise ConfigError("rate_limit_per_second must be >= 0 (0 = off) and rate_limit_burst >= 1")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"log_level {self.log_level!r} is not a level: use debug, info, warning or error")
+        if self.quarantine_max_samples < 0 or self.quarantine_sample_bytes < 256:
+            raise ConfigError("quarantine_max_samples must be >= 0 and quarantine_sample_bytes >= 256")
 
 
 def _read_toml(path: str) -> dict[str, Any]:
@@ -84,20 +105,25 @@ def _read_toml(path: str) -> dict[str, Any]:
 def load_config(path: str | None, *, defaults: dict[str, Any] | None = None, **overrides: Any) -> ServerConfig:
     """Settings from ``defaults``, then the TOML file at ``path``, then non-None ``overrides``.
 
-    ``applications`` from all three are combined. Keys are ServerConfig's field names.
+    ``applications`` from all three are combined. Keys are ServerConfig's field names;
+    in the file, ``applications`` may also be a table per application that declares
+    its data (``tallystick.privacy.declarations``).
     """
-    known = {f.name: f for f in fields(ServerConfig)}
+    known = {f.name: f for f in fields(ServerConfig) if f.name not in ("declarations", "config_path")}
     values: dict[str, Any] = dict(defaults or {})
     apps: set[str] = set(values.pop("applications", ()) or ())
+    declarations: dict[str, Declaration] = {}
     if path:
         for key, value in _read_toml(path).items():
             name = key.replace("-", "_")
             if name not in known:
                 raise ConfigError(f"unknown setting {key!r} in {path}: known settings are {', '.join(sorted(known))}")
             if name == "applications":
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    raise ConfigError(f"applications in {path} must be a list of application IDs")
-                apps.update(value)
+                try:
+                    listed, declarations = parse_applications(value, path)
+                except DeclarationError as exc:
+                    raise ConfigError(str(exc)) from None
+                apps.update(listed)
             else:
                 values[name] = value
     for key, value in overrides.items():
@@ -117,4 +143,17 @@ def load_config(path: str | None, *, defaults: dict[str, Any] | None = None, **o
             raise ConfigError(f"setting {name} must be true or false, not {value!r}")
         if expected in ("str", str) and not isinstance(value, str):
             raise ConfigError(f"setting {name} must be a string, not {value!r}")
-    return ServerConfig(applications=frozenset(apps), **values)
+    return ServerConfig(
+        applications=frozenset(apps),
+        declarations=declarations,
+        config_path=str(path) if path else None,
+        **values,
+    )
+
+
+def read_applications(path: str) -> tuple[set[str], dict[str, Declaration]]:
+    """Only the applications and declarations of a config file (what a reload changes)."""
+    try:
+        return parse_applications(_read_toml(path).get("applications", []), path)
+    except DeclarationError as exc:
+        raise ConfigError(str(exc)) from None
