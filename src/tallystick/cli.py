@@ -11,12 +11,15 @@ import argparse
 import csv
 import json
 import os
+import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from tallystick.privacy.cli import add_privacy_parsers, add_retention_argument, retention_of
 
 DEFAULT_PORT = 8780
 EPILOG_COMMON = "Data directory: --data-dir, else $TALLYSTICK_DATA_DIR, else ~/.local/share/tallystick."
@@ -94,6 +97,8 @@ def _server(args: argparse.Namespace, apps: Sequence[str]) -> tuple[Any, Any, st
 
     store = open_store(config.storage_url)
     app = create_app(config, store)
+    if hasattr(signal, "SIGHUP"):  # re-read the declarations in the config file (tallystick.privacy.gate)
+        signal.signal(signal.SIGHUP, lambda *_: app.state.ingest.privacy.request_reload())
     sock = bind(args.host, args.port)
     return make_server(app, sock), sock, url_of(sock)
 
@@ -124,7 +129,7 @@ def _progress_printer(stream: Any) -> Callable[[Any], None]:
     return show
 
 
-def _load_once(args: argparse.Namespace, store: Any, quiet: bool = False) -> Any:
+def _load_once(args: argparse.Namespace, store: Any, quiet: bool = False, retention: Any = None) -> Any:
     from tallystick.warehouse.loader import Loader
 
     warehouse = _open_warehouse(args)
@@ -132,6 +137,8 @@ def _load_once(args: argparse.Namespace, store: Any, quiet: bool = False) -> Any
         progress = None if quiet or not sys.stderr.isatty() else _progress_printer(sys.stderr)
         options = {k: v for k in ("batch_size", "workers") if (v := getattr(args, k, None)) is not None}
         stats = Loader(store, warehouse, progress=progress, **options).run()
+        if retention is not None and (swept := retention.run_if_due(store, warehouse)) and swept.sessions:
+            _say(f"retention: {swept}")
     finally:
         warehouse.close()
     if not quiet and sys.stderr.isatty() and stats.pending:
@@ -150,8 +157,9 @@ def _summary(stats: Any) -> str:
 
 def cmd_load(args: argparse.Namespace) -> int:
     store = _open_store(args)
+    retention = retention_of(args)
     while True:
-        stats = _load_once(args, store)
+        stats = _load_once(args, store, retention=retention)
         _say(f"{time.strftime('%H:%M:%S')} {_summary(stats)} into {_warehouse_spec(args)}")
         if not args.every:
             return 0
@@ -187,12 +195,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     _say("  stop with Ctrl-C")
     stop = threading.Event()
     store = server.config.app.state.ingest.store
+    retention = retention_of(args)
 
     def loader() -> None:
         while not stop.is_set():
             try:
                 with dashboard.lock_for(warehouse):  # the dashboard reads the file between cycles
-                    stats = _load_once(args, store, quiet=True)
+                    stats = _load_once(args, store, quiet=True, retention=retention)
                 if stats.pending:
                     _say(f"loader: {_summary(stats)}")
             except Exception as exc:  # noqa: BLE001 - a failed cycle is reported and retried next cycle
@@ -325,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TOKEN",
         help="token for the dashboard, required when --host is not loopback (default: $TALLYSTICK_DASHBOARD_TOKEN)",
     )
+    add_retention_argument(p)
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser(
@@ -357,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=parse_interval, metavar="INTERVAL", help="repeat on a schedule, e.g. 1h")
     p.add_argument("--batch-size", type=int, metavar="N", help="sessions per warehouse write (default: 20000)")
     p.add_argument("--workers", type=int, metavar="N", help="reader processes (default: one per CPU; 0: none)")
+    add_retention_argument(p)
     p.set_defaults(func=cmd_load)
 
     p = sub.add_parser(
@@ -393,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tallystick.analysis.cli import add_report_parser
 
     add_report_parser(sub)
+    add_privacy_parsers(sub)
     return parser
 
 

@@ -62,13 +62,16 @@ def render(application: str, declaration: Declaration | None) -> str:
         "",
         "## Where the tool runs",
         "",
-        "Collected automatically, cut down to short tokens (a shell's name, never its path).",
+        "Collected automatically, cut down to short tokens (a shell's name, never its path), "
+        f"{catalog.ENVIRONMENT[0].why[0].lower()}{catalog.ENVIRONMENT[0].why[1:]}",
         "",
-        *_table(catalog.ENVIRONMENT),
+        *_table(catalog.ENVIRONMENT, with_why=False),
         "",
         "## How telemetry itself behaves",
         "",
-        *_table(catalog.CLIENT),
+        f"Collected automatically, {catalog.CLIENT[0].why[0].lower()}{catalog.CLIENT[0].why[1:]}",
+        "",
+        *_table(catalog.CLIENT, with_why=False),
         "",
         "## Built-in events",
         *_named(catalog.EVENTS, "event"),
@@ -100,8 +103,9 @@ def render(application: str, declaration: Declaration | None) -> str:
         "",
         "## Deletion and retention",
         "",
-        "Send the maintainers your user ID (`python -m tallystick.client show` prints it, or your tool's own "
-        "command): `tallystick delete-user` removes every session of it. Sessions are deleted automatically "
-        "once they are older than the server's retention period.",
+        f"Send the maintainers your user ID (`python -m tallystick.client show --app {application}` prints it): "
+        "`tallystick delete-user` removes every session of it, and sessions recorded before the deletion are "
+        "refused if they arrive later. Sessions are deleted automatically once they are older than the "
+        "server's retention period.",
     ]
     return "\n".join(out) + "\n"

@@ -1,0 +1,113 @@
+"""``--retention-days``: sessions older than N days are deleted from storage and warehouse on a schedule.
+
+``tallystick up`` and ``tallystick load`` run ``Retention.run_if_due`` after a load:
+at most once per ``every_seconds`` (an hour), it deletes sessions that started
+more than ``days`` whole UTC days ago (``tallystick.warehouse.retention``), sweeps
+sessions of recently deleted users that arrived before ingest saw their tombstone,
+and prunes tombstones older than ``tombstones.KEEP_DAYS``. The clock is a seam for
+tests. Default: ``DEFAULT_DAYS`` (about 13 months: a year-on-year view of a month
+keeps working); ``off`` keeps everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the CLI imports this module on every run: the warehouse loads only when retention runs
+    from tallystick.storage import Store
+    from tallystick.warehouse import Warehouse
+
+DEFAULT_DAYS = 400
+SWEEP_DAYS = 2  # tombstones this recent are swept after each scheduled run
+
+
+def parse_days(text: str) -> int | None:
+    """``N`` (whole days, at least 1) or ``off``."""
+    if text.strip().lower() in ("off", "never", "forever"):
+        return None
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days: use e.g. 400, or off") from None
+    if days < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: keep at least 1 day, or use off to keep everything")
+    return days
+
+
+@dataclass
+class Swept:
+    """What one scheduled run removed."""
+
+    objects: int = 0
+    sessions: int = 0
+    tombstones: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.sessions:,} sessions and {self.objects:,} objects deleted, {self.tombstones:,} tombstones pruned"
+
+
+class Retention:
+    """The retention schedule: ``run_if_due`` once per ``every_seconds`` of ``clock`` time."""
+
+    def __init__(
+        self,
+        days: int | None,
+        *,
+        every_seconds: float = 3600.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.days = days
+        self.every = timedelta(seconds=every_seconds)
+        self.clock = clock
+        self.last: datetime | None = None
+
+    def due(self) -> bool:
+        return self.last is None or self.clock() - self.last >= self.every
+
+    def run_if_due(self, store: Store, warehouse: Warehouse) -> Swept | None:
+        if not self.due():
+            return None
+        return self.run(store, warehouse)
+
+    def run(self, store: Store, warehouse: Warehouse) -> Swept:
+        from tallystick.privacy.tombstones import Tombstones
+        from tallystick.warehouse.retention import delete_older_than
+
+        now = self.clock()
+        self.last = now
+        swept = Swept()
+        if self.days is not None:
+            deleted = delete_older_than(store, warehouse, self.days, today=now.date())
+            swept.objects, swept.sessions = deleted.objects, deleted.sessions
+        tombstones = Tombstones(store)
+        for user_id, deleted_at in tombstones.read().items():
+            if now - deleted_at <= timedelta(days=SWEEP_DAYS):
+                objects, sessions = sweep(store, warehouse, user_id, deleted_at)
+                swept.objects += objects
+                swept.sessions += sessions
+        swept.tombstones = tombstones.prune(now)
+        return swept
+
+
+def sweep(store: Store, warehouse: Warehouse, user_id: str, deleted_at: datetime) -> tuple[int, int]:
+    """Delete the (loaded) sessions of ``user_id`` that started before ``deleted_at``: (objects, sessions)."""
+    warehouse.ensure_schema()
+    ts = warehouse.sql.timestamp(deleted_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"))
+    where = f'"userId" = ? AND "sessionStartTime" < {ts}'
+    ids = [r[0] for r in warehouse.query(f'SELECT "sessionId" FROM sessions WHERE {where}', [user_id]).rows]
+    if not ids:
+        return 0, 0
+    rows = warehouse.query(
+        f'SELECT key FROM _tallystick_loaded WHERE "sessionId" IN (SELECT "sessionId" FROM sessions WHERE {where})',
+        [user_id],
+    ).rows
+    keys = sorted({str(r[0]) for r in rows if str(r[0]).startswith("sessions/")})
+    objects = sum(store.delete(key) for key in keys)
+    warehouse.delete_sessions(where, [user_id])
+    if keys:
+        warehouse.forget_objects(keys)
+    return objects, len(ids)
