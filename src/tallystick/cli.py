@@ -414,6 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    from tallystick.privacy import PrivacyError
     from tallystick.server.config import ConfigError
     from tallystick.server.run import BindError
     from tallystick.storage import StorageError
@@ -421,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(args.func(args))
-    except (CliError, ConfigError, BindError, StorageError, WarehouseError) as exc:
+    except (CliError, ConfigError, BindError, StorageError, WarehouseError, PrivacyError) as exc:
         _say(f"tallystick: error: {exc}")
         return 1
     except KeyboardInterrupt:

@@ -104,37 +104,32 @@ def add_privacy_parsers(sub: Any) -> None:
 
 
 def cmd_privacy(args: argparse.Namespace) -> int:
-    from tallystick.cli import CliError
-    from tallystick.privacy.errors import DeclarationError
+    from tallystick.privacy.errors import UnknownApplication
     from tallystick.privacy.gate import read_applications
     from tallystick.privacy.listing import render
     from tallystick.schema import _rules
 
     if not _rules.is_application_id(args.app):
-        raise CliError(f"{args.app!r} is not an application ID: use 1-64 characters of a-z, 0-9, '.', '_' or '-'")
+        raise UnknownApplication(
+            f"{args.app!r} is not an application ID: use 1-64 characters of a-z, 0-9, '.', '_' or '-'"
+        )
     declaration = None
     if args.config:
-        try:
-            apps, declarations = read_applications(args.config)
-        except DeclarationError as exc:
-            raise CliError(str(exc)) from None
+        apps, declarations = read_applications(args.config)
         if args.app not in apps:
-            raise CliError(f"{args.app} is not registered in {args.config}: add [applications.{args.app}] to it")
+            raise UnknownApplication(
+                f"{args.app} is not registered in {args.config}: add [applications.{args.app}] to it"
+            )
         declaration = declarations.get(args.app)
     sys.stdout.write(render(args.app, declaration))
     return 0
 
 
 def cmd_delete_user(args: argparse.Namespace) -> int:
-    from tallystick.cli import CliError
     from tallystick.privacy.deletion import check_user_id, delete_user
-    from tallystick.privacy.errors import InvalidUserId
     from tallystick.warehouse import open_warehouse
 
-    try:
-        check_user_id(args.user_id)
-    except InvalidUserId as exc:
-        raise CliError(str(exc)) from None
+    check_user_id(args.user_id)
     store = _store(args)
     warehouse = open_warehouse(args.warehouse or _data_dir(args) / "warehouse.duckdb")
     try:

@@ -13,3 +13,7 @@ class DeclarationError(PrivacyError):
 
 class InvalidUserId(PrivacyError):
     """A user ID that is not one the client generates (a version-4 UUID)."""
+
+
+class UnknownApplication(PrivacyError):
+    """An application ID that is not valid, or not registered where the command looked."""

@@ -125,6 +125,7 @@ class Gate:
             if findings.undeclared:
                 self.quarantine.undeclared(session.application_id, findings.undeclared)
                 self.undeclared_names.labels(session.application_id).inc(len(set(findings.undeclared)))
+                self._schedule_flush()
         deleted = self.tombstones.refuses(session.user_id, session.session_start_time)
         if deleted is not None:
             errors.append(
