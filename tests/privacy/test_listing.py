@@ -23,7 +23,7 @@ def _generated() -> str:
 
 
 def test_privacy_output_matches_the_golden_file() -> None:
-    """`tallystick privacy mytool --config mytool.toml` prints golden/mytool.md (regenerate with TALLYSTICK_UPDATE_GOLDEN=1)."""
+    """`tallystick privacy mytool` prints golden/mytool.md, generated from mytool.toml (see UPDATE)."""
     golden = GOLDEN / "mytool.md"
     if os.environ.get(UPDATE) == "1":
         golden.write_text(_generated())
