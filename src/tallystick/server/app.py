@@ -41,6 +41,7 @@ from tallystick.server.middleware import Edge
 from tallystick.server.openapi import OPENAPI_FILE
 from tallystick.storage import StorageError, Store, open_store
 from tallystick.storage.layout import encode_session, session_key
+from tallystick.storage.local import LocalStore
 
 log = logging.getLogger("tallystick.server")
 
@@ -292,7 +293,10 @@ class Api:
 def create_app(config: ServerConfig, store: Store | None = None) -> Edge:
     """The ingest service as an ASGI app; ``store`` defaults to the one ``config`` names."""
     metrics = Metrics()
-    ingest = Ingest(config, store or open_store(config.storage_url), metrics)
+    store = store or open_store(config.storage_url)
+    if isinstance(store, LocalStore):
+        store.open_log()  # this process becomes the directory's one writer, or StoreLocked says who is
+    ingest = Ingest(config, store, metrics)
     api = Api(config, ingest)
     routes = [
         Route("/v1/sessions", api.admitted(api.put_session), methods=["PUT"]),
