@@ -14,8 +14,8 @@ phase in a fresh subprocess so peak RSS is its own:
 - ``load clickhouse``: ``Loader`` into a ClickHouse server started here (Debian's
   ``clickhouse-server``, on 127.0.0.1 with its own data directory).
 
-Peak RSS is the loader process's plus its reader workers' (each worker's peak is
-counted once per worker, an upper bound).
+Peak RSS is sampled every 20 ms over the phase's whole process tree (the loader
+and its reader workers together).
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -65,42 +65,81 @@ def generate(data: Path, sessions: int, seed: int) -> None:
     print(f"  generated {count:,} sessions in {time.perf_counter() - started:.0f}s", file=sys.stderr)
 
 
-def _rss_mib(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024
+def _tree_rss_bytes(pid: int) -> int:
+    """Resident memory of a process and all its descendants, from /proc."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                total += sum(_tree_rss_bytes(int(child)) for child in f.read().split())
+    except (FileNotFoundError, ProcessLookupError, ValueError):
+        pass
+    return total
+
+
+class PeakRss:
+    """Samples this process tree's resident memory every 20 ms; ``peak_mib`` is the largest sum seen.
+
+    (``ru_maxrss`` cannot be used: Linux carries it over fork and exec, so a phase would
+    inherit the benchmark driver's peak, and the workers their parent's.)
+    """
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, _tree_rss_bytes(os.getpid()))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _tree_rss_bytes(os.getpid()))
+        return self.peak / 2**20
 
 
 def phase(name: str, data: Path, workdir: Path, clickhouse_port: int) -> dict[str, float]:
     """Run one measured phase in this (fresh) process; returns its figures."""
     from tallystick.storage.layout import decode_session
     from tallystick.storage.local import LocalStore
+    from tallystick.warehouse.loader import partitions
+    from tallystick.warehouse.reader import get, list_keys
 
     store = LocalStore(data / "sessions", fsync=False)
+    rss = PeakRss()
     started = time.perf_counter()
     sessions = 0
-    workers = 0
+    size = 0
     if name in ("read", "read+parse"):
-        for info in store.list("sessions/"):
-            raw = store.get(info.key)
-            if name == "read+parse":
-                decode_session(raw)
-            sessions += 1
+        # The loader's own listing and read functions, one thread, nothing else.
+        for partition in partitions(store):
+            for key in list_keys(store, partition):
+                raw = get(store, key)
+                size += len(raw)
+                if name == "read+parse":
+                    decode_session(raw)
+                sessions += 1
     else:
         from tallystick.warehouse import open_warehouse
         from tallystick.warehouse.loader import Loader
 
         spec = str(workdir / "bench.duckdb") if name == "duckdb" else f"clickhouse://127.0.0.1:{clickhouse_port}/bench"
         warehouse = open_warehouse(spec)
-        loader = Loader(store, warehouse)
-        workers = loader.workers
-        stats = loader.run()
+        stats = Loader(store, warehouse).run()
         check = warehouse.query("SELECT count(*), count(DISTINCT sessionId) FROM sessions").rows[0]
         warehouse.close()
         sessions = stats.loaded
         if (int(check[0]), int(check[1])) != (sessions, sessions):
             raise SystemExit(f"{name}: the warehouse holds {check}, expected {sessions} distinct sessions")
     seconds = time.perf_counter() - started
-    own, child = _rss_mib(resource.RUSAGE_SELF), _rss_mib(resource.RUSAGE_CHILDREN)
-    return {"sessions": sessions, "seconds": seconds, "rss_mib": own + workers * child, "workers": workers}
+    return {"sessions": sessions, "seconds": seconds, "rss_mib": rss.stop(), "bytes": size}
 
 
 class ClickHouseServer:
@@ -152,8 +191,6 @@ def main() -> int:
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     print(f"loader benchmark: {args.sessions:,} demo sessions, local storage {args.data}", file=sys.stderr)
     generate(args.data, args.sessions, args.seed)
-    files = sum(1 for _ in (args.data / "sessions" / "sessions").rglob("*.json.gz"))
-    size = sum(p.stat().st_size for p in (args.data / "sessions" / "sessions").rglob("*.json.gz"))
     results: list[tuple[str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory(prefix="tallystick-bench-") as tmp:
         workdir = Path(tmp)
@@ -168,10 +205,15 @@ def main() -> int:
             finally:
                 server.stop()
 
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}")
+    print(f"load average at the end (1, 5, 15 min): {load} (other work on the machine slows every phase alike)")
     print(f"versions: {versions()}")
-    print(f"data: {files:,} objects, {size / 2**20:,.0f} MiB gzip JSON, one object per session")
     baseline = results[0][1]
+    print(
+        f"data: {int(baseline['sessions']):,} objects, {baseline['bytes'] / 2**20:,.0f} MiB gzip JSON, "
+        "one object per session (warm page cache)"
+    )
     header = f"{'phase':<32} {'sessions':>10} {'seconds':>8} {'sessions/s':>11} {'vs read':>8} {'peak RSS':>10}"
     print(header)
     print("-" * len(header))

@@ -70,7 +70,7 @@ def _count(spec: str) -> int:
 
 def _load_argv(store: LocalStore, spec: str, workers: int) -> list[str]:
     argv = [sys.executable, "-m", "tallystick.cli", "load", "--storage", str(store.root), "--warehouse", spec]
-    return [*argv, "--batch-size", "50", "--workers", str(workers)]
+    return [*argv, "--batch-size", "25", "--workers", str(workers)]
 
 
 def _reset(spec: str) -> None:
@@ -103,12 +103,13 @@ def test_loader_killed_at_random_points_then_completes(
     for i in range(KILLS):
         before = _count(crash_spec)
         process = subprocess.Popen(
-            _load_argv(store, crash_spec, workers=2 if i % 2 else 0),
+            _load_argv(store, crash_spec, workers=2 if i % 3 == 2 else 0),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,  # its reader workers share its process group: killed with it
         )
-        time.sleep(rng.uniform(fixed * 0.9, fixed + max(full - fixed, 0.2) / 3))
+        spawn = 0.6 if i % 3 == 2 else 0.0  # starting reader processes takes a moment
+        time.sleep(fixed + spawn + rng.uniform(0.0, 0.5) * max(full - fixed, 0.2))  # while it writes
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         _, err = process.communicate(timeout=30)

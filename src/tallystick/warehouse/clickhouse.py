@@ -31,6 +31,12 @@ final row: the batch was interrupted somewhere in 2-4, so its new sessions may
 be partly inserted. It deletes every row of those session IDs (a mutation, waited
 for), and marks the intents ``aborted``; the objects are then simply new again.
 
+Recovery first waits until no statement of another (dead) loader is still running on
+the server (every statement carries a ``tallystick-`` query_id): a loader killed while
+sending an insert can leave the server finishing it, and a delete issued before that
+insert commits would miss its rows. After deleting, it checks that no row of those
+sessions is left, and deletes again if one was.
+
 Failure points: before 2, nothing was written. Between 2 and 4, recovery removes
 the partial rows. During 4, some objects may have final rows and others not;
 the latter are recovered and reloaded, the former are complete because all data
@@ -45,7 +51,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import http.client
+import itertools
 import json
+import os
 import re
 import tempfile
 import threading
@@ -57,6 +65,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlencode, urlsplit
 
 import duckdb
+import msgspec
 
 from tallystick.warehouse.base import Batch, QueryError, QueryResult, Warehouse, WarehouseError, WarehouseUnavailable
 from tallystick.warehouse.tables import Table, tables
@@ -64,9 +73,12 @@ from tallystick.warehouse.transform import clickhouse_select_sql, read_sql
 from tallystick.warehouse.views import views
 
 LOADED_TABLE = "_tallystick_loaded"
+_encoder = msgspec.json.Encoder()
 _TYPES = {"string": "String", "timestamp": "DateTime('UTC')", "attributes": "String", "float": "Float64"}
 _DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _ID_CHUNK = 20_000
+QUERY_ID_PREFIX = "tallystick-"  # every statement's query_id: recovery waits for a dead loader's inserts
+_ids = itertools.count()
 MUTATION_TIMEOUT = 300.0
 SETTINGS = {
     "output_format_json_quote_64bit_integers": "0",
@@ -215,7 +227,7 @@ class HttpTransport:
         return conn
 
     def execute(self, sql: str, data: bytes | None = None, *, database: bool = True) -> bytes:
-        params = dict(SETTINGS, default_format="JSONCompact")
+        params = dict(SETTINGS, default_format="JSONCompact", query_id=f"{QUERY_ID_PREFIX}{os.getpid()}-{next(_ids)}")
         if database:
             params["database"] = self.database
         if data is None:
@@ -390,15 +402,9 @@ class ClickHouseWarehouse(Warehouse):
 
     def _checkpoint(self, rows: Iterable[tuple[str, str, str, str | None, str]]) -> None:
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        lines = [
-            json.dumps(
-                {"key": k, "partition": p, "status": s, "error": e, "sessionId": sid, "loadedAt": now},
-                separators=(",", ":"),
-            ).encode()
-            for k, p, s, e, sid in rows
-        ]
+        columns = ["key", "partition", "status", "error", "sessionId", "loadedAt"]
+        lines = [_encoder.encode(dict(zip(columns, (*row, now), strict=True))) for row in rows]
         if lines:
-            columns = ["key", "partition", "status", "error", "sessionId", "loadedAt"]
             self._insert(LOADED_TABLE, columns, b"\n".join(lines) + b"\n")
 
     def write_batch(self, batch: Batch) -> int:
@@ -445,10 +451,36 @@ class ClickHouseWarehouse(Warehouse):
         if not pending:
             return
         ids = sorted({str(r[2]) for r in pending if r[2]})
+        self._wait_for_other_statements()
         for i in range(0, len(ids), _ID_CHUNK):
             condition = bind('"sessionId" IN ?', [tuple(ids[i : i + _ID_CHUNK])])
-            self._mutate([f'ALTER TABLE "{t.name}" DELETE WHERE {condition}' for t in tables()])
+            for _ in range(5):  # an insert of the dead loader that landed after the delete: delete again
+                self._mutate([f'ALTER TABLE "{t.name}" DELETE WHERE {condition}' for t in tables()])
+                left = sum(
+                    int(self.query(f'SELECT count() FROM "{t.name}" WHERE {condition}').rows[0][0]) for t in tables()
+                )
+                if not left:
+                    break
+            else:
+                raise WarehouseError("rows of an interrupted load keep reappearing: is another loader running?")
         self._checkpoint((str(k), str(p), "aborted", None, str(s)) for k, p, s in pending)
+
+    def _wait_for_other_statements(self, timeout: float = 60.0) -> None:
+        """Wait until statements of other (dead) loaders have finished on the server.
+
+        A loader killed while sending an insert may leave the server still running
+        it; a delete issued before it commits would not see its rows.
+        """
+        mine = f"{QUERY_ID_PREFIX}{os.getpid()}-%"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            running = self.query(
+                "SELECT count() FROM system.processes WHERE query_id LIKE ? AND query_id NOT LIKE ?",
+                [QUERY_ID_PREFIX + "%", mine],
+            ).rows
+            if not running or int(running[0][0]) == 0:
+                return
+            time.sleep(0.05)
 
     # --- deletion -----------------------------------------------------------------------------
 

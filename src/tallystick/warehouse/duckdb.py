@@ -71,6 +71,11 @@ class DuckDBWarehouse(Warehouse):
                     continue
                 raise WarehouseUnavailable(f"cannot open the warehouse {self.path}: {exc}") from None
         self.con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            # Commits append to the write-ahead log (durable, replayed after a crash); folding the
+            # log into the file is costly and grows with the tables, so do it once per load (on
+            # close) rather than every 16 MiB: at a million sessions this halves the load time.
+            self.con.execute("SET checkpoint_threshold = '4GB'")
         self._lock = threading.Lock()  # the loader writes from one thread while it lists from another
 
     def ensure_schema(self) -> None:
