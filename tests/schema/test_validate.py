@@ -170,3 +170,38 @@ def test_error_message_names_field_and_rule() -> None:
 def test_checked_in_json_schema_is_current() -> None:
     """session.schema.json matches what the Structs generate (run python -m tallystick.schema.jsonschema)."""
     assert SCHEMA_FILE.read_text() == render()
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        pytest.param("2026-05-01 10:00:00Z", id="space-separator"),
+        pytest.param("2026-05-01T10:00:00+0200", id="offset-without-colon"),
+        pytest.param("2026-05-01T10:00:60Z", id="leap-second"),
+        pytest.param("2026-05-01T10:00Z", id="no-seconds"),
+    ],
+)
+def test_timestamps_must_be_rfc_3339(stamp: str) -> None:
+    """Date-time spellings outside RFC 3339 (and leap seconds, which Python cannot hold) are rejected."""
+    assert ("sessionStartTime", "dateTime") in _errors(body(session(sessionStartTime=stamp)))
+
+
+def test_lower_case_t_and_z_are_rfc_3339() -> None:
+    """RFC 3339 allows 't' and 'z' in lower case."""
+    parse_session(body(session(sessionStartTime="2026-05-01t10:00:00z")))
+
+
+def test_loose_timestamp_in_an_attribute_is_fine() -> None:
+    """Only timestamp fields follow RFC 3339: an attribute value may look like anything."""
+    parse_session(body(session(attributes={"builtAt": "2026-05-01 10:00:00+0200"})))
+
+
+def test_surrogate_in_a_key_yields_an_encodable_error() -> None:
+    """A key holding an escaped unpaired surrogate is reported with the surrogate escaped, not a crash."""
+    raw = body(session()).replace(b'"shell"', b'"\\ud800x"')
+    with pytest.raises(InvalidSession) as info:
+        parse_session(raw)
+    for error in info.value.errors:
+        error.key.encode("utf-8")
+        error.message.encode("utf-8")
+    assert any(e.type == "keyPattern" and e.key == "attributes.\\ud800x" for e in info.value.errors)

@@ -224,3 +224,11 @@ def test_concurrent_puts_of_one_session(api: Api) -> None:
     assert sorted(statuses) == [201] + [304] * 49
     assert len(_stored(api)) == 1
     assert json.loads(gzip.decompress(api.store.get(_stored(api)[0])))["sessionId"] == json.loads(raw)["sessionId"]
+
+
+def test_surrogate_key_is_400_not_500(api: Api) -> None:
+    """A key holding an escaped unpaired surrogate gets a 400 naming it, with a UTF-8 error body."""
+    answer = api.put(body(session()).replace(b'"shell"', b'"\\udfff"'))
+    assert answer.status == 400
+    keys = [e["key"] for e in answer.json()["validationErrors"]]
+    assert "attributes.\\udfff" in keys

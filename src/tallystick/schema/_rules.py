@@ -22,6 +22,10 @@ UUID4_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
 APPLICATION_ID_PATTERN = "^[a-z0-9][a-z0-9._-]{0,63}" + END
 ATTRIBUTE_NAME_PATTERN = "^[a-zA-Z][a-zA-Z0-9]*" + END
 TYPE_NAME_PATTERN = "^[A-Za-z][A-Za-z0-9]*" + END
+# RFC 3339 date-time (section 5.6): 'T' and 'Z' in either case, an offset with a colon.
+TIMESTAMP_PATTERN = (
+    "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})" + END
+)
 
 _N = "(?:0|[1-9][0-9]*)"
 _IDENT = "[0-9A-Za-z-]+"
@@ -94,6 +98,15 @@ def is_version(value: object) -> bool:
     return isinstance(value, str) and len(value) <= VERSION_MAX_LENGTH and bool(_compiled(VERSION_PATTERN).match(value))
 
 
+def is_unicode_text(value: str) -> bool:
+    """Whether ``value`` can be encoded as UTF-8 (no unpaired surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def attribute_value_problem(value: object) -> str | None:
     """Why ``value`` cannot be an attribute value, or None when it can."""
     if value is None or isinstance(value, bool):
@@ -101,6 +114,8 @@ def attribute_value_problem(value: object) -> str | None:
     if isinstance(value, str):
         if len(value) > ATTRIBUTE_VALUE_MAX_LENGTH:
             return f"must be at most {ATTRIBUTE_VALUE_MAX_LENGTH} characters"
+        if not value.isascii() and not is_unicode_text(value):
+            return "must be valid Unicode text (it holds an unpaired surrogate, e.g. from a non-UTF-8 file name)"
         return None
     if isinstance(value, int):
         if not INT_MIN <= value <= INT_MAX:

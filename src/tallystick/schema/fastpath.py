@@ -11,6 +11,9 @@ surrogates, NaN/Infinity and integers beyond 64 bits. What it cannot see:
   attribute. The difference is the number of duplicate keys plus the number of
   optional fields sent as ``null``; the fast path vouches only when it is zero.
 * **end before start** of the session and of each span: compared here.
+* **RFC 3339 spelling**: msgspec also reads ``2024-05-01 12:00:00Z`` and offsets
+  without a colon (``+0200``); a body with a string of either shape anywhere goes
+  to the full validator, which accepts it only outside a timestamp field.
 
 The fast path never rejects: when it cannot vouch for a body it returns None and
 the caller runs the full validator, which alone words the errors. So the
@@ -30,6 +33,8 @@ from tallystick.schema.session import Attributes, Event, Session, Span
 
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _WHITESPACE = b" \t\r\n"
+# Date-time strings msgspec reads but RFC 3339 does not allow: a space for 'T', or an offset without a colon.
+_LOOSE_TIME = re.compile(rb'"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:|[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?[+-][0-9]{4}"')
 _decoder = msgspec.json.Decoder(Session)
 
 
@@ -98,5 +103,7 @@ def fast_session(body: bytes | msgspec.Raw) -> Session | None:
             if span.end_time < span.start_time:
                 return None
     if key_tokens(body) != decoded_keys(session):
+        return None
+    if _LOOSE_TIME.search(body):
         return None
     return session

@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 import msgspec.inspect as mi
 
-from tallystick.schema._rules import INT_MAX, INT_MIN, PATTERN_DESCRIPTIONS
+from tallystick.schema._rules import INT_MAX, INT_MIN, PATTERN_DESCRIPTIONS, TIMESTAMP_PATTERN
 from tallystick.schema.errors import InvalidSession, ValidationError
 from tallystick.schema.fastpath import fast_session
 from tallystick.schema.session import ORDERED_FIELDS, Session
@@ -100,8 +100,14 @@ def _json_type(value: Any) -> str:
 Checker = Callable[[Any, str, list[ValidationError]], None]
 
 
+def _printable(text: str) -> str:
+    """``text`` with unpaired surrogates escaped, so the error body can be encoded as UTF-8."""
+    return text if text.isascii() or not _SURROGATE.search(text) else text.encode("utf-8", "backslashreplace").decode()
+
+
 def _err(errors: list[ValidationError], key: str, rule: str, value: Any, message: str) -> None:
-    errors.append(ValidationError(key, rule, _shown(value), f"{key or 'body'} {message}"))
+    key = _printable(key)
+    errors.append(ValidationError(key, rule, _shown(value), f"{key or 'body'} {_printable(message)}"))
 
 
 def _type_error(errors: list[ValidationError], key: str, value: Any, expected: str) -> None:
@@ -184,6 +190,9 @@ def _check_float(value: Any, key: str, errors: list[ValidationError]) -> None:
 def _check_datetime(value: Any, key: str, errors: list[ValidationError]) -> None:
     if not isinstance(value, str):
         _type_error(errors, key, value, "an RFC 3339 date-time string")
+        return
+    if not _compiled(TIMESTAMP_PATTERN).search(value):
+        _err(errors, key, "dateTime", value, "must be an RFC 3339 date-time such as 2024-05-01T12:00:00Z")
         return
     try:
         parsed = msgspec.convert(value, datetime)
