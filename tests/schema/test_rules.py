@@ -1,0 +1,46 @@
+"""The standard-library rules the client shares with the server."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tallystick.schema import _rules
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        pytest.param("café", True, id="unicode"),
+        pytest.param(os.fsdecode(b"caf\xe9.txt"), False, id="non-utf8-file-name"),
+        pytest.param("x" * 4096, True, id="at-limit"),
+        pytest.param("x" * 4097, False, id="over-limit"),
+        pytest.param(float("nan"), False, id="nan"),
+        pytest.param(float("inf"), False, id="inf"),
+        pytest.param(2**63, False, id="int-over-64-bit"),
+        pytest.param(-(2**63), True, id="int-min"),
+        pytest.param(None, True, id="null"),
+        pytest.param(True, True, id="bool"),
+        pytest.param([1], False, id="list"),
+    ],
+)
+def test_attribute_values(value: object, ok: bool) -> None:
+    """attribute_value_problem accepts exactly what the wire contract accepts."""
+    assert (_rules.attribute_value_problem(value) is None) is ok
+
+
+def test_importing_rules_imports_no_regex_engine() -> None:
+    """The client imports _rules on every run; re is imported only once a check needs it."""
+    import subprocess
+    import sys
+
+    code = "import sys, tallystick.schema._rules; print('re' in sys.modules, 'math' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert out.stdout.split() == ["False", "False"]
