@@ -616,9 +616,10 @@ class WriteAheadLog:
         self._checkpointer.join(timeout=60)
         segment = self._segment
         if segment.fd >= 0:
+            empty = os.fstat(segment.fd).st_size == 0  # else it holds records whose sync failed: replay them
             os.close(segment.fd)
             segment.fd = -1
-            if not segment.records:
+            if empty:
                 with contextlib.suppress(FileNotFoundError):
                     segment.path.unlink()
         os.close(self._root_fd)

@@ -1,0 +1,302 @@
+"""The local store's write-ahead log: shared syncs, create-only answers, recovery, one writer."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import http.client
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixtures.api import serve_in_thread
+from fixtures.common import wait_until
+from sessions import body, session
+from tallystick.storage import StorageUnavailable
+from tallystick.storage._wal import StoreLocked, WriteAheadLog, decode_records, encode_record
+from tallystick.storage.local import LocalStore
+
+
+@pytest.fixture
+def open_logs() -> Iterator[list[WriteAheadLog]]:
+    """WriteAheadLogs a test opened, closed afterwards."""
+    logs: list[WriteAheadLog] = []
+    yield logs
+    for wal in logs:
+        wal.close()
+
+
+def _open(root: Path, logs: list[WriteAheadLog], **options: Any) -> WriteAheadLog:
+    (root / ".tmp").mkdir(parents=True, exist_ok=True)
+    wal = WriteAheadLog(root, root / ".tmp", **options)
+    logs.append(wal)
+    return wal
+
+
+def _put_all(wal: WriteAheadLog, items: list[tuple[str, bytes]]) -> list[bool]:
+    async def run() -> list[bool]:
+        return await asyncio.gather(*(wal.put(k, v) for k, v in items))
+
+    return asyncio.run(run())
+
+
+def _segment(root: Path, name: str, data: bytes) -> Path:
+    path = root / ".wal" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("use_syncfs", [pytest.param(True, id="syncfs"), pytest.param(False, id="fsync-each")])
+def test_concurrent_writers_share_syncs(tmp_path: Path, open_logs: list[WriteAheadLog], use_syncfs: bool) -> None:
+    """200 concurrent writes all land whole, in far fewer log syncs than writes, leaving no temp file."""
+    wal = _open(tmp_path, open_logs, use_syncfs=use_syncfs)
+    created = _put_all(wal, [(f"p/q/{i}.json", f"object {i}".encode()) for i in range(200)])
+    assert created == [True] * 200
+    assert all((tmp_path / "p" / "q" / f"{i}.json").read_bytes() == f"object {i}".encode() for i in range(200))
+    assert wal.records == 200
+    assert wal.groups < 100
+    assert list((tmp_path / ".tmp").iterdir()) == []
+
+
+def test_fifty_concurrent_writers_of_one_key_exactly_one_wins(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """50 concurrent writes of one key: exactly one creates it, its bytes are stored, one record is logged."""
+    wal = _open(tmp_path, open_logs)
+    created = _put_all(wal, [("k/one", b"v%d" % i) for i in range(50)])
+    assert created.count(True) == 1
+    assert (tmp_path / "k" / "one").read_bytes() == b"v%d" % created.index(True)
+    assert wal.records == 1
+
+
+def test_fifty_concurrent_http_puts_of_one_session_get_one_201(tmp_path: Path) -> None:
+    """50 clients PUT the same session at once over HTTP: one 201, 49 304, one stored object."""
+    raw = body(session())
+    statuses: list[int] = []
+    barrier = threading.Barrier(50)
+    runner = serve_in_thread(LocalStore(tmp_path / "sessions"))
+    api = next(runner)
+    try:
+
+        def put() -> None:
+            conn = http.client.HTTPConnection(api.host, api.port, timeout=30)
+            try:
+                conn.connect()
+                barrier.wait(timeout=30)
+                conn.request("PUT", "/v1/sessions", raw, {"Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+                statuses.append(response.status)
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=put) for _ in range(50)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(statuses) == [201] + [304] * 49
+        assert len(list(api.store.list("sessions/"))) == 1
+    finally:
+        next(runner, None)
+        api.store.close()
+
+
+def test_duplicate_is_answered_only_after_the_first_write_is_durable(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """While the first write's sync is stuck, a second writer of the key waits; both answer once it returns."""
+    started, release = threading.Event(), threading.Event()
+
+    def slow_sync(fd: int) -> None:
+        started.set()
+        assert release.wait(timeout=30)
+        os.fsync(fd)
+
+    wal = _open(tmp_path, open_logs, datasync=slow_sync)
+
+    async def race() -> tuple[bool, bool]:
+        first = asyncio.ensure_future(wal.put("k", b"first"))
+        await asyncio.sleep(0)
+        assert await asyncio.to_thread(started.wait, 30)
+        second = asyncio.ensure_future(wal.put("k", b"second"))
+        await asyncio.sleep(0.2)
+        assert not first.done() and not second.done()
+        release.set()
+        return await first, await second
+
+    try:
+        assert asyncio.run(race()) == (True, False)
+    finally:
+        release.set()  # a failing test must not leave the committer stuck
+    assert (tmp_path / "k").read_bytes() == b"first"
+
+
+def test_existing_object_is_answered_at_once_without_a_record(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """A key whose object file exists gets "already there" without writing the log."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "b").write_bytes(b"old")
+    wal = _open(tmp_path, open_logs)
+    assert _put_all(wal, [("a/b", b"new")]) == [False]
+    assert wal.records == 0
+    assert (tmp_path / "a" / "b").read_bytes() == b"old"
+
+
+def test_failed_log_sync_refuses_writes_until_reopened(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """A failed fdatasync answers StorageUnavailable, materializes nothing, and refuses later writes."""
+
+    def failing(fd: int) -> None:
+        raise OSError(errno.EIO, "I/O error")
+
+    wal = _open(tmp_path, open_logs, datasync=failing)
+    with pytest.raises(StorageUnavailable, match=r"cannot write the log in .* \(I/O error\): restart the service"):
+        _put_all(wal, [("k", b"v")])
+    assert not (tmp_path / "k").exists()
+    with pytest.raises(StorageUnavailable, match="restart the service"):
+        _put_all(wal, [("other", b"v")])
+    assert wal.failed is not None
+    wal.close()
+    reopened = _open(tmp_path, open_logs)
+    assert reopened.recovery.records == 1  # written but never acknowledged: stored now, a retry gets 304
+    assert _put_all(reopened, [("k", b"again"), ("other", b"v")]) == [False, True]
+
+
+def test_torn_tail_record_is_dropped(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """Recovery keeps the complete records of a segment and drops a final record cut short."""
+    torn = encode_record("a/3", b"three")[:-2]
+    _segment(tmp_path, "0000000000000007.log", encode_record("a/1", b"one") + encode_record("a/2", b"two") + torn)
+    wal = _open(tmp_path, open_logs)
+    assert (wal.recovery.segments, wal.recovery.records, wal.recovery.rewritten) == (1, 2, 2)
+    assert wal.recovery.torn_bytes == len(torn)
+    assert (tmp_path / "a" / "1").read_bytes() == b"one"
+    assert (tmp_path / "a" / "2").read_bytes() == b"two"
+    assert not (tmp_path / "a" / "3").exists()
+    assert [p.name for p in wal.segment_paths()] == ["0000000000000008.log"]  # replayed ones are gone
+
+
+def test_record_with_a_bad_checksum_ends_the_segment(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """A flipped byte fails the record's checksum: it and everything after it are dropped."""
+    second = bytearray(encode_record("a/2", b"two"))
+    second[-1] ^= 0xFF
+    data = encode_record("a/1", b"one") + bytes(second) + encode_record("a/3", b"three")
+    records, end = decode_records(data)
+    assert records == [("a/1", b"one")]
+    assert end == len(encode_record("a/1", b"one"))
+
+
+def test_missing_or_damaged_objects_are_rewritten_from_the_log(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """Recovery writes a missing object, replaces an empty or cut-short one, and leaves a whole one alone."""
+    records = {"s/missing": b"m" * 100, "s/empty": b"e" * 100, "s/short": b"x" * 100, "s/whole": b"w" * 100}
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "empty").write_bytes(b"")
+    (tmp_path / "s" / "short").write_bytes(b"x" * 40)
+    (tmp_path / "s" / "whole").write_bytes(b"w" * 100)
+    whole_inode = (tmp_path / "s" / "whole").stat().st_ino
+    _segment(tmp_path, "0000000000000001.log", b"".join(encode_record(k, v) for k, v in records.items()))
+    wal = _open(tmp_path, open_logs)
+    assert (wal.recovery.records, wal.recovery.rewritten) == (4, 3)
+    for key, value in records.items():
+        assert (tmp_path / key).read_bytes() == value
+    assert (tmp_path / "s" / "whole").stat().st_ino == whole_inode
+
+
+def test_segments_are_deleted_once_their_objects_are_durable(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """After a checkpoint the closed segments are gone; the objects stay; close leaves no segment."""
+    wal = _open(tmp_path, open_logs, checkpoint_seconds=0.05, use_syncfs=False)
+    for batch in range(3):
+        _put_all(wal, [(f"d{batch}/{i}", b"%d" % i) for i in range(20)])
+    wait_until(lambda: wal.checkpoints >= 1 and len(wal.segment_paths()) <= 1, timeout=10, what="a checkpoint")
+    assert all((tmp_path / f"d{b}" / str(i)).read_bytes() == b"%d" % i for b in range(3) for i in range(20))
+    wal.close()
+    assert wal.segment_paths() == []
+
+
+def test_unclean_stop_leaves_segments_that_next_open_replays(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """Records whose objects were lost (as after a crash before the checkpoint) come back at the next open."""
+    wal = _open(tmp_path, open_logs, checkpoint_seconds=3600)
+    assert _put_all(wal, [(f"x/{i}", b"%d" % i) for i in range(10)]) == [True] * 10
+    segments = [p.read_bytes() for p in wal.segment_paths()]
+    wal.close()
+    for i in range(5):  # lost names and contents, as a power loss before the checkpoint could do
+        (tmp_path / "x" / str(i)).unlink()
+    _segment(tmp_path, "0000000000000009.log", b"".join(segments))
+    reopened = _open(tmp_path, open_logs)
+    assert (reopened.recovery.records, reopened.recovery.rewritten) == (10, 5)
+    assert all((tmp_path / "x" / str(i)).read_bytes() == b"%d" % i for i in range(10))
+
+
+def test_unmaterialized_record_stays_pending_and_in_the_log(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """If an object file cannot be created after the log sync, the write is still durable: 201, then 304."""
+    (tmp_path / "blocked").write_bytes(b"a file where a directory should be")
+    wal = _open(tmp_path, open_logs, checkpoint_seconds=0.05)
+    assert _put_all(wal, [("blocked/k", b"v")]) == [True]
+    assert _put_all(wal, [("blocked/k", b"w")]) == [False]
+    _put_all(wal, [("other/k", b"v")])
+    wait_until(lambda: wal.checkpoints >= 1, timeout=10, what="a checkpoint")
+    assert wal.segment_paths()[0].read_bytes().startswith(encode_record("blocked/k", b"v"))
+    wal.close()
+    (tmp_path / "blocked").unlink()
+    reopened = _open(tmp_path, open_logs)
+    assert reopened.recovery.rewritten >= 1
+    assert (tmp_path / "blocked" / "k").read_bytes() == b"v"
+
+
+def test_second_writer_of_a_directory_is_refused(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """One log per directory: a second open fails with StoreLocked until the first closes; readers are not blocked."""
+    first = _open(tmp_path, open_logs)
+    with pytest.raises(StoreLocked, match=r"another tallystick server is writing to .*: stop it or give this one"):
+        _open(tmp_path, open_logs)
+    assert _put_all(first, [("r/k", b"v")]) == [True]
+    assert LocalStore(tmp_path).get("r/k") == b"v"
+    first.close()
+    assert _put_all(_open(tmp_path, open_logs), [("r/k", b"w"), ("r/l", b"v")]) == [False, True]
+
+
+def test_second_server_on_one_directory_fails_at_start_with_one_line(tmp_path: Path) -> None:
+    """``tallystick serve`` on a directory another server writes to exits 1 with a one-line error."""
+
+    def argv(port: str) -> list[str]:
+        return [sys.executable, "-m", "tallystick.cli", "serve", "--host", "127.0.0.1", "--port", port]
+
+    common = ["--app", "demo", "--data-dir", str(tmp_path), "--storage", str(tmp_path / "sessions")]
+    first = subprocess.Popen(argv("0") + common, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert first.stdout is not None
+        assert "listening on" in first.stdout.readline()
+        second = subprocess.run(argv("0") + common, capture_output=True, text=True, timeout=60, check=False)
+    finally:
+        first.kill()
+        first.wait(timeout=10)
+        if first.stdout is not None:
+            first.stdout.close()
+    assert second.returncode == 1
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("tallystick: error: another tallystick server is writing to ")
+
+
+def test_sync_and_async_writes_share_the_log(tmp_path: Path) -> None:
+    """With the log open, put_if_absent goes through it: create-only holds across both, objects are readable."""
+    store = LocalStore(tmp_path)
+    store.open_log()
+    try:
+        results: list[bool] = []
+
+        async def mixed() -> list[bool]:
+            threads = [asyncio.to_thread(store.put_if_absent, "m/k", b"sync") for _ in range(5)]
+            tasks = [store.put_if_absent_async("m/k", b"async") for _ in range(5)]
+            return await asyncio.gather(*threads, *tasks)
+
+        results = asyncio.run(mixed())
+        assert results.count(True) == 1
+        assert store.get("m/k") in (b"sync", b"async")
+        assert store.put_if_absent("m/new", b"x") is True
+        assert store.get("m/new") == b"x"
+    finally:
+        store.close()
+    assert not list((tmp_path / ".wal").glob("*.log"))
