@@ -15,9 +15,11 @@ from tallystick.storage import (
     AccessDenied,
     BucketNotFound,
     InvalidStorageUrl,
+    StorageError,
     StorageUnavailable,
     open_store,
 )
+from tallystick.storage.cloud import redact
 
 
 @pytest.fixture(autouse=True)
@@ -134,3 +136,70 @@ def test_unreachable_endpoint_fails_fast_as_unavailable() -> None:
     with pytest.raises(StorageUnavailable, match=r"cannot be reached .* check the endpoint and the network"):
         store.put_if_absent("k", b"x")
     assert time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("s3://bucket/../x?aws_secret_access_key=TOPSECRET", "s3://bucket/../x?aws_secret_access_key=***"),
+        ("s3:///p?AWS_SECRET_ACCESS_KEY=TOPSECRET", "s3:///p?AWS_SECRET_ACCESS_KEY=***"),
+        ("minio://admin:TOPSECRET@host/p", "minio://***@host/p"),
+        ("s3://b/p?endpoint=http://admin:TOPSECRET@127.0.0.1:1", "s3://b/p?endpoint=http://***@127.0.0.1:1"),
+        ("az://c/p?Azure_Storage_Account_Key=TOPSECRET&sas_token=TOPSECRET", None),
+        ("gs://b/p?GOOGLE_SERVICE_ACCOUNT_KEY=TOPSECRET&Bearer_Token=TOPSECRET", None),
+        ("s3://b/p?Session_Token=TOPSECRET&region=eu-west-1", "s3://b/p?Session_Token=***&region=eu-west-1"),
+    ],
+    ids=[
+        "lowercase-prefixed-key",
+        "uppercase-key",
+        "userinfo",
+        "endpoint-userinfo",
+        "azure-spellings",
+        "google-spellings",
+        "mixed-case",
+    ],
+)
+def test_redact_hides_every_spelling_of_a_secret(url: str, shown: str | None) -> None:
+    """Secret parameters in any case or with a cloud prefix, and userinfo anywhere, never show."""
+    redacted = redact(url)
+    assert "TOPSECRET" not in redacted
+    if shown is not None:
+        assert redacted == shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "s3://bucket/../x?aws_secret_access_key=TOPSECRET",
+        "s3:///p?AWS_SECRET_ACCESS_KEY=TOPSECRET",
+        "minio://admin:TOPSECRET@host/p",
+        "s3://bucket/p?AWS_SECRET_ACCESS_KEY=TOPSECRET",
+        "az://container/p?account_name=a&account_key=TOPSECRET!!",
+    ],
+    ids=["dot-dot-prefix", "no-bucket", "unsupported-scheme-userinfo", "unknown-uppercase-setting", "bad-account-key"],
+)
+def test_rejected_url_messages_never_show_secrets(url: str) -> None:
+    """The one-line error for a URL that cannot be opened shows the URL with its secrets masked."""
+    with pytest.raises(InvalidStorageUrl) as caught:
+        open_store(url)
+    assert "TOPSECRET" not in str(caught.value)
+
+
+def test_endpoint_userinfo_never_shows_in_url_or_errors(s3_server: S3Server) -> None:
+    """user:password@ in the endpoint shows neither in store.url nor in any error message."""
+    endpoint = s3_server.endpoint.replace("http://", "http://admin:TOPSECRET@")
+    unreachable = f"http://admin:TOPSECRET@127.0.0.1:{free_port()}"
+    credentials = "access_key_id=testing&secret_access_key=testing-secret"
+    missing = open_store(f"s3://no-such-bucket/p?endpoint={endpoint}&{credentials}")
+    down = open_store(f"s3://bucket/p?endpoint={unreachable}&{credentials}")
+    assert "TOPSECRET" not in missing.url and "TOPSECRET" not in down.url
+    assert "endpoint=http://***@127.0.0.1:" in missing.url
+    errors: list[Exception] = []
+    for action in (missing.check, lambda: missing.put_if_absent("k", b"x"), down.check, lambda: down.get("k")):
+        with pytest.raises(StorageError) as caught:
+            action()
+        errors.append(caught.value)
+    assert [type(e) for e in errors] == [BucketNotFound, BucketNotFound, StorageUnavailable, StorageUnavailable]
+    for error in errors:
+        assert "TOPSECRET" not in str(error) and "testing-secret" not in str(error)
+        assert "http://***@127.0.0.1:" in str(error)

@@ -19,7 +19,7 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from tallystick.storage import AccessDenied, BucketNotFound, ObjectNotFound, open_store
+from tallystick.storage import AccessDenied, BucketNotFound, ObjectNotFound, StorageMisconfigured, open_store
 
 BUCKET = "tallystick-test"
 
@@ -32,6 +32,7 @@ class FakeGcs(ThreadingHTTPServer):
         self.objects: dict[str, bytes] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.lock = threading.Lock()
+        self.honours_preconditions = True  # False: a server that ignores x-goog-if-generation-match
 
     @property
     def endpoint(self) -> str:
@@ -79,7 +80,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         key = target[0]
         with self.server.lock:
-            if self.headers.get("x-goog-if-generation-match") == "0" and key in self.server.objects:
+            if (
+                self.server.honours_preconditions
+                and self.headers.get("x-goog-if-generation-match") == "0"
+                and key in self.server.objects
+            ):
                 self._error(412, "PreconditionFailed")
                 return
             self.server.objects[key] = data
@@ -191,3 +196,13 @@ def test_rejected_token_says_which_credentials_to_set(gcs: FakeGcs) -> None:
         store.check()
     assert "wrong-token" not in str(caught.value)
     assert "wrong-token" not in store.url
+
+
+def test_check_refuses_a_server_that_ignores_the_generation_precondition(gcs: FakeGcs) -> None:
+    """A server that overwrites despite x-goog-if-generation-match: 0 fails check() naming the condition."""
+    gcs.honours_preconditions = False
+    store = open_store(_url(gcs))
+    with pytest.raises(StorageMisconfigured, match=r"does not honour conditional writes \(PUT with x-goog-if-gen"):
+        store.check()
+    gcs.honours_preconditions = True
+    store.check()

@@ -19,14 +19,25 @@ obstore retries, the retry meets the object it just created and reports ``412``,
 ``put_if_absent`` answers False ("already stored") for an object this call created. The
 object is stored either way; the ingest service answers 304 instead of 201.
 
-Keys whose first segment starts with ``.`` are the store's own (``check`` writes
-``.tallystick/check``); listings never show them.
+``check`` proves that the service honours create-only writes rather than trusting it:
+it writes the probe ``.tallystick/check`` create-only and, if that write says it created
+the probe, writes it create-only once more, which must report "already exists". An
+S3-compatible server that ignores ``If-None-Match`` (it would answer 201 to every
+duplicate and overwrite the stored session) fails the readiness check with
+``StorageMisconfigured`` instead of silently breaking deduplication. Once the probe
+exists, the first write's "already exists" is the proof, so a check costs one write and
+one ``HEAD`` as before.
+
+Keys whose first segment starts with ``.`` are the store's own; listings never show them.
+
+Messages never show secrets: the endpoint is shown without userinfo, and obstore's
+error text is scrubbed of userinfo, signatures, tokens and the secret values given in
+the storage URL (``scrub``).
 """
 
 from __future__ import annotations
 
 import builtins
-import contextlib
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -45,6 +56,7 @@ from tallystick.storage.base import (
     ObjectInfo,
     ObjectNotFound,
     StorageError,
+    StorageMisconfigured,
     StorageUnavailable,
     Store,
     check_key,
@@ -82,31 +94,52 @@ _AUTH_FAILED = (
 )
 _UNREACHABLE = ("error sending request", "Connection refused", "dns error", "timed out", "operation timed out")
 _SECRET_IN_TEXT = re.compile(r"(sig|signature|X-Amz-Signature|X-Amz-Credential|token)=[^&\s]+", re.IGNORECASE)
+_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)[^\s/?#]*@", re.IGNORECASE)
 
 
 class Backend:
     """How one kind of service is named in messages: what to create, what to set."""
 
-    def __init__(self, scheme: str, service: str, container: str, create_hint: str, credentials_hint: str) -> None:
+    def __init__(
+        self,
+        scheme: str,
+        service: str,
+        container: str,
+        create_hint: str,
+        credentials_hint: str,
+        *,
+        create_only: str = "a create-only write",
+    ) -> None:
         self.scheme = scheme
         self.service = service
         self.container = container
         self.create_hint = create_hint
         self.credentials_hint = credentials_hint
+        self.create_only = create_only  # how the service is asked for a create-only write
 
 
-MEMORY = Backend("memory", "memory store", "store", "", "")
+MEMORY = Backend("memory", "memory store", "store", "", "", create_only="mode='create'")
 
 
 class BucketStore(Store):
     """A ``Store`` over any obstore store; ``url`` is the storage URL with secrets removed."""
 
-    def __init__(self, store: ObjectStore, *, url: str, backend: Backend, bucket: str, endpoint: str = "") -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        url: str,
+        backend: Backend,
+        bucket: str,
+        endpoint: str = "",
+        secrets: tuple[str, ...] = (),
+    ) -> None:
         self._store = store
         self.url = url
         self.backend = backend
         self.bucket = bucket
-        self.endpoint = endpoint
+        self.endpoint = strip_userinfo(endpoint)
+        self._secrets = secrets  # values messages must never show (scrubbed from obstore's text)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -181,21 +214,47 @@ class BucketStore(Store):
         return sorted(p[cut:] for p in result["common_prefixes"] if not (not directory and p.startswith(".")))
 
     def check(self) -> None:
-        """Write (create-only) and read back a probe object: proves bucket, credentials and network."""
+        """Prove bucket, credentials, network and create-only writes with a probe object; raise if any fails."""
         try:
-            with contextlib.suppress(AlreadyExistsError, PreconditionError):
-                self._store.put(PROBE_KEY, b"ok", mode="create", use_multipart=False)
+            if self._create(PROBE_KEY) and self._create(PROBE_KEY):
+                raise StorageMisconfigured(
+                    f"{self.backend.service} {self._where()} does not honour conditional writes "
+                    f"({self.backend.create_only}): a second create-only write of {PROBE_KEY} succeeded, so "
+                    "duplicate sessions would overwrite each other; use a service that supports it"
+                )
             self._store.head(PROBE_KEY)
+        except StorageError:
+            raise
+        except FileNotFoundError as exc:
+            if _bucket_missing(str(exc)):
+                raise self._error(exc) from None
+            raise StorageUnavailable(
+                f"{self.backend.service} {self._where()} accepted the probe {PROBE_KEY} but cannot read it back "
+                f"({self._first_line(str(exc), 160)}): retrying later may work"
+            ) from None
         except Exception as exc:  # noqa: BLE001
-            error = self._error(exc)
-            raise (error if not isinstance(error, ObjectNotFound) else StorageUnavailable(str(exc))) from None
+            raise self._error(exc) from None
+
+    def _create(self, key: str) -> bool:
+        """One create-only write of the probe; True if the service says it created the object."""
+        try:
+            self._store.put(key, b"ok", mode="create", use_multipart=False)
+        except (AlreadyExistsError, PreconditionError):
+            return False
+        return True
 
     # -- errors ---------------------------------------------------------------------------
+
+    def _where(self) -> str:
+        return f"{self.backend.container} {self.bucket!r}" + (f" at {self.endpoint}" if self.endpoint else "")
+
+    def _first_line(self, text: str, limit: int = 240) -> str:
+        return _first_line(scrub(text, self._secrets), limit)
 
     def _error(self, exc: Exception, key: str | None = None) -> StorageError:
         """One line that says what failed and what to do about it."""
         text = str(exc)
-        where = f"{self.backend.container} {self.bucket!r}" + (f" at {self.endpoint}" if self.endpoint else "")
+        where = self._where()
         if _bucket_missing(text):
             return BucketNotFound(
                 f"{self.backend.service} {where} does not exist: "
@@ -205,16 +264,29 @@ class BucketStore(Store):
         if isinstance(exc, PermissionDeniedError | UnauthenticatedError) or any(m in text for m in _AUTH_FAILED):
             return AccessDenied(
                 f"{self.backend.service} {where}: no credentials found or they were rejected "
-                f"({_first_line(text, 160)}): {self.backend.credentials_hint}"
+                f"({self._first_line(text, 160)}): {self.backend.credentials_hint}"
             )
         if isinstance(exc, FileNotFoundError) and key is not None:
             return ObjectNotFound(key)
         if any(m in text for m in _UNREACHABLE):
             return StorageUnavailable(
-                f"{self.backend.service} {where} cannot be reached ({_first_line(text, 160)}): "
+                f"{self.backend.service} {where} cannot be reached ({self._first_line(text, 160)}): "
                 "check the endpoint and the network; retrying later may work"
             )
-        return StorageUnavailable(f"{self.backend.service} {where} failed: {_first_line(text)}")
+        return StorageUnavailable(f"{self.backend.service} {where} failed: {self._first_line(text)}")
+
+
+def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` without URL userinfo, signatures, tokens or any of the ``secrets`` values."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 8:  # shorter ones are test values, and replacing them would garble the text
+            text = text.replace(secret, "***")
+    return _SECRET_IN_TEXT.sub(r"\1=…", strip_userinfo(text))
+
+
+def strip_userinfo(text: str) -> str:
+    """``text`` with the userinfo of every URL in it (``http://user:password@host``) replaced by ``***``."""
+    return _USERINFO.sub(r"\1***@", text)
 
 
 def _bucket_missing(text: str) -> bool:
@@ -222,5 +294,5 @@ def _bucket_missing(text: str) -> bool:
 
 
 def _first_line(text: str, limit: int = 240) -> str:
-    line = _SECRET_IN_TEXT.sub(r"\1=…", text.strip().split("\n", 1)[0])
+    line = scrub(text.strip().split("\n", 1)[0])
     return line if len(line) <= limit else line[: limit - 1] + "…"

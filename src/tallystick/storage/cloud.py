@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from tallystick.storage.base import InvalidStorageUrl
-from tallystick.storage.bucket import RETRY, Backend, BucketStore
+from tallystick.storage.bucket import RETRY, Backend, BucketStore, scrub, strip_userinfo
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, ObjectStore
@@ -34,6 +34,7 @@ SECRET_KEYS = frozenset(
     {"secret_access_key", "session_token", "account_key", "sas_key", "client_secret", "bearer_token"}
     | {"service_account_key"}
 )
+_PREFIXES = ("aws_", "azure_storage_", "azure_", "google_", "gcs_", "goog_")
 _BOOL_KEYS = frozenset(
     {"allow_http", "skip_signature", "virtual_hosted_style_request", "unsigned_payload", "use_emulator"}
 )
@@ -86,6 +87,7 @@ _S3 = _Kind(
         "bucket",
         "aws s3 mb s3://<name>",
         "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an IAM role",
+        create_only="PUT with If-None-Match: *",
     ),
     keys=frozenset(
         {
@@ -111,6 +113,7 @@ _GCS = _Kind(
         "bucket",
         "gcloud storage buckets create gs://<name>",
         "set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or run with a service account",
+        create_only="PUT with x-goog-if-generation-match: 0",
     ),
     keys=frozenset({"service_account", "service_account_key", "application_credentials", "bearer_token"}),
     bucket_pattern=r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$",
@@ -125,6 +128,7 @@ _AZURE = _Kind(
         "container",
         "az storage container create --name <name>",
         "set AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY (or a SAS key), or use a managed identity",
+        create_only="Put Blob with If-None-Match: *",
     ),
     keys=frozenset(
         {
@@ -189,24 +193,63 @@ def open_bucket(url: str) -> BucketStore:
     allow_http = config.pop("allow_http", endpoint.startswith("http://"))
     if allow_http:
         client["allow_http"] = True
+    secrets = tuple(v for k, v in pairs if v and is_secret(k))
     try:
         store = kind.build(bucket, prefix, config, client)
     except Exception as exc:  # noqa: BLE001 - obstore reports bad settings with several types
         raise InvalidStorageUrl(
-            f"cannot open {redact(url)}: {str(exc).strip().splitlines()[0]} "
+            f"cannot open {redact(url)}: {scrub(str(exc).strip().splitlines()[0], secrets)} "
             f"({kind.backend.credentials_hint}; see docs/storage.md)"
         ) from None
-    return BucketStore(store, url=redact(url), backend=kind.backend, bucket=bucket, endpoint=endpoint)
+    return BucketStore(
+        store,
+        url=redact(url),
+        backend=kind.backend,
+        bucket=bucket,
+        endpoint=strip_userinfo(endpoint),
+        secrets=secrets,
+    )
 
 
 def redact(url: str) -> str:
-    """The URL with the values of secret query parameters replaced by ``***``."""
-    parts = urlsplit(url)
-    if not parts.query:
-        return url
+    """The URL as it may be shown: no userinfo, and ``***`` for the values of secret query parameters.
+
+    Userinfo (``user:password@``) is removed from the URL itself and from any URL-valued
+    parameter (``endpoint=http://user:password@host``). A parameter is secret whatever its
+    case and with or without an ``aws_``/``azure_``/``google_`` prefix
+    (``AWS_SECRET_ACCESS_KEY``, ``azure_storage_account_key``): obstore accepts all of
+    those spellings, so the message of a rejected URL must not echo any of them.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return strip_userinfo(url)
+    netloc_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    netloc, tail = rest[:netloc_end], rest[netloc_end:]
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    path, qmark, query = tail.partition("?")
+    fragment = ""
+    if qmark:
+        query, hashmark, fragment = query.partition("#")
+        fragment = hashmark + fragment
+    shown = f"{scheme}://{netloc}{strip_userinfo(path)}"
+    if not qmark:
+        return shown
     try:
-        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        pairs = parse_qsl(query, keep_blank_values=True)
     except ValueError:
-        return parts._replace(query="***").geturl()
-    query = urlencode([(k, "***" if k in SECRET_KEYS else v) for k, v in pairs], safe=":/*", quote_via=quote)
-    return parts._replace(query=query).geturl()
+        return f"{shown}?***"
+    masked = [(k, "***" if is_secret(k) else strip_userinfo(v)) for k, v in pairs]
+    return f"{shown}?{urlencode(masked, safe=':/*@', quote_via=quote)}{strip_userinfo(fragment)}"
+
+
+def is_secret(key: str) -> bool:
+    """Whether a storage setting holds a secret (case-insensitive, ``aws_``/``azure_``/``google_`` prefixes ignored)."""
+    name = key.strip().lower()
+    for prefix in _PREFIXES:
+        name = name.removeprefix(prefix)
+    return name not in _BOOL_KEYS and (
+        name in SECRET_KEYS
+        or name.endswith("key")
+        or any(word in name for word in ("secret", "token", "password", "sas", "signature", "credential"))
+    )
