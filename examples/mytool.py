@@ -10,7 +10,8 @@
 
 The telemetry lines are marked ``# telemetry``. The tests run this file as a real
 subprocess; ``MYTOOL_TELEMETRY_URL`` and ``MYTOOL_TELEMETRY_EXIT_TIMEOUT`` point
-it at a test server (a self-hosting user could use the first one too).
+it at a test server (a self-hosting user could use the first one too), and
+``MYTOOL_TELEMETRY_SIGTERM=1`` opts in to queueing the session on SIGTERM.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if "MYTOOL_TELEMETRY_EXIT_TIMEOUT" in os.environ:  # for the tests: wait longer on uploads at exit
         config.exit_timeout = float(os.environ["MYTOOL_TELEMETRY_EXIT_TIMEOUT"])
+    # Opt in to keeping the session of a SIGTERM'd run; costs a late death if SIGTERM lands in long C code.
+    config.handle_sigterm = os.environ.get("MYTOOL_TELEMETRY_SIGTERM") == "1"
     telemetry.configure(config)  # telemetry
     parser = argparse.ArgumentParser(prog="mytool")
     commands = parser.add_subparsers(dest="command", required=True)

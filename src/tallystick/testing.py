@@ -71,5 +71,5 @@ def capture(app_id: str = "test-tool", version: str = "0.0.0") -> Iterator[Captu
     try:
         yield Capture(client)
     finally:
-        _api.install(previous)
+        _api.restore(previous)  # the client and whether it captured: a nested capture leaves the outer one on
         client.finish()

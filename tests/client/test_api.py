@@ -14,7 +14,20 @@ from tallystick.client import _api
 def _no_active_client():  # type: ignore[no-untyped-def]
     previous = _api.install(None)
     yield
-    _api.install(previous)
+    _api.restore(previous)
+
+
+def _local(tmp_path: Path, **options: object) -> telemetry.Config:
+    """A config that records and queues locally, without process hooks."""
+    return telemetry.Config(
+        "mytool",
+        "1.0.0",
+        "http://127.0.0.1:9",
+        data_dir=tmp_path,
+        environ={"MYTOOL_TELEMETRY": "local"},
+        install_hooks=False,
+        **options,  # type: ignore[arg-type]
+    )
 
 
 def test_calls_before_configure_do_nothing() -> None:
@@ -45,7 +58,8 @@ def test_a_bad_configuration_turns_telemetry_off_silently(
     )
     telemetry.configure(config)
     telemetry.event("Thing")
-    assert _api._active is not None and _api._active.session is None
+    client = _api.active()
+    assert client is not None and client.session is None
     assert capsys.readouterr() == ("", "")
 
 
@@ -70,7 +84,7 @@ def test_bad_names_in_production_are_counted_not_raised(tmp_path: Path, capsys: 
     )
     telemetry.configure(config)
     telemetry.event("not a name")
-    client = _api._active
+    client = _api.active()
     assert client is not None
     client.finish()
     (path,) = (tmp_path / "queue").glob("*.json")
@@ -90,7 +104,7 @@ def test_internal_failures_are_swallowed_and_counted(tmp_path: Path) -> None:
         clock=lambda: 1_700_000_000.0,
     )
     telemetry.configure(config)
-    client = _api._active
+    client = _api.active()
     assert client is not None and client.session is not None
     client.session._events = None  # type: ignore[assignment]
     client.session._spans = None  # type: ignore[assignment]
@@ -114,3 +128,73 @@ def test_configuring_again_finishes_the_previous_session(tmp_path: Path) -> None
             )
         )
     assert len(list((tmp_path / "queue").glob("*.json"))) == 1
+
+
+@pytest.mark.parametrize("config", [None, "mytool", 42], ids=["none", "str", "int"])
+def test_configure_with_no_config_does_not_raise(config: object, capsys: pytest.CaptureFixture[str]) -> None:
+    """configure(None) or any non-Config returns quietly: telemetry stays off, nothing printed."""
+    telemetry.configure(config)  # type: ignore[arg-type]
+    telemetry.event("Thing")
+    assert capsys.readouterr() == ("", "")
+
+
+def test_a_value_utf8_cannot_encode_loses_only_itself(tmp_path: Path) -> None:
+    """A lone surrogate (os.fsdecode of a non-UTF-8 file name) is dropped and counted; the session is queued."""
+    import json
+    import os
+
+    telemetry.configure(_local(tmp_path))
+    telemetry.event("Opened", fileName=os.fsdecode(b"caf\xe9.txt"), size=3)
+    client = _api.active()
+    assert client is not None
+    client.finish()
+    (path,) = (tmp_path / "queue").glob("*.json")
+    session = json.loads(path.read_text())
+    (opened,) = [e for e in session["events"] if e["type"] == "Opened"]
+    assert opened["attributes"] == {"size": 3}
+    # Counted: in this session if caught when recorded, else carried over to the next one.
+    assert client.queue is not None
+    reported = session["attributes"].get("telemetryDropsInvalidAttribute", 0)
+    assert reported + client.queue.read_drops().get("invalidAttribute", 0) == 1
+
+
+def test_scrub_uses_the_configured_environment(tmp_path: Path) -> None:
+    """scrub() knows the home, user and host names of Config.environ, not only of os.environ."""
+    environ = {"MYTOOL_TELEMETRY": "local", "HOME": "/srv/homes/zed-the-user", "USER": "zed-the-user"}
+    telemetry.configure(
+        telemetry.Config(
+            "mytool", "1.0.0", "http://127.0.0.1:9", data_dir=tmp_path, environ=environ, install_hooks=False
+        )
+    )
+    out = telemetry.scrub("zed-the-user could not read /srv/homes/zed-the-user/notes.txt")
+    assert "zed-the-user" not in out and out.endswith("~/notes.txt")
+
+
+def test_scrub_before_configure_and_on_bad_input_never_raises() -> None:
+    """scrub() works before configure; given something that is not text it withholds it instead of raising."""
+    assert telemetry.scrub("from 10.1.2.3") == "from <ip>"
+    assert telemetry.scrub(None) == "<redacted>"  # type: ignore[arg-type]
+
+
+def test_strict_mode_refuses_a_lone_surrogate() -> None:
+    """Under capture (strict) a value UTF-8 cannot encode raises InvalidData at the call."""
+    import os
+
+    from tallystick.testing import capture
+
+    with capture(), pytest.raises(telemetry.InvalidData, match="surrogate"):
+        telemetry.event("Opened", fileName=os.fsdecode(b"caf\xe9.txt"))
+
+
+def test_the_encoder_drops_what_slipped_past_the_checks(tmp_path: Path) -> None:
+    """Should an unencodable value reach the session anyway, the encoder drops that value, not the session."""
+    import json
+
+    telemetry.configure(_local(tmp_path))
+    client = _api.active()
+    assert client is not None and client.session is not None
+    client.session._attributes["fileName"] = "caf\udce9.txt"  # as if recorded before the rule existed
+    client.finish()
+    (path,) = (tmp_path / "queue").glob("*.json")
+    assert "fileName" not in json.loads(path.read_text())["attributes"]
+    assert client.queue is not None and client.queue.read_drops() == {"invalidAttribute": 1}

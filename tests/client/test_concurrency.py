@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 RUNS = 20
 
@@ -36,3 +37,33 @@ def test_concurrent_runs_send_each_session_exactly_once(tool, fake_ingest) -> No
     assert set(counts.values()) == {1}, {k: n for k, n in counts.items() if n != 1}
     assert len(tool.queued()) <= 1  # at most the drain run's own session waits
     assert len(set(counts) | tool.queued_ids()) == len(seeded) + RUNS + 1
+
+
+def test_a_signal_handler_can_reenter_the_uploader_and_the_counter(tmp_path: Path) -> None:
+    """start, wait and count called again on a thread that already holds their lock return at once."""
+    import threading
+
+    from tallystick.client._client import Client
+    from tallystick.client._config import Config
+    from tallystick.client._queue import Queue
+    from tallystick.client._uploader import Uploader
+
+    config = Config("mytool", "1.0.0", "http://127.0.0.1:9", data_dir=tmp_path, install_hooks=False)
+    client = Client(config)
+    queue = Queue(
+        str(tmp_path), max_files=10, max_bytes=10**6, max_age_seconds=1e9, clock=config.clock, count=client.count
+    )
+    uploader = Uploader(config, queue, count=client.count, log=lambda _m: None)
+
+    def interrupted() -> None:  # what a SIGTERM handler does, inside the calls it interrupted
+        with client._count_lock:
+            client.count("invalidName")
+        with uploader._guard:
+            uploader.start()
+            uploader.wait(0.5)
+
+    worker = threading.Thread(target=interrupted, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert client.counts == {"invalidName": 1}

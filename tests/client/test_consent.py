@@ -203,3 +203,46 @@ def test_debug_prints_the_session_instead_of_queueing(tmp_path: Path, stream: Ca
     assert '"applicationId": "mytool"' in err.text  # type: ignore[attr-defined]
     assert not (tmp_path / "data" / "queue").exists() or not list((tmp_path / "data" / "queue").iterdir())
     assert os.path.exists(tmp_path / "data" / "user-id")
+
+
+@pytest.mark.parametrize(
+    ("stored", "environ"),
+    [
+        ("allowed", {"DO_NOT_TRACK": "1"}),
+        ("allowed", {"MYTOOL_TELEMETRY": "0"}),
+        ("allowed", {"MYTOOL_TELEMETRY": "local"}),
+        ("disabled", {}),
+        ("unset", {}),
+        ("allowed", {"MYTOOL_TELEMETRY_DEBUG": "1"}),
+    ],
+    ids=["do-not-track", "env-off", "local-only", "stored-disabled", "unset", "debug"],
+)
+def test_expired_sessions_go_at_start_whatever_the_consent(
+    tmp_path: Path, stored: str, environ: dict[str, str]
+) -> None:
+    """Runs that never upload still delete sessions past 30 days (by the time in their name, or mtime)."""
+    now = 2_000_000_000.0
+    queue_dir = tmp_path / "queue"
+    queue_dir.mkdir()
+    if stored != "unset":
+        (tmp_path / "consent").write_text(stored)
+    old = queue_dir / file_name(now - 31 * 86400, "old")
+    fresh = queue_dir / file_name(now - 86400, "fresh")
+    odd_old = queue_dir / "no-time-in-this-name.json"
+    for path in (old, fresh, odd_old):
+        path.write_text("not even JSON: the sweep does not read files")
+    os.utime(odd_old, (now - 40 * 86400, now - 40 * 86400))
+    config = Config(
+        "mytool",
+        "1.0.0",
+        "http://127.0.0.1:9",
+        data_dir=tmp_path,
+        environ=environ,
+        clock=lambda: now,
+        install_hooks=False,
+    )
+    client = Client(config)
+    client.start()
+    assert sorted(p.name for p in queue_dir.iterdir()) == [fresh.name]
+    assert client.counts.get("expired") == 2
+    assert client.uploader is None

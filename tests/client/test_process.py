@@ -7,6 +7,8 @@ import os
 import pty
 import signal
 import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -16,9 +18,9 @@ from tallystick.client._queue import file_name
 
 
 def test_sigterm_queues_the_session_and_keeps_the_exit_status(tool) -> None:  # type: ignore[no-untyped-def]
-    """SIGTERM: the session is queued with a Terminated event, and the process still dies of SIGTERM."""
+    """Opted in (handle_sigterm): the session is queued with a Terminated event; the process still dies of SIGTERM."""
     tool.allow()
-    env = {**tool.env, "MYTOOL_TELEMETRY": "local"}
+    env = {**tool.env, "MYTOOL_TELEMETRY": "local", "MYTOOL_TELEMETRY_SIGTERM": "1"}
     with subprocess.Popen(
         tool.command("wait"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as process:
@@ -29,6 +31,63 @@ def test_sigterm_queues_the_session_and_keeps_the_exit_status(tool) -> None:  # 
     assert err == ""
     (session,) = [json.loads(p.read_text()) for p in tool.queued()]
     assert [e["attributes"] for e in session["events"] if e["type"] == "Terminated"] == [{"signal": "SIGTERM"}]
+
+
+def _script(body: str, data_dir: Path, *, handle_sigterm: bool) -> list[str]:
+    """A command running ``body`` after configuring telemetry (on, local only) with a fresh data directory."""
+    head = (
+        "import os, signal, sys\n"
+        "import tallystick.client as t\n"
+        "from tallystick.client import _api\n"
+        f"t.configure(t.Config('mytool', '1.0.0', 'http://127.0.0.1:9', data_dir={str(data_dir)!r},"
+        f" environ={{'MYTOOL_TELEMETRY': 'local'}}, handle_sigterm={handle_sigterm}))\n"
+    )
+    return [sys.executable, "-c", head + textwrap.dedent(body)]
+
+
+def test_by_default_sigterm_is_the_tools_own(tmp_path: Path) -> None:
+    """Without handle_sigterm no handler is installed: a tool busy in long C code dies at once, unrecorded."""
+    body = """
+        print(signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, flush=True)
+        sum(range(10**11))  # one long C call: a Python-level handler would run only after it
+    """
+    with subprocess.Popen(_script(body, tmp_path, handle_sigterm=False), stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None and process.stdout.readline() == "True\n"
+            time.sleep(0.1)
+            sent = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=5)
+            took = time.monotonic() - sent
+        finally:
+            process.kill()
+    assert process.returncode == -signal.SIGTERM
+    assert took < 1.0
+    assert list((tmp_path / "queue").glob("*.json")) == []  # the documented trade-off
+
+
+def test_sigterm_inside_the_clients_own_call_does_not_hang(tmp_path: Path) -> None:
+    """SIGTERM landing while the main thread holds the client's count lock still queues the session and dies."""
+    body = """
+        class Trap(dict):  # raises SIGTERM from inside count(), with its lock held
+            armed = True
+            def get(self, *args):
+                if Trap.armed:
+                    Trap.armed = False
+                    signal.raise_signal(signal.SIGTERM)
+                return dict.get(self, *args)
+        _api.active().counts = Trap()
+        while True:
+            t.event("not a name")  # every call is a drop: count() runs each time
+    """
+    with subprocess.Popen(_script(body, tmp_path, handle_sigterm=True), stderr=subprocess.PIPE, text=True) as process:
+        try:
+            _, err = process.communicate(timeout=20)
+        finally:
+            process.kill()
+    assert process.returncode == -signal.SIGTERM, err
+    (path,) = (tmp_path / "queue").glob("*.json")
+    assert '"signal":"SIGTERM"' in path.read_text()
 
 
 def _run_with_tty_stderr(tool, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]

@@ -46,11 +46,28 @@ SEEDED_PII = [
     "hunter2butlonger",
     "s3cr3t-Passw0rd",
     "https://deploy:t0ps3cret@git.example.com/repo.git",
+    # User names this machine does not know, in the shapes that carry them (see CONTEXTS).
+    "frank-in-a-url",
+    "wsl-walter",
+    "Ines Souza",
+    "media-mia",
+    "runmedia-ruth",
+    "ssh-sam",
+    "scp-sara",
+    "url-ulla",
 ]
-# How some of them appear in text: a key before a secret value.
+# How some of them appear in text: a key before a secret value, a name in a path or an address.
 CONTEXTS = {
     "hunter2butlonger": "password={}",
     "s3cr3t-Passw0rd": 'api_key: "{}"',
+    "frank-in-a-url": "file:///home/{}/notes.txt",
+    "wsl-walter": "/mnt/c/Users/{}/Documents",
+    "Ines Souza": "/mnt/d/Users/{}/AppData/x.log",
+    "media-mia": "/media/{}/USB-STICK/backup.tar",
+    "runmedia-ruth": "/run/media/{}/disk",
+    "ssh-sam": "ssh {}@203.0.113.5",
+    "scp-sara": "scp -P 2222 build.log {}@devbox:/tmp",
+    "url-ulla": "ssh://{}@[2001:db8::1]:22/repo.git",
 }
 # What must still be there: the parts that are not personal.
 FILLER = ["error", "while", "opening", "config", "failed", "retry", "(", ")", ":", ",", "->", "line 12", "v1.4.0"]

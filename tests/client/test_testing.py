@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import tallystick.client as telemetry
-from tallystick.client._api import _active
+from tallystick.client import _api
 from tallystick.schema import validation_errors
 from tallystick.testing import capture
 
@@ -54,12 +54,25 @@ def test_capture_checks_the_tools_configuration() -> None:
 
 def test_capture_restores_the_previous_client() -> None:
     """After the block the client active before it is active again."""
-    before = _active
+    before = _api.active()
     with capture():
         pass
-    from tallystick.client import _api
+    assert _api.active() is before
 
-    assert _api._active is before
+
+def test_nested_capture_leaves_the_outer_one_capturing(tmp_path: Path) -> None:
+    """After an inner capture ends, the outer one still captures: configure is adopted, events land in it."""
+    with capture() as outer:
+        with capture() as inner:
+            telemetry.event("Inner")
+        telemetry.configure(
+            telemetry.Config("mytool", "1.0.0", "http://127.0.0.1:9", data_dir=tmp_path, install_hooks=False)
+        )
+        telemetry.event("Outer")
+    assert [e["type"] for e in inner.events] == ["Inner"]
+    assert [e["type"] for e in outer.events] == ["Outer"]
+    assert outer.session()["applicationId"] == "mytool"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_span_decorator_and_failure_flag() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 from tallystick.client._tracebacks import describe, frames, type_name
 
@@ -26,7 +28,8 @@ def test_an_exception_keeps_type_and_frames_only() -> None:
         described = describe(error)
     assert described["exceptionType"] == f"{__name__}.ToolError"
     assert described["causeType"] == "KeyError"
-    assert str(described["frames"]).endswith(f"{__name__}:_raise_nested:18")
+    raise_line = _raise_nested.__code__.co_firstlineno + 4
+    assert str(described["frames"]).endswith(f"{__name__}:_raise_nested:{raise_line}")
     text = json.dumps(described)
     assert "hunter2" not in text and "/home" not in text and ".py" not in text
 
@@ -50,3 +53,22 @@ def test_deep_recursion_is_cut_to_the_attribute_limit() -> None:
         text = frames(error.__traceback__)
     assert len(text) <= 4096
     assert text.count(">") <= 40
+
+
+def test_modules_named_by_their_path_show_as_path(tmp_path: Path) -> None:
+    """A module loaded with spec_from_file_location(path, path) has a path for a name: it shows as <path>."""
+    home = tmp_path / "home" / "jdoe"
+    home.mkdir(parents=True)
+    script = home / "plugin.py"
+    script.write_text("class PluginError(Exception):\n    pass\n\ndef run():\n    raise PluginError('x')\n")
+    spec = importlib.util.spec_from_file_location(str(script), script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        module.run()
+    except Exception as error:
+        described = describe(error)
+    assert described["exceptionType"] == "<path>.PluginError"
+    assert str(described["frames"]).endswith("<path>:run:5")
+    assert "jdoe" not in json.dumps(described) and "plugin" not in json.dumps(described)

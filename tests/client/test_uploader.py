@@ -85,9 +85,10 @@ def test_retry_after_is_stored_and_honoured(tmp_path: Path, fake_ingest, status:
     assert len(queue.entries()) == 1
 
 
-def test_client_errors_move_the_file_aside_for_good(tmp_path: Path, fake_ingest) -> None:  # type: ignore[no-untyped-def]
-    """A 400 moves the session to rejected/, counts it, and it is never sent again."""
-    server = fake_ingest(status=400)
+@pytest.mark.parametrize("status", [400, 413, 415, 422])
+def test_client_errors_move_the_file_aside_for_good(tmp_path: Path, fake_ingest, status: int) -> None:  # type: ignore[no-untyped-def]
+    """400/413/415/422 move the session to rejected/, count it, and it is never sent again."""
+    server = fake_ingest(status=status)
     uploader, queue, counts, _ = setup(tmp_path, server.url, 1)
     uploader.run_pass()
     uploader.run_pass()
@@ -95,6 +96,56 @@ def test_client_errors_move_the_file_aside_for_good(tmp_path: Path, fake_ingest)
     assert queue.entries() == []
     assert len(list(Path(queue.rejected_directory).iterdir())) == 1
     assert counts == {"rejected": 1}
+
+
+def _rejected(queue: Queue) -> list[str]:
+    directory = Path(queue.rejected_directory)
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+@pytest.mark.parametrize("status", [200, 202, 204, 301, 401, 403, 404, 405, 408, 418])
+def test_answers_that_are_not_the_servers_verdict_keep_the_file(tmp_path: Path, fake_ingest, status: int) -> None:  # type: ignore[no-untyped-def]
+    """A PUT answered by anything but 201/304 or a permanent 4xx (400/413/415/422) keeps the file."""
+    server = fake_ingest(status=status)
+    uploader, queue, counts, _ = setup(tmp_path, server.url, 1)
+    uploader.run_pass()
+    assert server.requests == [("PUT", "/v1/sessions", 1)]
+    assert len(queue.entries()) == 1
+    assert _rejected(queue) == [] and counts == {}
+
+
+@pytest.mark.parametrize("status", [200, 401, 403, 404, 405, 408])
+def test_a_captive_portal_or_proxy_never_costs_the_queue(tmp_path: Path, status: int) -> None:
+    """A portal answering every request with ``status`` and an HTML page: all 30 sessions stay queued."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Portal(BaseHTTPRequestHandler):
+        def _any(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            page = b"<html>Hotel wifi: please log in</html>"
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        do_PUT = do_POST = _any
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    portal = ThreadingHTTPServer(("127.0.0.1", 0), Portal)
+    Thread(target=portal.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        uploader, queue, counts, _ = setup(tmp_path, f"http://127.0.0.1:{portal.server_address[1]}", 30)
+        uploader.run_pass()
+    finally:
+        portal.shutdown()
+        portal.server_close()
+    assert len(queue.entries()) == 30
+    assert _rejected(queue) == [] and counts == {}
+    assert uploader.requests <= 2  # the batch, and at most one PUT after a 404/405 on it
 
 
 def test_per_session_rejections_in_a_batch(tmp_path: Path, fake_ingest) -> None:  # type: ignore[no-untyped-def]
@@ -114,6 +165,36 @@ def test_per_session_rejections_in_a_batch(tmp_path: Path, fake_ingest) -> None:
     uploader.run_pass()
     assert [json.loads(Path(e.path).read_text())["sessionId"] for e in queue.entries()] == [ids[2]]
     assert counts == {"rejected": 1}
+
+
+def test_per_session_results_other_than_stored_or_refused_keep_the_file(tmp_path: Path, fake_ingest) -> None:  # type: ignore[no-untyped-def]
+    """In a batch answer only 201/304 delete and only 400/413/415/422 move aside; 200, 202, 404 keep the file."""
+    server = fake_ingest()
+    uploader, queue, counts, ids = setup(tmp_path, server.url, 5)
+    statuses = [304, 200, 202, 404, 422]
+
+    def answer(method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        results = [{"sessionId": i, "status": s} for i, s in zip(ids, statuses, strict=True)]
+        return 200, {}, json.dumps({"results": results}).encode()
+
+    server._answer = answer
+    uploader.run_pass()
+    assert [json.loads(Path(e.path).read_text())["sessionId"] for e in queue.entries()] == ids[1:4]
+    assert counts == {"rejected": 1}
+
+
+@pytest.mark.parametrize(
+    "body", [b"<html>log in</html>", b'{"results": "x"}', b'{"results": [{"sessionId": 1}]}', b"\xff"]
+)
+def test_an_unreadable_batch_answer_keeps_everything(tmp_path: Path, fake_ingest, body: bytes) -> None:  # type: ignore[no-untyped-def]
+    """A 200 to a batch whose body is not batch results keeps every file and ends the pass."""
+    server = fake_ingest()
+    uploader, queue, counts, _ = setup(tmp_path, server.url, 3)
+    server._answer = lambda method, path, data: (200, {}, body)
+    uploader.run_pass()
+    assert uploader.requests == 1
+    assert len(queue.entries()) == 3
+    assert counts == {}
 
 
 def test_server_errors_keep_everything_and_stop(tmp_path: Path, fake_ingest) -> None:  # type: ignore[no-untyped-def]

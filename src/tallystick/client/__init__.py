@@ -20,20 +20,13 @@ from tallystick.client._api import (
     consent,
     event,
     record_exception,
+    scrub,
     set_attributes,
     set_consent,
     span,
 )
 from tallystick.client._config import Config
 from tallystick.client._errors import ClientError, ConfigError, InvalidData
-
-
-def scrub(text: str) -> str:
-    """``text`` with home paths, user and host names, e-mails, IP addresses, tokens and keys removed."""
-    from tallystick.client._scrub import scrub as _scrub
-
-    return _scrub(text)
-
 
 __all__ = [
     "ClientError",

@@ -1,7 +1,8 @@
 """The public functions: each catches at the boundary, so nothing the client does hurts the host.
 
 The one active ``Client`` of the process lives here. ``tallystick.testing`` swaps
-it for a capturing one through ``install``.
+it for a capturing one through ``install`` and puts the previous one back with
+``restore``; tests read it with ``active``. Nothing else touches the globals.
 """
 
 # ruff: noqa: BLE001, S110, SIM105  (the boundary: nothing the client does may reach the host tool)
@@ -9,7 +10,6 @@ it for a capturing one through ``install``.
 from __future__ import annotations
 
 import atexit
-import functools
 import os
 import sys
 import time
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 _active: Client | None = None
 _capturing = False
 _hooks_installed = False
+_sigterm_installed = False
 _previous_excepthook: Callable[[type[BaseException], BaseException, TracebackType | None], object] | None = None
 
 
@@ -50,11 +51,23 @@ def _recording() -> Client | None:
     return client
 
 
-def install(client: Client | None, *, capturing: bool = False) -> Client | None:
-    """Make ``client`` the active one; returns the one it replaces (for tallystick.testing)."""
+def install(client: Client | None, *, capturing: bool = False) -> tuple[Client | None, bool]:
+    """Make ``client`` the active one; returns what it replaces, for ``restore`` (tallystick.testing, tests)."""
     global _active, _capturing
-    previous, _active, _capturing = _active, client, capturing
+    previous = (_active, _capturing)
+    _active, _capturing = client, capturing
     return previous
+
+
+def restore(previous: tuple[Client | None, bool]) -> None:
+    """Put back what ``install`` replaced: the client and whether it was capturing."""
+    global _active, _capturing
+    _active, _capturing = previous
+
+
+def active() -> Client | None:
+    """The active client, if ``configure`` (or ``tallystick.testing.capture``) made one (for tests)."""
+    return _active
 
 
 def configure(config: Config) -> None:
@@ -67,21 +80,24 @@ def configure(config: Config) -> None:
         # Under tallystick.testing.capture: keep capturing, but check the tool's config strictly.
         _active.adopt(config)
         return
-    client = Client(config)
+    client = None
     try:
+        client = Client(config)  # inside the try: even ``configure(None)`` must not raise
         previous, _active = _active, client
         if previous is not None:
             previous.finish()
         client.start()
-        if config.install_hooks and client.session is not None:
-            _install_hooks()
+        if client.session is not None:
+            _install_hooks(config)
     except Exception as exc:
         _failed(client, exc)
 
 
-def _install_hooks() -> None:
+def _install_hooks(config: Config) -> None:
     global _hooks_installed, _previous_excepthook  # noqa: PLW0603  (hooks are process-wide, installed once)
-    if _hooks_installed:
+    if config.handle_sigterm:
+        _install_sigterm()
+    if _hooks_installed or not config.install_hooks:
         return
     _hooks_installed = True
     atexit.register(_at_exit)
@@ -89,11 +105,18 @@ def _install_hooks() -> None:
     sys.excepthook = _excepthook
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork)
-    _install_sigterm()
 
 
 def _install_sigterm() -> None:
-    """Queue the session on SIGTERM too, but only where no one else handles it."""
+    """Queue the session on SIGTERM too (opt-in), but only where no one else handles it.
+
+    The handler takes only re-entrant locks: it runs on the main thread between two
+    bytecodes, possibly inside one of the client's own calls holding them.
+    """
+    global _sigterm_installed  # noqa: PLW0603  (a process-wide handler, installed once)
+    if _sigterm_installed:
+        return
+    _sigterm_installed = True
     import importlib
 
     try:  # the C module: ``signal`` itself builds enums, worth ~0.4 ms
@@ -233,6 +256,8 @@ class span:  # lower case: used like a function, ``with span("LoadConfig"):``
         client.cost += time.perf_counter() - began
 
     def __call__(self, function: Callable[P, R]) -> Callable[P, R]:
+        import functools  # here, not at the top: a tool that never decorates never pays for it
+
         type_name, attributes = self._type, self._attributes
 
         @functools.wraps(function)
@@ -250,8 +275,8 @@ def set_consent(allowed: bool | None) -> None:
         return
     try:
         client.set_consent(allowed)
-        if client.config.install_hooks and client.session is not None and client is _active and not _capturing:
-            _install_hooks()
+        if client.session is not None and client is _active and not _capturing:
+            _install_hooks(client.config)
     except Exception as exc:
         _failed(client, exc)
 
@@ -264,3 +289,22 @@ def consent() -> str:
     except Exception as exc:
         _failed(client, exc)
         return "unset"
+
+
+def scrub(text: str) -> str:
+    """``text`` scrubbed against generic patterns and this machine's names, as the active client sees them.
+
+    The machine's home, user and host names come from the active ``Config.environ``
+    (``os.environ`` before ``configure``). Never raises: on an internal failure the
+    whole text is withheld.
+    """
+    client = _active
+    try:
+        if client is not None:
+            return client.scrubber(text)
+        from tallystick.client._scrub import default_scrubber
+
+        return default_scrubber()(text)
+    except Exception as exc:
+        _failed(client, exc)
+        return "<redacted>"

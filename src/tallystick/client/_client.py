@@ -1,8 +1,11 @@
 """The client of one run: consent, the session, the queue and the uploader, tied together.
 
 ``start`` runs when the tool calls ``configure``; ``finish`` runs once at exit
-(atexit, after an unhandled exception, or on SIGTERM). Neither raises: the
-public functions in ``_api`` catch at the boundary.
+(atexit, after an unhandled exception, or on SIGTERM when the tool opted in).
+Neither raises: the public functions in ``_api`` catch at the boundary.
+
+Every lock here is re-entrant: the SIGTERM handler runs ``finish`` on the main
+thread between two bytecodes, possibly while that thread is inside ``count``.
 """
 
 # ruff: noqa: BLE001, S110, SIM105  (never raise into or print into the host tool)
@@ -10,7 +13,6 @@ public functions in ``_api`` catch at the boundary.
 from __future__ import annotations
 
 import _thread
-import json
 import os
 import sys
 import time
@@ -23,6 +25,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from tallystick.client._config import Config
     from tallystick.client._queue import Queue
+    from tallystick.client._scrub import Scrubber
     from tallystick.client._session import Session
     from tallystick.client._uploader import Uploader
 
@@ -53,7 +56,10 @@ class Client:
         self.counts: dict[str, int] = {}
         self.cost = 0.0  # seconds spent in the client during this run
         self.finished = False
-        self._count_lock = _thread.allocate_lock()
+        self.waiting = 0  # sessions found in the queue at start, after the sweep
+        self._scrubber: Scrubber | None = None
+        # Re-entrant, both: a signal handler may finish the session while the main thread holds them.
+        self._count_lock = _thread.RLock()
         self._finish_lock = _thread.RLock()
 
     # -- bookkeeping ---------------------------------------------------------
@@ -72,6 +78,15 @@ class Client:
             self.config.log.flush()
         except Exception:
             pass
+
+    @property
+    def scrubber(self) -> Scrubber:
+        """The scrubber of this machine as ``Config.environ`` describes it, made on first use."""
+        if self._scrubber is None:
+            from tallystick.client._scrub import machine_scrubber
+
+            self._scrubber = machine_scrubber(self.config.environ)
+        return self._scrubber
 
     @property
     def consent_path(self) -> str:
@@ -147,6 +162,7 @@ class Client:
 
         self.data_dir = config.resolved_data_dir()
         self.ci = ci_system(environ) is not None
+        self._sweep()  # whatever the consent: nothing queued outlives its age, even if never sent
         stored = _consent.read_state(self.consent_path)
         self.decision = decision = _consent.decide(stored, environ, prefix, stderr_tty=_isatty(config.log), ci=self.ci)
         self.log(f"telemetry is {'on' if decision.record else 'off'}: {decision.reason}")
@@ -173,9 +189,15 @@ class Client:
         self.session = session
         if self.sink is not None:
             return
+        if self._sends() and self.waiting:
+            self._make_uploader().start()
+
+    def _sweep(self) -> None:
+        """Make the queue and delete what is past its age: one ``scandir``, no file read."""
         from tallystick.client._queue import Queue
 
-        self.queue = Queue(
+        config = self.config
+        self.queue = queue = Queue(
             self.data_dir,
             max_files=config.max_queue_files,
             max_bytes=config.max_queue_bytes,
@@ -183,8 +205,7 @@ class Client:
             clock=config.clock,
             count=self.count,
         )
-        if self._sends() and self._anything_queued():
-            self._make_uploader().start()
+        self.waiting = queue.sweep()
 
     def _make_uploader(self) -> Uploader:
         """The uploader, imported only when there is something to send."""
@@ -197,14 +218,6 @@ class Client:
 
     def _sends(self) -> bool:
         return not (self.local_only or self.debug)
-
-    def _anything_queued(self) -> bool:
-        assert self.queue is not None
-        try:
-            with os.scandir(self.queue.directory) as scanner:
-                return any(item.name.endswith(".json") and not item.name.startswith(".") for item in scanner)
-        except OSError:
-            return False
 
     def _notice(self) -> None:
         """Print the first-run notice, once: only the run that creates the marker prints."""
@@ -241,6 +254,10 @@ class Client:
 
     def adopt(self, config: Config) -> None:
         """Take the tool's application ID and version (tallystick.testing); a bad one raises."""
+        from tallystick.client._config import Config
+
+        if not isinstance(config, Config):
+            raise ConfigError(f"configure() takes a tallystick.client.Config, not {type(config).__name__}")
         self.config.app_id, self.config.version = config.app_id, config.version
         if self.session is not None:
             self.session.app_id, self.session.version = config.app_id, config.version
@@ -331,8 +348,12 @@ class Client:
         if self.sink is not None:
             self.sink.append(tree)
             return
-        body = json.dumps(tree, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-        if self.debug:
+        body = self._encode(tree)
+        if body is None:
+            pass
+        elif self.debug:
+            import json
+
             self.log("this session would be sent (debug: not queued, not sent):\n" + json.dumps(tree, indent=2))
         elif queue is not None:
             from tallystick.client._queue import file_name
@@ -352,6 +373,22 @@ class Client:
         if queue is not None:
             self._keep_unreported_drops(queue, pending, reported)
 
+    def _encode(self, tree: dict[str, object]) -> bytes | None:
+        """The session as UTF-8 JSON; a value that cannot be encoded is dropped and counted, not the session."""
+        import json  # here, not at the top: ~4 ms of import a run that records nothing never pays
+
+        try:
+            return json.dumps(tree, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        except (ValueError, TypeError):  # UnicodeEncodeError is a ValueError: a lone surrogate (os.fsdecode)
+            pass
+        self.count("invalidAttribute", _drop_unencodable(tree))
+        try:
+            return json.dumps(tree, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        except (ValueError, TypeError) as exc:
+            self.count("encodeFailed")
+            self.log(f"cannot encode the session: {type(exc).__name__}: {exc}")
+            return None
+
     def _keep_unreported_drops(self, queue: Queue, pending: dict[str, int], reported: dict[str, int]) -> None:
         """Carry drops counted after the session was sealed over to the next session."""
         with self._count_lock:
@@ -362,3 +399,34 @@ class Client:
             queue.write_drops(later)
         except OSError:
             pass
+
+
+def _encodable(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _drop_unencodable(tree: dict[str, object]) -> int:
+    """Remove the string values UTF-8 cannot encode from every attributes object of ``tree``; how many."""
+    dropped = 0
+
+    def clean(holder: dict[str, object]) -> dict[str, object]:
+        nonlocal dropped
+        attributes = holder.get("attributes")
+        if not isinstance(attributes, dict) or all(_encodable(v) for v in attributes.values()):
+            return holder
+        kept = {k: v for k, v in attributes.items() if _encodable(v)}
+        dropped += len(attributes) - len(kept)
+        return {**holder, "attributes": kept}
+
+    tree.update(clean(tree))
+    for key in ("events", "spans"):
+        items = tree.get(key)
+        if isinstance(items, list):
+            tree[key] = [clean(item) if isinstance(item, dict) else item for item in items]
+    return dropped

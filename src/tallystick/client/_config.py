@@ -36,6 +36,7 @@ class Config:
         "debug",
         "environ",
         "exit_timeout",
+        "handle_sigterm",
         "install_hooks",
         "local_only",
         "max_age_days",
@@ -70,6 +71,7 @@ class Config:
         debug: bool = False,
         strict: bool = False,
         install_hooks: bool = True,
+        handle_sigterm: bool = False,
         notice: str | None = None,
     ) -> None:
         """Describe the host tool.
@@ -86,7 +88,11 @@ class Config:
         ``debug``: print each session to ``stderr`` instead of queueing it, and log
         the client's own problems there.
         ``strict``: raise ``InvalidData``/``ConfigError`` instead of dropping and counting.
-        ``install_hooks``: chain ``sys.excepthook``, register ``atexit`` and a SIGTERM handler.
+        ``install_hooks``: chain ``sys.excepthook`` and register ``atexit`` (and the fork hook).
+        ``handle_sigterm``: also queue the session when the tool is stopped by SIGTERM
+        (installed only if the tool has no SIGTERM handler of its own). Off by default:
+        a Python signal handler runs only between bytecodes, so a tool busy in long C
+        code would die late; without it, the session of a SIGTERM'd run is lost.
         ``notice``: the first-run notice, replacing the default text.
         """
         self.app_id = app_id
@@ -107,6 +113,7 @@ class Config:
         self.debug = debug
         self.strict = strict
         self.install_hooks = install_hooks
+        self.handle_sigterm = handle_sigterm
         self.notice = notice
 
     def __repr__(self) -> str:

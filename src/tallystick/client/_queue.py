@@ -8,7 +8,6 @@ every reader tolerates files vanishing under it (another run uploaded them).
 
 from __future__ import annotations
 
-import json
 import os
 
 from tallystick.client import _files
@@ -105,6 +104,8 @@ class Queue:
         data = _files.read_bytes(entry.path, limit + 1)
         if data is None:
             return None  # vanished: another run took it
+        import json  # here, not at the top: only the upload thread and ``show`` read sessions
+
         try:
             tree = json.loads(data) if len(data) <= limit else None
         except ValueError:
@@ -154,24 +155,38 @@ class Queue:
         for name in kept[:-MAX_REJECTED_FILES]:
             _files.remove(os.path.join(self.rejected_directory, name))
 
-    def sweep(self) -> None:
-        """Delete sessions past their age and temp files left by crashed writers."""
+    def sweep(self) -> int:
+        """Delete sessions past their age and temp files left by crashed writers; how many sessions remain.
+
+        Runs at every start, whatever the consent, so one ``scandir`` and no file read:
+        a session's age is the start time in its name (its mtime if the name has none).
+        A file whose content is corrupt goes when an uploader reads it, or when it ages out.
+        """
         now = self._clock()
-        for entry in self.entries():
-            if now - entry.time > self.max_age_seconds and _files.remove(entry.path):
-                self._count("expired", 1)
+        remaining = 0
         try:
             scanner = os.scandir(self.directory)
         except OSError:
-            return
+            return 0
         with scanner:
             for item in scanner:
-                if item.name.startswith(TEMP_PREFIX):
-                    try:
+                name = item.name
+                try:
+                    if name.startswith(TEMP_PREFIX):
                         if now - item.stat().st_mtime > STALE_TEMP_SECONDS:
                             _files.remove(item.path)
-                    except OSError:
-                        pass
+                        continue
+                    if not name.endswith(SUFFIX) or name.startswith("."):
+                        continue
+                    when = _time_from_name(name)
+                    if now - (item.stat().st_mtime if when is None else when) > self.max_age_seconds:
+                        if _files.remove(item.path):
+                            self._count("expired", 1)
+                        continue
+                except OSError:
+                    continue
+                remaining += 1
+        return remaining
 
     def clear(self) -> None:
         """Delete every queued and rejected session (consent withdrawn)."""
@@ -201,6 +216,10 @@ class Queue:
     def read_drops(self) -> dict[str, int]:
         """Drop counts by reason not yet reported in a session."""
         data = _files.read_bytes(self.drops_path, 64 * 1024)
+        if not data:
+            return {}
+        import json
+
         try:
             tree = json.loads(data) if data else {}
         except ValueError:
@@ -213,5 +232,7 @@ class Queue:
         if not drops:
             _files.remove(self.drops_path)
             return
+        import json
+
         os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
         _files.atomic_write(self.drops_path, json.dumps(drops, sort_keys=True).encode(), sync=False)

@@ -3,8 +3,10 @@
 Replaced, in this order: private-key blocks, credentials in URLs, e-mail
 addresses, well-known token formats (GitHub, GitLab, Slack, AWS, Google, npm,
 OpenAI-style ``sk-``, JWTs), values after ``password=``/``token:``-like keys and
-``Bearer``, home directories (this user's and the usual ``/home/<name>``,
-``/Users/<name>``, ``C:\\Users\\<name>`` shapes) by ``~``, IPv4 and IPv6
+``Bearer``, home directories by ``~`` (this user's, and the usual ``/home/<name>``,
+``/Users/<name>``, ``C:\\Users\\<name>``, WSL ``/mnt/c/Users/<name>`` shapes, also
+after ``file://``), the user of ``/media/<name>`` and ``/run/media/<name>``, IPv4
+addresses, the user of ``ssh bob@host``, ``ssh://bob@host`` and ``bob@<ip>``, IPv6
 addresses, long mixed letter-and-digit strings (keys, hashes), and finally this
 machine's user and host names. Regexes compile on first use.
 """
@@ -24,6 +26,11 @@ _KEY_NAMES = (
     r"private[_-]?key|client[_-]?secret|auth(?:orization)?|credentials?|session[_-]?id|cookie"
 )
 
+_PATH_START = r"(?:(?<![\w/])|(?<=://)|(?<=://localhost))"
+
+# A Windows user name may hold spaces ("Bob Smith"): taken whole when a separator follows.
+_WINDOWS_NAME = r"[^\\/\s\"':;]+(?:(?: [^\\/\s\"':;]+)+(?=[\\/]))?"
+
 _RULES: tuple[tuple[str, str], ...] = (
     (r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", "<private key>"),
     (r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/@:]*:[^\s/@]*@", r"\1<redacted>@"),
@@ -37,10 +44,17 @@ _RULES: tuple[tuple[str, str], ...] = (
     ),
     (rf"(?i)\b((?:{_KEY_NAMES})s?[\"']?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&]+)", r"\1<redacted>"),
     (r"(?i)\b((?:bearer|basic|token)\s+)[A-Za-z0-9._~+/=-]{8,}", r"\1<redacted>"),
-    (r"(?i)\b[a-z]:[\\/]+(?:users|documents and settings)[\\/]+[^\\/\s\"':;]+", "~"),
-    (r"(?<![\w/])(?:/home|/Users|/export/home|/var/home)/[^/\s\"':;]+", "~"),
-    (r"(?<![\w/])/root(?=/|\b)", "~"),
+    (rf"(?i)\b[a-z]:[\\/]+(?:users|documents and settings)[\\/]+{_WINDOWS_NAME}", "~"),
+    # A path's start: not inside a word or another path, but right after ``file://`` (``file:///home/...``).
+    (rf"(?i){_PATH_START}/mnt/[a-z]/(?:users|documents and settings)/{_WINDOWS_NAME}", "~"),
+    (rf"{_PATH_START}(?:/home|/Users|/export/home|/var/home)/[^/\s\"':;]+", "~"),
+    (rf"{_PATH_START}(/run/media|/media)/[^/\s\"':;]+", r"\1/<user>"),
+    (rf"{_PATH_START}/root(?=/|\b)", "~"),
     (r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.]?\d)", "<ip>"),
+    # The user in ``ssh bob@host``, ``ssh://bob@host`` and ``bob@<ip>`` (what is left after the IP went).
+    (r"(?i)\b((?:ssh|scp|sftp|rsync|mosh)\s+(?:[^\s@]+\s+){0,6}?)[^\s@/:'\"]+@", r"\1<user>@"),
+    (r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/@:<>]+@", r"\1<user>@"),
+    (r"(?<![\w.+-])[A-Za-z0-9._+-]+@(?=<ip>|\[)", "<user>@"),
 )
 
 _IPV6_CANDIDATE = r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|<ip>)?(?:%[A-Za-z0-9]+)?(?![\w:])"
@@ -116,11 +130,15 @@ def machine_scrubber(environ: Mapping[str, str]) -> Scrubber:
     return Scrubber(homes=homes, users=users, hosts=hosts)
 
 
-@functools.cache
-def _default() -> Scrubber:
-    return machine_scrubber(os.environ)
+_default: list[Scrubber] = []
 
 
-def scrub(text: str) -> str:
-    """``text`` with home paths, user and host names, e-mails, IPs, tokens and keys removed."""
-    return _default()(text)
+def default_scrubber() -> Scrubber:
+    """The scrubber of this machine as ``os.environ`` describes it, for use before ``configure``.
+
+    Once the tool has called ``configure``, its client's scrubber is used instead,
+    built from ``Config.environ`` (see ``Client.scrubber``).
+    """
+    if not _default:
+        _default.append(machine_scrubber(os.environ))
+    return _default[0]

@@ -17,12 +17,19 @@ def _safe(name: object) -> str:
     return kept[:120] or "?"
 
 
+def _module(name: object) -> str:
+    """A module's name, or ``<path>`` when it is one (``spec_from_file_location(path, path)`` makes such)."""
+    if isinstance(name, str) and ("/" in name or "\\" in name or name.endswith((".py", ".pyw", ".pyc"))):
+        return "<path>"
+    return _safe(name)
+
+
 def type_name(exc: BaseException) -> str:
     """``ValueError`` for built-ins, ``package.module.Error`` otherwise."""
     cls = type(exc)
     module = cls.__module__
     name = _safe(cls.__qualname__)
-    return name if module in {"builtins", "__builtin__"} else f"{_safe(module)}.{name}"
+    return name if module in {"builtins", "__builtin__"} else f"{_module(module)}.{name}"
 
 
 def frames(tb: TracebackType | None) -> str:
@@ -31,7 +38,7 @@ def frames(tb: TracebackType | None) -> str:
     while tb is not None:
         frame = tb.tb_frame
         module = frame.f_globals.get("__name__", "?")
-        parts.append(f"{_safe(module)}:{_safe(frame.f_code.co_name)}:{tb.tb_lineno}")
+        parts.append(f"{_module(module)}:{_safe(frame.f_code.co_name)}:{tb.tb_lineno}")
         tb = tb.tb_next
     parts = parts[-MAX_FRAMES:]
     text = " > ".join(parts)

@@ -8,7 +8,6 @@ See DESIGN.md beside this file: the steps, the races, and why each is harmless.
 from __future__ import annotations
 
 import _thread
-import json
 import time
 
 from tallystick.schema._rules import MAX_BATCH_SESSIONS, MAX_BODY_BYTES
@@ -23,7 +22,13 @@ if TYPE_CHECKING:
 
     Send = Callable[[str, str, bytes], Response]
 
-ACCEPTED = frozenset({200, 201, 202, 204, 304})
+# Only these mean "stored": a 200/202/204 may come from a captive portal or a proxy, not the server.
+ACCEPTED = frozenset({201, 304})
+# Only these mean "the server will never accept this session": it is moved aside. Any other
+# 4xx (401, 403, 404 and 405 from a proxy, 408, ...) keeps the files, like a network error.
+REJECTED = frozenset({400, 413, 415, 422})
+# A batch answered so is sent again as one PUT per session (no batch endpoint, or one it refused).
+NO_BATCH_STATUSES = frozenset({400, 404, 405, 413, 415, 422})
 BACKOFF_STATUSES = frozenset({429, 503})
 DEFAULT_RETRY_AFTER = 60.0
 MAX_RETRY_AFTER = 24 * 3600.0
@@ -69,8 +74,11 @@ class Uploader:
         self._count = count
         self._log = log
         self._send = send
-        self._guard = _thread.allocate_lock()
-        self._idle = _thread.allocate_lock()  # held while a pass runs
+        # Re-entrant: a SIGTERM handler may call start/wait on the main thread while it holds the guard.
+        self._guard = _thread.RLock()
+        # Held while a pass runs, released by the upload thread. Never waited on without a timeout:
+        # a signal handler must not block on a lock the thread it interrupted holds.
+        self._idle = _thread.allocate_lock()
         self._running = False
         self._again = False
         self.stopped = False
@@ -86,8 +94,9 @@ class Uploader:
             if self._running:
                 self._again = True
                 return
+            if not self._idle.acquire(blocking=False):
+                return  # held with no pass running: only by ``wait``, which is about to stop the uploader
             self._running = True
-            self._idle.acquire()
         try:
             _thread.start_new_thread(self._main, ())
         except BaseException:
@@ -224,7 +233,7 @@ class Uploader:
         if status in BACKOFF_STATUSES:
             self._back_off(response)
             return STOP
-        if 400 <= status < 500 and status != 408:
+        if status in REJECTED:
             self._log(f"server rejected session {session_id} ({status}): {response.body[:500]!r}")
             self.queue.reject(entry)
             return GO_ON
@@ -240,22 +249,35 @@ class Uploader:
         if status in BACKOFF_STATUSES:
             self._back_off(response)
             return STOP
-        if status >= 500 or status == 408:
-            return STOP
-        if status != 200:
+        if status in NO_BATCH_STATUSES:
             self._log(f"batch answered {status}: sending sessions one by one")
             return NO_BATCHES
-        try:
-            results = json.loads(response.body)["results"]
-            by_id = {r["sessionId"]: r["status"] for r in results}
-        except (ValueError, KeyError, TypeError):
-            self._log("batch answer unreadable: sending sessions one by one")
-            return NO_BATCHES
+        if status != 200:
+            self._log(f"batch answered {status}: keeping the queue for a later run")
+            return STOP
+        by_id = _batch_results(response.body)
+        if by_id is None:  # not the ingest API answering (a captive portal, a proxy): keep everything
+            self._log("batch answer unreadable: keeping the queue for a later run")
+            return STOP
         for entry, _, session_id in chunk:
             result = by_id.get(session_id)
             if result in ACCEPTED:
                 self.queue.remove(entry)
-            elif isinstance(result, int) and 400 <= result < 500 and result not in BACKOFF_STATUSES and result != 408:
+            elif result in REJECTED:
                 self._log(f"server rejected session {session_id} ({result})")
                 self.queue.reject(entry)
         return GO_ON
+
+
+def _batch_results(body: bytes) -> dict[str, int] | None:
+    """Each session's status from a batch answer, or None if the body is not one."""
+    import json
+
+    try:
+        results = json.loads(body)["results"]
+        by_id = {r["sessionId"]: r["status"] for r in results}
+    except (ValueError, KeyError, TypeError):  # UnicodeDecodeError is a ValueError
+        return None
+    if not all(isinstance(k, str) and type(v) is int for k, v in by_id.items()):
+        return None
+    return by_id
