@@ -11,7 +11,7 @@ from starlette.datastructures import QueryParams
 if TYPE_CHECKING:
     from dashboard.conftest import Served
 from tallystick.dashboard.errors import BadQuery
-from tallystick.dashboard.explore import auto_grain, parse_state
+from tallystick.dashboard.explore import _dimension_sql, auto_grain, parse_state
 
 
 def test_state_round_trips_through_the_query_string() -> None:
@@ -38,6 +38,10 @@ def test_state_round_trips_through_the_query_string() -> None:
         "view=pie",
         "grain=hour",
         "from=yesterday",
+        "by=attr.foo%0A",
+        "metric=event.Error%0A",
+        "fk=attr.os%0A&fv=linux",
+        f"by=attr.{'a' * 65}",
     ],
     ids=[
         "sql-in-breakdown",
@@ -49,6 +53,10 @@ def test_state_round_trips_through_the_query_string() -> None:
         "view",
         "grain",
         "date",
+        "newline-after-attribute",
+        "newline-after-event-type",
+        "newline-after-filter",
+        "attribute-name-too-long",
     ],
 )
 def test_anything_but_known_names_is_refused(query: str) -> None:
@@ -76,3 +84,16 @@ def test_bad_explore_url_gets_a_message_not_a_crash(served: Served) -> None:
     assert b"&lt;script&gt;" in body and b"<script>" not in body.split(b"</head>")[1]
     status, _, body = served.request("GET", "/api/explore?metric=nope")
     assert status == 400 and b"is not known" in body
+
+
+@pytest.mark.parametrize("name", ["attr.x')--", "attr.foo\n", "event.Error", "attr.", "sessionId"], ids=repr)
+def test_dimension_sql_refuses_unchecked_names_with_a_message(name: str) -> None:
+    """Building SQL for a name that is not version or a valid attr.<name> raises BadQuery, never reaches SQL."""
+    with pytest.raises(BadQuery, match=r"is not a dimension: use version or attr\.<name>"):
+        _dimension_sql(name)
+
+
+def test_dimension_sql_for_known_names() -> None:
+    """version and attr.<name> become their SQL expressions on the given table."""
+    assert _dimension_sql("version", "s") == 's."applicationVersion"'
+    assert _dimension_sql("attr.shell") == "json_extract_string(attributes, '$.shell')"

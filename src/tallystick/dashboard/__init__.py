@@ -71,12 +71,12 @@ def create_dashboard(
     return Starlette(routes=Dashboard(Reader(warehouse, lock=lock), token=token).routes())
 
 
-__all__ = [
-    "TOKEN_ENV",
+__all__ = [  # noqa: RUF022 - plain sorted() order (tests/dashboard/test_init.py), as in every package
     "BadQuery",
     "DashboardError",
     "NoData",
     "Site",
+    "TOKEN_ENV",
     "TokenRequired",
     "check_exposure",
     "create_dashboard",

@@ -17,3 +17,11 @@ class BadQuery(DashboardError):
 
 class NoData(DashboardError):
     """The warehouse does not exist yet or has no sessions; the message says how to get some."""
+
+
+class BodyTooLarge(DashboardError):
+    """A request body passed the dashboard's limit for its path (answered with 413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body too large: at most {limit:,} bytes")
+        self.limit = limit

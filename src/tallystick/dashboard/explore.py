@@ -8,7 +8,6 @@ every value is a bound parameter.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -16,9 +15,9 @@ from urllib.parse import urlencode
 
 from tallystick.dashboard.errors import BadQuery
 from tallystick.dashboard.reader import Connection
+from tallystick.schema._rules import is_attribute_name, is_type_name
 from tallystick.warehouse.sql import DUCKDB as SQL
 
-NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
 TOP_GROUPS = 8
 METRICS = {
     "sessions": "Sessions",
@@ -27,6 +26,7 @@ METRICS = {
     "durationP95": "95th percentile session duration (ms)",
 }
 GRAINS = ("day", "week", "month")
+_TYPED = ("event", "span")  # dimensions named by an event or span type
 VIEWS = ("time", "compare")
 
 
@@ -67,7 +67,7 @@ def _date(text: str | None, what: str) -> date | None:
 def _check_dimension(name: str, what: str) -> str:
     """``version``, ``attr.<key>`` (a session attribute) or, for metrics, ``event.<Type>``/``span.<Type>``."""
     kind, _, rest = name.partition(".")
-    if name == "version" or (kind in ("attr", "event", "span") and NAME.match(rest)):
+    if name == "version" or (kind == "attr" and is_attribute_name(rest)) or (kind in _TYPED and is_type_name(rest)):
         return name
     raise BadQuery(f"{what} {name!r} is not known: use version, attr.<name>, event.<Type> or span.<Type>")
 
@@ -112,12 +112,17 @@ def metric_label(metric: str) -> str:
 
 
 def _dimension_sql(name: str, alias: str = "") -> str:
-    """SQL for ``version`` or ``attr.<key>`` (a checked name) as text, on table ``alias``."""
+    """SQL for ``version`` or ``attr.<key>`` as text, on table ``alias``; BadQuery for anything else.
+
+    The key goes into the SQL text (a JSON path), so it is checked here, where it is used,
+    against the wire contract's attribute-name rule: letters and digits only.
+    """
     prefix = f"{alias}." if alias else ""
     if name == "version":
         return f'{prefix}"applicationVersion"'
-    key = name.partition(".")[2]
-    assert NAME.match(key)
+    kind, _, key = name.partition(".")
+    if kind != "attr" or not is_attribute_name(key):
+        raise BadQuery(f"{name!r} is not a dimension: use version or attr.<name> (letters and digits)")
     return f"json_extract_string({prefix}attributes, '$.{key}')"
 
 
@@ -144,7 +149,7 @@ def options(con: Connection, app: str) -> Options:
     from tallystick.dashboard.overview import version_key
 
     return Options(
-        [str(r[0]) for r in attributes if NAME.match(str(r[0]))],
+        [str(r[0]) for r in attributes if is_attribute_name(str(r[0]))],
         [str(r[0]) for r in events],
         [str(r[0]) for r in spans],
         sorted((str(r[0]) for r in versions), key=version_key, reverse=True),

@@ -64,6 +64,20 @@ def show(value: Any) -> str:
 _env.globals["show"] = show
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet shows as text, never runs as a formula (CSV injection).
+
+    Text starting with ``= + - @``, a tab or a carriage return gets a leading ``'``, as
+    OWASP advises; numbers, including negative ones, stay numbers.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 class Dashboard:
     """The dashboard's handlers over one warehouse."""
 
@@ -326,6 +340,10 @@ class Dashboard:
         )
 
     async def sql_api(self, request: Request) -> Response:
+        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media_type != "application/json":
+            # A form or a no-cors fetch from another page can send text/plain without a preflight.
+            return self.problem(BadQuery('send Content-Type: application/json with {"sql": "SELECT ..."}'), 415)
         try:
             body = await request.json()
         except ValueError:
@@ -354,8 +372,8 @@ class Dashboard:
             return self.problem(exc, 503)
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(columns)
-        writer.writerows(jsonable(list(r)) for r in rows)
+        writer.writerow([csv_cell(c) for c in columns])
+        writer.writerows([csv_cell(v) for v in jsonable(list(r))] for r in rows)
         headers = {"Content-Disposition": 'attachment; filename="tallystick-query.csv"'}
         if truncated:
             headers["X-Tallystick-Truncated"] = f"first {MAX_CSV_ROWS} rows"

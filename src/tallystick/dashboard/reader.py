@@ -23,8 +23,9 @@ Races and why each is harmless:
 
 The sandbox: ``read_only`` refuses writes; ``enable_external_access=false`` refuses
 reading or writing local files (``read_csv``, ``COPY``, ``ATTACH``, ``EXPORT``),
-installing or loading extensions, and any network access; ``lock_configuration`` stops a
-query from turning any of it back on. One statement per query.
+installing or loading extensions, and any network access; the progress bar is off (it
+would draw on the server's stdout); ``lock_configuration`` stops a query from turning any
+of it back on. One statement per query.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ SANDBOX: dict[str, str | int | float | list[str]] = {
     "threads": 2,
     "memory_limit": "1GB",
 }
+# Connection-level settings (DuckDB refuses them in the connect config), set before locking:
+# without the progress bar off, a query running over two seconds draws one on the server's stdout.
+SESSION = ("SET TimeZone = 'UTC'", "SET enable_progress_bar = false")
 
 
 def warehouse_path(spec: str | Path) -> Path:
@@ -165,7 +169,8 @@ class Reader:
             timer = threading.Timer(self.timeout_seconds, con.interrupt)
             timer.daemon = True
             try:
-                con.execute("SET TimeZone = 'UTC'")
+                for statement in SESSION:
+                    con.execute(statement)
                 con.execute("SET lock_configuration = true")
                 timer.start()
                 yield Connection(con)
