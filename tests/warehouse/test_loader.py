@@ -66,8 +66,8 @@ def test_times_are_stored_in_utc(store: LocalStore, warehouse: Warehouse) -> Non
         ),
     )
     Loader(store, warehouse).run()
-    assert warehouse.query('SELECT "sessionStartTime", "durationMs" FROM sessions').rows == [
-        (datetime(2026, 5, 1, 10, 0, 0), 2000.0)
+    assert warehouse.query('SELECT "sessionStartTime", "durationMs", "ingestionTime" FROM sessions').rows == [
+        (datetime(2026, 5, 1, 10, 0, 0), 2000.0, None)
     ]
     assert warehouse.query('SELECT "durationMs", "applicationVersion" FROM spans').rows == [(250.0, "1.4.0")]
 

@@ -361,10 +361,10 @@ class ClickHouseWarehouse(Warehouse):
     def _strings(self, sql: str) -> list[str]:
         return [str(r[0]) for r in self.query(sql).rows]
 
-    def _insert(self, table: str, columns: list[str], data: bytes) -> None:
+    def _insert(self, table: str, columns: list[str], data: bytes, fmt: str = "JSONEachRow") -> None:
         if data:
             names = ", ".join(f'"{c}"' for c in columns)
-            self._run(f'INSERT INTO "{table}" ({names}) FORMAT JSONEachRow', data)
+            self._run(f'INSERT INTO "{table}" ({names}) FORMAT {fmt}', data)
 
     # --- schema -------------------------------------------------------------------------------
 
@@ -397,7 +397,9 @@ class ClickHouseWarehouse(Warehouse):
         found: set[str] = set()
         for i in range(0, len(session_ids), _ID_CHUNK):
             chunk = session_ids[i : i + _ID_CHUNK]
-            found.update(self._strings(bind('SELECT "sessionId" FROM sessions WHERE "sessionId" IN ?', [tuple(chunk)])))
+            # One string literal split on the server parses much faster than 20,000 literals.
+            sql = 'SELECT "sessionId" FROM sessions WHERE "sessionId" IN (SELECT arrayJoin(splitByChar(\',\', ?)))'
+            found.update(self._strings(bind(sql, [",".join(chunk)])))
         return found
 
     def _checkpoint(self, rows: Iterable[tuple[str, str, str, str | None, str]]) -> None:
@@ -419,13 +421,13 @@ class ClickHouseWarehouse(Warehouse):
         self._checkpoint(intents)  # step 2 of the design note
         if new_ids:
             for table, data in self._flatten(batch.lines, existing):  # step 3: children first
-                self._insert(table.name, table.names, data)
+                self._insert(table.name, table.names, data, fmt="CSV")
         final = [(o.key, o.partition, o.status, o.error, o.session_id or "") for o in batch.objects]
         self._checkpoint(final)  # step 4
         return len(new_ids)
 
     def _flatten(self, lines: bytes, existing: set[str]) -> Iterator[tuple[Table, bytes]]:
-        """JSONEachRow data per table (events, spans, then sessions), made by the same SQL DuckDB loads with."""
+        """CSV data per table (events, spans, then sessions), made by the same SQL DuckDB loads with."""
         sessions_table, *children = tables()
         with tempfile.TemporaryDirectory(prefix="tallystick-ch-") as tmp:
             source = Path(tmp) / "sessions.ndjson"
@@ -438,7 +440,9 @@ class ClickHouseWarehouse(Warehouse):
                     con.execute('DELETE FROM _batch WHERE "sessionId" IN (SELECT unnest(?))', [sorted(existing)])
                 for t in (*children, sessions_table):
                     out = Path(tmp) / f"{t.name}.ndjson"
-                    con.execute(f"COPY ({clickhouse_select_sql(t, '_batch')}) TO '{out}' (FORMAT JSON)")
+                    # CSV: ClickHouse parses it several times faster than JSON; \N is its NULL.
+                    options = "FORMAT CSV, HEADER false, NULLSTR '\\N'"
+                    con.execute(f"COPY ({clickhouse_select_sql(t, '_batch')}) TO '{out}' ({options})")
                     yield t, out.read_bytes()
             finally:
                 con.close()

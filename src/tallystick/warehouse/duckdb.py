@@ -35,6 +35,7 @@ from tallystick.warehouse.transform import DUCKDB_TYPES, read_sql, select_sql
 from tallystick.warehouse.views import views
 
 LOADED_TABLE = "_tallystick_loaded"
+LOAD_MEMORY_LIMIT = "512MB"
 _encoder = msgspec.json.Encoder()
 
 
@@ -76,6 +77,8 @@ class DuckDBWarehouse(Warehouse):
             # log into the file is costly and grows with the tables, so do it once per load (on
             # close) rather than every 16 MiB: at a million sessions this halves the load time.
             self.con.execute("SET checkpoint_threshold = '4GB'")
+            # DuckDB caches up to 80% of RAM by default; a load streams, so keep the cache small.
+            self.con.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
         self._lock = threading.Lock()  # the loader writes from one thread while it lists from another
 
     def ensure_schema(self) -> None:
