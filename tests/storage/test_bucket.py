@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from obstore.store import MemoryStore as InMemory
 
-from tallystick.storage import StorageMisconfigured, StorageUnavailable
+from tallystick.storage import StorageMisconfigured, StorageUnavailable, open_store
 from tallystick.storage.bucket import MEMORY, PROBE_KEY, Backend, BucketStore, scrub
 
 S3_LIKE = Backend("s3", "S3", "bucket", "aws s3 mb s3://<name>", "set AWS_*", create_only="PUT with If-None-Match: *")
@@ -91,3 +91,8 @@ def test_endpoint_is_kept_without_userinfo() -> None:
 def test_scrub_removes_userinfo_signatures_and_given_secrets(text: str, shown: str) -> None:
     """Text from obstore is shown without URL userinfo, request signatures or the URL's secret values."""
     assert scrub(text, (SECRET, "short")) == shown
+
+
+def test_memory_store_url_never_shows_userinfo() -> None:
+    """A memory:// URL given with user:password@ is shown without it."""
+    assert open_store(f"memory://admin:{SECRET}@somewhere").url == "memory://***@somewhere"

@@ -47,7 +47,12 @@ SECURITY_HEADERS = {
     "cache-control": "no-store",
 }
 OPEN_PATHS = ("/login", "/logout", "/static/")
-PROXY_HEADERS = ("x-forwarded-for", "x-forwarded-host", "forwarded", "x-real-ip")
+PROXY_HEADERS = {  # lower-case name: as messages show it
+    "x-forwarded-for": "X-Forwarded-For",
+    "x-forwarded-host": "X-Forwarded-Host",
+    "forwarded": "Forwarded",
+    "x-real-ip": "X-Real-IP",
+}
 DEFAULT_BODY_LIMIT = 4096
 BODY_LIMITS = {"/api/sql": 64 * 1024}  # every other path: DEFAULT_BODY_LIMIT (the login form's is 4 KiB)
 SAFE_FETCH_SITES = ("same-origin", "none")
@@ -208,7 +213,7 @@ class Guard:
             if proxy is not None and is_loopback(_host_name(headers)):
                 return JSONResponse(
                     {
-                        "message": f"this request came through a proxy ({_HEADER_NAMES[proxy]}), so it may come from "
+                        "message": f"this request came through a proxy ({PROXY_HEADERS[proxy]}), so it may come from "
                         f"anywhere: serving the dashboard through a proxy needs a token (--dashboard-token or "
                         f"${TOKEN_ENV})"
                     },
@@ -235,10 +240,6 @@ class Guard:
             {"message": f"request body too large: the dashboard accepts at most {limit:,} bytes here"},
             status_code=413,
         )
-
-
-_HEADER_NAMES = {"x-forwarded-for": "X-Forwarded-For", "x-forwarded-host": "X-Forwarded-Host"}
-_HEADER_NAMES |= {"forwarded": "Forwarded", "x-real-ip": "X-Real-IP"}
 
 
 def safe_next(target: str | None) -> str:

@@ -135,7 +135,7 @@ class BucketStore(Store):
         secrets: tuple[str, ...] = (),
     ) -> None:
         self._store = store
-        self.url = url
+        self.url = strip_userinfo(url)
         self.backend = backend
         self.bucket = bucket
         self.endpoint = strip_userinfo(endpoint)
