@@ -256,9 +256,11 @@ def cmd_query(args: argparse.Namespace) -> int:
     finally:
         warehouse.close()
     if args.format == "csv":
+        from tallystick._csv import safe_row
+
         writer = csv.writer(sys.stdout)
-        writer.writerow(result.columns)
-        writer.writerows(result.rows)
+        writer.writerow(safe_row(result.columns))
+        writer.writerows(safe_row(row) for row in result.rows)
     elif args.format == "json":
         for row in result.rows:
             print(json.dumps(dict(zip(result.columns, row, strict=True)), default=str))

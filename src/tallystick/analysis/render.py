@@ -9,6 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from tallystick._csv import safe_row
 from tallystick.analysis.errors import BadParameter
 from tallystick.analysis.report import Report, Table
 
@@ -85,9 +86,9 @@ def write_text(report: Report, out: IO[str], *, all_rows: bool = False) -> None:
 def write_csv(report: Report, out: IO[str], table: str | None = None) -> None:
     t: Table = report.table(table) if table else report.tables[0]
     writer = csv.writer(out)
-    writer.writerow(t.columns)
+    writer.writerow(safe_row(t.columns))
     for row in t.rows:
-        writer.writerow([v.isoformat() if isinstance(v, date | datetime) else v for v in row])
+        writer.writerow(safe_row(v.isoformat() if isinstance(v, date | datetime) else v for v in row))
 
 
 def write_json(report: Report, out: IO[str]) -> None:

@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tallystick import __version__
+from tallystick._csv import spreadsheet_safe
 from tallystick.dashboard import analyses as analyses_mod
 from tallystick.dashboard import auth, charts
 from tallystick.dashboard import explore as explore_mod
@@ -64,18 +65,9 @@ def show(value: Any) -> str:
 _env.globals["show"] = show
 
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 def csv_cell(value: Any) -> Any:
-    """A CSV cell that a spreadsheet shows as text, never runs as a formula (CSV injection).
-
-    Text starting with ``= + - @``, a tab or a carriage return gets a leading ``'``, as
-    OWASP advises; numbers, including negative ones, stay numbers.
-    """
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
+    """A CSV cell that a spreadsheet shows as text, never runs as a formula (see tallystick._csv)."""
+    return spreadsheet_safe(value)
 
 
 class Dashboard:
