@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/ingest.py            # about a minute; installs wrk when missing (as root)
 
-One ``tallystick serve`` process (one uvicorn worker, durable local storage with group
-commit, the settings below) answers, in this order:
+One ``tallystick serve`` process (one uvicorn worker, durable local storage through its
+write-ahead log, the settings below) answers, in this order:
 
 1. ``PUT /v1/noop`` (reads the body, answers 201): the baseline;
 2. ``PUT /v1/sessions`` with realistic demo sessions, each with a fresh sessionId;
@@ -13,7 +13,9 @@ commit, the settings below) answers, in this order:
 The load generator is ``wrk`` with a Lua script (one thread): Python would be the
 bottleneck. The script prints wrk's and the server's CPU use per phase: wrk staying
 well below one core while the server's uses its own shows that the server is what
-limits the rate.
+limits the rate. It also prints the machine's 1-minute load average at the end of each
+phase: on a shared machine other processes take CPU from both phases, and more from the
+durable one (it needs the kernel's file-system work too), so compare runs at similar load.
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ class Phase:
     mean_ms: float
     wrk_cpu: float  # cores used by wrk
     server_cpu: float  # cores used by the server process
+    load: float = 0.0  # 1-minute load average of the machine at the end
     sessions_per_request: int = 1
 
     @property
@@ -181,6 +184,7 @@ def run_wrk(
         float(mean),
         wrk_cpu / elapsed,
         server_cpu / elapsed,
+        os.getloadavg()[0],
     )
 
 
@@ -241,9 +245,7 @@ def main() -> int:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
-    stored = sum(len(files) for _, _, files in os.walk(workdir / "sessions")) - sum(
-        len(files) for _, _, files in os.walk(workdir / "sessions" / ".tmp")
-    )
+    stored = sum(len(files) for top, _, files in os.walk(workdir / "sessions") if "/." not in top[len(str(workdir)) :])
     report(args, (noop, durable, at80, batch), mean_size, stored, workdir)
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
@@ -257,11 +259,11 @@ def report(args: argparse.Namespace, phases: tuple[Phase, ...], size: float, sto
         f"python {platform.python_version()}, uvicorn {uvicorn.__version__}, starlette {starlette.__version__}, "
         f"msgspec {msgspec.__version__}; {wrk_version.strip()}"
     )
-    print(f"storage: local directory with fsync (group commit) on {_filesystem(wd)}; one uvicorn worker")
+    print(f"storage: local directory, write-ahead log (one fdatasync per group) on {_filesystem(wd)}; one worker")
     print(f"bodies: demo sessions, mean {size:,.0f} bytes, fresh sessionId per request; wrk -t1, {args.seconds}s each")
     print()
     header = f"{'phase':<16}{'conns':>6}{'req/s':>10}{'sessions/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
-    header += f"{'wrk CPU':>9}{'server CPU':>11}"
+    header += f"{'wrk CPU':>9}{'server CPU':>11}{'load':>6}"
     print(header)
     for phase, conns in ((noop, args.connections), (durable, args.connections), (at80, args.load_connections)):
         _row(phase, conns)
@@ -278,7 +280,7 @@ def _row(phase: Phase, conns: int) -> None:
     errors = phase.bad_status + phase.socket_errors + phase.timeouts
     print(
         f"{phase.name:<16}{conns:>6}{phase.rate:>10,.0f}{phase.sessions_rate:>12,.0f}{phase.p50_ms:>9.2f}"
-        f"{phase.p99_ms:>9.2f}{errors:>9}{phase.wrk_cpu:>9.0%}{phase.server_cpu:>11.0%}"
+        f"{phase.p99_ms:>9.2f}{errors:>9}{phase.wrk_cpu:>9.0%}{phase.server_cpu:>11.0%}{phase.load:>6.2f}"
     )
 
 

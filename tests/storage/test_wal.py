@@ -6,6 +6,7 @@ import asyncio
 import errno
 import http.client
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -244,6 +245,40 @@ def test_unmaterialized_record_stays_pending_and_in_the_log(tmp_path: Path, open
     reopened = _open(tmp_path, open_logs)
     assert reopened.recovery.rewritten >= 1
     assert (tmp_path / "blocked" / "k").read_bytes() == b"v"
+
+
+def test_dead_helper_fails_writes_until_reopened(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """If the process that writes objects dies, writes get StorageUnavailable until the log is reopened."""
+    wal = _open(tmp_path, open_logs)
+    assert _put_all(wal, [("h/1", b"one")]) == [True]
+    os.kill(wal.helper_pid, signal.SIGKILL)
+    wait_until(lambda: wal.failed is not None, timeout=10, what="the acker to see the helper gone")
+    with pytest.raises(StorageUnavailable, match=r"the process writing objects to .* stopped: restart the service"):
+        _put_all(wal, [("h/2", b"two")])
+    wal.close()
+    reopened = _open(tmp_path, open_logs)
+    assert _put_all(reopened, [("h/1", b"again"), ("h/2", b"two")]) == [False, True]
+
+
+def test_helper_dying_with_a_group_in_flight_keeps_it_in_the_log(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """A group synced but not materialized when the helper dies is refused (503) and stored at the next open."""
+    wals: list[WriteAheadLog] = []
+
+    def sync_then_kill_helper(fd: int) -> None:
+        os.fsync(fd)
+        os.kill(wals[0].helper_pid, signal.SIGKILL)
+        os.waitpid(wals[0].helper_pid, 0)
+
+    wals.append(_open(tmp_path, open_logs, datasync=sync_then_kill_helper))
+    with pytest.raises(StorageUnavailable, match=r"the process writing objects to .* stopped"):
+        _put_all(wals[0], [("f/1", b"one"), ("f/2", b"two")])
+    wals[0].close()
+    reopened = _open(tmp_path, open_logs)
+    assert reopened.recovery.records == 2
+    assert (tmp_path / "f" / "1").read_bytes() == b"one"
+    assert _put_all(reopened, [("f/2", b"again")]) == [False]
 
 
 def test_second_writer_of_a_directory_is_refused(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
