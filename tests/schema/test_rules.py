@@ -44,3 +44,28 @@ def test_importing_rules_imports_no_regex_engine() -> None:
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a", "shellName", "A1", "x" * 64, "x" * 65, "", "1a", "a-b", "a b", "é", "a\n", "ａ", "a_b", "٣", "Ab9"],
+)
+def test_name_checks_agree_with_the_patterns(name: str) -> None:
+    """The string-method checks the client uses say exactly what the contract's patterns say."""
+    import re
+
+    def by_pattern(pattern: str, value: str) -> bool:
+        return len(value) <= 64 and re.search(pattern, value) is not None
+
+    assert _rules.is_attribute_name(name) == by_pattern(_rules.ATTRIBUTE_NAME_PATTERN, name)
+    assert _rules.is_type_name(name) == by_pattern(_rules.TYPE_NAME_PATTERN, name)
+    app = name.lower()
+    assert _rules.is_application_id(app) == by_pattern(_rules.APPLICATION_ID_PATTERN, app)
+
+
+@pytest.mark.parametrize("app", ["demo", "my-tool", "a.b_c", "0x", "a" * 64, "a" * 65, "-a", ".a", "My", "a/b", ""])
+def test_application_id_check_agrees_with_the_pattern(app: str) -> None:
+    """is_application_id matches APPLICATION_ID_PATTERN."""
+    import re
+
+    assert _rules.is_application_id(app) == (re.search(_rules.APPLICATION_ID_PATTERN, app) is not None)

@@ -7,8 +7,6 @@ first use.
 
 from __future__ import annotations
 
-import importlib
-
 TYPE_CHECKING = False  # not typing's: importing typing costs the client milliseconds
 if TYPE_CHECKING:
     from typing import Any
@@ -50,4 +48,6 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'tallystick.schema' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"tallystick.schema.{home}"), name)
+    # __import__ rather than importlib: importing importlib costs the client's start-up.
+    module = __import__(f"tallystick.schema.{home}", fromlist=[name])
+    return getattr(module, name)

@@ -78,20 +78,40 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     return compiled
 
 
-def is_attribute_name(name: object) -> bool:
-    """Whether ``name`` may be an attribute key."""
+def _is_identifier(name: object) -> bool:
+    # ^[A-Za-z][A-Za-z0-9]*$ with at most 64 characters, by string methods: the client checks a
+    # name on every event, and an ASCII str's isalnum() is exactly [A-Za-z0-9].
     return (
-        isinstance(name, str) and len(name) <= NAME_MAX_LENGTH and bool(_compiled(ATTRIBUTE_NAME_PATTERN).match(name))
+        isinstance(name, str)
+        and 0 < len(name) <= NAME_MAX_LENGTH
+        and name.isascii()
+        and name.isalnum()
+        and name[0].isalpha()
     )
 
 
+def is_attribute_name(name: object) -> bool:
+    """Whether ``name`` may be an attribute key (ATTRIBUTE_NAME_PATTERN, at most 64 characters)."""
+    return _is_identifier(name)
+
+
 def is_type_name(name: object) -> bool:
-    """Whether ``name`` may be the type of an event or a span."""
-    return isinstance(name, str) and len(name) <= NAME_MAX_LENGTH and bool(_compiled(TYPE_NAME_PATTERN).match(name))
+    """Whether ``name`` may be the type of an event or a span (TYPE_NAME_PATTERN, at most 64 characters)."""
+    return _is_identifier(name)
+
+
+_APP_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_APP_REST = _APP_FIRST | frozenset("._-")
 
 
 def is_application_id(value: object) -> bool:
-    return isinstance(value, str) and bool(_compiled(APPLICATION_ID_PATTERN).match(value))
+    """Whether ``value`` matches APPLICATION_ID_PATTERN (checked without the regex engine)."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= APPLICATION_ID_MAX_LENGTH
+        and value[0] in _APP_FIRST
+        and all(c in _APP_REST for c in value)
+    )
 
 
 def is_version(value: object) -> bool:
