@@ -560,7 +560,21 @@ class WriteAheadLog:
                 outcomes.append(None)
                 segment.keep = True
                 log.error("cannot materialize %s: it stays in the log until a restart", entry.key)
-        self._answer(group, outcomes, None)
+        # Answer on the event loop that reserved each key: the lock around the pending map is then
+        # taken by that loop's own thread, never held here while this thread waits for the GIL.
+        by_loop: dict[asyncio.AbstractEventLoop | None, tuple[list[_Entry], list[bool | None]]] = {}
+        for entry, outcome in zip(group, outcomes, strict=True):
+            entries, outs = by_loop.setdefault(entry.waiters[0][0], ([], []))
+            entries.append(entry)
+            outs.append(outcome)
+        for loop, (entries, outs) in by_loop.items():
+            if loop is not None:
+                try:
+                    loop.call_soon_threadsafe(self._answer, entries, outs, None)
+                    continue
+                except RuntimeError:  # that event loop is closed: nobody waits there
+                    pass
+            self._answer(entries, outs, None)
         self._release(segment, len(group))
 
     def _release(self, segment: _Segment, records: int) -> None:
