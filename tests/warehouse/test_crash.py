@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import gzip
 import os
-import pathlib
+import pty
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -73,50 +74,50 @@ def _load_argv(store: LocalStore, spec: str, workers: int) -> list[str]:
     return [*argv, "--batch-size", "25", "--workers", str(workers)]
 
 
-def _reset(spec: str) -> None:
-    if "://" in spec:
-        warehouse = open_clickhouse(spec)
-        warehouse.drop_database()
-        warehouse.close()
-    else:
-        os.unlink(spec)
-
-
-def _timed_load(store: LocalStore, spec: str) -> float:
-    started = time.monotonic()
-    subprocess.run(_load_argv(store, spec, workers=0), check=True, capture_output=True, timeout=120)
-    return time.monotonic() - started
+def _run_and_kill(argv: list[str], after_batches: int, jitter: float) -> bool:
+    """Run the loader on a terminal (so it reports each batch), SIGKILL it ``jitter`` seconds
+    after its ``after_batches``-th report; True if it was killed, False if it finished first."""
+    master, slave = pty.openpty()
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=slave, start_new_session=True)
+    os.close(slave)
+    reports = 0
+    deadline = time.monotonic() + 60
+    try:
+        while reports <= after_batches and time.monotonic() < deadline:  # the first report is the count
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    reports += os.read(master, 4096).count(b"loaded ")
+                except OSError:  # the loader closed the terminal: it has finished
+                    break
+            elif process.poll() is not None:
+                break
+        time.sleep(jitter)
+        killed = process.poll() is None
+        if killed:
+            os.killpg(process.pid, signal.SIGKILL)  # its reader workers share its process group
+        process.wait(timeout=30)
+        assert process.returncode in (0, -signal.SIGKILL), process.returncode
+        return killed
+    finally:
+        os.close(master)
 
 
 @pytest.mark.slow
-def test_loader_killed_at_random_points_then_completes(
-    store: LocalStore, crash_spec: str, tmp_path: pathlib.Path
-) -> None:
+def test_loader_killed_at_random_points_then_completes(store: LocalStore, crash_spec: str) -> None:
     """SIGKILL at 10 random moments of a load, then a full run: every stored session exactly once."""
     ids, events, spans, damaged = _fill(store, 1500)
-    # Calibrate: the fixed cost of a run (start-up, listing) and a full load, so kills land while it writes.
-    fixed = _timed_load(LocalStore(tmp_path / "empty", fsync=False), crash_spec)
-    full = _timed_load(store, crash_spec)
-    _reset(crash_spec)
     rng = random.Random(20260506)
-    partial = 0
+    kills = partial = 0
     for i in range(KILLS):
         before = _count(crash_spec)
-        process = subprocess.Popen(
-            _load_argv(store, crash_spec, workers=2 if i % 3 == 2 else 0),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its reader workers share its process group: killed with it
-        )
-        spawn = 0.6 if i % 3 == 2 else 0.0  # starting reader processes takes a moment
-        time.sleep(fixed + spawn + rng.uniform(0.0, 0.5) * max(full - fixed, 0.2))  # while it writes
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        _, err = process.communicate(timeout=30)
-        assert process.returncode in (0, -signal.SIGKILL), err.decode()
+        # After 0-3 batch reports, then 0-60 ms: before the first write, mid-batch, or between batches.
+        argv = _load_argv(store, crash_spec, workers=2 if i % 3 == 2 else 0)
+        kills += _run_and_kill(argv, after_batches=rng.randint(0, 3), jitter=rng.uniform(0.0, 0.06))
         after = _count(crash_spec)
-        partial += before < after < len(ids)  # killed while it was writing
-    assert partial >= 2, f"the kills did not land during the load (fixed {fixed:.2f}s, full {full:.2f}s)"
+        partial += before < after < len(ids)
+    assert kills == KILLS, f"only {kills} of {KILLS} runs were killed before they finished"
+    assert partial >= 3, f"only {partial} kills landed after the loader had written something"
     final = subprocess.run(_load_argv(store, crash_spec, workers=2), capture_output=True, timeout=120)
     assert final.returncode == 0, final.stderr.decode()
 
