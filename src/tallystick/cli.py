@@ -108,7 +108,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = server.config.app.state.ingest.config
     apps = ", ".join(sorted(config.applications))
     print(f"ingest listening on {url} for {apps}; storage {config.storage_url}", flush=True)
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        server.config.app.state.ingest.store.close()  # a clean stop leaves no log to replay
     return 0
 
 
@@ -166,6 +169,18 @@ def cmd_load(args: argparse.Namespace) -> int:
         time.sleep(args.every)
 
 
+def _up_banner(config: Any, url: str, warehouse: str, data_dir: Path, *, token: str | None, every: float) -> None:
+    _say(f"tallystick up: ingest on {url} (applications: {', '.join(sorted(config.applications))})")
+    _say(f"  dashboard: {url}/" + (" (log in with the dashboard token)" if token else ""))
+    _say(f"  sessions:  {config.storage_url}")
+    _say(f"  warehouse: {warehouse} (loaded every {every:g}s)")
+    _say(
+        f'  ask it:    tallystick query --data-dir {data_dir} "SELECT applicationVersion, count(*) FROM sessions '
+        'GROUP BY 1 ORDER BY 2 DESC"'
+    )
+    _say("  stop with Ctrl-C")
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from tallystick import demo
 
@@ -183,16 +198,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     server, sock, url = _server(args, sorted(apps))
     warehouse = _warehouse_spec(args)
     server.config.app = dashboard.mount(server.config.app, warehouse, token=token)
-    config = server.config.app.state.ingest.config
-    _say(f"tallystick up: ingest on {url} (applications: {', '.join(sorted(config.applications))})")
-    _say(f"  dashboard: {url}/" + (" (log in with the dashboard token)" if token else ""))
-    _say(f"  sessions:  {config.storage_url}")
-    _say(f"  warehouse: {warehouse} (loaded every {args.load_every:g}s)")
-    _say(
-        f'  ask it:    tallystick query --data-dir {data_dir} "SELECT applicationVersion, count(*) FROM sessions '
-        'GROUP BY 1 ORDER BY 2 DESC"'
-    )
-    _say("  stop with Ctrl-C")
+    _up_banner(server.config.app.state.ingest.config, url, warehouse, data_dir, token=token, every=args.load_every)
     stop = threading.Event()
     store = server.config.app.state.ingest.store
     retention = retention_of(args)
@@ -225,6 +231,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     finally:
         stop.set()
         threads[0].join(timeout=30)
+        store.close()  # a clean stop leaves no log to replay
     return 0
 
 
