@@ -28,7 +28,9 @@ def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("command", ["up", "serve", "load", "query", "demo", "report", "privacy", "delete-user", "rejects"])
+@pytest.mark.parametrize(
+    "command", ["up", "serve", "load", "query", "demo", "report", "privacy", "delete-user", "rejects"]
+)
 def test_help_has_an_example(command: str) -> None:
     """Each command's --help describes it and shows an example."""
     result = tallystick(command, "--help")
