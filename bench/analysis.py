@@ -27,6 +27,7 @@ import duckdb
 
 from tallystick import demo
 from tallystick.analysis import Scope, run
+from tallystick.warehouse import rollup
 from tallystick.warehouse.duckdb import DuckDBWarehouse
 
 END = datetime(2025, 6, 30, tzinfo=UTC)
@@ -191,6 +192,9 @@ def main() -> int:
             started = time.perf_counter()
             generate(warehouse.con, args.sessions, args.users or max(5, args.sessions // 40))
             print(f"generated in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        started = time.perf_counter()
+        days = rollup.refresh(warehouse)  # what the loader does after each load
+        print(f"rollup: {days} day(s) refreshed in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         counts = {t: warehouse.query(f"SELECT count(*) FROM {t}").rows[0][0] for t in ("sessions", "events", "spans")}
         print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}")
         print(f"python {platform.python_version()}, duckdb {duckdb.__version__}")

@@ -24,22 +24,38 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     day = d.day('"sessionStartTime"')
     where = b.sessions_where()
     user = d.user_key()
-    by_version = b.rows(
-        f'SELECT {day} AS d, "applicationVersion", count(*), count(DISTINCT {b.dialect.user_key()}) FROM sessions '
-        f'WHERE {where} GROUP BY {day}, "applicationVersion"'
-    )
+    rolled = b.rollup_where()
+    if rolled is not None:
+        # One rollup row per user, day, version (and environment); userDayRows = 1 means the row is that
+        # user's only one that day, so it counts as one user without a distinct count (see rollup.py).
+        by_version = b.rows(
+            'SELECT "day", "applicationVersion", sum("sessions"), count(*) FILTER (WHERE "userDayRows" = 1) + '
+            'count(DISTINCT CASE WHEN "userDayRows" > 1 THEN "userKey" END) FROM sessions_daily '
+            f'WHERE {rolled} GROUP BY "day", "applicationVersion"'
+        )
+        at_least = b.rows(
+            f'SELECT "day", {b.rank_sql()}, count(*) FROM sessions_daily WHERE {rolled} AND "userDayRows" = 1 '
+            'GROUP BY ALL UNION ALL SELECT d, r, count(*) FROM (SELECT "day" AS d, "userKey", '
+            f'max({b.rank_sql()}) AS r FROM sessions_daily WHERE {rolled} AND "userDayRows" > 1 GROUP BY ALL) t '
+            "GROUP BY ALL"
+        )
+    else:
+        by_version = b.rows(
+            f'SELECT {day} AS d, "applicationVersion", count(*), count(DISTINCT {user}) FROM sessions '
+            f'WHERE {where} GROUP BY {day}, "applicationVersion"'
+        )
+        at_least = b.rows(
+            f"SELECT d, r, count(*) FROM (SELECT {day} AS d, {user} AS u, max({b.rank_sql()}) AS r FROM sessions "
+            f"WHERE {where} GROUP BY {day}, {user}) t GROUP BY d, r"
+        )
     if not by_version:
         raise b.empty()
-    at_least = b.rows(
-        f"SELECT d, r, count(*) FROM (SELECT {day} AS d, {user} AS u, max({b.rank_sql()}) AS r FROM sessions "
-        f"WHERE {where} GROUP BY {day}, {user}) t GROUP BY d, r"
-    )
     sessions_day: dict[date, int] = defaultdict(int)
     for dd, _, n, _ in by_version:
         sessions_day[dd] += int(n)
     users_at_rank: dict[date, dict[int, int]] = defaultdict(dict)
     for dd, r, n in at_least:
-        users_at_rank[dd][int(r)] = int(n)
+        users_at_rank[dd][int(r)] = users_at_rank[dd].get(int(r), 0) + int(n)
     active = {dd: sum(v.values()) for dd, v in users_at_rank.items()}
 
     def share_at_least(dd: date, rank: int) -> float:

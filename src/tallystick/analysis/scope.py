@@ -23,6 +23,7 @@ from tallystick.analysis.errors import (
     UnknownAttribute,
     UnknownType,
 )
+from tallystick.warehouse import rollup
 from tallystick.warehouse.base import Warehouse
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
@@ -129,6 +130,28 @@ class Bound:
             parts.append(d.in_list('"applicationVersion"', list(self.scope.versions)))
         if with_filters:
             parts += [f"{self.attr(f.attribute)} = {d.literal(f.value)}" for f in self.scope.where]
+        return " AND ".join(parts)
+
+    def rollup_where(self) -> str | None:
+        """Conditions for the daily rollup (``warehouse/rollup.py``) equivalent to ``sessions_where()``,
+        or None when the rollup cannot answer: absent, stale, another engine, or a filter on an
+        attribute it does not keep."""
+        if any(f.attribute not in rollup.ATTRIBUTES for f in self.scope.where):
+            return None
+        fresh = self._cache.get("rollup_fresh")
+        if fresh is None:
+            fresh = self._cache["rollup_fresh"] = rollup.is_fresh(self.warehouse, self.dialect.literal(self.scope.app))
+        if not fresh:
+            return None
+        d = self.dialect
+        parts = [
+            f'"applicationId" = {d.literal(self.scope.app)}',
+            f'"day" >= {d.literal(self.since)}',
+            f'"day" <= {d.literal(self.until)}',
+        ]
+        if self.scope.versions:
+            parts.append(d.in_list('"applicationVersion"', list(self.scope.versions)))
+        parts += [f'"{f.attribute}" = {d.literal(f.value)}' for f in self.scope.where]
         return " AND ".join(parts)
 
     def child_where(self, type_: str | None = None) -> str:
