@@ -43,12 +43,22 @@ def test_stale_after_a_delete_until_refreshed(tmp_path: Path) -> None:
     warehouse.close()
 
 
-def test_adoption_answers_alike_with_and_without_the_rollup(tmp_path: Path) -> None:
-    """Adoption from the rollup equals adoption from ``sessions`` (rollup dropped), filters included."""
+CASES = [
+    ("adoption", {}),
+    ("breakdown", {"attribute": "shell"}),
+    ("breakdown", {"attribute": "shell", "every": "week"}),
+    ("breakdown", {"attribute": "pythonVersion", "every": "month"}),
+    ("breakdown", {"attribute": "ciSystem"}),
+]
+
+
+def test_analyses_answer_alike_with_and_without_the_rollup(tmp_path: Path) -> None:
+    """Analyses that read the rollup give what they give from ``sessions`` (rollup dropped), filters included."""
     warehouse = _loaded(tmp_path, 1500)
     scopes = [Scope("demo"), Scope("demo", where=(Filter("shell", "fish"),))]
-    with_rollup = [run(warehouse, "adoption", s).tables for s in scopes]
+    assert rollup.is_fresh(warehouse, "'demo'")
+    with_rollup = [run(warehouse, name, s, **p) for name, p in CASES for s in scopes]
     warehouse.query(f"DROP TABLE {rollup.DAYS_TABLE}")
-    without = [run(warehouse, "adoption", s).tables for s in scopes]
-    assert with_rollup == without
+    without = [run(warehouse, name, s, **p) for name, p in CASES for s in scopes]
+    assert [(r.summary, r.tables) for r in with_rollup] == [(r.summary, r.tables) for r in without]
     warehouse.close()

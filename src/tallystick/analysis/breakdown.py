@@ -10,8 +10,36 @@ from tallystick.analysis import completeness
 from tallystick.analysis.errors import BadParameter
 from tallystick.analysis.report import Report, Table, line_chart
 from tallystick.analysis.scope import Bound
+from tallystick.warehouse import rollup
 
 MAX_VALUES = 50
+
+
+Rows = list[tuple[Any, ...]]
+
+
+def _from_rollup(b: Bound, where: str, attribute: str, unit: str) -> tuple[Rows, Rows, Rows, tuple[Any, ...]]:
+    """The four counts from the daily rollup (DuckDB): per day, a row with ``userDayRows = 1`` is its user's
+    only row that day, so users are counted without a distinct count except for the few with several rows."""
+    value = f'"{attribute}"'
+    if unit == "day":
+        users = (
+            'count(*) FILTER (WHERE "userDayRows" = 1) + count(DISTINCT CASE WHEN "userDayRows" > 1 THEN "userKey" END)'
+        )
+        period = '"day"'
+    else:
+        users = 'count(DISTINCT "userKey")'
+        period = b.dialect.base.trunc(unit, '"day"')  # type: ignore[arg-type]
+    source = f"sessions_daily WHERE {where}"
+    per_period = b.rows(f'SELECT {period}, {value}, sum("sessions"), {users} FROM {source} GROUP BY ALL')
+    totals = b.rows(f'SELECT {period}, sum("sessions"), {users} FROM {source} GROUP BY ALL')
+    both = b.rows(
+        f'SELECT grouping({value}), {value}, sum("sessions"), count(DISTINCT "userKey") FROM {source} '
+        f"GROUP BY GROUPING SETS (({value}), ())"
+    )
+    overall = [(v, n, u) for g, v, n, u in both if g == 0]
+    everything = next(((n or 0, u) for g, _, n, u in both if g == 1), (0, 0))
+    return per_period, overall, totals, everything
 
 
 def run(b: Bound, params: dict[str, Any]) -> Report:
@@ -23,19 +51,27 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     if unit not in ("day", "week", "month"):
         raise BadParameter(f"--every must be day, week or month, not {unit!r}")
     d = b.dialect
-    value = b.attr(str(attribute))
-    period = d.base.trunc(unit, '"sessionStartTime"')  # type: ignore[arg-type]
     where = b.sessions_where()
-    users = d.user_key()
-    per_period = b.rows(
-        f"SELECT {period}, {value}, count(*), count(DISTINCT {users}) FROM sessions WHERE {where} "
-        f"GROUP BY {period}, {value}"
-    )
+    rolled = b.rollup_where() if str(attribute) in rollup.ATTRIBUTES else None
+    if rolled is not None:
+        per_period, overall, totals, (all_sessions, all_users) = _from_rollup(b, rolled, str(attribute), unit)
+    else:
+        value = b.attr(str(attribute))
+        period = d.base.trunc(unit, '"sessionStartTime"')  # type: ignore[arg-type]
+        users = d.user_key()
+        per_period = b.rows(
+            f"SELECT {period}, {value}, count(*), count(DISTINCT {users}) FROM sessions WHERE {where} "
+            f"GROUP BY {period}, {value}"
+        )
+        overall = b.rows(
+            f"SELECT {value}, count(*), count(DISTINCT {users}) FROM sessions WHERE {where} GROUP BY {value}"
+        )
+        totals = b.rows(
+            f"SELECT {period}, count(*), count(DISTINCT {users}) FROM sessions WHERE {where} GROUP BY {period}"
+        )
+        all_sessions, all_users = b.rows(f"SELECT count(*), count(DISTINCT {users}) FROM sessions WHERE {where}")[0]
     if not per_period:
         raise b.empty()
-    overall = b.rows(f"SELECT {value}, count(*), count(DISTINCT {users}) FROM sessions WHERE {where} GROUP BY {value}")
-    totals = b.rows(f"SELECT {period}, count(*), count(DISTINCT {users}) FROM sessions WHERE {where} GROUP BY {period}")
-    all_sessions, all_users = b.rows(f"SELECT count(*), count(DISTINCT {users}) FROM sessions WHERE {where}")[0]
     label = {None: "(none)"}
     ranked = sorted(overall, key=lambda r: (-int(r[2]), -int(r[1]), str(r[0])))
     top = [r[0] for r in ranked[:MAX_VALUES]]
