@@ -49,16 +49,40 @@ CASES = [
     ("breakdown", {"attribute": "shell", "every": "week"}),
     ("breakdown", {"attribute": "pythonVersion", "every": "month"}),
     ("breakdown", {"attribute": "ciSystem"}),
+    ("feature-impact", {"feature": "tabCompletion", "outcome": "UnknownCommand"}),
+    ("distribution", {"attribute": "projectTasks"}),
+    ("distribution", {"attribute": "projectTasks", "per": "user"}),
 ]
 
 
 def test_analyses_answer_alike_with_and_without_the_rollup(tmp_path: Path) -> None:
     """Analyses that read the rollup give what they give from ``sessions`` (rollup dropped), filters included."""
     warehouse = _loaded(tmp_path, 1500)
-    scopes = [Scope("demo"), Scope("demo", where=(Filter("shell", "fish"),))]
+    scopes = [
+        Scope("demo"),
+        Scope("demo", where=(Filter("shell", "fish"),)),
+        Scope("demo", where=(Filter("command", "build"),)),
+    ]
     assert rollup.is_fresh(warehouse, "'demo'")
+    assert {"shell", "tabCompletion", "projectTasks", "command"} <= rollup.typed_attributes(warehouse)
     with_rollup = [run(warehouse, name, s, **p) for name, p in CASES for s in scopes]
     warehouse.query(f"DROP TABLE {rollup.DAYS_TABLE}")
     without = [run(warehouse, name, s, **p) for name, p in CASES for s in scopes]
     assert [(r.summary, r.tables) for r in with_rollup] == [(r.summary, r.tables) for r in without]
+    warehouse.close()
+
+
+def test_a_new_attribute_gets_a_column_on_every_day(tmp_path: Path) -> None:
+    """An attribute first seen in a later load gets its own column, and every day is redone to fill it."""
+    warehouse = _loaded(tmp_path)
+    days = warehouse.query(f"SELECT count(*) FROM {rollup.DAYS_TABLE}").rows[0][0]
+    warehouse.query(
+        """INSERT INTO sessions SELECT * REPLACE ('new-' || "sessionId" AS "sessionId",
+        json_merge_patch(attributes, '{"newThing": 7}') AS attributes) FROM sessions LIMIT 1"""
+    )
+    assert rollup.refresh(warehouse) == days
+    assert "newThing" in rollup.typed_attributes(warehouse)
+    assert rollup.is_fresh(warehouse, "'demo'")
+    filled = warehouse.query(f'SELECT count("{rollup.TYPED_PREFIX}newThing") FROM {rollup.TYPED_TABLE}').rows[0][0]
+    assert filled == 1
     warehouse.close()

@@ -43,12 +43,14 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     if per not in ("session", "user"):
         raise BadParameter(f"--per must be session or user, not {per!r}")
     b.require_attribute(str(attribute))
-    value = b.attr(str(attribute), "number")
-    where = b.sessions_where()
+    typed = b.typed(str(attribute))  # the attribute's own column instead of the JSON (warehouse/rollup.py)
+    value = b.typed_attr(str(attribute), "number") if typed else b.attr(str(attribute), "number")
+    where = b.sessions_where(typed=typed)
+    table = "sessions_typed" if typed else "sessions"
     source = (
-        f"SELECT {value} AS v FROM sessions WHERE {where}"
+        f"SELECT {value} AS v FROM {table} WHERE {where}"
         if per == "session"
-        else f"SELECT max({value}) AS v FROM sessions WHERE {where} GROUP BY {b.dialect.user_key()}"
+        else f"SELECT max({value}) AS v FROM {table} WHERE {where} GROUP BY {b.dialect.user_key()}"
     )
     rows = b.rows(f"SELECT v, count(*) FROM ({source}) t WHERE v IS NOT NULL GROUP BY v LIMIT {EXACT_VALUES + 1}")
     binned = len(rows) > EXACT_VALUES

@@ -28,11 +28,14 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     what = outcome(b, params, event_key="outcome")
     d = b.dialect
     confidence = float(params.get("confidence") or 0.95)
+    typed = b.typed(str(feature))  # the attribute's own column instead of the JSON (warehouse/rollup.py)
+    feature_sql = b.typed_attr(str(feature)) if typed else b.attr(str(feature))
+    user = '"userKey"' if typed else d.user_key()
     rows = b.rows(
         "SELECT f, count(*), sum(hit), count(DISTINCT u), count(DISTINCT CASE WHEN hit = 1 THEN u END) "
-        f"FROM (SELECT CASE WHEN {b.attr(str(feature))} = {d.literal(value)} THEN 1 ELSE 0 END AS f, "
-        f"{b.dialect.user_key()} AS u, CASE WHEN {what.condition} THEN 1 ELSE 0 END AS hit "
-        f"FROM sessions WHERE {b.sessions_where()}) t "
+        f"FROM (SELECT CASE WHEN {feature_sql} = {d.literal(value)} THEN 1 ELSE 0 END AS f, "
+        f"{user} AS u, CASE WHEN {what.condition} THEN 1 ELSE 0 END AS hit "
+        f"FROM {'sessions_typed' if typed else 'sessions'} WHERE {b.sessions_where(typed=typed)}) t "
         "GROUP BY f"
     )
     groups = {int(f): (int(n), int(k or 0), int(u), int(uk or 0)) for f, n, k, u, uk in rows}

@@ -119,7 +119,7 @@ class Bound:
     def attr(self, name: str, kind: AttributeKind = "string", column_sql: str = "attributes") -> str:
         return self.dialect.attribute(column_sql, name, kind)
 
-    def sessions_where(self, *, with_filters: bool = True) -> str:
+    def sessions_where(self, *, with_filters: bool = True, typed: bool = False) -> str:
         d = self.dialect
         parts = [
             f'"applicationId" = {d.literal(self.scope.app)}',
@@ -129,8 +129,34 @@ class Bound:
         if self.scope.versions:
             parts.append(d.in_list('"applicationVersion"', list(self.scope.versions)))
         if with_filters:
-            parts += [f"{self.attr(f.attribute)} = {d.literal(f.value)}" for f in self.scope.where]
+            attr = self.typed_attr if typed else self.attr
+            parts += [f"{attr(f.attribute)} = {d.literal(f.value)}" for f in self.scope.where]
         return " AND ".join(parts)
+
+    def _rollup_fresh(self) -> bool:
+        fresh = self._cache.get("rollup_fresh")
+        if fresh is None:
+            fresh = self._cache["rollup_fresh"] = rollup.is_fresh(self.warehouse, self.dialect.literal(self.scope.app))
+        return bool(fresh)
+
+    def typed(self, *names: str) -> bool:
+        """Whether ``sessions_typed`` (``warehouse/rollup.py``) is fresh and has a column for each attribute
+        named and each filter's: then ``typed_attr``/``sessions_where(typed=True)`` read it instead of JSON."""
+        if not self._rollup_fresh():
+            return False
+        have = self._cache.get("typed_attributes")
+        if have is None:
+            have = self._cache["typed_attributes"] = rollup.typed_attributes(self.warehouse)
+        return {*names, *(f.attribute for f in self.scope.where)} <= have
+
+    def typed_attr(self, name: str, kind: AttributeKind = "string") -> str:
+        """What ``attr`` gives, from the attribute's own text column in ``sessions_typed`` (DuckDB)."""
+        column = f'"{rollup.TYPED_PREFIX}{name}"'
+        if kind == "number":
+            return f"TRY_CAST({column} AS DOUBLE)"
+        if kind == "boolean":
+            return f"coalesce({column} = 'true', false)"
+        return column
 
     def rollup_where(self) -> str | None:
         """Conditions for the daily rollup (``warehouse/rollup.py``) equivalent to ``sessions_where()``,
@@ -138,10 +164,7 @@ class Bound:
         attribute it does not keep."""
         if any(f.attribute not in rollup.ATTRIBUTES for f in self.scope.where):
             return None
-        fresh = self._cache.get("rollup_fresh")
-        if fresh is None:
-            fresh = self._cache["rollup_fresh"] = rollup.is_fresh(self.warehouse, self.dialect.literal(self.scope.app))
-        if not fresh:
+        if not self._rollup_fresh():
             return None
         d = self.dialect
         parts = [

@@ -1,42 +1,55 @@
-"""A daily rollup of ``sessions`` that the analyses read instead of scanning every session.
+"""Tables derived from ``sessions`` that the analyses read instead of parsing every session's JSON.
 
-``sessions_daily`` has one row per application, UTC day, user (as a 64-bit hash),
-version and value of each environment attribute (``ENVIRONMENT_ATTRIBUTES``, as text,
-the way analyses compare attributes): how many sessions, and ``userDayRows``, how many
-rows that user has that day. Counting users per day and anything is then a
-``count(*)`` of rows with ``userDayRows = 1`` plus an exact ``count(DISTINCT)`` over
-the few users with several rows, instead of a distinct count over every session.
+- ``sessions_daily``: one row per application, UTC day, user (as a 64-bit hash),
+  version and value of each environment attribute (``ENVIRONMENT_ATTRIBUTES``, as
+  text, the way analyses compare attributes): how many sessions, and
+  ``userDayRows``, how many rows that user has that day. Users per day and anything
+  are then a ``count(*)`` of rows with ``userDayRows = 1`` plus an exact
+  ``count(DISTINCT)`` over the few users with several rows, instead of a distinct
+  count over every session.
+- ``sessions_typed``: ``sessions`` with the JSON ``attributes`` taken apart, one
+  text column ``"attributes.NAME"`` per attribute name seen (at most
+  ``MAX_TYPED_ATTRIBUTES``; holding what ``json_extract_string`` gives), and the
+  user hash. Reading one attribute is then a column scan, not a JSON parse.
 
 Design note
 -----------
-The rollup is derived from ``sessions`` only, one day at a time, and never edited in
-place: ``refresh()`` finds the days whose fingerprint (session count and XOR of the
-session-ID hashes) differs from what the rollup recorded in ``sessions_daily_days``,
-and for each such day deletes its rollup rows and recomputes them, all in one
-transaction. So:
+Both are derived from ``sessions`` only, one (application, day) at a time, and never
+edited in place: ``refresh()`` finds the days whose fingerprint (session count and
+XOR of the session-ID hashes) differs from what ``sessions_daily_days`` recorded,
+deletes their derived rows and recomputes them, all in one transaction. So:
 
 - The loader calls ``refresh()`` once after its last batch commits. Killed before or
   during it: the transaction rolls back, the fingerprints of the new days still
-  differ, and the next refresh (the next load, or any analysis, see below) redoes them.
+  differ, and the next refresh (the next load) redoes them. Meanwhile analyses do
+  not use the stale tables (below), so they are slower, never wrong.
 - Deletions (retention, a user's data) change a day's fingerprint the same way.
 - Refreshing twice is harmless: an up-to-date day matches and is skipped.
-- Readers check freshness before use (``is_fresh``: per-day session counts against
-  the recorded ones, one cheap scan of a date column); a stale rollup is not used,
-  so an answer never comes from it unless it agrees with ``sessions``. (A delete and
-  an insert of equally many sessions on one day between two refreshes would pass
-  that check; every load and retention run refreshes, so that window is one run.)
+- A new attribute name adds a column, and then every day is redone (its column
+  would be empty on days done before).
+- Readers check freshness first (``is_fresh``: per-day session counts against the
+  recorded ones, one scan of a date column, ~40 ms on 10 million sessions) and fall
+  back to ``sessions`` when stale. Sessions are immutable once loaded; a delete and
+  an insert of equally many sessions on one day with no refresh between would pass
+  that check (the fingerprint catches it at the next refresh, which every load runs).
 
-DuckDB only for now: ClickHouse analyses keep reading ``sessions``.
+DuckDB only for now: on ClickHouse ``refresh`` does nothing and analyses read ``sessions``.
 """
 
 from __future__ import annotations
+
+import re
 
 from tallystick.warehouse.base import Warehouse
 from tallystick.warehouse.tables import ENVIRONMENT_ATTRIBUTES
 
 TABLE = "sessions_daily"
+TYPED_TABLE = "sessions_typed"
 DAYS_TABLE = "sessions_daily_days"
 ATTRIBUTES = tuple(name for name, _ in ENVIRONMENT_ATTRIBUTES)
+MAX_TYPED_ATTRIBUTES = 100  # attribute names beyond this many stay in the JSON column only
+TYPED_PREFIX = "attributes."
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 
 _DAY = 'CAST("sessionStartTime" AS DATE)'
 
@@ -47,6 +60,8 @@ def _ddl() -> list[str]:
         f'CREATE TABLE IF NOT EXISTS {TABLE} ("applicationId" VARCHAR NOT NULL, "day" DATE NOT NULL, '
         f'"userKey" UBIGINT NOT NULL, "applicationVersion" VARCHAR NOT NULL{attrs}, '
         '"sessions" BIGINT NOT NULL, "userDayRows" BIGINT NOT NULL)',
+        f"CREATE TABLE IF NOT EXISTS {TYPED_TABLE} AS SELECT * EXCLUDE (attributes), "
+        '0::UBIGINT AS "userKey" FROM sessions LIMIT 0',
         f'CREATE TABLE IF NOT EXISTS {DAYS_TABLE} ("applicationId" VARCHAR NOT NULL, "day" DATE NOT NULL, '
         '"sessions" BIGINT NOT NULL, "fingerprint" UBIGINT NOT NULL)',
     ]
@@ -59,6 +74,27 @@ def _fingerprints() -> str:
     )
 
 
+def typed_attributes(warehouse: Warehouse) -> set[str]:
+    """Attribute names with a column of their own in ``sessions_typed`` (as text, like ``json_extract_string``)."""
+    rows = warehouse.query(
+        f"SELECT column_name FROM information_schema.columns WHERE table_name = '{TYPED_TABLE}'"
+    ).rows
+    return {str(r[0])[len(TYPED_PREFIX) :] for r in rows if str(r[0]).startswith(TYPED_PREFIX)}
+
+
+def _add_typed_columns(warehouse: Warehouse, stale_days: str) -> bool:
+    """Give each new attribute name in the stale days a column; True if any was added (every day is then redone)."""
+    have = typed_attributes(warehouse)
+    rows = warehouse.query(
+        f"SELECT DISTINCT unnest(json_keys(attributes)) FROM sessions WHERE {stale_days} AND attributes IS NOT NULL"
+    ).rows
+    new = sorted(str(r[0]) for r in rows if _NAME.match(str(r[0])) and str(r[0]) not in have)
+    new = new[: max(0, MAX_TYPED_ATTRIBUTES - len(have))]
+    for name in new:
+        warehouse.query(f'ALTER TABLE {TYPED_TABLE} ADD COLUMN "{TYPED_PREFIX}{name}" VARCHAR')
+    return bool(new)
+
+
 def supported(warehouse: Warehouse) -> bool:
     return warehouse.dialect == "duckdb"
 
@@ -67,8 +103,13 @@ def refresh(warehouse: Warehouse) -> int:
     """Recompute the rollup for every day that changed since the last refresh; the number of days redone."""
     if not supported(warehouse):
         return 0
+    present = warehouse.query(
+        f"SELECT count(*) FROM information_schema.tables WHERE table_name IN ('{TABLE}', '{TYPED_TABLE}')"
+    ).rows[0][0]
     for sql in _ddl():
         warehouse.query(sql)
+    if present != 2:  # a derived table is new (first refresh, or an older rollup): redo every day
+        warehouse.query(f"DELETE FROM {DAYS_TABLE}")
     attrs = "".join(f", json_extract_string(attributes, '$.{a}') AS \"{a}\"" for a in ATTRIBUTES)
     warehouse.query("BEGIN TRANSACTION")
     try:
@@ -82,15 +123,34 @@ def refresh(warehouse: Warehouse) -> int:
         stale = int(warehouse.query("SELECT count(*) FROM _rollup_stale").rows[0][0])
         if stale:
             key = '("applicationId", "day") IN (SELECT "applicationId", "day" FROM _rollup_stale)'
+            stale_days = f'("applicationId", {_DAY}) IN (SELECT "applicationId", "day" FROM _rollup_stale)'
+            if _add_typed_columns(warehouse, stale_days):
+                # A new attribute column: the days done before have it empty, so redo them all.
+                warehouse.query(f"DELETE FROM {DAYS_TABLE}")
+                warehouse.query(
+                    "INSERT INTO _rollup_stale SELECT * FROM ("
+                    + _fingerprints()
+                    + ') s WHERE ("applicationId", "day") '
+                    'NOT IN (SELECT "applicationId", "day" FROM _rollup_stale)'
+                )
+                stale = int(warehouse.query("SELECT count(*) FROM _rollup_stale").rows[0][0])
             warehouse.query(f"DELETE FROM {TABLE} WHERE {key}")
             warehouse.query(f"DELETE FROM {DAYS_TABLE} WHERE {key}")
+            warehouse.query(f"DELETE FROM {TYPED_TABLE} WHERE {stale_days}")
             warehouse.query(
                 f"INSERT INTO {TABLE} SELECT *, "
                 'count(*) OVER (PARTITION BY "applicationId", "day", "userKey") FROM ('
                 f'SELECT "applicationId", {_DAY} AS "day", hash("userId") AS "userKey", "applicationVersion"{attrs}, '
-                "count(*) AS sessions FROM sessions "
-                f'WHERE ("applicationId", {_DAY}) IN (SELECT "applicationId", "day" FROM _rollup_stale) '
-                "GROUP BY ALL)"
+                f"count(*) AS sessions FROM sessions WHERE {stale_days} GROUP BY ALL)"
+            )
+            typed = sorted(typed_attributes(warehouse))
+            paths = ", ".join(f"'$.{a}'" for a in typed)
+            columns = "".join(f', a[{i + 1}] AS "{TYPED_PREFIX}{a}"' for i, a in enumerate(typed))
+            warehouse.query(
+                f'INSERT INTO {TYPED_TABLE} BY NAME SELECT * EXCLUDE (attributes, a), hash("userId") AS "userKey"'
+                f"{columns} FROM (SELECT *, "
+                + (f"json_extract_string(attributes, [{paths}])" if typed else "NULL")
+                + f" AS a FROM sessions WHERE {stale_days})"
             )
             warehouse.query(
                 f'INSERT INTO {DAYS_TABLE} SELECT "applicationId", "day", "sessions", "fingerprint" '
@@ -109,9 +169,10 @@ def is_fresh(warehouse: Warehouse, app_sql: str) -> bool:
     if not supported(warehouse):
         return False
     present = warehouse.query(
-        f"SELECT count(*) FROM information_schema.tables WHERE table_name IN ('{TABLE}', '{DAYS_TABLE}')"
+        "SELECT count(*) FROM information_schema.tables "
+        f"WHERE table_name IN ('{TABLE}', '{TYPED_TABLE}', '{DAYS_TABLE}')"
     ).rows[0][0]
-    if present != 2:
+    if present != 3:
         return False
     differing = warehouse.query(
         f'SELECT count(*) FROM (SELECT {_DAY} AS "day", count(*) AS n FROM sessions WHERE "applicationId" = {app_sql} '
