@@ -45,6 +45,7 @@ def test_stale_after_a_delete_until_refreshed(tmp_path: Path) -> None:
 
 CASES = [
     ("adoption", {}),
+    ("nudges", {}),
     ("breakdown", {"attribute": "shell"}),
     ("breakdown", {"attribute": "shell", "every": "week"}),
     ("breakdown", {"attribute": "pythonVersion", "every": "month"}),

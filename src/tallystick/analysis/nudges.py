@@ -58,7 +58,12 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         f"SELECT {user} AS u, {rank} AS r, count(*) AS n FROM events WHERE {b.child_where(event)} "
         f"GROUP BY {user}, {rank}"
     )
-    latest = f"SELECT {user} AS u2, max({rank}) AS mr FROM sessions WHERE {b.sessions_where()} GROUP BY {user}"
+    rolled = b.rollup_where()  # the daily rollup has each user's versions without a JSON parse (warehouse/rollup.py)
+    latest = (
+        f'SELECT "userKey" AS u2, max({rank}) AS mr FROM sessions_daily WHERE {rolled} GROUP BY "userKey"'
+        if rolled is not None
+        else f"SELECT {user} AS u2, max({rank}) AS mr FROM sessions WHERE {b.sessions_where()} GROUP BY {user}"
+    )
     first_nudged = f"SELECT u AS u3, min(r) AS fr FROM ({nudged}) x GROUP BY u"
     # One JOIN per SELECT: ClickHouse 18.16 allows no more.
     episodes_sql = f"SELECT u, r, n, mr FROM ({nudged}) e JOIN ({latest}) m ON e.u = m.u2"
