@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from tallystick.analysis.outcome import outcome
+from tallystick.analysis.outcome import Outcome, outcome
 from tallystick.analysis.report import Report, Table, bar_chart
 from tallystick.analysis.scope import Bound
 from tallystick.analysis.stats import association, benjamini_hochberg
@@ -46,14 +46,22 @@ def _text(value: Any) -> str | None:
     return json.dumps(value)
 
 
+def _totals(b: Bound, what: Outcome, hit: str, where: str) -> tuple[int, int]:
+    """Sessions in scope, and those with the outcome."""
+    if what.count_sql is not None:
+        total, cases = b.rows(f"SELECT (SELECT count(*) FROM sessions WHERE {where}), ({what.count_sql})")[0]
+    else:
+        total, cases = b.rows(f"SELECT count(*), sum({hit}) FROM sessions WHERE {where}")[0]
+    return int(total), int(cases or 0)
+
+
 def run(b: Bound, params: dict[str, Any]) -> Report:
     what = outcome(b, params)
     alpha = float(params.get("alpha") or 0.05)
     exclude = set(params.get("exclude") or ())
     hit = f"CASE WHEN {what.condition} THEN 1 ELSE 0 END"
     where = b.sessions_where()
-    total, cases = b.rows(f"SELECT count(*), sum({hit}) FROM sessions WHERE {where}")[0]
-    total, cases = int(total), int(cases or 0)
+    total, cases = _totals(b, what, hit, where)
     if not total:
         raise b.empty()
     if not cases or cases == total:

@@ -17,6 +17,7 @@ from tallystick.analysis.scope import Bound
 class Outcome:
     label: str
     condition: str  # SQL on the sessions table
+    count_sql: str | None = None  # SQL counting the sessions in scope with the outcome, when cheaper than a scan
 
 
 def outcome(b: Bound, params: dict[str, Any], *, event_key: str = "event") -> Outcome:
@@ -27,7 +28,10 @@ def outcome(b: Bound, params: dict[str, Any], *, event_key: str = "event") -> Ou
     if event is not None:
         b.require_type("events", str(event))
         ids = f'SELECT "sessionId" FROM events WHERE {b.child_where(str(event))}'
-        return Outcome(str(event), f'"sessionId" IN ({ids})')
+        # Events carry their session's application, version and start, so child_where selects the events
+        # of exactly the sessions in scope: counting their session IDs needs no pass over sessions.
+        count = f'SELECT count(DISTINCT "sessionId") FROM events WHERE {b.child_where(str(event))}'
+        return Outcome(str(event), f'"sessionId" IN ({ids})', count)
     try:
         code = int(exit_code)  # type: ignore[arg-type]
     except (TypeError, ValueError):
