@@ -8,8 +8,10 @@ Sessions, events and spans are generated straight into a DuckDB warehouse by SQL
 population with shells, Docker versions, tab completion and BuildKit; releases every
 15 days, users lagging behind them (stubborn ones for good, automatic updates after
 day 117), a nudge event on every outdated run; the same planted error and span effects;
-ingestion on a later run. Each analysis runs three times; the best time is printed
-beside the best of three plain ``count(*)`` scans of ``sessions`` in the same run.
+ingestion on a later run. Then the derived tables are refreshed as the loader does after
+a load (``tallystick.warehouse.rollup``; with ``--path`` only days that changed). Each
+analysis runs three times; the best time is printed beside the best of three plain
+``count(*)`` scans of ``sessions`` in the same run.
 """
 
 from __future__ import annotations
