@@ -28,16 +28,17 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     if rolled is not None:
         # One rollup row per user, day, version (and environment); userDayRows = 1 means the row is that
         # user's only one that day, so it counts as one user without a distinct count (see rollup.py).
-        by_version = b.rows(
-            'SELECT "day", "applicationVersion", sum("sessions"), count(*) FILTER (WHERE "userDayRows" = 1) + '
+        counted = b.rows(
+            'SELECT "day", "applicationVersion", sum("sessions"), count(*) FILTER (WHERE "userDayRows" = 1), '
             'count(DISTINCT CASE WHEN "userDayRows" > 1 THEN "userKey" END) FROM sessions_daily '
             f'WHERE {rolled} GROUP BY "day", "applicationVersion"'
         )
-        at_least = b.rows(
-            f'SELECT "day", {b.rank_sql()}, count(*) FROM sessions_daily WHERE {rolled} AND "userDayRows" = 1 '
-            'GROUP BY ALL UNION ALL SELECT d, r, count(*) FROM (SELECT "day" AS d, "userKey", '
-            f'max({b.rank_sql()}) AS r FROM sessions_daily WHERE {rolled} AND "userDayRows" > 1 GROUP BY ALL) t '
-            "GROUP BY ALL"
+        by_version = [(dd, v, n, int(single) + int(several)) for dd, v, n, single, several in counted]
+        # A user alone on a row that day is on that row's version; the others need their newest version.
+        at_least = [(dd, b.rank.get(v, -1), single) for dd, v, _, single, _ in counted if single]
+        at_least += b.rows(
+            f'SELECT d, r, count(*) FROM (SELECT "day" AS d, "userKey", max({b.rank_sql()}) AS r FROM sessions_daily '
+            f'WHERE {rolled} AND "userDayRows" > 1 GROUP BY ALL) t GROUP BY ALL'
         )
     else:
         by_version = b.rows(
