@@ -140,6 +140,11 @@ def _load_once(args: argparse.Namespace, store: Any, quiet: bool = False, retent
         progress = None if quiet or not sys.stderr.isatty() else _progress_printer(sys.stderr)
         options = {k: v for k in ("batch_size", "workers") if (v := getattr(args, k, None)) is not None}
         stats = Loader(store, warehouse, progress=progress, **options).run()
+        # Derived tables for the analyses, a step of its own after the load (rollup.py: why a
+        # crash between the two is harmless: analyses read `sessions` while the rollup is stale).
+        from tallystick.warehouse import rollup
+
+        rollup.refresh(warehouse)
         if retention is not None and (swept := retention.run_if_due(store, warehouse)) and swept.sessions:
             _say(f"retention: {swept}")
     finally:

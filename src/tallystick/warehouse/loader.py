@@ -53,7 +53,6 @@ from dataclasses import dataclass, field
 
 from tallystick.storage import Store
 from tallystick.storage.layout import PREFIX
-from tallystick.warehouse import rollup
 from tallystick.warehouse.base import Batch, LoadedObject, Warehouse
 from tallystick.warehouse.reader import Chunk, init_worker, list_keys, read_chunk, read_chunk_in_worker
 
@@ -169,7 +168,6 @@ class Loader:
                 self._account(*in_write, stats, started)
             if batch.objects:
                 self._account(writer.submit(self.warehouse.write_batch, batch.build()), batch.objects, stats, started)
-        rollup.refresh(self.warehouse)  # the days this run touched (rollup.py: why a crash here is harmless)
         stats.seconds = time.monotonic() - started
         return stats
 

@@ -19,7 +19,8 @@ edited in place: ``refresh()`` finds the days whose fingerprint (session count a
 XOR of the session-ID hashes) differs from what ``sessions_daily_days`` recorded,
 deletes their derived rows and recomputes them, all in one transaction. So:
 
-- The loader calls ``refresh()`` once after its last batch commits. Killed before or
+- ``tallystick load`` (and ``up``'s load cycle) calls ``refresh()`` after each load, as a
+  step of its own (``Loader.run()`` only loads). Killed before or
   during it: the transaction rolls back, the fingerprints of the new days still
   differ, and the next refresh (the next load) redoes them. Meanwhile analyses do
   not use the stale tables (below), so they are slower, never wrong.
