@@ -32,30 +32,19 @@ import msgspec.inspect as mi
 
 from tallystick.schema import Session
 from tallystick.storage.layout import PREFIX
+from tallystick.warehouse.tables import unwrap
 
 HERE = Path(__file__).parent / "bigquery"
-
-
-def _unwrap(t: mi.Type) -> tuple[mi.Type, bool]:
-    nullable = False
-    while True:
-        if isinstance(t, mi.Metadata):
-            t = t.type
-        elif isinstance(t, mi.UnionType) and t.includes_none and len(t.types) == 2:
-            nullable = True
-            t = next(m for m in t.types if not isinstance(m, mi.NoneType))
-        else:
-            return t, nullable
 
 
 def _fields(struct: mi.StructType) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for f in struct.fields:
-        t, nullable = _unwrap(f.type)
+        t, nullable = unwrap(f.type)
         mode = "NULLABLE" if nullable or not f.required else "REQUIRED"
         field: dict[str, Any] = {"name": f.encode_name}
         if isinstance(t, mi.ListType):
-            item, _ = _unwrap(t.item_type)
+            item, _ = unwrap(t.item_type)
             assert isinstance(item, mi.StructType)
             field.update(type="RECORD", mode="REPEATED", fields=_fields(item))
         elif isinstance(t, mi.StrType):

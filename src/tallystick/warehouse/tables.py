@@ -42,7 +42,8 @@ class Table:
         return [c.name for c in self.columns]
 
 
-def _unwrap(t: mi.Type) -> tuple[mi.Type, bool]:
+def unwrap(t: mi.Type) -> tuple[mi.Type, bool]:
+    """The type under Annotated metadata and ``| None``, and whether ``None`` was allowed."""
     nullable = False
     while True:
         if isinstance(t, mi.Metadata):
@@ -67,7 +68,7 @@ def _kind(t: mi.Type) -> Kind:
 def _scalar_columns(struct: mi.StructType) -> list[Column]:
     columns = []
     for f in struct.fields:
-        t, nullable = _unwrap(f.type)
+        t, nullable = unwrap(f.type)
         if isinstance(t, mi.ListType):
             continue
         columns.append(Column(f.encode_name, _kind(t), nullable or not f.required))
@@ -83,9 +84,9 @@ def tables() -> tuple[Table, ...]:
     by_name = {c.name: c for c in session_columns}
     result = [Table("sessions", (*session_columns, Column("durationMs", "float", False)))]
     for f in info.fields:
-        t, _ = _unwrap(f.type)
+        t, _ = unwrap(f.type)
         if isinstance(t, mi.ListType):
-            item, _ = _unwrap(t.item_type)
+            item, _ = unwrap(t.item_type)
             assert isinstance(item, mi.StructType)
             columns = [by_name[name] for name in PARENT_COLUMNS]
             columns.append(Column("sessionStartTime", "timestamp", False))
