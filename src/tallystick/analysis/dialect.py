@@ -22,6 +22,15 @@ AttributeKind = Literal["string", "number", "boolean"]
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 
 
+def duckdb_typed(text_sql: str, kind: AttributeKind) -> str:
+    """DuckDB SQL turning an attribute's text (as ``json_extract_string`` gives it) into ``kind``."""
+    if kind == "number":
+        return f"TRY_CAST({text_sql} AS DOUBLE)"
+    if kind == "boolean":
+        return f"coalesce({text_sql} = 'true', false)"
+    return text_sql
+
+
 class Dialect:
     """SQL fragments for one engine (``duckdb`` or ``clickhouse``)."""
 
@@ -54,12 +63,7 @@ class Dialect:
             if kind == "boolean":
                 return f"(visitParamExtractRaw({column_sql}, '{name}') = 'true')"
             return text
-        text = f"json_extract_string({column_sql}, '$.{name}')"
-        if kind == "number":
-            return f"TRY_CAST({text} AS DOUBLE)"
-        if kind == "boolean":
-            return f"coalesce({text} = 'true', false)"
-        return text
+        return duckdb_typed(f"json_extract_string({column_sql}, '$.{name}')", kind)
 
     def user_key(self, column_sql: str = '"userId"') -> str:
         """A 64-bit hash of an ID, to count and group users by: integer keys hash and compare far faster

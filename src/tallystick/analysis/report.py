@@ -62,6 +62,18 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _spec(title: str, table: Table, **body: Any) -> dict[str, Any]:
+    """A Vega-Lite spec of the house size over ``table``'s rows; ``body`` adds mark/encoding or layers."""
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "title": title,
+        "width": 640,
+        "height": 320,
+        "data": {"values": _jsonable(table.records())},
+        **body,
+    }
+
+
 def line_chart(
     table: Table,
     x: str,
@@ -79,15 +91,7 @@ def line_chart(
     }
     if color:
         encoding["color"] = {"field": color, "type": "nominal", "title": color}
-    return {
-        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-        "title": title,
-        "width": 640,
-        "height": 320,
-        "data": {"values": _jsonable(table.records())},
-        "mark": {"type": "line", "point": False},
-        "encoding": encoding,
-    }
+    return _spec(title, table, mark={"type": "line", "point": False}, encoding=encoding)
 
 
 def bar_chart(
@@ -113,11 +117,4 @@ def bar_chart(
                 },
             }
         )
-    return {
-        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-        "title": title,
-        "width": 640,
-        "height": 320,
-        "data": {"values": _jsonable(table.records())},
-        "layer": layers,
-    }
+    return _spec(title, table, layer=layers)

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from tallystick.analysis.dialect import AttributeKind, Dialect
+from tallystick.analysis.dialect import AttributeKind, Dialect, duckdb_typed
 from tallystick.analysis.errors import (
     BadParameter,
     EmptyRange,
@@ -151,12 +151,7 @@ class Bound:
 
     def typed_attr(self, name: str, kind: AttributeKind = "string") -> str:
         """What ``attr`` gives, from the attribute's own text column in ``sessions_typed`` (DuckDB)."""
-        column = f'"{rollup.TYPED_PREFIX}{name}"'
-        if kind == "number":
-            return f"TRY_CAST({column} AS DOUBLE)"
-        if kind == "boolean":
-            return f"coalesce({column} = 'true', false)"
-        return column
+        return duckdb_typed(f'"{rollup.TYPED_PREFIX}{name}"', kind)
 
     def rollup_where(self) -> str | None:
         """Conditions for the daily rollup (``warehouse/rollup.py``) equivalent to ``sessions_where()``,
