@@ -64,14 +64,17 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         if rolled is not None
         else f"SELECT {user} AS u2, max({rank}) AS mr FROM sessions WHERE {b.sessions_where()} GROUP BY {user}"
     )
-    first_nudged = f"SELECT u AS u3, min(r) AS fr FROM ({nudged}) x GROUP BY u"
-    # One JOIN per SELECT: ClickHouse 18.16 allows no more.
-    episodes_sql = f"SELECT u, r, n, mr FROM ({nudged}) e JOIN ({latest}) m ON e.u = m.u2"
+    # One JOIN per SELECT: ClickHouse 18.16 allows no more. The nudge counts are read twice, computed once.
+    episodes_sql = f"SELECT u, r, n, mr FROM {{nudged}} e JOIN ({latest}) m ON e.u = m.u2"
+    first_nudged = "SELECT u AS u3, min(r) AS fr FROM {nudged} x GROUP BY u"
     up = "CASE WHEN y.r < y.mr THEN 1 ELSE 0 END"
     is_first = "CASE WHEN y.r = f.fr THEN 1 ELSE 0 END"
     rows = b.rows(
-        f"SELECT y.n, {up}, {is_first}, count(*) FROM ({episodes_sql}) y JOIN ({first_nudged}) f ON y.u = f.u3 "
-        f"GROUP BY y.n, {up}, {is_first}"
+        b.dialect.shared(
+            f"SELECT y.n, {up}, {is_first}, count(*) FROM ({episodes_sql}) y JOIN ({first_nudged}) f "
+            f"ON y.u = f.u3 GROUP BY y.n, {up}, {is_first}",
+            nudged=nudged,
+        )
     )
     if not rows:
         raise b.empty(f"{event} events")
