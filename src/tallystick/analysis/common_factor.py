@@ -9,6 +9,14 @@ association (chi-square with Yates' correction, Fisher's exact test for small
 counts) with Benjamini–Hochberg q-values over every value tested. Ranked by lift
 among values significant at ``--alpha`` and over-represented.
 
+On DuckDB the sample is read from ``sessions_typed`` (``warehouse/rollup.py``: one text
+column per attribute) when it is fresh and has a column for every attribute: DuckDB
+reads a JSON column for a sample of rows more slowly than all of it. Its texts are
+what decoding the JSON gives, except a JSON number DuckDB writes otherwise than Python
+(``0.00001`` for ``1e-05``); as a string and a number then cannot be told apart, a
+sample with a number-like text not written as Python writes numbers (``24.10``) is read
+from the JSON instead.
+
 Values that are (almost) the outcome itself — in ≥ 95 % of cases and with the
 outcome ≥ 95 % of the time, like the exit code an error sets — are listed apart as
 symptoms, not causes.
@@ -17,7 +25,9 @@ symptoms, not causes.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -34,6 +44,8 @@ SYMPTOM = 0.95
 
 
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+Sampled = list[tuple[str, str | None]]  # a sampled session's attributes, as (name, text)
 
 
 def _text(value: Any) -> str | None:
@@ -44,6 +56,43 @@ def _text(value: Any) -> str | None:
     if isinstance(value, str):
         return value
     return json.dumps(value)
+
+
+def _as_decoded(text: str) -> bool:
+    """Whether a text from ``sessions_typed`` is surely what ``_text`` gives for the decoded JSON value: yes
+    unless it looks like a number written otherwise than Python writes that number (then, had the JSON
+    value been a number, ``_text`` would differ)."""
+    if not _NUMBER.fullmatch(text):
+        return True
+    if text.lstrip("-").isdigit():
+        return str(int(text)) == text
+    return repr(float(text)) == text
+
+
+def _sample_typed(b: Bound, what: Outcome, sample: str) -> list[tuple[int, Sampled]] | None:
+    """The sampled sessions' (outcome, attributes) from ``sessions_typed``, or None if it cannot answer alike."""
+    names = b.typed_every()
+    if names is None or not b.typed(*what.attributes):
+        return None
+    columns = "".join(f", {b.typed_attr(n)}" for n in names)
+    rows = b.rows(
+        f'SELECT * EXCLUDE (id) FROM (SELECT "sessionId" AS id, CASE WHEN {what.on(True)} THEN 1 ELSE 0 END AS h'
+        f"{columns} FROM sessions_typed WHERE {b.sessions_where(typed=True)}) t WHERE {sample}"
+    )
+    sampled = [(int(r[0]), list(zip(names, r[1:], strict=True))) for r in rows]
+    texts = {text for _, attrs in sampled for _, text in attrs if text is not None}
+    return sampled if all(_as_decoded(t) for t in texts) else None
+
+
+def _sample_json(b: Bound, hit: str, where: str, sample: str) -> Iterator[tuple[int, Sampled]]:
+    """The sampled sessions' (outcome, attributes) from the JSON in ``sessions``."""
+    rows = b.rows(
+        f'SELECT a, h FROM (SELECT attributes AS a, "sessionId" AS id, {hit} AS h FROM sessions WHERE {where}) t '
+        f"WHERE {sample}"
+    )
+    for attrs, h in rows:
+        decoded = _decode(attrs) if isinstance(attrs, str | bytes) else attrs or {}
+        yield int(h), [(str(key), v if isinstance(v, str) else _text(v)) for key, v in decoded.items()]
 
 
 def _totals(b: Bound, what: Outcome, hit: str, where: str) -> tuple[int, int]:
@@ -69,18 +118,17 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     d = b.dialect
     sample_cases = d.sample("id", SAMPLE / cases)
     sample_controls = d.sample("id", SAMPLE / (total - cases))
-    rows = b.rows(
-        f'SELECT a, h FROM (SELECT attributes AS a, "sessionId" AS id, {hit} AS h FROM sessions WHERE {where}) t '
-        f"WHERE (h = 1 AND {sample_cases}) OR (h = 0 AND {sample_controls})"
-    )
+    # The wider of the two samples first, though implied: DuckDB then drops the other sessions before it
+    # looks up their outcome (0.39 -> 0.32 s on 10 million sessions).
+    wider = d.sample("id", SAMPLE / min(cases, total - cases))
+    sample = f"{wider} AND ((h = 1 AND {sample_cases}) OR (h = 0 AND {sample_controls}))"
+    sampled = _sample_typed(b, what, sample)
     flat: Counter[tuple[str, str | None, int]] = Counter()
     n_cases = n_controls = 0
-    for attrs, hit_ in rows:
-        h = int(hit_)
+    for h, attrs in sampled if sampled is not None else _sample_json(b, hit, where, sample):
         n_cases += h
         n_controls += 1 - h
-        decoded = _decode(attrs) if isinstance(attrs, str | bytes) else attrs or {}
-        flat.update((str(key), v if isinstance(v, str) else _text(v), h) for key, v in decoded.items())
+        flat.update((key, text, h) for key, text in attrs)
     counts: dict[str, Counter[tuple[str, int]]] = {}
     for (key, text, h), n in flat.items():
         if text is not None and key not in exclude:

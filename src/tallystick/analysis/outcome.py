@@ -1,7 +1,8 @@
 """An outcome of a session: it had an event of some type, or ended with some exit code.
 
 Several analyses ask "which sessions had X?"; this turns ``--event`` or
-``--exit-code`` into one SQL condition on the ``sessions`` table.
+``--exit-code`` into one SQL condition on the ``sessions`` table, and the same
+condition on ``sessions_typed`` (``warehouse/rollup.py``) for analyses that read it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ class Outcome:
     label: str
     condition: str  # SQL on the sessions table
     count_sql: str | None = None  # SQL counting the sessions in scope with the outcome, when cheaper than a scan
+    typed_condition: str = ""  # the same condition on sessions_typed (read it only when Bound.typed(*attributes))
+    attributes: tuple[str, ...] = ()  # the session attributes the condition reads
+
+    def on(self, typed: bool) -> str:
+        """The condition on ``sessions_typed`` if ``typed``, else on ``sessions``."""
+        return self.typed_condition if typed else self.condition
 
 
 def outcome(b: Bound, params: dict[str, Any], *, event_key: str = "event") -> Outcome:
@@ -31,10 +38,17 @@ def outcome(b: Bound, params: dict[str, Any], *, event_key: str = "event") -> Ou
         # Events carry their session's application, version and start, so child_where selects the events
         # of exactly the sessions in scope: counting their session IDs needs no pass over sessions.
         count = f'SELECT count(DISTINCT "sessionId") FROM events WHERE {b.child_where(str(event))}'
-        return Outcome(str(event), f'"sessionId" IN ({ids})', count)
+        condition = f'"sessionId" IN ({ids})'
+        return Outcome(str(event), condition, count, typed_condition=condition)
     try:
         code = int(exit_code)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise BadParameter(f"--exit-code must be a whole number, not {exit_code!r}") from None
     b.require_attribute("exitCode")
-    return Outcome(f"exitCode={code}", f"{b.attr('exitCode')} = {b.dialect.literal(str(code))}")
+    literal = b.dialect.literal(str(code))
+    return Outcome(
+        f"exitCode={code}",
+        f"{b.attr('exitCode')} = {literal}",
+        typed_condition=f"{b.typed_attr('exitCode')} = {literal}",
+        attributes=("exitCode",),
+    )

@@ -142,12 +142,24 @@ class Bound:
     def typed(self, *names: str) -> bool:
         """Whether ``sessions_typed`` (``warehouse/rollup.py``) is fresh and has a column for each attribute
         named and each filter's: then ``typed_attr``/``sessions_where(typed=True)`` read it instead of JSON."""
+        have = self._typed_attributes()
+        return have is not None and {*names, *(f.attribute for f in self.scope.where)} <= have
+
+    def typed_every(self) -> list[str] | None:
+        """Every attribute name there is, sorted, when ``sessions_typed`` is fresh and has a column for each
+        (fewer than ``rollup.MAX_TYPED_ATTRIBUTES`` names, so none lives in the JSON only); else None."""
+        have = self._typed_attributes()
+        if have is None or len(have) >= rollup.MAX_TYPED_ATTRIBUTES:
+            return None
+        return sorted(have)
+
+    def _typed_attributes(self) -> set[str] | None:
         if not self._rollup_fresh():
-            return False
+            return None
         have = self._cache.get("typed_attributes")
         if have is None:
             have = self._cache["typed_attributes"] = rollup.typed_attributes(self.warehouse)
-        return {*names, *(f.attribute for f in self.scope.where)} <= have
+        return set(have)
 
     def typed_attr(self, name: str, kind: AttributeKind = "string") -> str:
         """What ``attr`` gives, from the attribute's own text column in ``sessions_typed`` (DuckDB)."""

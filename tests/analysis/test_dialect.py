@@ -1,0 +1,43 @@
+"""The SQL pieces that differ between engines."""
+
+from __future__ import annotations
+
+import pytest
+
+from tallystick.analysis.common_factor import _as_decoded
+from tallystick.analysis.dialect import Dialect
+
+
+def test_shared_subquery_is_a_cte_on_duckdb_and_pasted_on_clickhouse() -> None:
+    """A subquery read twice is computed once on DuckDB; ClickHouse 18.16 (no WITH subqueries) gets it at each use."""
+    sql = "SELECT * FROM {x} a JOIN {x} b ON a.n = b.n"
+    assert Dialect("duckdb").shared(sql, x="SELECT 1 AS n") == (
+        "WITH x AS MATERIALIZED (SELECT 1 AS n) SELECT * FROM x a JOIN x b ON a.n = b.n"
+    )
+    assert Dialect("clickhouse").shared(sql, x="SELECT 1 AS n") == (
+        "SELECT * FROM (SELECT 1 AS n) a JOIN (SELECT 1 AS n) b ON a.n = b.n"
+    )
+    with pytest.raises(ValueError, match="subquery name"):
+        Dialect("duckdb").shared(sql, **{"x; DROP": "SELECT 1"})
+
+
+@pytest.mark.parametrize(
+    ("text", "alike"),
+    [
+        pytest.param("fish", True, id="string"),
+        pytest.param("true", True, id="boolean"),
+        pytest.param("12", True, id="integer"),
+        pytest.param("-3", True, id="negative"),
+        pytest.param("007", True, id="leading-zero-is-no-number"),
+        pytest.param("3.12.4", True, id="version"),
+        pytest.param("1.5", True, id="float"),
+        pytest.param("100.0", True, id="whole-float"),
+        pytest.param("-0", False, id="minus-zero"),
+        pytest.param("0.00001", False, id="small-float"),
+        pytest.param("100000000000000000000.0", False, id="large-float"),
+        pytest.param("24.10", False, id="trailing-zero"),
+    ],
+)
+def test_typed_text_is_trusted_only_where_python_writes_the_number_alike(text: str, alike: bool) -> None:
+    """A typed text is used as is unless it could be a number Python writes otherwise."""
+    assert _as_decoded(text) is alike
