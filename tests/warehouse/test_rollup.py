@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from tallystick import demo
 from tallystick.analysis import Filter, Scope, run
@@ -53,6 +58,9 @@ CASES = [
     ("breakdown", {"attribute": "pythonVersion", "every": "month"}),
     ("breakdown", {"attribute": "ciSystem"}),
     ("feature-impact", {"feature": "tabCompletion", "outcome": "UnknownCommand"}),
+    ("feature-impact", {"feature": "tabCompletion", "exit_code": 1}),
+    ("common-factor", {"event": "ContainerStartFailed"}),
+    ("common-factor", {"exit_code": 3}),
     ("distribution", {"attribute": "projectTasks"}),
     ("distribution", {"attribute": "projectTasks", "per": "user"}),
 ]
@@ -88,4 +96,99 @@ def test_a_new_attribute_gets_a_column_on_every_day(tmp_path: Path) -> None:
     assert rollup.is_fresh(warehouse, "'demo'")
     filled = warehouse.query(f'SELECT count("{rollup.TYPED_PREFIX}newThing") FROM {rollup.TYPED_TABLE}').rows[0][0]
     assert filled == 1
+    warehouse.close()
+
+
+def _shells(warehouse: DuckDBWarehouse) -> set[str]:
+    report = run(warehouse, "common-factor", Scope("demo"), event="ContainerStartFailed")
+    return {row[1] for table in report.tables for row in table.rows if row[0] == "shell"}
+
+
+def test_common_factor_samples_the_typed_columns_while_fresh(tmp_path: Path) -> None:
+    """common-factor reads its sample's attributes from ``sessions_typed`` while fresh, from the JSON once stale."""
+    warehouse = _loaded(tmp_path, 1500)
+    real = _shells(warehouse)
+    assert real and "tampered" not in real
+    warehouse.query(f"UPDATE {rollup.TYPED_TABLE} SET \"{rollup.TYPED_PREFIX}shell\" = 'tampered'")
+    assert _shells(warehouse) == {"tampered"}  # a value changed only in the typed table shows
+    warehouse.query(f"DROP TABLE {rollup.DAYS_TABLE}")
+    assert _shells(warehouse) == real
+    warehouse.close()
+
+
+def test_common_factor_reads_the_json_for_numbers_duckdb_writes_otherwise(tmp_path: Path) -> None:
+    """A number DuckDB writes otherwise than Python (0.00001 for 1e-05) sends common-factor back to the JSON."""
+    warehouse = _loaded(tmp_path, 1500)
+    warehouse.query(
+        """INSERT INTO sessions SELECT * REPLACE ('copy-' || "sessionId" AS "sessionId",
+        json_merge_patch(attributes, '{"ratio": 1e-05, "release": "24.10"}') AS attributes) FROM sessions"""
+    )
+    rollup.refresh(warehouse)
+    assert rollup.is_fresh(warehouse, "'demo'")
+    typed = warehouse.query(f'SELECT DISTINCT "{rollup.TYPED_PREFIX}ratio" FROM {rollup.TYPED_TABLE}').rows
+    assert ("0.00001",) in typed  # not Python's text for the number
+    with_rollup = run(warehouse, "common-factor", Scope("demo"), exit_code=3)
+    factors = {(row[0], row[1]) for table in with_rollup.tables for row in table.rows}
+    assert {("ratio", "1e-05"), ("release", "24.10")} <= factors
+    warehouse.query(f"DROP TABLE {rollup.DAYS_TABLE}")
+    without = run(warehouse, "common-factor", Scope("demo"), exit_code=3)
+    assert (with_rollup.summary, with_rollup.tables) == (without.summary, without.tables)
+    warehouse.close()
+
+
+# Refreshes the rollup of the warehouse argv[1], SIGKILLed just before the first statement starting with argv[2].
+_DIE_AT = """
+import os, signal, sys
+from tallystick.warehouse import rollup
+from tallystick.warehouse.duckdb import DuckDBWarehouse
+warehouse = DuckDBWarehouse(sys.argv[1])
+query = warehouse.query
+def dying(sql, parameters=None):
+    if sql.lstrip().startswith(sys.argv[2]):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return query(sql, parameters)
+warehouse.query = dying
+rollup.refresh(warehouse)
+"""
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "BEGIN",
+        "ALTER TABLE",
+        f"DELETE FROM {rollup.TABLE} ",
+        f"INSERT INTO {rollup.TABLE} ",
+        f"INSERT INTO {rollup.TYPED_TABLE} ",
+        f"INSERT INTO {rollup.DAYS_TABLE} ",
+        "COMMIT",
+    ],
+)
+def test_refresh_killed_midway_leaves_the_rollup_unused_then_redone(tmp_path: Path, statement: str) -> None:
+    """SIGKILL at each step of a refresh: the rollup is left stale (analyses read ``sessions``), and the
+    next refresh makes it fresh with every session counted once and the same answers."""
+    warehouse = _loaded(tmp_path, 1500)
+    warehouse.query(  # a later load: more sessions on every day, with a new attribute
+        """INSERT INTO sessions SELECT * REPLACE ('new-' || "sessionId" AS "sessionId",
+        json_merge_patch(attributes, '{"newThing": 7}') AS attributes) FROM sessions WHERE "sessionId" < '4'"""
+    )
+    expected = [(r.summary, r.tables) for r in (run(warehouse, name, Scope("demo"), **p) for name, p in CASES)]
+    warehouse.close()
+    path = tmp_path / "wh.duckdb"
+    died = subprocess.run([sys.executable, "-c", _DIE_AT, str(path), statement], capture_output=True, timeout=120)
+    assert died.returncode == -signal.SIGKILL, died.stderr.decode()
+
+    warehouse = DuckDBWarehouse(path)
+    assert not rollup.is_fresh(warehouse, "'demo'")
+    assert [(r.summary, r.tables) for r in (run(warehouse, name, Scope("demo"), **p) for name, p in CASES)] == expected
+    assert rollup.refresh(warehouse) > 0
+    assert rollup.is_fresh(warehouse, "'demo'")
+    sessions = warehouse.query("SELECT count(*) FROM sessions").rows[0][0]
+    assert warehouse.query(f"SELECT sum(sessions) FROM {rollup.TABLE}").rows[0][0] == sessions
+    assert warehouse.query(f"SELECT count(*), count(DISTINCT sessionId) FROM {rollup.TYPED_TABLE}").rows[0] == (
+        sessions,
+        sessions,
+    )
+    assert "newThing" in rollup.typed_attributes(warehouse)
+    assert [(r.summary, r.tables) for r in (run(warehouse, name, Scope("demo"), **p) for name, p in CASES)] == expected
     warehouse.close()
