@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import errno
 import http.client
 import os
 import signal
@@ -112,30 +111,24 @@ def test_duplicate_is_answered_only_after_the_first_write_is_durable(
     tmp_path: Path, open_logs: list[WriteAheadLog]
 ) -> None:
     """While the first write's sync is stuck, a second writer of the key waits; both answer once it returns."""
-    started, release = threading.Event(), threading.Event()
-
-    def slow_sync(fd: int) -> None:
-        started.set()
-        assert release.wait(timeout=30)
-        os.fsync(fd)
-
-    wal = _open(tmp_path, open_logs, datasync=slow_sync)
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    wal = _open(tmp_path / "store", open_logs, failpoints=[f"sync-gate={gate}"])
 
     async def race() -> tuple[bool, bool]:
         first = asyncio.ensure_future(wal.put("k", b"first"))
-        await asyncio.sleep(0)
-        assert await asyncio.to_thread(started.wait, 30)
+        await asyncio.to_thread(wait_until, (gate / "waiting").exists, timeout=30, what="the writer's sync")
         second = asyncio.ensure_future(wal.put("k", b"second"))
         await asyncio.sleep(0.2)
         assert not first.done() and not second.done()
-        release.set()
+        (gate / "go").touch()
         return await first, await second
 
     try:
         assert asyncio.run(race()) == (True, False)
     finally:
-        release.set()  # a failing test must not leave the committer stuck
-    assert (tmp_path / "k").read_bytes() == b"first"
+        (gate / "go").touch()  # a failing test must not leave the writer stuck
+    assert (tmp_path / "store" / "k").read_bytes() == b"first"
 
 
 def test_existing_object_is_answered_at_once_without_a_record(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
@@ -151,11 +144,9 @@ def test_existing_object_is_answered_at_once_without_a_record(tmp_path: Path, op
 def test_failed_log_sync_refuses_writes_until_reopened(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
     """A failed fdatasync answers StorageUnavailable, materializes nothing, and refuses later writes."""
 
-    def failing(fd: int) -> None:
-        raise OSError(errno.EIO, "I/O error")
-
-    wal = _open(tmp_path, open_logs, datasync=failing)
-    with pytest.raises(StorageUnavailable, match=r"cannot write the log in .* \(I/O error\): restart the service"):
+    wal = _open(tmp_path, open_logs, failpoints=["sync-eio"])
+    failed = r"cannot write the log in .* \(Input/output error\): restart the service"
+    with pytest.raises(StorageUnavailable, match=failed):
         _put_all(wal, [("k", b"v")])
     assert not (tmp_path / "k").exists()
     with pytest.raises(StorageUnavailable, match="restart the service"):
@@ -177,7 +168,7 @@ def test_torn_tail_record_is_dropped(tmp_path: Path, open_logs: list[WriteAheadL
     assert (tmp_path / "a" / "1").read_bytes() == b"one"
     assert (tmp_path / "a" / "2").read_bytes() == b"two"
     assert not (tmp_path / "a" / "3").exists()
-    assert [p.name for p in wal.segment_paths()] == ["0000000000000008.log"]  # replayed ones are gone
+    assert wal.segment_paths() == []  # replayed ones are gone; the writer starts 8 with the first write
 
 
 def test_record_with_a_bad_checksum_ends_the_segment(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
@@ -264,17 +255,10 @@ def test_helper_dying_with_a_group_in_flight_keeps_it_in_the_log(
     tmp_path: Path, open_logs: list[WriteAheadLog]
 ) -> None:
     """A group synced but not materialized when the helper dies is refused (503) and stored at the next open."""
-    wals: list[WriteAheadLog] = []
-
-    def sync_then_kill_helper(fd: int) -> None:
-        os.fsync(fd)
-        os.kill(wals[0].helper_pid, signal.SIGKILL)
-        os.waitpid(wals[0].helper_pid, 0)
-
-    wals.append(_open(tmp_path, open_logs, datasync=sync_then_kill_helper))
+    wal = _open(tmp_path, open_logs, failpoints=["exit-after-sync"])
     with pytest.raises(StorageUnavailable, match=r"the process writing objects to .* stopped"):
-        _put_all(wals[0], [("f/1", b"one"), ("f/2", b"two")])
-    wals[0].close()
+        _put_all(wal, [("f/1", b"one"), ("f/2", b"two")])
+    wal.close()
     reopened = _open(tmp_path, open_logs)
     assert reopened.recovery.records == 2
     assert (tmp_path / "f" / "1").read_bytes() == b"one"

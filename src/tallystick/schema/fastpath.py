@@ -4,16 +4,21 @@
 limit of the Structs at C speed, and already rejects invalid UTF-8, lone
 surrogates, NaN/Infinity and integers beyond 64 bits. What it cannot see:
 
-* **duplicate keys** (it keeps the last one): counted exactly. The body's key
-  tokens are counted in C (every JSON string is replaced by one quote, whitespace
-  dropped, then ``":`` counted: in valid JSON only a key's string is followed by a
-  colon). The decoded session accounts for one key per non-null field plus every
-  attribute. The difference is the number of duplicate keys plus the number of
-  optional fields sent as ``null``; the fast path vouches only when it is zero.
+* **duplicate keys** (it keeps the last one). The decoded session accounts for one
+  key per non-null field plus every attribute (``decoded_keys``); the body holds at
+  least that many key tokens, more when a key is repeated or an optional field is
+  sent as ``null``. ``key_tokens`` counts ``":`` once whitespace is dropped, in C
+  (about 1 us for a 1 KB body): every key's closing quote is followed by its colon,
+  so the count is never below the number of keys; a string starting with a colon
+  or holding ``\\":`` adds to it. So a count equal to ``decoded_keys`` proves there
+  is no duplicate and no ``null``; any other count sends the body to the full
+  validator, which is exact.
 * **end before start** of the session and of each span: compared here.
 * **RFC 3339 spelling**: msgspec also reads ``2024-05-01 12:00:00Z`` and offsets
-  without a colon (``+0200``); a body with a string of either shape anywhere goes
-  to the full validator, which accepts it only outside a timestamp field.
+  without a colon (``+0200``); a body holding ``-DD HH:`` or ``:SS[.f]+HHMM"``
+  anywhere goes to the full validator, which accepts such strings only outside a
+  timestamp field. Both searches start at a literal character, which ``re`` finds
+  at C speed (one search for either shape would try a match at every digit).
 
 The fast path never rejects: when it cannot vouch for a body it returns None and
 the caller runs the full validator, which alone words the errors. So the
@@ -31,10 +36,11 @@ import msgspec
 from tallystick.schema import _rules
 from tallystick.schema.session import Attributes, Event, Session, Span
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _WHITESPACE = b" \t\r\n"
-# Date-time strings msgspec reads but RFC 3339 does not allow: a space for 'T', or an offset without a colon.
-_LOOSE_TIME = re.compile(rb'"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:|[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?[+-][0-9]{4}"')
+# Date-times msgspec reads but RFC 3339 does not allow (or something containing their telltale part):
+# a space for 'T' ("2024-05-01 12:00"), an offset without a colon ("12:00:00+0200").
+_SPACE_FOR_T = re.compile(rb"-[0-9]{2} [0-9]{2}:")
+_OFFSET_WITHOUT_COLON = re.compile(rb':[0-9]{2}(?:\.[0-9]+)?[+-][0-9]{4}"')
 _decoder = msgspec.json.Decoder(Session)
 
 
@@ -46,8 +52,8 @@ _SESSION_KEYS, _EVENT_KEYS, _SPAN_KEYS = _required(Session), _required(Event), _
 
 
 def key_tokens(body: bytes | msgspec.Raw) -> int:
-    """How many object keys the JSON text ``body`` holds, duplicates included (``body`` must be valid JSON)."""
-    return _STRING.sub(b'"', body).translate(None, _WHITESPACE).count(b'":')
+    """At least the number of object keys the JSON text ``body`` holds, duplicates included (see above)."""
+    return bytes(body).translate(None, _WHITESPACE).count(b'":')
 
 
 def _attribute_keys(attributes: Attributes | None) -> int:
@@ -104,6 +110,6 @@ def fast_session(body: bytes | msgspec.Raw) -> Session | None:
                 return None
     if key_tokens(body) != decoded_keys(session):
         return None
-    if _LOOSE_TIME.search(body):
+    if _SPACE_FOR_T.search(body) or _OFFSET_WITHOUT_COLON.search(body):
         return None
     return session

@@ -90,6 +90,13 @@ class Ingest:
         self._invalid = self.metrics.sessions.labels("invalid")
         # Declarations, tombstones and quarantine (tallystick.privacy); owns the registered applications.
         self.privacy = Gate.for_config(config, store, self.metrics.registry)
+        self._attached = not isinstance(store, LocalStore)  # see attach()
+
+    def attach(self) -> None:
+        """On the first session: the local store's log does its I/O on this event loop (``storage/_wal.py``)."""
+        self._attached = True
+        assert isinstance(self.store, LocalStore)
+        self.store.attach_event_loop(asyncio.get_running_loop())
 
     def check(self, tree: Any) -> Session | list[ValidationError]:
         """The validated session, or every violation including an unregistered application."""
@@ -139,6 +146,8 @@ class Ingest:
 
     async def ingest_body(self, body: bytes | msgspec.Raw) -> Outcome:
         """Validate and store one session's JSON text (the fast path first, see ``schema.fastpath``)."""
+        if not self._attached:
+            self.attach()
         await self.privacy.maintain()
         session = fast_session(body)
         if session is None or session.application_id not in self.privacy.applications:
@@ -154,6 +163,8 @@ class Ingest:
 
     async def ingest(self, tree: Any, body: bytes | None = None) -> Outcome:
         """Validate and store one session decoded by ``decode_json`` (``body``: its JSON text, if at hand)."""
+        if not self._attached:
+            self.attach()
         if body is None:
             await self.privacy.maintain()
         checked = self.check(tree)

@@ -158,6 +158,11 @@ class LocalStore(Store):
             return self._log.recovery
         return None
 
+    def attach_event_loop(self, loop: Any) -> None:
+        """Let ``loop`` (the server's) do the log's I/O, so writes from other threads are handed to it."""
+        if self._log is not None:
+            self._log.attach(loop)
+
     async def put_if_absent_async(self, key: str, data: bytes) -> bool:
         """Like ``put_if_absent``; concurrent writers share one log sync (``open_log`` on first use)."""
         if not self.fsync:
