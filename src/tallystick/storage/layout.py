@@ -17,6 +17,7 @@ budget of 150. Larger sessions are deflated at level 1. Readers just gunzip.
 from __future__ import annotations
 
 import gzip
+import struct
 import zlib
 from datetime import UTC, date, datetime
 
@@ -30,6 +31,9 @@ SUFFIX = ".json.gz"
 _encoder = msgspec.json.Encoder()
 _STORED_BELOW = 4096
 _GZIP_WBITS = 31  # zlib's gzip container (header with mtime 0, CRC-32 and size trailer)
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+_STORED_BLOCK = struct.Struct("<BHH")
+_GZIP_TRAILER = struct.Struct("<II")
 _decoder = msgspec.json.Decoder(Session)
 
 
@@ -44,7 +48,13 @@ def session_key(session: Session) -> str:
 
 def encode_session(session: Session) -> bytes:
     raw = _encoder.encode(session)
-    return zlib.compress(raw, 0 if len(raw) < _STORED_BELOW else 1, _GZIP_WBITS)
+    size = len(raw)
+    if size >= _STORED_BELOW:
+        return zlib.compress(raw, 1, _GZIP_WBITS)
+    # gzip header (no name, mtime 0), one final stored deflate block (length, its complement), CRC-32 and
+    # size: what zlib.compress(raw, 0, 31) writes, without the 1.5 us it takes to set up a deflate stream.
+    block = _STORED_BLOCK.pack(1, size, size ^ 0xFFFF)
+    return b"".join((_GZIP_HEADER, block, raw, _GZIP_TRAILER.pack(zlib.crc32(raw), size)))
 
 
 def decode_session(data: bytes) -> Session:
