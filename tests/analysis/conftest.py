@@ -55,6 +55,21 @@ def duckdb_warehouse(
 
 
 @pytest.fixture(scope="session")
+def duckdb_rollup_warehouse(
+    demo_sessions: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Warehouse]:
+    """The demo data on DuckDB with its derived tables refreshed (``warehouse/rollup.py``), as after a load."""
+    from tallystick.warehouse import rollup
+
+    path: Path = tmp_path_factory.mktemp("analysis") / "demo-rollup.duckdb"
+    warehouse = DuckDBWarehouse(path)
+    load(warehouse, demo_sessions)
+    rollup.refresh(warehouse)
+    yield warehouse
+    warehouse.close()
+
+
+@pytest.fixture(scope="session")
 def clickhouse_warehouse(demo_sessions: list[dict[str, Any]], clickhouse_server: Any) -> Iterator[Warehouse]:
     from tallystick.warehouse import open_warehouse
 
