@@ -243,7 +243,7 @@ def test_dead_helper_fails_writes_until_reopened(tmp_path: Path, open_logs: list
     wal = _open(tmp_path, open_logs)
     assert _put_all(wal, [("h/1", b"one")]) == [True]
     os.kill(wal.helper_pid, signal.SIGKILL)
-    wait_until(lambda: wal.failed is not None, timeout=10, what="the acker to see the helper gone")
+    wait_until(lambda: wal.failed is not None, timeout=10, what="the server to see the writer gone")
     with pytest.raises(StorageUnavailable, match=r"the process writing objects to .* stopped: restart the service"):
         _put_all(wal, [("h/2", b"two")])
     wal.close()
