@@ -445,8 +445,8 @@ class WriteAheadLog:
             else:
                 return False
             future: asyncio.Future[bool] = loop.create_future()
-            self._pending[key] = _Entry(key, future)
-            self._sent.append(self._pending[key])
+            entry = self._pending[key] = _Entry(key, future)
+            self._sent.append(entry)
             self._out += encode_record(key, data)
             self.records += 1
             if not self._flush_scheduled:
