@@ -141,6 +141,23 @@ def test_existing_object_is_answered_at_once_without_a_record(tmp_path: Path, op
     assert (tmp_path / "a" / "b").read_bytes() == b"old"
 
 
+def test_rewrite_of_an_existing_object_survives_a_crash_and_replay(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """A second write of a stored key is not logged, so a replay after a crash cannot overwrite the first."""
+    wal = _open(tmp_path, open_logs, checkpoint_seconds=3600)
+    assert _put_all(wal, [("c/k", b"first"), ("c/other", b"x")]) == [True, True]
+    assert _put_all(wal, [("c/k", b"second"), ("c/new", b"y")]) == [False, True]
+    os.kill(wal.helper_pid, signal.SIGKILL)  # a crash: the segments stay for the next open
+    wait_until(lambda: wal.failed is not None, timeout=10, what="the server to see the writer gone")
+    segments = [p.read_bytes() for p in wal.segment_paths()]
+    assert segments and b"second" not in b"".join(segments)
+    wal.close()
+    reopened = _open(tmp_path, open_logs)
+    assert reopened.recovery.records == 3
+    assert (tmp_path / "c" / "k").read_bytes() == b"first"
+
+
 def test_failed_log_sync_refuses_writes_until_reopened(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
     """A failed fdatasync answers StorageUnavailable, materializes nothing, and refuses later writes."""
 

@@ -25,10 +25,10 @@ A record is ``length (u32) | crc32 of length and payload (u32) | payload`` with 
 A create-only write (``WriteAheadLog.put``):
 
 1. On the I/O loop (below): if the key is pending (sent, not yet answered), wait for that
-   write's outcome and answer "already there"; else if the object file exists, answer "already
-   there" at once; else add the key to the pending map, append its record to the output
-   buffer, and once per loop iteration write the buffer to the writer's pipe.
-2. The writer reads whatever has arrived (a group), appends it to the current segment with one
+   write's outcome and answer "already there"; else add the key to the pending map, append its
+   record to the output buffer, and once per loop iteration write the buffer to the writer's pipe.
+2. The writer reads whatever has arrived (a group). A record whose object file exists is
+   answered "already there" and left out; the rest are appended to the current segment with one
    ``write`` and ONE ``fdatasync``. The records are now durable.
 3. Its maker thread turns each record into an ordinary object file: content into a temp file,
    then ``link()`` to the object's name (create-only, no fsync), so ``get``/``list`` and other
@@ -60,8 +60,11 @@ Races and crash points, and why each is harmless:
   file exists, so exactly one reserves it; the others wait for that write to be durable before
   answering 304, so a 304 never gets ahead of the data it vouches for.
 * An object file that exists is durable or in the log: it is created only after its record's
-  fdatasync (or, at open, recovery synced it before any write was accepted), so step 1 may
-  answer 304 without waiting.
+  fdatasync (or, at open, recovery synced it before any write was accepted), so step 2 may
+  answer 304 for it without logging anything. Logging it would be wrong: recovery would take
+  the new record for the authority and overwrite the first write's object.
+* Only the writer process creates objects, and a key is sent again only after its answer (its
+  object exists by then), so the writer's existence check in step 2 cannot race a creation.
 * Crash (of either process) before the fdatasync of step 2 returns: nobody was answered; a torn
   record at the end is dropped at recovery; complete records are materialized (retries: 304).
 * The server dies after step 2: the writer sees its input end and exits at once, leaving the
@@ -251,7 +254,7 @@ class WriteAheadLog:
         self._failed: str | None = None
         self._gone_message = f"the process writing objects to {self.root} stopped: restart the service"
         # For tests and observability.
-        self.records = 0
+        self.records = 0  # records the writer logged (answered anything but "already there")
         self._groups = 0
         self._checkpoints = 0
         try:
@@ -438,17 +441,10 @@ class WriteAheadLog:
             raise StorageUnavailable(self._failed)
         entry = self._pending.get(key)
         if entry is None:
-            try:
-                os.lstat(self._prefix + key)
-            except (FileNotFoundError, NotADirectoryError):
-                pass
-            else:
-                return False
             future: asyncio.Future[bool] = loop.create_future()
             entry = self._pending[key] = _Entry(key, future)
             self._sent.append(entry)
             self._out += encode_record(key, data)
-            self.records += 1
             if not self._flush_scheduled:
                 # Once the loop has run every request that is ready now, so that they share one group.
                 self._flush_scheduled = True
@@ -544,6 +540,8 @@ class WriteAheadLog:
                 self._answer(self._sent.popleft(), code)
 
     def _answer(self, entry: _Entry, code: int) -> None:
+        if code != writer.EXISTED:
+            self.records += 1
         if code in (writer.CREATED, writer.EXISTED):
             del self._pending[entry.key]
             _resolve(entry.first, code == writer.CREATED)

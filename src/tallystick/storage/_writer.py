@@ -46,6 +46,7 @@ SEGMENT_SUFFIX = ".log"
 _HEADER = struct.Struct("<II")
 _KEY_LENGTH = struct.Struct("<H")
 _datasync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)
+Record = tuple[str, bytes, int, int]  # key, object bytes, and where the record lies in its group
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -94,7 +95,9 @@ class Writer:
         self.serial = 0
         self.out = threading.Lock()
         self.lock = threading.Condition()  # guards the queues below
-        self.groups: collections.deque[tuple[Segment | None, list[tuple[str, bytes]]] | None] = collections.deque()
+        self.groups: collections.deque[tuple[Segment | None, list[tuple[str, bytes | None]]] | None] = (
+            collections.deque()
+        )
         self.closed_segments: list[Segment] = []
         self.checkpointer_done = False
 
@@ -144,9 +147,26 @@ class Writer:
             segment.closed = True
             self.hand_over_if_done(segment)
 
-    def append(self, data: bytes, records: list[tuple[str, bytes]]) -> None:
+    def append(self, data: bytes, records: list[Record]) -> None:
+        """Log and sync the records whose object does not exist yet; the maker answers for all of them."""
         segment = None
-        if not self.failed:
+        items: list[tuple[str, bytes | None]] = []
+        logged: list[bytes] | None = None  # the records to log, when some are left out
+        for index, (key, value, start, end) in enumerate(records):
+            path = os.path.join(self.root, key)
+            try:
+                os.lstat(path)
+            except (FileNotFoundError, NotADirectoryError):
+                items.append((path, value))
+                if logged is not None:
+                    logged.append(data[start:end])
+                continue
+            items.append((path, None))  # already stored: answered EXISTED, not logged
+            if logged is None:
+                logged = [data[s:e] for _, _, s, e in records[:index]]
+        if logged is not None:
+            data = b"".join(logged)
+        if data and not self.failed:
             try:
                 if self.segment is None:
                     self.segment = Segment(os.path.join(self.wal, f"{self.sequence:016d}{SEGMENT_SUFFIX}"))
@@ -163,11 +183,13 @@ class Writer:
                 self.answer(bytes([FAILED, min(self.failed, 255)]))
             else:
                 segment.size += len(data)
-                segment.records += len(records)
+                segment.records += sum(1 for _, value in items if value is not None)
                 if "exit-after-sync" in self.failpoints:
                     os._exit(1)
+        elif not data:
+            segment = self.segment  # nothing to log: every record is answered EXISTED
         with self.lock:
-            self.groups.append((segment, records))
+            self.groups.append((segment, items))
             self.lock.notify_all()
 
     def sync(self, fd: int) -> None:
@@ -198,19 +220,24 @@ class Writer:
                 item = self.groups.popleft()
             if item is None:
                 break
-            segment, records = item
+            segment, items = item
             if segment is None:  # the log failed: nothing of this group is durable
-                self.answer(bytes([GROUP]) + bytes([NOT_DURABLE]) * len(records))
+                self.answer(bytes([GROUP]) + bytes(EXISTED if v is None else NOT_DURABLE for _, v in items))
                 continue
             outcomes = bytearray([GROUP])
-            for key, data in records:
-                outcome = self.make(os.path.join(self.root, key), data)
+            made = 0
+            for path, value in items:
+                if value is None:
+                    outcomes.append(EXISTED)
+                    continue
+                outcome = self.make(path, value)
+                made += 1
                 if outcome == CREATED and self.syncfs is None:
-                    segment.files.append(os.path.join(self.root, key))
+                    segment.files.append(path)
                 outcomes.append(outcome)
             self.answer(bytes(outcomes))
             with self.lock:
-                segment.made += len(records)
+                segment.made += made
                 segment.keep = segment.keep or DURABLE in outcomes
                 self.hand_over_if_done(segment)
         # closing: the last segment is done once the maker is
@@ -301,9 +328,12 @@ class Writer:
             fsync_path(directory, directory=True)
 
 
-def _split(data: bytes) -> tuple[list[tuple[str, bytes]], int, bool]:
-    """The complete records at the start of ``data``, where they end, and whether "close" follows them."""
-    records: list[tuple[str, bytes]] = []
+def _split(data: bytes) -> tuple[list[Record], int, bool]:
+    """The complete records at the start of ``data``, where they end, and whether "close" follows them.
+
+    Each record as (key, object bytes, start, end): where it lies in ``data``.
+    """
+    records: list[Record] = []
     pos = 0
     while pos + 4 <= len(data):
         (length,) = struct.unpack_from("<I", data, pos)
@@ -315,7 +345,7 @@ def _split(data: bytes) -> tuple[list[tuple[str, bytes]], int, bool]:
         start = pos + _HEADER.size
         (key_length,) = _KEY_LENGTH.unpack_from(data, start)
         key_end = start + _KEY_LENGTH.size + key_length
-        records.append((data[start + _KEY_LENGTH.size : key_end].decode(), data[key_end:end]))
+        records.append((data[start + _KEY_LENGTH.size : key_end].decode(), data[key_end:end], pos, end))
         pos = end
     return records, pos, False
 
