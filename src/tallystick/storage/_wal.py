@@ -94,7 +94,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import ctypes
 import fcntl
 import itertools
 import logging
@@ -105,7 +104,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,23 +158,6 @@ def decode_records(data: bytes) -> tuple[list[tuple[str, bytes]], int]:
         records.append((key, bytes(payload[key_end:])))
         pos = end
     return records, pos
-
-
-def _syncfs_function() -> Callable[[int], int] | None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        function: Callable[[int], int] = libc.syncfs
-    except (OSError, AttributeError):
-        return None
-    return function
-
-
-def _fsync_path(path: str | Path, directory: bool = False) -> None:
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_new_file(path: str, data: bytes) -> None:
@@ -233,7 +215,7 @@ class WriteAheadLog:
     ) -> None:
         self.root = root
         self.dir = root / WAL_DIR
-        syncfs = _syncfs_function() if use_syncfs is not False else None
+        syncfs = writer.syncfs_function() if use_syncfs is not False else None
         if use_syncfs and syncfs is None:
             raise StorageUnavailable("syncfs is not available on this platform: use per-file fsync")
         self._syncfs = syncfs
@@ -368,7 +350,7 @@ class WriteAheadLog:
             self._sync_all(list(written))
             for segment in segments:
                 segment.unlink()
-            _fsync_path(self.dir, directory=True)
+            writer.fsync_path(str(self.dir), directory=True)
             log.info(
                 "write-ahead log replayed: %d segments, %d records, %d objects rewritten, %d torn bytes dropped",
                 recovery.segments,
@@ -385,25 +367,7 @@ class WriteAheadLog:
 
     def _sync_all(self, paths: list[str]) -> None:
         """Make ``paths`` (files written without fsync) and their names durable."""
-        if self._syncfs is not None:
-            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                if self._syncfs(fd) != 0:
-                    code = ctypes.get_errno()
-                    raise OSError(code, os.strerror(code))
-            finally:
-                os.close(fd)
-            return
-        directories: dict[str, None] = {}
-        root = str(self.root)
-        for path in paths:
-            _fsync_path(path)
-            parent = os.path.dirname(path)
-            while parent != root and parent not in directories:
-                directories[parent] = None
-                parent = os.path.dirname(parent)
-        for directory in [*directories, root]:
-            _fsync_path(directory, directory=True)
+        writer.sync_objects(str(self.root), paths, self._syncfs)
 
     # --- writing (on the I/O loop) ---------------------------------------------------------------
 
@@ -506,17 +470,19 @@ class WriteAheadLog:
             self._io_loop.remove_writer(self._to_helper)
             self._waiting_to_write = False
 
-    def _on_readable(self) -> None:
+    def _on_readable(self) -> bool:
+        """Read and act on the writer's answers that are there; whether it may send more."""
         try:
             chunk = os.read(self._from_helper, 1 << 16)
         except BlockingIOError:
-            return
+            return False
         except OSError:
             chunk = b""
-        if chunk:
-            self._take(chunk)
-        else:
+        if not chunk:
             self._writer_gone()
+            return False
+        self._take(chunk)
+        return True
 
     def _take(self, chunk: bytes) -> None:
         """Step 4: act on the writer's answers (see ``_writer.py`` for the bytes)."""
@@ -591,17 +557,8 @@ class WriteAheadLog:
         with self._state:
             if self._closed or (self._io_loop is not None and self._io_loop.is_running()):
                 return
-            while True:
-                try:
-                    chunk = os.read(self._from_helper, 1 << 16)
-                except BlockingIOError:
-                    return
-                except OSError:
-                    chunk = b""
-                if not chunk:
-                    self._writer_gone()
-                    return
-                self._take(chunk)
+            while self._on_readable():
+                pass
 
     @property
     def failed(self) -> str | None:

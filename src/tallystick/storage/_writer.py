@@ -63,6 +63,28 @@ def fsync_path(path: str, directory: bool = False) -> None:
         os.close(fd)
 
 
+def sync_objects(root: str, paths: list[str], syncfs: Callable[[int], int] | None) -> None:
+    """Make new files below ``root`` and their names durable (one ``syncfs``, else fsync each and its directory)."""
+    if syncfs is not None:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if syncfs(fd) != 0:
+                code = ctypes.get_errno()
+                raise OSError(code, os.strerror(code))
+        finally:
+            os.close(fd)
+        return
+    directories: dict[str, None] = {}
+    for path in paths:
+        fsync_path(path)
+        parent = os.path.dirname(path)
+        while parent != root and parent not in directories:
+            directories[parent] = None
+            parent = os.path.dirname(parent)
+    for directory in [*directories, root]:
+        fsync_path(directory, directory=True)
+
+
 class Segment:
     """One log file: its records are durable once synced, and deletable once their objects are."""
 
@@ -87,7 +109,7 @@ class Writer:
         self.sequence = int(sequence)
         self.checkpoint_seconds = float(checkpoint)
         self.segment_bytes = int(segment_bytes)
-        self.syncfs = _syncfs() if syncfs == "1" else None
+        self.syncfs = syncfs_function() if syncfs == "1" else None
         self.failpoints = {} if failpoints == "-" else dict(f.partition("=")[::2] for f in failpoints.split(","))
         self.segment: Segment | None = None
         self.failed = 0  # errno of the failed log write or sync
@@ -295,7 +317,7 @@ class Writer:
     def checkpoint(self, segments: list[Segment]) -> None:
         while True:
             try:
-                self.sync_objects([path for s in segments for path in s.files])
+                sync_objects(self.root, [path for s in segments for path in s.files], self.syncfs)
             except OSError as exc:
                 sys.stderr.write(f"tallystick: checkpoint of {self.wal} failed ({exc.strerror}): will retry\n")
                 time.sleep(max(self.checkpoint_seconds, 0.1))
@@ -306,26 +328,6 @@ class Writer:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(segment.path)
         self.answer(bytes([CHECKPOINT]))
-
-    def sync_objects(self, paths: list[str]) -> None:
-        if self.syncfs is not None:
-            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                if self.syncfs(fd) != 0:
-                    code = ctypes.get_errno()
-                    raise OSError(code, os.strerror(code))
-            finally:
-                os.close(fd)
-            return
-        directories: dict[str, None] = {}
-        for path in paths:
-            fsync_path(path)
-            parent = os.path.dirname(path)
-            while parent != self.root and parent not in directories:
-                directories[parent] = None
-                parent = os.path.dirname(parent)
-        for directory in [*directories, self.root]:
-            fsync_path(directory, directory=True)
 
 
 def _split(data: bytes) -> tuple[list[Record], int, bool]:
@@ -350,7 +352,8 @@ def _split(data: bytes) -> tuple[list[Record], int, bool]:
     return records, pos, False
 
 
-def _syncfs() -> Callable[[int], int] | None:
+def syncfs_function() -> Callable[[int], int] | None:
+    """libc's ``syncfs`` (Linux), or None."""
     try:
         function: Callable[[int], int] = ctypes.CDLL(None, use_errno=True).syncfs
     except (OSError, AttributeError):
