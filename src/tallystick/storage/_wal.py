@@ -100,7 +100,6 @@ import logging
 import os
 import secrets
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -266,19 +265,25 @@ class WriteAheadLog:
         argv = [sys.executable, "-I", "-S", writer.__file__, str(self.root), prefix, str(self._sequence)]
         argv += [repr(checkpoint_seconds), str(segment_bytes), "1" if self._syncfs else "0"]
         argv.append(",".join(failpoints) or "-")
+        os.set_inheritable(self._lock_fd, True)  # the writer holds the lock for as long as it runs
         try:
-            # The writer holds the lock for as long as it runs (pass_fds); nothing else of ours is inherited.
-            self._process = subprocess.Popen(argv, stdin=to_child, stdout=from_child, pass_fds=(self._lock_fd,))
+            pid = os.posix_spawn(
+                sys.executable,
+                argv,
+                os.environ,
+                file_actions=[(os.POSIX_SPAWN_DUP2, to_child, 0), (os.POSIX_SPAWN_DUP2, from_child, 1)],
+            )
         except BaseException:
             for fd in (to_writer, from_writer):
                 os.close(fd)
             raise
         finally:
+            os.set_inheritable(self._lock_fd, False)
             os.close(to_child)
             os.close(from_child)
         os.set_blocking(to_writer, False)
         os.set_blocking(from_writer, False)
-        return self._process.pid, to_writer, from_writer
+        return pid, to_writer, from_writer
 
     # --- opening ------------------------------------------------------------------------------
 
@@ -624,7 +629,8 @@ class WriteAheadLog:
         if self._sent:
             self._writer_gone()
         os.close(self._from_helper)
-        self._process.wait()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.helper_pid, 0)
         os.close(self._lock_fd)
 
 
