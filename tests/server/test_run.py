@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import signal
 import socket
+import subprocess
+import sys
 import time
+import types
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from fixtures.common import wait_until
 from sessions import body, session
 
 
@@ -65,3 +71,39 @@ def test_sigterm_finishes_requests_in_flight(server_process: Callable[..., Any])
     server.process = None
     assert "Finished server process" in server.log.read_text()
     assert len(list((server.storage / "sessions").rglob("*.json.gz"))) == 1
+
+
+def test_ctrl_c_to_the_process_group_is_a_clean_stop(tmp_path: Path) -> None:
+    """SIGINT to the whole group (Ctrl-C in a terminal) stops the server cleanly, and its writer process only after.
+
+    The log's writer process (``storage/_writer.py``) gets the signal too; it must keep working until
+    the server has answered what is in flight and closed it, leaving no segment to replay.
+    """
+    storage = tmp_path / "sessions"
+    argv = [sys.executable, "-m", "tallystick.cli", "serve", "--host", "127.0.0.1", "--port", "0", "--app", "demo"]
+    argv += ["--data-dir", str(tmp_path), "--storage", str(storage)]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        port = int(line.split("listening on ", 1)[1].split()[0].rsplit(":", 1)[1])
+        server = types.SimpleNamespace(port=port)
+        assert _put(server, body(session())).status == 201
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    assert "Traceback" not in stderr
+    assert list((storage / ".wal").glob("*.log")) == []  # closed, not crashed: nothing to replay
+    assert len(list(storage.rglob("*.json.gz"))) == 1
+    wait_until(lambda: not _group_alive(process.pid), timeout=10, what="the writer process to exit")
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True

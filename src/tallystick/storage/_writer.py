@@ -3,7 +3,8 @@
 Started by ``WriteAheadLog`` (``_wal.py``, which has the design note) as
 ``python -I -S _writer.py ROOT TMP_PREFIX FIRST_SEQUENCE CHECKPOINT_SECONDS SEGMENT_BYTES SYNCFS FAILPOINTS``;
 standard library only. It inherits the server's lock on the directory, so no other server
-can start on it until this process is gone too.
+can start on it until this process is gone too. It ignores SIGINT, SIGTERM and SIGHUP: it stops
+when its input ends.
 
 Input (stdin): log records, exactly as they go into a segment (``_wal.encode_record``), one
 after another; a record length of zero is the server's "close" (finish everything, then exit).
@@ -34,6 +35,7 @@ import ctypes
 import errno
 import os
 import select
+import signal
 import struct
 import sys
 import threading
@@ -362,4 +364,9 @@ def syncfs_function() -> Callable[[int], int] | None:
 
 
 if __name__ == "__main__":
+    # Ctrl-C in a terminal, or a service manager, signals the whole process group: the server shuts
+    # down gracefully and closes this process's input, which is when it must stop, not before.
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     Writer(sys.argv[1:]).run()
