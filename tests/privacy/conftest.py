@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from fixtures.common import wait_until
+from fixtures.ingest import IngestServer
 
 DECLARED = """
 [applications.mytool]
@@ -62,25 +63,14 @@ def tool_session(**overrides: Any) -> dict[str, Any]:
     return base
 
 
-class Server:
-    """``tallystick serve --config FILE`` on 127.0.0.1; stderr (JSON logs) goes to ``log``."""
+class Server(IngestServer):
+    """``tallystick serve --config FILE`` on 127.0.0.1, started at once; stderr (JSON logs) goes to ``log``."""
 
-    def __init__(self, directory: Path, config: Path, storage: str, extra: list[str]) -> None:
+    def __init__(self, directory: Path, config_text: str, storage: str, extra: list[str]) -> None:
+        super().__init__(directory, storage_url=storage, config_text=config_text, extra=extra)
         self.directory = directory
-        self.config = config
         self.storage = storage
-        self.log = directory / "server.log"
-        argv = [sys.executable, "-m", "tallystick.cli", "serve", "--host", "127.0.0.1", "--port", "0"]
-        argv += ["--config", str(config), "--storage", storage, "--data-dir", str(directory), *extra]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True)
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        self.process.stdout.close()
-        if "listening on " not in line:
-            self.stop()
-            pytest.fail(f"server did not start: {line}{self.log.read_text()}")
-        self.port = int(line.split("listening on ", 1)[1].split()[0].rsplit(":", 1)[1])
+        self.start()
 
     def request(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, source: str = "127.0.0.1"
@@ -105,16 +95,8 @@ class Server:
         return self.request("PUT", "/v1/sessions", session, **kwargs)
 
     def hup(self) -> None:
+        assert self.process is not None
         self.process.send_signal(signal.SIGHUP)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
 
 
 @pytest.fixture
@@ -125,9 +107,7 @@ def privacy_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     def start(config_text: str, storage: str | None = None, extra: list[str] | None = None) -> Server:
         directory = tmp_path / f"server-{len(servers)}"
         directory.mkdir()
-        config = directory / "server.toml"
-        config.write_text(config_text)
-        server = Server(directory, config, storage or str(directory / "sessions"), extra or [])
+        server = Server(directory, config_text, storage or str(directory / "sessions"), extra or [])
         servers.append(server)
         return server
 

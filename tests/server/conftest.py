@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,7 @@ from typing import Any
 import pytest
 
 from fixtures.api import Api, serve_in_thread
-from fixtures.common import wait_until
+from fixtures.ingest import IngestServer
 from tallystick.storage.local import LocalStore
 
 
@@ -46,46 +44,19 @@ def _toml(value: Any) -> str:
     return repr(value)
 
 
-class ServerProcess:
-    """``tallystick serve`` with settings from a TOML file; restarts keep its port and storage."""
+class ServerProcess(IngestServer):
+    """``tallystick serve`` for ``demo`` with settings from a TOML file; restarts keep its port and storage."""
 
     def __init__(self, workdir: Path, settings: dict[str, Any]) -> None:
+        config_text = "".join(f"{k} = {_toml(v)}\n" for k, v in settings.items())
+        super().__init__(workdir, ["demo"], config_text=config_text)
         self.workdir = workdir
-        self.storage = workdir / "sessions"
-        self.config = workdir / "server.toml"
-        self.config.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in settings.items()))
-        self.log = workdir / "server.log"
-        self.port = 0
-        self.url = ""
-        self.process: subprocess.Popen[str] | None = None
+        self.storage = Path(self.storage_url)
 
     @property
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
-
-    def start(self) -> None:
-        argv = [sys.executable, "-m", "tallystick.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        argv += ["--app", "demo", "--data-dir", str(self.workdir), "--storage", str(self.storage)]
-        argv += ["--config", str(self.config)]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True)
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        self.process.stdout.close()
-        if "listening on " not in line:
-            self.kill()
-            pytest.fail(f"ingest server did not start: {line}{self.log.read_text()}")
-        self.url = line.split("listening on ", 1)[1].split()[0]
-        self.port = int(self.url.rsplit(":", 1)[1])
-        wait_until(self._answers, timeout=15, what=f"ingest server at {self.url}")
-
-    def _answers(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
 
     def terminate(self, timeout: float = 15) -> int:
         """SIGTERM, then the exit code (SIGKILL after ``timeout``: the test then fails on the code)."""
@@ -98,12 +69,6 @@ class ServerProcess:
             return -9
         self.process = None
         return code
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.process = None
 
     def rss_bytes(self) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
