@@ -5,14 +5,13 @@
 Builds a DuckDB warehouse from ``tallystick.demo`` (with realistic arrival times) in a
 temporary directory, serves the dashboard on 127.0.0.1, and saves a screenshot taken by
 Debian's Chromium through Playwright (``apt-get install chromium``; ``$CHROMIUM`` overrides
-its path). Deterministic data for a seed, up to "today".
+its path), launched as the dashboard tests launch it (``tallystick.dashboard.chromium``).
+Deterministic data for a seed, up to "today".
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 from tallystick import dashboard, demo
+from tallystick.dashboard import chromium
 from tallystick.schema import session_from_tree
 from tallystick.server.app import create_app
 from tallystick.server.config import ServerConfig
@@ -30,16 +30,6 @@ from tallystick.warehouse import open_warehouse
 from tallystick.warehouse.loader import Loader
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def build_warehouse(root: Path, sessions: int, seed: int) -> tuple[LocalStore, Path]:
@@ -63,9 +53,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--path", default="/", help="dashboard page to capture (default: the overview)")
     args = parser.parse_args()
-    chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        print("screenshot: Chromium is missing: apt-get install chromium", file=sys.stderr)
+    path = chromium.executable()
+    if path is None:
+        print(f"screenshot: Chromium is missing: {chromium.INSTALL_HINT}", file=sys.stderr)
         return 1
     from playwright.sync_api import sync_playwright
 
@@ -81,7 +71,7 @@ def main() -> int:
             time.sleep(0.05)
         try:
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+                browser = playwright.chromium.launch(**chromium.launch_options(path))
                 page = browser.new_page(viewport={"width": 1200, "height": 900}, device_scale_factor=1)
                 page.goto(url_of(sock) + args.path)
                 page.wait_for_selector("body[data-ready=true]", timeout=15_000)
