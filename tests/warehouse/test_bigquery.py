@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tallystick.schema import Event, Session, Span
 from tallystick.warehouse import bigquery
@@ -37,3 +42,48 @@ def test_transfer_reads_the_storage_layout() -> None:
     params = bigquery.transfer(bucket="telemetry")["params"]
     assert params["data_path_template"] == "gs://telemetry/sessions/v1/*"
     assert params["file_format"] == "JSON"
+
+
+def test_help_prints_usage_and_writes_nothing(tmp_path: Path) -> None:
+    """`python -m tallystick.warehouse.bigquery --help` exits 0 with usage and an example, and writes no files."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tallystick.warehouse.bigquery", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: python -m tallystick.warehouse.bigquery [-h] [DIR]")
+    assert "example:" in result.stdout and "sessions.schema.json" in result.stdout
+    assert list(tmp_path.iterdir()) == []  # not taken for a directory named --help
+
+
+def test_writes_the_generated_files_into_the_given_directory(tmp_path: Path) -> None:
+    """Given DIR, it creates DIR and writes every generated file there, silently."""
+    target = tmp_path / "out" / "bq"
+    assert bigquery.main([str(target)]) == 0
+    assert {p.name: p.read_text() for p in target.iterdir()} == bigquery.files()
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "error"),
+    [
+        pytest.param(["--bogus"], 2, "unrecognized arguments: --bogus", id="unknown-option"),
+        pytest.param(["a", "b"], 2, "unrecognized arguments: b", id="two-directories"),
+        pytest.param(["{file}"], 1, "cannot write to {file}: File exists", id="directory-is-a-file"),
+    ],
+)
+def test_a_bad_argument_is_one_line_without_traceback(
+    argv: list[str], code: int, error: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad argument or an unusable directory exits non-zero with one error line naming the problem."""
+    file = tmp_path / "taken"
+    file.write_text("")
+    with pytest.raises(SystemExit) as exited:
+        sys.exit(bigquery.main([a.format(file=file) for a in argv]))
+    err = capsys.readouterr().err
+    assert exited.value.code == code
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if ": error: " in line]
+    assert errors == [f"python -m tallystick.warehouse.bigquery: error: {error.format(file=file)}"]

@@ -6,7 +6,7 @@ is nested (``events`` and ``spans`` are repeated records) rather than the three
 flat tables DuckDB and ClickHouse get, and ``attributes`` are JSON columns.
 
 Nothing here talks to BigQuery (there is none in this environment, and the tests
-do not pretend otherwise): ``python -m tallystick.warehouse.bigquery DIR`` writes
+do not pretend otherwise): ``python -m tallystick.warehouse.bigquery [DIR]`` writes
 
 - ``sessions.schema.json``: the schema for ``bq mk --table`` / ``bq load --schema``;
 - ``sessions.table.json``: the table, partitioned by day of ``sessionStartTime``,
@@ -22,8 +22,10 @@ A test regenerates these files and compares, so they never drift from the Struct
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -128,5 +130,36 @@ def struct_names(struct: type[msgspec.Struct]) -> list[str]:
     return [f.encode_name for f in info.fields]
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tallystick.warehouse.bigquery [DIR]``: write the files; a bad argument or path is one line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tallystick.warehouse.bigquery",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write the BigQuery table schema, table definition, hourly Data Transfer config and\n"
+        "deduplicating view for Tallystick's sessions, generated from the session Structs.\n"
+        "Nothing talks to BigQuery: the files are for `bq` (placeholders BUCKET and DATASET).",
+        epilog="example:\n"
+        "  python -m tallystick.warehouse.bigquery bq-files\n"
+        "  bq mk --table --schema bq-files/sessions.schema.json --time_partitioning_field sessionStartTime \\\n"
+        "      --clustering_fields applicationId,applicationVersion DATASET.sessions",
+    )
+    parser.add_argument(
+        "directory",
+        nargs="?",
+        type=Path,
+        default=HERE,
+        metavar="DIR",
+        help=f"where to write {', '.join(files())} (created if missing; "
+        "default: the copies kept in the package, which a test compares with the Structs)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        write(args.directory)
+    except OSError as exc:
+        print(f"{parser.prog}: error: cannot write to {args.directory}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    write(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE)
+    sys.exit(main())
