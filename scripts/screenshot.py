@@ -63,7 +63,7 @@ def main() -> int:
         store, warehouse = build_warehouse(Path(tmp), args.sessions, args.seed)
         app = create_app(ServerConfig(storage_url=store.url, applications=frozenset({demo.APP})), store)
         sock = bind("127.0.0.1", 0)
-        server = make_server(dashboard.mount(app, warehouse), sock)
+        server = make_server(dashboard.mount(app, warehouse), sock, lifecycle_logs=False)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10

@@ -50,7 +50,7 @@ def test_sessions_flow_from_http_to_warehouse(ingest_server: Callable[..., Inges
 
 
 def test_cli_up_demo_then_query(tmp_path: Path) -> None:
-    """`tallystick up --demo` serves, sends demo data and loads it; `tallystick query` then sees it."""
+    """`tallystick up --demo` serves, sends demo data and loads it, printing only its own lines (no JSON logs)."""
     data = tmp_path / "data"
     argv = [
         sys.executable,
@@ -97,6 +97,9 @@ def test_cli_up_demo_then_query(tmp_path: Path) -> None:
         finally:
             up.terminate()
             up.wait(timeout=20)
+            lines += up.stderr.readlines() if up.stderr else []  # what it printed while stopping
     assert "demo: sent 400 sessions" in "".join(lines)
+    assert lines[0].startswith("tallystick up: ingest on http://127.0.0.1:")
+    assert [line for line in lines if line.lstrip().startswith("{")] == []  # uvicorn's are for `serve`
     assert query.returncode == 0, query.stderr
     assert query.stdout.splitlines() == ["n", "400"]

@@ -79,7 +79,7 @@ def _open_store(args: argparse.Namespace) -> Any:
 # --- serve / up ----------------------------------------------------------------------------------
 
 
-def _server(args: argparse.Namespace, apps: Sequence[str]) -> tuple[Any, Any, str]:
+def _server(args: argparse.Namespace, apps: Sequence[str], *, lifecycle_logs: bool = True) -> tuple[Any, Any, str]:
     from tallystick.server.app import create_app
     from tallystick.server.config import load_config
     from tallystick.server.run import bind, make_server, url_of
@@ -100,7 +100,7 @@ def _server(args: argparse.Namespace, apps: Sequence[str]) -> tuple[Any, Any, st
     if hasattr(signal, "SIGHUP"):  # re-read the declarations in the config file (tallystick.privacy.gate)
         signal.signal(signal.SIGHUP, lambda *_: app.state.ingest.privacy.request_reload())
     sock = bind(args.host, args.port)
-    return make_server(app, sock), sock, url_of(sock)
+    return make_server(app, sock, lifecycle_logs=lifecycle_logs), sock, url_of(sock)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -200,7 +200,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         dashboard.check_exposure(args.host, token)
     except dashboard.TokenRequired as exc:
         raise CliError(str(exc)) from None
-    server, sock, url = _server(args, sorted(apps))
+    # `up` is for a person at a terminal: its banner says the server is up, so uvicorn's info
+    # lines (started, shutting down, finished) stay out; `serve` keeps them for log collectors.
+    server, sock, url = _server(args, sorted(apps), lifecycle_logs=False)
     warehouse = _warehouse_spec(args)
     server.config.app = dashboard.mount(server.config.app, warehouse, token=token)
     _up_banner(server.config.app.state.ingest.config, url, warehouse, data_dir, token=token, every=args.load_every)

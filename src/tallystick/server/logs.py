@@ -57,12 +57,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def logging_config(level: str) -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` for uvicorn's and our loggers: JSON lines on stderr."""
+def logging_config(level: str, *, lifecycle: bool = True) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for uvicorn's and our loggers: JSON lines on stderr.
+
+    ``lifecycle=False`` holds uvicorn's loggers to warnings and above: its info lines only
+    say that the process started, is shutting down, has finished. ``tallystick serve``
+    keeps them for log collectors; ``tallystick up`` shows a banner of its own instead.
+    Tallystick's own records keep ``level`` either way.
+    """
     handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    ours = level.upper()
+    theirs = ours if lifecycle or ours in ("WARNING", "ERROR") else "WARNING"
     loggers = {
-        name: {"handlers": ["json"], "level": level.upper(), "propagate": False}
-        for name in ("tallystick", "uvicorn", "uvicorn.error")
+        name: {"handlers": ["json"], "level": named, "propagate": False}
+        for name, named in (("tallystick", ours), ("uvicorn", theirs), ("uvicorn.error", theirs))
     }
     # The access log would hold client addresses: it gets no handler and is off in uvicorn.
     loggers["uvicorn.access"] = {"handlers": [], "level": "CRITICAL", "propagate": False}

@@ -36,11 +36,13 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def make_server(app: Any, sock: socket.socket) -> uvicorn.Server:
+def make_server(app: Any, sock: socket.socket, *, lifecycle_logs: bool = True) -> uvicorn.Server:
     """A uvicorn server for ``app`` on ``sock``: JSON logs, no access log (it would hold client IPs).
 
     Settings come from the app's ServerConfig: the header deadline (``protocol.py``) and
     how long a SIGTERM waits for requests in flight before they are cut off.
+    ``lifecycle_logs=False`` leaves out uvicorn's info lines (``logs.logging_config``) for
+    callers that tell the user themselves when the server starts and stops.
     """
     ingest = getattr(getattr(app, "state", None), "ingest", None)
     settings: ServerConfig | None = ingest.config if ingest is not None else None
@@ -49,7 +51,7 @@ def make_server(app: Any, sock: socket.socket) -> uvicorn.Server:
         app,
         http=protocol_class(header_timeout),
         access_log=False,
-        log_config=logging_config(settings.log_level if settings else "info"),
+        log_config=logging_config(settings.log_level if settings else "info", lifecycle=lifecycle_logs),
         log_level=None,
         server_header=False,
         date_header=True,
