@@ -26,7 +26,8 @@ A create-only write (``WriteAheadLog.put``):
 
 1. On the I/O loop (below): if the key is pending (sent, not yet answered), wait for that
    write's outcome and answer "already there"; else add the key to the pending map, append its
-   record to the output buffer, and once per loop iteration write the buffer to the writer's pipe.
+   record to the output buffer, and write the buffer to the writer's pipe at once if the writer
+   has nothing else to do, else with the eighth record or at the end of the loop iteration.
 2. The writer reads whatever has arrived (a group). A record whose object file exists is
    answered "already there" and left out; the rest are appended to the current segment with one
    ``write`` and ONE ``fdatasync``. The records are now durable.
@@ -121,6 +122,7 @@ _HEADER = struct.Struct("<II")  # payload length, crc32 of (length bytes + paylo
 _KEY_LENGTH = struct.Struct("<H")
 _CLOSE = _LENGTH.pack(0)  # tells the writer to finish and exit
 _PIPE_BYTES = 1 << 20  # room for about a thousand sessions between the loop and the writer
+_FLUSH_RECORDS = 8  # records sent to the writer with one write: the writer groups what it finds anyway
 _ORPHAN_WAIT_SECONDS = 10.0  # how long an opening waits for a dead server's writer to exit
 
 
@@ -230,6 +232,7 @@ class WriteAheadLog:
         self._sent: collections.deque[_Entry] = collections.deque()  # in the order their records were sent
         self._out = bytearray()  # records not yet written to the writer's pipe
         self._flush_scheduled = False
+        self._unflushed = 0  # records added to _out since the last flush
         self._waiting_to_write = False  # an add_writer is registered for the pipe
         self._results = b""  # an incomplete answer (FAILED without its errno byte)
         self._closed = False
@@ -409,8 +412,11 @@ class WriteAheadLog:
             entry = self._pending[key] = _Entry(key, future)
             self._sent.append(entry)
             self._out += encode_record(key, data)
-            if not self._flush_scheduled:
-                # Once the loop has run every request that is ready now, so that they share one group.
+            self._unflushed += 1
+            if self._unflushed >= _FLUSH_RECORDS or self._unflushed == len(self._sent):
+                self._flush()  # a batch is full, or the writer has nothing else to do: no reason to wait
+            elif not self._flush_scheduled:
+                # At the latest once the loop has run every request that is ready now.
                 self._flush_scheduled = True
                 loop.call_soon(self._flush)
             return await future
@@ -453,6 +459,7 @@ class WriteAheadLog:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        self._unflushed = 0
         out = self._out
         while out:
             try:
