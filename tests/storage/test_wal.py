@@ -54,9 +54,12 @@ def _segment(root: Path, name: str, data: bytes) -> Path:
 
 
 @pytest.mark.parametrize("use_syncfs", [pytest.param(True, id="syncfs"), pytest.param(False, id="fsync-each")])
-def test_concurrent_writers_share_syncs(tmp_path: Path, open_logs: list[WriteAheadLog], use_syncfs: bool) -> None:
+@pytest.mark.parametrize("failpoints", [pytest.param([], id="unnamed-files"), pytest.param(["named-temp-files"])])
+def test_concurrent_writers_share_syncs(
+    tmp_path: Path, open_logs: list[WriteAheadLog], use_syncfs: bool, failpoints: list[str]
+) -> None:
     """200 concurrent writes all land whole, in far fewer log syncs than writes, leaving no temp file."""
-    wal = _open(tmp_path, open_logs, use_syncfs=use_syncfs)
+    wal = _open(tmp_path, open_logs, use_syncfs=use_syncfs, failpoints=failpoints)
     created = _put_all(wal, [(f"p/q/{i}.json", f"object {i}".encode()) for i in range(200)])
     assert created == [True] * 200
     assert all((tmp_path / "p" / "q" / f"{i}.json").read_bytes() == f"object {i}".encode() for i in range(200))

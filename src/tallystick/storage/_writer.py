@@ -24,7 +24,8 @@ objects of closed segments (``syncfs``, or each file) and deletes the segments.
 
 ``FAILPOINTS`` (comma-separated, for tests only; "-" for none): ``sync-eio`` makes every log sync
 fail with EIO; ``exit-after-sync`` exits right after the first sync, before any object is made;
-``sync-gate=DIR`` creates ``DIR/waiting`` before each sync and waits for ``DIR/go``.
+``sync-gate=DIR`` creates ``DIR/waiting`` before each sync and waits for ``DIR/go``;
+``named-temp-files`` makes objects the way filesystems without ``O_TMPFILE`` need.
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ class Writer:
         self.directories: set[str] = set()
         self.serial = 0
         self.unnamed_files = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
+        self.unnamed_files = self.unnamed_files and "named-temp-files" not in self.failpoints
         self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)  # any directory fd: it makes os.link use linkat
         self.out = threading.Lock()
         self.lock = threading.Condition()  # guards the queues below
