@@ -68,7 +68,11 @@ def test_server_faults_do_not_show(tool, fake_ingest, black_hole, kind: str, arg
     left = tool.queued_ids()
     if kind == "400":
         assert not set(waiting) & left
-        assert len(list((tool.data_dir / "rejected").iterdir())) == 2
+        rejected = {json.loads(p.read_text())["sessionId"] for p in (tool.data_dir / "rejected").iterdir()}
+        # Both waiting sessions are set aside; so is this run's own when the exit queued it while the pass
+        # still ran (one more pass then sends it): a matter of timing, so either is right.
+        assert set(waiting) <= rejected
+        assert len(rejected - set(waiting)) <= 1
     else:
         assert set(waiting) <= left
     if kind == "429":
