@@ -22,9 +22,11 @@ RECENT_DAYS = 30
 def run(b: Bound, params: dict[str, Any]) -> Report:
     d = b.dialect
     day = d.day('"sessionStartTime"')
-    where = b.sessions_where()
-    user = d.user_key()
     rolled = b.rollup_where()
+    typed = rolled is None and b.reads_typed()  # a filter the rollup cannot answer: sessions_typed's columns
+    where = b.sessions_where(typed=typed)
+    user = b.user_key(typed)
+    table = b.sessions_table(typed)
     if rolled is not None:
         # One rollup row per user, day, version (and environment); userDayRows = 1 means the row is that
         # user's only one that day, so it counts as one user without a distinct count (see rollup.py).
@@ -42,11 +44,11 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         )
     else:
         by_version = b.rows(
-            f'SELECT {day} AS d, "applicationVersion", count(*), count(DISTINCT {user}) FROM sessions '
+            f'SELECT {day} AS d, "applicationVersion", count(*), count(DISTINCT {user}) FROM {table} '
             f'WHERE {where} GROUP BY {day}, "applicationVersion"'
         )
         at_least = b.rows(
-            f"SELECT d, r, count(*) FROM (SELECT {day} AS d, {user} AS u, max({b.rank_sql()}) AS r FROM sessions "
+            f"SELECT d, r, count(*) FROM (SELECT {day} AS d, {user} AS u, max({b.rank_sql()}) AS r FROM {table} "
             f"WHERE {where} GROUP BY {day}, {user}) t GROUP BY d, r"
         )
     if not by_version:

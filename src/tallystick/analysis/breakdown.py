@@ -51,25 +51,21 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     if unit not in ("day", "week", "month"):
         raise BadParameter(f"--every must be day, week or month, not {unit!r}")
     d = b.dialect
-    where = b.sessions_where()
     rolled = b.rollup_where() if str(attribute) in rollup.ATTRIBUTES else None
     if rolled is not None:
         per_period, overall, totals, (all_sessions, all_users) = _from_rollup(b, rolled, str(attribute), unit)
     else:
-        value = b.attr(str(attribute))
+        typed = b.reads_typed(str(attribute))  # the attributes' own columns, not the JSON (warehouse/rollup.py)
+        source = f"{b.sessions_table(typed)} WHERE {b.sessions_where(typed=typed)}"
+        value = b.typed_attr(str(attribute)) if typed else b.attr(str(attribute))
         period = d.base.trunc(unit, '"sessionStartTime"')  # type: ignore[arg-type]
-        users = d.user_key()
+        users = b.user_key(typed)
         per_period = b.rows(
-            f"SELECT {period}, {value}, count(*), count(DISTINCT {users}) FROM sessions WHERE {where} "
-            f"GROUP BY {period}, {value}"
+            f"SELECT {period}, {value}, count(*), count(DISTINCT {users}) FROM {source} GROUP BY {period}, {value}"
         )
-        overall = b.rows(
-            f"SELECT {value}, count(*), count(DISTINCT {users}) FROM sessions WHERE {where} GROUP BY {value}"
-        )
-        totals = b.rows(
-            f"SELECT {period}, count(*), count(DISTINCT {users}) FROM sessions WHERE {where} GROUP BY {period}"
-        )
-        all_sessions, all_users = b.rows(f"SELECT count(*), count(DISTINCT {users}) FROM sessions WHERE {where}")[0]
+        overall = b.rows(f"SELECT {value}, count(*), count(DISTINCT {users}) FROM {source} GROUP BY {value}")
+        totals = b.rows(f"SELECT {period}, count(*), count(DISTINCT {users}) FROM {source} GROUP BY {period}")
+        all_sessions, all_users = b.rows(f"SELECT count(*), count(DISTINCT {users}) FROM {source}")[0]
     if not per_period:
         raise b.empty()
     label = {None: "(none)"}

@@ -95,12 +95,14 @@ def _sample_json(b: Bound, hit: str, where: str, sample: str) -> Iterator[tuple[
         yield int(h), [(str(key), v if isinstance(v, str) else _text(v)) for key, v in decoded.items()]
 
 
-def _totals(b: Bound, what: Outcome, hit: str, where: str) -> tuple[int, int]:
+def _totals(b: Bound, what: Outcome) -> tuple[int, int]:
     """Sessions in scope, and those with the outcome."""
+    typed = b.reads_typed(*what.attributes)  # filters on sessions_typed's columns, not the JSON (warehouse/rollup.py)
+    source = f"{b.sessions_table(typed)} WHERE {b.sessions_where(typed=typed)}"
     if what.count_sql is not None:
-        total, cases = b.rows(f"SELECT (SELECT count(*) FROM sessions WHERE {where}), ({what.count_sql})")[0]
+        total, cases = b.rows(f"SELECT (SELECT count(*) FROM {source}), ({what.count_sql})")[0]
     else:
-        total, cases = b.rows(f"SELECT count(*), sum({hit}) FROM sessions WHERE {where}")[0]
+        total, cases = b.rows(f"SELECT count(*), sum(CASE WHEN {what.on(typed)} THEN 1 ELSE 0 END) FROM {source}")[0]
     return int(total), int(cases or 0)
 
 
@@ -110,7 +112,9 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     exclude = set(params.get("exclude") or ())
     hit = f"CASE WHEN {what.condition} THEN 1 ELSE 0 END"
     where = b.sessions_where()
-    total, cases = _totals(b, what, hit, where)
+    total, cases = _totals(b, what)
+    if not cases:
+        what.none_found(b)
     if not total:
         raise b.empty()
     if not cases or cases == total:

@@ -17,10 +17,14 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     what = outcome(b, params)
     day = b.dialect.day('"sessionStartTime"')
     event = params.get("event")
-    if event is not None and not b.scope.where:
-        # Without attribute filters the events table alone has day and version: no join with sessions.
+    typed = b.reads_typed(*what.attributes)  # filters on sessions_typed's columns, not the JSON (warehouse/rollup.py)
+    where = b.sessions_where(typed=typed)
+    table = b.sessions_table(typed)
+    if event is not None:
+        # The events table alone has day and version: sessions are counted, not joined with events
+        # (``child_where`` restricts the events to sessions that pass the filters).
         rows = b.rows(
-            f'SELECT {day}, "applicationVersion", count(*), 0 FROM sessions WHERE {b.sessions_where()} '
+            f'SELECT {day}, "applicationVersion", count(*), 0 FROM {table} WHERE {where} '
             f'GROUP BY {day}, "applicationVersion"'
         )
         hits = {
@@ -33,10 +37,11 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         rows = [(dd, v, n, hits.get((dd, v), 0)) for dd, v, n, _ in rows]
     else:
         rows = b.rows(
-            f'SELECT {day}, "applicationVersion", count(*), sum(CASE WHEN {what.condition} THEN 1 ELSE 0 END) '
-            f'FROM sessions WHERE {b.sessions_where()} GROUP BY {day}, "applicationVersion"'
+            f'SELECT {day}, "applicationVersion", count(*), sum(CASE WHEN {what.on(typed)} THEN 1 ELSE 0 END) '
+            f'FROM {table} WHERE {where} GROUP BY {day}, "applicationVersion"'
         )
     if not rows:
+        what.none_found(b)
         raise b.empty()
     by_day: dict[date, list[int]] = defaultdict(lambda: [0, 0])
     by_version: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -46,6 +51,8 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             acc[key][1] += int(k or 0)
     n_all = sum(v[0] for v in by_day.values())
     k_all = sum(v[1] for v in by_day.values())
+    if not k_all:
+        what.none_found(b)
     lo, hi = wilson(k_all, n_all)
     complete = completeness.by_day(b)
     daily = Table(

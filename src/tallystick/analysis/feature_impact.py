@@ -46,6 +46,8 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             f"SELECT f, count(*), count(DISTINCT u) FROM ({split} AND {what.on(typed)}) t GROUP BY f"
         )
     }
+    if not hits:
+        what.none_found(b)
     groups: dict[int, tuple[int, int, int, int]] = {}
     for f, n, u in rows:
         k, uk = hits.get(int(f), (0, 0))

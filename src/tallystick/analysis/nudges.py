@@ -51,7 +51,7 @@ def fit_cure_model(episodes: Counter[tuple[int, bool]], iterations: int = 2000) 
 
 def run(b: Bound, params: dict[str, Any]) -> Report:
     event = str(params.get("event") or "UpdateNudgeShown")
-    b.require_type("events", event)
+    b.require_type("events", event, with_filters=False)  # cheap; the filters' answer is in the rows
     rank = b.rank_sql()
     user = b.dialect.user_key()
     nudged = (
@@ -59,11 +59,14 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         f"GROUP BY {user}, {rank}"
     )
     rolled = b.rollup_where()  # the daily rollup has each user's versions without a JSON parse (warehouse/rollup.py)
-    latest = (
-        f'SELECT "userKey" AS u2, max({rank}) AS mr FROM sessions_daily WHERE {rolled} GROUP BY "userKey"'
-        if rolled is not None
-        else f"SELECT {user} AS u2, max({rank}) AS mr FROM sessions WHERE {b.sessions_where()} GROUP BY {user}"
-    )
+    if rolled is not None:
+        latest = f'SELECT "userKey" AS u2, max({rank}) AS mr FROM sessions_daily WHERE {rolled} GROUP BY "userKey"'
+    else:
+        typed = b.reads_typed()
+        latest = (
+            f"SELECT {b.user_key(typed)} AS u2, max({rank}) AS mr FROM {b.sessions_table(typed)} "
+            f"WHERE {b.sessions_where(typed=typed)} GROUP BY {b.user_key(typed)}"
+        )
     # One JOIN per SELECT: ClickHouse 18.16 allows no more. The nudge counts are read twice, computed once.
     episodes_sql = f"SELECT u, r, n, mr FROM {{nudged}} e JOIN ({latest}) m ON e.u = m.u2"
     first_nudged = "SELECT u AS u3, min(r) AS fr FROM {nudged} x GROUP BY u"
@@ -77,6 +80,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         )
     )
     if not rows:
+        b.require_type("events", event)
         raise b.empty(f"{event} events")
     episodes: Counter[tuple[int, bool]] = Counter()
     first: Counter[tuple[int, bool]] = Counter()

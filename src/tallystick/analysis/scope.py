@@ -161,6 +161,28 @@ class Bound:
             have = self._cache["typed_attributes"] = rollup.typed_attributes(self.warehouse)
         return set(have)
 
+    def reads_typed(self, *names: str) -> bool:
+        """Whether to read the sessions in scope from ``sessions_typed`` rather than ``sessions``: it is fresh
+        with a column for each of ``names`` and each filter's attribute (``typed``), and there is something
+        to gain, an attribute filter or an attribute to read (else both are one column scan, and the
+        freshness check is saved). Then filter with ``sessions_where(typed=True)``, read attributes with
+        ``typed_attr`` and users with ``user_key(typed=True)``."""
+        return bool(names or self.scope.where) and self.typed(*names)
+
+    def sessions_table(self, typed: bool) -> str:
+        return rollup.TYPED_TABLE if typed else "sessions"
+
+    def user_key(self, typed: bool = False) -> str:
+        """A session's user as a 64-bit hash (``Dialect.user_key``): precomputed in ``sessions_typed``."""
+        return '"userKey"' if typed else self.dialect.user_key()
+
+    def session_ids(self) -> str:
+        """A subquery selecting the IDs of the sessions in scope, filters included: from ``sessions_typed``'s
+        text columns when it can answer (a column compare instead of a JSON parse per session), else
+        from ``sessions``."""
+        typed = self.reads_typed()
+        return f'SELECT "sessionId" FROM {self.sessions_table(typed)} WHERE {self.sessions_where(typed=typed)}'
+
     def typed_attr(self, name: str, kind: AttributeKind = "string") -> str:
         """What ``attr`` gives, from the attribute's own text column in ``sessions_typed`` (DuckDB)."""
         return duckdb_typed(f'"{rollup.TYPED_PREFIX}{name}"', kind)
@@ -184,13 +206,15 @@ class Bound:
         parts += [f'"{f.attribute}" = {d.literal(f.value)}' for f in self.scope.where]
         return " AND ".join(parts)
 
-    def child_where(self, type_: str | None = None) -> str:
-        """Conditions for ``events``/``spans`` rows of sessions in scope (and of one type)."""
+    def child_where(self, type_: str | None = None, *, with_filters: bool = True) -> str:
+        """Conditions for ``events``/``spans`` rows of sessions in scope (and of one type). Each row carries its
+        session's application, version and start, so only attribute filters need the sessions' table;
+        ``with_filters=False`` leaves them out, for rows whose sessions are already known to be in scope."""
         parts = [self.sessions_where(with_filters=False)]
         if type_ is not None:
             parts.append(f'"type" = {self.dialect.literal(type_)}')
-        if self.scope.where:
-            parts.append(f'"sessionId" IN (SELECT "sessionId" FROM sessions WHERE {self.sessions_where()})')
+        if with_filters and self.scope.where:
+            parts.append(f'"sessionId" IN ({self.session_ids()})')
         return " AND ".join(parts)
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
@@ -210,8 +234,13 @@ class Bound:
                 '`tallystick query "SELECT attributes FROM sessions LIMIT 5"` shows what there is'
             )
 
-    def require_type(self, table: str, type_: str) -> None:
-        found = self.rows(f"SELECT 1 FROM {table} WHERE {self.child_where(type_)} LIMIT 1")
+    def require_type(self, table: str, type_: str, *, with_filters: bool = True) -> None:
+        """Raise UnknownType unless some row in scope of ``table`` has the type ``type_``.
+
+        With attribute filters the exact check costs a pass over the sessions (``child_where``), so
+        analyses check ``with_filters=False`` first (a typo fails fast) and the filters only when their
+        answer turned out empty, raising then what an exact check first would have raised."""
+        found = self.rows(f"SELECT 1 FROM {table} WHERE {self.child_where(type_, with_filters=with_filters)} LIMIT 1")
         if not found:
             known = [
                 r[0] for r in self.rows(f'SELECT DISTINCT "type" FROM {table} WHERE {self.child_where()} LIMIT 50')
@@ -270,6 +299,6 @@ def bind(warehouse: Warehouse, scope: Scope) -> Bound:
     bound = Bound(warehouse, scope, d, releases, since, until, as_of)
     for f in scope.where:
         bound.require_attribute(f.attribute)
-    if scope.where and not bound.rows(f"SELECT 1 FROM sessions WHERE {bound.sessions_where()} LIMIT 1"):
+    if scope.where and not bound.rows(f"{bound.session_ids()} LIMIT 1"):
         raise bound.empty()
     return bound

@@ -26,19 +26,25 @@ def histograms(b: Bound, span: str, attribute: str | None) -> dict[str, Weighted
     bin_sql = d.log_bin('"durationMs"', PER_E)
     where = b.child_where(span)
     if attribute is None:
-        sql = f"SELECT 'all', {bin_sql} AS bin, count(*) FROM spans WHERE {where} GROUP BY {bin_sql}"
-    elif b.rows(f"SELECT 1 FROM spans WHERE {where} AND {b.attr(attribute)} IS NOT NULL LIMIT 1"):
+        rows = b.rows(f"SELECT 'all', {bin_sql} AS bin, count(*) FROM spans WHERE {where} GROUP BY {bin_sql}")
+    else:  # the spans' own attribute if any span in scope has it (one query tells), else their sessions'
         value = b.attr(attribute)
         sql = f"SELECT {value} AS v, {bin_sql} AS bin, count(*) FROM spans WHERE {where} GROUP BY {value}, {bin_sql}"
-    else:
+        rows = b.rows(sql)
+    if attribute is not None and rows and all(v is None for v, _, _ in rows):
         b.require_attribute(attribute)
+        typed = b.reads_typed(attribute)  # the attribute's own column, not the JSON (warehouse/rollup.py)
+        value = b.typed_attr(attribute) if typed else b.attr(attribute)
+        # The join with the sessions in scope does the filtering: the spans need no filter of their own.
+        where = b.child_where(span, with_filters=False)
         sql = (
             f'SELECT s.v, x.bin, count(*) FROM (SELECT "sessionId" AS id, {bin_sql} AS bin FROM spans WHERE {where}) x '
-            f'JOIN (SELECT "sessionId" AS id, {b.attr(attribute)} AS v FROM sessions WHERE {b.sessions_where()}) s '
-            "ON x.id = s.id GROUP BY s.v, x.bin"
+            f'JOIN (SELECT "sessionId" AS id, {value} AS v FROM {b.sessions_table(typed)} '
+            f"WHERE {b.sessions_where(typed=typed)}) s ON x.id = s.id GROUP BY s.v, x.bin"
         )
+        rows = b.rows(sql)
     groups: dict[str, list[tuple[int, int]]] = {}
-    for v, bin_, n in b.rows(sql):
+    for v, bin_, n in rows:
         groups.setdefault("(none)" if v is None else str(v), []).append((int(bin_), int(n)))
     return {v: Weighted.of_log_bins(bins, PER_E) for v, bins in groups.items()}
 
@@ -48,8 +54,10 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     attribute = params.get("attribute")
     if not span or not attribute:
         raise BadParameter("name the span type with --span and the attribute to split by with --attribute")
-    b.require_type("spans", str(span))
+    b.require_type("spans", str(span), with_filters=False)  # cheap; the filters' answer is in the histograms
     groups = histograms(b, str(span), str(attribute))
+    if not groups:
+        b.require_type("spans", str(span))
     if len(groups) > MAX_VALUES:
         raise BadParameter(f"{attribute!r} has {len(groups)} values; compare an attribute with at most {MAX_VALUES}")
     baseline = params.get("baseline")
