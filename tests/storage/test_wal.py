@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import http.client
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -339,3 +341,92 @@ def test_sync_and_async_writes_share_the_log(tmp_path: Path) -> None:
     finally:
         store.close()
     assert not list((tmp_path / ".wal").glob("*.log"))
+
+
+# --- found by review: each of these failed before its fix --------------------------------------
+
+
+def test_a_put_that_cannot_be_encoded_leaves_the_answers_in_order(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """A write refused before it is queued must not shift the writer's answers onto the wrong waiters."""
+    wal = _open(tmp_path, open_logs)
+
+    async def run() -> tuple[list[bool], BaseException | None]:
+        first = asyncio.ensure_future(wal.put("o/a", b"a"))
+        try:
+            await wal.put("o/bad", "not bytes")  # type: ignore[arg-type]
+            refused = None
+        except TypeError as exc:
+            refused = exc
+        second = asyncio.ensure_future(wal.put("o/b", b"b"))
+        return list(await asyncio.wait_for(asyncio.gather(first, second), 10)), refused
+
+    created, refused = asyncio.run(run())
+    assert created == [True, True] and refused is not None
+    assert _put_all(wal, [("o/bad", b"now bytes")]) == [True]
+    with pytest.raises(ValueError, match="too large for the log"):
+        _put_all(wal, [("o/" + "k" * 70_000, b"v")])
+
+
+def test_close_answers_a_blocking_writer_waiting_on_the_private_loop(tmp_path: Path) -> None:
+    """close() while a put_blocking waits for its sync: the writer gets its real answer, not a timeout."""
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    wal = WriteAheadLog(tmp_path / "s", _tmp(tmp_path / "s"), failpoints=[f"sync-gate={gate}"])
+    answer: list[Any] = []
+    thread = threading.Thread(target=lambda: answer.append(wal.put_blocking("k/1", b"v", timeout=20)))
+    thread.start()
+    wait_until((gate / "waiting").exists, timeout=30, what="the writer's sync")
+    threading.Timer(0.3, (gate / "go").touch).start()
+    started = time.monotonic()
+    wal.close()
+    thread.join(timeout=30)
+    assert answer == [True]
+    assert time.monotonic() - started < 10
+    assert (tmp_path / "s" / "k" / "1").read_bytes() == b"v"
+
+
+def test_an_object_deleted_before_its_checkpoint_does_not_stall_it(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """Per-file syncs skip an object deleted meanwhile (retention, a user's data): the checkpoint and close finish."""
+    wal = _open(tmp_path, open_logs, use_syncfs=False, checkpoint_seconds=0.2)
+    assert _put_all(wal, [("d/1", b"one"), ("d/2", b"two")]) == [True, True]
+    (tmp_path / "d" / "1").unlink()
+    wait_until(lambda: wal.checkpoints >= 1 and not wal.segment_paths(), timeout=10, what="a checkpoint")
+    started = time.monotonic()
+    wal.close()
+    assert time.monotonic() - started < 5
+
+
+def test_a_removed_directory_is_made_again(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """The writer remembers directories it made; one removed since (an old partition) is made again."""
+    wal = _open(tmp_path, open_logs)
+    assert _put_all(wal, [("p/day/1", b"one")]) == [True]
+    shutil.rmtree(tmp_path / "p" / "day")
+    assert _put_all(wal, [("p/day/2", b"two")]) == [True]
+    assert (tmp_path / "p" / "day" / "2").read_bytes() == b"two"
+
+
+def test_a_record_that_cannot_be_replayed_keeps_its_segment_and_the_store_opens(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """Recovery writes what it can and keeps the segment of what it cannot, instead of refusing to open."""
+    (tmp_path / "blocked").write_bytes(b"a file where a directory should be")
+    _segment(tmp_path, "0000000000000003.log", encode_record("blocked/k", b"v") + encode_record("fine/k", b"w"))
+    wal = _open(tmp_path, open_logs)
+    assert (wal.recovery.records, wal.recovery.rewritten, wal.recovery.unwritable) == (2, 1, 1)
+    assert (tmp_path / "fine" / "k").read_bytes() == b"w"
+    assert [p.name for p in wal.segment_paths()] == ["0000000000000003.log"]
+    wal.close()
+    (tmp_path / "blocked").unlink()
+    reopened = _open(tmp_path, open_logs)
+    assert reopened.recovery.unwritable == 0
+    assert (tmp_path / "blocked" / "k").read_bytes() == b"v"
+    assert reopened.segment_paths() == []
+
+
+def _tmp(root: Path) -> Path:
+    (root / ".tmp").mkdir(parents=True, exist_ok=True)
+    return root / ".tmp"

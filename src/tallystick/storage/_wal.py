@@ -131,8 +131,10 @@ class StoreLocked(StorageError):
 
 
 def encode_record(key: str, data: bytes) -> bytes:
-    """One log record: length, checksum, key, data."""
+    """One log record: length, checksum, key, data (ValueError for a key or object too large for it)."""
     raw_key = key.encode()
+    if len(raw_key) > 0xFFFF or len(raw_key) + len(data) + _KEY_LENGTH.size > 0xFFFFFFFF:
+        raise ValueError(f"a key of {len(raw_key)} bytes with an object of {len(data)} bytes is too large for the log")
     payload = _KEY_LENGTH.pack(len(raw_key)) + raw_key + data
     length = _LENGTH.pack(len(payload))
     return length + _LENGTH.pack(zlib.crc32(payload, zlib.crc32(length))) + payload
@@ -182,6 +184,7 @@ class Recovery:
     records: int = 0
     rewritten: int = 0
     torn_bytes: int = 0
+    unwritable: int = 0  # records whose object could not be written: their segments are kept
 
 
 class _Entry:
@@ -325,6 +328,7 @@ class WriteAheadLog:
         segments = self.segment_paths()
         self._sequence = int(segments[-1].name.partition(".")[0]) + 1 if segments else 1
         written: dict[str, None] = {}
+        kept: set[Path] = set()
         for segment in segments:
             data = segment.read_bytes()
             records, end = decode_records(data)
@@ -333,26 +337,19 @@ class WriteAheadLog:
             recovery.torn_bytes += len(data) - end
             for key, obj in records:
                 path = self._prefix + key
-                written[path] = None
                 try:
-                    with open(path, "rb") as f:
-                        current: bytes | None = f.read()
-                except (FileNotFoundError, NotADirectoryError):
-                    current = None
-                if current != obj:  # missing, or cut short by a power loss: the log has it whole
-                    self._make_parents(os.path.dirname(path))
-                    tmp = self._tmp_prefix + str(next(self._serial))
-                    try:
-                        _write_new_file(tmp, obj)
-                        os.replace(tmp, path)
-                    finally:
-                        with contextlib.suppress(FileNotFoundError):
-                            os.unlink(tmp)
-                    recovery.rewritten += 1
+                    recovery.rewritten += self._replay(path, obj)
+                except OSError as exc:  # this object cannot be made (yet): keep its segment, open anyway
+                    log.error("cannot write %s from the log (%s): its segment %s is kept", key, exc.strerror, segment)
+                    recovery.unwritable += 1
+                    kept.add(segment)
+                    continue
+                written[path] = None
         if segments:
             self._sync_all(list(written))
             for segment in segments:
-                segment.unlink()
+                if segment not in kept:
+                    segment.unlink()
             writer.fsync_path(str(self.dir), directory=True)
             log.info(
                 "write-ahead log replayed: %d segments, %d records, %d objects rewritten, %d torn bytes dropped",
@@ -362,6 +359,26 @@ class WriteAheadLog:
                 recovery.torn_bytes,
             )
         return recovery
+
+    def _replay(self, path: str, obj: bytes) -> int:
+        """Write ``obj`` at ``path`` unless it is there whole; 1 if written."""
+        try:
+            with open(path, "rb") as f:
+                current: bytes | None = f.read()
+        except (FileNotFoundError, NotADirectoryError):
+            current = None
+        if current == obj:
+            return 0
+        # Missing, or cut short by a power loss: the log has it whole.
+        self._make_parents(os.path.dirname(path))
+        tmp = self._tmp_prefix + str(next(self._serial))
+        try:
+            _write_new_file(tmp, obj)
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        return 1
 
     def _make_parents(self, directory: str) -> None:
         if directory not in self._dirs:
@@ -408,10 +425,11 @@ class WriteAheadLog:
             raise StorageUnavailable(self._failed)
         entry = self._pending.get(key)
         if entry is None:
+            record = encode_record(key, data)  # first: if it raises, nothing was queued for the writer to answer
             future: asyncio.Future[bool] = loop.create_future()
             entry = self._pending[key] = _Entry(key, future)
             self._sent.append(entry)
-            self._out += encode_record(key, data)
+            self._out += record
             self._unflushed += 1
             if self._unflushed >= _FLUSH_RECORDS or self._unflushed == len(self._sent):
                 self._flush()  # a batch is full, or the writer has nothing else to do: no reason to wait
@@ -605,12 +623,15 @@ class WriteAheadLog:
                     detached.wait(30)
             else:
                 self._detach(io_loop)
+        self._drain()  # a private loop still runs: the answers reach its waiters (put_blocking) before it stops
         if self._private is not None:
             loop, thread = self._private
+            for _ in range(3):  # let the woken writes finish (a stop ends the loop after its current callbacks)
+                with contextlib.suppress(Exception):
+                    asyncio.run_coroutine_threadsafe(asyncio.sleep(0), loop).result(5)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=30)
             loop.close()
-        self._drain()
 
     def _detach(self, io_loop: asyncio.AbstractEventLoop) -> None:
         io_loop.remove_reader(self._from_helper)
@@ -678,4 +699,7 @@ def _holder_alive(fd: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # killed but not yet reaped by its parent: a zombie runs nothing
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

@@ -80,13 +80,15 @@ def sync_objects(root: str, paths: list[str], syncfs: Callable[[int], int] | Non
         return
     directories: dict[str, None] = {}
     for path in paths:
-        fsync_path(path)
+        with contextlib.suppress(FileNotFoundError):  # deleted since (retention, a user's data): nothing to sync
+            fsync_path(path)
         parent = os.path.dirname(path)
         while parent != root and parent not in directories:
             directories[parent] = None
             parent = os.path.dirname(parent)
     for directory in [*directories, root]:
-        fsync_path(directory, directory=True)
+        with contextlib.suppress(FileNotFoundError):
+            fsync_path(directory, directory=True)
 
 
 class Segment:
@@ -185,7 +187,7 @@ class Writer:
             path = os.path.join(self.root, key)
             try:
                 os.lstat(path)
-            except (FileNotFoundError, NotADirectoryError):
+            except OSError:  # not there (or unreadable: making it will tell)
                 items.append((path, value))
                 if logged is not None:
                     logged.append(data[start:end])
@@ -280,8 +282,16 @@ class Writer:
 
     def make(self, path: str, data: bytes) -> int:
         """Create ``path`` with ``data`` unless it exists: the content first, then its name (create-only)."""
+        directory = os.path.dirname(path)
+        made = self.make_in(directory, path, data)
+        if made == DURABLE and not os.path.isdir(directory):
+            # Removed since we made it (an old partition deleted by hand): make it again, once.
+            self.directories.discard(directory)
+            made = self.make_in(directory, path, data)
+        return made
+
+    def make_in(self, directory: str, path: str, data: bytes) -> int:
         try:
-            directory = os.path.dirname(path)
             if directory not in self.directories:
                 os.makedirs(directory, exist_ok=True)
                 self.directories.add(directory)
@@ -320,7 +330,7 @@ class Writer:
         try:
             fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o644)
         except OSError as exc:
-            if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
+            if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL) and os.path.isdir(directory):
                 self.unnamed_files = False  # this filesystem has none: named temp files from now on
                 return None
             return DURABLE
@@ -331,7 +341,7 @@ class Writer:
         except FileExistsError:
             return EXISTED
         except OSError as exc:
-            if exc.errno in (errno.ENOENT, errno.EXDEV, errno.EPERM) and not os.path.exists(path):
+            if exc.errno in (errno.ENOENT, errno.EXDEV, errno.EPERM) and os.path.isdir(directory):
                 self.unnamed_files = False  # no /proc, or no linkat through it: named temp files from now on
                 return None
             return DURABLE
