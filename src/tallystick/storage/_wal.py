@@ -84,6 +84,10 @@ Races and crash points, and why each is harmless:
   StorageUnavailable (retries after a restart get 201 or 304, whatever reached the log) and
   refuses writes until a restart.
 * A waiting task is cancelled (client gone): its write goes on; only the answer is dropped.
+* An object deleted (retention, a user's data) while its record is still in the log comes back
+  if the server crashes before the next checkpoint (one second) and the log is replayed; the
+  retention sweep after each load deletes tombstoned users' sessions again. Deletes do not wait
+  for a checkpoint: a known gap, one checkpoint wide.
 * One writer per directory: the flock makes a second server fail at start. Processes that
   write without the log (``LocalStore.put_if_absent`` in a tool, while a server runs) are
   outside that rule: ``link()`` still lets only one create a name, but a pending record of the
