@@ -43,15 +43,25 @@ def demo_sessions() -> list[dict[str, Any]]:
     return list(demo.generate(SESSIONS, users=USERS, days=DAYS, seed=SEED, end=END, arrivals=True))
 
 
+def _duckdb(
+    sessions: list[dict[str, Any]], factory: pytest.TempPathFactory, name: str, *, refresh: bool
+) -> Iterator[Warehouse]:
+    from tallystick.warehouse import rollup
+
+    path: Path = factory.mktemp("analysis") / name
+    warehouse = DuckDBWarehouse(path)
+    load(warehouse, sessions)
+    if refresh:
+        rollup.refresh(warehouse)
+    yield warehouse
+    warehouse.close()
+
+
 @pytest.fixture(scope="session")
 def duckdb_warehouse(
     demo_sessions: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Warehouse]:
-    path: Path = tmp_path_factory.mktemp("analysis") / "demo.duckdb"
-    warehouse = DuckDBWarehouse(path)
-    load(warehouse, demo_sessions)
-    yield warehouse
-    warehouse.close()
+    yield from _duckdb(demo_sessions, tmp_path_factory, "demo.duckdb", refresh=False)
 
 
 @pytest.fixture(scope="session")
@@ -59,14 +69,7 @@ def duckdb_rollup_warehouse(
     demo_sessions: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Warehouse]:
     """The demo data on DuckDB with its derived tables refreshed (``warehouse/rollup.py``), as after a load."""
-    from tallystick.warehouse import rollup
-
-    path: Path = tmp_path_factory.mktemp("analysis") / "demo-rollup.duckdb"
-    warehouse = DuckDBWarehouse(path)
-    load(warehouse, demo_sessions)
-    rollup.refresh(warehouse)
-    yield warehouse
-    warehouse.close()
+    yield from _duckdb(demo_sessions, tmp_path_factory, "demo-rollup.duckdb", refresh=True)
 
 
 @pytest.fixture(scope="session")

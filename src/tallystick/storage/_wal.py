@@ -104,7 +104,6 @@ import itertools
 import logging
 import os
 import secrets
-import struct
 import sys
 import threading
 import time
@@ -121,9 +120,7 @@ log = logging.getLogger("tallystick.storage")
 WAL_DIR = ".wal"
 LOCK_FILE = "lock"
 SEGMENT_SUFFIX = writer.SEGMENT_SUFFIX
-_LENGTH = struct.Struct("<I")
-_HEADER = struct.Struct("<II")  # payload length, crc32 of (length bytes + payload)
-_KEY_LENGTH = struct.Struct("<H")
+_LENGTH, _HEADER, _KEY_LENGTH = writer.LENGTH, writer.HEADER, writer.KEY_LENGTH  # the record format, one copy
 _CLOSE = _LENGTH.pack(0)  # tells the writer to finish and exit
 _PIPE_BYTES = 1 << 20  # room for about a thousand sessions between the loop and the writer
 _FLUSH_RECORDS = 8  # records sent to the writer with one write: the writer groups what it finds anyway

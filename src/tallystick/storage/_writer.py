@@ -47,8 +47,9 @@ CREATED, EXISTED, DURABLE, NOT_DURABLE = 1, 0, 2, 3
 GROUP, CHECKPOINT, FAILED = 0x10, 0x20, 0x30
 SEGMENT_SUFFIX = ".log"
 _ANSWER_EVERY = 4  # outcomes written at once while a group's objects are being made
-_HEADER = struct.Struct("<II")
-_KEY_LENGTH = struct.Struct("<H")
+LENGTH = struct.Struct("<I")
+HEADER = struct.Struct("<II")  # a record: payload length, crc32 of (length bytes + payload)
+KEY_LENGTH = struct.Struct("<H")  # the payload: key length, key, object bytes
 _datasync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)
 Record = tuple[str, bytes, int, int]  # key, object bytes, and where the record lies in its group
 
@@ -393,16 +394,16 @@ def _split(data: bytes) -> tuple[list[Record], int, bool]:
     records: list[Record] = []
     pos = 0
     while pos + 4 <= len(data):
-        (length,) = struct.unpack_from("<I", data, pos)
+        (length,) = LENGTH.unpack_from(data, pos)
         if length == 0:
             return records, pos, True
-        end = pos + _HEADER.size + length
+        end = pos + HEADER.size + length
         if end > len(data):
             break
-        start = pos + _HEADER.size
-        (key_length,) = _KEY_LENGTH.unpack_from(data, start)
-        key_end = start + _KEY_LENGTH.size + key_length
-        records.append((data[start + _KEY_LENGTH.size : key_end].decode(), data[key_end:end], pos, end))
+        start = pos + HEADER.size
+        (key_length,) = KEY_LENGTH.unpack_from(data, start)
+        key_end = start + KEY_LENGTH.size + key_length
+        records.append((data[start + KEY_LENGTH.size : key_end].decode(), data[key_end:end], pos, end))
         pos = end
     return records, pos, False
 
