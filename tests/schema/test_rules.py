@@ -69,3 +69,20 @@ def test_application_id_check_agrees_with_the_pattern(app: str) -> None:
     import re
 
     assert _rules.is_application_id(app) == (re.search(_rules.APPLICATION_ID_PATTERN, app) is not None)
+
+
+def test_erasure_commitment_is_bound_to_the_user_and_the_secret() -> None:
+    """The commitment is hex SHA-256 over a domain tag, the user ID and the secret: any change changes it."""
+    import hashlib
+    import re
+
+    user, other_user = "0b8f6a6e-3c1d-4e7a-9a51-2f0c5d8e9b14", "1b8f6a6e-3c1d-4e7a-9a51-2f0c5d8e9b14"
+    secret, other_secret = "ab" * 32, "cd" * 32
+    commitment = _rules.erasure_commitment(user, secret)
+    assert re.match(_rules.ERASURE_COMMITMENT_PATTERN, commitment)
+    assert commitment == hashlib.sha256(f"tallystick-erasure-v1\n{user}\n{secret}".encode()).hexdigest()
+    assert commitment != _rules.erasure_commitment(other_user, secret)
+    assert commitment != _rules.erasure_commitment(user, other_secret)
+    assert _rules.is_erasure_secret(secret)
+    for bad in ("AB" * 32, "ab" * 31, "ab" * 33, "zz" * 32, None, 12):
+        assert not _rules.is_erasure_secret(bad)

@@ -34,6 +34,12 @@ CLIENT_ATTRIBUTES: tuple[tuple[str, str, str], ...] = (
     ("telemetryQueueDepth", "number", "Sessions waiting in the local upload queue."),
     ("telemetryQueuedBytes", "number", "Bytes of the sessions waiting in the local upload queue."),
     ("telemetryDrops*", "number", "Sessions, events or attributes the client dropped, by reason (e.g. expired)."),
+    (
+        "telemetryErasureCommitment",
+        "string",
+        "One-way hash (SHA-256) of a random secret kept on this machine: lets this installation, and only it, "
+        "have its data erased (`forget`).",
+    ),
 )
 
 _EXCEPTION = (

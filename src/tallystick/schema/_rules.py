@@ -146,3 +146,31 @@ def attribute_value_problem(value: object) -> str | None:
             return "must be a finite number"
         return None
     return "must be a string, a number, a boolean or null"
+
+
+# Self-service erasure (docs/privacy.md, "Erasure from the user's machine"). A client keeps a
+# random secret beside its user ID and sends, as this optional session attribute, a one-way
+# commitment to it; ``POST /v1/erasures`` with the user ID and the secret then deletes exactly
+# the sessions that carry the matching commitment. Sessions without it are valid as ever (Abacus
+# and Batect clients never send it); they just cannot be erased this way.
+ERASURE_COMMITMENT_ATTRIBUTE = "telemetryErasureCommitment"
+ERASURE_SECRET_PATTERN = "^[0-9a-f]{64}" + END
+ERASURE_COMMITMENT_PATTERN = ERASURE_SECRET_PATTERN
+_ERASURE_DOMAIN = "tallystick-erasure-v1\n"
+
+
+def erasure_commitment(user_id: str, secret: str) -> str:
+    """The commitment a session carries for ``secret``: hex SHA-256 of a domain tag, the user ID and the secret.
+
+    Binding the user ID means a commitment seen under one ID proves nothing about another.
+    """
+    import hashlib  # on first use only: the client computes this once per user ID, not per run
+
+    return hashlib.sha256(f"{_ERASURE_DOMAIN}{user_id}\n{secret}".encode()).hexdigest()
+
+
+def is_erasure_secret(value: object) -> bool:
+    """Whether ``value`` is a secret the client makes: 64 lower-case hex digits (32 random bytes)."""
+    return (
+        isinstance(value, str) and len(value) == 64 and value.isascii() and all(c in "0123456789abcdef" for c in value)
+    )
