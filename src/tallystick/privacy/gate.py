@@ -22,11 +22,12 @@ import os
 import time
 import tomllib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 
-from tallystick.privacy.declarations import Declaration, check, parse_applications
+from tallystick.privacy.conformance import check
+from tallystick.privacy.declarations import Declaration, parse_applications
 from tallystick.privacy.errors import DeclarationError
 from tallystick.privacy.quarantine import Quarantine
 from tallystick.privacy.tombstones import Tombstones
@@ -46,6 +47,27 @@ def read_applications(path: str) -> tuple[set[str], dict[str, Declaration]]:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise DeclarationError(f"cannot read {path}: {exc}") from None
     return parse_applications(data.get("applications", []), path)
+
+
+class PrivacySettings(Protocol):
+    """The privacy part of the ingest service's config: what a gate is built from."""
+
+    @property
+    def applications(self) -> frozenset[str]: ...
+    @property
+    def declarations(self) -> Mapping[str, Declaration]: ...
+    @property
+    def config_path(self) -> str | None: ...
+    @property
+    def reload_check_seconds(self) -> float: ...
+    @property
+    def tombstone_refresh_seconds(self) -> float: ...
+    @property
+    def quarantine_samples(self) -> bool: ...
+    @property
+    def quarantine_max_samples(self) -> int: ...
+    @property
+    def quarantine_sample_bytes(self) -> int: ...
 
 
 class Gate:
@@ -98,8 +120,8 @@ class Gate:
                 self._base = applications - read_applications(config_path)[0]
 
     @classmethod
-    def for_config(cls, config: Any, store: Store, registry: CollectorRegistry) -> Gate:
-        """A gate with the privacy settings of a ``ServerConfig``."""
+    def for_config(cls, config: PrivacySettings, store: Store, registry: CollectorRegistry) -> Gate:
+        """A gate with the privacy settings of a server's config (``tallystick.server.config.ServerConfig``)."""
         return cls(
             store,
             registry,

@@ -149,11 +149,3 @@ def load_config(path: str | None, *, defaults: dict[str, Any] | None = None, **o
         config_path=str(path) if path else None,
         **values,
     )
-
-
-def read_applications(path: str) -> tuple[set[str], dict[str, Declaration]]:
-    """Only the applications and declarations of a config file (what a reload changes)."""
-    try:
-        return parse_applications(_read_toml(path).get("applications", []), path)
-    except DeclarationError as exc:
-        raise ConfigError(str(exc)) from None

@@ -1,4 +1,4 @@
-"""``tallystick privacy``, ``delete-user`` and ``rejects``, and ``--retention-days`` for ``up`` and ``load``.
+"""``tallystick privacy``, ``delete-user`` and ``rejects``.
 
 Kept light to import: ``tallystick``'s parser is built on every run, so the work
 happens in the command functions.
@@ -8,60 +8,32 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from tallystick.privacy.retention import DEFAULT_DAYS, parse_days
-
-_FMT = argparse.RawDescriptionHelpFormatter
-_DATA_DIR = "Data directory: --data-dir, else $TALLYSTICK_DATA_DIR, else ~/.local/share/tallystick."
-
-
-def add_retention_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--retention-days",
-        type=parse_days,
-        default=DEFAULT_DAYS,
-        metavar="N",
-        help=f"delete sessions older than N days, hourly after a load; 'off' keeps all (default: {DEFAULT_DAYS})",
-    )
-
-
-def retention_of(args: argparse.Namespace) -> Any:
-    """The retention schedule the parsed ``--retention-days`` asks for."""
-    from tallystick.privacy.retention import Retention
-
-    return Retention(getattr(args, "retention_days", DEFAULT_DAYS))
+from tallystick.cli.common import (
+    EPILOG_COMMON,
+    FMT,
+    add_data_dir,
+    add_storage,
+    add_warehouse,
+    open_store,
+    open_warehouse,
+    print_table,
+)
 
 
 def _storage_and_warehouse(p: argparse.ArgumentParser, *, warehouse: bool = True) -> None:
-    p.add_argument("--data-dir", metavar="DIR", help="where sessions and the warehouse live (see below)")
-    p.add_argument("--storage", metavar="URL", help="object storage URL (default: file://<data-dir>/sessions)")
+    add_data_dir(p)
+    add_storage(p)
     if warehouse:
-        p.add_argument(
-            "--warehouse",
-            metavar="SPEC",
-            help="DuckDB file (default: <data-dir>/warehouse.duckdb), clickhouse://host:8123/database or chdb:///dir",
-        )
+        add_warehouse(p)
 
 
-def _data_dir(args: argparse.Namespace) -> Path:
-    from tallystick.cli import default_data_dir
-
-    return Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
-
-
-def _store(args: argparse.Namespace) -> Any:
-    from tallystick.storage import open_store
-
-    return open_store(str(args.storage or _data_dir(args) / "sessions"))
-
-
-def add_privacy_parsers(sub: Any) -> None:
+def register(sub: Any) -> None:
     p = sub.add_parser(
         "privacy",
         help="print what an application collects, as Markdown for a privacy policy",
-        formatter_class=_FMT,
+        formatter_class=FMT,
         description="Print every field a session of APP can hold: the session's own fields, the client's "
         "built-in environment attributes and events, and the data APP declares in the server config.",
         epilog="example:\n  tallystick privacy mytool --config server.toml > PRIVACY.md",
@@ -73,13 +45,13 @@ def add_privacy_parsers(sub: Any) -> None:
     p = sub.add_parser(
         "delete-user",
         help="delete every session of one anonymous user ID",
-        formatter_class=_FMT,
+        formatter_class=FMT,
         description="Delete every session of USER_ID from storage and warehouse (loading first, so sessions "
         "not yet loaded are found too) and record a tombstone, so that sessions of this user that started "
         "before now are refused if they are uploaded later. Safe to run again.",
         epilog="example:\n  tallystick delete-user 5a1c2e3f-4b5d-4c6e-8f70-8192a3b4c5d6\n"
         "  tallystick delete-user USER_ID --storage s3://bucket/tallystick --warehouse clickhouse://ch:8123/t\n\n"
-        + _DATA_DIR,
+        + EPILOG_COMMON,
     )
     p.add_argument("user_id", metavar="USER_ID", help="the user ID (the client shows it)")
     _storage_and_warehouse(p)
@@ -88,12 +60,12 @@ def add_privacy_parsers(sub: Any) -> None:
     p = sub.add_parser(
         "rejects",
         help="show what ingest rejected, by application, version and rule",
-        formatter_class=_FMT,
+        formatter_class=FMT,
         description="Show the sessions the ingest service answered 400 to, counted by application, version "
         "and rule, the names sessions carried without declaring them (open mode), and the newest of the "
         "sampled rejected bodies (quarantine_samples = false in the server config turns sampling off).",
         epilog="examples:\n  tallystick rejects\n  tallystick rejects --app mytool --samples 3 --bodies\n"
-        "  tallystick rejects --clear\n\n" + _DATA_DIR,
+        "  tallystick rejects --clear\n\n" + EPILOG_COMMON,
     )
     _storage_and_warehouse(p, warehouse=False)
     p.add_argument("--app", metavar="APP", help="only this application")
@@ -127,11 +99,10 @@ def cmd_privacy(args: argparse.Namespace) -> int:
 
 def cmd_delete_user(args: argparse.Namespace) -> int:
     from tallystick.privacy.deletion import check_user_id, delete_user
-    from tallystick.warehouse import open_warehouse
 
     check_user_id(args.user_id)
-    store = _store(args)
-    warehouse = open_warehouse(args.warehouse or _data_dir(args) / "warehouse.duckdb")
+    store = open_store(args)
+    warehouse = open_warehouse(args)
     try:
         done = delete_user(store, warehouse, args.user_id)
     finally:
@@ -150,7 +121,7 @@ def cmd_rejects(args: argparse.Namespace) -> int:
 
     from tallystick.privacy import quarantine
 
-    store = _store(args)
+    store = open_store(args)
     try:
         if args.clear:
             print(f"deleted {quarantine.clear(store):,} quarantine objects")
@@ -163,8 +134,6 @@ def cmd_rejects(args: argparse.Namespace) -> int:
     if not rows and not undeclared:
         print("no rejected sessions and no undeclared names recorded")
     if rows:
-        from tallystick.cli import print_table
-
         print("rejected sessions:")
         print_table(
             ["application", "version", "rule", "sessions"],
@@ -173,8 +142,6 @@ def cmd_rejects(args: argparse.Namespace) -> int:
         )
     names = sorted((a, n, c) for (a, n), c in undeclared.items() if args.app in (None, a))
     if names:
-        from tallystick.cli import print_table
-
         print("\nundeclared names (accepted, open mode):")
         print_table(["application", "name", "sessions"], names, sys.stdout)
     for sample in samples:

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from tallystick.analysis.registry import ANALYSES
+from tallystick.cli.common import add_data_dir, add_warehouse, warehouse_spec
 
 
 def _date(text: str) -> date:
@@ -39,7 +40,7 @@ def _epilog() -> str:
     return "\n".join(lines)
 
 
-def add_report_parser(sub: Any) -> None:
+def register(sub: Any) -> None:
     p = sub.add_parser(
         "report",
         help="run a built-in analysis",
@@ -48,8 +49,8 @@ def add_report_parser(sub: Any) -> None:
         epilog=_epilog(),
     )
     p.add_argument("name", nargs="?", help="the analysis (see below)")
-    p.add_argument("--data-dir", metavar="DIR", help="where sessions and the warehouse live")
-    p.add_argument("--warehouse", metavar="SPEC", help="warehouse (default: <data-dir>/warehouse.duckdb)")
+    add_data_dir(p, "where sessions and the warehouse live")
+    add_warehouse(p, "warehouse (default: <data-dir>/warehouse.duckdb)")
     scope = p.add_argument_group("scope")
     scope.add_argument("--app", help="application ID (default: the only one in the warehouse)")
     scope.add_argument("--since", type=_date, metavar="DATE", help="first day, YYYY-MM-DD or e.g. 90d (default: all)")
@@ -86,16 +87,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     from tallystick.analysis import AnalysisError, Filter, Scope, get, run
     from tallystick.analysis.render import write_chart, write_csv, write_json, write_text
-    from tallystick.cli import default_data_dir
     from tallystick.warehouse import open_warehouse
 
     try:
         analysis = get(args.name)
-        spec = args.warehouse or str(
-            ((args.data_dir and __import__("pathlib").Path(args.data_dir).expanduser()) or default_data_dir())
-            / "warehouse.duckdb"
-        )
-        warehouse = open_warehouse(spec, read_only=True)
+        warehouse = open_warehouse(warehouse_spec(args), read_only=True)
         try:
             app = args.app or _only_app(warehouse)
             scope = Scope(

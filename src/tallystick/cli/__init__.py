@@ -1,0 +1,58 @@
+"""``tallystick``: one command for the whole pipeline.
+
+One module per command (or family of commands), each with a ``register(sub)`` that adds
+its parser; ``COMMANDS`` lists them in the order ``--help`` shows them. To add a command,
+write its module and add it to ``COMMANDS``. The default paths and what commands share
+are in ``common.py``. Every module is light to import: the parser is built on every run,
+so the work (and its imports) happens in the command functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tallystick.cli import demo, load, privacy, query, report, serve
+from tallystick.cli.common import CliError, default_data_dir, print_table, say
+
+COMMANDS = (serve, load, query, demo, report, privacy)
+
+__all__ = ["COMMANDS", "CliError", "build_parser", "default_data_dir", "main", "print_table"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tallystick",
+        description="Self-hosted, privacy-first usage telemetry for command-line tools.",
+        epilog="Start with: tallystick up --demo   then, in another terminal:   tallystick query "
+        '"SELECT applicationVersion, count(*) FROM sessions GROUP BY 1"',
+    )
+    from tallystick import __version__
+
+    parser.add_argument("--version", action="version", version=f"tallystick {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    from tallystick.privacy import PrivacyError
+    from tallystick.server.config import ConfigError
+    from tallystick.server.run import BindError
+    from tallystick.storage import StorageError
+    from tallystick.warehouse import WarehouseError
+
+    try:
+        return int(args.func(args))
+    except (CliError, ConfigError, BindError, StorageError, WarehouseError, PrivacyError) as exc:
+        say(f"tallystick: error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        return 130

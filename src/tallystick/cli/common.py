@@ -1,0 +1,126 @@
+"""What every command shares: the default paths (defined here only), errors, and small helpers.
+
+Every command works on embedded defaults: sessions in ``<data-dir>/sessions``, the
+warehouse in ``<data-dir>/warehouse.duckdb``, with ``<data-dir>`` from ``--data-dir``,
+``$TALLYSTICK_DATA_DIR`` or ``~/.local/share/tallystick``. Kept light to import: the
+parser is built on every run, so the heavy imports happen in the command functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from tallystick.privacy.retention import DEFAULT_DAYS, parse_days
+
+DEFAULT_PORT = 8780
+DATA_DIR_ENV = "TALLYSTICK_DATA_DIR"
+STORAGE_DIR = "sessions"
+WAREHOUSE_FILE = "warehouse.duckdb"
+EPILOG_COMMON = f"Data directory: --data-dir, else ${DATA_DIR_ENV}, else ~/.local/share/tallystick."
+FMT = argparse.RawDescriptionHelpFormatter
+WAREHOUSE_HELP = f"DuckDB file (default: <data-dir>/{WAREHOUSE_FILE}), clickhouse://host:8123/database or chdb:///dir"
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line, no traceback."""
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR_ENV) or Path.home() / ".local" / "share" / "tallystick")
+
+
+def data_dir(args: argparse.Namespace) -> Path:
+    given = getattr(args, "data_dir", None)
+    return Path(given).expanduser() if given else default_data_dir()
+
+
+def storage_url(args: argparse.Namespace) -> str:
+    """``--storage``, else ``<data-dir>/sessions``."""
+    return str(getattr(args, "storage", None) or (data_dir(args) / STORAGE_DIR))
+
+
+def warehouse_spec(args: argparse.Namespace) -> str:
+    """``--warehouse``, else ``<data-dir>/warehouse.duckdb``."""
+    return str(getattr(args, "warehouse", None) or data_dir(args) / WAREHOUSE_FILE)
+
+
+def open_warehouse(args: argparse.Namespace, read_only: bool = False) -> Any:
+    from tallystick.warehouse import open_warehouse
+
+    return open_warehouse(warehouse_spec(args), read_only=read_only)
+
+
+def open_store(args: argparse.Namespace) -> Any:
+    from tallystick.storage import open_store
+
+    return open_store(storage_url(args))
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_interval(text: str) -> float:
+    """``30s``, ``5m``, ``1h``, ``1d`` or plain seconds → seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        value = float(text[:-1]) * units[text[-1]] if text and text[-1] in units else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an interval: use e.g. 30s, 5m, 1h or 1d") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def _format_value(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def print_table(columns: list[str], rows: list[tuple[Any, ...]], out: Any) -> None:
+    cells = [[_format_value(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    for r in cells:
+        out.write("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n")
+    out.write(f"({len(rows)} row{'s' if len(rows) != 1 else ''})\n")
+
+
+# --- arguments more than one command takes ---------------------------------------------------------
+
+
+def add_data_dir(p: argparse.ArgumentParser, help: str = "where sessions and the warehouse live (see below)") -> None:
+    p.add_argument("--data-dir", metavar="DIR", help=help)
+
+
+def add_storage(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", metavar="URL", help=f"object storage URL (default: file://<data-dir>/{STORAGE_DIR})")
+
+
+def add_warehouse(p: argparse.ArgumentParser, help: str = WAREHOUSE_HELP, metavar: str = "SPEC") -> None:
+    p.add_argument("--warehouse", metavar=metavar, help=help)
+
+
+def add_retention_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--retention-days",
+        type=parse_days,
+        default=DEFAULT_DAYS,
+        metavar="N",
+        help=f"delete sessions older than N days, hourly after a load; 'off' keeps all (default: {DEFAULT_DAYS})",
+    )
+
+
+def retention_of(args: argparse.Namespace) -> Any:
+    """The retention schedule the parsed ``--retention-days`` asks for."""
+    from tallystick.privacy.retention import Retention
+
+    return Retention(getattr(args, "retention_days", DEFAULT_DAYS))

@@ -1,0 +1,34 @@
+"""``tallystick demo``: send generated sessions of the fictional tool 'demo' to a running ingest service."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from tallystick.cli.common import DEFAULT_PORT, FMT, CliError
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tallystick import demo
+
+    try:
+        counts = demo.send(args.url, demo.generate(args.sessions, seed=args.seed, days=args.days), wait_seconds=5)
+    except demo.SendError as exc:
+        raise CliError(str(exc)) from None
+    print(f"sent {sum(counts.values()):,} sessions to {args.url}: {demo.describe(counts)}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="send demo sessions to a running ingest service",
+        formatter_class=FMT,
+        description="Generate realistic sessions of the fictional tool 'demo' and send them over HTTP.",
+        epilog=f"example:\n  tallystick demo --url http://127.0.0.1:{DEFAULT_PORT} --sessions 10000",
+    )
+    p.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="ingest service (default: %(default)s)")
+    p.add_argument("--sessions", type=int, default=2000, metavar="N", help="how many (default: %(default)s)")
+    p.add_argument("--days", type=int, default=120, help="period the sessions span (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=7, help="seed (default: %(default)s)")
+    p.set_defaults(func=cmd_demo)

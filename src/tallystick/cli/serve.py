@@ -1,0 +1,186 @@
+"""``tallystick serve`` (ingest only) and ``tallystick up`` (ingest, loader and dashboard in one process)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tallystick.cli.common import (
+    DEFAULT_PORT,
+    EPILOG_COMMON,
+    FMT,
+    WAREHOUSE_FILE,
+    CliError,
+    add_data_dir,
+    add_retention_argument,
+    add_storage,
+    add_warehouse,
+    data_dir,
+    parse_interval,
+    retention_of,
+    say,
+    storage_url,
+    warehouse_spec,
+)
+from tallystick.cli.load import load_once, summary
+
+
+def _add_listen(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on, 0 for any (default: %(default)s)")
+    p.add_argument("--app", action="append", metavar="NAME", help="register an application ID (repeatable)")
+    p.add_argument("--config", metavar="FILE", help="server settings in TOML (flags given here take precedence)")
+    add_storage(p)
+    p.add_argument("--max-body-bytes", type=int, metavar="N", help="largest session accepted (default: 1 MiB)")
+
+
+def _server(args: argparse.Namespace, apps: Sequence[str], *, lifecycle_logs: bool = True) -> tuple[Any, Any, str]:
+    from tallystick.server.app import create_app
+    from tallystick.server.config import load_config
+    from tallystick.server.run import bind, make_server, url_of
+
+    config = load_config(
+        args.config,
+        defaults={"storage_url": storage_url(args)},
+        storage_url=args.storage,
+        applications=apps,
+        max_body_bytes=args.max_body_bytes,
+    )
+    if not config.applications:
+        raise CliError("no application registered: add --app NAME for each tool that sends sessions")
+    from tallystick.storage import open_store
+
+    store = open_store(config.storage_url)
+    app = create_app(config, store)
+    if hasattr(signal, "SIGHUP"):  # re-read the declarations in the config file (tallystick.privacy.gate)
+        signal.signal(signal.SIGHUP, lambda *_: app.state.ingest.privacy.request_reload())
+    sock = bind(args.host, args.port)
+    return make_server(app, sock, lifecycle_logs=lifecycle_logs), sock, url_of(sock)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    server, sock, url = _server(args, args.app or [])
+    config = server.config.app.state.ingest.config
+    apps = ", ".join(sorted(config.applications))
+    print(f"ingest listening on {url} for {apps}; storage {config.storage_url}", flush=True)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        server.config.app.state.ingest.store.close()  # a clean stop leaves no log to replay
+    return 0
+
+
+def _up_banner(config: Any, url: str, warehouse: str, data: Path, *, token: str | None, every: float) -> None:
+    say(f"tallystick up: ingest on {url} (applications: {', '.join(sorted(config.applications))})")
+    say(f"  dashboard: {url}/" + (" (log in with the dashboard token)" if token else ""))
+    say(f"  sessions:  {config.storage_url}")
+    say(f"  warehouse: {warehouse} (loaded every {every:g}s)")
+    say(
+        f'  ask it:    tallystick query --data-dir {data} "SELECT applicationVersion, count(*) FROM sessions '
+        'GROUP BY 1 ORDER BY 2 DESC"'
+    )
+    say("  stop with Ctrl-C")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from tallystick import demo
+
+    apps = set(args.app or [])
+    if args.demo:
+        apps.add(demo.APP)
+    data = data_dir(args)
+    from tallystick import dashboard
+
+    token = args.dashboard_token or os.environ.get(dashboard.TOKEN_ENV) or None
+    try:
+        dashboard.check_exposure(args.host, token)
+    except dashboard.TokenRequired as exc:
+        raise CliError(str(exc)) from None
+    # `up` is for a person at a terminal: its banner says the server is up, so uvicorn's info
+    # lines (started, shutting down, finished) stay out; `serve` keeps them for log collectors.
+    server, sock, url = _server(args, sorted(apps), lifecycle_logs=False)
+    warehouse = warehouse_spec(args)
+    server.config.app = dashboard.mount(server.config.app, warehouse, token=token)
+    _up_banner(server.config.app.state.ingest.config, url, warehouse, data, token=token, every=args.load_every)
+    stop = threading.Event()
+    store = server.config.app.state.ingest.store
+    retention = retention_of(args)
+
+    def loader() -> None:
+        while not stop.is_set():
+            try:
+                with dashboard.lock_for(warehouse):  # the dashboard reads the file between cycles
+                    stats = load_once(args, store, quiet=True, retention=retention)
+                if stats.pending:
+                    say(f"loader: {summary(stats)}")
+            except Exception as exc:  # noqa: BLE001 - a failed cycle is reported and retried next cycle
+                say(f"loader: this cycle failed ({exc}); retrying in {args.load_every:g}s")
+            stop.wait(args.load_every)
+
+    def send_demo() -> None:
+        try:
+            counts = demo.send(url, demo.generate(args.demo_sessions, seed=args.seed), wait_seconds=10)
+            say(f"demo: sent {sum(counts.values()):,} sessions through {url}: {demo.describe(counts)}")
+        except demo.SendError as exc:
+            say(f"demo: {exc}")
+
+    threads = [threading.Thread(target=loader, name="tallystick-loader", daemon=True)]
+    if args.demo:
+        threads.append(threading.Thread(target=send_demo, name="tallystick-demo", daemon=True))
+    for t in threads:
+        t.start()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        stop.set()
+        threads[0].join(timeout=30)
+        store.close()  # a clean stop leaves no log to replay
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "up",
+        help="run ingest and loader in one process on embedded defaults",
+        formatter_class=FMT,
+        description="Run the whole pipeline in one process: the ingest service, and a loader that moves new "
+        "sessions into the DuckDB warehouse every --load-every.",
+        epilog="example:\n  tallystick up --demo                 # with demo sessions of the app 'demo'\n"
+        "  tallystick up --app mytool --port 9000\n\n" + EPILOG_COMMON,
+    )
+    add_data_dir(p)
+    _add_listen(p)
+    p.add_argument(
+        "--load-every",
+        type=parse_interval,
+        default=10.0,
+        metavar="INTERVAL",
+        help="how often the loader runs, e.g. 10s, 5m, 1h (default: 10s)",
+    )
+    p.add_argument("--demo", action="store_true", help="register 'demo' and send it demo sessions over HTTP")
+    p.add_argument("--demo-sessions", type=int, default=5000, metavar="N", help="how many (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=7, help="seed of the demo data (default: %(default)s)")
+    add_warehouse(p, f"DuckDB file (default: <data-dir>/{WAREHOUSE_FILE})", metavar="FILE")
+    p.add_argument(
+        "--dashboard-token",
+        metavar="TOKEN",
+        help="token for the dashboard, required when --host is not loopback (default: $TALLYSTICK_DASHBOARD_TOKEN)",
+    )
+    add_retention_argument(p)
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser(
+        "serve",
+        help="run the ingest service only",
+        formatter_class=FMT,
+        description="Run the ingest service: PUT /v1/sessions, POST /v1/batches, GET /ping.",
+        epilog="example:\n  tallystick serve --app mytool --port 8780\n\n" + EPILOG_COMMON,
+    )
+    add_data_dir(p)
+    _add_listen(p)
+    p.set_defaults(func=cmd_serve)
