@@ -41,7 +41,7 @@ def test_capture_records_the_example_tools_telemetry(capsys: pytest.CaptureFixtu
 def test_capture_is_strict() -> None:
     """Inside capture a name the contract forbids raises InvalidData at the call."""
     with capture(), pytest.raises(telemetry.InvalidData, match="UpdateNudgeShown"):
-        telemetry.event("update-nudge-shown")
+        telemetry.event("update nudge shown")
     with capture(), pytest.raises(telemetry.InvalidData):
         telemetry.set_attributes(**{"my-attribute": 1})
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from tallystick.client._tracebacks import describe, frames, type_name
+from tallystick.schema._rules import CLIENT_TRACEBACK_MAX_LENGTH
 
 
 class ToolError(Exception):
@@ -51,7 +52,7 @@ def test_deep_recursion_is_cut_to_the_attribute_limit() -> None:
         recurse(300)
     except RecursionError as error:
         text = frames(error.__traceback__)
-    assert len(text) <= 4096
+    assert len(text) <= CLIENT_TRACEBACK_MAX_LENGTH
     assert text.count(">") <= 40
 
 

@@ -87,3 +87,13 @@ def test_key_count_is_never_below_the_number_of_keys(name: str) -> None:
 
     json.loads(raw, object_pairs_hook=count)
     assert key_tokens(raw) >= keys
+
+
+def test_fast_path_declines_a_value_over_the_limit_it_is_given() -> None:
+    """The per-value limit is a setting: over it the fast path declines and the validator says maxLength."""
+    raw = _with_attributes(exception="\tat x.Y.z(Y.kt:1)\n" * 100)
+    assert fast_session(raw) == parse_session(raw)
+    assert fast_session(raw, max_value_chars=1000) is None
+    with pytest.raises(InvalidSession) as info:
+        parse_session(raw, max_value_chars=1000)
+    assert [(e.key, e.type) for e in info.value.errors] == [("attributes.exception", "maxLength")]

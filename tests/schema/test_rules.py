@@ -14,8 +14,8 @@ from tallystick.schema import _rules
     [
         pytest.param("café", True, id="unicode"),
         pytest.param(os.fsdecode(b"caf\xe9.txt"), False, id="non-utf8-file-name"),
-        pytest.param("x" * 4096, True, id="at-limit"),
-        pytest.param("x" * 4097, False, id="over-limit"),
+        pytest.param("x" * _rules.ATTRIBUTE_VALUE_MAX_LENGTH, True, id="at-limit"),
+        pytest.param("x" * (_rules.ATTRIBUTE_VALUE_MAX_LENGTH + 1), False, id="over-limit"),
         pytest.param(float("nan"), False, id="nan"),
         pytest.param(float("inf"), False, id="inf"),
         pytest.param(2**63, False, id="int-over-64-bit"),
@@ -48,19 +48,23 @@ def test_importing_rules_imports_no_regex_engine() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["a", "shellName", "A1", "x" * 64, "x" * 65, "", "1a", "a-b", "a b", "é", "a\n", "ａ", "a_b", "٣", "Ab9"],
+    [
+        *("a", "shellName", "A1", "x" * 64, "x" * 65, "x" * 128, "x" * 129, "", "1a", "a-b", "a b", "é", "a\n"),
+        *("ａ", "a_b", "٣", "Ab9", "some-event", "cli.run", "docker:pull", "_x", "-a", ".a", ":a", "a/b", "a-"),
+    ],
 )
 def test_name_checks_agree_with_the_patterns(name: str) -> None:
     """The string-method checks the client uses say exactly what the contract's patterns say."""
     import re
 
-    def by_pattern(pattern: str, value: str) -> bool:
-        return len(value) <= 64 and re.search(pattern, value) is not None
+    def by_pattern(pattern: str, value: str, limit: int) -> bool:
+        return len(value) <= limit and re.search(pattern, value) is not None
 
-    assert _rules.is_attribute_name(name) == by_pattern(_rules.ATTRIBUTE_NAME_PATTERN, name)
-    assert _rules.is_type_name(name) == by_pattern(_rules.TYPE_NAME_PATTERN, name)
+    assert _rules.is_attribute_name(name) == by_pattern(_rules.ATTRIBUTE_NAME_PATTERN, name, _rules.NAME_MAX_LENGTH)
+    assert _rules.is_type_name(name) == by_pattern(_rules.TYPE_NAME_PATTERN, name, _rules.TYPE_NAME_MAX_LENGTH)
     app = name.lower()
-    assert _rules.is_application_id(app) == by_pattern(_rules.APPLICATION_ID_PATTERN, app)
+    app_limit = _rules.APPLICATION_ID_MAX_LENGTH
+    assert _rules.is_application_id(app) == by_pattern(_rules.APPLICATION_ID_PATTERN, app, app_limit)
 
 
 @pytest.mark.parametrize("app", ["demo", "my-tool", "a.b_c", "0x", "a" * 64, "a" * 65, "-a", ".a", "My", "a/b", ""])

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from sessions import BASE, body, session
-from tallystick.schema import InvalidSession, parse_session
+from tallystick.schema import InvalidSession, _rules, parse_session
 from tallystick.schema.jsonschema import SCHEMA_FILE, render
 
-LONG = "x" * 4097
+LONG = "x" * (_rules.ATTRIBUTE_VALUE_MAX_LENGTH + 1)
 
 
 def _errors(raw: bytes) -> list[tuple[str, str]]:
@@ -58,7 +58,7 @@ def test_null_collections_mean_empty() -> None:
         pytest.param({"events": [{"time": "2026-05-01T10:00:00Z"}]}, ("events[0].type", "required"), id="event-type"),
         pytest.param({"events": [{"type": "A"}]}, ("events[0].time", "required"), id="event-time"),
         pytest.param(
-            {"events": [{"type": "a-b", "time": "2026-05-01T10:00:00Z"}]},
+            {"events": [{"type": "a b", "time": "2026-05-01T10:00:00Z"}]},
             ("events[0].type", "pattern"),
             id="event-type-pattern",
         ),
@@ -152,9 +152,9 @@ def test_lone_surrogate_is_rejected() -> None:
 
 
 def test_limits_are_inclusive() -> None:
-    """Exactly at each limit is still accepted (64-char names, 4096-char values, 200 keys)."""
-    attributes = {f"k{i}": i for i in range(199)} | {"a" * 64: "x" * 4096}
-    events = [{"type": "A" * 64, "time": "2026-05-01T10:00:00Z"}] * 2000
+    """Exactly at each limit is still accepted (64-char names, 128-char types, 64 Ki-char values, 200 keys)."""
+    attributes = {f"k{i}": i for i in range(199)} | {"a" * 64: "x" * _rules.ATTRIBUTE_VALUE_MAX_LENGTH}
+    events = [{"type": "A" * _rules.TYPE_NAME_MAX_LENGTH, "time": "2026-05-01T10:00:00Z"}] * 2000
     parse_session(body(session(attributes=attributes, events=events, applicationId="a" * 64)))
 
 

@@ -66,7 +66,7 @@ def check_type_name(kind: str, name: object, *, strict: bool) -> bool:
         return True
     if strict:
         rule = _rules.PATTERN_DESCRIPTIONS[_rules.TYPE_NAME_PATTERN]
-        raise InvalidData(_problem(f"{kind} type", name, f"{rule}, at most {_rules.NAME_MAX_LENGTH} long"))
+        raise InvalidData(_problem(f"{kind} type", name, f"{rule}, at most {_rules.TYPE_NAME_MAX_LENGTH} long"))
     return False
 
 

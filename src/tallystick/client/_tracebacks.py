@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tallystick.schema._rules import ATTRIBUTE_VALUE_MAX_LENGTH
+from tallystick.schema._rules import CLIENT_TRACEBACK_MAX_LENGTH
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,10 +42,10 @@ def frames(tb: TracebackType | None) -> str:
         tb = tb.tb_next
     parts = parts[-MAX_FRAMES:]
     text = " > ".join(parts)
-    while len(text) > ATTRIBUTE_VALUE_MAX_LENGTH and len(parts) > 1:
+    while len(text) > CLIENT_TRACEBACK_MAX_LENGTH and len(parts) > 1:
         parts = parts[1:]
         text = "... > " + " > ".join(parts)
-    return text[:ATTRIBUTE_VALUE_MAX_LENGTH]
+    return text[:CLIENT_TRACEBACK_MAX_LENGTH]
 
 
 def describe(exc: BaseException) -> dict[str, object]:

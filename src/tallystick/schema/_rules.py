@@ -21,7 +21,9 @@ END = "$(?!\\n)"
 UUID4_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}" + END
 APPLICATION_ID_PATTERN = "^[a-z0-9][a-z0-9._-]{0,63}" + END
 ATTRIBUTE_NAME_PATTERN = "^[a-zA-Z][a-zA-Z0-9]*" + END
-TYPE_NAME_PATTERN = "^[A-Za-z][A-Za-z0-9]*" + END
+# Event and span types: wide enough for every name real clients send (Batect's own tests use
+# ``some-event``; dotted and namespaced names such as ``cli.run`` or ``docker:pull`` are common).
+TYPE_NAME_PATTERN = "^[A-Za-z0-9_][A-Za-z0-9_.:-]*" + END
 # RFC 3339 date-time (section 5.6): 'T' and 'Z' in either case, an offset with a colon.
 TIMESTAMP_PATTERN = (
     "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})" + END
@@ -43,7 +45,14 @@ VERSION_PATTERN = f"^(?:{_SEMVER}|{_PEP440})" + END
 APPLICATION_ID_MAX_LENGTH = 64
 VERSION_MAX_LENGTH = 64
 NAME_MAX_LENGTH = 64
-ATTRIBUTE_VALUE_MAX_LENGTH = 4096
+TYPE_NAME_MAX_LENGTH = 128
+# The default longest string attribute value, in code points (the server's --max-attribute-chars
+# changes it). Batect sends an exception as one attribute holding its class and every stack frame:
+# JVM frames measure 80-100 characters each, so 64 Ki holds a 600-frame trace with its causes,
+# and it stays far inside the 1 MiB body limit. See docs/wire-contract.md.
+ATTRIBUTE_VALUE_MAX_LENGTH = 65536
+# The client's own traceback capture stays compact: module:function:line frames, at most this long.
+CLIENT_TRACEBACK_MAX_LENGTH = 4096
 MAX_ATTRIBUTES = 200
 MAX_EVENTS = 2000
 MAX_SPANS = 2000
@@ -58,7 +67,10 @@ PATTERN_DESCRIPTIONS = {
     UUID4_PATTERN: "a version-4 UUID in canonical lower-case form, e.g. 0b8f6a6e-3c1d-4e7a-9a51-2f0c5d8e9b14",
     APPLICATION_ID_PATTERN: "1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit",
     ATTRIBUTE_NAME_PATTERN: "letters and digits only, starting with a letter (e.g. shellName)",
-    TYPE_NAME_PATTERN: "letters and digits only, starting with a letter (e.g. UpdateNudgeShown)",
+    TYPE_NAME_PATTERN: (
+        "letters, digits, '_', '.', ':' or '-', starting with a letter, digit or '_' "
+        "(e.g. UpdateNudgeShown, build-image)"
+    ),
     VERSION_PATTERN: "a SemVer or PEP 440 version such as 1.4.0, 2.0.0-rc.1 or 1.4.post1",
 }
 
@@ -95,9 +107,26 @@ def is_attribute_name(name: object) -> bool:
     return _is_identifier(name)
 
 
+_TYPE_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_TYPE_REST = _TYPE_FIRST | frozenset(".:-")
+
+
 def is_type_name(name: object) -> bool:
-    """Whether ``name`` may be the type of an event or a span (TYPE_NAME_PATTERN, at most 64 characters)."""
-    return _is_identifier(name)
+    """Whether ``name`` may be the type of an event or a span (TYPE_NAME_PATTERN, at most 128 characters)."""
+    if not isinstance(name, str) or not 0 < len(name) <= TYPE_NAME_MAX_LENGTH or not name.isascii():
+        return False
+    if name.isalnum():  # the usual CamelCase name, checked at C speed
+        return True
+    return name[0] in _TYPE_FIRST and all(c in _TYPE_REST for c in name)
+
+
+def long_value(attributes: dict[str, AttributeValue] | None, limit: int) -> str | None:
+    """The name of the first string value in ``attributes`` longer than ``limit`` code points, if any."""
+    if attributes:
+        for name, value in attributes.items():
+            if isinstance(value, str) and len(value) > limit:
+                return name
+    return None
 
 
 _APP_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
@@ -127,13 +156,13 @@ def is_unicode_text(value: str) -> bool:
     return True
 
 
-def attribute_value_problem(value: object) -> str | None:
-    """Why ``value`` cannot be an attribute value, or None when it can."""
+def attribute_value_problem(value: object, limit: int = ATTRIBUTE_VALUE_MAX_LENGTH) -> str | None:
+    """Why ``value`` cannot be an attribute value (strings at most ``limit`` code points), or None when it can."""
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, str):
-        if len(value) > ATTRIBUTE_VALUE_MAX_LENGTH:
-            return f"must be at most {ATTRIBUTE_VALUE_MAX_LENGTH} characters"
+        if len(value) > limit:
+            return f"must be at most {limit} characters"
         if not value.isascii() and not is_unicode_text(value):
             return "must be valid Unicode text (it holds an unpaired surrogate, e.g. from a non-UTF-8 file name)"
         return None

@@ -14,6 +14,8 @@ surrogates, NaN/Infinity and integers beyond 64 bits. What it cannot see:
   is no duplicate and no ``null``; any other count sends the body to the full
   validator, which is exact.
 * **end before start** of the session and of each span: compared here.
+* **a string attribute value over the length limit** (the server's setting, so not in the
+  Structs): only a body longer than the limit can hold one, so ordinary bodies skip the walk.
 * **RFC 3339 spelling**: msgspec also reads ``2024-05-01 12:00:00Z`` and offsets
   without a colon (``+0200``); a body holding ``-DD HH:`` or ``:SS[.f]+HHMM"``
   anywhere goes to the full validator, which accepts such strings only outside a
@@ -96,8 +98,22 @@ def fast_batch(body: bytes) -> list[msgspec.Raw] | None:
     return batch.sessions
 
 
-def fast_session(body: bytes | msgspec.Raw) -> Session | None:
-    """The session in ``body`` if it certainly follows every rule; None when the full validator must decide."""
+def _has_long_value(session: Session, limit: int) -> bool:
+    if _rules.long_value(session.attributes, limit) is not None:
+        return True
+    for items in (session.events, session.spans):
+        if items is not None:
+            for item in items:
+                if _rules.long_value(item.attributes, limit) is not None:
+                    return True
+    return False
+
+
+def fast_session(body: bytes | msgspec.Raw, max_value_chars: int = _rules.ATTRIBUTE_VALUE_MAX_LENGTH) -> Session | None:
+    """The session in ``body`` if it certainly follows every rule; None when the full validator must decide.
+
+    ``max_value_chars``: the longest string attribute value allowed, in code points.
+    """
     try:
         session = _decoder.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError):
@@ -111,5 +127,8 @@ def fast_session(body: bytes | msgspec.Raw) -> Session | None:
     if key_tokens(body) != decoded_keys(session):
         return None
     if _SPACE_FOR_T.search(body) or _OFFSET_WITHOUT_COLON.search(body):
+        return None
+    # A UTF-8 text of n bytes holds no string longer than n code points.
+    if len(body) > max_value_chars and _has_long_value(session, max_value_chars):
         return None
     return session

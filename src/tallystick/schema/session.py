@@ -24,14 +24,22 @@ Timestamp = Annotated[
 ]
 TypeName = Annotated[
     str,
-    msgspec.Meta(pattern=_rules.TYPE_NAME_PATTERN, max_length=_rules.NAME_MAX_LENGTH),
+    msgspec.Meta(pattern=_rules.TYPE_NAME_PATTERN, max_length=_rules.TYPE_NAME_MAX_LENGTH),
 ]
 AttributeName = Annotated[
     str,
     msgspec.Meta(pattern=_rules.ATTRIBUTE_NAME_PATTERN, max_length=_rules.NAME_MAX_LENGTH),
 ]
+# A string value's length limit is the server's setting (``max_attribute_chars``), so the Struct
+# does not fix it: the schema documents the default, and ``validate``/``fastpath`` apply the setting.
 AttributeValue = (
-    Annotated[str, msgspec.Meta(max_length=_rules.ATTRIBUTE_VALUE_MAX_LENGTH)]
+    Annotated[
+        str,
+        msgspec.Meta(
+            extra_json_schema={"maxLength": _rules.ATTRIBUTE_VALUE_MAX_LENGTH},
+            description="At most maxLength code points by default; the server's max_attribute_chars setting decides.",
+        ),
+    ]
     | Annotated[int, msgspec.Meta(ge=_rules.INT_MIN, le=_rules.INT_MAX)]
     | float
     | bool

@@ -19,7 +19,13 @@ from typing import Any
 import msgspec
 import msgspec.inspect as mi
 
-from tallystick.schema._rules import INT_MAX, INT_MIN, PATTERN_DESCRIPTIONS, TIMESTAMP_PATTERN
+from tallystick.schema._rules import (
+    ATTRIBUTE_VALUE_MAX_LENGTH,
+    INT_MAX,
+    INT_MIN,
+    PATTERN_DESCRIPTIONS,
+    TIMESTAMP_PATTERN,
+)
 from tallystick.schema.errors import InvalidSession, ValidationError
 from tallystick.schema.fastpath import fast_session
 from tallystick.schema.session import ORDERED_FIELDS, Session
@@ -332,28 +338,56 @@ def _session_type() -> mi.Type:
     return mi.type_info(Session)
 
 
-def validation_errors(tree: Any) -> list[ValidationError]:
-    """Every violation of the session contract in a decoded JSON value."""
+def _check_value_lengths(tree: Any, limit: int, errors: list[ValidationError]) -> None:
+    """String attribute values over ``limit`` code points (a server setting, so not in the Structs)."""
+    if not isinstance(tree, dict):
+        return
+    owners: list[tuple[str, Any]] = [("", tree)]
+    for field in ("events", "spans"):
+        items = tree.get(field)
+        if isinstance(items, list):
+            owners.extend((f"{field}[{i}]", item) for i, item in enumerate(items))
+    for key, owner in owners:
+        attributes = owner.get("attributes") if isinstance(owner, dict) else None
+        if not isinstance(attributes, dict):
+            continue
+        for name, value in attributes.items():
+            if isinstance(value, str) and len(value) > limit:
+                _err(
+                    errors,
+                    _join(_join(key, "attributes"), name),
+                    "maxLength",
+                    value,
+                    f"must be at most {limit} characters",
+                )
+
+
+def validation_errors(tree: Any, max_value_chars: int = ATTRIBUTE_VALUE_MAX_LENGTH) -> list[ValidationError]:
+    """Every violation of the session contract in a decoded JSON value.
+
+    ``max_value_chars``: the longest string attribute value allowed, in code points.
+    """
     errors: list[ValidationError] = []
     _check(tree, _session_type(), "", errors)
+    _check_value_lengths(tree, max_value_chars, errors)
     return errors
 
 
-def parse_session(body: bytes) -> Session:
+def parse_session(body: bytes, max_value_chars: int = ATTRIBUTE_VALUE_MAX_LENGTH) -> Session:
     """Decode and validate one session body; raise InvalidSession listing every violation.
 
     A valid body takes the fast path (``fastpath``); any other is decided and worded
     by the full validator.
     """
-    session = fast_session(body)
+    session = fast_session(body, max_value_chars)
     if session is not None:
         return session
-    return session_from_tree(decode_json(body))
+    return session_from_tree(decode_json(body), max_value_chars)
 
 
-def session_from_tree(tree: Any) -> Session:
+def session_from_tree(tree: Any, max_value_chars: int = ATTRIBUTE_VALUE_MAX_LENGTH) -> Session:
     """Validate a decoded JSON value as a session; raise InvalidSession listing every violation."""
-    errors = validation_errors(tree)
+    errors = validation_errors(tree, max_value_chars)
     if errors:
         raise InvalidSession(errors)
     return msgspec.convert(tree, Session)

@@ -40,7 +40,7 @@ from tallystick.server.metrics import CONTENT_TYPE, Metrics
 from tallystick.server.middleware import Edge
 from tallystick.server.openapi import OPENAPI_FILE
 from tallystick.storage import StorageError, Store, open_store
-from tallystick.storage.layout import encode_session, session_key
+from tallystick.storage.layout import encode_json, session_key, stamped_json
 from tallystick.storage.local import LocalStore
 
 log = logging.getLogger("tallystick.server")
@@ -100,7 +100,7 @@ class Ingest:
 
     def check(self, tree: Any) -> Session | list[ValidationError]:
         """The validated session, or every violation including an unregistered application."""
-        errors = validation_errors(tree)
+        errors = validation_errors(tree, self.config.attribute_chars)
         app = tree.get("applicationId") if isinstance(tree, dict) else None
         if (
             isinstance(app, str)
@@ -120,10 +120,12 @@ class Ingest:
         session = msgspec.convert(tree, Session)
         return self.privacy.check(session) or session
 
-    async def store_session(self, session: Session) -> int:
-        """Store durably; 201 if new, 304 if a session with this key was already stored."""
-        stamped = msgspec.structs.replace(session, ingestion_time=datetime.now(UTC))
-        data = encode_session(stamped)
+    async def store_session(self, session: Session, sent: bytes | dict[str, Any] | None = None) -> int:
+        """Store durably; 201 if new, 304 if a session with this key was already stored.
+
+        ``sent``: the body or tree the session was validated from, stored as sent (``layout.stamped_json``).
+        """
+        data = encode_json(stamped_json(session, sent, datetime.now(UTC)))
         try:
             created = await self.store.put_if_absent_async(session_key(session), data)
         except (StorageError, OSError) as exc:
@@ -149,7 +151,7 @@ class Ingest:
         if not self._attached:
             self.attach()
         await self.privacy.maintain()
-        session = fast_session(body)
+        session = fast_session(body, self.config.attribute_chars)
         if session is None or session.application_id not in self.privacy.applications:
             try:
                 tree = decode_json(bytes(body))
@@ -159,7 +161,7 @@ class Ingest:
         errors = self.privacy.check(session)
         if errors:
             return self.invalid(session.session_id, errors, bytes(body))
-        return Outcome(await self.store_session(session), session.session_id)
+        return Outcome(await self.store_session(session, bytes(body)), session.session_id)
 
     async def ingest(self, tree: Any, body: bytes | None = None) -> Outcome:
         """Validate and store one session decoded by ``decode_json`` (``body``: its JSON text, if at hand)."""
@@ -170,7 +172,7 @@ class Ingest:
         checked = self.check(tree)
         if isinstance(checked, list):
             return self.invalid(tree.get("sessionId") if isinstance(tree, dict) else None, checked, body or tree)
-        return Outcome(await self.store_session(checked), checked.session_id)
+        return Outcome(await self.store_session(checked, tree), checked.session_id)
 
     def too_large(self, session_id: Any) -> Outcome:
         limit = self.config.max_body_bytes

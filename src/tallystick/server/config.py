@@ -30,6 +30,9 @@ class ServerConfig:
     # Limits: a session body (after decompression), a batch body, and how slow a client may be.
     max_body_bytes: int = _rules.MAX_BODY_BYTES
     max_batch_bytes: int = 16 * _rules.MAX_BODY_BYTES
+    # The longest string attribute value, in code points: by default room for a real stack trace
+    # (``_rules.ATTRIBUTE_VALUE_MAX_LENGTH``, or less when the body limit is smaller).
+    max_attribute_chars: int | None = None
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
     # Backpressure: ingest requests handled at once; beyond that, 503 with Retry-After.
@@ -56,6 +59,13 @@ class ServerConfig:
     quarantine_max_samples: int = 200
     quarantine_sample_bytes: int = 16 * 1024
 
+    @property
+    def attribute_chars(self) -> int:
+        """The longest string attribute value in force (always inside the body limit)."""
+        if self.max_attribute_chars is not None:
+            return self.max_attribute_chars
+        return min(_rules.ATTRIBUTE_VALUE_MAX_LENGTH, self.max_body_bytes - 1)
+
     def __post_init__(self) -> None:
         for app in self.applications:
             if not _rules.is_application_id(app):
@@ -65,6 +75,11 @@ class ServerConfig:
                 )
         if self.max_body_bytes < 1024:
             raise ConfigError(f"max body size {self.max_body_bytes} is too small: use at least 1024 bytes")
+        if self.max_attribute_chars is not None and not 1 <= self.max_attribute_chars < self.max_body_bytes:
+            raise ConfigError(
+                f"max_attribute_chars {self.max_attribute_chars} must be at least 1 and below max_body_bytes "
+                f"{self.max_body_bytes}: one attribute value has to fit inside a session body"
+            )
         if self.max_batch_bytes < self.max_body_bytes:
             raise ConfigError(
                 f"max_batch_bytes {self.max_batch_bytes} is below max_body_bytes {self.max_body_bytes}: "

@@ -8,7 +8,10 @@ harmless duplicate::
 
 Partitions by application and start date let a loader list a bounded window of
 dates (clients discard sessions after 30 days) instead of the whole bucket.
-Objects are the canonical JSON of the validated session in a gzip stream. Below 4 KiB
+Objects hold the session as the client sent it (``stamped_json``): its timestamps exactly as
+written (a JVM's nanoseconds and offsets included; the warehouse may round them to
+microseconds), plus the server's ``ingestionTime``, with an absent or null ``attributes``,
+``events`` or ``spans`` written as empty. They are a gzip stream: below 4 KiB
 (nearly every session) the stream stores the JSON uncompressed: such an object takes one
 filesystem block either way, and deflate would cost about 15 us of the ingest's per-request
 budget of 150. Larger sessions are deflated at level 1. Readers just gunzip.
@@ -17,9 +20,11 @@ budget of 150. Larger sessions are deflated at level 1. Readers just gunzip.
 from __future__ import annotations
 
 import gzip
+import json
 import struct
 import zlib
 from datetime import UTC, date, datetime
+from typing import Any
 
 import msgspec
 
@@ -46,8 +51,52 @@ def session_key(session: Session) -> str:
     return f"{partition_prefix(session.application_id, start)}{session.session_id}{SUFFIX}"
 
 
+_EMPTY: tuple[tuple[str, bytes, Any], ...] = (("attributes", b"{}", {}), ("events", b"[]", []), ("spans", b"[]", []))
+_WHITESPACE = b" \t\r\n"
+
+
+def stamped_json(session: Session, sent: bytes | dict[str, Any] | None, ingestion_time: datetime) -> bytes:
+    """The JSON text to store for ``session``: what the client sent, with ``ingestionTime`` set.
+
+    ``sent`` is the body the fast path vouched for (``schema.fastpath``: no duplicate keys, no
+    null field) or the tree the full validator accepted; with neither, the Struct is encoded
+    (its timestamps then hold microseconds). Absent or null collections are written as empty.
+    """
+    if isinstance(sent, bytes) and session.ingestion_time is None:
+        # Splice into the body as sent: it has no ingestionTime key, and any collection the
+        # session lacks is absent from it (a null one would have sent it to the full validator).
+        parts = [b'"ingestionTime":' + _encoder.encode(ingestion_time)]
+        parts.extend(f'"{name}":'.encode() + empty for name, empty, _ in _EMPTY if getattr(session, name) is None)
+        body = sent.lstrip(_WHITESPACE)
+        assert body[:1] == b"{", "a vouched-for body is an object"
+        rest = body[1:].lstrip(_WHITESPACE)
+        return b"{" + b",".join(parts) + (b"" if rest[:1] == b"}" else b",") + rest
+    if isinstance(sent, bytes):
+        sent = json.loads(sent)
+    if isinstance(sent, dict):
+        tree = dict(sent)
+        tree["ingestionTime"] = _encoder.encode(ingestion_time).decode()[1:-1]
+        for name, _, empty in _EMPTY:
+            if tree.get(name) is None:
+                tree[name] = empty
+        return json.dumps(tree, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    stamped = msgspec.structs.replace(
+        session,
+        ingestion_time=ingestion_time,
+        attributes={} if session.attributes is None else session.attributes,
+        events=[] if session.events is None else session.events,
+        spans=[] if session.spans is None else session.spans,
+    )
+    return _encoder.encode(stamped)
+
+
 def encode_session(session: Session) -> bytes:
-    raw = _encoder.encode(session)
+    """The stored object of a Struct (timestamps in microseconds; see ``stamped_json`` for ingest's)."""
+    return encode_json(_encoder.encode(session))
+
+
+def encode_json(raw: bytes) -> bytes:
+    """The stored object holding the JSON text ``raw``."""
     size = len(raw)
     if size >= _STORED_BELOW:
         return zlib.compress(raw, 1, _GZIP_WBITS)
