@@ -1,0 +1,194 @@
+"""What to publish: a TOML file naming the analyses, the period, the title and the text around each chart.
+
+``DEFAULT`` is the configuration used when none is given (versions in use, operating systems,
+shells and the headline answers); ``tallystick publish --print-config`` prints it as a start.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tallystick.analysis.registry import get
+from tallystick.analysis.errors import UnknownAnalysis
+from tallystick.publish.cells import Policy
+from tallystick.publish.errors import BadConfig
+
+CHARTS = ("bars", "lines")
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+DEFAULT_TOML = """\
+# tallystick publish: what to show the people who sent the data.
+title = "How people use {app}"
+intro = "These numbers come from the anonymous usage data {app} sends when its users allow it. Each number counts at least {k} distinct users."
+# app = "mytool"            # default: the only application in the warehouse
+# since = "2025-01-01"      # first day (YYYY-MM-DD, or e.g. "90d" for 90 days ago); default: all data
+# until = "2025-03-31"      # last day, inclusive; default: the latest
+k = 10                      # the fewest distinct users behind any published number
+round_to = 5                # counts are rounded to a multiple of this (1: exact)
+headlines = true            # open with one sentence per chart
+# opt_out_url = "https://example.org/mytool/telemetry#opt-out"   # default: the site's own section
+# server_config = "server.toml"   # lists the application's declared attributes in "What is collected"
+
+[[chart]]
+analysis = "adoption"
+title = "Versions in use"
+text = "The share of each day's active users on each version. Versions used by fewer than {k} users that day are counted as other."
+
+[[chart]]
+analysis = "breakdown"
+params = { attribute = "operatingSystem" }
+title = "Operating systems"
+text = "The share of users on each operating system over the whole period."
+
+[[chart]]
+analysis = "breakdown"
+params = { attribute = "shell" }
+title = "Shells"
+text = "The share of users running each shell. A user with several shells counts once for each."
+"""
+
+_TOP_KEYS = {
+    "title",
+    "intro",
+    "app",
+    "since",
+    "until",
+    "k",
+    "round_to",
+    "headlines",
+    "opt_out_url",
+    "server_config",
+    "chart",
+}
+_CHART_KEYS = {"analysis", "params", "title", "text", "chart"}
+
+
+@dataclass(frozen=True)
+class ChartConfig:
+    """One chart: an analysis with its parameters, and the words around it."""
+
+    analysis: str
+    params: dict[str, Any]
+    title: str
+    text: str = ""
+    chart: str | None = None  # bars | lines; None: the analysis's usual picture
+    slug: str = ""
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    title: str = "How people use {app}"
+    intro: str = ""
+    app: str | None = None
+    since: date | None = None
+    until: date | None = None
+    policy: Policy = field(default_factory=Policy)
+    headlines: bool = True
+    opt_out_url: str | None = None
+    server_config: Path | None = None
+    charts: tuple[ChartConfig, ...] = ()
+
+
+def _date(value: Any, key: str, today: date) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    text = str(value)
+    if text.endswith("d") and text[:-1].isdigit():
+        return today - timedelta(days=int(text[:-1]))
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadConfig(f"{key} = {value!r}: use a date YYYY-MM-DD or e.g. '90d'") from None
+
+
+def _str(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise BadConfig(f"{key} must be text in quotes, not {value!r}")
+    return value
+
+
+def _int(value: Any, key: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadConfig(f"{key} must be a whole number, not {value!r}")
+    return value
+
+
+def _chart(raw: Any, i: int, used: set[str]) -> ChartConfig:
+    where = f"[[chart]] number {i + 1}"
+    if not isinstance(raw, dict):
+        raise BadConfig(f"{where} must be a table with analysis = ..., title = ...")
+    unknown = set(raw) - _CHART_KEYS
+    if unknown:
+        raise BadConfig(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_CHART_KEYS))}")
+    if "analysis" not in raw:
+        raise BadConfig(f"{where} needs analysis = NAME, e.g. analysis = \"breakdown\"")
+    name = _str(raw["analysis"], f"{where}: analysis")
+    try:
+        analysis = get(name)
+    except UnknownAnalysis as exc:
+        raise BadConfig(f"{where}: {exc}") from None
+    params = raw.get("params", {})
+    if not isinstance(params, dict):
+        raise BadConfig(f"{where}: params must be a table, e.g. params = {{ attribute = \"shell\" }}")
+    known = {p.name for p in analysis.params}
+    if set(params) - known:
+        extra = ", ".join(sorted(set(params) - known))
+        raise BadConfig(f"{where}: {name} takes no parameter {extra}; it takes: {', '.join(sorted(known)) or 'none'}")
+    chart = raw.get("chart")
+    if chart is not None and chart not in CHARTS:
+        raise BadConfig(f"{where}: chart = {chart!r}: use one of {', '.join(CHARTS)}")
+    title = _str(raw.get("title", analysis.title), f"{where}: title")
+    base = _SLUG.sub("-", f"{name} {' '.join(str(v) for v in params.values())}".lower()).strip("-") or "chart"
+    slug, n = base, 2
+    while slug in used:
+        slug, n = f"{base}-{n}", n + 1
+    used.add(slug)
+    return ChartConfig(name, dict(params), title, _str(raw.get("text", ""), f"{where}: text"), chart, slug)
+
+
+def parse(text: str, *, source: str = "publish config", base: Path | None = None, today: date | None = None) -> PublishConfig:
+    """The configuration in TOML ``text``; raises BadConfig naming the key to fix."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BadConfig(f"{source} is not valid TOML: {exc}") from None
+    unknown = set(raw) - _TOP_KEYS
+    if unknown:
+        raise BadConfig(f"{source}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_TOP_KEYS))}")
+    today = today or datetime.now(UTC).date()
+    charts_raw = raw.get("chart", [])
+    if not isinstance(charts_raw, list) or not charts_raw:
+        raise BadConfig(f"{source}: name at least one chart with [[chart]] analysis = ...")
+    used: set[str] = set()
+    server_config = raw.get("server_config")
+    return PublishConfig(
+        title=_str(raw.get("title", "How people use {app}"), "title"),
+        intro=_str(raw.get("intro", ""), "intro"),
+        app=_str(raw["app"], "app") if "app" in raw else None,
+        since=_date(raw.get("since"), "since", today),
+        until=_date(raw.get("until"), "until", today),
+        policy=Policy(_int(raw.get("k", 10), "k"), _int(raw.get("round_to", 5), "round_to")),
+        headlines=bool(raw.get("headlines", True)),
+        opt_out_url=_str(raw["opt_out_url"], "opt_out_url") if "opt_out_url" in raw else None,
+        server_config=(base or Path()) / _str(server_config, "server_config") if server_config else None,
+        charts=tuple(_chart(c, i, used) for i, c in enumerate(charts_raw)),
+    )
+
+
+def load(path: str | Path | None) -> PublishConfig:
+    """The configuration in ``path``, or ``DEFAULT`` when None."""
+    if path is None:
+        return parse(DEFAULT_TOML, source="the default config")
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadConfig(f"cannot read {p}: {exc.strerror or exc}") from None
+    return parse(text, source=str(p), base=p.parent)

@@ -1,0 +1,165 @@
+"""From analyses to publishable sections: each built-in analysis's report, cut down to cells of >= k users.
+
+Only analyses whose tables count *distinct users* per cell can be checked against a minimum
+cell count: ``breakdown`` (users per attribute value, overall or per period), ``adoption``
+(active users per version per day) and ``distribution`` with ``per = "user"`` (users per
+bucket). The others count sessions, events or spans, where one heavy user can fill a cell
+alone; asking for them is refused with the reason (``Unpublishable``).
+
+Every number a section holds (table rows, chart points, tooltips, the headline sentence)
+comes from ``cells.protect``; nothing else of the report is kept.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from tallystick.analysis import Report, run
+from tallystick.analysis.scope import Bound
+from tallystick.publish import counts
+from tallystick.publish.cells import WITHHELD, Cells, Policy, protect
+from tallystick.publish.config import ChartConfig
+from tallystick.publish.errors import Unpublishable
+from tallystick.publish.svg import OTHER_SERIES
+
+
+PUBLISHABLE = ("adoption", "breakdown", "distribution")
+_CATCH_ALL = "(other)"  # the label breakdown gives values beyond its top ones over time
+
+
+@dataclass
+class Section:
+    """One published chart: its words, its protected cells (``bars``) or cells per period (``lines``)."""
+
+    config: ChartConfig
+    kind: str  # bars | lines
+    cells: Cells = WITHHELD
+    periods: list[tuple[date, Cells]] = field(default_factory=list)
+    subject: str = ""  # what a cell's label is: "version", "operating system", ...
+    headline: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.cells.cells and not any(c.cells for _, c in self.periods)
+
+    def columns(self) -> list[str]:
+        base = ["value", "users", "share", "fewer_than_k"]
+        return ["period", *base] if self.kind == "lines" else base
+
+    def rows(self) -> list[list[Any]]:
+        """The data behind the chart, one row per published cell (users None: fewer than k)."""
+        def row(c: Any) -> list[Any]:
+            return [c.label, c.users, None if c.share is None else round(c.share, 4), c.users is None]
+
+        if self.kind == "lines":
+            return [[p.isoformat(), *row(c)] for p, cells in self.periods for c in cells.cells]
+        return [row(c) for c in self.cells.cells]
+
+    def series(self) -> list[str]:
+        """Labels of the lines, most users first, then ``OTHER_SERIES`` if any period has an "other"."""
+        weight: dict[str, float] = defaultdict(float)
+        other = False
+        for _, cells in self.periods:
+            for c in cells.cells:
+                if c.other:
+                    other = True
+                else:
+                    weight[c.label] += c.share or 0.0
+        return sorted(weight, key=lambda v: (-weight[v], v)) + ([OTHER_SERIES] if other else [])
+
+
+def _percent(share: float | None) -> str:
+    if share is None:
+        return "?"
+    return "under 1 %" if share < 0.005 else f"{round(share * 100)} %"
+
+
+def _by(rows: list[dict[str, Any]], key: str, value: str) -> dict[date, dict[str, int]]:
+    out: dict[date, dict[str, int]] = defaultdict(dict)
+    for r in rows:
+        out[counts.as_date(r[key])][str(r[value])] = int(r["users"])
+    return out
+
+
+def _adoption(report: Report, b: Bound, chart: ChartConfig, policy: Policy) -> Section:
+    per_day = _by(report.table("daily").records(), "day", "version")
+    totals = counts.users_per_period(b, "day")
+    periods = [(d, protect(per_day[d], totals.get(d, 0), policy)) for d in sorted(per_day)]
+    section = Section(chart, chart.chart or "lines", periods=periods, subject="version")
+    if section.kind == "bars":
+        raise Unpublishable(f"{chart.slug}: adoption is drawn as lines (one per version); leave out chart = ...")
+    latest = next(((d, c) for d, c in reversed(periods) if c.top()), None)
+    if latest:
+        d, cells = latest
+        top = cells.top()
+        assert top is not None
+        section.headline = f"On {d.isoformat()}, {_percent(top.share)} of active users ran version {top.label}."
+    return section
+
+
+def _breakdown(report: Report, b: Bound, chart: ChartConfig, policy: Policy) -> Section:
+    attribute = str(report.summary["attribute"])
+    kind = chart.chart or "bars"
+    section = Section(chart, kind, subject=attribute)
+    if kind == "bars":
+        overall = {str(r["value"]): int(r["users"]) for r in report.table("overall").records()}
+        section.cells = protect(overall, counts.users(b), policy)
+        top = section.cells.top()
+        if top:
+            section.headline = f"The most common {attribute} is {top.label}, used by {_percent(top.share)} of users."
+        return section
+    every = str(chart.params.get("every") or "day")
+    per = _by(report.table("over_time").records(), "period", "value")
+    totals = counts.users_per_period(b, every)
+    for p in sorted(per):
+        values = {v: n for v, n in per[p].items() if v != _CATCH_ALL}
+        section.periods.append((p, protect(values, totals.get(p, 0), policy, other=per[p].get(_CATCH_ALL, 0))))
+    latest = next(((p, c) for p, c in reversed(section.periods) if c.top()), None)
+    if latest:
+        p, cells = latest
+        top = cells.top()
+        assert top is not None
+        section.headline = (
+            f"In the {every} from {p.isoformat()}, the most common {attribute} was {top.label} "
+            f"({_percent(top.share)} of users)."
+        )
+    return section
+
+
+def _distribution(report: Report, b: Bound, chart: ChartConfig, policy: Policy) -> Section:
+    attribute = str(report.summary["attribute"])
+    rows = report.table("histogram").records()
+    order = [str(r["range"]) for r in rows]
+    cells = protect({str(r["range"]): int(r["users"]) for r in rows}, int(report.summary["count"]), policy)
+    named = sorted(cells.named, key=lambda c: order.index(c.label))
+    cells = Cells((*named, *(c for c in cells.cells if c.other)), cells.total)
+    section = Section(chart, "bars", cells=cells, subject=f"{attribute} range")
+    top = cells.top()
+    if top and cells.total:
+        biggest = max(named, key=lambda c: c.users or 0)
+        section.headline = f"The commonest {attribute} range is {biggest.label}, for {_percent(biggest.share)} of users."
+    return section
+
+
+def build(b: Bound, chart: ChartConfig, policy: Policy) -> Section:
+    """Run ``chart``'s analysis on ``b``'s scope and keep only what ``policy`` lets through."""
+    if chart.analysis not in PUBLISHABLE:
+        raise Unpublishable(
+            f"{chart.analysis} cannot be published: its tables count sessions, events or spans, not distinct users, "
+            f"so no cell can be checked against k; publishable: {', '.join(PUBLISHABLE)}"
+        )
+    params = dict(chart.params)
+    if chart.analysis == "distribution":
+        if params.setdefault("per", "user") != "user":
+            raise Unpublishable(f"{chart.slug}: distribution counts users only with per = \"user\"; set it or leave it out")
+        if chart.chart == "lines":
+            raise Unpublishable(f"{chart.slug}: a distribution is drawn as bars; leave out chart = ...")
+    if chart.analysis == "breakdown" and chart.chart == "lines":
+        params.setdefault("every", "week")
+    report = run(b.warehouse, chart.analysis, b.scope, **params)
+    chart = ChartConfig(chart.analysis, params, chart.title, chart.text, chart.chart, chart.slug)
+    builder = {"adoption": _adoption, "breakdown": _breakdown, "distribution": _distribution}[chart.analysis]
+    return builder(report, b, chart, policy)

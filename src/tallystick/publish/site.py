@@ -1,0 +1,176 @@
+"""Write the site: ``index.html`` (headlines, charts, what is collected), and per chart its data as JSON and CSV.
+
+The steps: bind the scope once (``analysis.bind``), build each chart's protected section
+(``sections``), draw it (``svg``), then write the files. Files of an earlier run that this
+run did not write are removed from ``data/``, so a chart taken out of the config takes
+its numbers with it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from tallystick import __version__
+from tallystick._csv import safe_row
+from tallystick.analysis import Scope, bind
+from tallystick.analysis.registry import get
+from tallystick.privacy.listing import render as privacy_listing
+from tallystick.publish import counts, markdown, svg
+from tallystick.publish.cells import protect
+from tallystick.publish.config import PublishConfig
+from tallystick.publish.errors import BadConfig, PublishError
+from tallystick.publish.sections import Section, build
+from tallystick.warehouse.base import Warehouse
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+@dataclass
+class Written:
+    """What a publish run wrote: the files (relative to the site's directory) and their total size."""
+
+    out: Path
+    files: list[str] = field(default_factory=list)
+    sections: int = 0
+    withheld: list[str] = field(default_factory=list)
+
+    @property
+    def bytes(self) -> int:
+        return sum((self.out / f).stat().st_size for f in self.files)
+
+
+def _only_app(warehouse: Warehouse) -> str:
+    apps = [r[0] for r in warehouse.query('SELECT DISTINCT "applicationId" FROM sessions LIMIT 20').rows]
+    if len(apps) == 1:
+        return str(apps[0])
+    raise BadConfig(f"set app = ... in the publish config; the warehouse has: {', '.join(sorted(apps)) or 'none'}")
+
+
+def _declaration(config: PublishConfig, app: str) -> Any:
+    if config.server_config is None:
+        return None
+    from tallystick.privacy.gate import read_applications
+
+    apps, declarations = read_applications(config.server_config)
+    if app not in apps:
+        raise BadConfig(f"{app} is not registered in {config.server_config}: add [applications.{app}] to it")
+    return declarations.get(app)
+
+
+def _words(text: str, app: str, k: int) -> str:
+    return text.replace("{app}", app).replace("{k}", str(k))
+
+
+def _csv(section: Section) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(section.columns())
+    for row in section.rows():
+        writer.writerow(safe_row("" if v is None else v for v in row))
+    return buf.getvalue()
+
+
+def publish(
+    warehouse: Warehouse,
+    config: PublishConfig,
+    out: str | Path,
+    *,
+    now: datetime | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Written:
+    """Write the site ``config`` describes into ``out``; raises PublishError (or an AnalysisError) saying what to fix."""
+    out = Path(out)
+    policy = config.policy
+    app = config.app or _only_app(warehouse)
+    b = bind(warehouse, Scope(app, config.since, config.until))
+    k = policy.k
+    total = protect({}, counts.users(b), policy).total
+    declaration = _declaration(config, app)
+    sections: list[dict[str, Any]] = []
+    written = Written(out)
+    for i, chart in enumerate(config.charts, 1):
+        progress(f"chart {i} of {len(config.charts)}: {chart.title} ({chart.analysis})")
+        section = build(b, chart, policy)
+        title = _words(chart.title, app, k)
+        if section.kind == "lines":
+            picture = svg.lines(section.periods, section.series(), k=k, title=title)
+        else:
+            picture = svg.bars(section.cells, k=k, title=title)
+        if section.empty:
+            written.withheld.append(chart.slug)
+        sections.append(
+            {
+                "slug": section.config.slug,
+                "title": title,
+                "text": _words(chart.text, app, k),
+                "svg": Markup(picture) if not section.empty else None,  # noqa: S704 - svg.py escapes every text
+                "rows": section.rows(),
+                "columns": section.columns(),
+                "section": section,
+                "doc": get(chart.analysis).doc,
+            }
+        )
+    headlines = []
+    if config.headlines:
+        if total is not None:
+            headlines.append(f"About {total:,} users ran {app} between {b.since} and {b.until}.")
+        headlines += [s["section"].headline for s in sections if s["section"].headline]
+    data_date = b.as_of.date().isoformat()
+    page = _env.get_template("index.html").render(
+        title=_words(config.title, app, k),
+        intro=_words(config.intro, app, k),
+        app=app,
+        since=b.since.isoformat(),
+        until=b.until.isoformat(),
+        data_date=data_date,
+        published=(now or datetime.now(UTC)).date().isoformat(),
+        k=k,
+        round_to=policy.round_to,
+        headlines=headlines,
+        sections=sections,
+        privacy=Markup(markdown.to_html(privacy_listing(app, declaration), heading_offset=1)),  # noqa: S704 - escaped
+        opt_out_url=config.opt_out_url,
+        version=__version__,
+        describe=lambda c: svg.describe(c, k),
+    )
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    files = {"index.html": page}
+    for s in sections:
+        meta = {
+            "title": s["title"],
+            "application": app,
+            "period": {"since": b.since.isoformat(), "until": b.until.isoformat()},
+            "data_as_of": data_date,
+            "minimum_users_per_cell": k,
+            "counts_rounded_to": policy.round_to,
+            "columns": s["columns"],
+            "rows": s["rows"],
+        }
+        files[f"data/{s['slug']}.json"] = json.dumps(meta, indent=1, ensure_ascii=False) + "\n"
+        files[f"data/{s['slug']}.csv"] = _csv(s["section"])
+    try:
+        for name, text in files.items():
+            (out / name).write_text(text, encoding="utf-8")
+        for old in (out / "data").iterdir():
+            if f"data/{old.name}" not in files and old.suffix in (".json", ".csv") and old.is_file():
+                old.unlink()
+    except OSError as exc:
+        raise PublishError(f"cannot write the site into {out}: {exc.strerror or exc}") from None
+    written.files = sorted(files)
+    written.sections = len(sections)
+    return written
