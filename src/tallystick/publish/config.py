@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tallystick.analysis.registry import get
 from tallystick.analysis.errors import UnknownAnalysis
+from tallystick.analysis.registry import get
 from tallystick.publish.cells import Policy
 from tallystick.publish.errors import BadConfig
 
@@ -24,7 +24,7 @@ _SLUG = re.compile(r"[^a-z0-9]+")
 DEFAULT_TOML = """\
 # tallystick publish: what to show the people who sent the data.
 title = "How people use {app}"
-intro = "These numbers come from the anonymous usage data {app} sends when its users allow it. Each number counts at least {k} distinct users."
+intro = "These numbers come from the usage data {app} sends when its users allow it, at least {k} users each."
 # app = "mytool"            # default: the only application in the warehouse
 # since = "2025-01-01"      # first day (YYYY-MM-DD, or e.g. "90d" for 90 days ago); default: all data
 # until = "2025-03-31"      # last day, inclusive; default: the latest
@@ -37,19 +37,28 @@ headlines = true            # open with one sentence per chart
 [[chart]]
 analysis = "adoption"
 title = "Versions in use"
-text = "The share of each day's active users on each version. Versions used by fewer than {k} users that day are counted as other."
+text = "The share of each day's active users on each version; versions with fewer than {k} users are other."
 
 [[chart]]
 analysis = "breakdown"
-params = { attribute = "operatingSystem" }
+params = { attribute = "osName" }        # as tallystick's client sends it
 title = "Operating systems"
 text = "The share of users on each operating system over the whole period."
+optional = true                          # left out when no session has the attribute
+
+[[chart]]
+analysis = "breakdown"
+params = { attribute = "operatingSystem" }   # as the demo (and some other clients) send it
+title = "Operating systems"
+text = "The share of users on each operating system over the whole period."
+optional = true
 
 [[chart]]
 analysis = "breakdown"
 params = { attribute = "shell" }
 title = "Shells"
 text = "The share of users running each shell. A user with several shells counts once for each."
+optional = true
 """
 
 _TOP_KEYS = {
@@ -65,7 +74,7 @@ _TOP_KEYS = {
     "server_config",
     "chart",
 }
-_CHART_KEYS = {"analysis", "params", "title", "text", "chart"}
+_CHART_KEYS = {"analysis", "params", "title", "text", "chart", "optional"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,7 @@ class ChartConfig:
     text: str = ""
     chart: str | None = None  # bars | lines; None: the analysis's usual picture
     slug: str = ""
+    optional: bool = False  # left out (not an error) when its attribute or event type is not in the data
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,13 @@ def _str(value: Any, key: str) -> str:
     return value
 
 
+def _url(value: Any) -> str:
+    text = _str(value, "opt_out_url")
+    if not re.match(r"^(https?://|/|#|[A-Za-z0-9._-]+(/|\.html?|#|$))", text):
+        raise BadConfig(f"opt_out_url = {value!r}: use an https:// address or a path on the same site")
+    return text
+
+
 def _int(value: Any, key: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise BadConfig(f"{key} must be a whole number, not {value!r}")
@@ -126,9 +143,11 @@ def _chart(raw: Any, i: int, used: set[str]) -> ChartConfig:
         raise BadConfig(f"{where} must be a table with analysis = ..., title = ...")
     unknown = set(raw) - _CHART_KEYS
     if unknown:
-        raise BadConfig(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_CHART_KEYS))}")
+        raise BadConfig(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_CHART_KEYS))}"
+        )
     if "analysis" not in raw:
-        raise BadConfig(f"{where} needs analysis = NAME, e.g. analysis = \"breakdown\"")
+        raise BadConfig(f'{where} needs analysis = NAME, e.g. analysis = "breakdown"')
     name = _str(raw["analysis"], f"{where}: analysis")
     try:
         analysis = get(name)
@@ -136,7 +155,7 @@ def _chart(raw: Any, i: int, used: set[str]) -> ChartConfig:
         raise BadConfig(f"{where}: {exc}") from None
     params = raw.get("params", {})
     if not isinstance(params, dict):
-        raise BadConfig(f"{where}: params must be a table, e.g. params = {{ attribute = \"shell\" }}")
+        raise BadConfig(f'{where}: params must be a table, e.g. params = {{ attribute = "shell" }}')
     known = {p.name for p in analysis.params}
     if set(params) - known:
         extra = ", ".join(sorted(set(params) - known))
@@ -150,10 +169,15 @@ def _chart(raw: Any, i: int, used: set[str]) -> ChartConfig:
     while slug in used:
         slug, n = f"{base}-{n}", n + 1
     used.add(slug)
-    return ChartConfig(name, dict(params), title, _str(raw.get("text", ""), f"{where}: text"), chart, slug)
+    optional = raw.get("optional", False)
+    if not isinstance(optional, bool):
+        raise BadConfig(f"{where}: optional must be true or false, not {optional!r}")
+    return ChartConfig(name, dict(params), title, _str(raw.get("text", ""), f"{where}: text"), chart, slug, optional)
 
 
-def parse(text: str, *, source: str = "publish config", base: Path | None = None, today: date | None = None) -> PublishConfig:
+def parse(
+    text: str, *, source: str = "publish config", base: Path | None = None, today: date | None = None
+) -> PublishConfig:
     """The configuration in TOML ``text``; raises BadConfig naming the key to fix."""
     try:
         raw = tomllib.loads(text)
@@ -176,7 +200,7 @@ def parse(text: str, *, source: str = "publish config", base: Path | None = None
         until=_date(raw.get("until"), "until", today),
         policy=Policy(_int(raw.get("k", 10), "k"), _int(raw.get("round_to", 5), "round_to")),
         headlines=bool(raw.get("headlines", True)),
-        opt_out_url=_str(raw["opt_out_url"], "opt_out_url") if "opt_out_url" in raw else None,
+        opt_out_url=_url(raw["opt_out_url"]) if "opt_out_url" in raw else None,
         server_config=(base or Path()) / _str(server_config, "server_config") if server_config else None,
         charts=tuple(_chart(c, i, used) for i, c in enumerate(charts_raw)),
     )

@@ -12,6 +12,7 @@ comes from ``cells.protect``; nothing else of the report is kept.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,7 +25,6 @@ from tallystick.publish.cells import WITHHELD, Cells, Policy, protect
 from tallystick.publish.config import ChartConfig
 from tallystick.publish.errors import Unpublishable
 from tallystick.publish.svg import OTHER_SERIES
-
 
 PUBLISHABLE = ("adoption", "breakdown", "distribution")
 _CATCH_ALL = "(other)"  # the label breakdown gives values beyond its top ones over time
@@ -51,6 +51,7 @@ class Section:
 
     def rows(self) -> list[list[Any]]:
         """The data behind the chart, one row per published cell (users None: fewer than k)."""
+
         def row(c: Any) -> list[Any]:
             return [c.label, c.users, None if c.share is None else round(c.share, 4), c.users is None]
 
@@ -109,7 +110,7 @@ def _breakdown(report: Report, b: Bound, chart: ChartConfig, policy: Policy) -> 
         section.cells = protect(overall, counts.users(b), policy)
         top = section.cells.top()
         if top:
-            section.headline = f"The most common {attribute} is {top.label}, used by {_percent(top.share)} of users."
+            section.headline = f"{chart.title}: {top.label} is the most common, for {_percent(top.share)} of users."
         return section
     every = str(chart.params.get("every") or "day")
     per = _by(report.table("over_time").records(), "period", "value")
@@ -123,8 +124,8 @@ def _breakdown(report: Report, b: Bound, chart: ChartConfig, policy: Policy) -> 
         top = cells.top()
         assert top is not None
         section.headline = (
-            f"In the {every} from {p.isoformat()}, the most common {attribute} was {top.label} "
-            f"({_percent(top.share)} of users)."
+            f"{chart.title}: in the {every} from {p.isoformat()}, {top.label} was the most common, "
+            f"for {_percent(top.share)} of users."
         )
     return section
 
@@ -140,7 +141,9 @@ def _distribution(report: Report, b: Bound, chart: ChartConfig, policy: Policy) 
     top = cells.top()
     if top and cells.total:
         biggest = max(named, key=lambda c: c.users or 0)
-        section.headline = f"The commonest {attribute} range is {biggest.label}, for {_percent(biggest.share)} of users."
+        section.headline = (
+            f"{chart.title}: {biggest.label} is the commonest range, for {_percent(biggest.share)} of users."
+        )
     return section
 
 
@@ -154,12 +157,14 @@ def build(b: Bound, chart: ChartConfig, policy: Policy) -> Section:
     params = dict(chart.params)
     if chart.analysis == "distribution":
         if params.setdefault("per", "user") != "user":
-            raise Unpublishable(f"{chart.slug}: distribution counts users only with per = \"user\"; set it or leave it out")
+            raise Unpublishable(
+                f'{chart.slug}: distribution counts users only with per = "user"; set it or leave it out'
+            )
         if chart.chart == "lines":
             raise Unpublishable(f"{chart.slug}: a distribution is drawn as bars; leave out chart = ...")
     if chart.analysis == "breakdown" and chart.chart == "lines":
         params.setdefault("every", "week")
     report = run(b.warehouse, chart.analysis, b.scope, **params)
-    chart = ChartConfig(chart.analysis, params, chart.title, chart.text, chart.chart, chart.slug)
+    chart = dataclasses.replace(chart, params=params)
     builder = {"adoption": _adoption, "breakdown": _breakdown, "distribution": _distribution}[chart.analysis]
     return builder(report, b, chart, policy)

@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from tallystick import __version__
 from tallystick._csv import safe_row
-from tallystick.analysis import Scope, bind
+from tallystick.analysis import Scope, UnknownAttribute, UnknownType, bind
 from tallystick.analysis.registry import get
 from tallystick.privacy.listing import render as privacy_listing
 from tallystick.publish import counts, markdown, svg
@@ -48,6 +48,7 @@ class Written:
     files: list[str] = field(default_factory=list)
     sections: int = 0
     withheld: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def bytes(self) -> int:
@@ -66,7 +67,7 @@ def _declaration(config: PublishConfig, app: str) -> Any:
         return None
     from tallystick.privacy.gate import read_applications
 
-    apps, declarations = read_applications(config.server_config)
+    apps, declarations = read_applications(str(config.server_config))
     if app not in apps:
         raise BadConfig(f"{app} is not registered in {config.server_config}: add [applications.{app}] to it")
     return declarations.get(app)
@@ -93,7 +94,7 @@ def publish(
     now: datetime | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Written:
-    """Write the site ``config`` describes into ``out``; raises PublishError (or an AnalysisError) saying what to fix."""
+    """Write the site ``config`` describes into ``out``; raises PublishError or AnalysisError saying what to fix."""
     out = Path(out)
     policy = config.policy
     app = config.app or _only_app(warehouse)
@@ -105,7 +106,14 @@ def publish(
     written = Written(out)
     for i, chart in enumerate(config.charts, 1):
         progress(f"chart {i} of {len(config.charts)}: {chart.title} ({chart.analysis})")
-        section = build(b, chart, policy)
+        try:
+            section = build(b, chart, policy)
+        except (UnknownAttribute, UnknownType) as exc:
+            if not chart.optional:
+                raise
+            progress(f"left out {chart.slug} (optional): {str(exc).split(':')[0]}")
+            written.skipped.append(chart.slug)
+            continue
         title = _words(chart.title, app, k)
         if section.kind == "lines":
             picture = svg.lines(section.periods, section.series(), k=k, title=title)
@@ -125,11 +133,16 @@ def publish(
                 "doc": get(chart.analysis).doc,
             }
         )
+    if not sections:
+        raise PublishError(
+            f"nothing to publish: no session of {app} has what the charts ask for ({', '.join(written.skipped)}); "
+            "name attributes the data has (`tallystick report breakdown --help`)"
+        )
     headlines = []
     if config.headlines:
         if total is not None:
             headlines.append(f"About {total:,} users ran {app} between {b.since} and {b.until}.")
-        headlines += [s["section"].headline for s in sections if s["section"].headline]
+        headlines += [_words(s["section"].headline, app, k) for s in sections if s["section"].headline]
     data_date = b.as_of.date().isoformat()
     page = _env.get_template("index.html").render(
         title=_words(config.title, app, k),

@@ -68,10 +68,15 @@ def bars(cells: Cells, *, k: int, title: str) -> str:
         w = max(1.0, span * cell.share / top)
         percent = "&lt;1 %" if cell.share < 0.005 else f"{round(cell.share * 100)} %"
         body.append(
-            f'<rect x="{left}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" fill="{colour}"><title>{words}</title></rect>'
+            f'<rect x="{left}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" fill="{colour}">'
+            f"<title>{words}</title></rect>"
             f'<text x="{left + w + 6:.1f}" y="{y + 17}" class="value">{percent}</text>'
         )
     return _svg(height, body, title)
+
+
+def _is(cell: Cell, series: str) -> bool:
+    return cell.other if series == OTHER_SERIES else cell.label == series and not cell.other
 
 
 def lines(periods: list[tuple[date, Cells]], series: list[str], *, k: int, title: str) -> str:
@@ -106,7 +111,9 @@ def lines(periods: list[tuple[date, Cells]], series: list[str], *, k: int, title
     for s in series:
         path, points, pen_down = [], [], False
         for i, (p, cells) in enumerate(periods):
-            cell = next((c for c in cells.cells if (c.other if s == OTHER_SERIES else c.label == s and not c.other)), None)
+            cell = next(
+                (c for c in cells.cells if (c.other if s == OTHER_SERIES else c.label == s and not c.other)), None
+            )
             if cell is None or cell.share is None:
                 pen_down = False
                 continue
@@ -115,7 +122,10 @@ def lines(periods: list[tuple[date, Cells]], series: list[str], *, k: int, title
             pen_down = True
         if not path:
             continue
-        body.append(f'<path d="{" ".join(path)}" fill="none" stroke="{colour[s]}" stroke-width="2"><title>{_t(name(s))}</title></path>')
+        body.append(
+            f'<path d="{" ".join(path)}" fill="none" stroke="{colour[s]}" stroke-width="2">'
+            f"<title>{_t(name(s))}</title></path>"
+        )
         if len(points) == 1 or len(periods) <= 60:
             body += [
                 f'<circle cx="{xy(i, c.share or 0).split(",")[0]}" cy="{xy(i, c.share or 0).split(",")[1]}" r="2.5" '
