@@ -16,9 +16,11 @@ from typing import Any
 from tallystick.analysis.errors import UnknownAnalysis
 from tallystick.analysis.registry import get
 from tallystick.publish.cells import Policy
-from tallystick.publish.errors import BadConfig
+from tallystick.publish.errors import BadConfig, Unpublishable
 
 CHARTS = ("bars", "lines")
+PUBLISHABLE = ("adoption", "breakdown", "distribution")  # analyses whose cells count distinct users
+DRAWN = {"adoption": "lines", "distribution": "bars"}  # their only picture; breakdown has both
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 DEFAULT_TOML = """\
@@ -137,6 +139,19 @@ def _int(value: Any, key: str) -> int:
     return value
 
 
+def check(chart: ChartConfig) -> None:
+    """Raise Unpublishable unless ``chart``'s analysis counts distinct users per cell (see ``sections``)."""
+    if chart.analysis not in PUBLISHABLE:
+        raise Unpublishable(
+            f"{chart.analysis} cannot be published: its tables count sessions, events or spans, not distinct users, "
+            f"so no cell can be checked against k; publishable: {', '.join(PUBLISHABLE)}"
+        )
+    if chart.analysis == "distribution" and chart.params.get("per", "user") != "user":
+        raise Unpublishable(f'{chart.slug}: distribution counts users only with per = "user"; set it or leave it out')
+    if chart.chart and chart.chart != DRAWN.get(chart.analysis, chart.chart):
+        raise Unpublishable(f"{chart.slug}: {chart.analysis} is drawn as {DRAWN[chart.analysis]}; leave out chart")
+
+
 def _chart(raw: Any, i: int, used: set[str]) -> ChartConfig:
     where = f"[[chart]] number {i + 1}"
     if not isinstance(raw, dict):
@@ -172,7 +187,10 @@ def _chart(raw: Any, i: int, used: set[str]) -> ChartConfig:
     optional = raw.get("optional", False)
     if not isinstance(optional, bool):
         raise BadConfig(f"{where}: optional must be true or false, not {optional!r}")
-    return ChartConfig(name, dict(params), title, _str(raw.get("text", ""), f"{where}: text"), chart, slug, optional)
+    text = _str(raw.get("text", ""), f"{where}: text")
+    result = ChartConfig(name, dict(params), title, text, chart, slug, optional)
+    check(result)
+    return result
 
 
 def parse(

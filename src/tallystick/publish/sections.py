@@ -22,11 +22,9 @@ from tallystick.analysis import Report, run
 from tallystick.analysis.scope import Bound
 from tallystick.publish import counts
 from tallystick.publish.cells import WITHHELD, Cells, Policy, protect
-from tallystick.publish.config import ChartConfig
-from tallystick.publish.errors import Unpublishable
+from tallystick.publish.config import ChartConfig, check
 from tallystick.publish.svg import OTHER_SERIES
 
-PUBLISHABLE = ("adoption", "breakdown", "distribution")
 _CATCH_ALL = "(other)"  # the label breakdown gives values beyond its top ones over time
 
 
@@ -89,9 +87,7 @@ def _adoption(report: Report, b: Bound, chart: ChartConfig, policy: Policy) -> S
     per_day = _by(report.table("daily").records(), "day", "version")
     totals = counts.users_per_period(b, "day")
     periods = [(d, protect(per_day[d], totals.get(d, 0), policy)) for d in sorted(per_day)]
-    section = Section(chart, chart.chart or "lines", periods=periods, subject="version")
-    if section.kind == "bars":
-        raise Unpublishable(f"{chart.slug}: adoption is drawn as lines (one per version); leave out chart = ...")
+    section = Section(chart, "lines", periods=periods, subject="version")
     latest = next(((d, c) for d, c in reversed(periods) if c.top()), None)
     if latest:
         d, cells = latest
@@ -149,19 +145,10 @@ def _distribution(report: Report, b: Bound, chart: ChartConfig, policy: Policy) 
 
 def build(b: Bound, chart: ChartConfig, policy: Policy) -> Section:
     """Run ``chart``'s analysis on ``b``'s scope and keep only what ``policy`` lets through."""
-    if chart.analysis not in PUBLISHABLE:
-        raise Unpublishable(
-            f"{chart.analysis} cannot be published: its tables count sessions, events or spans, not distinct users, "
-            f"so no cell can be checked against k; publishable: {', '.join(PUBLISHABLE)}"
-        )
+    check(chart)
     params = dict(chart.params)
     if chart.analysis == "distribution":
-        if params.setdefault("per", "user") != "user":
-            raise Unpublishable(
-                f'{chart.slug}: distribution counts users only with per = "user"; set it or leave it out'
-            )
-        if chart.chart == "lines":
-            raise Unpublishable(f"{chart.slug}: a distribution is drawn as bars; leave out chart = ...")
+        params.setdefault("per", "user")
     if chart.analysis == "breakdown" and chart.chart == "lines":
         params.setdefault("every", "week")
     report = run(b.warehouse, chart.analysis, b.scope, **params)
