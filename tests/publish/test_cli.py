@@ -54,7 +54,8 @@ def test_publish_with_the_default_config_writes_the_site_and_says_so(warehouse_f
 
 def test_print_config_is_the_default_and_parses(tmp_path: Path) -> None:
     """--print-config prints a config that publish reads back unchanged."""
-    from tallystick.publish import DEFAULT_TOML, load_config
+    from tallystick.publish import load_config
+    from tallystick.publish.config import DEFAULT_TOML
 
     result = tallystick("publish", "--print-config")
     assert result.stdout == DEFAULT_TOML

@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     from tallystick.analysis import AnalysisError
-    from tallystick.publish import DEFAULT_TOML, PublishError, load_config, publish
+    from tallystick.publish import PublishError, load_config, publish
+    from tallystick.publish.config import DEFAULT_TOML
 
     if args.print_config:
         try:

@@ -11,14 +11,13 @@ cells of at least k users, by ``cells``), ``svg`` (the charts), ``site`` (the fi
 from __future__ import annotations
 
 from tallystick.publish.cells import Cell, Cells, Policy, protect
-from tallystick.publish.config import DEFAULT_TOML, ChartConfig, PublishConfig
+from tallystick.publish.config import ChartConfig, PublishConfig
 from tallystick.publish.config import load as load_config
 from tallystick.publish.config import parse as parse_config
 from tallystick.publish.errors import BadConfig, PublishError, Unpublishable
 from tallystick.publish.site import Written, publish
 
 __all__ = [
-    "DEFAULT_TOML",
     "BadConfig",
     "Cell",
     "Cells",
