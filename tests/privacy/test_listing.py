@@ -70,3 +70,13 @@ def test_privacy_errors_are_one_line(args: list[str], message: str) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("tallystick: error: ") and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_listing_names_the_erasure_endpoint_what_it_removes_and_how_long_tombstones_stay() -> None:
+    """The deletion section tells the user how to erase, what goes, and the tombstones' lifetime."""
+    from tallystick.privacy.tombstones import KEEP_DAYS
+
+    text = _generated()
+    assert "`mytool telemetry forget`" in text and "POST /v1/erasures" in text
+    assert "every table of its database and from the tables derived from them" in text
+    assert f"for {KEEP_DAYS} days" in text

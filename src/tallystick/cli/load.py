@@ -54,6 +54,12 @@ def load_once(args: argparse.Namespace, store: Any, quiet: bool = False, retenti
         from tallystick.warehouse import rollup
 
         rollup.refresh(warehouse)
+        # Erasures users asked for from their machines (privacy/erasure.py): after the load, so
+        # sessions stored but not yet loaded are found; it refreshes the derived tables it changed.
+        from tallystick.privacy.erasure import process_pending
+
+        if (erased := process_pending(store, warehouse)).sessions:
+            say(f"erasure: {erased}")
         if retention is not None and (swept := retention.run_if_due(store, warehouse)) and swept.sessions:
             say(f"retention: {swept}")
     finally:

@@ -32,6 +32,7 @@ from tallystick.privacy.errors import DeclarationError
 from tallystick.privacy.quarantine import Quarantine
 from tallystick.privacy.tombstones import Tombstones
 from tallystick.schema import ValidationError
+from tallystick.schema._rules import ERASURE_COMMITMENT_ATTRIBUTE
 from tallystick.storage import StorageError, Store
 
 log = logging.getLogger("tallystick.privacy")
@@ -148,7 +149,9 @@ class Gate:
                 self.quarantine.undeclared(session.application_id, findings.undeclared)
                 self.undeclared_names.labels(session.application_id).inc(len(set(findings.undeclared)))
                 self._schedule_flush()
-        deleted = self.tombstones.refuses(session.user_id, session.session_start_time)
+        attributes = session.attributes
+        commitment = attributes.get(ERASURE_COMMITMENT_ATTRIBUTE) if attributes else None
+        deleted = self.tombstones.refuses(session.user_id, session.session_start_time, commitment)
         if deleted is not None:
             errors.append(
                 ValidationError(

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from tallystick.privacy import catalog
 from tallystick.privacy.declarations import Declaration, Item
+from tallystick.privacy.tombstones import KEEP_DAYS
+
+ERASURE_PATH = "/v1/erasures"
 
 NEVER_COLLECTED = (
     "IP addresses: the ingest service does not store or log them, behind a proxy neither "
@@ -103,7 +106,24 @@ def render(application: str, declaration: Declaration | None) -> str:
         "",
         "## Deletion and retention",
         "",
-        f"Send the maintainers your user ID (`python -m tallystick.client show --app {application}` prints it): "
+        "**Erase your data yourself.** Run `"
+        + application
+        + " telemetry forget` (or `python -m tallystick.client forget --app "
+        + application
+        + "`). It deletes the sessions still waiting on your machine, starts a new random user ID, and "
+        f"sends `POST {ERASURE_PATH}` to the maintainers' server with your old user ID and a random secret "
+        "that only your machine holds (sessions carry a one-way hash of it, so nobody else can erase or probe "
+        "your data). If you are offline it is sent on a later run, before anything else. The server then:",
+        "",
+        "- deletes every session of that user ID that carries the hash of that secret and started before the "
+        "request: from its storage, from every table of its database and from the tables derived from them, "
+        "at its next load (within minutes when it runs `tallystick up`);",
+        f"- keeps a *tombstone* (the old user ID, the hash and the time, nothing else) for {KEEP_DAYS} days, "
+        "so a session recorded before the request and arriving later (from another machine of yours, or "
+        "late) is refused; then the tombstone is deleted too.",
+        "",
+        "Sessions sent by a version of the tool without this feature carry no hash: for those, send the "
+        f"maintainers your user ID (`python -m tallystick.client show --app {application}` prints it): "
         "`tallystick delete-user` removes every session of it, and sessions recorded before the deletion are "
         "refused if they arrive later. Sessions are deleted automatically once they are older than the "
         "server's retention period.",

@@ -95,19 +95,9 @@ class Retention:
 
 def sweep(store: Store, warehouse: Warehouse, user_id: str, deleted_at: datetime) -> tuple[int, int]:
     """Delete the (loaded) sessions of ``user_id`` that started before ``deleted_at``: (objects, sessions)."""
+    from tallystick.warehouse.retention import delete_matching
+
     warehouse.ensure_schema()
     ts = warehouse.sql.timestamp(deleted_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"))
-    where = f'"userId" = ? AND "sessionStartTime" < {ts}'
-    ids = [r[0] for r in warehouse.query(f'SELECT "sessionId" FROM sessions WHERE {where}', [user_id]).rows]
-    if not ids:
-        return 0, 0
-    rows = warehouse.query(
-        f'SELECT key FROM _tallystick_loaded WHERE "sessionId" IN (SELECT "sessionId" FROM sessions WHERE {where})',
-        [user_id],
-    ).rows
-    keys = sorted({str(r[0]) for r in rows if str(r[0]).startswith("sessions/")})
-    objects = sum(store.delete(key) for key in keys)
-    warehouse.delete_sessions(where, [user_id])
-    if keys:
-        warehouse.forget_objects(keys)
-    return objects, len(ids)
+    deleted = delete_matching(store, warehouse, f'"userId" = ? AND "sessionStartTime" < {ts}', [user_id])
+    return deleted.objects, deleted.sessions

@@ -7,6 +7,8 @@
 |                               | type or encoding, 429 rate limited, 503 busy or storage   |
 |                               | unavailable (both with Retry-After)                       |
 | POST /v1/batches              | 200 with one result per session, in order                 |
+| POST /v1/erasures             | 202 for every well-formed request (privacy/erasure.py),   |
+|                               | 400 malformed, 429 rate limited                           |
 | GET /ping, /healthz, /readyz  | liveness and readiness                                    |
 | GET /metrics, /openapi.json   | Prometheus metrics, the API's OpenAPI document            |
 
@@ -24,12 +26,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+from prometheus_client import Counter
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from tallystick.privacy import erasure
 from tallystick.privacy.gate import Gate
 from tallystick.schema import InvalidSession, Session, ValidationError, decode_json, validation_errors
 from tallystick.schema.fastpath import fast_batch, fast_session
@@ -46,11 +50,22 @@ from tallystick.storage.local import LocalStore
 log = logging.getLogger("tallystick.server")
 
 _json = msgspec.json.Encoder()
+ERASURE_MAX_BYTES = 4096  # {"userId": ..., "secret": ...} is about 130 bytes
 _UNAVAILABLE = {"message": "Could not process request"}
 _BUSY = {"message": "The service is busy: retry after the number of seconds in Retry-After"}
 _RATE_LIMITED = {"message": "Too many requests from this client: retry after the number of seconds in Retry-After"}
 ROUTES = frozenset(
-    {"/v1/sessions", "/v1/batches", "/v1/noop", "/ping", "/healthz", "/readyz", "/metrics", "/openapi.json"}
+    {
+        "/v1/sessions",
+        "/v1/batches",
+        "/v1/erasures",
+        "/v1/noop",
+        "/ping",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+    }
 )
 
 
@@ -194,6 +209,14 @@ class Api:
         self.limiter = (
             RateLimiter(config.rate_limit_per_second, config.rate_limit_burst) if config.rate_limit_per_second else None
         )
+        # Erasure requests: per client address, and from all clients together (one shared bucket).
+        self.erasures_per_client = RateLimiter(1.0 / config.erasure_interval_seconds, config.erasure_burst)
+        self.erasures_in_all = RateLimiter(config.erasure_max_per_minute / 60.0, config.erasure_max_per_minute)
+        self.erasures = Counter(
+            "tallystick_erasure_requests",
+            "Well-formed erasure requests recorded (whether or not any session matched: that is never known here).",
+            registry=self.metrics.registry,
+        )
         self.unavailable_headers = {"Retry-After": str(config.retry_after_seconds)}
         self.busy_headers = {"Retry-After": str(config.busy_retry_after_seconds)}
         self.refused = {r: self.metrics.refused.labels(r) for r in ("busy", "rate_limited", "storage")}
@@ -274,6 +297,32 @@ class Api:
             results.append(result)
         return json_response(200, {"results": results})
 
+    async def post_erasure(self, request: Request) -> Response:
+        """Record an erasure; the answer depends on the request's form only (see privacy/erasure.py)."""
+        host = request.client.host if request.client is not None else ""
+        wait = self.erasures_per_client.retry_after(host) or self.erasures_in_all.retry_after("")
+        if wait:
+            self.refused["rate_limited"].inc()
+            return json_response(429, _RATE_LIMITED, {"Retry-After": str(wait)})
+        try:
+            body = await self._body(request, ERASURE_MAX_BYTES)
+            tree = decode_json(body)
+        except BodyError as exc:
+            return json_response(exc.status, error_body(exc.message))
+        except InvalidSession as exc:
+            return json_response(400, error_body("The erasure request is not valid JSON.", exc.errors))
+        problems = erasure.problems(tree)
+        if problems:
+            return json_response(400, error_body("The erasure request is not valid.", problems))
+        wanted = erasure.request_for(tree["userId"], tree["secret"], datetime.now(UTC))
+        try:
+            await erasure.record(self.ingest.store, self.ingest.privacy.tombstones, wanted)
+        except (StorageError, OSError) as exc:
+            log.warning("storage failed: %s", exc)
+            raise StoreFailed from exc
+        self.erasures.inc()
+        return json_response(202, erasure.ANSWER)
+
     async def ping(self, request: Request) -> Response:
         return PlainTextResponse("pong")
 
@@ -314,6 +363,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Edge:
     routes = [
         Route("/v1/sessions", api.admitted(api.put_session), methods=["PUT"]),
         Route("/v1/batches", api.admitted(api.post_batch), methods=["POST"]),
+        Route("/v1/erasures", api.admitted(api.post_erasure), methods=["POST"]),
         Route("/ping", api.ping, methods=["GET"]),
         Route("/healthz", api.ping, methods=["GET"]),
         Route("/readyz", api.ready, methods=["GET"]),

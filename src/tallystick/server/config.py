@@ -58,6 +58,12 @@ class ServerConfig:
     quarantine_samples: bool = True
     quarantine_max_samples: int = 200
     quarantine_sample_bytes: int = 16 * 1024
+    # Erasure requests from users' machines (POST /v1/erasures): per client address, on average
+    # one per erasure_interval_seconds with bursts of erasure_burst; and at most erasure_max_per_minute
+    # from all clients together (each request writes two small objects). In memory, per replica.
+    erasure_interval_seconds: float = 60.0
+    erasure_burst: int = 5
+    erasure_max_per_minute: int = 600
 
     @property
     def attribute_chars(self) -> int:
@@ -100,6 +106,10 @@ class ServerConfig:
             raise ConfigError("rate_limit_per_second must be >= 0 (0 = off) and rate_limit_burst >= 1")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"log_level {self.log_level!r} is not a level: use debug, info, warning or error")
+        if self.erasure_interval_seconds <= 0 or self.erasure_burst < 1 or self.erasure_max_per_minute < 1:
+            raise ConfigError(
+                "erasure_interval_seconds must be positive, erasure_burst and erasure_max_per_minute at least 1"
+            )
         if self.quarantine_max_samples < 0 or self.quarantine_sample_bytes < 256:
             raise ConfigError("quarantine_max_samples must be >= 0 and quarantine_sample_bytes >= 256")
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from tallystick import __version__
 from tallystick.schema import _rules
 from tallystick.schema.errors import ValidationError
-from tallystick.schema.session import Session
+from tallystick.schema.session import Session, Uuid4
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 
@@ -32,6 +32,13 @@ class ErrorBody(msgspec.Struct, rename="camel", omit_defaults=True):
 
     message: str
     validation_errors: list[ValidationError] | None = None
+
+
+class ErasureRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """Erase the sessions of a user ID that carry the commitment to this secret (docs/privacy.md)."""
+
+    user_id: Uuid4
+    secret: Annotated[str, msgspec.Meta(pattern=_rules.ERASURE_SECRET_PATTERN)]
 
 
 class BatchRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -85,8 +92,9 @@ def _ingest_answers() -> dict[str, Any]:
 
 def document() -> dict[str, Any]:
     """The OpenAPI document as a dict."""
-    (_, _, _, _, _), components = msgspec.json.schema_components(
-        [Session, BatchRequest, BatchAnswer, ErrorBody, Message], ref_template="#/components/schemas/{name}"
+    (_, _, _, _, _, _), components = msgspec.json.schema_components(
+        [Session, BatchRequest, BatchAnswer, ErrorBody, Message, ErasureRequest],
+        ref_template="#/components/schemas/{name}",
     )
     batch_items = components["BatchRequest"]["properties"]["sessions"]
     batch_items["maxItems"] = _rules.MAX_BATCH_SESSIONS
@@ -130,6 +138,27 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": _answer("One result per session, in order.", "BatchAnswer"),
                         **_ingest_answers(),
+                    },
+                }
+            },
+            "/v1/erasures": {
+                "post": {
+                    "summary": "Erase a user's sessions from the user's own machine",
+                    "description": "Deletes the sessions of userId that carry the attribute telemetryErasureCommitment "
+                    "computed from this secret and started before now, and refuses them if they arrive later. "
+                    "Every well-formed request gets the same 202 answer, whether or not such sessions exist.",
+                    "operationId": "postErasure",
+                    "requestBody": {"required": True, "content": _json_content("ErasureRequest")},
+                    "responses": {
+                        "202": _answer("Recorded (the same answer for every well-formed request)."),
+                        "400": _answer("The body is not a well-formed erasure request.", "ErrorBody"),
+                        "408": _answer("The body did not arrive within the body timeout."),
+                        "413": _answer("The body is larger than an erasure request can be."),
+                        "415": _answer(
+                            "Content-Type is not application/json, or Content-Encoding is neither identity nor gzip."
+                        ),
+                        "429": _answer("Too many erasure requests from this client, or in all.", retry=True),
+                        "503": _answer("Busy, or storage unavailable: retry later.", retry=True),
                     },
                 }
             },

@@ -14,6 +14,7 @@ run them twice).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -70,23 +71,37 @@ def delete_user(store: Store, warehouse: Warehouse, user_id: str, *, load_first:
     """
     if load_first:
         Loader(store, warehouse).run()
+    return delete_matching(store, warehouse, '"userId" = ?', [user_id])
+
+
+_CHUNK = 1000
+
+
+def delete_matching(store: Store, warehouse: Warehouse, where_sql: str, parameters: list[object]) -> Deleted:
+    """Delete the loaded sessions that ``where_sql`` (on ``sessions``) selects: objects, then rows of every table.
+
+    The condition is evaluated once, on ``sessions``; the rows of every table are then
+    deleted by session ID, so it may use columns only ``sessions`` has (its attributes).
+    """
     warehouse.ensure_schema()
-    where = '"userId" = ?'
-    session_ids = [r[0] for r in warehouse.query(f'SELECT "sessionId" FROM sessions WHERE {where}', [user_id]).rows]
-    keys: list[str] = []
-    if session_ids:
-        rows = warehouse.query(
-            'SELECT key FROM _tallystick_loaded WHERE "sessionId" IN '
-            '(SELECT "sessionId" FROM sessions WHERE "userId" = ?)',
-            [user_id],
-        ).rows
-        keys = sorted({str(r[0]) for r in rows if str(r[0]).startswith(PREFIX)})
+    ids = sorted(
+        {str(r[0]) for r in warehouse.query(f'SELECT "sessionId" FROM sessions WHERE {where_sql}', parameters).rows}
+    )
     deleted = Deleted()
-    for key in keys:
-        deleted.objects += store.delete(key)
-    deleted.sessions = len(session_ids)
-    if session_ids:
-        warehouse.delete_sessions(where, [user_id])
-    if keys:
-        warehouse.forget_objects(keys)
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i : i + _CHUNK]
+        if not all(_UUID.match(s) for s in chunk):  # inlined below: only what the contract allows
+            raise ValueError("a session ID in the warehouse is not a UUID")
+        listed = "(" + ", ".join(f"'{s}'" for s in chunk) + ")"
+        rows = warehouse.query(f'SELECT key FROM _tallystick_loaded WHERE "sessionId" IN {listed}').rows
+        keys = sorted({str(r[0]) for r in rows if str(r[0]).startswith(PREFIX)})
+        for key in keys:
+            deleted.objects += store.delete(key)
+        warehouse.delete_sessions(f'"sessionId" IN {listed}')
+        if keys:
+            warehouse.forget_objects(keys)
+        deleted.sessions += len(chunk)
     return deleted
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
