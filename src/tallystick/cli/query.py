@@ -1,4 +1,4 @@
-"""``tallystick query``: one SQL statement against the warehouse, as a table, CSV or JSON lines."""
+"""``tallystick query``: one SQL query against the warehouse, inside the SQL sandbox, as a table, CSV or JSON lines."""
 
 from __future__ import annotations
 
@@ -11,16 +11,19 @@ from typing import Any
 from tallystick.cli.common import (
     EPILOG_COMMON,
     FMT,
-    WAREHOUSE_FILE,
     add_data_dir,
     add_warehouse,
-    open_warehouse,
+    parse_interval,
     print_table,
+    warehouse_spec,
 )
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    warehouse = open_warehouse(args, read_only=True)
+    from tallystick.warehouse import Limits, open_warehouse
+
+    limits = Limits(timeout_seconds=args.timeout, max_rows=args.max_rows)
+    warehouse = open_warehouse(warehouse_spec(args), sandbox=limits)
     try:
         result = warehouse.query(args.sql)
     finally:
@@ -44,8 +47,12 @@ def register(sub: Any) -> None:
         "query",
         help="run SQL against the warehouse",
         formatter_class=FMT,
-        description="Run one SQL statement against the warehouse (read-only). Tables: sessions, events, spans; "
-        "columns are named as in the session JSON (sessionId, applicationVersion, attributes, ...).",
+        description="Run one SQL query against the warehouse. Tables: sessions, events, spans; "
+        "columns are named as in the session JSON (sessionId, applicationVersion, attributes, ...).\n\n"
+        "The query runs in the same sandbox as the dashboard's SQL page, on every warehouse: one statement, "
+        "and it must be a query (SELECT, WITH, FROM, DESCRIBE ...); no file or network access; no writes; "
+        "a time limit and a row limit. For anything else use the engine's own shell: "
+        "duckdb FILE (stop `tallystick up` first) or clickhouse-client.",
         epilog="examples:\n"
         '  tallystick query "SELECT applicationVersion, count(*) FROM sessions GROUP BY 1 ORDER BY 2 DESC"\n'
         "  tallystick query \"SELECT attributes->>'shell' AS shell, count(DISTINCT userId) FROM sessions "
@@ -54,6 +61,21 @@ def register(sub: Any) -> None:
     )
     add_data_dir(p)
     p.add_argument("sql", help="the SQL statement")
-    add_warehouse(p, f"DuckDB file (default: <data-dir>/{WAREHOUSE_FILE})", metavar="FILE")
+    add_warehouse(p)
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    p.add_argument(
+        "--timeout",
+        type=parse_interval,
+        default=10.0,
+        metavar="TIME",
+        help="stop the query after this long, e.g. 30s or 5m (default: 10s; a running loader waits up to 10s "
+        "for a DuckDB warehouse, so a longer query can make its cycle fail and retry)",
+    )
+    p.add_argument(
+        "--max-rows",
+        type=int,
+        default=1_000_000,
+        metavar="N",
+        help="refuse an answer of more rows than this (default: %(default)s)",
+    )
     p.set_defaults(func=cmd_query)

@@ -21,11 +21,9 @@ Races and why each is harmless:
 - Another process (``tallystick query``) opening the file is DuckDB's own business:
   read-only openers share, and the loader retries while they hold it.
 
-The sandbox: ``read_only`` refuses writes; ``enable_external_access=false`` refuses
-reading or writing local files (``read_csv``, ``COPY``, ``ATTACH``, ``EXPORT``),
-installing or loading extensions, and any network access; the progress bar is off (it
-would draw on the server's stdout); ``lock_configuration`` stops a query from turning any
-of it back on. One statement per query.
+The sandbox is ``tallystick.warehouse.sandbox``'s, the same as ``tallystick query``'s:
+read-only, one query (by DuckDB's statement type), no files, no network, no spilling to
+disk, settings locked; the progress bar is off (it would draw on the server's stdout).
 """
 
 from __future__ import annotations
@@ -42,23 +40,13 @@ from typing import Any, TypeVar
 import duckdb
 
 from tallystick.dashboard.errors import BadQuery, NoData
-from tallystick.warehouse.base import QueryResult
+from tallystick.warehouse import sandbox
+from tallystick.warehouse.base import QueryError, QueryResult
 
 T = TypeVar("T")
 
 _locks: dict[Path, threading.Lock] = {}
 _locks_guard = threading.Lock()
-
-SANDBOX: dict[str, str | int | float | list[str]] = {
-    "enable_external_access": False,
-    "autoinstall_known_extensions": False,
-    "autoload_known_extensions": False,
-    "threads": 2,
-    "memory_limit": "1GB",
-}
-# Connection-level settings (DuckDB refuses them in the connect config), set before locking:
-# without the progress bar off, a query running over two seconds draws one on the server's stdout.
-SESSION = ("SET TimeZone = 'UTC'", "SET enable_progress_bar = false")
 
 
 def warehouse_path(spec: str | Path) -> Path:
@@ -123,12 +111,12 @@ class Connection:
         rows = self.query(sql, parameters).rows
         return rows[0][0] if rows else None
 
-    def statements(self, sql: str) -> int:
-        """How many statements ``sql`` holds (0 for only comments or blanks)."""
+    def check(self, sql: str) -> None:
+        """Refuse ``sql`` (``BadQuery``) unless it is one query (the sandbox's rule)."""
         try:
-            return len(self._con.extract_statements(sql))
-        except duckdb.Error as exc:
-            raise BadQuery(str(exc).strip()) from None
+            sandbox.check_duckdb(self._con, sql)
+        except QueryError as exc:
+            raise BadQuery(str(exc)) from None
 
 
 class Reader:
@@ -163,15 +151,12 @@ class Reader:
                     "(or run `tallystick load`); reload this page in a few seconds"
                 )
             try:
-                con = duckdb.connect(str(path), read_only=True, config=dict(SANDBOX))
+                con = sandbox.connect_duckdb(path)
             except duckdb.Error as exc:
                 raise NoData(f"cannot open the warehouse {path}: {exc}; try again in a moment") from None
             timer = threading.Timer(self.timeout_seconds, con.interrupt)
             timer.daemon = True
             try:
-                for statement in SESSION:
-                    con.execute(statement)
-                con.execute("SET lock_configuration = true")
                 timer.start()
                 yield Connection(con)
             finally:

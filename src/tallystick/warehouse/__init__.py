@@ -13,16 +13,20 @@ from tallystick.warehouse.base import (
     WarehouseError,
     WarehouseUnavailable,
 )
+from tallystick.warehouse.sandbox import Limits, Refused
 
 
-def open_warehouse(spec: str | Path, *, read_only: bool = False) -> Warehouse:
+def open_warehouse(spec: str | Path, *, read_only: bool = False, sandbox: Limits | None = None) -> Warehouse:
     """The warehouse ``spec`` names: a DuckDB file path (or ``duckdb:///path``), ``clickhouse://host:8123/db``
-    (``clickhouses://`` over TLS) or ``chdb:///dir`` (embedded ClickHouse)."""
+    (``clickhouses://`` over TLS) or ``chdb:///dir`` (embedded ClickHouse).
+
+    With ``sandbox``, every query runs inside the SQL sandbox (``tallystick.warehouse.sandbox``):
+    one read-only statement, no file or network access, within the limits given."""
     text = str(spec)
     if text.startswith(("clickhouse://", "clickhouses://", "chdb://")):
         from tallystick.warehouse.clickhouse import open_clickhouse
 
-        return open_clickhouse(text)
+        return open_clickhouse(text, sandbox)
     if text.startswith("duckdb://"):
         text = text.removeprefix("duckdb://")
     elif "://" in text:
@@ -31,14 +35,16 @@ def open_warehouse(spec: str | Path, *, read_only: bool = False) -> Warehouse:
         )
     from tallystick.warehouse.duckdb import DuckDBWarehouse
 
-    return DuckDBWarehouse(Path(text).expanduser(), read_only=read_only)
+    return DuckDBWarehouse(Path(text).expanduser(), read_only=read_only, limits=sandbox)
 
 
 __all__ = [
     "Batch",
+    "Limits",
     "LoadedObject",
     "QueryError",
     "QueryResult",
+    "Refused",
     "Warehouse",
     "WarehouseError",
     "WarehouseUnavailable",

@@ -67,6 +67,7 @@ from urllib.parse import unquote, urlencode, urlsplit
 import duckdb
 import msgspec
 
+from tallystick.warehouse import sandbox
 from tallystick.warehouse.base import Batch, QueryError, QueryResult, Warehouse, WarehouseError, WarehouseUnavailable
 from tallystick.warehouse.tables import Table, tables
 from tallystick.warehouse.transform import clickhouse_select_sql, read_sql
@@ -89,7 +90,11 @@ SETTINGS = {
 class Transport(Protocol):
     """How statements reach ClickHouse: ``execute`` runs one and returns the raw answer."""
 
-    def execute(self, sql: str, data: bytes | None = None, *, database: bool = True) -> bytes: ...
+    def execute(
+        self, sql: str, data: bytes | None = None, *, database: bool = True, settings: dict[str, str] | None = None
+    ) -> bytes:
+        """``settings`` apply to this statement only (the sandbox's ``readonly=1`` and limits)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -226,8 +231,11 @@ class HttpTransport:
                 self._all.append(conn)
         return conn
 
-    def execute(self, sql: str, data: bytes | None = None, *, database: bool = True) -> bytes:
+    def execute(
+        self, sql: str, data: bytes | None = None, *, database: bool = True, settings: dict[str, str] | None = None
+    ) -> bytes:
         params = dict(SETTINGS, default_format="JSONCompact", query_id=f"{QUERY_ID_PREFIX}{os.getpid()}-{next(_ids)}")
+        params.update(settings or {})
         if database:
             params["database"] = self.database
         if data is None:
@@ -288,8 +296,16 @@ class ChdbTransport:
             self.session = self._sessions[key]
         self.where = f"chdb://{key}"
 
-    def execute(self, sql: str, data: bytes | None = None, *, database: bool = True) -> bytes:
-        settings = " ".join(f"{k}={v}" for k, v in SETTINGS.items())
+    def execute(
+        self, sql: str, data: bytes | None = None, *, database: bool = True, settings: dict[str, str] | None = None
+    ) -> bytes:
+        if settings:
+            # One chDB session serves the whole process (the loader too), so per-statement settings
+            # go in the statement; chDB runs every statement of a text, so it must be one query.
+            if data is not None:
+                raise QueryError("a statement with its own settings cannot carry data")
+            sql = sandbox.clickhouse_subquery(sql, settings)
+        defaults = ", ".join(f"{k}={v}" for k, v in SETTINGS.items())
         with self._lock:
             try:
                 if database:
@@ -298,7 +314,7 @@ class ChdbTransport:
                     text = f"{sql}\n{data.decode()}"
                     self.session.query(text)
                     return b""
-                self.session.query(f"SET {settings.replace(' ', ', ')}")
+                self.session.query(f"SET {defaults}")
                 result = self.session.query(sql, "JSONCompact")
             except Exception as exc:  # noqa: BLE001 - chDB raises its own error types (and RuntimeError)
                 raise QueryError(str(exc).strip()) from None
@@ -308,8 +324,9 @@ class ChdbTransport:
         """The chDB session stays open for the process (it cannot be reopened)."""
 
 
-def open_clickhouse(spec: str) -> ClickHouseWarehouse:
-    """A ClickHouse warehouse from ``clickhouse://…``, ``clickhouses://…`` or ``chdb://…``."""
+def open_clickhouse(spec: str, limits: sandbox.Limits | None = None) -> ClickHouseWarehouse:
+    """A ClickHouse warehouse from ``clickhouse://…``, ``clickhouses://…`` or ``chdb://…``;
+    with ``limits``, every statement runs inside the SQL sandbox (``tallystick.warehouse.sandbox``)."""
     parts = urlsplit(spec)
     if parts.scheme == "chdb":
         database = "tallystick"
@@ -318,7 +335,9 @@ def open_clickhouse(spec: str) -> ClickHouseWarehouse:
             if name == "database" and value:
                 database = value
         path = Path(unquote(parts.netloc + parts.path)).expanduser()
-        return ClickHouseWarehouse(ChdbTransport(path, _check_database(database)), _check_database(database))
+        return ClickHouseWarehouse(
+            ChdbTransport(path, _check_database(database)), _check_database(database), limits=limits
+        )
     if parts.scheme not in ("clickhouse", "clickhouses"):
         raise WarehouseUnavailable(f"unsupported warehouse {spec!r}: use clickhouse://host:8123/database")
     tls = parts.scheme == "clickhouses"
@@ -332,7 +351,7 @@ def open_clickhouse(spec: str) -> ClickHouseWarehouse:
         tls=tls,
         timeout=300.0,
     )
-    return ClickHouseWarehouse(transport, database)
+    return ClickHouseWarehouse(transport, database, limits=limits)
 
 
 def _check_database(name: str) -> str:
@@ -346,14 +365,20 @@ class ClickHouseWarehouse(Warehouse):
 
     dialect = "clickhouse"
 
-    def __init__(self, transport: Transport, database: str) -> None:
+    def __init__(self, transport: Transport, database: str, *, limits: sandbox.Limits | None = None) -> None:
         self.transport = transport
         self.database = database
+        self.limits = limits
 
     # --- plumbing -----------------------------------------------------------------------------
 
     def _run(self, sql: str, data: bytes | None = None) -> bytes:
-        return self.transport.execute(sql, data)
+        if self.limits is None:
+            return self.transport.execute(sql, data)
+        try:
+            return self.transport.execute(sql, data, settings=sandbox.clickhouse_settings(self.limits))
+        except QueryError as exc:
+            raise sandbox.clickhouse_refusal(str(exc), self.limits) from None
 
     def query(self, sql: str, parameters: list[Any] | None = None) -> QueryResult:
         return _result(self._run(bind(sql, parameters)))

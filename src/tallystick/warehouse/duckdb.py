@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 import msgspec
 
+from tallystick.warehouse import sandbox
 from tallystick.warehouse.base import (
     Batch,
     QueryError,
@@ -51,8 +52,18 @@ def _is_lock_error(exc: Exception) -> bool:
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
 
-    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False, wait_seconds: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        read_only: bool = False,
+        wait_seconds: float = 10.0,
+        limits: sandbox.Limits | None = None,
+    ) -> None:
+        """``limits`` opens the file inside the SQL sandbox (``tallystick.warehouse.sandbox``), read-only."""
         self.path = Path(path)
+        self.limits = limits
+        read_only = read_only or limits is not None
         self.read_only = read_only
         if read_only and not self.path.exists():
             raise WarehouseUnavailable(f"no warehouse at {self.path}: run `tallystick load` (or `tallystick up`) first")
@@ -64,14 +75,18 @@ class DuckDBWarehouse(Warehouse):
         deadline = time.monotonic() + wait_seconds
         while True:
             try:
-                self.con = duckdb.connect(str(self.path), read_only=read_only)
+                if limits is not None:
+                    self.con = sandbox.connect_duckdb(self.path, limits)
+                else:
+                    self.con = duckdb.connect(str(self.path), read_only=read_only)
                 break
             except duckdb.Error as exc:
                 if _is_lock_error(exc) and time.monotonic() < deadline:
                     time.sleep(0.1)
                     continue
                 raise WarehouseUnavailable(f"cannot open the warehouse {self.path}: {exc}") from None
-        self.con.execute("SET TimeZone = 'UTC'")
+        if limits is None:
+            self.con.execute("SET TimeZone = 'UTC'")
         if not read_only:
             # Commits append to the write-ahead log (durable, replayed after a crash); folding the
             # log into the file is costly and grows with the tables, so do it once per load (on
@@ -139,12 +154,35 @@ class DuckDBWarehouse(Warehouse):
         return inserted
 
     def query(self, sql: str, parameters: list[Any] | None = None) -> QueryResult:
+        if self.limits is not None:
+            return self._sandboxed(sql, parameters, self.limits)
         try:
             cursor = self.con.execute(sql, parameters or [])
             columns = [d[0] for d in cursor.description or []]
             return QueryResult(columns, cursor.fetchall() if columns else [])
         except duckdb.Error as exc:
             raise QueryError(str(exc).strip()) from None
+
+    def _sandboxed(self, sql: str, parameters: list[Any] | None, limits: sandbox.Limits) -> QueryResult:
+        sandbox.check_duckdb(self.con, sql)
+        timer = threading.Timer(limits.timeout_seconds, self.con.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            cursor = self.con.execute(sql, parameters or [])
+            columns = [d[0] for d in cursor.description or []]
+            rows = cursor.fetchmany(limits.max_rows + 1) if columns else []
+        except duckdb.InterruptException:
+            raise sandbox.Refused(sandbox.TOO_LONG.format(seconds=limits.timeout_seconds)) from None
+        except duckdb.PermissionException as exc:
+            raise sandbox.Refused(sandbox.NO_ACCESS.format(message=str(exc).strip().splitlines()[0])) from None
+        except duckdb.Error as exc:
+            raise QueryError(str(exc).strip()) from None
+        finally:
+            timer.cancel()
+        if len(rows) > limits.max_rows:
+            raise sandbox.Refused(sandbox.TOO_MANY_ROWS.format(rows=limits.max_rows))
+        return QueryResult(columns, rows)
 
     def delete_sessions(self, where_sql: str, parameters: list[Any] | None = None) -> None:
         con = self.con
