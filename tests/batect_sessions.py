@@ -94,6 +94,8 @@ def batect_session(seed: int, *, errors: int = 1, frames: int = 120, offset: tim
         spans.append({"type": kind, "startTime": _time(begin, offset), "endTime": _time(t, offset), "attributes": {}})
     spans[3]["attributes"] = {"taskName": "build", "isMainTask": True, "containerCount": rng.randint(1, 6)}
     for kind in EVENT_TYPES:
+        if kind != EVENT_TYPES[0] and rng.random() < 0.4:  # each other event in some sessions only
+            continue
         t += timedelta(milliseconds=rng.randint(1, 50))
         events.append({"type": kind, "time": _time(t, offset), "attributes": {"latestVersion": "0.80.1"}})
     for i in range(errors):
