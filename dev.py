@@ -30,6 +30,7 @@ APT_PACKAGES = {
     "clickhouse-server": "clickhouse-server",
     "clickhouse-client": "clickhouse-client",
     "chromium": "chromium",
+    "tinyproxy": "tinyproxy",
 }
 TOOLS = ROOT / ".cache" / "tools"
 

@@ -9,9 +9,11 @@
     python examples/mytool.py telemetry allow|disable|status
 
 The telemetry lines are marked ``# telemetry``. The tests run this file as a real
-subprocess; ``MYTOOL_TELEMETRY_URL`` and ``MYTOOL_TELEMETRY_EXIT_TIMEOUT`` point
-it at a test server (a self-hosting user could use the first one too), and
-``MYTOOL_TELEMETRY_SIGTERM=1`` opts in to queueing the session on SIGTERM.
+subprocess; ``MYTOOL_TELEMETRY_URL`` points it at a test server (a self-hosting
+user could use it too), ``MYTOOL_TELEMETRY_EXIT_TIMEOUT`` makes the exit wait for
+the upload process, ``MYTOOL_TELEMETRY_UPLOAD_INTERVAL`` shortens the pause after
+a successful upload, and ``MYTOOL_TELEMETRY_SIGTERM=1`` opts in to queueing the
+session on SIGTERM.
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         version=__version__,
         server_url=os.environ.get("MYTOOL_TELEMETRY_URL", "https://telemetry.example.org"),
     )
-    if "MYTOOL_TELEMETRY_EXIT_TIMEOUT" in os.environ:  # for the tests: wait longer on uploads at exit
-        config.exit_timeout = float(os.environ["MYTOOL_TELEMETRY_EXIT_TIMEOUT"])
+    if "MYTOOL_TELEMETRY_EXIT_TIMEOUT" in os.environ:  # for the tests: wait for the upload at exit
+        config.exit_timeout = config.ci_exit_timeout = float(os.environ["MYTOOL_TELEMETRY_EXIT_TIMEOUT"])
+    if "MYTOOL_TELEMETRY_UPLOAD_INTERVAL" in os.environ:  # for the tests: upload at every run
+        config.upload_interval = float(os.environ["MYTOOL_TELEMETRY_UPLOAD_INTERVAL"])
     # Opt in to keeping the session of a SIGTERM'd run; costs a late death if SIGTERM lands in long C code.
     config.handle_sigterm = os.environ.get("MYTOOL_TELEMETRY_SIGTERM") == "1"
     telemetry.configure(config)  # telemetry

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -20,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from fixtures.common import free_port, require_tool, wait_until
 from tallystick.client._environment import CI_SYSTEMS
 from tallystick.client._ids import new_uuid4
 from tallystick.client._queue import file_name
@@ -40,7 +43,12 @@ class FakeIngest:
     """
 
     def __init__(
-        self, status: int | None = None, headers: dict[str, str] | None = None, batches: bool = True, delay: float = 0.0
+        self,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        batches: bool = True,
+        delay: float = 0.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.status = status
         self.headers = headers or {}
@@ -52,7 +60,10 @@ class FakeIngest:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._server.handle_error = lambda request, address: None  # type: ignore[method-assign]
+        if tls is not None:  # the handshake runs in each request's thread, not in the accept loop
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=False)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         self._timer = threading.Timer(SERVER_LIFETIME, self.stop)
@@ -105,6 +116,12 @@ class FakeIngest:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                if isinstance(self.request, ssl.SSLSocket):
+                    self.request.settimeout(10)
+                    self.request.do_handshake()  # a client that refuses the certificate ends here
+                super().setup()
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -197,7 +214,8 @@ class Tool:
     def __init__(self, home: Path) -> None:
         home.mkdir(parents=True, exist_ok=True)
         self.home = home
-        self.env = clean_environment(home)
+        # Every run may upload (the default pause after a success is 10 minutes); tests of the pause set their own.
+        self.env = {**clean_environment(home), "MYTOOL_TELEMETRY_UPLOAD_INTERVAL": "0"}
         self.data_dir = home / "data" / "mytool" / "telemetry"
         self.queue_dir = self.data_dir / "queue"
 
@@ -287,3 +305,100 @@ class FakeStream:
 def stream() -> Callable[[bool], FakeStream]:
     """Factory for fake stderr streams: ``stream(tty=True)``."""
     return FakeStream
+
+
+class Certificates:
+    """A test CA (trustme) with a certificate for 127.0.0.1, and another CA that signed nothing here."""
+
+    def __init__(self, directory: Path) -> None:
+        import trustme
+
+        self.ca = trustme.CA()
+        self.server = self.ca.issue_cert("127.0.0.1")
+        self.ca_file = directory / "ca.pem"
+        self.ca.cert_pem.write_to_path(str(self.ca_file))
+        self.wrong_ca_file = directory / "wrong-ca.pem"
+        trustme.CA().cert_pem.write_to_path(str(self.wrong_ca_file))
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.server.configure_cert(context)
+        return context
+
+
+@pytest.fixture
+def certificates(tmp_path: Path) -> Certificates:
+    """A fresh test CA and a server certificate for 127.0.0.1."""
+    return Certificates(tmp_path)
+
+
+class TinyProxy:
+    """Debian's tinyproxy on 127.0.0.1, optionally asking for a user and password; its log says what it relayed."""
+
+    def __init__(self, directory: Path, auth: tuple[str, str] | None = None) -> None:
+        binary = shutil.which("tinyproxy")
+        require_tool(binary is not None, "tinyproxy", "apt-get install tinyproxy (python3 dev.py test does it as root)")
+        assert binary is not None
+        directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_file = directory / "tinyproxy.log"
+        lines = [
+            f"Port {self.port}",
+            "Listen 127.0.0.1",
+            "Timeout 30",
+            "MaxClients 100",
+            "Allow 127.0.0.1",
+            "LogLevel Connect",
+            f'LogFile "{self.log_file}"',
+            "DisableViaHeader Yes",
+        ]
+        if auth is not None:
+            lines.append(f"BasicAuth {auth[0]} {auth[1]}")
+        config = directory / "tinyproxy.conf"
+        config.write_text("\n".join(lines) + "\n")
+        self.process = subprocess.Popen(
+            [binary, "-d", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_until(self._listening, timeout=15, what="tinyproxy listening")
+
+    def _listening(self) -> bool:
+        assert self.process.poll() is None, "tinyproxy exited"
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        except OSError:
+            return False
+        return True
+
+    def relayed(self) -> list[str]:
+        """The requests the proxy handled, e.g. ``CONNECT 127.0.0.1:5000`` or ``PUT http://127.0.0.1:5000/v1/sessions``."""
+        if not self.log_file.exists():
+            return []
+        found = []
+        for line in self.log_file.read_text().splitlines():
+            if "Request (file descriptor" in line:
+                found.append(line.split("): ", 1)[1].rsplit(" HTTP/", 1)[0])
+        return found
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def tinyproxy(tmp_path: Path) -> Iterator[Callable[..., TinyProxy]]:
+    """Factory: ``tinyproxy(auth=None)`` → a running TinyProxy (``auth=("user", "password")`` asks for Basic auth)."""
+    proxies: list[TinyProxy] = []
+
+    def start(auth: tuple[str, str] | None = None) -> TinyProxy:
+        proxy = TinyProxy(tmp_path / f"proxy{len(proxies)}", auth)
+        proxies.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        proxy.stop()

@@ -88,6 +88,7 @@ def test_consent_matrix(
         install_hooks=False,
         exit_timeout=10,
         ci_exit_timeout=10,
+        upload_interval=0,
     )
     client = Client(config)
     client.start()

@@ -36,7 +36,9 @@ def test_sessions_wait_while_the_server_is_down(tool, ingest_server) -> None:  #
         assert result.returncode == 0 and result.stderr == ""
     waiting = tool.queued_ids()
     assert len(waiting) == 3
+    assert (tool.data_dir / "upload-state").read_text().split()[1:] == ["1", "refused"], "one attempt, backing off"
     server.start()
+    (tool.data_dir / "upload-state").unlink()  # the back-off period has passed
     tool.run("hello", "online", env=env)
     wait_until(lambda: waiting <= set(server.stored_session_ids()), timeout=15, what="queued sessions stored")
     assert not waiting & tool.queued_ids()

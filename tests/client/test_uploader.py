@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tallystick.client import _schedule
 from tallystick.client._config import Config
 from tallystick.client._ids import new_uuid4
 from tallystick.client._queue import Queue, file_name
@@ -75,12 +76,13 @@ def test_without_batch_endpoint_it_falls_back_to_puts(tmp_path: Path, fake_inges
 
 @pytest.mark.parametrize("status", [429, 503])
 def test_retry_after_is_stored_and_honoured(tmp_path: Path, fake_ingest, status: int) -> None:  # type: ignore[no-untyped-def]
-    """429/503 keep the files, store Retry-After, and the next pass sends nothing until then."""
+    """429/503 keep the files, put Retry-After in the shared schedule, and no attempt starts until then."""
     server = fake_ingest(status=status, headers={"Retry-After": "120"})
     uploader, queue, _, _ = setup(tmp_path, server.url, 1)
-    uploader.run_pass()
-    assert queue.read_retry_after() == NOW + 120
-    uploader.run_pass()
+    assert uploader.attempt() == f"http{status}"
+    state = _schedule.read(str(tmp_path))
+    assert (state.next, state.failures, state.outcome) == (NOW + 120, 0, f"http{status}")
+    assert uploader.attempt() == "skipped"
     assert len(server.requests) == 1
     assert len(queue.entries()) == 1
 
@@ -94,7 +96,10 @@ def test_client_errors_move_the_file_aside_for_good(tmp_path: Path, fake_ingest,
     uploader.run_pass()
     assert len(server.requests) == 1
     assert queue.entries() == []
-    assert len(list(Path(queue.rejected_directory).iterdir())) == 1
+    (kept,) = Path(queue.rejected_directory).glob("*.json")
+    assert Path(f"{kept}.answer").read_bytes() == b'{"message": "scripted answer"}', (
+        "the server's answer kept beside it"
+    )
     assert counts == {"rejected": 1}
 
 
@@ -218,7 +223,7 @@ def test_network_errors_keep_everything(tmp_path: Path, url: str) -> None:
 
 
 def test_a_pass_is_skipped_while_another_process_holds_the_lock(tmp_path: Path, fake_ingest) -> None:  # type: ignore[no-untyped-def]
-    """If the queue's lock is held, the pass sends nothing."""
+    """If the queue's lock is held, the attempt sends nothing and leaves the schedule alone."""
     from tallystick.client._lock import UploadLock
 
     server = fake_ingest()
@@ -226,9 +231,47 @@ def test_a_pass_is_skipped_while_another_process_holds_the_lock(tmp_path: Path, 
     held = UploadLock(queue.lock_path)
     assert held.acquire()
     try:
-        uploader.run_pass()
+        assert uploader.attempt() == "skipped"
     finally:
         held.release()
+    assert server.requests == []
+    assert not Path(_schedule.path(str(tmp_path))).exists()
+
+
+def test_failed_attempts_back_off_doubling(tmp_path: Path) -> None:
+    """A refused connection is one attempt; the next is not due before the back-off, which doubles."""
+    uploader, queue, _, _ = setup(tmp_path, "http://127.0.0.1:9", 2)
+    assert uploader.attempt() == "refused"
+    assert uploader.attempt() == "skipped"
+    state = _schedule.read(str(tmp_path))
+    assert (state.next, state.failures, state.outcome) == (NOW + 60, 1, "refused")
+    _schedule.write(str(tmp_path), _schedule.State(0, 1, "refused"))  # the back-off has passed
+    assert uploader.attempt() == "refused"
+    assert _schedule.read(str(tmp_path)).next == NOW + 120
+    assert [_schedule.backoff(n) for n in (1, 2, 3, 30, 100)] == [60, 120, 240, 86400, 86400]
+    assert len(queue.entries()) == 2
+
+
+def test_a_success_pauses_for_the_interval_except_on_ci(tmp_path: Path, fake_ingest) -> None:  # type: ignore[no-untyped-def]
+    """After a success the next attempt waits upload_interval; on CI it does not."""
+    server = fake_ingest()
+    uploader, queue, _, _ = setup(tmp_path, server.url, 1)
+    assert uploader.attempt() == "sent"
+    assert _schedule.read(str(tmp_path)).next == NOW + uploader.config.upload_interval
+    queue.put(file_name(NOW, new_uuid4()), json.dumps({"sessionId": new_uuid4()}).encode())
+    assert uploader.attempt() == "skipped"
+    uploader.ci = True
+    assert uploader.attempt() == "sent"
+    assert len(server.requests) == 2 and queue.entries() == []
+
+
+def test_an_attempt_that_died_is_not_retried_before_its_back_off(tmp_path: Path, fake_ingest) -> None:  # type: ignore[no-untyped-def]
+    """A claim left by a killed upload process counts as a failure: even CI waits for its back-off."""
+    server = fake_ingest()
+    uploader, _, _, _ = setup(tmp_path, server.url, 1)
+    _schedule.write(str(tmp_path), _schedule.State(NOW + 60, 0, _schedule.ATTEMPT))
+    uploader.ci = True
+    assert uploader.attempt() == "skipped"
     assert server.requests == []
 
 

@@ -12,11 +12,12 @@ import argparse
 import json
 import os
 import sys
+import time
 
-from tallystick.client import _consent
+from tallystick.client import _consent, _schedule
 from tallystick.client._client import Client
 from tallystick.client._config import Config
-from tallystick.client._queue import Queue
+from tallystick.client._queue import ANSWER_SUFFIX, SUFFIX, Queue
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,17 +47,25 @@ def _show(config: Config, data_dir: str, as_json: bool) -> None:
         loaded = queue.load(entry, 1024 * 1024)
         if loaded is not None:
             sessions.append(json.loads(loaded[0]))
+    rejected = []
     try:
-        rejected = len(os.listdir(queue.rejected_directory))
+        names = sorted(name for name in os.listdir(queue.rejected_directory) if name.endswith(SUFFIX))
     except OSError:
-        rejected = 0
+        names = []
+    for name in names:
+        answer = _read_text(os.path.join(queue.rejected_directory, name + ANSWER_SUFFIX))
+        try:
+            answer_value: object = json.loads(answer) if answer else None
+        except ValueError:
+            answer_value = answer
+        rejected.append({"file": name, "serverAnswer": answer_value})
     user_file = os.path.join(data_dir, "user-id")
     try:
         with open(user_file, encoding="ascii") as f:
             user_id: str | None = f.read().strip()
     except OSError:
         user_id = None
-    retry_after = queue.read_retry_after()
+    state = _schedule.read(data_dir)
     report = {
         "app": config.app_id,
         "dataDirectory": data_dir,
@@ -67,7 +76,10 @@ def _show(config: Config, data_dir: str, as_json: bool) -> None:
         "userId": user_id,
         "queued": sessions,
         "rejected": rejected,
-        "retryAfter": retry_after or None,
+        "nextUpload": state.next or None,
+        "failedUploadsInARow": state.failures,
+        "lastUpload": state.outcome or None,
+        "uploadLog": _read_text(os.path.join(data_dir, "upload.log")),
     }
     if as_json:
         print(json.dumps(report, indent=2))
@@ -77,10 +89,23 @@ def _show(config: Config, data_dir: str, as_json: bool) -> None:
     print(f"  stored choice:   {stored}")
     print(f"  in this shell:   {'on' if decision.record else 'off'} ({decision.reason})")
     print(f"  user ID:         {user_id or '(none)'}")
-    print(f"  rejected:        {rejected} session(s) the server refused, kept in {queue.rejected_directory}")
+    if state.outcome:
+        failed = f", {state.failures} failed in a row" if state.failures else ""
+        print(f"  last upload:     {state.outcome}{failed}; next not before {time.ctime(state.next)}")
+    print(f"  rejected:        {len(rejected)} session(s) the server refused, kept in {queue.rejected_directory}")
+    for item in rejected:
+        print(f"    {item['file']}: the server answered {json.dumps(item['serverAnswer'])}")
     print(f"  queued:          {len(sessions)} session(s), sent as they are below")
     for session in sessions:
         print(json.dumps(session, indent=2))
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(64 * 1024)
+    except OSError:
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,4 +124,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `show | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)

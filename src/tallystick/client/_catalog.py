@@ -33,6 +33,12 @@ CLIENT_ATTRIBUTES: tuple[tuple[str, str, str], ...] = (
     ("telemetryMs", "number", "Milliseconds the telemetry client cost the tool in this run."),
     ("telemetryQueueDepth", "number", "Sessions waiting in the local upload queue."),
     ("telemetryQueuedBytes", "number", "Bytes of the sessions waiting in the local upload queue."),
+    ("telemetryUploadFailures", "number", "Upload attempts that failed in a row before this run (absent when none)."),
+    (
+        "telemetryUploadError",
+        "string",
+        "Why the last upload failed, e.g. timeout, certificate, proxy or http503 (absent when none).",
+    ),
     ("telemetryDrops*", "number", "Sessions, events or attributes the client dropped, by reason (e.g. expired)."),
     (
         "telemetryErasureCommitment",

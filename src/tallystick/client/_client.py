@@ -23,6 +23,7 @@ from tallystick.schema import _rules
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from tallystick.client import _schedule
     from tallystick.client._config import Config
     from tallystick.client._queue import Queue
     from tallystick.client._scrub import Scrubber
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from tallystick.client._uploader import Uploader
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
+# Where no upload process can start (see _spawn.available), the thread's upload gets this much of the exit.
+FALLBACK_EXIT_WAIT = 0.025
+FALLBACK_EXIT_WAIT_CI = 1.0
 
 
 def _isatty(stream: object) -> bool:
@@ -189,8 +193,8 @@ class Client:
         self.session = session
         if self.sink is not None:
             return
-        if self._sends() and self.waiting:
-            self._make_uploader().start()
+        if self._sends() and self.waiting and not self._spawns():
+            self._make_uploader().start()  # the fallback: a thread, from the start of the run
 
     def _sweep(self) -> None:
         """Make the queue and delete what is past its age: one ``scandir``, no file read."""
@@ -213,11 +217,17 @@ class Client:
             from tallystick.client._uploader import Uploader
 
             assert self.queue is not None
-            self.uploader = Uploader(self.config, self.queue, count=self.count, log=self.log)
+            self.uploader = Uploader(self.config, self.queue, count=self.count, log=self.log, ci=self.ci)
         return self.uploader
 
     def _sends(self) -> bool:
         return not (self.local_only or self.debug)
+
+    def _spawns(self) -> bool:
+        """Whether uploads run in a detached process (else in a thread: see DESIGN.md)."""
+        from tallystick.client import _spawn
+
+        return _spawn.available()
 
     def _notice(self) -> None:
         """Print the first-run notice, once: only the run that creates the marker prints."""
@@ -326,9 +336,14 @@ class Client:
         pending: dict[str, int] = {}
         entries = []
         queue = self.queue
+        state = None
         if queue is not None:
             pending = queue.read_drops()
             entries = queue.entries()
+            if self._sends():
+                from tallystick.client import _schedule
+
+                state = _schedule.read(self.data_dir)
         with self._count_lock:
             reported = dict(self.counts)
         drops = dict(pending)
@@ -338,6 +353,9 @@ class Client:
             "telemetryQueueDepth": len(entries),
             "telemetryQueuedBytes": sum(e.size for e in entries),
         }
+        if state is not None and state.failures:
+            attributes["telemetryUploadFailures"] = state.failures
+            attributes["telemetryUploadError"] = state.outcome
         for key, n in sorted(drops.items()):
             name = "telemetryDrops" + key[:1].upper() + key[1:]
             if _rules.is_attribute_name(name):
@@ -348,30 +366,64 @@ class Client:
         if self.sink is not None:
             self.sink.append(tree)
             return
+        queued = self._queue_session(session, tree)
+        if queue is not None and self._sends() and state is not None and (queued or entries):
+            self._upload_at_exit(state, queued)
+        if queue is not None:
+            self._keep_unreported_drops(queue, pending, reported)
+
+    def _queue_session(self, session: Session, tree: dict[str, object]) -> tuple[str, bytes] | None:
+        """Write the sealed session to the queue (in debug mode: print it instead); its file name and body."""
         body = self._encode(tree)
         if body is None:
-            pass
-        elif self.debug:
+            return None
+        if self.debug:
             import json
 
             self.log("this session would be sent (debug: not queued, not sent):\n" + json.dumps(tree, indent=2))
-        elif queue is not None:
-            from tallystick.client._queue import file_name
+            return None
+        if self.queue is None:
+            return None
+        from tallystick.client._queue import file_name
 
-            try:
-                queue.put(file_name(session.start_time, session.session_id), body)
-            except OSError as exc:
-                self.count("writeFailed")
-                self.log(f"cannot queue the session: {exc}")
-        if self.ci and queue is not None and self._sends():
+        name = file_name(session.start_time, session.session_id)
+        try:
+            if self.queue.put(name, body):
+                return name, body
+        except OSError as exc:
+            self.count("writeFailed")
+            self.log(f"cannot queue the session: {exc}")
+        return None
+
+    def _upload_at_exit(self, state: _schedule.State, queued: tuple[str, bytes] | None) -> None:
+        """Start the upload process if the shared schedule says it is due; the tool does not wait for it.
+
+        On CI (no later run will come) this run's session is handed over too, so it is
+        sent even if the machine deletes the data directory right after the job.
+        """
+        config = self.config
+        timeout = config.ci_exit_timeout if self.ci else config.exit_timeout
+        if not self._spawns():  # the fallback thread: started with the run, or now on CI
             uploader = self._make_uploader()
-            if not uploader.stopped:
-                uploader.start()  # no later run will come: send now, within a short bound
-                uploader.wait(self.config.ci_exit_timeout)
-        elif self.uploader is not None and self.uploader.busy:
-            self.uploader.wait(self.config.exit_timeout)
-        if queue is not None:
-            self._keep_unreported_drops(queue, pending, reported)
+            if self.ci and not uploader.stopped:
+                uploader.start()
+            if uploader.busy:
+                uploader.wait(max(timeout, FALLBACK_EXIT_WAIT_CI if self.ci else FALLBACK_EXIT_WAIT))
+            return
+        from tallystick.client import _schedule
+
+        if not _schedule.worth_starting(state, config.clock(), ci=self.ci):
+            self.log(f"no upload before {time.ctime(state.next)} (last: {state.outcome})")
+            return
+        from tallystick.client import _spawn
+
+        pid = _spawn.start(config, self.data_dir, ci=self.ci, handed=queued if self.ci else None)
+        if pid is None:
+            self.count("uploadNotStarted")
+            return
+        self.log(f"upload process {pid} started")
+        if timeout > 0:
+            _spawn.wait(pid, timeout)
 
     def _encode(self, tree: dict[str, object]) -> bytes | None:
         """The session as UTF-8 JSON; a value that cannot be encoded is dropped and counted, not the session."""

@@ -11,8 +11,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import TextIO
 
-DEFAULT_EXIT_TIMEOUT = 0.025
-DEFAULT_CI_EXIT_TIMEOUT = 1.0
+DEFAULT_EXIT_TIMEOUT = 0.0
+DEFAULT_CI_EXIT_TIMEOUT = 0.0
+DEFAULT_UPLOAD_INTERVAL = 600.0
 DEFAULT_REQUEST_TIMEOUT = 5.0
 DEFAULT_MAX_QUEUE_FILES = 100
 DEFAULT_MAX_QUEUE_BYTES = 5 * 1024 * 1024
@@ -47,6 +48,7 @@ class Config:
         "server_url",
         "stderr",
         "strict",
+        "upload_interval",
         "version",
     )
 
@@ -64,6 +66,7 @@ class Config:
         exit_timeout: float = DEFAULT_EXIT_TIMEOUT,
         ci_exit_timeout: float = DEFAULT_CI_EXIT_TIMEOUT,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        upload_interval: float = DEFAULT_UPLOAD_INTERVAL,
         max_queue_files: int = DEFAULT_MAX_QUEUE_FILES,
         max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
         max_age_days: float = DEFAULT_MAX_AGE_DAYS,
@@ -82,8 +85,13 @@ class Config:
         ``data_dir_name``: the directory under the user's data directory where the
         queue and the consent choice live (default: ``app_id``); ``data_dir``
         overrides the whole path.
-        ``exit_timeout``: the longest the host's exit waits on an upload in flight;
-        ``ci_exit_timeout``: the same on CI, where the session is uploaded at exit.
+        ``exit_timeout``: the longest the host's exit waits for the upload it started
+        (default 0: uploads run in a detached process and the tool never waits);
+        ``ci_exit_timeout``: the same on CI.
+        ``request_timeout``: the bound of each upload request (connect, send, answer).
+        ``upload_interval``: after a successful upload, the next one starts no sooner
+        than this many seconds later (default 600; on CI every run's session is sent at
+        its exit). Failures back off on their own: 1 minute, doubling, at most a day.
         ``local_only``: record and queue sessions but never send them.
         ``debug``: print each session to ``stderr`` instead of queueing it, and log
         the client's own problems there.
@@ -106,6 +114,7 @@ class Config:
         self.exit_timeout = exit_timeout
         self.ci_exit_timeout = ci_exit_timeout
         self.request_timeout = request_timeout
+        self.upload_interval = upload_interval
         self.max_queue_files = max_queue_files
         self.max_queue_bytes = max_queue_bytes
         self.max_age_days = max_age_days

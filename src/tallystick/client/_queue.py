@@ -6,6 +6,8 @@ name starts with the session's start time (so sorting names sorts by age), and
 every reader tolerates files vanishing under it (another run uploaded them).
 """
 
+# ruff: noqa: SIM105  (contextlib would cost import time on the host's exit path)
+
 from __future__ import annotations
 
 import os
@@ -20,6 +22,8 @@ SUFFIX = ".json"
 TEMP_PREFIX = ".tmp-"
 STALE_TEMP_SECONDS = 3600.0
 MAX_REJECTED_FILES = 20
+ANSWER_SUFFIX = ".answer"
+MAX_ANSWER_BYTES = 16 * 1024
 
 
 class Entry:
@@ -62,7 +66,6 @@ class Queue:
         self.data_dir = data_dir
         self.directory = os.path.join(data_dir, "queue")
         self.rejected_directory = os.path.join(data_dir, "rejected")
-        self.retry_after_path = os.path.join(data_dir, "retry-after")
         self.drops_path = os.path.join(data_dir, "drops.json")
         self.lock_path = os.path.join(data_dir, "upload.lock")
         self.max_files = max_files
@@ -138,22 +141,32 @@ class Queue:
     def remove(self, entry: Entry) -> None:
         _files.remove(entry.path)
 
-    def reject(self, entry: Entry) -> None:
-        """Move a session the server will never accept out of the queue, keeping a few for ``show``."""
+    def reject(self, entry: Entry, answer: bytes = b"") -> None:
+        """Move a session the server will never accept out of the queue, with the server's answer beside it.
+
+        The last ``MAX_REJECTED_FILES`` are kept for ``show``: ``<name>`` and ``<name>.answer``.
+        """
         try:
             os.makedirs(self.rejected_directory, mode=0o700, exist_ok=True)
-            os.replace(entry.path, os.path.join(self.rejected_directory, entry.name))
+            target = os.path.join(self.rejected_directory, entry.name)
+            os.replace(entry.path, target)
         except FileNotFoundError:
             return
         except OSError:
             _files.remove(entry.path)
+        else:
+            try:
+                _files.atomic_write(target + ANSWER_SUFFIX, answer[:MAX_ANSWER_BYTES], sync=False)
+            except OSError:
+                pass
         self._count("rejected", 1)
         try:
-            kept = sorted(os.listdir(self.rejected_directory))
+            kept = sorted(name for name in os.listdir(self.rejected_directory) if name.endswith(SUFFIX))
         except OSError:
             return
         for name in kept[:-MAX_REJECTED_FILES]:
             _files.remove(os.path.join(self.rejected_directory, name))
+            _files.remove(os.path.join(self.rejected_directory, name + ANSWER_SUFFIX))
 
     def sweep(self) -> int:
         """Delete sessions past their age and temp files left by crashed writers; how many sessions remain.
@@ -197,21 +210,9 @@ class Queue:
                 continue
             for name in names:
                 _files.remove(os.path.join(directory, name))
-        _files.remove(self.retry_after_path)
         _files.remove(self.drops_path)
 
     # -- state beside the queue ---------------------------------------------
-
-    def read_retry_after(self) -> float:
-        """Until when the server asked not to be sent anything (0 if it did not)."""
-        data = _files.read_bytes(self.retry_after_path, 64)
-        try:
-            return float(data or b"0")
-        except ValueError:
-            return 0.0
-
-    def write_retry_after(self, until: float) -> None:
-        _files.atomic_write(self.retry_after_path, f"{until:.3f}".encode(), sync=False)
 
     def read_drops(self) -> dict[str, int]:
         """Drop counts by reason not yet reported in a session."""
@@ -227,6 +228,14 @@ class Queue:
         if not isinstance(tree, dict):
             return {}
         return {k: v for k, v in tree.items() if isinstance(k, str) and type(v) is int and v > 0}
+
+    def add_drops(self, drops: dict[str, int]) -> None:
+        """Add counts to those not yet reported (the upload process's; a race with another writer may lose some)."""
+        if drops:
+            merged = self.read_drops()
+            for key, n in drops.items():
+                merged[key] = merged.get(key, 0) + n
+            self.write_drops(merged)
 
     def write_drops(self, drops: dict[str, int]) -> None:
         if not drops:

@@ -1,10 +1,23 @@
-"""HTTP/1.1 for the uploader, on a bare socket. Imported only by the upload thread.
+"""HTTP/1.1 for the uploader, on a bare socket: proxies, verified TLS. Imported only where uploads run.
 
-``http.client`` costs ~17 ms to import (most of it the ``email`` package), and
-an import on the upload thread holds the GIL the host tool's main thread needs.
-A request here is one JSON body out and one small answer back, on a fresh
+``http.client`` costs ~17 ms to import (most of it the ``email`` package). A
+request here is one JSON body out and one small answer back, on a fresh
 connection that is closed after it (``Connection: close``), so a minimal client
 suffices: status line, headers, then a body by Content-Length, chunks, or EOF.
+
+It behaves like curl and the standard library where users expect it to:
+
+- ``https_proxy``/``HTTPS_PROXY`` for https, ``http_proxy``/``HTTP_PROXY`` for http
+  (the upper-case one ignored under CGI, where it could come from a request header),
+  ``all_proxy``/``ALL_PROXY`` otherwise; lower case wins. A proxy URL may carry
+  ``user:password@`` (percent-encoded); it is sent as ``Proxy-Authorization: Basic``
+  and never appears in an error message or a log line. https goes through a
+  ``CONNECT`` tunnel; http in absolute form.
+- ``no_proxy``/``NO_PROXY``: comma- or space-separated; ``*`` matches every host; a
+  name matches itself and its subdomains (a leading dot or ``*.`` is ignored); an IP
+  literal or a CIDR block matches addresses; ``:port`` restricts an entry to that port.
+- TLS verifies the certificate and the host name against ``SSL_CERT_FILE`` and/or
+  ``SSL_CERT_DIR`` when set, else the system store.
 """
 
 from __future__ import annotations
@@ -13,6 +26,8 @@ import socket
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import ssl
+    from collections.abc import Mapping
     from typing import BinaryIO
 
 MAX_RESPONSE_BYTES = 1024 * 1024
@@ -21,6 +36,10 @@ MAX_HEADER_LINES = 100
 
 class ProtocolError(OSError):
     """The server's answer is not HTTP/1.x as expected."""
+
+
+class ProxyError(OSError):
+    """The proxy refused to open a tunnel or is misconfigured."""
 
 
 class Response:
@@ -37,12 +56,23 @@ class Response:
 
 def split_url(url: str) -> tuple[str, str, int, str]:
     """``scheme, host, port, path`` of an http(s) URL."""
+    scheme, _, host, port, path = _parse_url(url)
+    return scheme, host, port, path
+
+
+def _parse_url(url: str, default_scheme: str | None = None) -> tuple[str, str, str, int, str]:
+    """``scheme, userinfo, host, port, path``; a URL without scheme gets ``default_scheme``."""
     scheme, sep, rest = url.partition("://")
+    if not sep and default_scheme is not None:
+        scheme, rest = default_scheme, url
     scheme = scheme.lower()
-    if not sep or scheme not in {"http", "https"}:
-        raise ProtocolError(f"unsupported URL {url!r}: use http:// or https://")
+    if scheme not in {"http", "https"}:
+        raise ProtocolError(f"unsupported URL scheme {scheme!r}: use http:// or https://")
     authority, slash, path = rest.partition("/")
-    authority = authority.rpartition("@")[2]
+    authority = authority.partition("?")[0].partition("#")[0]
+    userinfo, at, authority = authority.rpartition("@")
+    if not at:
+        userinfo = ""
     port = 443 if scheme == "https" else 80
     if authority.startswith("["):  # IPv6 literal
         host, _, tail = authority[1:].partition("]")
@@ -50,31 +80,156 @@ def split_url(url: str) -> tuple[str, str, int, str]:
             port = int(tail[1:])
     else:
         host, colon, number = authority.partition(":")
-        if colon:
+        if colon and number:
             if not number.isdigit():
-                raise ProtocolError(f"bad port in {url!r}")
+                raise ProtocolError(f"bad port in URL for host {host!r}")
             port = int(number)
     if not host:
-        raise ProtocolError(f"no host in {url!r}")
-    return scheme, host, port, slash + path if slash else "/"
+        raise ProtocolError("no host in URL")
+    return scheme, userinfo, host, port, slash + path if slash else "/"
 
 
-def send(method: str, url: str, body: bytes, *, timeout: float, user_agent: str) -> Response:
-    """One request with a JSON body; raises OSError on any network or protocol trouble."""
-    scheme, host, port, path = split_url(url)
-    sock = socket.create_connection((host, port), timeout=timeout)
+def _env(environ: Mapping[str, str], name: str) -> str:
+    """The lower-case variable, else the upper-case one (not ``HTTP_PROXY`` under CGI)."""
+    value = environ.get(name.lower())
+    if value is None and not (name == "HTTP_PROXY" and "REQUEST_METHOD" in environ):
+        value = environ.get(name.upper())
+    return (value or "").strip()
+
+
+def proxy_for(scheme: str, host: str, port: int, environ: Mapping[str, str]) -> str | None:
+    """The proxy URL to reach ``host:port`` over ``scheme``, or None to connect directly."""
+    proxy = _env(environ, f"{scheme.upper()}_PROXY") or _env(environ, "ALL_PROXY")
+    if not proxy or bypass_proxy(host, port, _env(environ, "NO_PROXY")):
+        return None
+    return proxy
+
+
+def bypass_proxy(host: str, port: int, no_proxy: str) -> bool:
+    """Whether ``no_proxy`` says to reach ``host:port`` directly (rules in this module's docstring)."""
+    host = host.lower().rstrip(".").strip("[]")
+    address = _ip(host)
+    for raw in no_proxy.replace(" ", ",").split(","):
+        entry = raw.strip().lower()
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        entry_port: int | None = None
+        if entry.startswith("["):  # [v6]:port
+            inner, _, tail = entry[1:].partition("]")
+            entry = inner
+            if tail.startswith(":") and tail[1:].isdigit():
+                entry_port = int(tail[1:])
+        elif entry.count(":") == 1:  # name:port or v4:port (a bare v6 address has several colons)
+            name, _, number = entry.partition(":")
+            if not number.isdigit():
+                continue
+            entry, entry_port = name, int(number)
+        if entry_port is not None and entry_port != port:
+            continue
+        if address is not None or _ip(entry.partition("/")[0]) is not None:
+            if address is not None and _in_network(address, entry):
+                return True
+            continue
+        entry = entry.removeprefix("*").lstrip(".").rstrip(".")
+        if entry and (host == entry or host.endswith("." + entry)):
+            return True
+    return False
+
+
+def _ip(text: str) -> object | None:
+    if not text or not (text[0].isdigit() or ":" in text):
+        return None
+    import ipaddress
+
     try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _in_network(address: object, entry: str) -> bool:
+    import ipaddress
+
+    try:
+        network = ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return False
+    return address in network
+
+
+def _basic(userinfo: str) -> str:
+    import base64
+    from urllib.parse import unquote
+
+    user, _, password = userinfo.partition(":")
+    token = f"{unquote(user)}:{unquote(password)}".encode()
+    return "Basic " + base64.b64encode(token).decode("ascii")
+
+
+def tls_context(environ: Mapping[str, str]) -> ssl.SSLContext:
+    """A verifying client context: ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set, else the system store."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names
+    cafile = environ.get("SSL_CERT_FILE") or None
+    capath = environ.get("SSL_CERT_DIR") or None
+    if cafile or capath:
+        context.load_verify_locations(cafile=cafile, capath=capath)
+    else:
+        context.load_default_certs()
+    return context
+
+
+def send(
+    method: str,
+    url: str,
+    body: bytes,
+    *,
+    timeout: float,
+    user_agent: str,
+    environ: Mapping[str, str] | None = None,
+    context: ssl.SSLContext | None = None,
+) -> Response:
+    """One request with a JSON body; raises OSError on any network, TLS, proxy or protocol trouble.
+
+    ``environ`` supplies the proxy and certificate variables (default: none).
+    """
+    environ = environ or {}
+    scheme, _, host, port, path = _parse_url(url)
+    proxy = proxy_for(scheme, host, port, environ)
+    proxy_auth = ""
+    if proxy is not None:
+        try:
+            proxy_scheme, userinfo, proxy_host, proxy_port, _ = _parse_url(proxy, default_scheme="http")
+        except ProtocolError as exc:
+            raise ProxyError(f"unusable proxy setting: {exc}") from None
+        if proxy_scheme != "http":
+            raise ProxyError("only http:// proxies are supported")
+        if userinfo:
+            proxy_auth = f"Proxy-Authorization: {_basic(userinfo)}\r\n"
+        sock = socket.create_connection((proxy_host, proxy_port), timeout=timeout)
+    else:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    try:
+        bracketed = host if ":" not in host else f"[{host}]"
+        authority = bracketed if port == (443 if scheme == "https" else 80) else f"{bracketed}:{port}"
+        target = path
         if scheme == "https":
             import ssl
 
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
-        default_port = 443 if scheme == "https" else 80
-        host_header = host if ":" not in host else f"[{host}]"
-        if port != default_port:
-            host_header += f":{port}"
+            if proxy is not None:
+                _connect_tunnel(sock, f"{bracketed}:{port}", proxy_auth)
+                proxy_auth = ""
+            sock = (context or tls_context(environ)).wrap_socket(sock, server_hostname=host)
+            assert isinstance(sock, ssl.SSLSocket)
+        elif proxy is not None:
+            target = f"http://{authority}{path}"
         head = (
-            f"{method} {path} HTTP/1.1\r\n"
-            f"Host: {host_header}\r\n"
+            f"{method} {target} HTTP/1.1\r\n"
+            f"Host: {authority}\r\n"
+            f"{proxy_auth}"
             "Content-Type: application/json\r\n"
             "Accept: application/json\r\n"
             f"User-Agent: {user_agent}\r\n"
@@ -86,6 +241,26 @@ def send(method: str, url: str, body: bytes, *, timeout: float, user_agent: str)
             return _read_response(stream)
     finally:
         sock.close()
+
+
+def _connect_tunnel(sock: socket.socket, authority: str, proxy_auth: str) -> None:
+    """Ask the proxy for a tunnel to ``authority``; raises ProxyError unless it answers 2xx."""
+    sock.sendall(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n{proxy_auth}\r\n".encode("latin-1"))
+    # Byte by byte up to the blank line: nothing after it may be read, it belongs to TLS.
+    head = bytearray()
+    while not head.endswith(b"\r\n\r\n") and not head.endswith(b"\n\n"):
+        byte = sock.recv(1)
+        if not byte:
+            raise ProxyError("the proxy closed the connection before answering CONNECT")
+        head += byte
+        if len(head) > 65536:
+            raise ProxyError("the proxy's answer to CONNECT is too long")
+    parts = bytes(head).split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        raise ProxyError("the proxy's answer to CONNECT is not HTTP")
+    status = int(parts[1])
+    if not 200 <= status < 300:
+        raise ProxyError(f"the proxy answered CONNECT with {status}")
 
 
 def _read_response(stream: BinaryIO) -> Response:
@@ -126,3 +301,24 @@ def _read_response(stream: BinaryIO) -> Response:
     if length is not None and length.isdigit():
         return Response(status, headers, read(min(int(length), MAX_RESPONSE_BYTES)))
     return Response(status, headers, read(MAX_RESPONSE_BYTES))
+
+
+def error_kind(exc: BaseException) -> str:
+    """A short name for why a request failed, for the client's own counters (no host names, no URLs)."""
+    import ssl
+
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "certificate"
+    if isinstance(exc, ssl.SSLError):
+        return "tls"
+    if isinstance(exc, ProxyError):
+        return "proxy"
+    if isinstance(exc, ProtocolError):
+        return "protocol"
+    if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError
+        return "timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, socket.gaierror):
+        return "dns"
+    return "network"

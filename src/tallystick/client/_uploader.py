@@ -1,19 +1,22 @@
-"""The uploader: sends what waits in the queue, from a daemon thread, never blocking the host.
+"""The uploader: sends what waits in the queue, in the upload process (or, where none can start, a thread).
 
 See DESIGN.md beside this file: the steps, the races, and why each is harmless.
 """
 
-# ruff: noqa: BLE001, S110, SIM105  (a failed upload only keeps the files for a later run)
+# ruff: noqa: BLE001, S110  (a failed upload only keeps the files for a later run)
 
 from __future__ import annotations
 
 import _thread
+import os
 import time
 
+from tallystick.client import _schedule
 from tallystick.schema._rules import MAX_BATCH_SESSIONS, MAX_BODY_BYTES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Callable
 
     from tallystick.client._config import Config
@@ -38,6 +41,9 @@ BATCH_BYTES = MAX_BODY_BYTES - 64 * 1024
 GO_ON = "go on"
 STOP = "stop"
 NO_BATCHES = "no batches"
+# Attempts in one upload process: after a round that sent everything, sessions queued meanwhile go too.
+MAX_ROUNDS = 5
+LOCK_POLL = 0.02
 
 
 def parse_retry_after(value: str | None, now: float) -> float:
@@ -58,7 +64,11 @@ def parse_retry_after(value: str | None, now: float) -> float:
 
 
 class Uploader:
-    """Uploads queued sessions in passes, one pass at a time, on a daemon thread."""
+    """Uploads queued sessions in attempts: each under ``upload.lock``, each allowed by the shared schedule.
+
+    ``extra``: a session handed over by the run that started this upload process
+    (on CI), sent only if its queue directory is gone by the time the attempt runs.
+    """
 
     def __init__(
         self,
@@ -68,31 +78,39 @@ class Uploader:
         count: Callable[[str, int], None],
         log: Callable[[str], None],
         send: Send | None = None,
+        ci: bool = False,
+        extra: tuple[str, bytes] | None = None,
+        allowed: Callable[[], bool] | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.config = config
         self.queue = queue
         self._count = count
         self._log = log
         self._send = send
+        self.ci = ci  # sends at every run's exit: the interval after a success does not apply
+        self.extra = extra
+        self._allowed = allowed  # checked before each request: consent withdrawn meanwhile stops the upload
+        self._deadline = deadline  # time.monotonic() after which no request starts
+        self._context: ssl.SSLContext | None = None
+        self._handed: dict[str, bytes] = {}
         # Re-entrant: a SIGTERM handler may call start/wait on the main thread while it holds the guard.
         self._guard = _thread.RLock()
         # Held while a pass runs, released by the upload thread. Never waited on without a timeout:
         # a signal handler must not block on a lock the thread it interrupted holds.
         self._idle = _thread.allocate_lock()
         self._running = False
-        self._again = False
         self.stopped = False
         self.requests = 0
+        self.outcome = _schedule.SENT  # how the last pass ended: sent, or why it stopped
+        self.retry_until: float | None = None  # set by a 429/503
 
-    # -- the host's side ---------------------------------------------------
+    # -- the thread fallback (no upload process on this platform) ---------------
 
     def start(self) -> None:
-        """Run a pass in the background (or one more after the current one)."""
+        """Run an attempt on a daemon thread (only where no upload process can be started)."""
         with self._guard:
-            if self.stopped:
-                return
-            if self._running:
-                self._again = True
+            if self.stopped or self._running:
                 return
             if not self._idle.acquire(blocking=False):
                 return  # held with no pass running: only by ``wait``, which is about to stop the uploader
@@ -111,7 +129,7 @@ class Uploader:
         return self._running
 
     def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` s for the passes to end; then stop starting requests. Whether they ended."""
+        """Wait up to ``timeout`` s for the attempt to end; then stop starting requests. Whether it ended."""
         ended = self._idle.acquire(timeout=max(timeout, 0.0))
         if ended:
             self._idle.release()
@@ -119,61 +137,120 @@ class Uploader:
             self.stopped = True
         return ended
 
-    # -- the thread's side -------------------------------------------------
-
     def _main(self) -> None:
         try:
-            while True:
-                try:
-                    self.run_pass()
-                except Exception as exc:
-                    self._count("internalError", 1)
-                    self._log(f"upload pass failed: {type(exc).__name__}: {exc}")
-                with self._guard:
-                    if not self._again or self.stopped:
-                        self._running = False
-                        self._idle.release()
-                        return
-                    self._again = False
+            try:
+                self.run()
+            except Exception as exc:
+                self._count("internalError", 1)
+                self._log(f"upload failed: {type(exc).__name__}: {exc}")
+            with self._guard:
+                self._running = False
+                self._idle.release()
         except BaseException:  # the interpreter is going away; nothing to tell anyone
             pass
 
-    def run_pass(self) -> None:
-        """Upload everything waiting, unless another process is at it or the server asked to wait."""
+    # -- attempts ------------------------------------------------------------------
+
+    def run(self, lock_wait: float = 0.0) -> str:
+        """Attempt uploads until the queue is empty, one fails, or the schedule says wait; the last outcome.
+
+        ``lock_wait``: how long to wait for another process's attempt to end before
+        giving up (the upload process on CI waits, so its own session gets its turn).
+        """
+        outcome = "skipped"
+        for round_number in range(MAX_ROUNDS):
+            outcome = self.attempt(lock_wait if round_number == 0 else 0.0, continuing=round_number > 0)
+            if outcome != _schedule.SENT or self.stopped:
+                break
+            # Released: a run that found the lock held just before relied on us to look once more.
+            if not self.queue.entries():
+                break
+        return outcome
+
+    def attempt(self, lock_wait: float = 0.0, *, continuing: bool = False) -> str:
+        """One attempt under ``upload.lock``, if the shared schedule allows one now; how it ended.
+
+        ``skipped`` (locked by another process, or not due), ``sent`` (everything
+        waiting was stored or set aside), or why it stopped (``timeout``, ``http503``, ...).
+        """
         from tallystick.client._lock import UploadLock
 
         lock = UploadLock(self.queue.lock_path)
+        deadline = time.monotonic() + lock_wait
         try:
-            if not lock.acquire():
-                self._log("another run is uploading this queue")
-                return
+            while not lock.acquire():
+                if time.monotonic() >= deadline or self.stopped:
+                    self._log("another run is uploading this queue")
+                    return "skipped"
+                time.sleep(LOCK_POLL)
         except OSError as exc:
+            if self.extra is not None and not os.path.isdir(self.queue.data_dir):
+                # The data directory is gone (a CI machine wiped with its job): nothing left to share or
+                # schedule; send the session this process was handed.
+                self.run_pass()
+                return self.outcome
             self._log(f"cannot lock the queue: {exc}")
-            return
+            return "skipped"
         try:
+            data_dir = self.queue.data_dir
             now = self.config.clock()
-            if self.queue.read_retry_after() > now:
-                self._log("the server asked to wait before sending more")
-                return
-            self.queue.sweep()
-            entries = self.queue.entries()
-            batches = True
-            while entries and not self.stopped:
-                chunk, entries = self._take(entries, batches)
-                if not chunk:
-                    continue
-                if len(chunk) > 1:
-                    outcome = self._send_batch(chunk)
-                    if outcome == NO_BATCHES:
-                        batches = False
-                        entries = [entry for entry, _, _ in chunk] + entries
-                        continue
-                else:
-                    outcome = self._send_one(*chunk[0])
-                if outcome == STOP:
-                    return
+            state = _schedule.read(data_dir)
+            if continuing and state.outcome != _schedule.SENT:
+                return "skipped"
+            if not continuing and not _schedule.due(state, now, ci=self.ci):
+                self._log(f"not due before {time.ctime(state.next)} ({state.outcome or 'waiting'})")
+                return "skipped"
+            # Claimed as if it will fail: runs starting meanwhile see a back-off and start nothing.
+            claim = _schedule.State(now + _schedule.backoff(state.failures + 1), state.failures, _schedule.ATTEMPT)
+            self._write_state(claim)
+            self.run_pass()
+            now = self.config.clock()
+            if self.outcome == _schedule.SENT:
+                after = _schedule.State(now + max(self.config.upload_interval, 0.0), 0, _schedule.SENT)
+            elif self.retry_until is not None:  # the server asked to wait: not a failure of ours
+                after = _schedule.State(self.retry_until, state.failures, self.outcome)
+            else:
+                failures = state.failures + 1
+                after = _schedule.State(now + _schedule.backoff(failures), failures, self.outcome)
+            self._write_state(after)
+            return self.outcome
         finally:
             lock.release()
+
+    def _write_state(self, state: _schedule.State) -> None:
+        try:
+            _schedule.write(self.queue.data_dir, state)
+        except OSError as exc:  # the data directory went away (or is read-only): the attempt goes on
+            self._log(f"cannot write the upload state: {exc}")
+
+    def run_pass(self) -> None:
+        """Send everything waiting, oldest first; sets ``outcome`` (and ``retry_until``) when it stops early."""
+        self.outcome, self.retry_until = _schedule.SENT, None
+        self.queue.sweep()
+        entries = self.queue.entries()
+        if self.extra is not None and not os.path.isdir(self.queue.directory):
+            # The queue vanished (a CI machine cleaning up): send the session we were handed.
+            from tallystick.client._queue import Entry
+
+            name, body = self.extra
+            entries = [Entry(name, os.path.join(self.queue.directory, name), len(body), 0.0)]
+            self._handed[name] = body
+        batches = True
+        while entries and not self.stopped:
+            chunk, entries = self._take(entries, batches)
+            if not chunk:
+                continue
+            if len(chunk) > 1:
+                outcome = self._send_batch(chunk)
+                if outcome == NO_BATCHES:
+                    batches = False
+                    entries = [entry for entry, _, _ in chunk] + entries
+                    continue
+            else:
+                outcome = self._send_one(*chunk[0])
+            if outcome == STOP:
+                return
 
     def _take(self, entries: list[Entry], batches: bool) -> tuple[list[tuple[Entry, bytes, str]], list[Entry]]:
         """Load the next sessions to send: up to a batch's worth, or one."""
@@ -186,15 +263,37 @@ class Uploader:
             if chunk and size + entry.size + 1 > BATCH_BYTES:
                 break
             rest.pop(0)
-            loaded = self.queue.load(entry, MAX_BODY_BYTES)
+            loaded = self._load(entry)
             if loaded is None:
                 continue
             chunk.append((entry, *loaded))
             size += len(loaded[0]) + 1
         return chunk, rest
 
+    def _load(self, entry: Entry) -> tuple[bytes, str] | None:
+        handed = self._handed.get(entry.name)
+        if handed is not None:
+            import json
+
+            try:
+                tree = json.loads(handed)
+            except ValueError:
+                return None
+            session_id = tree.get("sessionId") if isinstance(tree, dict) else None
+            return (handed, session_id) if isinstance(session_id, str) else None
+        return self.queue.load(entry, MAX_BODY_BYTES)
+
+    def _stop(self, outcome: str) -> str:
+        self.outcome = outcome
+        return STOP
+
     def _request(self, method: str, path: str, body: bytes) -> Response | None:
-        if self.stopped:
+        if (
+            self.stopped
+            or (self._deadline is not None and time.monotonic() > self._deadline)
+            or (self._allowed is not None and not self._allowed())
+        ):
+            self.outcome = "stopped"
             return None
         url = self.config.server_url.rstrip("/") + path
         self.requests += 1
@@ -203,24 +302,30 @@ class Uploader:
                 return self._send(method, url, body)
             from tallystick.client import _transport
 
+            if self._context is None and url.startswith("https:"):
+                self._context = _transport.tls_context(self.config.environ)
             return _transport.send(
                 method,
                 url,
                 body,
                 timeout=self.config.request_timeout,
                 user_agent=f"tallystick-client {self.config.app_id}/{self.config.version}",
+                environ=self.config.environ,
+                context=self._context,
             )
         except Exception as exc:  # network trouble of any kind: keep the files for a later run
-            self._log(f"{method} {path} failed: {type(exc).__name__}: {exc}")
+            from tallystick.client._transport import error_kind
+
+            self.outcome = error_kind(exc)
+            # The type and the kind only: a message may name the proxy, whose URL can hold a password.
+            self._log(f"{method} {path} failed: {type(exc).__name__} ({self.outcome})")
             return None
 
-    def _back_off(self, response: Response) -> None:
+    def _back_off(self, response: Response) -> str:
         until = parse_retry_after(response.headers.get("retry-after"), self.config.clock())
         self._log(f"server answered {response.status}: waiting until {time.ctime(until)}")
-        try:
-            self.queue.write_retry_after(until)
-        except OSError:
-            pass
+        self.retry_until = until
+        return self._stop(f"http{response.status}")
 
     def _send_one(self, entry: Entry, body: bytes, session_id: str) -> str:
         response = self._request("PUT", "/v1/sessions", body)
@@ -231,14 +336,13 @@ class Uploader:
             self.queue.remove(entry)
             return GO_ON
         if status in BACKOFF_STATUSES:
-            self._back_off(response)
-            return STOP
+            return self._back_off(response)
         if status in REJECTED:
             self._log(f"server rejected session {session_id} ({status}): {response.body[:500]!r}")
-            self.queue.reject(entry)
+            self.queue.reject(entry, response.body)
             return GO_ON
         self._log(f"server answered {status}: keeping the queue for a later run")
-        return STOP
+        return self._stop(f"http{status}")
 
     def _send_batch(self, chunk: list[tuple[Entry, bytes, str]]) -> str:
         body = b'{"sessions":[' + b",".join(data for _, data, _ in chunk) + b"]}"
@@ -247,37 +351,36 @@ class Uploader:
             return STOP
         status = response.status
         if status in BACKOFF_STATUSES:
-            self._back_off(response)
-            return STOP
+            return self._back_off(response)
         if status in NO_BATCH_STATUSES:
             self._log(f"batch answered {status}: sending sessions one by one")
             return NO_BATCHES
         if status != 200:
             self._log(f"batch answered {status}: keeping the queue for a later run")
-            return STOP
+            return self._stop(f"http{status}")
         by_id = _batch_results(response.body)
         if by_id is None:  # not the ingest API answering (a captive portal, a proxy): keep everything
             self._log("batch answer unreadable: keeping the queue for a later run")
-            return STOP
+            return self._stop("unreadable")
         for entry, _, session_id in chunk:
             result = by_id.get(session_id)
-            if result in ACCEPTED:
+            if result is not None and result[0] in ACCEPTED:
                 self.queue.remove(entry)
-            elif result in REJECTED:
-                self._log(f"server rejected session {session_id} ({result})")
-                self.queue.reject(entry)
+            elif result is not None and result[0] in REJECTED:
+                self._log(f"server rejected session {session_id} ({result[0]})")
+                self.queue.reject(entry, result[1])
         return GO_ON
 
 
-def _batch_results(body: bytes) -> dict[str, int] | None:
-    """Each session's status from a batch answer, or None if the body is not one."""
+def _batch_results(body: bytes) -> dict[str, tuple[int, bytes]] | None:
+    """Each session's status (and its result, as the server's answer) from a batch answer, or None."""
     import json
 
     try:
         results = json.loads(body)["results"]
-        by_id = {r["sessionId"]: r["status"] for r in results}
+        by_id = {r["sessionId"]: (r["status"], r) for r in results}
     except (ValueError, KeyError, TypeError):  # UnicodeDecodeError is a ValueError
         return None
-    if not all(isinstance(k, str) and type(v) is int for k, v in by_id.items()):
+    if not all(isinstance(k, str) and type(v[0]) is int for k, v in by_id.items()):
         return None
-    return by_id
+    return {k: (status, json.dumps(result).encode()) for k, (status, result) in by_id.items()}

@@ -1,0 +1,97 @@
+"""Starting the upload process: detached, so the host tool never waits on the network.
+
+The host pays for one ``posix_spawn`` of ``python -I -S`` (no site, no user
+paths: it starts fast and sees only the standard library and this package). The
+child runs ``_child.main``: it inherits no terminal (stdin, stdout and stderr
+are ``/dev/null``, or a pipe holding the session on CI), starts its own session
+(so the shell's Ctrl-C and job control leave it alone) and outlives the tool.
+Where ``posix_spawn`` is missing (Windows) or the interpreter is frozen into the
+tool (``sys.executable`` would start the tool again), there is no upload process:
+the client falls back to a thread (see DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from tallystick.client._config import Config
+
+# A session handed over on CI goes through a pipe without blocking the host: only what fits its buffer.
+MAX_HANDED_BYTES = 60 * 1024
+_CODE = "import sys;sys.path.insert(0,sys.argv[1]);from tallystick.client._child import main;main()"
+
+
+def available() -> bool:
+    """Whether an upload process can be started here."""
+    return hasattr(os, "posix_spawn") and bool(sys.executable) and not getattr(sys, "frozen", False)
+
+
+def start(config: Config, data_dir: str, *, ci: bool, handed: tuple[str, bytes] | None = None) -> int | None:
+    """Start the upload process; its PID, or None if it could not start (then nothing is sent this run)."""
+    import json
+
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    params = {
+        "app": config.app_id,
+        "version": config.version,
+        "url": config.server_url,
+        "dataDir": data_dir,
+        "requestTimeout": config.request_timeout,
+        "interval": config.upload_interval,
+        "maxAgeDays": config.max_age_days,
+        "ci": ci,
+        "handed": handed[0] if handed is not None and len(handed[1]) <= MAX_HANDED_BYTES else None,
+    }
+    argv = [sys.executable, "-I", "-S", "-c", _CODE, package_root, json.dumps(params)]
+    environ = {str(k): str(v) for k, v in config.environ.items()}
+    read_end = write_end = -1
+    if params["handed"] is not None:
+        read_end, write_end = os.pipe()
+        stdin: tuple[object, ...] = (os.POSIX_SPAWN_DUP2, read_end, 0)
+    else:
+        stdin = (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)
+    actions = [
+        stdin,
+        (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+        (os.POSIX_SPAWN_DUP2, 1, 2),
+    ]
+    try:
+        pid = os.posix_spawn(sys.executable, argv, environ, file_actions=actions, setsid=True)
+    except OSError:
+        pid = None
+    finally:
+        if read_end >= 0:
+            os.close(read_end)
+    if write_end >= 0:
+        try:
+            if pid is not None and handed is not None:
+                os.set_blocking(write_end, False)
+                os.write(write_end, handed[1])  # fits the pipe's buffer; a short write leaves invalid JSON, ignored
+        except OSError:
+            pass
+        finally:
+            os.close(write_end)
+    return pid
+
+
+def wait(pid: int, timeout: float) -> bool:
+    """Wait at most ``timeout`` s for the upload process to end (tests and opt-in); whether it did."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # reaped by someone else (a SIGCHLD handler of the tool)
+            return True
+        if done:
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(delay, left))
+        delay = min(delay * 2, 0.02)

@@ -1,0 +1,136 @@
+"""The example tool as users run it, in the field: verified TLS, proxies, black holes, CI machines.
+
+Each test runs the tool as real processes; the upload happens in the detached
+process each run's exit starts, so results are read from the servers and the
+data directory, waiting (bounded) where the upload runs after the tool ended.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections import Counter
+
+import pytest
+
+from fixtures.common import wait_until
+
+RUNS = 20
+
+
+def _state(tool) -> list[str]:  # type: ignore[no-untyped-def]
+    path = tool.data_dir / "upload-state"
+    return path.read_text().split() if path.exists() else []
+
+
+def test_a_wrong_ca_is_silent_to_the_tool_and_counted_in_its_telemetry(tool, fake_ingest, certificates) -> None:  # type: ignore[no-untyped-def]
+    """TLS verification failing shows nothing; the next sessions say so; with the right CA everything arrives."""
+    server = fake_ingest(tls=certificates.server_context())
+    tool.allow()
+    env = {"MYTOOL_TELEMETRY_URL": server.url, "SSL_CERT_FILE": str(certificates.wrong_ca_file)}
+    baseline = tool.run("hello", "Ada", env={**env, "DO_NOT_TRACK": "1"})
+    first = tool.run("hello", "Ada", env={**env, "MYTOOL_TELEMETRY_EXIT_TIMEOUT": "30"})
+    assert (first.returncode, first.stdout, first.stderr) == (baseline.returncode, baseline.stdout, baseline.stderr)
+    assert _state(tool)[1:] == ["1", "certificate"]
+    second = tool.run("hello", "Bob", env=env)
+    assert (second.stdout, second.stderr) == ("Hello, Bob!\n", "")
+    sessions = [json.loads(p.read_text()) for p in tool.queued()]
+    assert len(sessions) == 2 and server.received == []
+    latest = max(sessions, key=lambda s: s["sessionStartTime"])
+    assert latest["attributes"]["telemetryUploadFailures"] == 1
+    assert latest["attributes"]["telemetryUploadError"] == "certificate"
+    (tool.data_dir / "upload-state").write_text("0 1 certificate\n")  # the back-off has passed
+    env["SSL_CERT_FILE"] = str(certificates.ca_file)
+    tool.run("hello", "Cy", env={**env, "MYTOOL_TELEMETRY_EXIT_TIMEOUT": "30"})
+    assert len(server.received) == 3 and tool.queued() == []
+    assert _state(tool)[1:] == ["0", "sent"]
+
+
+def test_https_through_an_authenticating_proxy_from_the_tool(tool, fake_ingest, certificates, tinyproxy) -> None:  # type: ignore[no-untyped-def]
+    """The upload process honours HTTPS_PROXY with credentials and SSL_CERT_FILE from the tool's environment."""
+    server = fake_ingest(tls=certificates.server_context())
+    proxy = tinyproxy(auth=("alice", "pass123"))
+    tool.allow()
+    env = {
+        "MYTOOL_TELEMETRY_URL": server.url,
+        "SSL_CERT_FILE": str(certificates.ca_file),
+        "HTTPS_PROXY": proxy.url.replace("http://", "http://alice:pass123@"),
+        "NO_PROXY": "example.org",
+        "MYTOOL_TELEMETRY_EXIT_TIMEOUT": "30",
+    }
+    result = tool.run("hello", "Ada", env=env)
+    assert result.stdout == "Hello, Ada!\n" and result.stderr == ""
+    assert len(server.received) == 1
+    assert proxy.relayed() == [f"CONNECT 127.0.0.1:{server.url.rsplit(':', 1)[1]}"]
+    assert not any("pass123" in p.read_text(errors="replace") for p in tool.data_dir.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("ci", [False, True], ids=["laptop", "ci"])
+def test_a_black_hole_costs_one_attempt_across_concurrent_runs(tool, black_hole, ci: bool) -> None:  # type: ignore[no-untyped-def]
+    """20 runs at once and 5 after them, a server that never answers: one connection in all (counted server-side)."""
+    tool.allow()
+    tool.queue_sessions(3)
+    env = {**tool.env, "MYTOOL_TELEMETRY_URL": black_hole.url}
+    if ci:
+        env["CI"] = "true"
+    processes = [
+        subprocess.Popen(tool.command("hello", f"run{i}"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for i in range(RUNS)
+    ]
+    for i, process in enumerate(processes):
+        out, err = process.communicate(timeout=60)
+        assert (process.returncode, out, err) == (0, f"Hello, run{i}!\n".encode(), b"")
+    wait_until(lambda: black_hole.accepted >= 1, timeout=15, what="the one attempt")
+    for i in range(5):
+        tool.run("hello", f"later{i}", env=env)
+    time.sleep(1.0)  # room for any further upload process to (wrongly) connect
+    assert black_hole.accepted == 1
+    assert len(tool.queued()) == 3 + RUNS + 5, "nothing lost"
+
+
+def test_retry_after_is_honoured_by_every_later_run(tool, fake_ingest) -> None:  # type: ignore[no-untyped-def]
+    """A 503 with Retry-After: the runs after it send nothing until then, on CI too."""
+    server = fake_ingest(status=503, headers={"Retry-After": "3600"})
+    tool.allow()
+    env = {"MYTOOL_TELEMETRY_URL": server.url, "MYTOOL_TELEMETRY_EXIT_TIMEOUT": "30"}
+    tool.run("hello", "Ada", env=env)
+    assert len(server.requests) == 1
+    next_time, failures, outcome = _state(tool)
+    assert float(next_time) > time.time() + 3500 and (failures, outcome) == ("0", "http503")
+    tool.run("hello", "Bob", env=env)
+    tool.run("hello", "Cy", env={**env, "CI": "true"})
+    assert len(server.requests) == 1
+    assert len(tool.queued()) == 3
+
+
+def test_a_ci_job_delivers_every_session_before_its_machine_goes(tool, ingest_server) -> None:  # type: ignore[no-untyped-def]
+    """A simulated CI job: 8 runs, then the data directory is deleted at once; every session reaches the server."""
+    server = ingest_server(apps=["mytool"])
+    env = {"CI": "true", "MYTOOL_TELEMETRY": "1", "MYTOOL_TELEMETRY_URL": server.url}
+    env["MYTOOL_TELEMETRY_UPLOAD_INTERVAL"] = "600"  # the default pause: CI must not depend on it
+    runs = 8
+    for i in range(runs):
+        result = tool.run("hello", f"job{i}", env=env)
+        assert result.returncode == 0 and result.stderr == ""
+    shutil.rmtree(tool.home / "data", ignore_errors=True)  # the machine is wiped with the job
+    wait_until(lambda: len(set(server.stored_session_ids())) >= runs, timeout=30, what="every session stored")
+    stored = Counter(server.stored_session_ids())
+    assert len(stored) == runs and set(stored.values()) == {1}
+
+
+def test_batches_with_fallback_to_puts_from_the_tool(tool, fake_ingest, ingest_server) -> None:  # type: ignore[no-untyped-def]
+    """Several waiting sessions go in one POST /v1/batches to the real server, and as PUTs where there is none."""
+    tool.allow()
+    real = ingest_server(apps=["mytool"])
+    waiting = set(tool.queue_sessions(4))
+    tool.run("hello", "Ada", env={"MYTOOL_TELEMETRY_URL": real.url, "MYTOOL_TELEMETRY_EXIT_TIMEOUT": "30"})
+    assert waiting < set(real.stored_session_ids()) and tool.queued() == []
+    log = (tool.data_dir / "upload.log").read_text()
+    assert "outcome: sent" in log
+    old = fake_ingest(batches=False)
+    waiting = set(tool.queue_sessions(3))
+    tool.run("hello", "Bob", env={"MYTOOL_TELEMETRY_URL": old.url, "MYTOOL_TELEMETRY_EXIT_TIMEOUT": "30"})
+    assert [r[:2] for r in old.requests] == [("POST", "/v1/batches")] + [("PUT", "/v1/sessions")] * 4
+    assert waiting < set(old.received) and tool.queued() == []

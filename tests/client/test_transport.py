@@ -1,0 +1,177 @@
+"""Uploads in the networks users have: through real proxies (tinyproxy) and over verified TLS (a test CA)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from tallystick.client import _schedule
+from tallystick.client._config import Config
+from tallystick.client._ids import new_uuid4
+from tallystick.client._queue import Queue, file_name
+from tallystick.client._transport import _basic, bypass_proxy, proxy_for
+from tallystick.client._uploader import Uploader
+
+NOW = 2_000_000_000.0
+
+
+Setup = tuple[Uploader, list[str], list[str]]
+
+
+def setup(tmp_path: Path, url: str, environ: Mapping[str, str], sessions: int = 1) -> Setup:
+    """An uploader for ``url`` seeing ``environ``, ``sessions`` queued; it, their IDs and its log lines."""
+    config = Config("mytool", "1.0.0", url, data_dir=tmp_path, clock=lambda: NOW, environ=environ, request_timeout=5)
+    ignore = lambda _r, _n: None  # noqa: E731
+    queue = Queue(str(tmp_path), max_files=100, max_bytes=10**8, max_age_seconds=1e9, clock=config.clock, count=ignore)
+    ids = []
+    for i in range(sessions):
+        session_id = new_uuid4()
+        ids.append(session_id)
+        queue.put(file_name(NOW - 100 + i, session_id), json.dumps({"sessionId": session_id}).encode())
+    lines: list[str] = []
+    return Uploader(config, queue, count=ignore, log=lines.append), ids, lines
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def test_https_goes_through_the_proxys_tunnel_verified(tmp_path: Path, fake_ingest, certificates, tinyproxy) -> None:  # type: ignore[no-untyped-def]
+    """HTTPS_PROXY: the upload asks the proxy for a CONNECT tunnel and verifies the server's certificate through it."""
+    server = fake_ingest(tls=certificates.server_context())
+    proxy = tinyproxy()
+    environ = {"HTTPS_PROXY": proxy.url, "SSL_CERT_FILE": str(certificates.ca_file)}
+    uploader, ids, _ = setup(tmp_path, server.url, environ, 2)
+    assert uploader.attempt() == "sent"
+    assert server.received == ids
+    assert proxy.relayed() == [f"CONNECT 127.0.0.1:{_port(server.url)}"]
+
+
+def test_plain_http_goes_through_the_proxy(tmp_path: Path, fake_ingest, tinyproxy) -> None:  # type: ignore[no-untyped-def]
+    """http_proxy: a plain-http upload is sent to the proxy in absolute form."""
+    server = fake_ingest()
+    proxy = tinyproxy()
+    uploader, ids, _ = setup(tmp_path, server.url, {"http_proxy": proxy.url}, 1)
+    assert uploader.attempt() == "sent"
+    assert server.received == ids
+    assert proxy.relayed() == [f"PUT {server.url}/v1/sessions"]
+
+
+def test_an_authenticating_proxy(tmp_path: Path, fake_ingest, certificates, tinyproxy) -> None:  # type: ignore[no-untyped-def]
+    """Credentials in the proxy URL get through; without them the files stay; the password is never logged or kept."""
+    server = fake_ingest(tls=certificates.server_context())
+    proxy = tinyproxy(auth=("alice", "pass123"))
+    ca = {"SSL_CERT_FILE": str(certificates.ca_file)}
+    data = tmp_path / "data"
+    uploader, ids, lines = setup(data, server.url, {**ca, "HTTPS_PROXY": proxy.url})
+    assert uploader.attempt() == "proxy"
+    assert server.received == []
+    secret = proxy.url.replace("http://", "http://alice:pass123@")
+    _schedule.write(str(data), _schedule.State())  # the back-off has passed
+    uploader, _, more = setup(data, server.url, {**ca, "HTTPS_PROXY": secret}, 0)
+    assert uploader.attempt() == "sent"
+    assert server.received == ids
+    assert len(proxy.relayed()) == 2
+    everything = "\n".join(lines + more) + "".join(p.read_text() for p in data.rglob("*") if p.is_file())
+    assert "pass123" not in everything
+
+
+def test_a_proxy_asking_for_credentials_keeps_the_files(tmp_path: Path, fake_ingest, tinyproxy) -> None:  # type: ignore[no-untyped-def]
+    """A 407 from the proxy is not the server's verdict: nothing is deleted or set aside."""
+    server = fake_ingest()
+    proxy = tinyproxy(auth=("alice", "pass123"))
+    uploader, _, _ = setup(tmp_path, server.url, {"http_proxy": proxy.url}, 2)
+    # tinyproxy answers 407 and closes without reading the body: the answer may be lost to a reset.
+    assert uploader.attempt() in {"http407", "network"}
+    assert server.received == []
+    assert len(uploader.queue.entries()) == 2 and not Path(uploader.queue.rejected_directory).exists()
+
+
+@pytest.mark.parametrize("no_proxy", ["127.0.0.1", "localhost, 127.0.0.0/8", "*", "[::1],127.0.0.1:{port}"])
+def test_no_proxy_goes_direct(tmp_path: Path, fake_ingest, tinyproxy, no_proxy: str) -> None:  # type: ignore[no-untyped-def]
+    """A host matched by NO_PROXY is reached directly; the proxy sees nothing."""
+    server = fake_ingest()
+    proxy = tinyproxy()
+    environ = {"HTTP_PROXY": proxy.url, "NO_PROXY": no_proxy.format(port=_port(server.url))}
+    uploader, ids, _ = setup(tmp_path, server.url, environ)
+    assert uploader.attempt() == "sent"
+    assert server.received == ids
+    assert proxy.relayed() == []
+
+
+def test_no_proxy_for_another_host_or_port_still_uses_the_proxy(tmp_path: Path, fake_ingest, tinyproxy) -> None:  # type: ignore[no-untyped-def]
+    """NO_PROXY naming other hosts, or this host on another port, leaves the upload to the proxy."""
+    server = fake_ingest()
+    proxy = tinyproxy()
+    environ = {"HTTP_PROXY": proxy.url, "NO_PROXY": f"example.org,127.0.0.1:{_port(server.url) + 1}"}
+    uploader, _, _ = setup(tmp_path, server.url, environ)
+    assert uploader.attempt() == "sent"
+    assert len(proxy.relayed()) == 1
+
+
+def test_the_right_ca_uploads_a_wrong_one_fails_verification(tmp_path: Path, fake_ingest, certificates) -> None:  # type: ignore[no-untyped-def]
+    """SSL_CERT_FILE with the server's CA uploads; with another CA verification fails and everything is kept."""
+    server = fake_ingest(tls=certificates.server_context())
+    uploader, _, _ = setup(tmp_path / "wrong", server.url, {"SSL_CERT_FILE": str(certificates.wrong_ca_file)}, 2)
+    assert uploader.attempt() == "certificate"
+    assert len(uploader.queue.entries()) == 2 and server.received == []
+    state = _schedule.read(str(tmp_path / "wrong"))
+    assert (state.failures, state.outcome) == (1, "certificate")
+    uploader, ids, _ = setup(tmp_path / "right", server.url, {"SSL_CERT_FILE": str(certificates.ca_file)}, 2)
+    assert uploader.attempt() == "sent"
+    assert server.received == ids
+
+
+def test_the_system_store_does_not_trust_a_test_ca(tmp_path: Path, fake_ingest, certificates) -> None:  # type: ignore[no-untyped-def]
+    """Without SSL_CERT_FILE/SSL_CERT_DIR the system store decides: a certificate from a private CA is refused."""
+    server = fake_ingest(tls=certificates.server_context())
+    uploader, _, _ = setup(tmp_path, server.url, {})
+    assert uploader.attempt() == "certificate"
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "no_proxy", "bypass"),
+    [
+        ("telemetry.example.org", 443, "example.org", True),
+        ("telemetry.example.org", 443, ".example.org", True),
+        ("telemetry.example.org", 443, "*.example.org", True),
+        ("example.org", 443, ".example.org", True),
+        ("badexample.org", 443, "example.org", False),
+        ("Telemetry.Example.ORG.", 443, "EXAMPLE.org", True),
+        ("telemetry.example.org", 443, "example.org:8443", False),
+        ("telemetry.example.org", 8443, "example.org:8443", True),
+        ("10.1.2.3", 80, "10.0.0.0/8", True),
+        ("10.1.2.3", 80, "10.1.2.3", True),
+        ("10.1.2.4", 80, "10.1.2.3", False),
+        ("::1", 80, "[::1]", True),
+        ("::1", 80, "::1", True),
+        ("::1", 80, "[::1]:81", False),
+        ("anything", 1, " * ", True),
+        ("anything", 1, "", False),
+        ("10.1.2.3", 80, "example.org 10.1.2.3", True),
+    ],
+)
+def test_no_proxy_rules(host: str, port: int, no_proxy: str, bypass: bool) -> None:
+    """NO_PROXY follows curl: suffixes, leading dots and *., ports, IP literals and CIDR blocks, * for all."""
+    assert bypass_proxy(host, port, no_proxy) is bypass
+
+
+def test_which_proxy_variable_applies() -> None:
+    """Lower case wins; https and http have their own; ALL_PROXY is the fallback; HTTP_PROXY is ignored under CGI."""
+    assert proxy_for("https", "h", 443, {"https_proxy": "a", "HTTPS_PROXY": "b"}) == "a"
+    assert proxy_for("https", "h", 443, {"HTTPS_PROXY": "b", "http_proxy": "c"}) == "b"
+    assert proxy_for("http", "h", 80, {"HTTPS_PROXY": "b"}) is None
+    assert proxy_for("http", "h", 80, {"ALL_PROXY": "d"}) == "d"
+    assert proxy_for("http", "h", 80, {"HTTP_PROXY": "e"}) == "e"
+    assert proxy_for("http", "h", 80, {"HTTP_PROXY": "e", "REQUEST_METHOD": "GET"}) is None
+    assert proxy_for("https", "h", 443, {"HTTPS_PROXY": "b", "no_proxy": "h"}) is None
+
+
+def test_proxy_credentials_are_percent_decoded() -> None:
+    """user:password in the proxy URL may be percent-encoded, as in curl."""
+    import base64
+
+    assert base64.b64decode(_basic("al%40ice:p%3Ass").split()[1]) == b"al@ice:p:ss"
