@@ -80,3 +80,48 @@ def test_the_notice_lists_only_what_is_new_and_how_to_allow_it(tmp_path: Path) -
     one = _collection.notice_marker(str(tmp_path), _collection.fingerprint(_declared(V1)))
     two = _collection.notice_marker(str(tmp_path), _collection.fingerprint(_declared(V2)))
     assert one != two and os.path.dirname(one) == str(tmp_path)
+
+
+def test_a_session_withholds_what_the_coverage_does_not_cover() -> None:
+    """Withheld attributes, events and spans are not recorded but counted; covered ones are."""
+    from tallystick.client._session import Session
+
+    counts: dict[str, int] = {}
+
+    def count(reason: str, n: int) -> None:
+        counts[reason] = counts.get(reason, 0) + n
+
+    session = Session(
+        "mytool", "2.0.0", "0b8f6a6e-3c1d-4e7a-9a51-2f0c5d8e9b14", clock=lambda: 1.0e9, strict=False, count=count
+    )
+    session.coverage = _collection.Coverage({"attribute gitBranchCount", "event Checkout"}, None)
+    session.set_attributes({"gitBranchCount": 4, "projectSize": 3})
+    session.add_event("Checkout", {})
+    session.add_event("UpdateNudgeShown", {})
+    session.add_span("LoadConfig", 1.0e9, 1.0e9, {})
+    tree = session.to_dict()
+    assert tree["attributes"] == {"projectSize": 3}
+    assert [e["type"] for e in tree["events"]] == ["UpdateNudgeShown"]  # type: ignore[attr-defined,index]
+    assert len(tree["spans"]) == 1  # type: ignore[arg-type]
+    assert counts == {"notConsented": 2}
+
+
+def test_the_erasure_secret_is_made_once_per_user_id(tmp_path: Path) -> None:
+    """The commitment is computed with a new secret for a new user ID and read back after; the request holds both."""
+    import json
+
+    from tallystick.client import _erasure
+    from tallystick.schema._rules import erasure_commitment
+
+    user, other = "0b8f6a6e-3c1d-4e7a-9a51-2f0c5d8e9b14", "1b8f6a6e-3c1d-4e7a-9a51-2f0c5d8e9b14"
+    first = _erasure.commitment_for(str(tmp_path), user)
+    assert first is not None and _erasure.commitment_for(str(tmp_path), user) == first
+    assert (tmp_path / _erasure.SECRET_FILE).stat().st_mode & 0o077 == 0
+    body = _erasure.request_body(str(tmp_path), user)
+    assert body is not None
+    request = json.loads(body)
+    assert request["userId"] == user and erasure_commitment(user, request["secret"]) == first
+    assert _erasure.request_body(str(tmp_path), other) is None
+    second = _erasure.commitment_for(str(tmp_path), other)
+    assert second not in (None, first)
+    assert _erasure.is_request(_erasure.request_file_name(1.0e9, user))

@@ -17,6 +17,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from tallystick.client._collection import Coverage
     from tallystick.schema._rules import AttributeValue
 
 # Room kept among the session's attributes for the client's own (environment, costs).
@@ -95,9 +96,26 @@ class Session:
         self._attributes: dict[str, AttributeValue] = {}
         self._events: list[dict[str, object]] = []
         self._spans: list[dict[str, object]] = []
+        # What the user's consent covers (``_collection``); None: everything. Set by the client.
+        self.coverage: Coverage | None = None
+
+    def _withhold(self, attributes: Mapping[str, object]) -> Mapping[str, object]:
+        coverage = self.coverage
+        if coverage is None or all(coverage.attribute(n) for n in attributes if isinstance(n, str)):
+            return attributes
+        kept = {n: v for n, v in attributes.items() if not isinstance(n, str) or coverage.attribute(n)}
+        self._count("notConsented", len(attributes) - len(kept))
+        return kept
+
+    def _withheld_type(self, kind: str, type_name: str) -> bool:
+        if self.coverage is None or not isinstance(type_name, str) or self.coverage.type(kind, type_name):
+            return False
+        self._count("notConsented", 1)
+        return True
 
     def set_attributes(self, attributes: Mapping[str, object], *, internal: bool = False) -> None:
         limit = _rules.MAX_ATTRIBUTES if internal else _rules.MAX_ATTRIBUTES - RESERVED_ATTRIBUTES
+        attributes = self._withhold(attributes)
         with self._lock:
             room = max(0, limit - len(self._attributes))
             clean = clean_attributes(attributes, strict=self.strict and not internal, count=self._count, limit=room)
@@ -106,6 +124,8 @@ class Session:
     def add_event(self, type_name: str, attributes: Mapping[str, object], when: float | None = None) -> None:
         if not check_type_name("event", type_name, strict=self.strict):
             self._count("invalidName", 1)
+            return
+        if self._withheld_type("event", type_name):
             return
         clean = clean_attributes(attributes, strict=self.strict, count=self._count)
         event: dict[str, object] = {"type": type_name, "time": rfc3339(self.clock() if when is None else when)}
@@ -122,6 +142,8 @@ class Session:
     def add_span(self, type_name: str, start: float, end: float, attributes: Mapping[str, object]) -> None:
         if not check_type_name("span", type_name, strict=self.strict):
             self._count("invalidName", 1)
+            return
+        if self._withheld_type("span", type_name):
             return
         clean = clean_attributes(attributes, strict=self.strict, count=self._count)
         span: dict[str, object] = {"type": type_name, "startTime": rfc3339(start), "endTime": rfc3339(max(end, start))}
