@@ -35,6 +35,9 @@ class ServerConfig:
     max_attribute_chars: int | None = None
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
+    # A request's header bytes (request line included) and header lines; past either, 431.
+    max_header_bytes: int = 32 * 1024
+    max_headers: int = 100
     # Backpressure: ingest requests handled at once; beyond that, 503 with Retry-After.
     max_in_flight: int = 512
     busy_retry_after_seconds: int = 1
@@ -100,6 +103,11 @@ class ServerConfig:
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, not {getattr(self, name)}")
+        if self.max_header_bytes < 1024 or self.max_headers < 8:
+            raise ConfigError(
+                f"max_header_bytes {self.max_header_bytes} / max_headers {self.max_headers} are too small: "
+                "use at least 1024 bytes and 8 headers"
+            )
         if self.max_in_flight < 1:
             raise ConfigError(f"max_in_flight must be at least 1, not {self.max_in_flight}")
         if self.rate_limit_per_second < 0 or self.rate_limit_burst < 1:

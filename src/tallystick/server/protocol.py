@@ -1,10 +1,31 @@
-"""uvicorn's httptools protocol with a deadline for request headers.
+"""uvicorn's httptools protocol with bounds on request headers: time, bytes and count.
 
-uvicorn closes idle keep-alive connections, but a client that connects and then
-sends its headers a byte at a time (slowloris) holds a connection forever. Here a
-connection must deliver a request's complete headers within ``header_timeout``
-seconds of connecting or of its previous response, or it gets ``408`` and is
-closed. The body has its own deadline, enforced while reading it (``body.py``).
+Every server the project starts (``serve``, ``up``: ingest and dashboard) runs this
+protocol (``run.make_server``), so the bounds hold whatever the application does.
+
+- **Time** (slowloris). uvicorn closes idle keep-alive connections, but a client that
+  connects and then sends its headers a byte at a time holds a connection forever. Here
+  a connection must deliver a request's complete headers within ``header_timeout``
+  seconds of connecting or of its previous response, or it gets ``408`` and is closed.
+  The body has its own deadline, enforced while reading it (``body.py``).
+- **Bytes and count.** httptools gathers a header's name and value in memory until the
+  header ends, and uvicorn keeps every header: one 100 MiB header was held whole (and
+  answered ``201``). Here the bytes a request sends before its headers end (request line
+  included) are counted as they arrive, before the parser sees them, and past
+  ``max_header_bytes``, or past ``max_headers`` header lines, the request gets ``431``
+  and the connection is closed. So a connection holds at most ``max_header_bytes`` plus
+  one read (asyncio reads at most 256 KiB at a time) of header data.
+
+Counting: a request's count starts at its first byte (``on_message_begin``) and stops
+when its headers end. A read that arrives while a request's headers are incomplete counts
+whole; a read that completes them is not checked (its tail is body), so the count never
+includes body bytes, and undercounts by at most the part of one read that begins the
+next pipelined request.
+
+Closing: the ``431`` is written, the sending side shut (``write_eof``), and what the
+client still sends is read and dropped for up to ``LINGER_SECONDS`` before closing: closing
+a socket with unread data makes the kernel send a reset, which can destroy the answer
+before the client reads it.
 """
 
 from __future__ import annotations
@@ -14,36 +35,95 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-_TIMEOUT_BODY = b'{"message": "request headers took too long: send them in one go"}'
-_TIMEOUT_ANSWER = (
-    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
-    b"content-length: %d\r\n\r\n%s" % (len(_TIMEOUT_BODY), _TIMEOUT_BODY)
-)
+LINGER_SECONDS = 1.0
 
 
-def protocol_class(header_timeout: float) -> type[asyncio.Protocol]:
-    """The protocol class for uvicorn's ``http`` setting, with this header deadline."""
+def _answer(status: bytes, message: bytes) -> bytes:
+    body = b'{"message": "%s"}' % message
+    return (
+        b"HTTP/1.1 %s\r\ncontent-type: application/json\r\nconnection: close\r\n"
+        b"x-content-type-options: nosniff\r\ncache-control: no-store\r\n"
+        b"content-length: %d\r\n\r\n%s" % (status, len(body), body)
+    )
 
-    class HeaderDeadlineProtocol(HttpToolsProtocol):
+
+_TIMEOUT_ANSWER = _answer(b"408 Request Timeout", b"request headers took too long: send them in one go")
+
+
+class _TooManyHeaders(Exception):
+    """Raised inside the parser's header callback to stop it at once."""
+
+
+def protocol_class(
+    header_timeout: float, max_header_bytes: int = 32 * 1024, max_headers: int = 100
+) -> type[asyncio.Protocol]:
+    """The protocol class for uvicorn's ``http`` setting, with these header bounds."""
+    too_large = _answer(
+        b"431 Request Header Fields Too Large",
+        b"request headers too large: at most %d bytes and %d header lines" % (max_header_bytes, max_headers),
+    )
+
+    class BoundedHeadersProtocol(HttpToolsProtocol):
         _header_deadline: asyncio.TimerHandle | None = None
+        _in_headers = True  # a new connection's first bytes are a request's headers
+        _header_bytes = 0
+        _header_count = 0
+        _refused = False
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             self._arm()
 
-        def on_headers_complete(self) -> None:
-            self._disarm()
-            super().on_headers_complete()
+        def data_received(self, data: bytes) -> None:
+            if self._refused:
+                return  # lingering after a 431: drop what the client still sends
+            if self._in_headers:
+                self._header_bytes += len(data)
+            super().data_received(data)
+            if self._in_headers and self._header_bytes > max_header_bytes and not self._refused:
+                self._refuse()
 
         def on_message_begin(self) -> None:
+            self._in_headers = True
+            self._header_bytes = 0
+            self._header_count = 0
             # The first byte of a request on a kept-alive connection starts its clock.
             if self._header_deadline is None:
                 self._arm()
             super().on_message_begin()
 
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._header_count += 1
+            if self._header_count > max_headers:
+                self._refused_by_parser = True
+                raise _TooManyHeaders
+            super().on_header(name, value)
+
+        def on_headers_complete(self) -> None:
+            self._in_headers = False
+            self._disarm()
+            super().on_headers_complete()
+
+        def send_400_response(self, msg: str) -> None:
+            # uvicorn answers a parser error with 400; a stop by ``on_header`` above is a 431.
+            if getattr(self, "_refused_by_parser", False):
+                self._refuse()
+            else:
+                super().send_400_response(msg)
+
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
             super().connection_lost(exc)
+
+        def _refuse(self) -> None:
+            self._refused = True
+            self._disarm()
+            if self.transport.is_closing():
+                return
+            self.transport.write(too_large)
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+            self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
         def _arm(self) -> None:
             self._disarm()
@@ -62,4 +142,4 @@ def protocol_class(header_timeout: float) -> type[asyncio.Protocol]:
                 self.transport.write(_TIMEOUT_ANSWER)
             self.transport.close()
 
-    return HeaderDeadlineProtocol
+    return BoundedHeadersProtocol

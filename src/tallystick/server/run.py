@@ -39,24 +39,26 @@ def bind(host: str, port: int) -> socket.socket:
 def make_server(app: Any, sock: socket.socket, *, lifecycle_logs: bool = True) -> uvicorn.Server:
     """A uvicorn server for ``app`` on ``sock``: JSON logs, no access log (it would hold client IPs).
 
-    Settings come from the app's ServerConfig: the header deadline (``protocol.py``) and
-    how long a SIGTERM waits for requests in flight before they are cut off.
+    Settings come from the app's ServerConfig: the header deadline, size and count
+    (``protocol.py``, which holds them for every server the project starts, whatever the
+    app) and how long a SIGTERM waits for requests in flight before they are cut off.
     ``lifecycle_logs=False`` leaves out uvicorn's info lines (``logs.logging_config``) for
     callers that tell the user themselves when the server starts and stops.
     """
     ingest = getattr(getattr(app, "state", None), "ingest", None)
     settings: ServerConfig | None = ingest.config if ingest is not None else None
-    header_timeout = settings.header_timeout_seconds if settings else 10.0
+    defaults = ServerConfig(storage_url="memory://")
+    bounds = settings or defaults
     config = uvicorn.Config(
         app,
-        http=protocol_class(header_timeout),
+        http=protocol_class(bounds.header_timeout_seconds, bounds.max_header_bytes, bounds.max_headers),
         access_log=False,
         log_config=logging_config(settings.log_level if settings else "info", lifecycle=lifecycle_logs),
         log_level=None,
         server_header=False,
         date_header=True,
         timeout_keep_alive=15,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds) if settings else 30,
+        timeout_graceful_shutdown=int(bounds.shutdown_timeout_seconds),
         lifespan="off",
     )
     return uvicorn.Server(config)
