@@ -37,8 +37,10 @@ from tallystick.privacy import erasure
 from tallystick.privacy.gate import Gate
 from tallystick.schema import InvalidSession, Session, ValidationError, decode_json, validation_errors
 from tallystick.schema.fastpath import fast_batch, fast_session
-from tallystick.server.body import BodyError, check_content_type, read_body
+from tallystick.server.body import BodyError, Deadlines, check_content_type, read_body
 from tallystick.server.config import ServerConfig
+from tallystick.server.errors import StoreFailed
+from tallystick.server.fastroute import SessionRoute
 from tallystick.server.limits import Admission, RateLimiter
 from tallystick.server.metrics import CONTENT_TYPE, Metrics
 from tallystick.server.middleware import Edge
@@ -78,10 +80,6 @@ def error_body(message: str, errors: list[ValidationError] | None = None) -> dic
     if errors is not None:
         body["validationErrors"] = errors
     return body
-
-
-class StoreFailed(Exception):
-    """The store could not take a session; the client should retry later."""
 
 
 @dataclass
@@ -218,35 +216,57 @@ class Api:
             registry=self.metrics.registry,
         )
         self.unavailable_headers = {"Retry-After": str(config.retry_after_seconds)}
-        self.busy_headers = {"Retry-After": str(config.busy_retry_after_seconds)}
         self.refused = {r: self.metrics.refused.labels(r) for r in ("busy", "rate_limited", "storage")}
         self.openapi = OPENAPI_FILE.read_bytes()
+        self.deadlines = Deadlines(config.body_timeout_seconds)
+        self._busy = _json.encode(_BUSY)
+        self._unavailable = _json.encode(_UNAVAILABLE)
+        self._rate_limited = _json.encode(_RATE_LIMITED)
+
+    def refusal(self, host: str | None) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
+        """Rate limit, then the in-flight bound: None if the request may go on (call ``admission.leave()``
+        when it is done), else the refusal's status, JSON body and headers."""
+        if self.limiter is not None and host is not None:
+            wait = self.limiter.retry_after(host)
+            if wait:
+                self.refused["rate_limited"].inc()
+                return 429, self._rate_limited, [(b"retry-after", str(wait).encode())]
+        if not self.admission.try_enter():
+            self.refused["busy"].inc()
+            return 503, self._busy, [(b"retry-after", str(self.config.busy_retry_after_seconds).encode())]
+        return None
+
+    def store_failed(self) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """The answer when the store could not take a session, counted."""
+        self.refused["storage"].inc()
+        return 503, self._unavailable, [(b"retry-after", str(self.config.retry_after_seconds).encode())]
+
+    def error_json(self, message: str) -> bytes:
+        return _json.encode(error_body(message))
+
+    def invalid_json(self, errors: list[ValidationError] | None) -> bytes:
+        return _json.encode(error_body("The session is not valid.", errors))
 
     def admitted(self, handler: Handler) -> Handler:
         """Rate limit, then the in-flight bound: refused requests are answered before their body is read."""
 
         async def guarded(request: Request) -> Response:
-            if self.limiter is not None and request.client is not None:
-                wait = self.limiter.retry_after(request.client.host)
-                if wait:
-                    self.refused["rate_limited"].inc()
-                    return json_response(429, _RATE_LIMITED, {"Retry-After": str(wait)})
-            if not self.admission.try_enter():
-                self.refused["busy"].inc()
-                return json_response(503, _BUSY, self.busy_headers)
-            try:
-                return await handler(request)
-            except StoreFailed:
-                self.refused["storage"].inc()
-                return json_response(503, _UNAVAILABLE, self.unavailable_headers)
-            finally:
-                self.admission.leave()
+            refusal = self.refusal(request.client.host if request.client is not None else None)
+            if refusal is None:
+                try:
+                    return await handler(request)
+                except StoreFailed:
+                    refusal = self.store_failed()
+                finally:
+                    self.admission.leave()
+            status, body, headers = refusal
+            return Response(body, status, {k.decode(): v.decode() for k, v in headers}, "application/json")
 
         return guarded
 
     async def _body(self, request: Request, limit: int) -> bytes:
         check_content_type(request)
-        return await read_body(request, limit, self.config.body_timeout_seconds)
+        return await read_body(request, limit, self.deadlines)
 
     async def put_session(self, request: Request) -> Response:
         try:
@@ -255,7 +275,7 @@ class Api:
             return json_response(exc.status, error_body(exc.message))
         outcome = await self.ingest.ingest_body(body)
         if outcome.status == 400:
-            return json_response(400, error_body("The session is not valid.", outcome.errors))
+            return Response(self.invalid_json(outcome.errors), 400, media_type="application/json")
         return Response(status_code=outcome.status)
 
     async def put_noop(self, request: Request) -> Response:
@@ -374,7 +394,8 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Edge:
         routes.append(Route("/v1/noop", api.admitted(api.put_noop), methods=["PUT"]))
     app = Starlette(routes=routes, exception_handlers={HTTPException: api.http_error})
     app.state.ingest = ingest
-    edge = Edge(app, metrics, ROUTES, log_requests=config.log_requests)
+    # PUT /v1/sessions skips Starlette (fastroute.py); the Route above stays for other callers of ``app``.
+    edge = Edge(app, metrics, ROUTES, log_requests=config.log_requests, direct={"/v1/sessions": SessionRoute(api)})
     edge.state = app.state  # what the CLI and tests look up (``app.state.ingest``)
     return edge
 

@@ -1,16 +1,18 @@
 """What every answer gets on its way out: security headers, a request ID, metrics, a log line.
 
 One plain ASGI wrapper does all four because each extra layer costs every request a
-few microseconds. Security headers follow Abacus: the API's answers are never to be
-framed, run or referred from (``default-src 'none'``), and never sniffed.
+few microseconds. It also dispatches the hot route (``direct``: ``fastroute.py``) itself,
+handing it the headers to add instead of wrapping its ``send``. Security headers follow
+Abacus: the API's answers are never to be framed, run or referred from
+(``default-src 'none'``), and never sniffed.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any, Protocol
 
 from tallystick.server.logs import new_request_id, request_id
 from tallystick.server.metrics import Metrics
@@ -20,6 +22,16 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+
+class DirectRoute(Protocol):
+    """A route Edge calls itself: it answers with ``headers`` added and returns the status it sent."""
+
+    method: str
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send, headers: Headers) -> Awaitable[int]: ...
+
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
@@ -37,11 +49,20 @@ class Edge:
 
     state: Any  # the wrapped app's state, where the CLI and tests find ``ingest``
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, routes: frozenset[str], *, log_requests: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        routes: frozenset[str],
+        *,
+        log_requests: bool,
+        direct: Mapping[str, DirectRoute] | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.routes = routes
         self.log_requests = log_requests
+        self.direct = dict(direct or {})  # path -> route, for its method only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,11 +88,15 @@ class Edge:
                 message["headers"] = [*message.get("headers", ()), *extra_headers]
             await send(message)
 
-        self.metrics.in_flight.inc()
+        self.metrics.in_flight += 1
         try:
-            await self.app(scope, receive, send_with_headers)
+            direct = self.direct.get(path)
+            if direct is not None and scope["method"] == direct.method:
+                status = await direct(scope, receive, send, extra_headers)
+            else:
+                await self.app(scope, receive, send_with_headers)
         finally:
-            self.metrics.in_flight.dec()
+            self.metrics.in_flight -= 1
             seconds = time.perf_counter() - start
             self.metrics.request_done(route, status, seconds)
             if self.log_requests:
