@@ -42,3 +42,19 @@ def test_missing_file() -> None:
     """A config path that does not exist says to check it."""
     with pytest.raises(ConfigError, match="does not exist: check the --config path"):
         load_config("/nonexistent/t.toml", defaults={"storage_url": "memory://"})
+
+
+def test_attribute_value_limit_is_a_setting_inside_the_body_limit(tmp_path: Path) -> None:
+    """max_attribute_chars comes from the file or the flag; it must stay below max_body_bytes (one clear line)."""
+    path = tmp_path / "t.toml"
+    path.write_text("max_attribute_chars = 200000\n")
+    defaults = {"storage_url": "memory://"}
+    assert load_config(str(path), defaults=defaults).attribute_chars == 200_000
+    assert load_config(None, defaults=defaults, max_attribute_chars=500).attribute_chars == 500
+    assert load_config(None, defaults=defaults).attribute_chars == 65_536
+    assert load_config(None, defaults=defaults, max_body_bytes=4096).attribute_chars == 4095
+    with pytest.raises(ConfigError, match="max_attribute_chars 4096 must be at least 1 and below max_body_bytes 4096"):
+        load_config(None, defaults=defaults, max_body_bytes=4096, max_attribute_chars=4096)
+    path.write_text("max_attribute_chars = 'long'\n")
+    with pytest.raises(ConfigError, match="max_attribute_chars"):
+        load_config(str(path), defaults=defaults)

@@ -37,6 +37,12 @@ def _add_listen(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="server settings in TOML (flags given here take precedence)")
     add_storage(p)
     p.add_argument("--max-body-bytes", type=int, metavar="N", help="largest session accepted (default: 1 MiB)")
+    p.add_argument(
+        "--max-attribute-chars",
+        type=int,
+        metavar="N",
+        help="longest string attribute value accepted (default: 65536, room for a JVM stack trace)",
+    )
 
 
 def _server(args: argparse.Namespace, apps: Sequence[str], *, lifecycle_logs: bool = True) -> tuple[Any, Any, str]:
@@ -50,6 +56,7 @@ def _server(args: argparse.Namespace, apps: Sequence[str], *, lifecycle_logs: bo
         storage_url=args.storage,
         applications=apps,
         max_body_bytes=args.max_body_bytes,
+        max_attribute_chars=args.max_attribute_chars,
     )
     if not config.applications:
         raise CliError("no application registered: add --app NAME for each tool that sends sessions")

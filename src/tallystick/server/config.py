@@ -166,7 +166,7 @@ def load_config(path: str | None, *, defaults: dict[str, Any] | None = None, **o
             values[key] = value
     for name, value in values.items():
         expected = known[name].type
-        if expected in ("int", int) and (not isinstance(value, int) or isinstance(value, bool)):
+        if expected in ("int", int, "int | None") and (not isinstance(value, int) or isinstance(value, bool)):
             raise ConfigError(f"setting {name} must be a whole number, not {value!r}")
         if expected in ("float", float):
             if not isinstance(value, int | float) or isinstance(value, bool):

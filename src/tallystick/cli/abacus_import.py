@@ -1,0 +1,87 @@
+"""``tallystick import``: copy the sessions of an Abacus bucket into Tallystick's storage."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from tallystick.cli.common import EPILOG_COMMON, FMT, CliError, add_data_dir, add_storage, data_dir, open_store
+
+
+def _progress(stream: Any) -> Any:
+    interactive = stream.isatty()
+
+    def show(stats: Any) -> None:
+        line = f"read {stats.done:,} objects: {stats.imported:,} imported, {stats.already:,} already there, "
+        line += f"{sum(stats.skipped.values()):,} skipped"
+        if interactive:
+            stream.write("\r\033[K" + line)
+        else:
+            stream.write(line + "\n")
+        stream.flush()
+
+    return show
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from tallystick.storage import open_store as open_url
+    from tallystick.storage.abacus import Checkpoint, checkpoint_name, import_abacus
+
+    if args.max_attribute_chars is not None and args.max_attribute_chars < 1:
+        raise CliError("--max-attribute-chars must be at least 1")
+    source = open_url(args.source)
+    dest = open_store(args)
+    if source.url == dest.url:
+        raise CliError("the source and --storage are the same store: import into Tallystick's own storage")
+    checkpoint = Checkpoint(data_dir(args) / "imports" / checkpoint_name(source.url), source.url)
+    options = {} if args.max_attribute_chars is None else {"max_value_chars": args.max_attribute_chars}
+    progress = None if args.quiet else _progress(sys.stderr)
+    try:
+        stats = import_abacus(source, dest, checkpoint=checkpoint, restart=args.restart, progress=progress, **options)
+    finally:
+        source.close()
+        dest.close()
+    if progress is not None and sys.stderr.isatty():
+        sys.stderr.write("\n")
+    try:
+        if stats.resumed_after:
+            print(f"resumed after {stats.resumed_after} (--restart reads the bucket from the start)")
+        print(stats.summary())
+        for reason, keys in stats.examples.items():
+            print(f"  {reason}: e.g. {', '.join(keys)}")
+        if stats.imported:
+            print("run `tallystick load` (or keep `tallystick up` running) to load them into the warehouse")
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head`: stop quietly
+        sys.stdout = None  # the interpreter's flush at exit would fail again
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "import",
+        help="copy the sessions of an Abacus bucket into Tallystick's storage",
+        formatter_class=FMT,
+        description="Read every session an Abacus server stored (v1/<app>/<version>/<sessionId>.json) and store "
+        "it in Tallystick's storage, validated as ingest would and kept as Abacus wrote it (ingestionTime "
+        "included). Safe to interrupt and re-run: it resumes after the last key done, and a session already "
+        "stored is never written twice. Objects that are not valid sessions are skipped and counted by reason.",
+        epilog="example:\n"
+        "  tallystick import s3://old-abacus-bucket\n"
+        "  tallystick import gs://abacus-sessions --storage s3://tallystick-sessions\n"
+        "  tallystick import file:///backups/abacus --restart   # read everything again\n\n"
+        "SOURCE takes the same URLs as --storage (credentials from the usual environment).\n" + EPILOG_COMMON,
+    )
+    p.add_argument("source", metavar="SOURCE", help="the Abacus bucket: s3://, gs://, az://, file:// or a directory")
+    add_data_dir(p, help="where Tallystick's sessions live and the import's checkpoint is kept (see below)")
+    add_storage(p)
+    p.add_argument("--restart", action="store_true", help="ignore the checkpoint and read the whole bucket again")
+    p.add_argument(
+        "--max-attribute-chars",
+        type=int,
+        metavar="N",
+        help="longest string attribute value accepted (default: the server's default, 65536)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_import)
