@@ -22,10 +22,12 @@ from tallystick import demo
 from tallystick.schema import Session
 from tallystick.storage.layout import encode_session, session_key
 from tallystick.storage.memory import MemoryStore
+from tallystick.warehouse.base import Warehouse
 from tallystick.warehouse.duckdb import DuckDBWarehouse
 from tallystick.warehouse.loader import Loader
 
 K = 10
+NOW = datetime(2025, 7, 1, tzinfo=UTC)  # "published" on the page
 END = datetime(2025, 6, 30, tzinfo=UTC)
 RARE = {"shell": "zqxrareshell", "operatingSystem": "ZqxRareOS", "applicationVersion": "9.9.9-zqxrare"}
 EXACTLY_K_SHELL = "kexactshell"
@@ -57,27 +59,45 @@ def planted(template: dict[str, Any], n_users: int, *, day: int, **fields: str) 
     return out
 
 
-def build(path: Path) -> DuckDBWarehouse:
-    sessions = list(demo.generate(6000, users=300, days=60, seed=5, end=END))
-    template = sessions[-1]
-    sessions += planted(template, 1, day=2, **RARE)
-    sessions += planted(template, K, day=3, shell=EXACTLY_K_SHELL)
+def sessions() -> list[dict[str, Any]]:
+    """The demo's sessions plus the planted ones."""
+    out = list(demo.generate(6000, users=300, days=60, seed=5, end=END))
+    template = out[-1]
+    out += planted(template, 1, day=2, **RARE)
+    out += planted(template, K, day=3, shell=EXACTLY_K_SHELL)
     for j, shell in enumerate(TAIL_SHELLS):
-        sessions += planted(template, 4, day=4 + j, shell=shell)
-    sessions += planted(template, K + 2, day=8, shell=PAYLOAD_SHELL)
+        out += planted(template, 4, day=4 + j, shell=shell)
+    out += planted(template, K + 2, day=8, shell=PAYLOAD_SHELL)
+    return out
+
+
+def load(warehouse: Warehouse, sessions: list[dict[str, Any]]) -> None:
+    """Through storage and the real loader."""
     store = MemoryStore()
     decoder = msgspec.json.Decoder(Session)
     for s in sessions:
         session = decoder.decode(json.dumps(s))
         store.put_if_absent(session_key(session), encode_session(session))
+    assert Loader(store, warehouse).run().loaded == len(sessions)
+
+
+def build(path: Path) -> DuckDBWarehouse:
     warehouse = DuckDBWarehouse(path)
-    Loader(store, warehouse).run()
+    load(warehouse, sessions())
     return warehouse
 
 
 @pytest.fixture(scope="session")
-def planted_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDBWarehouse]:
-    warehouse = build(tmp_path_factory.mktemp("publish") / "planted.duckdb")
+def planted_sessions() -> list[dict[str, Any]]:
+    return sessions()
+
+
+@pytest.fixture(scope="session")
+def planted_warehouse(
+    planted_sessions: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DuckDBWarehouse]:
+    warehouse = DuckDBWarehouse(tmp_path_factory.mktemp("publish") / "planted.duckdb")
+    load(warehouse, planted_sessions)
     yield warehouse
     warehouse.close()
 
@@ -120,5 +140,5 @@ def planted_site(planted_warehouse: DuckDBWarehouse, tmp_path_factory: pytest.Te
     from tallystick.publish import parse_config, publish
 
     out = tmp_path_factory.mktemp("site")
-    publish(planted_warehouse, parse_config(CONFIG), out)
+    publish(planted_warehouse, parse_config(CONFIG), out, now=NOW)
     return out

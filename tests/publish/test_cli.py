@@ -100,3 +100,10 @@ def test_an_unpublishable_analysis_is_one_line(warehouse_file: Path, tmp_path: P
         tallystick("publish", "--warehouse", str(warehouse_file), "--config", str(config), "--out", str(tmp_path))
     )
     assert "event-rate cannot be published" in line
+
+
+def test_an_unwritable_out_is_one_line(warehouse_file: Path, tmp_path: Path) -> None:
+    """--out naming a file, not a directory, is one line naming the directory."""
+    (tmp_path / "taken").write_text("")
+    line = one_line_error(tallystick("publish", "--warehouse", str(warehouse_file), "--out", str(tmp_path / "taken")))
+    assert f"cannot write the site into {tmp_path / 'taken'}" in line

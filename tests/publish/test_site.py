@@ -80,7 +80,7 @@ def test_every_page_says_what_is_collected_when_and_how_to_opt_out(planted_site:
     page = (planted_site / "index.html").read_text()
     assert 'id="collected"' in page
     assert "osName" in page  # from the client's catalog, as `tallystick privacy` lists it
-    assert "data as of 2025-06-" in page
+    assert "data up to 2025-06-" in page
     assert 'href="#opt-out"' in page
     assert "DO_NOT_TRACK=1" in page
 
@@ -148,3 +148,15 @@ def test_bad_config_says_what_to_fix(text: str, message: str) -> None:
     """Each mistake in the config is one error (BadConfig or Unpublishable) naming the key."""
     with pytest.raises((BadConfig, Unpublishable), match=re.escape(message)):
         parse_config(text)
+
+
+def test_a_population_under_k_publishes_no_number(planted_warehouse: DuckDBWarehouse, tmp_path: Path) -> None:
+    """With k above the number of users every chart is withheld: no rows, no headline, a note instead."""
+    config = parse_config('k = 100000\n[[chart]]\nanalysis = "breakdown"\nparams = { attribute = "shell" }\n')
+    written = publish(planted_warehouse, config, tmp_path)
+    assert written.withheld == ["breakdown-shell"]
+    assert json.loads((tmp_path / "data" / "breakdown-shell.json").read_text())["rows"] == []
+    page = (tmp_path / "index.html").read_text()
+    assert "Not shown: fewer than 100000 users" in page
+    assert "users ran demo" not in page
+    assert "fish" not in page

@@ -26,6 +26,7 @@ from tallystick.publish.config import ChartConfig, check
 from tallystick.publish.svg import OTHER_SERIES
 
 _CATCH_ALL = "(other)"  # the label breakdown gives values beyond its top ones over time
+MAX_LINES = 8  # named lines plus "other": as many as the palette has colours
 
 
 @dataclass
@@ -76,6 +77,19 @@ def _percent(share: float | None) -> str:
     return "under 1 %" if share < 0.005 else f"{round(share * 100)} %"
 
 
+def _folded(per: dict[date, dict[str, int]]) -> tuple[set[str], dict[date, int]]:
+    """The ``MAX_LINES - 1`` values with the highest peak (most users in one period: a new version counts as
+    much as an old one), and per period the users of the rest (which go to "other": more lines than
+    colours cannot be told apart)."""
+    weight: dict[str, int] = defaultdict(int)
+    for values in per.values():
+        for v, n in values.items():
+            weight[v] = max(weight[v], n)
+    top = set(sorted(weight, key=lambda v: (-weight[v], v))[: MAX_LINES - 1])
+    rest = {p: sum(n for v, n in values.items() if v not in top) for p, values in per.items()}
+    return top, rest
+
+
 def _by(rows: list[dict[str, Any]], key: str, value: str) -> dict[date, dict[str, int]]:
     out: dict[date, dict[str, int]] = defaultdict(dict)
     for r in rows:
@@ -86,7 +100,12 @@ def _by(rows: list[dict[str, Any]], key: str, value: str) -> dict[date, dict[str
 def _adoption(report: Report, b: Bound, chart: ChartConfig, policy: Policy) -> Section:
     per_day = _by(report.table("daily").records(), "day", "version")
     totals = counts.users_per_period(b, "day")
-    periods = [(d, protect(per_day[d], totals.get(d, 0), policy)) for d in sorted(per_day)]
+    kept, rest = _folded(per_day)
+    periods = [
+        (d, protect({v: n for v, n in per_day[d].items() if v in kept}, totals.get(d, 0), policy, other=rest[d]))
+        for d in sorted(per_day)
+    ]
+    periods = [(d, cells) for d, cells in periods if cells.total is not None]  # a day of < k users is not drawn
     section = Section(chart, "lines", periods=periods, subject="version")
     latest = next(((d, c) for d, c in reversed(periods) if c.top()), None)
     if latest:
@@ -111,9 +130,12 @@ def _breakdown(report: Report, b: Bound, chart: ChartConfig, policy: Policy) -> 
     every = str(chart.params.get("every") or "day")
     per = _by(report.table("over_time").records(), "period", "value")
     totals = counts.users_per_period(b, every)
+    kept, rest = _folded({p: {v: n for v, n in values.items() if v != _CATCH_ALL} for p, values in per.items()})
     for p in sorted(per):
-        values = {v: n for v, n in per[p].items() if v != _CATCH_ALL}
-        section.periods.append((p, protect(values, totals.get(p, 0), policy, other=per[p].get(_CATCH_ALL, 0))))
+        values = {v: n for v, n in per[p].items() if v in kept}
+        cells = protect(values, totals.get(p, 0), policy, other=rest[p] + per[p].get(_CATCH_ALL, 0))
+        if cells.total is not None:  # a period of < k users is not drawn, not even its date
+            section.periods.append((p, cells))
     latest = next(((p, c) for p, c in reversed(section.periods) if c.top()), None)
     if latest:
         p, cells = latest

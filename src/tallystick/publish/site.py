@@ -23,7 +23,7 @@ from markupsafe import Markup
 from tallystick import __version__
 from tallystick._csv import safe_row
 from tallystick.analysis import Scope, UnknownAttribute, UnknownType, bind
-from tallystick.analysis.registry import get
+from tallystick.analysis.scope import Bound
 from tallystick.privacy.listing import render as privacy_listing
 from tallystick.publish import counts, markdown, svg
 from tallystick.publish.cells import protect
@@ -86,6 +86,28 @@ def _csv(section: Section) -> str:
     return buf.getvalue()
 
 
+def _bound(warehouse: Warehouse, config: PublishConfig, app: str) -> Bound:
+    """The scope checked against the warehouse. The default period starts on the first of the month of the
+    first session, not on its day: the first session's date is one user's, and a date is a number too."""
+    b = bind(warehouse, Scope(app, config.since, config.until))
+    if config.since is None:
+        b = bind(warehouse, Scope(app, b.since.replace(day=1), config.until))
+    return b
+
+
+def _write(out: Path, files: dict[str, str]) -> None:
+    """Write ``files`` (name relative to ``out``: text) and remove data files of an earlier run not among them."""
+    try:
+        (out / "data").mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (out / name).write_text(text, encoding="utf-8")
+        for old in (out / "data").iterdir():
+            if f"data/{old.name}" not in files and old.suffix in (".json", ".csv") and old.is_file():
+                old.unlink()
+    except OSError as exc:
+        raise PublishError(f"cannot write the site into {out}: {exc.strerror or exc}") from None
+
+
 def publish(
     warehouse: Warehouse,
     config: PublishConfig,
@@ -96,9 +118,13 @@ def publish(
 ) -> Written:
     """Write the site ``config`` describes into ``out``; raises PublishError or AnalysisError saying what to fix."""
     out = Path(out)
+    try:  # before any work: a directory that cannot be written is found out at once
+        (out / "data").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PublishError(f"cannot write the site into {out}: {exc.strerror or exc}") from None
     policy = config.policy
     app = config.app or _only_app(warehouse)
-    b = bind(warehouse, Scope(app, config.since, config.until))
+    b = _bound(warehouse, config, app)
     k = policy.k
     total = protect({}, counts.users(b), policy).total
     declaration = _declaration(config, app)
@@ -130,7 +156,6 @@ def publish(
                 "rows": section.rows(),
                 "columns": section.columns(),
                 "section": section,
-                "doc": get(chart.analysis).doc,
             }
         )
     if not sections:
@@ -143,7 +168,7 @@ def publish(
         if total is not None:
             headlines.append(f"About {total:,} users ran {app} between {b.since} and {b.until}.")
         headlines += [_words(s["section"].headline, app, k) for s in sections if s["section"].headline]
-    data_date = b.as_of.date().isoformat()
+    data_date = b.until.isoformat()  # the last day counted (not the latest upload's time: one user's)
     page = _env.get_template("index.html").render(
         title=_words(config.title, app, k),
         intro=_words(config.intro, app, k),
@@ -159,16 +184,14 @@ def publish(
         privacy=Markup(markdown.to_html(privacy_listing(app, declaration), heading_offset=1)),  # noqa: S704 - escaped
         opt_out_url=config.opt_out_url,
         version=__version__,
-        describe=lambda c: svg.describe(c, k),
     )
-    (out / "data").mkdir(parents=True, exist_ok=True)
     files = {"index.html": page}
     for s in sections:
         meta = {
             "title": s["title"],
             "application": app,
             "period": {"since": b.since.isoformat(), "until": b.until.isoformat()},
-            "data_as_of": data_date,
+            "data_up_to": data_date,
             "minimum_users_per_cell": k,
             "counts_rounded_to": policy.round_to,
             "columns": s["columns"],
@@ -176,14 +199,7 @@ def publish(
         }
         files[f"data/{s['slug']}.json"] = json.dumps(meta, indent=1, ensure_ascii=False) + "\n"
         files[f"data/{s['slug']}.csv"] = _csv(s["section"])
-    try:
-        for name, text in files.items():
-            (out / name).write_text(text, encoding="utf-8")
-        for old in (out / "data").iterdir():
-            if f"data/{old.name}" not in files and old.suffix in (".json", ".csv") and old.is_file():
-                old.unlink()
-    except OSError as exc:
-        raise PublishError(f"cannot write the site into {out}: {exc.strerror or exc}") from None
+    _write(out, files)
     written.files = sorted(files)
     written.sections = len(sections)
     return written

@@ -85,13 +85,14 @@ def lines(periods: list[tuple[date, Cells]], series: list[str], *, k: int, title
     legend_rows = (len(series) + 3) // 4
     height = top_pad + plot_h + 30 + 20 * legend_rows
     span = WIDTH - left - right
-    n = max(1, len(periods) - 1)
+    offsets = [(p - periods[0][0]).days for p, _ in periods]  # x by date: a withheld period leaves room
+    n = max(1, offsets[-1] if offsets else 1)
     ymax = max((c.share or 0.0 for _, cells in periods for c in cells.cells), default=0.0)
     ymax = max(0.1, min(1.0, -(-ymax * 10 // 1) / 10))
     colour = {s: OTHER_COLOUR if s == OTHER_SERIES else PALETTE[i % len(PALETTE)] for i, s in enumerate(series)}
 
     def xy(i: int, share: float) -> str:
-        return f"{left + span * i / n:.1f},{top_pad + plot_h * (1 - share / ymax):.1f}"
+        return f"{left + span * offsets[i] / n:.1f},{top_pad + plot_h * (1 - share / ymax):.1f}"
 
     body = []
     for j in range(5):
@@ -105,7 +106,7 @@ def lines(periods: list[tuple[date, Cells]], series: list[str], *, k: int, title
         for i in sorted({0, len(periods) // 2, len(periods) - 1}):
             anchor = "start" if i == 0 else "end" if i == len(periods) - 1 else "middle"
             body.append(
-                f'<text x="{left + span * i / n:.1f}" y="{top_pad + plot_h + 18}" text-anchor="{anchor}" '
+                f'<text x="{left + span * offsets[i] / n:.1f}" y="{top_pad + plot_h + 18}" text-anchor="{anchor}" '
                 f'class="tick">{periods[i][0].isoformat()}</text>'
             )
     for s in series:
