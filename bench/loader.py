@@ -110,7 +110,6 @@ def phase(name: str, data: Path, workdir: Path, clickhouse_port: int) -> dict[st
     from tallystick.storage.layout import decode_session
     from tallystick.storage.local import LocalStore
     from tallystick.warehouse.loader import partitions
-    from tallystick.warehouse.reader import get, list_keys
 
     store = LocalStore(data / "sessions", fsync=False)
     rss = PeakRss()
@@ -120,8 +119,8 @@ def phase(name: str, data: Path, workdir: Path, clickhouse_port: int) -> dict[st
     if name in ("read", "read+parse"):
         # The loader's own listing and read functions, one thread, nothing else.
         for partition in partitions(store):
-            for key in list_keys(store, partition):
-                raw = get(store, key)
+            for key in store.keys_in(partition):
+                raw = store.get_listed(key)
                 size += len(raw)
                 if name == "read+parse":
                     decode_session(raw)

@@ -114,6 +114,18 @@ def test_list_dirs_gives_the_next_segments(store: Store) -> None:
     assert store.list_dirs("missing/") == []
 
 
+def test_keys_in_lists_a_partition_without_deeper_keys(store: Store) -> None:
+    """keys_in gives the keys directly in a partition, sorted; get_listed reads each as get does."""
+    for key in ["s/p/b.json.gz", "s/p/a.json.gz", "s/p/deeper/c", "s/q/d"]:
+        store.put_if_absent(key, key.encode())
+    assert store.keys_in("s/p/") == ["s/p/a.json.gz", "s/p/b.json.gz"]
+    assert store.keys_in("s/none/") == []
+    assert [store.get_listed(k) for k in store.keys_in("s/p/")] == [b"s/p/a.json.gz", b"s/p/b.json.gz"]
+    store.delete("s/p/a.json.gz")
+    with pytest.raises(ObjectNotFound):
+        store.get_listed("s/p/a.json.gz")
+
+
 def test_check_passes_and_leaves_nothing_visible(store: Store) -> None:
     """check succeeds on a working store and its probe never shows in listings."""
     store.check()

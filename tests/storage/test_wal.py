@@ -430,3 +430,45 @@ def test_a_record_that_cannot_be_replayed_keeps_its_segment_and_the_store_opens(
 def _tmp(root: Path) -> Path:
     (root / ".tmp").mkdir(parents=True, exist_ok=True)
     return root / ".tmp"
+
+
+def test_settle_replays_what_a_stopped_server_left_so_a_delete_is_final(tmp_path: Path) -> None:
+    """settle() with no server running makes objects of the log's records and deletes the log: a deleted
+    object does not come back at the next start, and no copy of it is left in .wal/."""
+    root = tmp_path / "store"
+    _segment(root, "0000000000000001.log", encode_record("s/k", b"secret") + encode_record("s/j", b"other"))
+    store = LocalStore(root)
+    store.settle()
+    assert not list((root / ".wal").glob("*.log"))
+    assert store.get("s/k") == b"secret"
+    assert store.delete("s/k")
+    recovery = store.open_log()  # what the next start of a server does
+    try:
+        assert recovery is not None and recovery.records == 0
+        assert not (root / "s" / "k").exists()
+    finally:
+        store.close()
+    assert not any(b"secret" in p.read_bytes() for p in root.rglob("*") if p.is_file())
+
+
+def test_settle_waits_for_the_running_writer_to_checkpoint(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """settle() while another writer holds the log waits until the segments it saw are checkpointed away."""
+    wal = _open(tmp_path, open_logs, checkpoint_seconds=0.2)
+    assert _put_all(wal, [(f"s/{i}", b"x") for i in range(5)]) == [True] * 5
+    assert wal.segment_paths(), "the writes should be in a segment still"
+    LocalStore(tmp_path).settle(timeout=20)
+    assert wal.segment_paths() == []
+
+
+def test_settle_gives_up_with_a_message_when_the_log_stays(tmp_path: Path) -> None:
+    """A log held by a writer that never checkpoints makes settle() fail after its timeout, saying what to do."""
+    import fcntl
+
+    _segment(tmp_path, "0000000000000001.log", encode_record("s/k", b"v"))
+    fd = os.open(tmp_path / ".wal" / "lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # a (stuck) server holds the log
+        with pytest.raises(StorageUnavailable, match="still holds 1 segment"):
+            LocalStore(tmp_path).settle(timeout=0.3)
+    finally:
+        os.close(fd)

@@ -7,8 +7,8 @@ from datetime import date
 from sessions import session
 from tallystick.storage.local import LocalStore
 from tallystick.warehouse import Warehouse
+from tallystick.warehouse.cycle import delete_older_than, delete_user
 from tallystick.warehouse.loader import Loader
-from tallystick.warehouse.retention import delete_older_than, delete_user
 from warehouse.conftest import put
 
 USER = "6b1d2e3f-4b5d-4c6e-8f70-8192a3b4c5d6"

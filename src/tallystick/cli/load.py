@@ -42,26 +42,22 @@ def _progress_printer(stream: Any) -> Callable[[Any], None]:
 
 
 def load_once(args: argparse.Namespace, store: Any, quiet: bool = False, retention: Any = None) -> Any:
-    from tallystick.warehouse.loader import Loader
+    """One load cycle (``tallystick.warehouse.cycle.run``) into the warehouse ``args`` names."""
+    from tallystick.privacy.retention import after_load
+    from tallystick.warehouse import cycle
 
     warehouse = open_warehouse(args)
     try:
         progress = None if quiet or not sys.stderr.isatty() else _progress_printer(sys.stderr)
-        options = {k: v for k in ("batch_size", "workers") if (v := getattr(args, k, None)) is not None}
-        stats = Loader(store, warehouse, progress=progress, **options).run()
-        # Derived tables for the analyses, a step of its own after the load (rollup.py: why a
-        # crash between the two is harmless: analyses read `sessions` while the rollup is stale).
-        from tallystick.warehouse import rollup
-
-        rollup.refresh(warehouse)
-        # Erasures users asked for from their machines (privacy/erasure.py): after the load, so
-        # sessions stored but not yet loaded are found; it refreshes the derived tables it changed.
-        from tallystick.privacy.erasure import process_pending
-
-        if (erased := process_pending(store, warehouse)).sessions:
-            say(f"erasure: {erased}")
-        if retention is not None and (swept := retention.run_if_due(store, warehouse)) and swept.sessions:
-            say(f"retention: {swept}")
+        stats = cycle.run(
+            store,
+            warehouse,
+            after_load=after_load(retention),
+            progress=progress,
+            report=say,
+            batch_size=getattr(args, "batch_size", None),
+            workers=getattr(args, "workers", None),
+        )
     finally:
         warehouse.close()
     if not quiet and sys.stderr.isatty() and stats.pending:

@@ -4,7 +4,7 @@ Steps, in this order:
 
 1. Record a tombstone (``tombstones.py``) first, so that ingest replicas refuse the
    user's old sessions from their next refresh on, even while steps 2-3 run.
-2. Load, then delete by the warehouse (``tallystick.warehouse.retention.delete_user``):
+2. Load, then delete by the warehouse (``tallystick.warehouse.cycle.delete_user``):
    object keys do not contain the user ID, and the warehouse knows which objects held
    which sessions, so a load followed by one indexed query finds them. Scanning and
    decompressing every object of every partition would cost a full read of the store.
@@ -28,7 +28,7 @@ from tallystick.privacy.tombstones import Tombstones
 from tallystick.schema import _rules
 from tallystick.storage import Store
 from tallystick.warehouse import Warehouse
-from tallystick.warehouse.retention import delete_user as delete_from_warehouse
+from tallystick.warehouse.cycle import delete_user as delete_from_warehouse
 
 
 @dataclass(frozen=True)

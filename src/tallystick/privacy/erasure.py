@@ -154,7 +154,7 @@ class Erased:
 
 def process_pending(store: Store, warehouse: Any, *, now: datetime | None = None) -> Erased:
     """Apply every pending erasure to ``store`` and ``warehouse`` (run right after a load); safe to repeat."""
-    from tallystick.warehouse.retention import delete_matching
+    from tallystick.warehouse.cycle import delete_matching
 
     now = now or datetime.now(UTC)
     erased = Erased()
@@ -176,8 +176,4 @@ def process_pending(store: Store, warehouse: Any, *, now: datetime | None = None
         if now - erasure.requested_at >= timedelta(seconds=SETTLE_SECONDS):
             store.delete(key)
             erased.settled += 1
-    if erased.sessions:
-        from tallystick.warehouse import rollup
-
-        rollup.refresh(warehouse)  # derived tables: the changed days are recomputed without the erased rows
-    return erased
+    return erased  # delete_matching refreshed the derived tables: the changed days without the erased rows

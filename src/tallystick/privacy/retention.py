@@ -2,7 +2,7 @@
 
 ``tallystick up`` and ``tallystick load`` run ``Retention.run_if_due`` after a load:
 at most once per ``every_seconds`` (an hour), it deletes sessions that started
-more than ``days`` whole UTC days ago (``tallystick.warehouse.retention``), sweeps
+more than ``days`` whole UTC days ago (``tallystick.warehouse.cycle``), sweeps
 sessions of recently deleted users that arrived before ingest saw their tombstone,
 and prunes tombstones older than ``tombstones.KEEP_DAYS``. The clock is a seam for
 tests. Default: ``DEFAULT_DAYS`` (about 13 months: a year-on-year view of a month
@@ -75,7 +75,7 @@ class Retention:
 
     def run(self, store: Store, warehouse: Warehouse) -> Swept:
         from tallystick.privacy.tombstones import Tombstones
-        from tallystick.warehouse.retention import delete_older_than
+        from tallystick.warehouse.cycle import delete_older_than
 
         now = self.clock()
         self.last = now
@@ -95,9 +95,21 @@ class Retention:
 
 def sweep(store: Store, warehouse: Warehouse, user_id: str, deleted_at: datetime) -> tuple[int, int]:
     """Delete the (loaded) sessions of ``user_id`` that started before ``deleted_at``: (objects, sessions)."""
-    from tallystick.warehouse.retention import delete_matching
+    from tallystick.warehouse.cycle import delete_user
 
-    warehouse.ensure_schema()
-    ts = warehouse.sql.timestamp(deleted_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"))
-    deleted = delete_matching(store, warehouse, f'"userId" = ? AND "sessionStartTime" < {ts}', [user_id])
+    deleted = delete_user(store, warehouse, user_id, before=deleted_at, load_first=False)
     return deleted.objects, deleted.sessions
+
+
+def after_load(retention: Retention | None) -> list[tuple[str, Callable[[Store, Warehouse], object]]]:
+    """The privacy steps of the load cycle (``tallystick.warehouse.cycle.run``), in order.
+
+    Erasures users asked for from their machines first (``erasure.py``: after the load, so
+    sessions stored but not yet loaded are found), then retention when it is due.
+    """
+    from tallystick.privacy.erasure import process_pending
+
+    steps: list[tuple[str, Callable[[Store, Warehouse], object]]] = [("erasure", process_pending)]
+    if retention is not None:
+        steps.append(("retention", retention.run_if_due))
+    return steps

@@ -47,7 +47,6 @@ from tallystick.server.middleware import Edge
 from tallystick.server.openapi import OPENAPI_FILE
 from tallystick.storage import StorageError, Store, open_store
 from tallystick.storage.layout import encode_json, session_key, stamped_json
-from tallystick.storage.local import LocalStore
 
 log = logging.getLogger("tallystick.server")
 
@@ -103,12 +102,11 @@ class Ingest:
         self._invalid = self.metrics.sessions.labels("invalid")
         # Declarations, tombstones and quarantine (tallystick.privacy); owns the registered applications.
         self.privacy = Gate.for_config(config, store, self.metrics.registry)
-        self._attached = not isinstance(store, LocalStore)  # see attach()
+        self._attached = False  # see attach()
 
     def attach(self) -> None:
-        """On the first session: the local store's log does its I/O on this event loop (``storage/_wal.py``)."""
+        """On the first session: the store's own I/O (the local store's log, ``storage/_wal.py``) uses this loop."""
         self._attached = True
-        assert isinstance(self.store, LocalStore)
         self.store.attach_event_loop(asyncio.get_running_loop())
 
     def check(self, tree: Any) -> Session | list[ValidationError]:
@@ -376,8 +374,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Edge:
     """The ingest service as an ASGI app; ``store`` defaults to the one ``config`` names."""
     metrics = Metrics()
     store = store or open_store(config.storage_url)
-    if isinstance(store, LocalStore):
-        store.open_log()  # this process becomes the directory's one writer, or StoreLocked says who is
+    store.open_log()  # the local store: this process becomes the directory's one writer, or StoreLocked says who is
     ingest = Ingest(config, store, metrics)
     api = Api(config, ingest)
     routes = [

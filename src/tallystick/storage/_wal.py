@@ -108,7 +108,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -316,79 +316,13 @@ class WriteAheadLog:
 
     def segment_paths(self) -> list[Path]:
         """The log's segment files, oldest first."""
-        found = []
-        for entry in os.scandir(self.dir):
-            stem, dot, suffix = entry.name.partition(".")
-            if dot + suffix == SEGMENT_SUFFIX and stem.isdigit():
-                found.append((int(stem), Path(entry.path)))
-        return [path for _, path in sorted(found)]
+        return segment_paths(self.dir)
 
     def _recover(self) -> Recovery:
-        """Replay every segment left by an earlier writer, make the objects durable, delete the segments."""
-        recovery = Recovery()
-        segments = self.segment_paths()
-        self._sequence = int(segments[-1].name.partition(".")[0]) + 1 if segments else 1
-        written: dict[str, None] = {}
-        kept: set[Path] = set()
-        for segment in segments:
-            data = segment.read_bytes()
-            records, end = decode_records(data)
-            recovery.segments += 1
-            recovery.records += len(records)
-            recovery.torn_bytes += len(data) - end
-            for key, obj in records:
-                path = self._prefix + key
-                try:
-                    recovery.rewritten += self._replay(path, obj)
-                except OSError as exc:  # this object cannot be made (yet): keep its segment, open anyway
-                    log.error("cannot write %s from the log (%s): its segment %s is kept", key, exc.strerror, segment)
-                    recovery.unwritable += 1
-                    kept.add(segment)
-                    continue
-                written[path] = None
-        if segments:
-            self._sync_all(list(written))
-            for segment in segments:
-                if segment not in kept:
-                    segment.unlink()
-            writer.fsync_path(str(self.dir), directory=True)
-            log.info(
-                "write-ahead log replayed: %d segments, %d records, %d objects rewritten, %d torn bytes dropped",
-                recovery.segments,
-                recovery.records,
-                recovery.rewritten,
-                recovery.torn_bytes,
-            )
+        replay = _Replay(self.root, self._tmp_prefix, self._syncfs)
+        recovery = replay.run()
+        self._sequence = replay.sequence
         return recovery
-
-    def _replay(self, path: str, obj: bytes) -> int:
-        """Write ``obj`` at ``path`` unless it is there whole; 1 if written."""
-        try:
-            with open(path, "rb") as f:
-                current: bytes | None = f.read()
-        except (FileNotFoundError, NotADirectoryError):
-            current = None
-        if current == obj:
-            return 0
-        # Missing, or cut short by a power loss: the log has it whole.
-        self._make_parents(os.path.dirname(path))
-        tmp = self._tmp_prefix + str(next(self._serial))
-        try:
-            _write_new_file(tmp, obj)
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        return 1
-
-    def _make_parents(self, directory: str) -> None:
-        if directory not in self._dirs:
-            os.makedirs(directory, exist_ok=True)
-            self._dirs.add(directory)
-
-    def _sync_all(self, paths: list[str]) -> None:
-        """Make ``paths`` (files written without fsync) and their names durable."""
-        writer.sync_objects(str(self.root), paths, self._syncfs)
 
     # --- writing (on the I/O loop) ---------------------------------------------------------------
 
@@ -662,6 +596,122 @@ class WriteAheadLog:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self.helper_pid, 0)
         os.close(self._lock_fd)
+
+
+class _Replay:
+    """Recovery: replay the segments an earlier writer left, make their objects durable, delete them.
+
+    Run only by the holder of the directory's lock: a server opening its log, or a deletion
+    (``replay_if_unlocked``) while no server runs.
+    """
+
+    def __init__(self, root: Path, tmp_prefix: str, syncfs: Callable[[int], int] | None) -> None:
+        self.root = root
+        self.dir = root / WAL_DIR
+        self._prefix = f"{root}{os.sep}"
+        self._tmp_prefix = tmp_prefix
+        self._syncfs = syncfs
+        self._serial = itertools.count()
+        self._dirs: set[str] = set()
+        self.sequence = 1  # the first segment number after the replayed ones
+
+    def run(self) -> Recovery:
+        """Replay every segment left by an earlier writer, make the objects durable, delete the segments."""
+        recovery = Recovery()
+        segments = segment_paths(self.dir)
+        self.sequence = int(segments[-1].name.partition(".")[0]) + 1 if segments else 1
+        written: dict[str, None] = {}
+        kept: set[Path] = set()
+        for segment in segments:
+            data = segment.read_bytes()
+            records, end = decode_records(data)
+            recovery.segments += 1
+            recovery.records += len(records)
+            recovery.torn_bytes += len(data) - end
+            for key, obj in records:
+                path = self._prefix + key
+                try:
+                    recovery.rewritten += self._replay(path, obj)
+                except OSError as exc:  # this object cannot be made (yet): keep its segment, open anyway
+                    log.error("cannot write %s from the log (%s): its segment %s is kept", key, exc.strerror, segment)
+                    recovery.unwritable += 1
+                    kept.add(segment)
+                    continue
+                written[path] = None
+        if segments:
+            self._sync_all(list(written))
+            for segment in segments:
+                if segment not in kept:
+                    segment.unlink()
+            writer.fsync_path(str(self.dir), directory=True)
+            log.info(
+                "write-ahead log replayed: %d segments, %d records, %d objects rewritten, %d torn bytes dropped",
+                recovery.segments,
+                recovery.records,
+                recovery.rewritten,
+                recovery.torn_bytes,
+            )
+        return recovery
+
+    def _replay(self, path: str, obj: bytes) -> int:
+        """Write ``obj`` at ``path`` unless it is there whole; 1 if written."""
+        try:
+            with open(path, "rb") as f:
+                current: bytes | None = f.read()
+        except (FileNotFoundError, NotADirectoryError):
+            current = None
+        if current == obj:
+            return 0
+        # Missing, or cut short by a power loss: the log has it whole.
+        self._make_parents(os.path.dirname(path))
+        tmp = self._tmp_prefix + str(next(self._serial))
+        try:
+            _write_new_file(tmp, obj)
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        return 1
+
+    def _make_parents(self, directory: str) -> None:
+        if directory not in self._dirs:
+            os.makedirs(directory, exist_ok=True)
+            self._dirs.add(directory)
+
+    def _sync_all(self, paths: list[str]) -> None:
+        """Make ``paths`` (files written without fsync) and their names durable."""
+        writer.sync_objects(str(self.root), paths, self._syncfs)
+
+
+def segment_paths(directory: Path) -> list[Path]:
+    """The segment files in a log directory, oldest first."""
+    found = []
+    for entry in os.scandir(directory):
+        stem, dot, suffix = entry.name.partition(".")
+        if dot + suffix == SEGMENT_SUFFIX and stem.isdigit():
+            found.append((int(stem), Path(entry.path)))
+    return [path for _, path in sorted(found)]
+
+
+def replay_if_unlocked(root: Path, tmp_dir: Path) -> Recovery | None:
+    """With no writer holding ``root``'s log: replay and delete what a stopped one left; None if one holds it."""
+    directory = root / WAL_DIR
+    try:
+        fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StorageUnavailable(f"cannot open the write-ahead log in {directory}: {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        syncfs = writer.syncfs_function()
+        try:
+            return _Replay(root, f"{tmp_dir}{os.sep}w-{os.getpid()}-", syncfs).run()
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot replay the write-ahead log in {directory}: {exc.strerror}") from None
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _runs_here(loop: asyncio.AbstractEventLoop) -> bool:

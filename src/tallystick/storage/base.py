@@ -85,9 +85,38 @@ class Store(ABC):
                 seen[head] = None
         return list(seen)
 
+    def keys_in(self, partition: str) -> builtins.list[str]:
+        """The keys directly in ``partition`` (a prefix ending with ``/``), in key order, without sizes or times.
+
+        What a loader lists: stores whose listing must look up each object's size and
+        time (a directory's ``stat``) override it with something cheaper.
+        """
+        return sorted(info.key for info in self.list(partition) if "/" not in info.key[len(partition) :])
+
+    def get_listed(self, key: str) -> bytes:
+        """``get`` for a key this store itself listed (so it needs no checking): what a loader reads in bulk."""
+        return self.get(key)
+
     @abstractmethod
     def delete(self, key: str) -> bool:
         """Remove the object; True if it existed."""
+
+    # --- durability hooks: most stores write objects directly and need none of these ---------------
+
+    def open_log(self) -> object | None:
+        """Become the store's one ingest writer (the local store opens its write-ahead log); what recovery found."""
+        return None
+
+    def attach_event_loop(self, loop: asyncio.AbstractEventLoop) -> None:  # noqa: B027 - optional hook
+        """Let ``loop`` (the ingest service's) do the store's own I/O, if it has any."""
+
+    def settle(self, timeout: float = 30.0) -> None:  # noqa: B027 - optional hook
+        """Leave no copy of acknowledged writes outside their objects (a write-ahead log), before a deletion.
+
+        Deleting an object must not let it come back from another copy, nor leave that
+        copy on disk: deletions call this first. Raises StorageUnavailable if it cannot
+        within ``timeout`` seconds.
+        """
 
     @abstractmethod
     def check(self) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from tallystick.storage._wal import Recovery, WriteAheadLog
+from tallystick.storage._wal import WAL_DIR, Recovery, WriteAheadLog, replay_if_unlocked, segment_paths
 from tallystick.storage.base import (
     InvalidStorageUrl,
     ObjectInfo,
@@ -53,6 +53,17 @@ def path_from_url(url: str) -> Path:
     if parts.scheme != "file":
         raise InvalidStorageUrl(f"not a file URL: {url!r}")
     return Path(unquote(parts.netloc + parts.path)).expanduser()
+
+
+def _read_file(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        parts = []
+        while part := os.read(fd, 1 << 20):
+            parts.append(part)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -208,6 +219,47 @@ class LocalStore(Store):
             elif entry.is_file(follow_symlinks=False):
                 st = entry.stat()
                 yield ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
+
+    def keys_in(self, partition: str) -> builtins.list[str]:
+        """A bare directory scan: no ``stat`` of each file (at a million objects, most of a listing's time)."""
+        try:
+            with os.scandir(f"{self.root}/{check_key(partition.rstrip('/'))}") as entries:
+                return sorted(partition + e.name for e in entries if e.is_file(follow_symlinks=False))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def get_listed(self, key: str) -> bytes:
+        """A plain ``os.read`` of the file: ``get`` (pathlib, key checks) costs about 4x that per small object."""
+        try:
+            return _read_file(f"{self.root}/{key}")
+        except FileNotFoundError:
+            raise ObjectNotFound(key) from None
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until no log segment written before this call is left; replay them if no server runs.
+
+        With the log open in this process, or held by a running server, its writer checkpoints
+        (makes objects of, then deletes) every segment within ``checkpoint_seconds`` of its last
+        write. With nobody holding the lock, segments are what a stopped server left: replaying
+        them here (``WriteAheadLog``'s recovery) makes their objects, so a deletion that follows
+        deletes them for good instead of a later start bringing them back.
+        """
+        wal = self.root / WAL_DIR
+        if not wal.is_dir():
+            return
+        before = set(segment_paths(wal))
+        if not before:
+            return
+        if self._log is None:
+            replay_if_unlocked(self.root, self._tmp)
+        deadline = time.monotonic() + timeout
+        while left := before & set(segment_paths(wal)):
+            if time.monotonic() >= deadline:
+                raise StorageUnavailable(
+                    f"the write-ahead log in {wal} still holds {len(left)} segment(s) after {timeout:g}s: "
+                    "is the ingest service writing to it stuck? Restart it and run this again"
+                )
+            time.sleep(0.05)
 
     def list_dirs(self, prefix: str = "") -> builtins.list[str]:
         try:

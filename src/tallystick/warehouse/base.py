@@ -5,7 +5,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, NamedTuple
 
 from tallystick.warehouse.sql import Dialect, dialect
@@ -95,10 +94,8 @@ class Warehouse(ABC):
     def forget_objects(self, keys: Iterable[str]) -> None:
         """Drop the loader's records of these object keys (they were deleted from storage)."""
 
-    def session_ids_before(self, cutoff: datetime) -> list[str]:
-        """IDs of sessions that started before ``cutoff`` (UTC)."""
-        ts = self.sql.timestamp(cutoff.strftime("%Y-%m-%d %H:%M:%S"))
-        return [r[0] for r in self.query(f'SELECT "sessionId" FROM sessions WHERE "sessionStartTime" < {ts}').rows]
+    def compact(self) -> None:  # noqa: B027 - engines that drop deleted data themselves have nothing to do
+        """After a deletion: leave no bytes of deleted rows in the engine's files (the load cycle calls it)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the connection."""

@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 import msgspec
 
-from tallystick.warehouse import sandbox
+from tallystick.warehouse import rollup, sandbox
 from tallystick.warehouse.base import (
     Batch,
     QueryError,
@@ -85,16 +85,47 @@ class DuckDBWarehouse(Warehouse):
                     time.sleep(0.1)
                     continue
                 raise WarehouseUnavailable(f"cannot open the warehouse {self.path}: {exc}") from None
-        if limits is None:
+        self._configure()
+        self._lock = threading.Lock()  # the loader writes from one thread while it lists from another
+
+    def _configure(self) -> None:
+        if self.limits is None:
             self.con.execute("SET TimeZone = 'UTC'")
-        if not read_only:
+        if not self.read_only:
             # Commits append to the write-ahead log (durable, replayed after a crash); folding the
             # log into the file is costly and grows with the tables, so do it once per load (on
             # close) rather than every 16 MiB: at a million sessions this halves the load time.
             self.con.execute("SET checkpoint_threshold = '4GB'")
             # DuckDB caches up to 80% of RAM by default; a load streams, so keep the cache small.
             self.con.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
-        self._lock = threading.Lock()  # the loader writes from one thread while it lists from another
+
+    def compact(self) -> None:
+        """Copy the database into a new file and put it in place of the old one.
+
+        DuckDB deletes by marking rows and reuses freed blocks without clearing them, so a
+        deleted session's bytes stay in the file (measured: a user ID deleted, checkpointed,
+        even its table rewritten, is still found in it). A copy holds only live rows. Crash
+        safety: the copy is complete and synced before ``os.replace``; a crash before it
+        leaves the old file as it was (and a stale copy, removed by the next compaction).
+        """
+        fresh = self.path.with_name(self.path.name + ".compact")
+        for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        name = self.con.execute("SELECT current_database()").fetchall()[0][0]
+        self.con.execute("ATTACH ? AS _tallystick_compact", [str(fresh)])
+        try:
+            self.con.execute(f'COPY FROM DATABASE "{name}" TO _tallystick_compact')
+        finally:
+            self.con.execute("DETACH _tallystick_compact")
+        self.con.close()
+        fd = os.open(fresh, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(fresh, self.path)
+        self.con = duckdb.connect(str(self.path))
+        self._configure()
 
     def ensure_schema(self) -> None:
         for t in tables():
@@ -186,8 +217,11 @@ class DuckDBWarehouse(Warehouse):
 
     def delete_sessions(self, where_sql: str, parameters: list[Any] | None = None) -> None:
         con = self.con
+        derived = rollup.forget_statements(self, where_sql)
         con.execute("BEGIN TRANSACTION")
         try:
+            for sql in derived:  # before the sessions they are found by
+                con.execute(sql, parameters or [])
             for t in reversed(tables()):
                 con.execute(f'DELETE FROM "{t.name}" WHERE {where_sql}', parameters or [])
             con.execute("COMMIT")

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from tallystick.storage import Store
 from tallystick.storage.layout import PREFIX
 from tallystick.warehouse.base import Batch, LoadedObject, Warehouse
-from tallystick.warehouse.reader import Chunk, init_worker, list_keys, read_chunk, read_chunk_in_worker
+from tallystick.warehouse.reader import Chunk, init_worker, read_chunk, read_chunk_in_worker
 
 MAX_REJECTED_KEYS = 1000  # LoadStats keeps the first ones; all are in _tallystick_loaded
 
@@ -124,7 +124,7 @@ class Loader:
         """(key, partition) of every object not yet dealt with, partition by partition."""
         for partition in partitions(self.store):
             seen = self.warehouse.loaded_keys(partition)
-            new = [(key, partition) for key in list_keys(self.store, partition) if key not in seen]
+            new = [(key, partition) for key in self.store.keys_in(partition) if key not in seen]
             del seen
             yield from new
 

@@ -10,7 +10,6 @@ next run redoes.
 from __future__ import annotations
 
 import gzip
-import os
 import zlib
 from dataclasses import dataclass, field
 
@@ -19,7 +18,6 @@ import msgspec
 from tallystick.schema import Session
 from tallystick.storage import ObjectNotFound, Store, open_store
 from tallystick.storage.layout import parse_key
-from tallystick.storage.local import LocalStore
 from tallystick.warehouse.base import LoadedObject
 
 _decoder = msgspec.json.Decoder(Session)
@@ -43,47 +41,10 @@ def _check(session: Session) -> str | None:
     return None
 
 
-def _read_file(path: str) -> bytes:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        parts = []
-        while part := os.read(fd, 1 << 20):
-            parts.append(part)
-        return b"".join(parts)
-    finally:
-        os.close(fd)
-
-
-def get(store: Store, key: str) -> bytes:
-    """``store.get``, with a fast path for the local directory store.
-
-    ``LocalStore.get`` (pathlib, key checks) costs about 4x a plain ``os.read`` of
-    the file, which at a million small objects is most of a load. The keys here
-    come from the loader's own listing, so the checks are not needed.
-    """
-    if isinstance(store, LocalStore):
-        try:
-            return _read_file(f"{store.root}/{key}")
-        except FileNotFoundError:
-            raise ObjectNotFound(key) from None
-    return store.get(key)
-
-
-def list_keys(store: Store, partition: str) -> list[str]:
-    """The keys directly in one partition, in key order (a bare directory scan for the local store)."""
-    if isinstance(store, LocalStore):
-        try:
-            with os.scandir(f"{store.root}/{partition}") as entries:
-                return sorted(partition + e.name for e in entries if e.is_file(follow_symlinks=False))
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-    return [info.key for info in store.list(partition)]
-
-
 def read_object(store: Store, key: str, partition: str, chunk: Chunk) -> None:
     """Read one object into ``chunk``; an object deleted since it was listed is skipped."""
     try:
-        data = get(store, key)
+        data = store.get_listed(key)
     except ObjectNotFound:
         return  # deleted since it was listed (e.g. by retention): nothing to load
     try:

@@ -171,6 +171,34 @@ def refresh(warehouse: Warehouse) -> int:
     return stale
 
 
+def forget_statements(warehouse: Warehouse, where_sql: str) -> list[str]:
+    """SQL that drops the derived rows of the sessions matching ``where_sql``, run before they are deleted.
+
+    ``delete_sessions`` runs these in its own transaction, so no derived row outlives its
+    session even when the refresh after a deletion does not happen; that refresh then
+    recomputes the days concerned (their fingerprints changed).
+    """
+    if not supported(warehouse):
+        return []
+    present = {
+        str(r[0])
+        for r in warehouse.query(
+            f"SELECT table_name FROM information_schema.tables WHERE table_name IN ('{TABLE}', '{TYPED_TABLE}')"
+        ).rows
+    }
+    statements = []
+    if TYPED_TABLE in present:
+        statements.append(
+            f'DELETE FROM {TYPED_TABLE} WHERE "sessionId" IN (SELECT "sessionId" FROM sessions WHERE {where_sql})'
+        )
+    if TABLE in present:
+        statements.append(
+            f'DELETE FROM {TABLE} WHERE ("applicationId", "day", "userKey") IN '
+            f'(SELECT "applicationId", {_DAY}, hash("userId") FROM sessions WHERE {where_sql})'
+        )
+    return statements
+
+
 def is_fresh(warehouse: Warehouse, app_sql: str) -> bool:
     """True when the rollup exists and records as many sessions per day of the application as ``sessions`` has."""
     if not supported(warehouse):
