@@ -152,7 +152,11 @@ def _distribution(report: Report, b: Bound, chart: ChartConfig, policy: Policy) 
     attribute = str(report.summary["attribute"])
     rows = report.table("histogram").records()
     order = [str(r["range"]) for r in rows]
-    cells = protect({str(r["range"]): int(r["users"]) for r in rows}, int(report.summary["count"]), policy)
+    # Out of every user in scope, as the other charts, with those without a value in "other": a total of
+    # only the users with a value would let a reader subtract one from the other.
+    total = counts.users(b)
+    without = max(0, total - int(report.summary["count"]))
+    cells = protect({str(r["range"]): int(r["users"]) for r in rows}, total, policy, other=without)
     named = sorted(cells.named, key=lambda c: order.index(c.label))
     cells = Cells((*named, *(c for c in cells.cells if c.other)), cells.total)
     section = Section(chart, "bars", cells=cells, subject=f"{attribute} range")
