@@ -106,8 +106,8 @@ def test_a_session_withholds_what_the_coverage_does_not_cover() -> None:
     assert counts == {"notConsented": 2}
 
 
-def test_the_erasure_secret_is_made_once_per_user_id(tmp_path: Path) -> None:
-    """The commitment is computed with a new secret for a new user ID and read back after; the request holds both."""
+def test_the_erasure_secret_is_made_once_per_user_id_and_forget_queues_one_request_each(tmp_path: Path) -> None:
+    """One secret per user ID, read back after; forget queues a request for each and deletes the secrets."""
     import json
 
     from tallystick.client import _erasure
@@ -117,11 +117,15 @@ def test_the_erasure_secret_is_made_once_per_user_id(tmp_path: Path) -> None:
     first = _erasure.commitment_for(str(tmp_path), user)
     assert first is not None and _erasure.commitment_for(str(tmp_path), user) == first
     assert (tmp_path / _erasure.SECRET_FILE).stat().st_mode & 0o077 == 0
-    body = _erasure.request_body(str(tmp_path), user)
-    assert body is not None
-    request = json.loads(body)
-    assert request["userId"] == user and erasure_commitment(user, request["secret"]) == first
-    assert _erasure.request_body(str(tmp_path), other) is None
-    second = _erasure.commitment_for(str(tmp_path), other)
+    second = _erasure.commitment_for(str(tmp_path), other)  # a new ID (telemetry disabled, allowed again)
     assert second not in (None, first)
-    assert _erasure.is_request(_erasure.request_file_name(1.0e9, user))
+    assert _erasure.commitment_for(str(tmp_path), user) == first  # the old ID's secret is kept
+    assert _erasure.queue_requests(str(tmp_path), 1.0e9) == [user, other]
+    assert not (tmp_path / _erasure.SECRET_FILE).exists()
+    waiting = _erasure.waiting(str(tmp_path))
+    assert len(waiting) == 2 and all(_erasure.is_request(os.path.basename(p)) for p in waiting)
+    requests = {json.loads(Path(p).read_bytes())["userId"]: json.loads(Path(p).read_bytes()) for p in waiting}
+    assert erasure_commitment(user, requests[user]["secret"]) == first
+    assert erasure_commitment(other, requests[other]["secret"]) == second
+    assert _erasure.sweep(str(tmp_path), 30 * 86400.0, 1.0e9 + 31 * 86400.0) == 2
+    assert _erasure.waiting(str(tmp_path)) == []

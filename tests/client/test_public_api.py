@@ -20,6 +20,7 @@ EXPECTED = [
     "configure",
     "consent",
     "event",
+    "forget",
     "record_exception",
     "scrub",
     "set_attributes",

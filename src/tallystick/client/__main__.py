@@ -4,6 +4,7 @@ python -m tallystick.client show --app mytool      # consent, user ID, every que
 python -m tallystick.client allow --app mytool     # opt in for good
 python -m tallystick.client disable --app mytool   # opt out: deletes the queue, rotates the user ID
 python -m tallystick.client reset --app mytool     # forget the choice (back to unset)
+python -m tallystick.client forget --app mytool    # erase: the queue here, and what was sent (by a request)
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ def _parser() -> argparse.ArgumentParser:
         ("allow", "opt in: record sessions and send them"),
         ("disable", "opt out: record nothing, delete the queue, forget the user ID"),
         ("reset", "forget the choice: back to unset"),
+        (
+            "forget",
+            "erase this installation's data: delete the queue and the user ID here, and queue a request that "
+            "makes the server delete every session sent under it (sent by the tool's next run)",
+        ),
     ):
         command = sub.add_parser(name, help=text, description=text)
         command.add_argument("--app", required=True, help="the tool's application ID, e.g. mytool")
@@ -66,6 +72,12 @@ def _show(config: Config, data_dir: str, as_json: bool) -> None:
     except OSError:
         user_id = None
     state = _schedule.read(data_dir)
+    from tallystick.client import _collection, _erasure
+
+    erasures = len(_erasure.waiting(data_dir))
+    covered = _collection.read(os.path.join(data_dir, _collection.COVERS_FILE))
+    latest = _collection.read(os.path.join(data_dir, _collection.COLLECTION_FILE))
+    not_covered = sorted(latest - covered) if covered is not None and latest is not None else []
     report = {
         "app": config.app_id,
         "dataDirectory": data_dir,
@@ -80,6 +92,8 @@ def _show(config: Config, data_dir: str, as_json: bool) -> None:
         "failedUploadsInARow": state.failures,
         "lastUpload": state.outcome or None,
         "uploadLog": _read_text(os.path.join(data_dir, "upload.log")),
+        "erasureRequestsWaiting": erasures,
+        "notCoveredByConsent": not_covered,
     }
     if as_json:
         print(json.dumps(report, indent=2))
@@ -92,6 +106,10 @@ def _show(config: Config, data_dir: str, as_json: bool) -> None:
     if state.outcome:
         failed = f", {state.failures} failed in a row" if state.failures else ""
         print(f"  last upload:     {state.outcome}{failed}; next not before {time.ctime(state.next)}")
+    if erasures:
+        print(f"  erasure:         {erasures} request(s) waiting to be sent, before any session")
+    if not_covered:
+        print(f"  withheld:        {', '.join(not_covered)} (new since you allowed; allow again to record them)")
     print(f"  rejected:        {len(rejected)} session(s) the server refused, kept in {queue.rejected_directory}")
     for item in rejected:
         print(f"    {item['file']}: the server answered {json.dumps(item['serverAnswer'])}")
@@ -115,10 +133,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "show":
         _show(config, data_dir, args.json)
         return 0
+    if args.command == "forget":
+        config.server_url = ""  # not known here: the tool's next run sends the request
+        client = Client(config)
+        client.data_dir = data_dir
+        erased = client.forget()
+        if erased:
+            print(
+                f"{config.app_id} telemetry: deleted the queue and the user ID here; an erasure request for "
+                f"{', '.join(erased)} waits in {data_dir} and is sent by {config.app_id}'s next run"
+            )
+        else:
+            print(
+                f"{config.app_id} telemetry: deleted the queue and the user ID here; no user ID with a kept secret, "
+                "so no erasure request (for data sent by older versions, ask the maintainers: `show` prints the ID)"
+            )
+        return 0
     client = Client(config)
     client.data_dir = data_dir
     choice = {"allow": True, "disable": False, "reset": None}[args.command]
     client.set_consent(choice)
+    if choice:
+        from tallystick.client import _collection
+
+        _collection.cover(data_dir, None)  # what the tool's latest run collects: that is what was shown
     print(f"{config.app_id} telemetry: {client.stored_consent()} ({data_dir})")
     return 0
 

@@ -281,6 +281,23 @@ def set_consent(allowed: bool | None) -> None:
         _failed(client, exc)
 
 
+def forget() -> list[str]:
+    """Erase this installation's data: the queue here now, and everything already sent by a request to the server.
+
+    Queues an erasure request (sent before any session, retried like one), deletes the
+    queue and the user ID, and starts the upload process; the consent choice stays.
+    Returns the user IDs whose erasure was requested (empty if there was none to erase).
+    """
+    client = _active
+    if client is None:
+        return []
+    try:
+        return client.forget()
+    except Exception as exc:
+        _failed(client, exc)
+        return []
+
+
 def consent() -> str:
     """The stored choice: ``"unset"``, ``"allowed"`` or ``"disabled"`` (overrides aside)."""
     client = _active

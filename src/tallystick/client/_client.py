@@ -24,6 +24,7 @@ from tallystick.schema import _rules
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from tallystick.client import _schedule
+    from tallystick.client._collection import Coverage
     from tallystick.client._config import Config
     from tallystick.client._queue import Queue
     from tallystick.client._scrub import Scrubber
@@ -61,6 +62,7 @@ class Client:
         self.cost = 0.0  # seconds spent in the client during this run
         self.finished = False
         self.waiting = 0  # sessions found in the queue at start, after the sweep
+        self.coverage: Coverage | None = None  # what the user's consent covers (_collection); None: everything
         self._scrubber: Scrubber | None = None
         # Re-entrant, both: a signal handler may finish the session while the main thread holds them.
         self._count_lock = _thread.RLock()
@@ -167,6 +169,8 @@ class Client:
         self.data_dir = config.resolved_data_dir()
         self.ci = ci_system(environ) is not None
         self._sweep()  # whatever the consent: nothing queued outlives its age, even if never sent
+        if not (config.local_only or self.debug) and self._erasures_waiting():
+            self._send_erasures()  # whatever the consent: the user asked for it (``_erasure.py``)
         stored = _consent.read_state(self.consent_path)
         self.decision = decision = _consent.decide(stored, environ, prefix, stderr_tty=_isatty(config.log), ci=self.ci)
         self.log(f"telemetry is {'on' if decision.record else 'off'}: {decision.reason}")
@@ -179,7 +183,60 @@ class Client:
             self._refuse(problem)
             return
         self.local_only = self.local_only or decision.local_only
+        self._cover(stored, environ.get(_consent.env_variable(prefix)) is not None)
         self._begin(self._user_id())
+
+    def _declared(self) -> dict[str, str] | None:
+        from tallystick.client import _collection
+
+        config = self.config
+        return _collection.collection(config.attributes, config.events, config.spans)
+
+    def _cover(self, stored: str, overridden: bool) -> None:
+        """What this run may record under the user's choice; the notice again when the collection grew."""
+        from tallystick.client import _collection
+
+        declared = self._declared()
+        if overridden or stored != _consent.ALLOWED:  # MYTOOL_TELEMETRY=1: this run, everything declared
+            self.coverage = _collection.Coverage((), None if declared is None else declared.keys())
+            return
+        try:
+            self.coverage, new = _collection.resolve(self.data_dir, declared)
+        except OSError:
+            self.coverage, new = _collection.Coverage((), None if declared is None else declared.keys()), {}
+        if new:
+            self.log(f"not covered by the stored choice, withheld: {', '.join(new)}")
+            if _isatty(self.config.log) and not self.ci:
+                tracked = declared if declared is not None else _collection.builtin_items()
+                self._print_once(
+                    _collection.notice_marker(self.data_dir, _collection.fingerprint(tracked)),
+                    _collection.notice(self.config.app_id, self.config.env_prefix, new),
+                )
+
+    def _erasures_waiting(self) -> bool:
+        from tallystick.client import _erasure
+
+        return bool(_erasure.waiting(self.data_dir))
+
+    def _send_erasures(self) -> None:
+        """Start the upload process for waiting erasure requests (a back-off after failures still applies)."""
+        from tallystick.client import _schedule
+
+        state = _schedule.read(self.data_dir)
+        if not (_schedule.worth_starting(state, self.config.clock(), ci=self.ci) or state.outcome == _schedule.SENT):
+            return
+        if not self._check_server_url():
+            return
+        if self._spawns():
+            from tallystick.client import _spawn
+
+            if _spawn.start(self.config, self.data_dir, ci=self.ci) is None:
+                self.count("uploadNotStarted")
+        else:
+            self._make_uploader().start()
+
+    def _check_server_url(self) -> bool:
+        return self.config.server_url.startswith(("http://", "https://"))
 
     def _begin(self, user_id: str) -> None:
         from tallystick.client._environment import describe
@@ -189,10 +246,16 @@ class Client:
         session = Session(
             config.app_id, config.version, user_id, clock=config.clock, strict=config.strict, count=self.count
         )
+        session.coverage = self.coverage
         session.set_attributes(describe(config.environ, sys.stdin, sys.stdout), internal=True)
         self.session = session
         if self.sink is not None:
             return
+        from tallystick.client import _erasure
+
+        commitment = _erasure.commitment_for(self.data_dir, user_id)
+        if commitment is not None:
+            session.set_attributes({_rules.ERASURE_COMMITMENT_ATTRIBUTE: commitment}, internal=True)
         if self._sends() and self.waiting and not self._spawns():
             self._make_uploader().start()  # the fallback: a thread, from the start of the run
 
@@ -232,13 +295,24 @@ class Client:
     def _notice(self) -> None:
         """Print the first-run notice, once: only the run that creates the marker prints."""
         config = self.config
-        marker = _consent.notice_marker(self.data_dir)
+        self._print_once(
+            _consent.notice_marker(self.data_dir),
+            config.notice or _consent.default_notice(config.app_id, config.env_prefix),
+        )
+        from tallystick.client import _collection
+
+        declared = self._declared()
+        tracked = declared if declared is not None else _collection.builtin_items()
+        _collection.remember(self.data_dir, _collection.fingerprint(tracked))  # what `allow` will cover
+
+    def _print_once(self, marker: str, text: str) -> None:
+        """Print ``text`` to the log stream unless ``marker`` exists; only the run that creates it prints."""
+        config = self.config
         try:
             os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
             os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except OSError:
             return  # shown before, or nowhere to remember it: stay quiet
-        text = config.notice or _consent.default_notice(config.app_id, config.env_prefix)
         try:
             config.log.write(text if text.endswith("\n") else text + "\n")
             config.log.flush()
@@ -288,6 +362,13 @@ class Client:
         state = _consent.ALLOWED if allowed else _consent.DISABLED
         _files.atomic_write(self.consent_path, state.encode())
         if allowed:
+            from tallystick.client import _collection
+
+            declared = self._declared()
+            _collection.cover(self.data_dir, declared if declared is not None else _collection.builtin_items())
+            self.coverage = _collection.Coverage((), None if declared is None else declared.keys())
+            if self.session is not None:
+                self.session.coverage = self.coverage
             if self.session is None and self.decision is not None and not self.decision.record:
                 self.decision = _consent.decide(
                     state, self.config.environ, self.config.env_prefix, stderr_tty=False, ci=self.ci
@@ -306,6 +387,34 @@ class Client:
         )
         queue.clear()
         _files.remove(self.user_id_path)
+
+    def forget(self) -> list[str]:
+        """Erase this installation's data: the queue here, and (by a queued request) everything sent.
+
+        Queues an erasure request for every user ID it keeps a secret for, deletes the
+        queue, the user ID and the secrets, drops this run's session, and starts the
+        upload process when it can. The consent choice stays. The user IDs erased.
+        """
+        if self.sink is not None or not self.data_dir:
+            return []
+        from tallystick.client import _erasure
+        from tallystick.client._queue import Queue
+
+        os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+        erased = _erasure.queue_requests(self.data_dir, self.config.clock())
+        self.session = None
+        if self.uploader is not None:
+            self.uploader.stopped = True
+            self.uploader = None
+        queue = self.queue or Queue(
+            self.data_dir, max_files=1, max_bytes=1, max_age_seconds=0, clock=self.config.clock, count=self.count
+        )
+        self.queue = queue
+        queue.clear()
+        _files.remove(self.user_id_path)
+        if erased and not (self.config.local_only or self.debug):
+            self._send_erasures()
+        return erased
 
     def stored_consent(self) -> str:
         if not self.data_dir:

@@ -30,12 +30,14 @@ class Config:
 
     __slots__ = (
         "app_id",
+        "attributes",
         "ci_exit_timeout",
         "clock",
         "data_dir",
         "data_dir_name",
         "debug",
         "environ",
+        "events",
         "exit_timeout",
         "handle_sigterm",
         "install_hooks",
@@ -46,6 +48,7 @@ class Config:
         "notice",
         "request_timeout",
         "server_url",
+        "spans",
         "stderr",
         "strict",
         "upload_interval",
@@ -76,6 +79,9 @@ class Config:
         install_hooks: bool = True,
         handle_sigterm: bool = False,
         notice: str | None = None,
+        attributes: Mapping[str, str] | None = None,
+        events: Mapping[str, str] | None = None,
+        spans: Mapping[str, str] | None = None,
     ) -> None:
         """Describe the host tool.
 
@@ -102,6 +108,12 @@ class Config:
         a Python signal handler runs only between bytecodes, so a tool busy in long C
         code would die late; without it, the session of a SIGTERM'd run is lost.
         ``notice``: the first-run notice, replacing the default text.
+        ``attributes``, ``events``, ``spans``: what the tool records, name to a short
+        description (``{"projectSize": "Number of files in the project."}``). Declared,
+        they make consent keep up with collection: a user's "allowed" covers what was
+        declared when they allowed; a name added later is withheld, and the notice lists
+        it, until they allow again; undeclared names are not recorded. Not declared
+        (all None): the tool's own names are recorded as they come.
         """
         self.app_id = app_id
         self.version = version
@@ -124,6 +136,9 @@ class Config:
         self.install_hooks = install_hooks
         self.handle_sigterm = handle_sigterm
         self.notice = notice
+        self.attributes = attributes
+        self.events = events
+        self.spans = spans
 
     def __repr__(self) -> str:
         return f"Config(app_id={self.app_id!r}, version={self.version!r}, server_url={self.server_url!r})"

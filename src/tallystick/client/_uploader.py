@@ -11,7 +11,7 @@ import _thread
 import os
 import time
 
-from tallystick.client import _schedule
+from tallystick.client import _erasure, _files, _schedule
 from tallystick.schema._rules import MAX_BATCH_SESSIONS, MAX_BODY_BYTES
 
 TYPE_CHECKING = False
@@ -198,7 +198,9 @@ class Uploader:
             state = _schedule.read(data_dir)
             if continuing and state.outcome != _schedule.SENT:
                 return "skipped"
-            if not continuing and not _schedule.due(state, now, ci=self.ci):
+            # A waiting erasure request is not held back by the pause after a success (back-offs apply).
+            erasing = state.outcome == _schedule.SENT and bool(_erasure.waiting(data_dir))
+            if not continuing and not erasing and not _schedule.due(state, now, ci=self.ci):
                 self._log(f"not due before {time.ctime(state.next)} ({state.outcome or 'waiting'})")
                 return "skipped"
             # Claimed as if it will fail: runs starting meanwhile see a back-off and start nothing.
@@ -228,6 +230,8 @@ class Uploader:
         """Send everything waiting, oldest first; sets ``outcome`` (and ``retry_until``) when it stops early."""
         self.outcome, self.retry_until = _schedule.SENT, None
         self.queue.sweep()
+        if self._send_erasures() == STOP:  # before any session: the server then refuses the old ones
+            return
         entries = self.queue.entries()
         if self.extra is not None and not os.path.isdir(self.queue.directory):
             # The queue vanished (a CI machine cleaning up): send the session we were handed.
@@ -287,11 +291,43 @@ class Uploader:
         self.outcome = outcome
         return STOP
 
-    def _request(self, method: str, path: str, body: bytes) -> Response | None:
+    def _send_erasures(self) -> str:
+        """Send each waiting erasure request (``_erasure.py``); consent is not asked: an erasure records nothing."""
+        data_dir = self.queue.data_dir
+        dropped = _erasure.sweep(data_dir, self.queue.max_age_seconds, self.config.clock())
+        if dropped:
+            self._count("erasureExpired", dropped)
+        for path in _erasure.waiting(data_dir):
+            body = _files.read_bytes(path, 4096)
+            if body is None:
+                continue
+            response = self._request("POST", "/v1/erasures", body, consent=False)
+            if response is None:
+                return STOP
+            status = response.status
+            if status == 202:
+                _files.remove(path)
+                self._log("erasure request accepted by the server")
+            elif status in BACKOFF_STATUSES:
+                return self._back_off(response)
+            elif status in REJECTED:
+                _files.remove(path)
+                self._count("erasureRejected", 1)
+                self._log(f"server refused the erasure request ({status}): {response.body[:300]!r}")
+            elif status in (404, 405):  # a server without self-service erasure: it cannot be honoured there
+                _files.remove(path)
+                self._count("erasureUnsupported", 1)
+                self._log(f"erasure request answered {status}: this server does not offer self-service erasure")
+            else:
+                self._log(f"erasure request answered {status}: keeping it for a later run")
+                return self._stop(f"http{status}")
+        return GO_ON
+
+    def _request(self, method: str, path: str, body: bytes, *, consent: bool = True) -> Response | None:
         if (
             self.stopped
             or (self._deadline is not None and time.monotonic() > self._deadline)
-            or (self._allowed is not None and not self._allowed())
+            or (consent and self._allowed is not None and not self._allowed())
         ):
             self.outcome = "stopped"
             return None
