@@ -128,6 +128,11 @@ chart = "lines"
 title = "Shells over time"
 
 [[chart]]
+analysis = "feature-impact"
+params = {{ feature = "tabCompletion", outcome = "UnknownCommand" }}
+title = "Tab completion"
+
+[[chart]]
 analysis = "distribution"
 params = {{ attribute = "projectTasks" }}
 title = "Project sizes"

@@ -38,7 +38,7 @@ def test_the_site_opened_from_disk_offline_draws_every_chart_and_requests_nothin
         listing_visible = page.is_visible("#collected table")
     finally:
         context.close()
-    assert len(charts) == 5
+    assert len(charts) == 6
     for chart in charts:
         assert chart["width"] > 300, chart
         assert chart["height"] > 30, chart

@@ -24,7 +24,7 @@ def test_the_site_has_a_page_and_json_and_csv_for_every_chart(planted_site: Path
     files = every_file(planted_site)
     assert "index.html" in files
     slugs = {Path(f).stem for f in files if f.startswith("data/")}
-    assert len(slugs) == 5
+    assert len(slugs) == 6
     for slug in slugs:
         meta = json.loads(files[f"data/{slug}.json"])
         rows = list(csv.reader(files[f"data/{slug}.csv"].decode().splitlines()))
@@ -119,7 +119,9 @@ def test_a_chart_removed_from_the_config_takes_its_files_with_it(
 
 
 @pytest.mark.parametrize(
-    "name", [a.name for a in ANALYSES if a.name not in ("adoption", "breakdown", "distribution")], ids=str
+    "name",
+    [a.name for a in ANALYSES if a.name not in ("adoption", "breakdown", "distribution", "feature-impact")],
+    ids=str,
 )
 def test_analyses_that_do_not_count_users_are_refused(name: str) -> None:
     """An analysis whose cells count sessions or spans cannot be checked against k: refused, saying why."""
@@ -160,3 +162,18 @@ def test_a_population_under_k_publishes_no_number(planted_warehouse: DuckDBWareh
     assert "Not shown: fewer than 100000 users" in page
     assert "users ran demo" not in page
     assert "fish" not in page
+
+
+def test_a_feature_share_is_withheld_when_either_side_is_under_k(
+    planted_warehouse: DuckDBWarehouse, tmp_path: Path
+) -> None:
+    """feature-impact: a group's share with the outcome is published only if k users had it and k did not."""
+    chart = (
+        '[[chart]]\nanalysis = "feature-impact"\nparams = { feature = "tabCompletion", outcome = "UnknownCommand" }\n'
+    )
+    publish(planted_warehouse, parse_config("k = 100\nround_to = 1\n" + chart), tmp_path / "strict")
+    rows = json.loads((tmp_path / "strict" / "data" / "feature-impact-tabcompletion-unknowncommand.json").read_text())
+    assert [r[1:] for r in rows["rows"]] == [[None, None, True], [None, None, True]]
+    publish(planted_warehouse, parse_config("k = 10\nround_to = 1\n" + chart), tmp_path / "loose")
+    rows = json.loads((tmp_path / "loose" / "data" / "feature-impact-tabcompletion-unknowncommand.json").read_text())
+    assert all(r[1] >= 10 and 0 < r[2] < 1 for r in rows["rows"])

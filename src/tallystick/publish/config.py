@@ -19,8 +19,8 @@ from tallystick.publish.cells import Policy
 from tallystick.publish.errors import BadConfig, Unpublishable
 
 CHARTS = ("bars", "lines")
-PUBLISHABLE = ("adoption", "breakdown", "distribution")  # analyses whose cells count distinct users
-DRAWN = {"adoption": "lines", "distribution": "bars"}  # their only picture; breakdown has both
+PUBLISHABLE = ("adoption", "breakdown", "distribution", "feature-impact")  # their cells count distinct users
+DRAWN = {"adoption": "lines", "distribution": "bars", "feature-impact": "bars"}  # breakdown has both
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 DEFAULT_TOML = """\

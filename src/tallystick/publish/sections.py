@@ -2,8 +2,8 @@
 
 Only analyses whose tables count *distinct users* per cell can be checked against a minimum
 cell count: ``breakdown`` (users per attribute value, overall or per period), ``adoption``
-(active users per version per day) and ``distribution`` with ``per = "user"`` (users per
-bucket). The others count sessions, events or spans, where one heavy user can fill a cell
+(active users per version per day), ``distribution`` with ``per = "user"`` (users per
+bucket) and ``feature-impact`` (users per group, and of them those with the outcome). The others count sessions, events or spans, where one heavy user can fill a cell
 alone; asking for them is refused with the reason (``Unpublishable``).
 
 Every number a section holds (table rows, chart points, tooltips, the headline sentence)
@@ -21,7 +21,7 @@ from typing import Any
 from tallystick.analysis import Report, run
 from tallystick.analysis.scope import Bound
 from tallystick.publish import counts
-from tallystick.publish.cells import WITHHELD, Cells, Policy, protect
+from tallystick.publish.cells import WITHHELD, Cell, Cells, Policy, protect
 from tallystick.publish.config import ChartConfig, check
 from tallystick.publish.svg import OTHER_SERIES
 
@@ -38,6 +38,7 @@ class Section:
     cells: Cells = WITHHELD
     periods: list[tuple[date, Cells]] = field(default_factory=list)
     subject: str = ""  # what a cell's label is: "version", "operating system", ...
+    share: str = "share"  # what a cell's share is of: its period's users, or (feature-impact) its own group
     headline: str | None = None
 
     @property
@@ -45,7 +46,7 @@ class Section:
         return not self.cells.cells and not any(c.cells for _, c in self.periods)
 
     def columns(self) -> list[str]:
-        base = ["value", "users", "share", "fewer_than_k"]
+        base = ["value", "users", self.share, "fewer_than_k"]
         return ["period", *base] if self.kind == "lines" else base
 
     def rows(self) -> list[list[Any]]:
@@ -169,6 +170,32 @@ def _distribution(report: Report, b: Bound, chart: ChartConfig, policy: Policy) 
     return section
 
 
+def _feature_impact(report: Report, b: Bound, chart: ChartConfig, policy: Policy) -> Section:
+    """Per group (feature on, otherwise): its users and the share of them who had the outcome. The share is
+    published only when both those with and those without the outcome are at least k users (else the share
+    would give away the few on one side); a group under k users is left out."""
+    k = policy.k
+    cells = []
+    for r in report.table("groups").records():
+        users, hit = int(r["users"]), int(r["users_with_outcome"])
+        if users < k:
+            continue
+        if hit < k or users - hit < k:
+            cells.append(Cell(str(r["group"]), None, None))
+        else:
+            cells.append(Cell(str(r["group"]), policy.round(users), policy.round(hit) / policy.round(users)))
+    total = protect({}, counts.users(b), policy).total
+    outcome = str(report.summary["outcome"])
+    section = Section(chart, "bars", Cells(tuple(cells), total), subject="group", share=f"share_with_{outcome}")
+    if len(cells) == 2 and all(c.share is not None for c in cells):
+        on, off = cells
+        section.headline = (
+            f"{chart.title}: {_percent(on.share)} of users with {on.label} had {outcome}, "
+            f"against {_percent(off.share)} of the others."
+        )
+    return section
+
+
 def build(b: Bound, chart: ChartConfig, policy: Policy) -> Section:
     """Run ``chart``'s analysis on ``b``'s scope and keep only what ``policy`` lets through."""
     check(chart)
@@ -179,5 +206,11 @@ def build(b: Bound, chart: ChartConfig, policy: Policy) -> Section:
         params.setdefault("every", "week")
     report = run(b.warehouse, chart.analysis, b.scope, **params)
     chart = dataclasses.replace(chart, params=params)
-    builder = {"adoption": _adoption, "breakdown": _breakdown, "distribution": _distribution}[chart.analysis]
+    builders = {
+        "adoption": _adoption,
+        "breakdown": _breakdown,
+        "distribution": _distribution,
+        "feature-impact": _feature_impact,
+    }
+    builder = builders[chart.analysis]
     return builder(report, b, chart, policy)
