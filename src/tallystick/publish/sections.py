@@ -3,11 +3,13 @@
 Only analyses whose tables count *distinct users* per cell can be checked against a minimum
 cell count: ``breakdown`` (users per attribute value, overall or per period), ``adoption``
 (active users per version per day), ``distribution`` with ``per = "user"`` (users per
-bucket) and ``feature-impact`` (users per group, and of them those with the outcome). The others count sessions, events or spans, where one heavy user can fill a cell
-alone; asking for them is refused with the reason (``Unpublishable``).
+bucket) and ``feature-impact`` (users per group, and of them those with the outcome). The
+others count sessions, events or spans, where one heavy user can fill a cell alone; asking
+for them is refused with the reason (``Unpublishable``).
 
 Every number a section holds (table rows, chart points, tooltips, the headline sentence)
-comes from ``cells.protect``; nothing else of the report is kept.
+comes from ``cells.protect`` or, for feature-impact's two-sided shares, the same ``Policy``;
+nothing else of the report is kept.
 """
 
 from __future__ import annotations
