@@ -61,7 +61,9 @@ def test_counts_round_to_the_nearest_multiple(n: int, rounded: int) -> None:
     assert cells.named[0].share == 1.0
 
 
-@pytest.mark.parametrize(("k", "round_to"), [(1, 5), (0, 1), (10, 0)], ids=["k1", "k0", "round0"])
+@pytest.mark.parametrize(
+    ("k", "round_to"), [(1, 1), (0, 1), (10, 0), (10, 25)], ids=["k1", "k0", "round0", "round-over-k"]
+)
 def test_a_policy_that_protects_nothing_is_refused(k: int, round_to: int) -> None:
     """k under 2 or rounding under 1 is a configuration error naming the key."""
     with pytest.raises(BadConfig, match=r"k =|round_to ="):

@@ -40,8 +40,11 @@ class Policy:
     def __post_init__(self) -> None:
         if self.k < 2:
             raise BadConfig(f"k = {self.k}: the minimum cell count must be at least 2 (default: 10)")
-        if self.round_to < 1:
-            raise BadConfig(f"round_to = {self.round_to}: use 1 (no rounding) or more (default: 5)")
+        if not 1 <= self.round_to <= self.k:
+            raise BadConfig(
+                f"round_to = {self.round_to}: use 1 (no rounding) up to k = {self.k} (coarser rounding would show "
+                "a cell of k users as more than twice its size); default: 5"
+            )
 
     def round(self, n: int) -> int:
         """``n`` (at least ``k``) to the nearest multiple of ``round_to``, never below ``round_to``."""
