@@ -118,7 +118,7 @@ def test_sighup_reloads_and_a_broken_file_keeps_the_old_declarations(privacy_ser
         ),
         pytest.param(
             '[[applications.mytool.events]]\nname = "bad name"\ndescription = "d"\nwhy = "w"\n',
-            "needs a name of letters and digits",
+            "needs a name of letters, digits, '_', '.', ':' or '-'",
             id="bad-name",
         ),
         pytest.param(

@@ -44,7 +44,7 @@ def test_every_batect_shaped_session_is_201(batect_api: Api) -> None:
 def test_stored_object_keeps_the_timestamps_as_sent(batect_api: Api) -> None:
     """Nanoseconds and offsets survive storage; only ingestionTime is added; nothing else changes."""
     for tree in corpus():
-        assert batect_api.put(json.dumps(tree, indent=2).encode()).status == 201
+        assert batect_api.put(b" \n\t" + json.dumps(tree, indent=2).encode() + b"\n").status == 201
         stored = _stored(batect_api, tree)
         assert stored.pop("ingestionTime")
         assert stored == tree

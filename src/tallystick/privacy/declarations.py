@@ -127,7 +127,9 @@ def _items(value: Any, path: str, source: str, *, kind: str | None, nested: bool
         name = entry.get("name")
         valid = _rules.is_attribute_name(name) if kind is None else _rules.is_type_name(name)
         if not isinstance(name, str) or not valid:
-            raise DeclarationError(f"{where} needs a name of letters and digits, starting with a letter, not {name!r}")
+            pattern = _rules.ATTRIBUTE_NAME_PATTERN if kind is None else _rules.TYPE_NAME_PATTERN
+            rule = _rules.PATTERN_DESCRIPTIONS[pattern]
+            raise DeclarationError(f"{where} needs a name of {rule}, not {name!r}")
         if name in seen:
             raise DeclarationError(f"{name!r} is declared twice in {path} in {source}: keep one")
         seen.add(name)

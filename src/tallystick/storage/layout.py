@@ -52,7 +52,6 @@ def session_key(session: Session) -> str:
 
 
 _EMPTY: tuple[tuple[str, bytes, Any], ...] = (("attributes", b"{}", {}), ("events", b"[]", []), ("spans", b"[]", []))
-_WHITESPACE = b" \t\r\n"
 
 
 def stamped_json(session: Session, sent: bytes | dict[str, Any] | None, ingestion_time: datetime) -> bytes:
@@ -65,12 +64,13 @@ def stamped_json(session: Session, sent: bytes | dict[str, Any] | None, ingestio
     if isinstance(sent, bytes) and session.ingestion_time is None:
         # Splice into the body as sent: it has no ingestionTime key, and any collection the
         # session lacks is absent from it (a null one would have sent it to the full validator).
-        parts = [b'"ingestionTime":' + _encoder.encode(ingestion_time)]
-        parts.extend(f'"{name}":'.encode() + empty for name, empty, _ in _EMPTY if getattr(session, name) is None)
-        body = sent.lstrip(_WHITESPACE)
-        assert body[:1] == b"{", "a vouched-for body is an object"
-        rest = body[1:].lstrip(_WHITESPACE)
-        return b"{" + b",".join(parts) + (b"" if rest[:1] == b"}" else b",") + rest
+        # The body is an object with required fields: only whitespace before its '{', never empty.
+        parts: list[bytes | memoryview] = [b'{"ingestionTime":', _encoder.encode(ingestion_time), b","]
+        for name, empty, _ in _EMPTY:
+            if getattr(session, name) is None:
+                parts += (b'"', name.encode(), b'":', empty, b",")
+        parts.append(memoryview(sent)[sent.index(b"{") + 1 :])
+        return b"".join(parts)
     if isinstance(sent, bytes):
         sent = json.loads(sent)
     if isinstance(sent, dict):
