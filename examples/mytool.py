@@ -6,7 +6,7 @@
     python examples/mytool.py fail                 # a handled error: message, exit status 2
     python examples/mytool.py crash                # an unhandled exception
     python examples/mytool.py wait                 # sleeps, to be stopped by a signal
-    python examples/mytool.py telemetry allow|disable|status
+    python examples/mytool.py telemetry allow|disable|status|forget
 
 The telemetry lines are marked ``# telemetry``. The tests run this file as a real
 subprocess; ``MYTOOL_TELEMETRY_URL`` points it at a test server (a self-hosting
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("crash", help="raise an unhandled exception")
     commands.add_parser("wait", help="print 'waiting' and sleep until stopped (at most 30 s)")
     consent = commands.add_parser("telemetry", help="allow or disable usage statistics")
-    consent.add_argument("choice", choices=["allow", "disable", "status"])
+    consent.add_argument("choice", choices=["allow", "disable", "status", "forget"])
     args = parser.parse_args(argv)
     telemetry.set_attributes(command=args.command)  # telemetry
 
@@ -83,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "wait":
         print("waiting", flush=True)
         time.sleep(30)
+        return 0
+    if args.choice == "forget":  # telemetry: erase what was sent, here and on the server
+        erased = telemetry.forget()
+        print(
+            "usage statistics erased on this machine; the server deletes " + ("what was sent" if erased else "nothing")
+        )
         return 0
     if args.choice != "status":
         telemetry.set_consent(args.choice == "allow")  # telemetry

@@ -230,8 +230,13 @@ class Client:
         if self._spawns():
             from tallystick.client import _spawn
 
-            if _spawn.start(self.config, self.data_dir, ci=self.ci) is None:
+            pid = _spawn.start(self.config, self.data_dir, ci=self.ci)
+            if pid is None:
                 self.count("uploadNotStarted")
+                return
+            timeout = self.config.ci_exit_timeout if self.ci else self.config.exit_timeout
+            if timeout > 0:  # for tests; by default the tool never waits for the upload process
+                _spawn.wait(pid, timeout)
         else:
             self._make_uploader().start()
 
