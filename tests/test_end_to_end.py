@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -50,25 +51,16 @@ def test_sessions_flow_from_http_to_warehouse(ingest_server: Callable[..., Inges
 
 
 def test_cli_up_demo_then_query(tmp_path: Path) -> None:
-    """`tallystick up --demo` serves, sends demo data and loads it, printing only its own lines (no JSON logs)."""
+    """`up --demo`, run by its path as the README does (`.venv/bin/tallystick`, not on $PATH), serves, sends
+    demo data and loads it, printing only its own lines (no JSON logs); its `ask it:` line runs as printed."""
     data = tmp_path / "data"
-    argv = [
-        sys.executable,
-        "-m",
-        "tallystick.cli",
-        "up",
-        "--demo",
-        "--port",
-        "0",
-        "--data-dir",
-        str(data),
-        "--demo-sessions",
-        "400",
-        "--load-every",
-        "1s",
-    ]
+    script = Path(sys.executable).parent / "tallystick"
+    cwd = script.parent.parent
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}
+    argv = ["bin/tallystick", "up", "--demo", "--port", "0", "--data-dir", str(data)]
+    argv += ["--demo-sessions", "400", "--load-every", "1s"]
     lines: list[str] = []
-    with subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as up:
+    with subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as up:
         try:
             assert up.stderr is not None
             loaded = 0
@@ -78,22 +70,8 @@ def test_cli_up_demo_then_query(tmp_path: Path) -> None:
                     loaded += int(line.split()[1].replace(",", ""))
                 if loaded >= 400 or len(lines) > 60:
                     break
-            query = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "tallystick.cli",
-                    "query",
-                    "--data-dir",
-                    str(data),
-                    "--format",
-                    "csv",
-                    "SELECT count(*) AS n FROM sessions",
-                ],
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
+            hint = next(line for line in lines if "ask it:" in line).split("ask it:", 1)[1].strip()
+            query = subprocess.run(hint, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
         finally:
             up.terminate()
             up.wait(timeout=20)
@@ -101,5 +79,8 @@ def test_cli_up_demo_then_query(tmp_path: Path) -> None:
     assert "demo: sent 400 sessions" in "".join(lines)
     assert lines[0].startswith("tallystick up: ingest on http://127.0.0.1:")
     assert [line for line in lines if line.lstrip().startswith("{")] == []  # uvicorn's are for `serve`
+    assert hint.startswith("bin/tallystick query --data-dir ")
     assert query.returncode == 0, query.stderr
-    assert query.stdout.splitlines() == ["n", "400"]
+    rows = query.stdout.splitlines()
+    assert rows[0].split() == ["applicationVersion", "count_star()"]
+    assert rows[-1] and sum(int(r.split()[-1]) for r in rows[2:-1]) == 400

@@ -76,7 +76,7 @@ def test_sending_for_an_unregistered_application(ingest_server: Callable[..., In
 def test_query_before_any_load(tmp_path: Path) -> None:
     """Querying a warehouse that does not exist yet says to load first."""
     line = _one_line_error(tallystick("query", "--data-dir", str(tmp_path), "SELECT 1"))
-    assert "tallystick load" in line
+    assert "-m tallystick.cli load`" in line  # run as `python -m tallystick.cli`, the hint says so
 
 
 def test_bad_sql_shows_the_engine_message(tmp_path: Path) -> None:

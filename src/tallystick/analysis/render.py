@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tallystick._csv import safe_row
+from tallystick._terminal import is_terminal, safe, safe_value
 from tallystick.analysis.errors import BadParameter
 from tallystick.analysis.report import Report, Table
 
@@ -31,11 +32,12 @@ def _cell(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, tuple | list):
         return "(" + ", ".join(_cell(v) for v in value) + ")"
-    return str(value)
+    return safe(str(value))
 
 
 def _table_lines(columns: list[str], rows: list[list[Any]]) -> list[str]:
     cells = [[_cell(v) for v in r] for r in rows]
+    columns = [safe(c) for c in columns]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
@@ -80,15 +82,17 @@ def write_text(report: Report, out: IO[str], *, all_rows: bool = False) -> None:
             lines.append(f"({len(table.rows) - len(rows)} more rows: --all-rows, or --format csv --table {table.name})")
     if report.notes:
         lines += ["", *(f"note: {n}" for n in report.notes)]
-    out.write("\n".join(lines) + "\n")
+    # Titles, scope and notes may quote session text (a version, an attribute value) too.
+    out.write("\n".join(safe(line) for line in lines) + "\n")
 
 
 def write_csv(report: Report, out: IO[str], table: str | None = None) -> None:
     t: Table = report.table(table) if table else report.tables[0]
+    shown = safe_value if is_terminal(out) else (lambda v: v)  # a file gets the data as stored
     writer = csv.writer(out)
-    writer.writerow(safe_row(t.columns))
+    writer.writerow(safe_row(shown(c) for c in t.columns))
     for row in t.rows:
-        writer.writerow(safe_row(v.isoformat() if isinstance(v, date | datetime) else v for v in row))
+        writer.writerow(safe_row(shown(v.isoformat() if isinstance(v, date | datetime) else v) for v in row))
 
 
 def write_json(report: Report, out: IO[str]) -> None:

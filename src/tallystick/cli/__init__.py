@@ -13,6 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from tallystick._terminal import end_on_closed_pipe
 from tallystick.cli import abacus_import, demo, load, privacy, publish, query, report, serve
 from tallystick.cli.common import CliError, default_data_dir, print_table, say
 
@@ -38,6 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit code. A closed output pipe (``| head``) ends it quietly, with 0."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        end_on_closed_pipe()
+        return 0
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

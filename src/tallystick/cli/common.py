@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
+from tallystick._terminal import safe
 from tallystick.privacy.retention import DEFAULT_DAYS, parse_days
 
 DEFAULT_PORT = 8780
@@ -60,8 +63,32 @@ def open_store(args: argparse.Namespace) -> Any:
     return open_store(storage_url(args))
 
 
+def program() -> str:
+    """This program as the user can run it again, pasted into the same shell.
+
+    ``tallystick`` when that name on ``$PATH`` is this program; else the path it was started
+    by (``.venv/bin/tallystick`` after ``python3 dev.py demo``), or ``python -m tallystick.cli``.
+    """
+    started = sys.argv[0] if sys.argv and sys.argv[0] else "tallystick"
+    name = os.path.basename(started)
+    if name in {"__main__.py", "-m"} or not os.path.exists(started):
+        return f"{shlex.quote(sys.executable)} -m tallystick.cli"
+    found = shutil.which(name)
+    if found and os.path.realpath(found) == os.path.realpath(started):
+        return name
+    return shlex.quote(started)
+
+
+def runnable(message: str) -> str:
+    """``message`` with each `` `tallystick ...` `` hint naming the program as ``program()`` does."""
+    name = program()
+    return message if name == "tallystick" else message.replace("`tallystick ", f"`{name} ")
+
+
 def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """A message to stderr, each line escaped for the terminal (an engine's error may quote session
+    text; its own line breaks, as under DuckDB's pointer to the spot, stay), hints runnable as printed."""
+    print("\n".join(safe(line) for line in runnable(message).split("\n")), file=sys.stderr, flush=True)
 
 
 def parse_interval(text: str) -> float:
@@ -81,11 +108,13 @@ def _format_value(value: Any) -> str:
         return "NULL"
     if isinstance(value, float):
         return f"{value:.6g}"
-    return str(value)
+    return safe(str(value))
 
 
 def print_table(columns: list[str], rows: list[tuple[Any, ...]], out: Any) -> None:
+    """An aligned text table; every value and column name escaped for the terminal (``_terminal.safe``)."""
     cells = [[_format_value(v) for v in row] for row in rows]
+    columns = [safe(c) for c in columns]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n")
     out.write("  ".join("-" * w for w in widths) + "\n")

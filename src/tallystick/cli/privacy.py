@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Any
 
+from tallystick._terminal import safe
 from tallystick.cli.common import (
     EPILOG_COMMON,
     FMT,
@@ -145,12 +146,15 @@ def cmd_rejects(args: argparse.Namespace) -> int:
         print("\nundeclared names (accepted, open mode):")
         print_table(["application", "name", "sessions"], names, sys.stdout)
     for sample in samples:
+        print()
         print(
-            f"\nsample {sample['receivedAt']} {sample['applicationId']} {sample['applicationVersion']} "
-            f"({sample['bodyBytes']:,} bytes{', truncated' if sample['truncated'] else ''}):"
+            safe(
+                f"sample {sample['receivedAt']} {sample['applicationId']} {sample['applicationVersion']} "
+                f"({sample['bodyBytes']:,} bytes{', truncated' if sample['truncated'] else ''}):"
+            )
         )
         for error in sample["validationErrors"]:
-            print(f"  {error['key'] or '(body)'}: {error['type']}: {error['message']}")
+            print(safe(f"  {error['key'] or '(body)'}: {error['type']}: {error['message']}"))
         if args.bodies:
             print("  body: " + json.dumps(sample["body"])[1:-1])
     return 0

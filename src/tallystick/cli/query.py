@@ -30,10 +30,12 @@ def cmd_query(args: argparse.Namespace) -> int:
         warehouse.close()
     if args.format == "csv":
         from tallystick._csv import safe_row
+        from tallystick._terminal import is_terminal, safe_value
 
+        shown = safe_value if is_terminal(sys.stdout) else (lambda v: v)  # a file gets the data as stored
         writer = csv.writer(sys.stdout)
-        writer.writerow(safe_row(result.columns))
-        writer.writerows(safe_row(row) for row in result.rows)
+        writer.writerow(safe_row(shown(c) for c in result.columns))
+        writer.writerows(safe_row(shown(v) for v in row) for row in result.rows)
     elif args.format == "json":
         for row in result.rows:
             print(json.dumps(dict(zip(result.columns, row, strict=True)), default=str))

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from tallystick.analysis.registry import ANALYSES
-from tallystick.cli.common import add_data_dir, add_warehouse, warehouse_spec
+from tallystick.cli.common import add_data_dir, add_warehouse, say, warehouse_spec
 
 
 def _date(text: str) -> date:
@@ -125,7 +125,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(f"chart written to {path}", file=sys.stderr)
     except (AnalysisError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
-        print(f"tallystick: error: {message}", file=sys.stderr)
+        say(f"tallystick: error: {message}")
         return 1
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import threading
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from tallystick.cli.common import (
     add_warehouse,
     data_dir,
     parse_interval,
+    program,
     retention_of,
     say,
     storage_url,
@@ -87,9 +89,12 @@ def _up_banner(config: Any, url: str, warehouse: str, data: Path, *, token: str 
     say(f"  dashboard: {url}/" + (" (log in with the dashboard token)" if token else ""))
     say(f"  sessions:  {config.storage_url}")
     say(f"  warehouse: {warehouse} (loaded every {every:g}s)")
+    where = f"--data-dir {shlex.quote(str(data))}"
+    if warehouse != str(data / WAREHOUSE_FILE):
+        where = f"--warehouse {shlex.quote(warehouse)}"
     say(
-        f'  ask it:    tallystick query --data-dir {data} "SELECT applicationVersion, count(*) FROM sessions '
-        'GROUP BY 1 ORDER BY 2 DESC"'
+        f"  ask it:    {program()} query {where} "
+        '"SELECT applicationVersion, count(*) FROM sessions GROUP BY 1 ORDER BY 2 DESC"'
     )
     say("  stop with Ctrl-C")
 
