@@ -42,7 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; its exit code. A closed output pipe (``| head``) ends it quietly, with 0."""
     try:
         code = _main(argv)
-        sys.stdout.flush()
+        if sys.stdout is not None:  # a command may have let go of it already
+            sys.stdout.flush()
     except BrokenPipeError:
         end_on_closed_pipe()
         return 0

@@ -6,7 +6,17 @@ import argparse
 import sys
 from typing import Any
 
-from tallystick.cli.common import EPILOG_COMMON, FMT, CliError, add_data_dir, add_storage, data_dir, open_store
+from tallystick._terminal import safe
+from tallystick.cli.common import (
+    EPILOG_COMMON,
+    FMT,
+    CliError,
+    add_data_dir,
+    add_storage,
+    data_dir,
+    open_store,
+    runnable,
+)
 
 
 def _progress(stream: Any) -> Any:
@@ -49,9 +59,9 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"resumed after {stats.resumed_after} (--restart reads the bucket from the start)")
         print(stats.summary())
         for reason, keys in stats.examples.items():
-            print(f"  {reason}: e.g. {', '.join(keys)}")
+            print(safe(f"  {reason}: e.g. {', '.join(keys)}"))  # keys and reasons come from the bucket
         if stats.imported:
-            print("run `tallystick load` (or keep `tallystick up` running) to load them into the warehouse")
+            print(runnable("run `tallystick load` (or keep `tallystick up` running) to load them into the warehouse"))
         sys.stdout.flush()
     except BrokenPipeError:  # `| head`: stop quietly
         sys.stdout = None  # the interpreter's flush at exit would fail again
