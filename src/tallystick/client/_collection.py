@@ -170,7 +170,7 @@ def notice(app_id: str, env_prefix: str, new: Mapping[str, str]) -> str:
     lines += [
         "These are not recorded until you allow them; everything else is recorded as before.",
         f"  `{app_id} telemetry allow` (or `python -m tallystick.client allow --app {app_id}`) allows them;",
-        f"  `{app_id} telemetry deny` or {env_prefix}_TELEMETRY=0 turns telemetry off.",
+        f"  {env_prefix}_TELEMETRY=0 or DO_NOT_TRACK=1 turns telemetry off.",
         "This notice is shown once for each change.",
     ]
     return "\n".join(lines) + "\n"
