@@ -188,6 +188,8 @@ def _feature_impact(report: Report, b: Bound, chart: ChartConfig, policy: Policy
             cells.append(Cell(str(r["group"]), policy.round(users), policy.round(hit) / policy.round(users)))
     total = protect({}, counts.users(b), policy).total
     outcome = str(report.summary["outcome"])
+    if not chart.text:
+        chart = dataclasses.replace(chart, text=f"The share of each group's users who had {outcome} at least once.")
     section = Section(chart, "bars", Cells(tuple(cells), total), subject="group", share=f"share_with_{outcome}")
     if len(cells) == 2 and all(c.share is not None for c in cells):
         on, off = cells

@@ -151,7 +151,7 @@ def publish(
             {
                 "slug": section.config.slug,
                 "title": title,
-                "text": _words(chart.text, app, k),
+                "text": _words(section.config.text, app, k),
                 "svg": Markup(picture) if not section.empty else None,  # noqa: S704 - svg.py escapes every text
                 "rows": section.rows(),
                 "columns": section.columns(),

@@ -19,14 +19,16 @@ WIDTH = 640
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d")
 OTHER_COLOUR = "#9a9a9a"
 _LABEL_CHARS = 28
+_LEGEND_CHARS = 18  # a legend column is a quarter of the width
+_Y_TOPS = (0.04, 0.08, 0.2, 0.4, 0.6, 0.8, 1.0)  # each a multiple of 4 whole percent: the quarter lines are too
 
 
 def _t(text: str) -> str:
     return escape(text, quote=True)
 
 
-def _short(label: str) -> str:
-    return label if len(label) <= _LABEL_CHARS else label[: _LABEL_CHARS - 1] + "…"
+def _short(label: str, chars: int = _LABEL_CHARS) -> str:
+    return label if len(label) <= chars else label[: chars - 1] + "…"
 
 
 def name(series: str) -> str:
@@ -87,8 +89,8 @@ def lines(periods: list[tuple[date, Cells]], series: list[str], *, k: int, title
     span = WIDTH - left - right
     offsets = [(p - periods[0][0]).days for p, _ in periods]  # x by date: a withheld period leaves room
     n = max(1, offsets[-1] if offsets else 1)
-    ymax = max((c.share or 0.0 for _, cells in periods for c in cells.cells), default=0.0)
-    ymax = max(0.1, min(1.0, -(-ymax * 10 // 1) / 10))
+    highest = max((c.share or 0.0 for _, cells in periods for c in cells.cells), default=0.0)
+    ymax = next((top for top in _Y_TOPS if top >= highest), 1.0)
     colour = {s: OTHER_COLOUR if s == OTHER_SERIES else PALETTE[i % len(PALETTE)] for i, s in enumerate(series)}
 
     def xy(i: int, share: float) -> str:
@@ -138,6 +140,6 @@ def lines(periods: list[tuple[date, Cells]], series: list[str], *, k: int, title
         y = top_pad + plot_h + 36 + (idx // 4) * 20
         body.append(
             f'<rect x="{x:.1f}" y="{y - 10}" width="12" height="12" fill="{colour[s]}"/>'
-            f'<text x="{x + 16:.1f}" y="{y}" class="label">{_t(_short(name(s)))}</text>'
+            f'<text x="{x + 16:.1f}" y="{y}" class="label">{_t(_short(name(s), _LEGEND_CHARS))}</text>'
         )
     return _svg(height, body, title)
