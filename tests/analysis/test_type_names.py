@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from analysis.conftest import load
 from batect_sessions import batect_session
 from tallystick.analysis import ANALYSES, Scope, run
 from tallystick.analysis.render import write_json, write_text
-from tallystick.warehouse import Warehouse, rollup
+from tallystick.warehouse import Warehouse, open_warehouse, rollup
 from tallystick.warehouse.duckdb import DuckDBWarehouse
 
 PARAMS: dict[str, dict[str, Any]] = {
@@ -36,13 +37,22 @@ NAMES = {
 }
 
 
-@pytest.fixture(scope="module")
-def batect_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
-    path: Path = tmp_path_factory.mktemp("batect") / "w.duckdb"
-    warehouse = DuckDBWarehouse(path)
-    load(warehouse, [batect_session(i, errors=i % 2, frames=20) for i in range(120)])
-    rollup.refresh(warehouse)
+@pytest.fixture(scope="module", params=["duckdb", "clickhouse"])
+def batect_warehouse(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+    """Batect-shaped sessions on DuckDB (derived tables refreshed) and on ClickHouse 18.16."""
+    sessions = [batect_session(i, errors=i % 2, frames=20) for i in range(120)]
+    if request.param == "duckdb":
+        warehouse: Warehouse = DuckDBWarehouse(tmp_path_factory.mktemp("batect") / "w.duckdb")
+        load(warehouse, sessions)
+        rollup.refresh(warehouse)
+    else:
+        server = request.getfixturevalue("clickhouse_server")
+        warehouse = open_warehouse(server.spec(f"typenames_{os.getpid()}"))
+        load(warehouse, sessions)
     yield warehouse
+    drop = getattr(warehouse, "drop_database", None)
+    if drop:
+        drop()
     warehouse.close()
 
 
