@@ -91,3 +91,68 @@ def test_pages_carry_a_strict_content_security_policy(served: Served) -> None:
         csp = headers["content-security-policy"]
         assert "script-src 'self';" in csp and "unsafe-eval" not in csp and "default-src 'none'" in csp
         assert headers["x-content-type-options"] == "nosniff"
+
+
+INGEST_HEADERS = ("content-security-policy", "x-frame-options", "x-content-type-options", "referrer-policy")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/nope", 404),
+        ("GET", "/static/nope.js", 404),
+        ("GET", "/api/nope", 404),
+        ("GET", "/analyses/adoption/extra", 404),
+        ("DELETE", "/sql", 405),
+        ("GET", "/v1/nope", 404),
+        ("GET", "/v1/sessions", 405),
+    ],
+    ids=str,
+)
+def test_every_answer_has_the_security_headers(served: Served, method: str, path: str, status: int) -> None:
+    """Unknown paths and wrong methods answer with the same security headers as every page."""
+    got, headers, _ = served.request(method, path)
+    assert got == status
+    for name in INGEST_HEADERS:
+        assert name in headers, (name, headers)
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+
+
+def test_an_error_inside_the_dashboard_has_the_security_headers(tmp_path: object) -> None:
+    """A route that fails (500) answers with the security headers too: they are added outside Starlette."""
+    import http.client
+    import threading
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.routing import Route
+
+    from fixtures.common import wait_until
+    from tallystick.dashboard import Site
+    from tallystick.server.app import create_app
+    from tallystick.server.config import ServerConfig
+    from tallystick.server.run import bind, make_server
+    from tallystick.storage import open_store
+
+    async def boom(request: Request) -> None:
+        raise RuntimeError("boom")
+
+    store = open_store("memory://")
+    site = Site(create_app(ServerConfig(storage_url="memory://"), store), Starlette(routes=[Route("/boom", boom)]))
+    sock = bind("127.0.0.1", 0)
+    server = make_server(site, sock)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, timeout=10, what="uvicorn start")
+        conn = http.client.HTTPConnection("127.0.0.1", sock.getsockname()[1], timeout=10)
+        conn.request("GET", "/boom")
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+    assert response.status == 500
+    assert all(response.getheader(name) for name in INGEST_HEADERS), response.getheaders()

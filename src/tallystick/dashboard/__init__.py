@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from tallystick.dashboard.auth import TOKEN_ENV, check_exposure, is_loopback
+from tallystick.dashboard.auth import TOKEN_ENV, SecurityHeaders, check_exposure, is_loopback
 from tallystick.dashboard.errors import BadQuery, DashboardError, NoData, TokenRequired
 from tallystick.dashboard.pages import Dashboard
 from tallystick.dashboard.reader import Reader, lock_for
@@ -29,7 +30,7 @@ class Site:
 
     def __init__(self, ingest: Any, dashboard: Starlette) -> None:
         self.ingest = ingest
-        self.dashboard = dashboard
+        self.dashboard = SecurityHeaders(dashboard)  # errors too: a 500 is sent outside Starlette's middleware
         self.ingest_paths = _route_paths(ingest)
         self.state = getattr(ingest, "state", None)  # what the CLI looks up (``app.state.ingest``)
 
@@ -68,7 +69,10 @@ def create_dashboard(
     warehouse: str | Path, *, token: str | None = None, lock: threading.Lock | None = None
 ) -> Starlette:
     """The dashboard as an ASGI app of its own."""
-    return Starlette(routes=Dashboard(Reader(warehouse, lock=lock), token=token).routes())
+    return Starlette(
+        routes=Dashboard(Reader(warehouse, lock=lock), token=token).routes(),
+        middleware=[Middleware(SecurityHeaders)],  # what no route answers (404, 405) too
+    )
 
 
 __all__ = [  # noqa: RUF022 - plain sorted() order (tests/dashboard/test_init.py), as in every package

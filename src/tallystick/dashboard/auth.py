@@ -131,6 +131,28 @@ def cross_site(headers: Headers) -> str | None:
     return f"Origin: {origin}"
 
 
+class SecurityHeaders:
+    """ASGI wrapper: every answer gets the security headers it lacks, errors and unknown paths included
+    (the Guard adds them for the routes; this is for what no route answers: 404, 405, 500)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items() if k.encode() not in present]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 class Guard:
     """ASGI middleware in front of each dashboard route: body bound, site and access checks, security headers."""
 

@@ -18,9 +18,10 @@ protocol (``run.make_server``), so the bounds hold whatever the application does
 
 Counting: a request's count starts at its first byte (``on_message_begin``) and stops
 when its headers end. A read that arrives while a request's headers are incomplete counts
-whole; a read that completes them is not checked (its tail is body), so the count never
-includes body bytes, and undercounts by at most the part of one read that begins the
-next pipelined request.
+whole; a read that completes them is not counted (its tail is body): instead, when the
+headers end, their parsed size (URL, names, values, plus line ends) is checked before the
+app sees the request. So the limit holds to within a few bytes per header line, and
+memory to the limit plus one read.
 
 Closing: the ``431`` is written, the sending side shut (``write_eof``), and what the
 client still sends is read and dropped for up to ``LINGER_SECONDS`` before closing: closing
@@ -35,23 +36,27 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from tallystick.server.middleware import SECURITY_HEADERS
+
 LINGER_SECONDS = 1.0
+_SECURITY = b"".join(b"%s: %s\r\n" % pair for pair in SECURITY_HEADERS)
 
 
 def _answer(status: bytes, message: bytes) -> bytes:
+    """A whole answer written by the protocol itself (no app runs), with the security headers."""
     body = b'{"message": "%s"}' % message
-    return (
-        b"HTTP/1.1 %s\r\ncontent-type: application/json\r\nconnection: close\r\n"
-        b"x-content-type-options: nosniff\r\ncache-control: no-store\r\n"
-        b"content-length: %d\r\n\r\n%s" % (status, len(body), body)
-    )
+    head = b"HTTP/1.1 %s\r\ncontent-type: application/json\r\nconnection: close\r\n" % status
+    return head + _SECURITY + b"content-length: %d\r\n\r\n%s" % (len(body), body)
+
+
+_BAD_REQUEST = _answer(b"400 Bad Request", b"invalid HTTP request")
 
 
 _TIMEOUT_ANSWER = _answer(b"408 Request Timeout", b"request headers took too long: send them in one go")
 
 
-class _TooManyHeaders(Exception):
-    """Raised inside the parser's header callback to stop it at once."""
+class _HeadersTooLarge(Exception):
+    """Raised inside a parser callback to stop it at once."""
 
 
 def protocol_class(
@@ -96,20 +101,27 @@ def protocol_class(
             self._header_count += 1
             if self._header_count > max_headers:
                 self._refused_by_parser = True
-                raise _TooManyHeaders
+                raise _HeadersTooLarge
             super().on_header(name, value)
 
         def on_headers_complete(self) -> None:
             self._in_headers = False
             self._disarm()
+            # Headers that arrived in one read were not counted on the way in: measure them now,
+            # before the app sees the request (request line and line ends estimated, not counted).
+            size = len(self.url) + 16 + sum(len(n) + len(v) + 4 for n, v in self.headers)
+            if size > max_header_bytes:
+                self._refused_by_parser = True
+                raise _HeadersTooLarge
             super().on_headers_complete()
 
         def send_400_response(self, msg: str) -> None:
             # uvicorn answers a parser error with 400; a stop by ``on_header`` above is a 431.
             if getattr(self, "_refused_by_parser", False):
                 self._refuse()
-            else:
-                super().send_400_response(msg)
+                return
+            self.transport.write(_BAD_REQUEST)  # uvicorn's own would lack the security headers
+            self.transport.close()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
