@@ -39,7 +39,7 @@ class Section:
     kind: str  # bars | lines
     cells: Cells = WITHHELD
     periods: list[tuple[date, Cells]] = field(default_factory=list)
-    subject: str = ""  # what a cell's label is: "version", "operating system", ...
+    subject: str = "value"  # what a cell's label is, the data files' first column: "version", "shell", ...
     share: str = "share"  # what a cell's share is of: its period's users, or (feature-impact) its own group
     headline: str | None = None
 
@@ -48,7 +48,7 @@ class Section:
         return not self.cells.cells and not any(c.cells for _, c in self.periods)
 
     def columns(self) -> list[str]:
-        base = ["value", "users", self.share, "fewer_than_k"]
+        base = [self.subject, "users", self.share, "fewer_than_k"]
         return ["period", *base] if self.kind == "lines" else base
 
     def rows(self) -> list[list[Any]]:
@@ -152,7 +152,6 @@ def _breakdown(report: Report, b: Bound, chart: ChartConfig, policy: Policy) -> 
 
 
 def _distribution(report: Report, b: Bound, chart: ChartConfig, policy: Policy) -> Section:
-    attribute = str(report.summary["attribute"])
     rows = report.table("histogram").records()
     order = [str(r["range"]) for r in rows]
     # Out of every user in scope, as the other charts, with those without a value in "other": a total of
@@ -162,7 +161,7 @@ def _distribution(report: Report, b: Bound, chart: ChartConfig, policy: Policy) 
     cells = protect({str(r["range"]): int(r["users"]) for r in rows}, total, policy, other=without)
     named = sorted(cells.named, key=lambda c: order.index(c.label))
     cells = Cells((*named, *(c for c in cells.cells if c.other)), cells.total)
-    section = Section(chart, "bars", cells=cells, subject=f"{attribute} range")
+    section = Section(chart, "bars", cells=cells, subject="range")
     top = cells.top()
     if top and cells.total:
         biggest = max(named, key=lambda c: c.users or 0)
