@@ -6,7 +6,7 @@
     python examples/mytool.py fail                 # a handled error: message, exit status 2
     python examples/mytool.py crash                # an unhandled exception
     python examples/mytool.py wait                 # sleeps, to be stopped by a signal
-    python examples/mytool.py telemetry allow|disable|status|forget
+    python examples/mytool.py telemetry allow|deny|status|forget
 
 The telemetry lines are marked ``# telemetry``. The tests run this file as a real
 subprocess; ``MYTOOL_TELEMETRY_URL`` points it at a test server (a self-hosting
@@ -25,6 +25,7 @@ import sys
 import time
 
 import tallystick.client as telemetry  # telemetry
+from tallystick.client import commands as telemetry_commands  # telemetry
 
 __version__ = "1.4.0"
 
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         app_id="mytool",
         version=__version__,
         server_url=os.environ.get("MYTOOL_TELEMETRY_URL", "https://telemetry.example.org"),
+        consent_command="mytool telemetry",  # the first-run notice names `mytool telemetry allow`
     )
     if "MYTOOL_TELEMETRY_EXIT_TIMEOUT" in os.environ:  # for the tests: wait for the upload at exit
         config.exit_timeout = config.ci_exit_timeout = float(os.environ["MYTOOL_TELEMETRY_EXIT_TIMEOUT"])
@@ -55,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("fail", help="fail the way tools do: a message and exit status 2")
     commands.add_parser("crash", help="raise an unhandled exception")
     commands.add_parser("wait", help="print 'waiting' and sleep until stopped (at most 30 s)")
-    consent = commands.add_parser("telemetry", help="allow or disable usage statistics")
-    consent.add_argument("choice", choices=["allow", "disable", "status", "forget"])
+    telemetry_commands.add_argparse(commands)  # telemetry: `mytool telemetry allow|deny|status|forget`
     args = parser.parse_args(argv)
     telemetry.set_attributes(command=args.command)  # telemetry
 
@@ -84,16 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print("waiting", flush=True)
         time.sleep(30)
         return 0
-    if args.choice == "forget":  # telemetry: erase what was sent, here and on the server
-        erased = telemetry.forget()
-        print(
-            "usage statistics erased on this machine; the server deletes " + ("what was sent" if erased else "nothing")
-        )
-        return 0
-    if args.choice != "status":
-        telemetry.set_consent(args.choice == "allow")  # telemetry
-    print(f"usage statistics: {telemetry.consent()}")  # telemetry
-    return 0
+    return telemetry_commands.run(args.telemetry)  # telemetry: allow, deny, status or forget
 
 
 if __name__ == "__main__":

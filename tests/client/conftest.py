@@ -215,7 +215,12 @@ class Tool:
         home.mkdir(parents=True, exist_ok=True)
         self.home = home
         # Every run may upload (the default pause after a success is 10 minutes); tests of the pause set their own.
-        self.env = {**clean_environment(home), "MYTOOL_TELEMETRY_UPLOAD_INTERVAL": "0"}
+        # Nothing ever goes to the example's public default URL: a closed local port unless a test says otherwise.
+        self.env = {
+            **clean_environment(home),
+            "MYTOOL_TELEMETRY_UPLOAD_INTERVAL": "0",
+            "MYTOOL_TELEMETRY_URL": "http://127.0.0.1:9",
+        }
         self.data_dir = home / "data" / "mytool" / "telemetry"
         self.queue_dir = self.data_dir / "queue"
 

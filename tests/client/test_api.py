@@ -31,13 +31,19 @@ def _local(tmp_path: Path, **options: object) -> telemetry.Config:
 
 
 def test_calls_before_configure_do_nothing() -> None:
-    """event, span, set_attributes, consent and set_consent are harmless before configure."""
+    """event, span and set_attributes are harmless before configure; a set_consent waits for configure."""
+    from tallystick.client import _api
+
     telemetry.event("Anything", x=1)
     telemetry.set_attributes(y=2)
     with telemetry.span("Work"):
         pass
-    telemetry.set_consent(True)
     assert telemetry.consent() == "unset"
+    telemetry.set_consent(True)
+    try:
+        assert telemetry.consent() == "allowed", "kept for configure (test_commands checks it is stored then)"
+    finally:
+        _api._pending_consent = _api._NO_CHOICE
 
 
 @pytest.mark.parametrize(

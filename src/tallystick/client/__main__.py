@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (
         ("show", "show the consent state and exactly what is queued to be sent"),
         ("allow", "opt in: record sessions and send them"),
-        ("disable", "opt out: record nothing, delete the queue, forget the user ID"),
+        ("disable", "opt out: record nothing, delete the queue, forget the user ID (also: deny)"),
         ("reset", "forget the choice: back to unset"),
         (
             "forget",
@@ -35,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
             "makes the server delete every session sent under it (sent by the tool's next run)",
         ),
     ):
-        command = sub.add_parser(name, help=text, description=text)
+        aliases = ["deny"] if name == "disable" else []
+        command = sub.add_parser(name, help=text, description=text, aliases=aliases)
         command.add_argument("--app", required=True, help="the tool's application ID, e.g. mytool")
         command.add_argument("--data-dir-name", help="the tool's data directory name (default: the app ID)")
         command.add_argument("--data-dir", help="the telemetry data directory itself")
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     client = Client(config)
     client.data_dir = data_dir
-    choice = {"allow": True, "disable": False, "reset": None}[args.command]
+    choice = {"allow": True, "disable": False, "deny": False, "reset": None}[args.command]
     client.set_consent(choice)
     if choice:
         from tallystick.client import _collection

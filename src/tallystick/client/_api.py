@@ -33,6 +33,8 @@ _capturing = False
 _hooks_installed = False
 _sigterm_installed = False
 _previous_excepthook: Callable[[type[BaseException], BaseException, TracebackType | None], object] | None = None
+_NO_CHOICE = object()
+_pending_consent: object = _NO_CHOICE  # a set_consent() made before configure(), applied by configure()
 
 
 def _failed(client: Client | None, exc: Exception) -> None:
@@ -87,10 +89,18 @@ def configure(config: Config) -> None:
         if previous is not None:
             previous.finish()
         client.start()
+        _apply_pending_consent(client)
         if client.session is not None:
             _install_hooks(config)
     except Exception as exc:
         _failed(client, exc)
+
+
+def _apply_pending_consent(client: Client) -> None:
+    global _pending_consent  # one choice, made before there was a client to take it
+    pending, _pending_consent = _pending_consent, _NO_CHOICE
+    if pending is not _NO_CHOICE:
+        client.set_consent(pending)  # type: ignore[arg-type]
 
 
 def _install_hooks(config: Config) -> None:
@@ -269,9 +279,14 @@ class span:  # lower case: used like a function, ``with span("LoadConfig"):``
 
 
 def set_consent(allowed: bool | None) -> None:
-    """Store the user's choice: True allows, False disables (and deletes the queue), None unsets."""
+    """Store the user's choice: True allows, False disables (and deletes the queue), None unsets.
+
+    Called before ``configure``, the choice is kept and stored by ``configure``.
+    """
+    global _pending_consent  # noqa: PLW0603
     client = _active
     if client is None:
+        _pending_consent = allowed
         return
     try:
         client.set_consent(allowed)
@@ -302,7 +317,10 @@ def consent() -> str:
     """The stored choice: ``"unset"``, ``"allowed"`` or ``"disabled"`` (overrides aside)."""
     client = _active
     try:
-        return "unset" if client is None else client.stored_consent()
+        if client is None:
+            pending = _pending_consent
+            return "unset" if pending is _NO_CHOICE or pending is None else ("allowed" if pending else "disabled")
+        return client.stored_consent()
     except Exception as exc:
         _failed(client, exc)
         return "unset"

@@ -174,6 +174,10 @@ class Client:
         stored = _consent.read_state(self.consent_path)
         self.decision = decision = _consent.decide(stored, environ, prefix, stderr_tty=_isatty(config.log), ci=self.ci)
         self.log(f"telemetry is {'on' if decision.record else 'off'}: {decision.reason}")
+        if self.debug and not decision.record:
+            self.log(
+                f"set {_consent.env_variable(prefix)}=1 as well to see the session it would record (debug never sends)"
+            )
         if decision.notice:
             self._notice()
         if not decision.record:
@@ -302,7 +306,7 @@ class Client:
         config = self.config
         self._print_once(
             _consent.notice_marker(self.data_dir),
-            config.notice or _consent.default_notice(config.app_id, config.env_prefix),
+            config.notice or _consent.default_notice(config.app_id, config.env_prefix, config.consent_command),
         )
         from tallystick.client import _collection
 

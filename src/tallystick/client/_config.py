@@ -33,6 +33,7 @@ class Config:
         "attributes",
         "ci_exit_timeout",
         "clock",
+        "consent_command",
         "data_dir",
         "data_dir_name",
         "debug",
@@ -82,6 +83,7 @@ class Config:
         attributes: Mapping[str, str] | None = None,
         events: Mapping[str, str] | None = None,
         spans: Mapping[str, str] | None = None,
+        consent_command: str | None = None,
     ) -> None:
         """Describe the host tool.
 
@@ -114,6 +116,9 @@ class Config:
         declared when they allowed; a name added later is withheld, and the notice lists
         it, until they allow again; undeclared names are not recorded. Not declared
         (all None): the tool's own names are recorded as they come.
+        ``consent_command``: your tool's own consent command, e.g. ``"mytool telemetry"``
+        (see ``tallystick.client.commands``): the default notice then tells users to run
+        ``mytool telemetry allow`` instead of ``python -m tallystick.client allow --app mytool``.
         """
         self.app_id = app_id
         self.version = version
@@ -139,6 +144,7 @@ class Config:
         self.attributes = attributes
         self.events = events
         self.spans = spans
+        self.consent_command = consent_command
 
     def __repr__(self) -> str:
         return f"Config(app_id={self.app_id!r}, version={self.version!r}, server_url={self.server_url!r})"

@@ -4,11 +4,15 @@ The host pays for one ``posix_spawn`` of ``python -I -S`` (no site, no user
 paths: it starts fast and sees only the standard library and this package). The
 child runs ``_child.main``: it inherits no terminal (stdin, stdout and stderr
 are ``/dev/null``, or a pipe holding the session on CI), starts its own session
-(so the shell's Ctrl-C and job control leave it alone) and outlives the tool.
+(so the shell's Ctrl-C and job control leave it alone), runs at nice 19 (set by
+the host right after the spawn, so even the interpreter's start-up yields to the
+tool's own exit on a busy machine) and outlives the tool.
 Where ``posix_spawn`` is missing (Windows) or the interpreter is frozen into the
 tool (``sys.executable`` would start the tool again), there is no upload process:
 the client falls back to a thread (see DESIGN.md).
 """
+
+# ruff: noqa: SIM105  (contextlib would cost import time on the host's exit path)
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ if TYPE_CHECKING:
 
 # A session handed over on CI goes through a pipe without blocking the host: only what fits its buffer.
 MAX_HANDED_BYTES = 60 * 1024
+NICE = 19
 _CODE = "import sys;sys.path.insert(0,sys.argv[1]);from tallystick.client._child import main;main()"
 
 
@@ -65,6 +70,11 @@ def start(config: Config, data_dir: str, *, ci: bool, handed: tuple[str, bytes] 
     finally:
         if read_end >= 0:
             os.close(read_end)
+    if pid is not None:
+        try:  # from its first instruction on, the tool and the user's work go first
+            os.setpriority(os.PRIO_PROCESS, pid, NICE)
+        except OSError:
+            pass
     if write_end >= 0:
         try:
             if pid is not None and handed is not None:
