@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import socket
 import time
 import zlib
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from fixtures.api import Api
 from sessions import body, session
+from tallystick.server.body import BodyError, Deadlines
 
 MiB = 1024 * 1024
 
@@ -125,3 +130,74 @@ def test_slow_body_is_408(api_with: Callable[..., Api]) -> None:
     assert b"did not arrive within 0.3 seconds" in answer
     assert time.monotonic() - started < 2
     assert list(api.store.list("")) == []
+
+
+def _receiver(*messages: dict[str, Any]) -> Callable[[], Any]:
+    """An ASGI ``receive`` giving ``messages`` in order, then waiting forever (as a quiet client)."""
+    queue = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        if queue:
+            return queue.pop(0)
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    return receive
+
+
+def _chunks(data: bytes, size: int) -> list[dict[str, Any]]:
+    pieces = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
+    return [{"type": "http.request", "body": piece, "more_body": i < len(pieces) - 1} for i, piece in enumerate(pieces)]
+
+
+GZIPPED = gzip.compress(b'{"sessionId": "x"}' * 50)
+
+
+@pytest.mark.parametrize(
+    ("messages", "gzipped", "expected"),
+    [
+        pytest.param(_chunks(b"abc" * 100, 7), False, b"abc" * 100, id="plain-in-pieces"),
+        pytest.param(_chunks(GZIPPED, 5), True, b'{"sessionId": "x"}' * 50, id="gzip-in-pieces"),
+        pytest.param(_chunks(GZIPPED[:-9], 5), True, "request body is truncated gzip", id="gzip-truncated"),
+        pytest.param(_chunks(GZIPPED + b"xx", 5), True, "data after the end of its gzip stream", id="gzip-trailer"),
+        pytest.param(_chunks(b"not gzip at all", 4), True, "request body is not valid gzip", id="not-gzip"),
+        pytest.param(_chunks(b"x" * 2000, 300), False, "larger than 1024 bytes", id="over-limit-in-pieces"),
+        pytest.param(
+            [{"type": "http.request", "body": b"ab", "more_body": True}, {"type": "http.disconnect"}],
+            False,
+            "cut short: the client disconnected",
+            id="client-gone",
+        ),
+    ],
+)
+def test_body_reader_reassembles_or_refuses(messages: list[dict[str, Any]], gzipped: bool, expected: Any) -> None:
+    """Bodies in several ASGI messages are joined (and gunzipped) within the limit; broken ones say why."""
+
+    async def read() -> bytes:
+        return await Deadlines(5.0).read(_receiver(*messages), 1024, gzipped)
+
+    if isinstance(expected, bytes):
+        assert asyncio.run(read()) == expected
+    else:
+        with pytest.raises(BodyError, match=expected):
+            asyncio.run(read())
+
+
+def test_deadline_sweep_cuts_off_only_the_overdue_read() -> None:
+    """A read past its deadline gets 408 from the sweep; a read that finishes in time is untouched."""
+    deadlines = Deadlines(0.2)
+
+    async def both() -> tuple[bytes | BodyError, bytes]:
+        slow = asyncio.ensure_future(deadlines.read(_receiver(*_chunks(b"abc", 2)[:1]), 1024, False))
+        fast = await deadlines.read(_receiver(*_chunks(b"abc", 2)), 1024, False)
+        try:
+            outcome: bytes | BodyError = await asyncio.wait_for(slow, 3)  # no sweep: TimeoutError
+        except BodyError as exc:
+            outcome = exc
+        return outcome, fast
+
+    started = time.monotonic()
+    slow, fast = asyncio.run(both())
+    assert fast == b"abc"
+    assert isinstance(slow, BodyError) and slow.status == 408, slow
+    assert 0.2 <= time.monotonic() - started < 1.0
