@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tallystick.publish import BadConfig, Policy, protect
 
@@ -68,3 +70,24 @@ def test_a_policy_that_protects_nothing_is_refused(k: int, round_to: int) -> Non
     """k under 2 or rounding under 1 is a configuration error naming the key."""
     with pytest.raises(BadConfig, match=r"k =|round_to ="):
         Policy(k=k, round_to=round_to)
+
+
+@given(
+    counts=st.dictionaries(st.text(min_size=1, max_size=4), st.integers(0, 60), max_size=8),
+    extra=st.integers(0, 30),
+    k=st.integers(2, 15),
+)
+def test_no_published_cell_or_difference_is_under_k(counts: dict[str, int], extra: int, k: int) -> None:
+    """For any table: named cells had >= k users, "other" is >= k or has no number, and the users outside the
+    named cells (total minus named, exact) are none or >= k."""
+    total = sum(counts.values()) + extra  # extra: users the table does not show (e.g. beyond its top values)
+    cells = protect(counts, total, Policy(k=k, round_to=1))
+    if total < k:
+        assert cells.cells == ()
+        return
+    named = {c.label: c for c in cells.named}
+    assert all(counts[label] >= k and c.users == counts[label] for label, c in named.items())
+    for c in cells.cells:
+        assert c.users is None or c.users >= k
+    outside = total - sum(counts[label] for label in named)
+    assert outside == 0 or outside >= k
