@@ -107,3 +107,17 @@ def test_an_unwritable_out_is_one_line(warehouse_file: Path, tmp_path: Path) -> 
     (tmp_path / "taken").write_text("")
     line = one_line_error(tallystick("publish", "--warehouse", str(warehouse_file), "--out", str(tmp_path / "taken")))
     assert f"cannot write the site into {tmp_path / 'taken'}" in line
+
+
+def test_a_closed_stderr_still_writes_the_whole_site(warehouse_file: Path, tmp_path: Path) -> None:
+    """`tallystick publish ... 2>&1 | head -1`: progress stops, the site is written all the same, exit 0."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tallystick.cli", "publish", "--warehouse", str(warehouse_file), "--out", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    process.stderr.close()
+    assert process.wait(timeout=120) == 0
+    assert (tmp_path / "index.html").is_file()
+    assert len(list((tmp_path / "data").iterdir())) == 6

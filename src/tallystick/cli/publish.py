@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+from collections.abc import Callable
 
 from tallystick.cli.common import EPILOG_COMMON, FMT, CliError, add_data_dir, add_warehouse, open_warehouse, say
 
@@ -33,25 +35,43 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_publish)
 
 
+def _teller() -> Callable[[str], None]:
+    """Progress to stderr that stops, without stopping the work, once stderr is a closed pipe (`2>&1 | head`):
+    the site is still written whole."""
+    closed = False
+
+    def tell(line: str) -> None:
+        nonlocal closed
+        if closed:
+            return
+        try:
+            say(f"publish: {line}")
+        except BrokenPipeError:
+            closed = True
+            with contextlib.suppress(OSError, ValueError):  # so the interpreter's last flush fails no more
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stderr.fileno())
+                os.close(devnull)
+
+    return tell
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     from tallystick.analysis import AnalysisError
     from tallystick.publish import PublishError, load_config, publish
     from tallystick.publish.config import DEFAULT_TOML
 
     if args.print_config:
-        try:
-            sys.stdout.write(DEFAULT_TOML)
-            sys.stdout.flush()
-        except BrokenPipeError:  # `| head`: stop quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.stdout.write(DEFAULT_TOML)  # `| head`: main() ends quietly on the closed pipe
         return 0
+    tell = _teller()
     if not args.out:
         raise CliError("name the directory to write the site into with --out, e.g. --out site/")
     try:
         config = load_config(args.config)
         warehouse = open_warehouse(args, read_only=True)
         try:
-            written = publish(warehouse, config, args.out, progress=lambda line: say(f"publish: {line}"))
+            written = publish(warehouse, config, args.out, progress=tell)
         finally:
             warehouse.close()
     except (PublishError, AnalysisError) as exc:
@@ -59,8 +79,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     withheld = (
         f"; withheld (fewer than {config.policy.k} users): {', '.join(written.withheld)}" if written.withheld else ""
     )
-    say(
-        f"publish: wrote {len(written.files)} files, {written.bytes / 1024:,.0f} kB, into {args.out} "
+    tell(
+        f"wrote {len(written.files)} files, {written.bytes / 1024:,.0f} kB, into {args.out} "
         f"(open {os.path.join(args.out, 'index.html')}){withheld}"
     )
     return 0
