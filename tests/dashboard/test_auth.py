@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from dashboard.conftest import Served
+from dashboard.conftest import Served, serve
 from tallystick import cli
 from tallystick.dashboard import TokenRequired, check_exposure, is_loopback
-from tallystick.dashboard.auth import COOKIE, cookie_value, safe_next
+from tallystick.dashboard.auth import COOKIE, safe_next
+from tallystick.dashboard.signin import SignIns, Throttle, token_problem
+from tallystick.storage import Store
+
+STRONG = "Zq4-rT9x_LmW2pK7vN3bYc"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def sign_in(s: Served) -> str:
+    """Log in with the form; the session cookie's value."""
+    status, headers, _ = s.request("POST", "/login", f"token={s.token}".encode(), FORM)
+    assert status == 303, status
+    return headers["set-cookie"].split(";", 1)[0].split("=", 1)[1]
+
+
+@pytest.fixture
+def own_site(demo_data: tuple[Store, Path], served: Served) -> Iterator[Served]:
+    """A token-guarded app of this test's own (its sign-ins and throttle start empty)."""
+    store, warehouse = demo_data
+    yield from serve(store, warehouse, token=STRONG)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.1.2.3", "::1", "localhost"])
@@ -24,7 +46,7 @@ def test_other_hosts_need_a_token(host: str) -> None:
     """Listening anywhere else without a token is refused, naming the flag and the variable."""
     with pytest.raises(TokenRequired, match=r"--dashboard-token or \$TALLYSTICK_DASHBOARD_TOKEN"):
         check_exposure(host, None)
-    check_exposure(host, "a-token")
+    check_exposure(host, STRONG)
 
 
 def test_up_refuses_to_start_exposed_without_a_token(
@@ -57,7 +79,7 @@ def test_token_is_required_for_pages_and_data_but_not_ingest(served_with_token: 
     assert "log in first" in json.loads(body)["message"]
     assert s.request("GET", "/api/overview", headers={"Authorization": "Bearer wrong"})[0] == 401
     assert s.request("GET", "/api/overview", headers={"Authorization": f"Bearer {s.token}"})[0] == 200
-    assert s.request("GET", "/", headers={"Cookie": f"{COOKIE}={cookie_value(s.token or '')}"})[0] == 200
+    assert s.request("GET", "/", headers={"Cookie": f"{COOKIE}={sign_in(s)}"})[0] == 200
     assert s.request("GET", "/", headers={"Cookie": f"{COOKIE}={s.token}"})[0] == 303
     assert s.request("GET", "/ping")[0] == 200
     assert s.request("GET", "/metrics")[0] == 200
@@ -73,6 +95,7 @@ def test_login_sets_a_safe_cookie_and_goes_back(served_with_token: Served) -> No
     assert status == 303 and headers["location"] == "/sql"
     cookie = headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and (s.token or "") not in cookie
+    assert "Max-Age=43200" in cookie  # the session ends after 12 h
     status, _, body = s.request("POST", "/login", b"token=nope", {"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 401 and b"not right" in body
 
@@ -156,3 +179,88 @@ def test_an_error_inside_the_dashboard_has_the_security_headers(tmp_path: object
         sock.close()
     assert response.status == 500
     assert all(response.getheader(name) for name in INGEST_HEADERS), response.getheaders()
+
+
+@pytest.mark.parametrize("token", ["s3cret", "a" * 40, "abcdefghijklmnopqrs", "abababababababababababab"])
+def test_weak_tokens_are_refused(token: str) -> None:
+    """A dashboard token must be at least 20 characters and not mostly one or two: the refusal says how to make one."""
+    with pytest.raises(TokenRequired, match=r"too weak.*secrets\.token_urlsafe"):
+        check_exposure("0.0.0.0", token)
+    assert token_problem(STRONG) is None
+
+
+def test_up_refuses_a_weak_token(capsys: pytest.CaptureFixture[str], tmp_path: object) -> None:
+    """`tallystick up --dashboard-token s3cret` exits with one line before listening."""
+    code = cli.main(["up", "--port", "0", "--app", "x", "--data-dir", str(tmp_path), "--dashboard-token", "s3cret"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and "the dashboard token is too weak" in err[0]
+
+
+def _login_from(s: Served, token: str, source: str = "127.0.0.1") -> tuple[int, dict[str, str]]:
+    conn = http.client.HTTPConnection(s.host, s.port, timeout=15, source_address=(source, 0))
+    try:
+        conn.request("POST", "/login", f"token={token}".encode(), FORM)
+        response = conn.getresponse()
+        response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}
+    finally:
+        conn.close()
+
+
+def test_wrong_tokens_are_throttled_per_address(own_site: Served) -> None:
+    """300 wrong tokens in a row: only the first 10 are checked, the rest get 429 with Retry-After, and so
+    does the right token from that address; another address still signs in."""
+    statuses = [_login_from(own_site, f"wrong-{i}")[0] for i in range(300)]
+    assert statuses[:10] == [401] * 10
+    assert set(statuses[10:]) == {429}
+    status, headers = _login_from(own_site, STRONG)
+    assert status == 429 and 1 <= int(headers["retry-after"]) <= 60
+    assert _login_from(own_site, STRONG, source="127.0.0.2")[0] == 303
+
+
+def test_throttle_lets_an_address_try_again_after_the_window() -> None:
+    """Failures age out: after the window an address may try again."""
+    now = [1000.0]
+    throttle = Throttle(max_failures=3, window_seconds=60, clock=lambda: now[0])
+    for _ in range(3):
+        assert throttle.retry_after("a") is None
+        throttle.failed("a")
+    assert throttle.retry_after("a") == 60
+    assert throttle.retry_after("b") is None
+    now[0] += 30
+    assert throttle.retry_after("a") == 30
+    now[0] += 30.5
+    assert throttle.retry_after("a") is None
+
+
+def test_sessions_expire_and_sign_out_ends_them() -> None:
+    """A session is valid for its lifetime only, and not at all once ended."""
+    now = [0.0]
+    sessions = SignIns(lifetime_seconds=100, clock=lambda: now[0])
+    first, second = sessions.start(), sessions.start()
+    assert first != second and sessions.valid(first) and not sessions.valid("forged")
+    sessions.end(first)
+    assert not sessions.valid(first) and sessions.valid(second)
+    now[0] = 100
+    assert not sessions.valid(second)
+
+
+def test_signing_out_revokes_the_cookie_on_the_server(own_site: Served) -> None:
+    """After POST /logout a copy of the cookie (say, a stolen one) no longer gets in."""
+    cookie = {"Cookie": f"{COOKIE}={sign_in(own_site)}"}
+    assert own_site.request("GET", "/sql", headers=cookie)[0] == 200
+    status, headers, _ = own_site.request("POST", "/logout", headers=cookie)
+    assert status == 303 and headers["location"] == "/login"
+    assert f"{COOKIE}=" in headers["set-cookie"] and "Max-Age=0" in headers["set-cookie"]
+    status, headers, _ = own_site.request("GET", "/sql", headers=cookie)
+    assert status == 303 and headers["location"].startswith("/login")
+
+
+def test_sign_out_is_a_post_from_this_site_only(own_site: Served) -> None:
+    """GET /logout does nothing (405); a POST from another site is refused and the session stays."""
+    cookie = {"Cookie": f"{COOKIE}={sign_in(own_site)}"}
+    assert own_site.request("GET", "/logout", headers=cookie)[0] == 405
+    for foreign in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
+        assert own_site.request("POST", "/logout", headers={**cookie, **foreign})[0] == 403
+    assert own_site.request("GET", "/sql", headers=cookie)[0] == 200

@@ -200,7 +200,8 @@ def test_hostile_attribute_values_are_shown_as_text_and_never_run(
 
 
 def test_login_form_lets_the_token_holder_in(served_with_token: Served, browser_page: WatchedPage) -> None:
-    """With a token, pages send the browser to a login form; the right token gets in, a wrong one does not."""
+    """With a token, pages send the browser to a login form; the right token gets in, a wrong one does not;
+    the Log out button ends the session on the server."""
     page = browser_page.page
     page.goto(served_with_token.url + "/explore?app=demo")
     assert urlsplit(page.url).path == "/login"
@@ -215,4 +216,10 @@ def test_login_form_lets_the_token_holder_in(served_with_token: Served, browser_
     cookie = next(c for c in page.context.cookies() if c["name"] == "tallystick_dashboard")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert served_with_token.token not in cookie["value"]
+    page.click(".logout button")  # a POST from the page itself: allowed, and it ends the session
+    page.wait_for_url("**/login")
+    status, headers, _ = served_with_token.request(
+        "GET", "/sql", headers={"Cookie": f"{cookie['name']}={cookie['value']}"}
+    )
+    assert status == 303 and headers["location"].startswith("/login")
     assert [p for p in browser_page.problems() if "401" not in p] == []

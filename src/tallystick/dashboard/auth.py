@@ -5,9 +5,11 @@
   (DNS rebinding), and only directly: a request carrying a reverse proxy's headers
   (``X-Forwarded-For``, ``X-Forwarded-Host``, ``Forwarded``, ``X-Real-IP``) came from
   wherever the proxy's clients are, so it needs the token like any remote request.
-- With a token (required when bound elsewhere): an ``Authorization: Bearer <token>``
-  header, or the cookie the login form sets. The cookie holds an HMAC of the token,
-  never the token; it is ``HttpOnly`` and ``SameSite=Strict``.
+- With a token (required when bound elsewhere, and strong: ``signin.token_problem``): an
+  ``Authorization: Bearer <token>`` header, or the cookie the login form sets. The cookie
+  holds a random session ID that expires and that signing out revokes on the server
+  (``signin.py``), never the token; it is ``HttpOnly`` and ``SameSite=Strict``. Wrong
+  tokens are throttled per client address.
 - Never from another site: a POST or an ``/api/`` request whose ``Sec-Fetch-Site`` is not
   ``same-origin`` or ``none``, or whose ``Origin`` is not the dashboard's own, is refused
   (403). Without a token on loopback, nothing else would stop any web page the user
@@ -21,7 +23,6 @@ The ingest routes are not behind this guard: clients must reach them.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 from urllib.parse import parse_qs, quote, urlsplit
@@ -32,6 +33,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tallystick.dashboard.errors import BodyTooLarge, TokenRequired
+from tallystick.dashboard.signin import MAKE_TOKEN, SignIns, token_problem
 
 COOKIE = "tallystick_dashboard"
 TOKEN_ENV = "TALLYSTICK_DASHBOARD_TOKEN"  # noqa: S105 - the variable's name, not a secret
@@ -69,16 +71,15 @@ def is_loopback(host: str) -> bool:
 
 
 def check_exposure(host: str, token: str | None) -> None:
-    """Refuse to serve the dashboard beyond this machine without a token."""
+    """Refuse to serve the dashboard beyond this machine without a token, or with a weak one."""
     if not token and not is_loopback(host):
         raise TokenRequired(
             f"listening on {host} exposes the dashboard to other machines: set --dashboard-token "
-            f"or ${TOKEN_ENV} (or listen on 127.0.0.1)"
+            f"or ${TOKEN_ENV} (or listen on 127.0.0.1); make one with: {MAKE_TOKEN}"
         )
-
-
-def cookie_value(token: str) -> str:
-    return hmac.new(token.encode(), b"tallystick dashboard session", hashlib.sha256).hexdigest()
+    problem = token_problem(token) if token else None
+    if problem is not None:
+        raise TokenRequired(problem)
 
 
 def _host_name(headers: Headers) -> str:
@@ -156,9 +157,10 @@ class SecurityHeaders:
 class Guard:
     """ASGI middleware in front of each dashboard route: body bound, site and access checks, security headers."""
 
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
+    def __init__(self, app: ASGIApp, token: str | None, sessions: SignIns | None = None) -> None:
         self.app = app
         self.token = token
+        self.sessions = sessions or SignIns()
 
     def allowed(self, scope: Scope) -> bool:
         headers = Headers(scope=scope)
@@ -169,8 +171,7 @@ class Guard:
         auth = headers.get("authorization", "")
         if auth.lower().startswith("bearer ") and hmac.compare_digest(auth[7:].strip().encode(), self.token.encode()):
             return True
-        cookie = Request(scope).cookies.get(COOKIE, "")
-        return bool(cookie) and hmac.compare_digest(cookie.encode(), cookie_value(self.token).encode())
+        return self.sessions.valid(Request(scope).cookies.get(COOKIE, ""))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -282,5 +283,6 @@ def token_matches(given: str, token: str | None) -> bool:
     return bool(token) and hmac.compare_digest(given.encode(), (token or "").encode())
 
 
-def set_login_cookie(response: Response, token: str, secure: bool) -> None:
-    response.set_cookie(COOKIE, cookie_value(token), httponly=True, samesite="strict", secure=secure, path="/")
+def set_login_cookie(response: Response, session_id: str, secure: bool, max_age: int) -> None:
+    """The signed-in session's cookie: its random ID (never the token), expiring with the session."""
+    response.set_cookie(COOKIE, session_id, max_age=max_age, httponly=True, samesite="strict", secure=secure, path="/")

@@ -31,6 +31,7 @@ from tallystick.dashboard import explore as explore_mod
 from tallystick.dashboard import overview as overview_mod
 from tallystick.dashboard.errors import BadQuery, NoData
 from tallystick.dashboard.reader import Connection, Reader, jsonable
+from tallystick.dashboard.signin import SignIns, Throttle
 from tallystick.warehouse.tables import tables
 
 HERE = Path(__file__).parent
@@ -76,6 +77,8 @@ class Dashboard:
     def __init__(self, reader: Reader, token: str | None = None) -> None:
         self.reader = reader
         self.token = token
+        self.sessions = SignIns()
+        self.throttle = Throttle()
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -85,7 +88,7 @@ class Dashboard:
         context.setdefault("charts", False)
         context.setdefault("chart_data", None)
         context.setdefault("notice", "")
-        context["logged_in"] = bool(self.token) and auth.COOKIE in request.cookies
+        context["logged_in"] = bool(self.token) and self.sessions.valid(request.cookies.get(auth.COOKIE, ""))
         html = _env.get_template(template).render(**context)
         return HTMLResponse(html, status_code=status)
 
@@ -381,15 +384,27 @@ class Dashboard:
         if not self.token:
             return RedirectResponse("/", status_code=303)
         given, nxt = await auth.login_token(request)
+        client = request.client.host if request.client else ""
+        wait = self.throttle.retry_after(client)
+        if wait is not None:  # right or wrong: while throttled, no attempt is checked
+            throttled = self.render(
+                request, "login.html", 429, page="login", title="Log in", next=nxt, failed=False, wait=wait
+            )
+            throttled.headers["Retry-After"] = str(wait)
+            return throttled
         if not auth.token_matches(given, self.token):
+            self.throttle.failed(client)
             return self.render(request, "login.html", 401, page="login", title="Log in", next=nxt, failed=True)
         response = RedirectResponse(nxt, status_code=303)
-        auth.set_login_cookie(response, self.token, secure=request.url.scheme == "https")
+        max_age = int(self.sessions.lifetime_seconds)
+        auth.set_login_cookie(response, self.sessions.start(), secure=request.url.scheme == "https", max_age=max_age)
         return response
 
     async def logout(self, request: Request) -> Response:
+        """POST only (the Guard refuses one from another site): ends the session on the server too."""
+        self.sessions.end(request.cookies.get(auth.COOKIE, ""))
         response = RedirectResponse("/login" if self.token else "/", status_code=303)
-        response.delete_cookie(auth.COOKIE, path="/")
+        response.delete_cookie(auth.COOKIE, path="/", httponly=True, samesite="strict")
         return response
 
     async def not_found(self, request: Request) -> Response:
@@ -398,14 +413,14 @@ class Dashboard:
     # --- routes -----------------------------------------------------------------------------------
 
     def routes(self) -> list[BaseRoute]:
-        guard = [Middleware(auth.Guard, token=self.token)]
+        guard = [Middleware(auth.Guard, token=self.token, sessions=self.sessions)]
         pages: list[tuple[str, Any, list[str]]] = [
             ("/", self.overview_page, ["GET"]),
             ("/explore", self.explore_page, ["GET"]),
             ("/sql", self.sql_page, ["GET"]),
             ("/login", self.login_page, ["GET"]),
             ("/login", self.login, ["POST"]),
-            ("/logout", self.logout, ["GET"]),
+            ("/logout", self.logout, ["POST"]),
             ("/api/overview", self.overview_api, ["GET"]),
             ("/api/explore", self.explore_api, ["GET"]),
             ("/api/values", self.values_api, ["GET"]),
