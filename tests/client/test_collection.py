@@ -73,10 +73,14 @@ def test_a_tool_that_declares_nothing_still_has_its_builtins_tracked(tmp_path: P
 
 def test_the_notice_lists_only_what_is_new_and_how_to_allow_it(tmp_path: Path) -> None:
     """The notice names each new item with its description, and the commands that allow or refuse."""
-    text = _collection.notice("mytool", "MYTOOL", {"attribute gitBranchCount": "Number of branches."})
+    text = _collection.notice(
+        "mytool", "MYTOOL", {"attribute gitBranchCount": "Number of branches."}, "mytool telemetry"
+    )
     assert "attribute gitBranchCount: Number of branches." in text
     assert "projectSize" not in text
-    assert "mytool telemetry allow" in text and "MYTOOL_TELEMETRY=0" in text
+    assert "`mytool telemetry allow`" in text and "MYTOOL_TELEMETRY=0" in text
+    plain = _collection.notice("mytool", "MYTOOL", {"attribute gitBranchCount": "Number of branches."})
+    assert "telemetry allow" not in plain and "`python -m tallystick.client allow --app mytool`" in plain
     one = _collection.notice_marker(str(tmp_path), _collection.fingerprint(_declared(V1)))
     two = _collection.notice_marker(str(tmp_path), _collection.fingerprint(_declared(V2)))
     assert one != two and os.path.dirname(one) == str(tmp_path)

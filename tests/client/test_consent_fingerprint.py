@@ -44,6 +44,7 @@ def _run(data_dir: Path, version: str, declared: dict[str, Any], environ: dict[s
         stderr=stderr,
         install_hooks=False,
         local_only=True,
+        consent_command="mytool telemetry",
         **declared,
     )
     client = Client(config)
@@ -86,7 +87,7 @@ def test_a_new_attribute_shows_the_notice_again_and_is_withheld_until_allowed(tm
     assert "mytool now collects more than when you allowed" in text
     assert "attribute gitBranchCount: Number of git branches." in text
     assert "projectSize" not in text  # only what is new
-    assert "mytool telemetry allow" in text
+    assert "`mytool telemetry allow`" in text
     assert "gitBranchCount" not in session["attributes"]
     assert session["attributes"]["projectSize"] == 3  # what was covered is still recorded
     assert session["attributes"]["telemetryDropsNotConsented"] == 1

@@ -214,7 +214,7 @@ class Client:
                 tracked = declared if declared is not None else _collection.builtin_items()
                 self._print_once(
                     _collection.notice_marker(self.data_dir, _collection.fingerprint(tracked)),
-                    _collection.notice(self.config.app_id, self.config.env_prefix, new),
+                    _collection.notice(self.config.app_id, self.config.env_prefix, new, self.config.consent_command),
                 )
 
     def _erasures_waiting(self) -> bool:

@@ -163,13 +163,18 @@ def cover(data_dir: str, declared: Mapping[str, str] | None) -> None:
         _files.remove(path)  # no run seen yet: the next run's collection is covered (see resolve)
 
 
-def notice(app_id: str, env_prefix: str, new: Mapping[str, str]) -> str:
-    """The notice shown when a version collects what the user's "allowed" does not cover."""
+def notice(app_id: str, env_prefix: str, new: Mapping[str, str], command: str | None = None) -> str:
+    """The notice shown when a version collects what the user's "allowed" does not cover.
+
+    ``command``: the tool's own consent command (``Config.consent_command``), named first.
+    """
+    generic = f"python -m tallystick.client allow --app {app_id}"
+    how = f"`{command} allow` (or `{generic}`)" if command else f"`{generic}`"
     lines = [f"{app_id} now collects more than when you allowed its usage statistics:"]
     lines += [f"  {item}: {description}" for item, description in sorted(new.items())]
     lines += [
         "These are not recorded until you allow them; everything else is recorded as before.",
-        f"  `{app_id} telemetry allow` (or `python -m tallystick.client allow --app {app_id}`) allows them;",
+        f"  {how} allows them;",
         f"  {env_prefix}_TELEMETRY=0 or DO_NOT_TRACK=1 turns telemetry off.",
         "This notice is shown once for each change.",
     ]
