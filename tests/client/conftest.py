@@ -109,6 +109,8 @@ class FakeIngest:
                 for s in sessions
             ]
             return 200, {"Content-Type": "application/json"}, json.dumps({"results": results}).encode()
+        if path == "/v1/erasures" and method == "POST":
+            return 202, {"Content-Type": "application/json"}, b'{"message": "Erasure recorded"}'
         return 404, {}, b'{"message": "not found"}'
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
