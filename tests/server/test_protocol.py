@@ -59,6 +59,27 @@ def test_kept_alive_connection_serves_requests_after_the_header_deadline(api_wit
             time.sleep(0.5)
 
 
+def test_later_request_trickling_on_a_kept_alive_connection_gets_408_on_its_own_clock(
+    api_with: Callable[..., Api],
+) -> None:
+    """The clock of a later request starts at its first byte, not at the connection's start."""
+    api = api_with(header_timeout_seconds=0.5)
+    with socket.create_connection((api.host, api.port), timeout=5) as sock:
+        raw = body(session())
+        sock.sendall(
+            b"PUT /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(raw), raw)
+        )
+        assert sock.recv(65536).startswith(b"HTTP/1.1 201")
+        time.sleep(0.3)
+        started = time.monotonic()
+        sock.sendall(b"PUT /v1/sessions HTTP/1.1\r\nHost: x\r\n")
+        answer = _read_all(sock, 3)
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert 0.45 <= waited < 2, waited
+
+
 MiB = 1024 * 1024
 PUT_HEAD = b"PUT /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
 

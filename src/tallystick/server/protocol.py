@@ -69,19 +69,28 @@ def protocol_class(
     )
 
     class BoundedHeadersProtocol(HttpToolsProtocol):
-        _header_deadline: asyncio.TimerHandle | None = None
+        # The header clock: when the current request's headers are due (None: none are awaited), and
+        # one timer per connection that checks it. Starting and stopping the clock only sets the time;
+        # the timer is re-armed when it fires early, so a request costs no timer of its own.
+        _due: float | None = None
+        _timer: asyncio.TimerHandle | None = None
         _in_headers = True  # a new connection's first bytes are a request's headers
         _header_bytes = 0
         _header_count = 0
+        _received = 0  # bytes read on this connection, up to the end of the read being parsed
+        _read_from = 0  # ... up to its start
+        _begun_at = 0  # ... up to the start of the read in which the current request began
         _refused = False
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
-            self._arm()
+            self._start_clock()
 
         def data_received(self, data: bytes) -> None:
             if self._refused:
                 return  # lingering after a 431: drop what the client still sends
+            self._read_from = self._received
+            self._received += len(data)
             if self._in_headers:
                 self._header_bytes += len(data)
             super().data_received(data)
@@ -92,9 +101,10 @@ def protocol_class(
             self._in_headers = True
             self._header_bytes = 0
             self._header_count = 0
+            self._begun_at = self._read_from
             # The first byte of a request on a kept-alive connection starts its clock.
-            if self._header_deadline is None:
-                self._arm()
+            if self._due is None:
+                self._start_clock()
             super().on_message_begin()
 
         def on_header(self, name: bytes, value: bytes) -> None:
@@ -106,13 +116,17 @@ def protocol_class(
 
         def on_headers_complete(self) -> None:
             self._in_headers = False
-            self._disarm()
+            self._due = None
             # Headers that arrived in one read were not counted on the way in: measure them now,
             # before the app sees the request (request line and line ends estimated, not counted).
-            size = len(self.url) + 16 + sum(len(n) + len(v) + 4 for n, v in self.headers)
-            if size > max_header_bytes:
-                self._refused_by_parser = True
-                raise _HeadersTooLarge
+            # The estimate exceeds the bytes sent by at most 1 + a byte per line, and those bytes came in
+            # the reads since the one where the request began: when these are small (most requests), the
+            # estimate cannot pass the limit and is not worked out.
+            if self._received - self._begun_at + 1 + self._header_count > max_header_bytes:
+                size = len(self.url) + 16 + sum(len(n) + len(v) + 4 for n, v in self.headers)
+                if size > max_header_bytes:
+                    self._refused_by_parser = True
+                    raise _HeadersTooLarge
             super().on_headers_complete()
 
         def send_400_response(self, msg: str) -> None:
@@ -137,17 +151,28 @@ def protocol_class(
                 self.transport.write_eof()
             self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
-        def _arm(self) -> None:
-            self._disarm()
-            self._header_deadline = self.loop.call_later(header_timeout, self._headers_too_slow)
+        def _start_clock(self) -> None:
+            self._due = self.loop.time() + header_timeout
+            if self._timer is None:
+                self._timer = self.loop.call_at(self._due, self._check_clock)
+
+        def _check_clock(self) -> None:
+            self._timer = None
+            if self._due is None:
+                return  # no headers awaited: the next request's first byte starts the clock again
+            if self.loop.time() < self._due - 0.001:  # a later request's clock: look again when it runs out
+                self._timer = self.loop.call_at(self._due, self._check_clock)
+                return
+            self._headers_too_slow()
 
         def _disarm(self) -> None:
-            if self._header_deadline is not None:
-                self._header_deadline.cancel()
-                self._header_deadline = None
+            self._due = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
 
         def _headers_too_slow(self) -> None:
-            self._header_deadline = None
+            self._due = None
             if self.transport.is_closing():
                 return
             if self.cycle is None or self.cycle.response_complete:
