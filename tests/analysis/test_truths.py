@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from analysis.conftest import DAYS, END, SEED, SESSIONS, USERS
+from analysis.test_planted import check_headline
 from tallystick import demo
 from tallystick.analysis import Filter, Scope, run
+from tallystick.analysis.common_factor import HEAVY_USERS
 from tallystick.warehouse.base import Warehouse
 
 T = demo.TRUTHS
@@ -84,6 +86,8 @@ def test_common_factor_ranks_the_docker_version_first(warehouse: Warehouse) -> N
     assert top["lift"] > 5 and top["support"] > 0.8
     assert top["outcome_rate"] == pytest.approx(T.bad_docker_error_rate, abs=0.05)
     assert s["symptoms"] == ["exitCode=3"]
+    assert s["significant"] == [f"dockerVersion={T.bad_docker_version}"]  # nothing else: the rest is explained
+    assert s["explained"] and set(s["explained"].values()) <= {f"dockerVersion={T.bad_docker_version}", HEAVY_USERS}
 
 
 def test_common_factor_finds_nothing_for_an_unrelated_error(warehouse: Warehouse) -> None:
@@ -128,3 +132,34 @@ def test_filters_narrow_every_analysis(warehouse: Warehouse) -> None:
     rate = run(warehouse, "event-rate", scope, event="UnknownCommand").summary
     everyone = run(warehouse, "event-rate", APP, event="UnknownCommand").summary
     assert 0.25 * everyone["sessions"] < rate["sessions"] < 0.45 * everyone["sessions"]
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        pytest.param("adoption", {}, id="adoption"),
+        pytest.param("spans", {"span": "BuildImage", "attribute": "buildKit"}, id="spans"),
+        pytest.param("event-rate", {"event": "UnknownCommand"}, id="event-rate"),
+        pytest.param("breakdown", {"attribute": "shell"}, id="breakdown"),
+        pytest.param("feature-impact", {"feature": "tabCompletion", "outcome": "UnknownCommand"}, id="feature-impact"),
+        pytest.param("feature-impact", {"feature": "buildKit", "outcome": "UnknownCommand"}, id="no-impact"),
+        pytest.param("common-factor", {"event": "ContainerStartFailed"}, id="common-factor"),
+        pytest.param("common-factor", {"event": "Error"}, id="no-common-factor"),
+        pytest.param("distribution", {"attribute": "projectTasks"}, id="distribution"),
+        pytest.param("timing", {}, id="timing"),
+        pytest.param("completeness", {}, id="completeness"),
+    ],
+)
+def test_demo_headlines_say_what_the_numbers_say(warehouse: Warehouse, name: str, params: dict[str, Any]) -> None:
+    """Every analysis's headline on the demo carries its numbers and claims an effect only where one is."""
+    check_headline(run(warehouse, name, APP, **params))
+
+
+def test_demo_headlines_answer_the_seed_questions(warehouse: Warehouse) -> None:
+    """BuildKit: about twice as fast; the odd error: one Docker version; tab completion: fewer unknown commands."""
+    spans = run(warehouse, "spans", APP, span="BuildImage", attribute="buildKit").headline
+    assert spans.startswith("BuildImage with buildKit=true is faster")
+    factor = run(warehouse, "common-factor", APP, event=T.bad_docker_error).headline
+    assert factor.startswith(f"{T.bad_docker_error} is concentrated in sessions with dockerVersion=25.0.4")
+    impact = run(warehouse, "feature-impact", APP, feature="tabCompletion", outcome="UnknownCommand").headline
+    assert impact.startswith("Sessions with tabCompletion=true have UnknownCommand") and "less often" in impact

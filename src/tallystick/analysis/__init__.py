@@ -41,6 +41,8 @@ def run(warehouse: Warehouse, name: str, scope: Scope, **params: Any) -> Report:
         if p.choices and values[p.name] is not None and values[p.name] not in p.choices:
             raise BadParameter(f"--{p.name.replace('_', '-')} must be one of {', '.join(p.choices)}")
     report: Report = analysis.runner()(bind(warehouse, scope), values)
+    if not report.headline:
+        report.headline = analysis.headline(report.summary)
     return report
 
 

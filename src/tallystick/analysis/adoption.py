@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
 
-from tallystick.analysis import completeness
+from tallystick.analysis import completeness, words
 from tallystick.analysis.report import Report, Table, line_chart
 from tallystick.analysis.scope import Bound
 
@@ -113,6 +113,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             "releases": summary_releases,
             "recent_release_session_share": round(recent_total / total_sessions, 4),
             "active_users_last_day": active[max(active)],
+            "incomplete_days": sum(1 for c in complete.values() if c < 0.99),
         },
         tables=[
             Table(
@@ -143,3 +144,41 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             daily_table, "day", "user_share", "version", title="Share of active users per version", percent=True
         ),
     )
+
+
+def headline(s: dict[str, Any]) -> str:
+    """The answer in words, from the summary alone."""
+    releases = s["releases"]
+    if not releases:
+        return "No release in range."
+    newest_version = max(releases, key=lambda v: releases[v]["first_seen"])
+    newest = releases[newest_version]
+    first = str(newest["first_seen"])[:10]
+    if len(releases) == 1:
+        return f"Only one version, {newest_version}, is in use: there is no adoption to measure yet."
+    if newest["days_to_50"] is not None:
+        text = (
+            f"The newest release, {newest_version} (first seen {first}), reached half of the active users in "
+            f"{newest['days_to_50']} day{'s' if newest['days_to_50'] != 1 else ''}"
+        )
+    else:
+        text = (
+            f"The newest release, {newest_version} (first seen {first}), has not yet reached half of the active "
+            f"users in {newest['days_observed']} day{'s' if newest['days_observed'] != 1 else ''}"
+        )
+    earlier = [
+        r["days_to_50"]
+        for v, r in releases.items()
+        if v != newest_version and r["days_to_50"] is not None and r["days_to_50"] > 0
+    ]
+    if earlier:
+        low, high = min(earlier), max(earlier)
+        text += f"; earlier releases took {low}" + (f"–{high}" if high != low else "") + " days."
+    else:
+        text += "."
+    users = s["active_users_last_day"]
+    if users < 20:
+        text += f" Caveat: only {words.count(users)} active users on the last day."
+    if s.get("incomplete_days"):
+        text += f" The last {s['incomplete_days']} days are still arriving."
+    return text

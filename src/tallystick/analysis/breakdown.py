@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
 
-from tallystick.analysis import completeness
+from tallystick.analysis import completeness, words
 from tallystick.analysis.errors import BadParameter
 from tallystick.analysis.report import Report, Table, line_chart
 from tallystick.analysis.scope import Bound
@@ -110,6 +110,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             "users": int(all_users),
             "user_share": {r[0]: r[4] for r in overall_rows},
             "session_share": {r[0]: r[2] for r in overall_rows},
+            "incomplete_days": sum(1 for c in complete.values() if c < 0.99),
         },
         tables=[
             Table("overall", ["value", "sessions", "session_share", "users", "user_share"], overall_rows),
@@ -125,3 +126,21 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             over_time, "period", "user_share", "value", title=f"Share of users by {attribute}", percent=True
         ),
     )
+
+
+def headline(s: dict[str, Any]) -> str:
+    """The answer in words, from the summary alone."""
+    shares = list(s["user_share"].items())
+    if not shares:
+        return f"No session in range has {s['attribute']}."
+    lead = ", ".join(f"{v} ({words.percent(x)})" for v, x in shares[:3])
+    text = (
+        f"By users, the commonest values of {s['attribute']} are {lead}, among {words.count(s['users'])} users "
+        f"and {words.count(s['sessions'])} sessions."
+    )
+    if s["users"] < 30:
+        text += (
+            f" Caveat: with {words.count(s['users'])} users, each user moves a share by "
+            f"{words.percent(1 / s['users'])}."
+        )
+    return text

@@ -20,6 +20,18 @@ from the JSON instead.
 Values that are (almost) the outcome itself — in ≥ 95 % of cases and with the
 outcome ≥ 95 % of the time, like the exit code an error sets — are listed apart as
 symptoms, not causes.
+
+Two things keep false leads out:
+
+- **Users, not only sessions.** Sessions of one user share their attributes, so a few heavy
+  users with the outcome make everything they have in common look over-represented. Each
+  value's test is also done with a cluster-robust (per-user) variance, and the larger of the
+  two p-values counts; a value is significant only if its cases come from at least
+  ``MIN_USERS`` users.
+- **Explaining away.** The strongest significant value is taken as a factor; the others are
+  tested again among the sessions without it. A value that is no longer significant there
+  was only riding along (its users also had the factor): it is shown as "explained by" the
+  factor. This repeats until nothing significant is left (at most ``MAX_FACTORS`` times).
 """
 
 from __future__ import annotations
@@ -28,19 +40,25 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 import msgspec
 
+from tallystick.analysis import words
 from tallystick.analysis.outcome import Outcome, outcome
 from tallystick.analysis.report import Report, Table, bar_chart
 from tallystick.analysis.scope import Bound
-from tallystick.analysis.stats import association, benjamini_hochberg
+from tallystick.analysis.stats import Clustered, association, benjamini_hochberg
 
 SAMPLE = 10_000
 MAX_VALUES_PER_ATTRIBUTE = 50
 MIN_CASES = 5
 SYMPTOM = 0.95
+MIN_USERS = 3
+MAX_FACTORS = 5
+HEAVY_USERS = "a few heavy users"
 
 
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
@@ -69,30 +87,31 @@ def _as_decoded(text: str) -> bool:
     return repr(float(text)) == text
 
 
-def _sample_typed(b: Bound, what: Outcome, sample: str) -> list[tuple[int, Sampled]] | None:
-    """The sampled sessions' (outcome, attributes) from ``sessions_typed``, or None if it cannot answer alike."""
+def _sample_typed(b: Bound, what: Outcome, sample: str) -> list[tuple[int, int, Sampled]] | None:
+    """The sampled sessions' (outcome, user, attributes) from ``sessions_typed``, or None if it cannot answer alike."""
     names = b.typed_every()
     if names is None or not b.typed(*what.attributes):
         return None
     columns = "".join(f", {b.typed_attr(n)}" for n in names)
     rows = b.rows(
-        f'SELECT * EXCLUDE (id) FROM (SELECT "sessionId" AS id, CASE WHEN {what.on(True)} THEN 1 ELSE 0 END AS h'
-        f"{columns} FROM sessions_typed WHERE {b.sessions_where(typed=True)}) t WHERE {sample}"
+        f'SELECT * EXCLUDE (id) FROM (SELECT "sessionId" AS id, CASE WHEN {what.on(True)} THEN 1 ELSE 0 END AS h, '
+        f"{b.user_key(typed=True)} AS u{columns} FROM sessions_typed WHERE {b.sessions_where(typed=True)}) t "
+        f"WHERE {sample}"
     )
-    sampled = [(int(r[0]), list(zip(names, r[1:], strict=True))) for r in rows]
-    texts = {text for _, attrs in sampled for _, text in attrs if text is not None}
+    sampled = [(int(r[0]), int(r[1]), list(zip(names, r[2:], strict=True))) for r in rows]
+    texts = {text for _, _, attrs in sampled for _, text in attrs if text is not None}
     return sampled if all(_as_decoded(t) for t in texts) else None
 
 
-def _sample_json(b: Bound, hit: str, where: str, sample: str) -> Iterator[tuple[int, Sampled]]:
-    """The sampled sessions' (outcome, attributes) from the JSON in ``sessions``."""
+def _sample_json(b: Bound, hit: str, where: str, sample: str) -> Iterator[tuple[int, int, Sampled]]:
+    """The sampled sessions' (outcome, user, attributes) from the JSON in ``sessions``."""
     rows = b.rows(
-        f'SELECT a, h FROM (SELECT attributes AS a, "sessionId" AS id, {hit} AS h FROM sessions WHERE {where}) t '
-        f"WHERE {sample}"
+        f'SELECT a, h, u FROM (SELECT attributes AS a, "sessionId" AS id, {hit} AS h, {b.user_key()} AS u '
+        f"FROM sessions WHERE {where}) t WHERE {sample}"
     )
-    for attrs, h in rows:
+    for attrs, h, u in rows:
         decoded = _decode(attrs) if isinstance(attrs, str | bytes) else attrs or {}
-        yield int(h), [(str(key), v if isinstance(v, str) else _text(v)) for key, v in decoded.items()]
+        yield int(h), int(u), [(str(key), v if isinstance(v, str) else _text(v)) for key, v in decoded.items()]
 
 
 def _totals(b: Bound, what: Outcome) -> tuple[int, int]:
@@ -104,6 +123,188 @@ def _totals(b: Bound, what: Outcome) -> tuple[int, int]:
     else:
         total, cases = b.rows(f"SELECT count(*), sum(CASE WHEN {what.on(typed)} THEN 1 ELSE 0 END) FROM {source}")[0]
     return int(total), int(cases or 0)
+
+
+@dataclass
+class Tested:
+    """One attribute value's comparison of sampled cases and controls."""
+
+    key: str
+    value: str
+    cases: int  # sampled sessions with the outcome that have the value
+    controls: int  # sampled sessions without the outcome that have the value
+    users: int  # distinct users among ``cases``
+    support: float
+    outcome_rate: float  # P(outcome | value), the sampling undone
+    lift: float
+    p: float  # the larger of the exact and the cluster-robust p-value
+    test: str
+    strength: float  # a z-score for ranking: the smaller of the two tests'
+    exact_p: float = 1.0  # counting sessions only, as if they were independent
+    q: float = 1.0
+    exact_q: float = 1.0
+
+    def label(self) -> str:
+        return f"{self.key}={self.value}"
+
+    def significant(self, alpha: float) -> bool:
+        return self.q < alpha and self.lift > 1 and self.users >= MIN_USERS
+
+    def looks_significant(self, alpha: float) -> bool:
+        """Significant if sessions were independent: what a naive test would report."""
+        return self.exact_q < alpha and self.lift > 1
+
+
+@dataclass
+class _Sample:
+    """Sampled sessions as (outcome 0/1, user, attribute texts), with the weights that undo the sampling."""
+
+    sessions: list[tuple[int, int, dict[str, str]]]
+    case_weight: float
+    control_weight: float
+    exclude: set[str] = field(default_factory=set)
+
+    def without(self, t: Tested) -> _Sample:
+        kept = [x for x in self.sessions if x[2].get(t.key) != t.value]
+        return _Sample(kept, self.case_weight, self.control_weight, self.exclude)
+
+
+def _z(p: float) -> float:
+    return -NormalDist().inv_cdf(min(1.0, max(p, 1e-300)) / 2)
+
+
+def _clustered(
+    value_users: dict[int, list[int]], per_user: dict[int, list[int]], moments: tuple[float, float, float], n0: int
+) -> Clustered:
+    """``Clustered`` of P(case | value) against P(case | not value) in the sample, in time proportional to
+    the users who have the value: the other users' terms come from ``moments`` (Σk², Σkn, Σn² over every user
+    of their cases k and sessions n)."""
+    a_all = sum(v[0] for v in value_users.values())
+    n1 = sum(v[0] + v[1] for v in value_users.values())
+    k_all = sum(u[0] for u in per_user.values())
+    k0 = k_all - a_all
+    p1, p0 = a_all / n1, k0 / n0
+    skk, skn, snn = moments
+    s00 = skk - 2 * p0 * skn + p0 * p0 * snn
+    s11 = s10 = 0.0
+    # In an order that does not depend on the users' keys (engines hash them differently): the same float sums.
+    for (a, bb), (k, c) in sorted((tuple(v), tuple(per_user[user])) for user, v in value_users.items()):
+        n = k + c
+        s00 -= (k - p0 * n) ** 2
+        r1 = a - p1 * (a + bb)
+        r0 = (k - a) - p0 * (n - a - bb)
+        s00 += r0 * r0
+        s11 += r1 * r1
+        s10 += r1 * r0
+    g = len(per_user)
+    correction = g / (g - 1) if g > 1 else 1.0
+    return Clustered(
+        p1, p0, correction * s11 / (n1 * n1), correction * max(0.0, s00) / (n0 * n0), correction * s10 / (n1 * n0), g
+    )
+
+
+def _test(sample: _Sample) -> list[Tested]:
+    """Every value with at least ``MIN_CASES`` sampled cases, tested; q-values over all of them."""
+    per_user: dict[int, list[int]] = {}
+    by_value: dict[tuple[str, str], dict[int, list[int]]] = {}
+    for h, user, attrs in sample.sessions:
+        u = per_user.setdefault(user, [0, 0])
+        u[1 - h] += 1
+        for key, text in attrs.items():
+            counts = by_value.setdefault((key, text), {}).setdefault(user, [0, 0])
+            counts[1 - h] += 1
+    n_cases = sum(u[0] for u in per_user.values())
+    n_controls = sum(u[1] for u in per_user.values())
+    if not n_cases or not n_controls:
+        return []
+    est_total = n_cases * sample.case_weight + n_controls * sample.control_weight
+    rate = n_cases * sample.case_weight / est_total
+    moments = (
+        float(sum(k * k for k, _ in per_user.values())),
+        float(sum(k * (k + c) for k, c in per_user.values())),
+        float(sum((k + c) ** 2 for k, c in per_user.values())),
+    )
+    values_per_key: Counter[str] = Counter(key for key, _ in by_value)
+    tested: list[Tested] = []
+    for (key, value), users in sorted(by_value.items()):
+        if values_per_key[key] > MAX_VALUES_PER_ATTRIBUTE or key in sample.exclude:
+            continue
+        a = sum(v[0] for v in users.values())
+        bb = sum(v[1] for v in users.values())
+        if a < MIN_CASES:
+            continue
+        exact, test = association(a, bb, n_cases - a, n_controls - bb)
+        est_cases, est_controls = a * sample.case_weight, bb * sample.control_weight
+        p_given = est_cases / (est_cases + est_controls)
+        n0 = n_cases + n_controls - a - bb
+        if n0:
+            robust = _clustered(users, per_user, moments, n0)
+            cluster_p = robust.difference_p()
+        else:
+            cluster_p = 1.0
+        tested.append(
+            Tested(
+                key,
+                value,
+                a,
+                bb,
+                sum(1 for v in users.values() if v[0]),
+                a / n_cases,
+                p_given,
+                p_given / rate,
+                max(exact, cluster_p),
+                test if cluster_p <= exact else "cluster-robust",
+                min(_z(exact), _z(cluster_p)),
+                exact,
+            )
+        )
+    for t, q, eq in zip(
+        tested, benjamini_hochberg([t.p for t in tested]), benjamini_hochberg([t.exact_p for t in tested]), strict=True
+    ):
+        t.q, t.exact_q = q, eq
+    return tested
+
+
+@dataclass
+class Explained:
+    """The outcome of explaining away: every value as first tested, the factors in order, and why the rest fell."""
+
+    tested: list[Tested]
+    symptoms: list[Tested]
+    factors: list[Tested]
+    explained_by: dict[str, str]  # value label -> the factor after which it no longer looked significant,
+    # or HEAVY_USERS when it still did but only by counting a few users' many sessions
+    conditional_q: dict[str, float]  # value label -> q-value in the last round it was tested
+
+
+def explain(sample: _Sample, alpha: float) -> Explained:
+    """Factors one at a time, each tested among the sessions without the factors before it."""
+    first = _test(sample)
+    symptoms = [t for t in first if t.support >= SYMPTOM and t.outcome_rate >= SYMPTOM]
+    symptom_labels = {t.label() for t in symptoms}
+    factors: list[Tested] = []
+    explained_by: dict[str, str] = {}
+    conditional_q = {t.label(): t.q for t in first}
+    current = first
+    while True:
+        candidates = [t for t in current if t.label() not in symptom_labels and t.significant(alpha)]
+        naive = [t for t in current if t.label() not in symptom_labels and t.looks_significant(alpha)]
+        if not candidates or len(factors) == MAX_FACTORS:
+            for t in naive:
+                if t.label() not in explained_by and not t.significant(alpha):
+                    explained_by[t.label()] = HEAVY_USERS
+            break
+        top = max(candidates, key=lambda t: (t.strength, t.lift))
+        factors.append(top)
+        sample = sample.without(top)
+        current = _test(sample)
+        still = {t.label() for t in current if t.looks_significant(alpha) or t.significant(alpha)}
+        for t in current:
+            conditional_q[t.label()] = t.q
+        for t in naive:
+            if t is not top and t.label() not in still and t.label() not in explained_by:
+                explained_by[t.label()] = top.label()
+    return Explained(first, symptoms, factors, explained_by, conditional_q)
 
 
 def run(b: Bound, params: dict[str, Any]) -> Report:
@@ -127,67 +328,152 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     wider = d.sample("id", SAMPLE / min(cases, total - cases))
     sample = f"{wider} AND ((h = 1 AND {sample_cases}) OR (h = 0 AND {sample_controls}))"
     sampled = _sample_typed(b, what, sample)
-    flat: Counter[tuple[str, str | None, int]] = Counter()
-    n_cases = n_controls = 0
-    for h, attrs in sampled if sampled is not None else _sample_json(b, hit, where, sample):
-        n_cases += h
-        n_controls += 1 - h
-        flat.update((key, text, h) for key, text in attrs)
-    counts: dict[str, Counter[tuple[str, int]]] = {}
-    for (key, text, h), n in flat.items():
-        if text is not None and key not in exclude:
-            counts.setdefault(key, Counter())[(text, h)] = n
+    sessions = [
+        (h, u, {key: text for key, text in attrs if text is not None})
+        for h, u, attrs in (sampled if sampled is not None else _sample_json(b, hit, where, sample))
+    ]
+    n_cases = sum(h for h, _, _ in sessions)
+    n_controls = len(sessions) - n_cases
+    case_users = len({u for h, u, _ in sessions if h})
+    result = explain(
+        _Sample(
+            sessions,
+            cases / n_cases if n_cases else 0.0,
+            (total - cases) / n_controls if n_controls else 0.0,
+            exclude,
+        ),
+        alpha,
+    )
     rate = cases / total
-    case_weight = cases / n_cases if n_cases else 0.0
-    control_weight = (total - cases) / n_controls if n_controls else 0.0
-    tested: list[list[Any]] = []
-    for key, c in sorted(counts.items()):
-        values = {v for v, _ in c}
-        if len(values) > MAX_VALUES_PER_ATTRIBUTE:
-            continue
-        for v in sorted(values):
-            a, bb = c[(v, 1)], c[(v, 0)]
-            if a < MIN_CASES:
-                continue
-            p, test = association(a, bb, n_cases - a, n_controls - bb)
-            est_cases, est_controls = a * case_weight, bb * control_weight
-            p_given = est_cases / (est_cases + est_controls)
-            tested.append([key, v, round(a / n_cases, 4), round(p_given, 5), round(p_given / rate, 3), p, test])
-    q = benjamini_hochberg([t[5] for t in tested])
-    for t, qv in zip(tested, q, strict=True):
-        t.append(qv)
-    symptoms = [t for t in tested if t[2] >= SYMPTOM and t[3] >= SYMPTOM]
-    candidates = [t for t in tested if t not in symptoms]
-    candidates.sort(key=lambda t: (not (t[7] < alpha and t[4] > 1), -t[4], t[7]))
-    columns = ["attribute", "value", "support", "outcome_rate", "lift", "p_value", "test", "q_value", "significant"]
-    ranked = [[*t, bool(t[7] < alpha and t[4] > 1)] for t in candidates]
+    factor_rank = {t.label(): i for i, t in enumerate(result.factors)}
+    symptom_labels = {t.label() for t in result.symptoms}
+    candidates = [t for t in result.tested if t.label() not in symptom_labels]
+
+    def order(t: Tested) -> tuple[int, int, float, float]:
+        label = t.label()
+        if label in factor_rank:
+            return (0, factor_rank[label], 0.0, 0.0)
+        return (1 if label in result.explained_by else 2, 0, -t.lift, t.q)
+
+    candidates.sort(key=order)
+    columns = [
+        "attribute",
+        "value",
+        "support",
+        "outcome_rate",
+        "lift",
+        "users",
+        "p_value",
+        "test",
+        "q_value",
+        "conditional_q",
+        "significant",
+        "explained_by",
+    ]
+
+    def row(t: Tested, with_verdict: bool = True) -> list[Any]:
+        cells: list[Any] = [t.key, t.value, round(t.support, 4), round(t.outcome_rate, 5), round(t.lift, 3), t.users]
+        cells += [t.p, t.test, t.q]
+        if with_verdict:
+            label = t.label()
+            cells += [result.conditional_q.get(label, t.q), label in factor_rank, result.explained_by.get(label)]
+        return cells
+
+    ranked = [row(t) for t in candidates]
     table = Table("factors", columns, ranked)
-    top = ranked[0] if ranked and ranked[0][8] else None
+    top = ranked[0] if ranked and ranked[0][10] else None
+    summary = {
+        "outcome": what.label,
+        "sessions": total,
+        "with_outcome": cases,
+        "rate": rate,
+        "cases_sampled": n_cases,
+        "controls_sampled": n_controls,
+        "users_with_outcome": case_users,
+        "values_tested": len(result.tested),
+        "top": dict(zip(columns, top, strict=True)) if top else None,
+        "significant": [t.label() for t in result.factors],
+        "explained": dict(result.explained_by),
+        "symptoms": [t.label() for t in result.symptoms],
+    }
+    chart_rows = [[f"{r[0]}={r[1]}", *r] for r in ranked[:10]]
     return Report(
         analysis="common-factor",
         title=f"What do sessions with {what.label} have in common?",
         scope=b.scope.describe() | {"since": b.since.isoformat(), "until": b.until.isoformat()},
-        summary={
-            "outcome": what.label,
-            "sessions": total,
-            "with_outcome": cases,
-            "rate": rate,
-            "cases_sampled": n_cases,
-            "controls_sampled": n_controls,
-            "values_tested": len(tested),
-            "top": dict(zip(columns, top, strict=True)) if top else None,
-            "significant": [f"{t[0]}={t[1]}" for t in ranked if t[8]],
-            "symptoms": [f"{t[0]}={t[1]}" for t in symptoms],
-        },
-        tables=[table, Table("symptoms", columns[:-1], symptoms)],
+        summary=summary,
+        tables=[table, Table("symptoms", columns[:9], [row(t, False) for t in result.symptoms])],
         notes=[
             "support = share of sessions with the outcome that have the value; lift = how many times likelier the "
-            "outcome is with the value than overall",
-            f"significant: q < {alpha} after Benjamini–Hochberg over {len(tested)} values, and lift above 1",
-            "sessions of one user share their attributes: a value common to a few heavy users can look significant; "
-            "check the users column with `report breakdown --where ...`",
+            "outcome is with the value than overall; users = users with the outcome who have the value",
+            f"significant: q < {alpha} after Benjamini–Hochberg over the values tested, lift above 1, cases from at "
+            f"least {MIN_USERS} users; each test counts users as well as sessions (the larger p-value of an exact "
+            "test and a per-user cluster-robust one)",
+            "explained by: significant at first, but not among the sessions without that factor — its users "
+            "also had the factor; conditional_q is the q-value there",
+            "symptoms: values that come with the outcome itself (in ≥ 95 % of cases and with it ≥ 95 % of the "
+            "time), like the exit code an error sets — not causes",
         ],
         chart=bar_chart(
-            Table("top", columns, ranked[:10]), "value", "lift", title=f"Lift of attribute values for {what.label}"
+            Table("top", ["factor", *columns], chart_rows),
+            "factor",
+            "lift",
+            title=f"How many times likelier {what.label} is with each value",
+            x_title="attribute value",
+            y_title="times likelier than overall",
         ),
+        headline=headline(summary, alpha),
     )
+
+
+def headline(summary: dict[str, Any], alpha: float = 0.05) -> str:
+    """The answer in words, from the summary alone."""
+    label = summary["outcome"]
+    cases, users = summary["with_outcome"], summary["users_with_outcome"]
+    sampled = summary["cases_sampled"]
+    who = f"{words.count(cases)} sessions with {label} from {words.count(users)} user{'s' if users != 1 else ''}"
+    if sampled < cases:
+        who = f"{words.count(cases)} sessions with {label} (users counted in a sample of {words.count(sampled)})"
+    top = summary["top"]
+    symptoms = summary["symptoms"]
+    tail = f" {', '.join(symptoms)} comes with it (a symptom, not a cause)." if symptoms else ""
+    if top is None:
+        if users < MIN_USERS:
+            return (
+                f"Not enough data to say: the {who} are too few users to tell a common factor from the habits of "
+                f"one user.{tail}"
+            )
+        heavy_only = list(summary["explained"])
+        also = (
+            f" {', '.join(heavy_only[:3])}{', …' if len(heavy_only) > 3 else ''} look over-represented only because "
+            "a few heavy users ran many sessions."
+            if heavy_only
+            else ""
+        )
+        return (
+            f"No attribute value stands out among the {who}: nothing is over-represented beyond chance "
+            f"(false discovery rate {words.percent(alpha)}).{also}{tail}"
+        )
+    factor = f"{top['attribute']}={top['value']}"
+    others = [f for f in summary["significant"] if f != factor]
+    explained = [v for v, by in summary["explained"].items() if by == factor]
+    heavy = [v for v, by in summary["explained"].items() if by == HEAVY_USERS]
+    text = (
+        f"{label} is concentrated in sessions with {factor}: {words.percent(top['support'])} of the {who} have it, "
+        f"and {words.percent(top['outcome_rate'])} of sessions with it have {label}, "
+        f"{words.times(top['lift'])} the overall {words.percent(summary['rate'])}."
+    )
+    if others:
+        text += f" Also significant among the sessions without it: {', '.join(others)}."
+    if explained:
+        text += f" {len(explained)} other value{'s' if len(explained) != 1 else ''} that look over-represented " + (
+            f"{'are' if len(explained) != 1 else 'is'} explained by it (their users have {factor})."
+        )
+    if heavy:
+        text += (
+            f" {len(heavy)} more look over-represented only because a few heavy users ran many sessions "
+            f"({', '.join(heavy[:3])}{', …' if len(heavy) > 3 else ''})."
+        )
+    if top["users"] < 10:
+        text += f" Caveat: only {top['users']} affected users have {factor}."
+    return text + tail

@@ -13,6 +13,7 @@ from bisect import bisect_right
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from tallystick.analysis import words
 from tallystick.analysis.report import Report, Table, line_chart
 from tallystick.analysis.scope import Bound
 
@@ -126,3 +127,22 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
 
 def for_table(b: Bound, day: date) -> float:
     return round(by_day(b).get(day, 1.0), 4)
+
+
+def headline(s: dict[str, Any]) -> str:
+    """The answer in words, from the summary alone."""
+    median, p90 = s["median_delay_hours"], s["p90_delay_hours"]
+    if median is None:
+        return "Not enough history yet to estimate how complete recent days are."
+    within = f" (90 % within {p90:g} h)" if p90 is not None else ""
+    text = f"Sessions arrive a median of {median:g} h after they end{within}."
+    recent = sorted(s["completeness"].items())
+    if s["incomplete_days"] and recent:
+        day, share = recent[-1]
+        text += (
+            f" The last {s['incomplete_days']} day{'s are' if s['incomplete_days'] != 1 else ' is'} still arriving: "
+            f"about {words.percent(share)} of {day}'s sessions are in."
+        )
+    else:
+        text += " Every day in range is complete."
+    return text

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from tallystick.analysis import words
 from tallystick.analysis.errors import BadParameter
 from tallystick.analysis.report import Report, Table, bar_chart
 from tallystick.analysis.scope import Bound
@@ -82,3 +83,15 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         ],
         chart=bar_chart(histogram, "range", "share", title=f"Distribution of {attribute}", percent=True),
     )
+
+
+def headline(s: dict[str, Any]) -> str:
+    """The answer in words, from the summary alone."""
+    unit = "sessions" if s["per"] == "session" else "users"
+    text = (
+        f"Half of the {words.count(s['count'])} {unit} have {s['attribute']} at or below {words.number(s['p50'])} "
+        f"(middle half {words.number(s['p25'])}–{words.number(s['p75'])}; 90 % at or below {words.number(s['p90'])})."
+    )
+    if s["count"] < 30:
+        text += f" Caveat: only {words.count(s['count'])} {unit}."
+    return text

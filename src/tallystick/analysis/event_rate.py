@@ -1,4 +1,9 @@
-"""Event rate: what share of sessions have an event (or end with an exit code), over time and by version?"""
+"""Event rate: what share of sessions have an event (or end with an exit code), over time and by version?
+
+The overall rate's interval is a Wilson interval on the effective number of sessions: the
+sessions divided by the design effect of their users (``stats.Clustered``), so a few heavy
+users who hit the event often do not make it look more certain than it is.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,13 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
-from tallystick.analysis import completeness
+from tallystick.analysis import completeness, words
 from tallystick.analysis.outcome import outcome
 from tallystick.analysis.report import Report, Table, line_chart
 from tallystick.analysis.scope import Bound
-from tallystick.analysis.stats import wilson
+from tallystick.analysis.stats import Clustered, wilson
+
+MIN_USERS = 10
 
 
 def run(b: Bound, params: dict[str, Any]) -> Report:
@@ -53,7 +60,31 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     k_all = sum(v[1] for v in by_day.values())
     if not k_all:
         what.none_found(b)
-    lo, hi = wilson(k_all, n_all)
+    users = b.user_key(typed)
+    per_user: dict[Any, list[int]] = {
+        u: [int(n), 0] for u, n in b.rows(f"SELECT {users}, count(*) FROM {table} WHERE {where} GROUP BY {users}")
+    }
+    if event is not None:
+        hit_rows = b.rows(
+            f'SELECT {b.user_key()}, count(DISTINCT "sessionId") FROM events WHERE {b.child_where(str(event))} '
+            f"GROUP BY {b.user_key()}"
+        )
+    else:
+        hit_rows = b.rows(
+            f"SELECT {users}, sum(CASE WHEN {what.on(typed)} THEN 1 ELSE 0 END) FROM {table} WHERE {where} "
+            f"GROUP BY {users}"
+        )
+    for u, k in hit_rows:
+        if u in per_user:
+            per_user[u][1] = int(k or 0)
+    design_effect = 1.0
+    if len(per_user) > 1 and 0 < k_all < n_all:
+        c = Clustered.of((n, k, n, k) for n, k in per_user.values())
+        design_effect = max(1.0, c.var1 / (c.p1 * (1 - c.p1) / n_all))
+    n_eff = n_all / design_effect
+    lo, hi = wilson(round(k_all / design_effect), max(1, round(n_eff)))
+    p = k_all / n_all
+    lo, hi = min(lo, p), max(hi, p)
     complete = completeness.by_day(b)
     daily = Table(
         "daily",
@@ -79,8 +110,52 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             "rate": k_all / n_all,
             "rate_lo": lo,
             "rate_hi": hi,
+            "users": len(per_user),
+            "users_with_outcome": sum(1 for _, k in per_user.values() if k),
+            "design_effect": design_effect,
+            "incomplete_days": sum(1 for dd in by_day if complete.get(dd, 1.0) < 0.99),
+            "by_version": {
+                r[0]: {"rate": r[3], "rate_lo": r[4], "rate_hi": r[5], "sessions": r[1]} for r in versions.rows
+            },
         },
         tables=[versions, daily],
-        notes=["intervals are 95 % Wilson intervals", completeness.note(b)],
-        chart=line_chart(daily, "day", "rate", title=f"Share of sessions with {what.label}", percent=True),
+        notes=[
+            "intervals are 95 % Wilson intervals; the overall one counts users' sessions as less than independent "
+            "(design effect)",
+            completeness.note(b),
+        ],
+        chart=line_chart(
+            daily,
+            "day",
+            "rate",
+            title=f"Share of sessions with {what.label}",
+            percent=True,
+            x_title="day",
+            y_title=f"share of sessions with {what.label}",
+        ),
     )
+
+
+def headline(s: dict[str, Any]) -> str:
+    """The answer in words, from the summary alone."""
+    label = s["outcome"]
+    text = (
+        f"{words.percent(s['rate'])} of sessions have {label} (95 % interval {words.percent(s['rate_lo'])}–"
+        f"{words.percent(s['rate_hi'])}): {words.count(s['with_outcome'])} of {words.count(s['sessions'])} sessions, "
+        f"from {words.count(s['users_with_outcome'])} of {words.count(s['users'])} users."
+    )
+    versions = s["by_version"]
+    if len(versions) > 1:
+        latest = list(versions)[-1]
+        v = versions[latest]
+        text += (
+            f" In the newest version, {latest}: {words.percent(v['rate'])} "
+            f"({words.percent(v['rate_lo'])}–{words.percent(v['rate_hi'])})."
+        )
+    if s["users"] < MIN_USERS:
+        text += f" Caveat: only {words.count(s['users'])} users."
+    elif s["design_effect"] > 2:
+        text += " Caveat: a few heavy users account for much of it."
+    if s["incomplete_days"]:
+        text += f" The last {s['incomplete_days']} days are still arriving."
+    return text

@@ -3,20 +3,30 @@
 Sessions are split by a feature attribute (``--feature tabCompletion``, with
 ``--value`` as the "using it" value, ``true`` by default; everything else, missing
 included, is "not using it"). The outcome rate in each group, the relative difference
-(rate with / rate without − 1) and its Katz log interval; the same per user (share of
-users who had the outcome at least once), which is only indicative because users with
-more sessions have more chances.
+(rate with / rate without − 1) and its interval; the same per user (share of users who
+had the outcome at least once), which is only indicative because users with more
+sessions have more chances.
+
+Sessions of one user are not independent (a heavy user's habits repeat in every
+session), so the interval is the Katz log interval widened to a cluster-robust one
+(per-user sandwich variance, ``stats.clustered_risk_ratio``) wherever that is wider.
+With fewer than ``MIN_USERS`` users or ``MIN_CASES`` sessions with the outcome on a side,
+the headline says there is not enough data to say.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from tallystick.analysis import words
 from tallystick.analysis.errors import BadParameter
 from tallystick.analysis.outcome import outcome
 from tallystick.analysis.report import Report, Table, bar_chart
 from tallystick.analysis.scope import Bound
-from tallystick.analysis.stats import risk_ratio, wilson
+from tallystick.analysis.stats import clustered_risk_ratio, risk_ratio, wilson
+
+MIN_USERS = 10
+MIN_CASES = 10
 
 
 def run(b: Bound, params: dict[str, Any]) -> Report:
@@ -35,30 +45,34 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         f"SELECT CASE WHEN {feature_sql} = {d.literal(value)} THEN 1 ELSE 0 END AS f, {user} AS u "
         f"FROM {'sessions_typed' if typed else 'sessions'} WHERE {b.sessions_where(typed=typed)}"
     )
-    # Sessions and users per group, then those with the outcome: grouping by user once is cheaper than two
-    # distinct counts, and the outcome's condition (a join with events) only runs in the second query.
-    rows = b.rows(
-        f"SELECT f, sum(n), count(*) FROM (SELECT f, u, count(*) AS n FROM ({split}) s GROUP BY f, u) t GROUP BY f"
-    )
-    hits = {
-        int(f): (int(k), int(uk))
-        for f, k, uk in b.rows(
-            f"SELECT f, count(*), count(DISTINCT u) FROM ({split} AND {what.on(typed)}) t GROUP BY f"
-        )
-    }
-    if not hits:
+    # Sessions per group and user, then those with the outcome: the outcome's condition (a join with
+    # events) only runs in the second query, over the sessions that have it.
+    counts = b.rows(f"SELECT f, u, count(*) FROM ({split}) s GROUP BY f, u")
+    hit_counts = b.rows(f"SELECT f, u, count(*) FROM ({split} AND {what.on(typed)}) t GROUP BY f, u")
+    if not hit_counts:
         what.none_found(b)
+    per_user: dict[Any, list[int]] = {}
+    for f, u, n in counts:
+        per_user.setdefault(u, [0, 0, 0, 0])[0 if int(f) else 2] += int(n)
+    for f, u, k in hit_counts:
+        per_user.setdefault(u, [0, 0, 0, 0])[1 if int(f) else 3] += int(k)
     groups: dict[int, tuple[int, int, int, int]] = {}
-    for f, n, u in rows:
-        k, uk = hits.get(int(f), (0, 0))
-        groups[int(f)] = (int(n), k, int(u), uk)
+    for f, col in ((1, 0), (0, 2)):
+        users = [c for c in per_user.values() if c[col]]
+        if users:
+            groups[f] = (
+                sum(c[col] for c in users),
+                sum(c[col + 1] for c in users),
+                len(users),
+                sum(1 for c in users if c[col + 1]),
+            )
     if not groups:
         raise b.empty()
     if set(groups) != {0, 1}:
         missing = "with" if 1 not in groups else "without"
         raise BadParameter(f"no session in scope is {missing} {feature}={value}: there is nothing to compare")
     (n1, k1, u1, uk1), (n0, k0, u0, uk0) = groups[1], groups[0]
-    rr, lo, hi = risk_ratio(k1, n1, k0, n0, confidence)
+    rr, lo, hi, design_effect = clustered_risk_ratio([(c[0], c[1], c[2], c[3]) for c in per_user.values()], confidence)
     urr, ulo, uhi = risk_ratio(uk1, u1, uk0, u0, confidence)
     rows_out = []
     for label, (n, k, u, uk) in ((f"{feature}={value}", groups[1]), ("otherwise", groups[0])):
@@ -79,24 +93,32 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         ],
         rows_out,
     )
+    summary = {
+        "feature": feature,
+        "value": value,
+        "outcome": what.label,
+        "confidence": confidence,
+        "rate_with": k1 / n1,
+        "rate_without": k0 / n0,
+        "relative_difference": rr - 1,
+        "relative_difference_lo": lo - 1,
+        "relative_difference_hi": hi - 1,
+        "users_relative_difference": urr - 1,
+        "users_relative_difference_lo": ulo - 1,
+        "users_relative_difference_hi": uhi - 1,
+        "sessions_with": n1,
+        "sessions_without": n0,
+        "users_with": u1,
+        "users_without": u0,
+        "outcomes_with": k1,
+        "outcomes_without": k0,
+        "design_effect": design_effect,
+    }
     return Report(
         analysis="feature-impact",
         title=f"Do sessions with {feature}={value} have {what.label} less often?",
         scope=b.scope.describe() | {"since": b.since.isoformat(), "until": b.until.isoformat()},
-        summary={
-            "feature": feature,
-            "value": value,
-            "outcome": what.label,
-            "confidence": confidence,
-            "rate_with": k1 / n1,
-            "rate_without": k0 / n0,
-            "relative_difference": rr - 1,
-            "relative_difference_lo": lo - 1,
-            "relative_difference_hi": hi - 1,
-            "users_relative_difference": urr - 1,
-            "users_relative_difference_lo": ulo - 1,
-            "users_relative_difference_hi": uhi - 1,
-        },
+        summary=summary,
         tables=[
             table,
             Table(
@@ -109,7 +131,8 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             ),
         ],
         notes=[
-            f"relative difference = rate with / rate without − 1; {confidence:.0%} Katz interval; −0.3 means 30 % less",
+            f"relative difference = rate with / rate without − 1; −0.3 means 30 % less; {confidence:.0%} interval: "
+            "Katz's, widened where the users' sessions vary together (cluster-robust, per user)",
             "an association, not proof of cause: users who turn a feature on may differ in other ways",
             "the per-user comparison favours the group whose users run the tool less often",
         ],
@@ -120,5 +143,42 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             title=f"{what.label} rate with and without {feature}",
             percent=True,
             error=("rate_lo", "rate_hi"),
+            x_title="sessions",
+            y_title=f"share of sessions with {what.label}",
         ),
+        headline=headline(summary),
     )
+
+
+def headline(s: dict[str, Any]) -> str:
+    """The answer in words, from the summary alone."""
+    using = f"{s['feature']}={s['value']}"
+    label = s["outcome"]
+    level = words.percent(s["confidence"])
+    lo, hi, mid = s["relative_difference_lo"], s["relative_difference_hi"], s["relative_difference"]
+    users = min(s["users_with"], s["users_without"])
+    cases = min(s["outcomes_with"], s["outcomes_without"])
+    rates = (
+        f"{words.percent(s['rate_with'])} of sessions with {using} against {words.percent(s['rate_without'])} without"
+    )
+    if users < MIN_USERS or cases < MIN_CASES:
+        side = "users" if users < MIN_USERS else f"sessions with {label}"
+        return (
+            f"Not enough data to say whether {using} changes how often {label} happens: one side has only "
+            f"{words.count(users if users < MIN_USERS else cases)} {side} ({rates})."
+        )
+    near, far = sorted((lo, hi), key=abs)
+    interval = f"{level} interval: {words.percent(abs(near))} to {words.often(far)}"
+    if lo <= 0 <= hi:
+        return (
+            f"No clear difference: sessions with {using} have {label} about as often as the others ({rates}; the "
+            f"difference is between {words.often(lo)} and {words.often(hi)}, {level} interval)."
+        )
+    text = f"Sessions with {using} have {label} {words.often(mid)} ({rates}; {interval})."
+    caveat = " It is an association, not proof of cause: users who turn it on may differ in other ways."
+    if s["design_effect"] > 2:
+        caveat = (
+            f" A few heavy users weigh on this (the interval is {s['design_effect'] ** 0.5:.1f}× as wide as if every "
+            "session were independent), and it is an association, not proof of cause."
+        )
+    return text + caveat

@@ -16,6 +16,7 @@ import math
 from collections import Counter
 from typing import Any
 
+from tallystick.analysis import words
 from tallystick.analysis.report import Report, Table, bar_chart
 from tallystick.analysis.scope import Bound
 from tallystick.analysis.stats import Weighted
@@ -139,3 +140,23 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         ],
         chart=bar_chart(table, "nudges", "episodes_upgraded", title="Nudges seen before upgrading"),
     )
+
+
+def headline(s: dict[str, Any]) -> str:
+    """The answer in words, from the summary alone."""
+    if not s["episodes"]:
+        return f"No user saw {s['event']}: there is nothing to measure."
+    median, p90 = s.get("median_nudges_before_upgrade"), s.get("p90_nudges_before_upgrade")
+    if median is None:
+        text = f"No user upgraded after seeing {s['event']} yet ({words.count(s['episodes'])} nudged episodes)."
+    else:
+        within = f" (90 % within {p90:g})" if p90 is not None else ""
+        text = f"Users who upgraded after {s['event']} saw a median of {median:g} nudge{'s' if median != 1 else ''} "
+        text += f"first{within}."
+    probability, never = s.get("upgrade_probability_per_nudge"), s.get("never_respond_share")
+    if probability is not None:
+        text += f" Each nudge leads to an upgrade {words.percent(probability)} of the time"
+        text += f", and an estimated {words.percent(never)} of users never respond." if never is not None else "."
+    if s["users_nudged"] < 30:
+        text += f" Caveat: only {words.count(s['users_nudged'])} users were nudged."
+    return text

@@ -35,6 +35,11 @@ class Analysis:
         """The module's ``run(bound, params)``, imported on first use."""
         return importlib.import_module(f"tallystick.analysis.{self.module}").run  # type: ignore[no-any-return]
 
+    def headline(self, summary: dict[str, Any]) -> str:
+        """The answer in one or two sentences, from a report's summary (the module's ``headline``)."""
+        module = importlib.import_module(f"tallystick.analysis.{self.module}")
+        return str(module.headline(summary))
+
 
 _EVENT = Param("event", "event type that marks the outcome, e.g. UnknownCommand")
 _EXIT = Param("exit_code", "exit code that marks the outcome (instead of an event)", "int")

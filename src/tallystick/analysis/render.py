@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import textwrap
 from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -13,6 +14,7 @@ from tallystick._csv import safe_row
 from tallystick._terminal import is_terminal, safe, safe_value
 from tallystick.analysis.errors import BadParameter
 from tallystick.analysis.report import Report, Table
+from tallystick.analysis.words import number
 
 MAX_ROWS = 40
 
@@ -25,11 +27,13 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return ""
-        return f"{value:.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+        return number(value)
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, tuple | list) and len(value) == 3 and all(isinstance(v, float) for v in value):
+        return f"{_cell(value[0])} (interval {_cell(value[1])} to {_cell(value[2])})"  # estimate, lo, hi
     if isinstance(value, tuple | list):
         return "(" + ", ".join(_cell(v) for v in value) + ")"
     return safe(str(value))
@@ -60,6 +64,8 @@ def _summary_lines(summary: dict[str, Any], indent: str = "") -> list[str]:
 
 def write_text(report: Report, out: IO[str], *, all_rows: bool = False) -> None:
     lines = [report.title, "=" * len(report.title)]
+    if report.headline:
+        lines += [*textwrap.wrap(report.headline, 100), ""]
     scope = report.scope
     lines.append(
         f"{scope['app']}, {scope['since']} to {scope['until']}"

@@ -26,9 +26,11 @@ class Table:
 
 @dataclass
 class Report:
-    """One analysis's answer: headline numbers (``summary``), detail tables, notes on reading it.
+    """One analysis's answer: ``headline``, its numbers (``summary``), detail tables, notes on reading it.
 
-    ``chart`` is a Vega-Lite specification of the main picture (data inlined), or None.
+    ``headline`` is the answer in one or two plain sentences: the effect, its uncertainty and the caveat
+    that matters most, written from the same numbers as ``summary`` (so it never claims more than they
+    support). ``chart`` is a Vega-Lite specification of the main picture (data inlined), or None.
     """
 
     analysis: str
@@ -38,6 +40,7 @@ class Report:
     tables: list[Table]
     notes: list[str] = field(default_factory=list)
     chart: dict[str, Any] | None = None
+    headline: str = ""
 
     def table(self, name: str) -> Table:
         for t in self.tables:
@@ -70,8 +73,16 @@ def _spec(title: str, table: Table, **body: Any) -> dict[str, Any]:
         "width": 640,
         "height": 320,
         "data": {"values": _jsonable(table.records())},
+        "config": {"axis": {"labelLimit": 240, "titleFontWeight": "normal"}, "legend": {"labelLimit": 240}},
         **body,
     }
+
+
+def _axis(fmt: str | None) -> dict[str, Any]:
+    """Axis labels in human units: ``%``, ``ms`` (thousands separators), or plain numbers (never 1e+04)."""
+    if fmt == "%":
+        return {"axis": {"format": "%"}}
+    return {"axis": {"format": ",~r" if fmt is None else fmt}}
 
 
 def line_chart(
@@ -83,26 +94,48 @@ def line_chart(
     title: str,
     percent: bool = False,
     x_type: str = "temporal",
+    x_title: str = "",
+    y_title: str = "",
+    color_title: str = "",
+    log: bool = False,
+    points: bool = False,
 ) -> dict[str, Any]:
-    """A Vega-Lite line chart of one table (x temporal unless told)."""
+    """A Vega-Lite line chart of one table (x temporal unless told); axis titles in words."""
+    y_scale: dict[str, Any] = {"scale": {"type": "log"}} if log else {}
     encoding: dict[str, Any] = {
-        "x": {"field": x, "type": x_type, "title": x, **({"sort": None} if x_type == "ordinal" else {})},
-        "y": {"field": y, "type": "quantitative", "title": y, **({"axis": {"format": "%"}} if percent else {})},
+        "x": {"field": x, "type": x_type, "title": x_title or x, **({"sort": None} if x_type == "ordinal" else {})},
+        "y": {
+            "field": y,
+            "type": "quantitative",
+            "title": y_title or y,
+            **_axis("%" if percent else None),
+            **y_scale,
+        },
     }
     if color:
-        encoding["color"] = {"field": color, "type": "nominal", "title": color}
-    return _spec(title, table, mark={"type": "line", "point": False}, encoding=encoding)
+        encoding["color"] = {"field": color, "type": "nominal", "title": color_title or color}
+    mark = {"type": "line", "point": points or len(table.rows) <= 3}
+    return _spec(title, table, mark=mark, encoding=encoding)
 
 
 def bar_chart(
-    table: Table, x: str, y: str, *, title: str, percent: bool = False, error: tuple[str, str] | None = None
+    table: Table,
+    x: str,
+    y: str,
+    *,
+    title: str,
+    percent: bool = False,
+    error: tuple[str, str] | None = None,
+    x_title: str = "",
+    y_title: str = "",
 ) -> dict[str, Any]:
     """A Vega-Lite bar chart (x nominal, in table order), with error bars from two columns."""
+    y_enc = {"field": y, "type": "quantitative", "title": y_title or y, **_axis("%" if percent else None)}
     bars: dict[str, Any] = {
         "mark": "bar",
         "encoding": {
-            "x": {"field": x, "type": "nominal", "sort": None, "title": x},
-            "y": {"field": y, "type": "quantitative", "title": y, **({"axis": {"format": "%"}} if percent else {})},
+            "x": {"field": x, "type": "nominal", "sort": None, "title": x_title or x, "axis": {"labelLimit": 240}},
+            "y": y_enc,
         },
     }
     layers = [bars]

@@ -9,44 +9,79 @@ same on every engine and costs one grouped scan however many spans there are.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from tallystick.analysis import words
 from tallystick.analysis.errors import BadParameter
 from tallystick.analysis.report import Report, Table, bar_chart
 from tallystick.analysis.scope import Bound
-from tallystick.analysis.stats import Weighted, bootstrap_ratio
+from tallystick.analysis.stats import Weighted, bootstrap_ratio, quantile_design_effect, widened_ratio
 
 PER_E = 200  # log bins per factor e: 0.5 % wide
 MAX_VALUES = 20
+MIN_USERS = 5
+MIN_SPANS = 20
 
 
-def histograms(b: Bound, span: str, attribute: str | None) -> dict[str, Weighted]:
-    """Duration histograms of ``span`` per attribute value (as text); one group ``all`` without attribute."""
+def _source(b: Bound, span: str, attribute: str) -> str:
+    """SQL of the spans in scope as rows ``(v, bin, u)``: attribute value (the span's own if any span in scope
+    has it — one query tells — else its session's), log bin of the duration, user."""
     d = b.dialect
     bin_sql = d.log_bin('"durationMs"', PER_E)
     where = b.child_where(span)
-    if attribute is None:
-        rows = b.rows(f"SELECT 'all', {bin_sql} AS bin, count(*) FROM spans WHERE {where} GROUP BY {bin_sql}")
-    else:  # the spans' own attribute if any span in scope has it (one query tells), else their sessions'
-        value = b.attr(attribute)
-        sql = f"SELECT {value} AS v, {bin_sql} AS bin, count(*) FROM spans WHERE {where} GROUP BY {value}, {bin_sql}"
-        rows = b.rows(sql)
-    if attribute is not None and rows and all(v is None for v, _, _ in rows):
-        b.require_attribute(attribute)
-        typed = b.reads_typed(attribute)  # the attribute's own column, not the JSON (warehouse/rollup.py)
-        value = b.typed_attr(attribute) if typed else b.attr(attribute)
-        # The join with the sessions in scope does the filtering: the spans need no filter of their own.
-        where = b.child_where(span, with_filters=False)
-        sql = (
-            f'SELECT s.v, x.bin, count(*) FROM (SELECT "sessionId" AS id, {bin_sql} AS bin FROM spans WHERE {where}) x '
-            f'JOIN (SELECT "sessionId" AS id, {value} AS v FROM {b.sessions_table(typed)} '
-            f"WHERE {b.sessions_where(typed=typed)}) s ON x.id = s.id GROUP BY s.v, x.bin"
-        )
-        rows = b.rows(sql)
+    value = b.attr(attribute)
+    own = f"SELECT {value} AS v, {bin_sql} AS bin, {d.user_key()} AS u FROM spans WHERE {where}"
+    spans, with_value = b.rows(f"SELECT count(*), count({value}) FROM spans WHERE {where}")[0]
+    if with_value or not spans:
+        return own
+    b.require_attribute(attribute)
+    typed = b.reads_typed(attribute)  # the attribute's own column, not the JSON (warehouse/rollup.py)
+    value = b.typed_attr(attribute) if typed else b.attr(attribute)
+    # The join with the sessions in scope does the filtering: the spans need no filter of their own.
+    where = b.child_where(span, with_filters=False)
+    return (
+        f'SELECT s.v AS v, x.bin AS bin, x.u AS u FROM (SELECT "sessionId" AS id, {bin_sql} AS bin, '
+        f"{d.user_key()} AS u FROM spans WHERE {where}) x "
+        f'JOIN (SELECT "sessionId" AS id, {value} AS v FROM {b.sessions_table(typed)} '
+        f"WHERE {b.sessions_where(typed=typed)}) s ON x.id = s.id"
+    )
+
+
+def histograms(b: Bound, source: str) -> dict[str, Weighted]:
+    """Duration histograms per attribute value (as text) of the rows of ``source`` (see ``_source``)."""
     groups: dict[str, list[tuple[int, int]]] = {}
-    for v, bin_, n in rows:
-        groups.setdefault("(none)" if v is None else str(v), []).append((int(bin_), int(n)))
+    for v, bin_, n in b.rows(f"SELECT v, bin, count(*) FROM ({source}) t GROUP BY v, bin"):
+        groups.setdefault(_label(v), []).append((int(bin_), int(n)))
     return {v: Weighted.of_log_bins(bins, PER_E) for v, bins in groups.items()}
+
+
+def _label(v: Any) -> str:
+    return "(none)" if v is None else str(v)
+
+
+def design_effects(b: Bound, source: str, column: str, medians: dict[Any, float]) -> dict[str, tuple[float, int]]:
+    """Each group's ``stats.quantile_design_effect`` at its median (how much its users' repeated spans widen
+    the median's uncertainty) and its number of users. ``medians``: the median's log bin per value of
+    ``column`` (SQL values)."""
+    d = b.dialect
+    if not medians:
+        return {}
+    cases = " ".join(
+        f"WHEN {column} {'IS NULL' if v is None else '= ' + d.literal(v)} THEN {int(m)}" for v, m in medians.items()
+    )
+    rows = b.rows(
+        f"SELECT {column}, u, count(*), sum(CASE WHEN bin <= (CASE {cases} ELSE 0 END) THEN 1 ELSE 0 END) "
+        f"FROM ({source}) t GROUP BY {column}, u"
+    )
+    per_group: dict[str, list[tuple[int, int]]] = {}
+    for v, _, n, c in rows:
+        per_group.setdefault(_label(v), []).append((int(n), int(c or 0)))
+    return {v: (quantile_design_effect(r), len(r)) for v, r in per_group.items()}
+
+
+def median_bin(h: Weighted) -> int:
+    return round(math.log(h.quantile(0.5)) * PER_E)
 
 
 def run(b: Bound, params: dict[str, Any]) -> Report:
@@ -55,7 +90,8 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     if not span or not attribute:
         raise BadParameter("name the span type with --span and the attribute to split by with --attribute")
     b.require_type("spans", str(span), with_filters=False)  # cheap; the filters' answer is in the histograms
-    groups = histograms(b, str(span), str(attribute))
+    source = _source(b, str(span), str(attribute))
+    groups = histograms(b, source)
     if not groups:
         b.require_type("spans", str(span))
     if len(groups) > MAX_VALUES:
@@ -68,22 +104,31 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         raise BadParameter(f"no {span} span has {attribute}={baseline}; values there: {', '.join(sorted(groups))}")
     confidence = float(params.get("confidence") or 0.95)
     base = groups[baseline]
+    clusters = design_effects(
+        b, source, "v", {(None if v == "(none)" else v): median_bin(h) for v, h in groups.items()}
+    )
+    # Every value is compared with one baseline: a Bonferroni correction keeps the chance that any of the
+    # intervals misses its truth at 1 − confidence.
+    each = 1 - (1 - confidence) / max(1, len(groups) - 1)
     rows = []
     ratios: dict[str, dict[str, Any]] = {}
     for value in sorted(groups, key=lambda v: (v != baseline, -groups[v].n)):
         g = groups[value]
-        row: list[Any] = [value, g.n, round(g.quantile(0.5), 1), round(g.quantile(0.9), 1)]
+        deff, users = clusters.get(value, (1.0, 0))
+        row: list[Any] = [value, g.n, users, round(g.quantile(0.5), 1), round(g.quantile(0.9), 1)]
         if value == baseline:
             row += [1.0, None, None, 1.0, None, None]
         else:
-            med = bootstrap_ratio(g, base, 0.5, seed=1, confidence=confidence)
-            p90 = bootstrap_ratio(g, base, 0.9, seed=2, confidence=confidence)
+            effects = (deff, clusters.get(baseline, (1.0, 0))[0])
+            med = widened_ratio(bootstrap_ratio(g, base, 0.5, seed=1, confidence=each), effects)
+            p90 = widened_ratio(bootstrap_ratio(g, base, 0.9, seed=2, confidence=each), effects)
             row += [round(x, 4) for x in (*med, *p90)]
-            ratios[value] = {"median_ratio": med, "p90_ratio": p90, "n": g.n}
+            ratios[value] = {"median_ratio": med, "p90_ratio": p90, "n": g.n, "users": users}
         rows.append(row)
     columns = [
         "value",
         "spans",
+        "users",
         "median_ms",
         "p90_ms",
         "median_ratio",
@@ -94,23 +139,75 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         "p90_hi",
     ]
     table = Table("by_value", columns, rows)
+    for value, r in ratios.items():
+        r["median_ms"] = groups[value].quantile(0.5)
+    summary = {
+        "span": span,
+        "attribute": attribute,
+        "baseline": baseline,
+        "confidence": confidence,
+        "baseline_median_ms": base.quantile(0.5),
+        "baseline_users": clusters.get(baseline, (1.0, 0))[1],
+        "ratios": ratios,
+    }
     return Report(
         analysis="spans",
         title=f"Does {attribute} change how long {span} takes?",
         scope=b.scope.describe() | {"since": b.since.isoformat(), "until": b.until.isoformat()},
-        summary={
-            "span": span,
-            "attribute": attribute,
-            "baseline": baseline,
-            "confidence": confidence,
-            "ratios": ratios,
-        },
+        summary=summary,
         tables=[table],
         notes=[
             f"ratios are to {attribute}={baseline}; below 1 is faster; "
-            f"intervals are {confidence:.0%} percentile bootstrap",
+            f"intervals are {confidence:.0%} percentile bootstrap (jointly, for all values: Bonferroni), widened "
+            "for users with many spans",
             "durations are binned on a log scale (0.5 % wide), so medians are exact to within 0.5 %",
-            "spans of one user are not independent: many spans from a few users make the interval too narrow",
+            "spans of one user are not independent: the interval is stretched by the square root of the design "
+            "effect at the median (per-user variance over independent variance), when above 1",
         ],
-        chart=bar_chart(table, "value", "median_ms", title=f"Median {span} duration by {attribute}"),
+        chart=bar_chart(
+            table,
+            "value",
+            "median_ms",
+            title=f"Median {span} duration by {attribute}",
+            x_title=attribute,
+            y_title="median duration (ms)",
+        ),
+        headline=headline(summary),
     )
+
+
+def headline(s: dict[str, Any]) -> str:
+    """The answer in words, from the summary alone."""
+    span, attribute, baseline = s["span"], s["attribute"], s["baseline"]
+    level = words.percent(s["confidence"])
+    unknown, same, differ = [], [], []
+    for value, r in s["ratios"].items():
+        ratio, lo, hi = r["median_ratio"]
+        if min(r["users"], s["baseline_users"]) < MIN_USERS or r["n"] < MIN_SPANS:
+            unknown.append(f"{value} ({words.count(r['n'])} spans from {words.count(r['users'])} users)")
+        elif lo <= 1 <= hi:
+            same.append((value, lo, hi))
+        else:
+            faster = ratio < 1
+            differ.append(
+                f"{span} with {attribute}={value} is {'faster' if faster else 'slower'}: its median takes "
+                f"{ratio:.2f} times as long as with {attribute}={baseline} ({level} interval {lo:.2f}–{hi:.2f}; "
+                f"{words.duration(r['median_ms'])} against {words.duration(s['baseline_median_ms'])})."
+            )
+    parts = differ[:3]
+    if len(differ) > 3:
+        parts.append(f"{len(differ) - 3} more values differ too (see the table).")
+    if same:
+        names = ", ".join(f"{attribute}={v}" for v, _, _ in same[:4]) + (", …" if len(same) > 4 else "")
+        low, high = min(x[1] for x in same), max(x[2] for x in same)
+        parts.append(
+            f"{'No clear difference' if not differ else 'No clear difference for'} {names}"
+            f"{'' if differ else f' against {attribute}={baseline}'}: "
+            f"median ratios within {low:.2f}–{high:.2f} ({level} intervals)."
+            if differ
+            else f"No clear difference: {span} takes about as long with {names} as with {attribute}={baseline} "
+            f"(median ratios within {low:.2f}–{high:.2f}, {level} intervals)."
+        )
+    if unknown:
+        parts.append(f"Not enough data to say for {attribute}={', '.join(unknown[:3])}.")
+    return " ".join(parts)

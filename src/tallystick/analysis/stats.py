@@ -176,3 +176,116 @@ def bootstrap_ratio(
     lo = ratios[min(draws - 1, math.floor(tail * draws))]
     hi = ratios[min(draws - 1, math.ceil((1 - tail) * draws) - 1)]
     return sample.quantile(q) / baseline.quantile(q), lo, hi
+
+
+# Clustered data: sessions (or spans) of one user are not independent. A few heavy users with
+# something in common would otherwise make any attribute they share look significant. The
+# cluster-robust ("sandwich") variance of a ratio estimate K / N sums the residuals k_i − p·n_i per
+# user before squaring them, so a user's sessions count as one piece of evidence, not many.
+
+
+@dataclass(frozen=True)
+class Clustered:
+    """Two proportions measured on the same users, with their cluster-robust variances and covariance."""
+
+    p1: float
+    p0: float
+    var1: float
+    var0: float
+    cov: float
+    users: int
+
+    @classmethod
+    def of(cls, per_user: Iterable[tuple[int, int, int, int]]) -> Clustered:
+        """From each user's ``(n1, k1, n0, k0)``: sessions and those with the outcome, in group 1 and group 0."""
+        rows = sorted(r for r in per_user if r[0] or r[2])  # sorted: the same float sums on every engine
+        n1 = sum(r[0] for r in rows)
+        k1 = sum(r[1] for r in rows)
+        n0 = sum(r[2] for r in rows)
+        k0 = sum(r[3] for r in rows)
+        if not n1 or not n0:
+            raise ValueError("both groups need at least one member")
+        p1, p0 = k1 / n1, k0 / n0
+        g = len(rows)
+        correction = g / (g - 1) if g > 1 else 1.0
+        s11 = s00 = s10 = 0.0
+        for a, b, c, d in rows:
+            r1, r0 = b - p1 * a, d - p0 * c
+            s11 += r1 * r1
+            s00 += r0 * r0
+            s10 += r1 * r0
+        return cls(
+            p1,
+            p0,
+            correction * s11 / (n1 * n1),
+            correction * s00 / (n0 * n0),
+            correction * s10 / (n1 * n0),
+            g,
+        )
+
+    def difference_p(self) -> float:
+        """Two-sided p-value of p1 = p0 (Wald, cluster-robust); 0 when the groups differ and nothing varies."""
+        var = self.var1 + self.var0 - 2 * self.cov
+        diff = self.p1 - self.p0
+        if var <= 0:
+            return 1.0 if diff == 0 else 0.0
+        return math.erfc(abs(diff) / math.sqrt(2 * var))
+
+    def log_ratio_se(self) -> float | None:
+        """Standard error of log(p1 / p0) (delta method), or None when a proportion is zero."""
+        if self.p1 <= 0 or self.p0 <= 0:
+            return None
+        var = self.var1 / self.p1**2 + self.var0 / self.p0**2 - 2 * self.cov / (self.p1 * self.p0)
+        return math.sqrt(max(0.0, var))
+
+
+def clustered_risk_ratio(
+    per_user: Iterable[tuple[int, int, int, int]], confidence: float = 0.95
+) -> tuple[float, float, float, float]:
+    """(p1 / p0, lo, hi, design effect): the Katz interval widened to the cluster-robust one where wider.
+
+    ``per_user`` as for ``Clustered.of``. The design effect is the ratio of the two variances (≥ 1 means
+    the users' sessions carry less information than as many independent sessions would).
+    """
+    rows = list(per_user)
+    c = Clustered.of(rows)
+    n1 = sum(r[0] for r in rows)
+    k1 = sum(r[1] for r in rows)
+    n0 = sum(r[2] for r in rows)
+    k0 = sum(r[3] for r in rows)
+    rr, lo, hi = risk_ratio(k1, n1, k0, n0, confidence)
+    katz = math.log(hi / rr) / z_value(confidence)
+    robust = c.log_ratio_se()
+    if robust is None or robust <= katz:
+        return rr, lo, hi, (robust / katz) ** 2 if robust and katz else 1.0
+    z = z_value(confidence)
+    return rr, rr * math.exp(-z * robust), rr * math.exp(z * robust), (robust / katz) ** 2
+
+
+def quantile_design_effect(per_user: Iterable[tuple[int, int]]) -> float:
+    """How much a quantile's variance grows because values come in users (≥ 1).
+
+    ``per_user``: each user's (values, values at or below the quantile). The quantile's estimating
+    equation is the mean of an indicator; its cluster-robust variance over its binomial variance.
+    """
+    rows = sorted(r for r in per_user if r[0])  # sorted: the same float sums whatever order users came in
+    n = sum(r[0] for r in rows)
+    c = sum(r[1] for r in rows)
+    if n == 0 or c in (0, n) or len(rows) < 2:
+        return 1.0
+    p = c / n
+    robust = len(rows) / (len(rows) - 1) * sum((ci - p * ni) ** 2 for ni, ci in rows)
+    return max(1.0, round(robust / (n * p * (1 - p)), 9))
+
+
+def widened_ratio(ratio: tuple[float, float, float], design_effects: tuple[float, float]) -> tuple[float, float, float]:
+    """A bootstrap interval of a ratio of two quantiles widened on the log scale for clustering.
+
+    The interval's distances from the estimate (on the log scale) are stretched by the square root of
+    the larger design effect: never narrower than the truth when either side clusters.
+    """
+    r, lo, hi = ratio
+    if r <= 0 or lo <= 0:
+        return ratio
+    factor = math.sqrt(max(1.0, *design_effects))
+    return r, r * (lo / r) ** factor, r * (hi / r) ** factor

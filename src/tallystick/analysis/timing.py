@@ -3,18 +3,23 @@
 Each version's median is compared with the previous version's (versions in the order
 they were first seen) by a bootstrap interval of the ratio; a version is flagged as a
 regression when the whole interval lies above ``1 + --threshold`` (default 10 %).
+The interval is widened for users with many spans (``spans.design_effects``), and a
+version is compared only with ``MIN_SPANS`` spans from ``MIN_USERS`` users on each side.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from tallystick.analysis import words
 from tallystick.analysis.report import Report, Table, line_chart
 from tallystick.analysis.scope import Bound
-from tallystick.analysis.spans import PER_E
-from tallystick.analysis.stats import Weighted, bootstrap_ratio
+from tallystick.analysis.spans import PER_E, design_effects, median_bin
+from tallystick.analysis.stats import Weighted, bootstrap_ratio, widened_ratio
 
 MIN_SPANS = 30
+MIN_USERS = 5
+SEP = "|"  # between span type and version in one group key (neither can contain it)
 
 
 def run(b: Bound, params: dict[str, Any]) -> Report:
@@ -34,28 +39,57 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     groups: dict[tuple[str, str], list[tuple[int, int]]] = {}
     for t, v, bin_, n in rows:
         groups.setdefault((str(t), str(v)), []).append((int(bin_), int(n)))
+    hists = {k: Weighted.of_log_bins(bins, PER_E) for k, bins in groups.items()}
+    key_sql = f'concat("type", \'{SEP}\', "applicationVersion")'
+    source = (
+        f"SELECT {key_sql} AS v, {bin_sql} AS bin, {b.dialect.user_key()} AS u FROM spans "
+        f"WHERE {b.child_where(str(span) if span else None)}"
+    )
+    clusters = {
+        tuple(k.rsplit(SEP, 1)): v
+        for k, v in design_effects(
+            b, source, "v", {f"{t}{SEP}{v}": median_bin(h) for (t, v), h in hists.items()}
+        ).items()
+    }
     out = []
-    regressions = []
+    regressions: list[dict[str, Any]] = []
+    compared = 0
     for t in sorted({t for t, _ in groups}):
         previous: tuple[str, Weighted] | None = None
         for version in sorted({v for tt, v in groups if tt == t}, key=lambda v: b.rank.get(v, -1)):
-            h = Weighted.of_log_bins(groups[(t, version)], PER_E)
-            row: list[Any] = [t, version, h.n, *(round(h.quantile(q), 1) for q in (0.5, 0.9, 0.99))]
-            if previous is not None and h.n >= MIN_SPANS and previous[1].n >= MIN_SPANS:
-                ratio, lo, hi = bootstrap_ratio(h, previous[1], 0.5, draws=1000, seed=3)
+            h = hists[(t, version)]
+            deff, users = clusters.get((t, version), (1.0, 0))
+            row: list[Any] = [t, version, h.n, users, *(round(h.quantile(q), 1) for q in (0.5, 0.9, 0.99))]
+            enough = h.n >= MIN_SPANS and users >= MIN_USERS
+            if previous is not None and enough:
+                before = clusters.get((t, previous[0]), (1.0, 0))[0]
+                ratio, lo, hi = widened_ratio(bootstrap_ratio(h, previous[1], 0.5, draws=1000, seed=3), (deff, before))
                 slower = lo > 1 + threshold
                 row += [previous[0], round(ratio, 4), round(lo, 4), round(hi, 4), slower]
+                compared += 1
                 if slower:
-                    regressions.append({"span": t, "version": version, "previous": previous[0], "median_ratio": ratio})
+                    regressions.append(
+                        {
+                            "span": t,
+                            "version": version,
+                            "previous": previous[0],
+                            "median_ratio": ratio,
+                            "ratio_lo": lo,
+                            "ratio_hi": hi,
+                            "median_ms": h.quantile(0.5),
+                            "previous_median_ms": previous[1].quantile(0.5),
+                        }
+                    )
             else:
                 row += [None, None, None, None, False]
             out.append(row)
-            if h.n >= MIN_SPANS:
+            if enough:
                 previous = (version, h)
     columns = [
         "span",
         "version",
         "spans",
+        "users",
         "p50_ms",
         "p90_ms",
         "p99_ms",
@@ -66,16 +100,61 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         "regression",
     ]
     table = Table("by_version", columns, out)
+    latest = max((v for _, v in groups), key=lambda v: b.rank.get(v, -1))
+    summary = {
+        "span_types": sorted({t for t, _ in groups}),
+        "regressions": regressions,
+        "threshold": threshold,
+        "comparisons": compared,
+        "latest_version": latest,
+        "latest_median_ms": {t: hists[(t, v)].quantile(0.5) for t, v in sorted(hists) if v == latest},
+    }
     return Report(
         analysis="timing",
         title="How long do operations take, per version?",
         scope=b.scope.describe() | {"since": b.since.isoformat(), "until": b.until.isoformat()},
-        summary={"span_types": sorted({t for t, _ in groups}), "regressions": regressions, "threshold": threshold},
+        summary=summary,
         tables=[table],
         notes=[
-            "median_ratio compares a version's median with the previous version's (95 % bootstrap interval)",
+            "median_ratio compares a version's median with the previous version's (95 % bootstrap interval, "
+            "widened for users with many spans)",
             f"regression: the whole interval is above {1 + threshold:g}; "
-            f"versions with fewer than {MIN_SPANS} spans are not compared",
+            f"versions with fewer than {MIN_SPANS} spans or {MIN_USERS} users are not compared",
         ],
-        chart=line_chart(table, "version", "p50_ms", "span", title="Median duration per version", x_type="ordinal"),
+        chart=line_chart(
+            table,
+            "version",
+            "p50_ms",
+            "span",
+            title="Median duration per version (log scale: every operation on one picture)",
+            x_type="ordinal",
+            x_title="version",
+            y_title="median duration (ms)",
+            color_title="operation",
+            log=True,
+            points=True,
+        ),
+        headline=headline(summary),
     )
+
+
+def headline(s: dict[str, Any]) -> str:
+    """The answer in words, from the summary alone."""
+    latest = ", ".join(f"{t} {words.duration(ms)}" for t, ms in s["latest_median_ms"].items())
+    now = f" Median durations in {s['latest_version']}: {latest}." if latest else ""
+    if not s["comparisons"]:
+        return f"Not enough data to say whether a version got slower: no two versions have enough spans.{now}"
+    regressions = s["regressions"]
+    if not regressions:
+        return (
+            f"No version got slower by more than {words.percent(s['threshold'])} "
+            f"({s['comparisons']} version steps compared).{now}"
+        )
+    said = [
+        f"{r['span']} got slower in {r['version']}: its median is {r['median_ratio']:.2f} times {r['previous']}'s "
+        f"(95 % interval {r['ratio_lo']:.2f}–{r['ratio_hi']:.2f}; {words.duration(r['median_ms'])} against "
+        f"{words.duration(r['previous_median_ms'])})."
+        for r in regressions[:3]
+    ]
+    more = f" {len(regressions) - 3} more in the table." if len(regressions) > 3 else ""
+    return " ".join(said) + more + now

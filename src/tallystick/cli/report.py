@@ -45,7 +45,10 @@ def register(sub: Any) -> None:
         "report",
         help="run a built-in analysis",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Run a built-in analysis of the warehouse (read-only). Without a name, list them.",
+        description=(
+            "Run a built-in analysis of the warehouse (read-only); its answer in words comes first. Without a "
+            "name, run every analysis with parameters chosen from the data and print each one's answer."
+        ),
         epilog=_epilog(),
     )
     p.add_argument("name", nargs="?", help="the analysis (see below)")
@@ -80,11 +83,80 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_report)
 
 
+def _warehouse_spec(args: argparse.Namespace) -> str:
+    from pathlib import Path
+
+    from tallystick.cli import default_data_dir
+
+    return args.warehouse or str(
+        ((args.data_dir and Path(args.data_dir).expanduser()) or default_data_dir()) / "warehouse.duckdb"
+    )
+
+
+def _scope(args: argparse.Namespace, warehouse: Any) -> Any:
+    from tallystick.analysis import Filter, Scope
+
+    return Scope(
+        args.app or _only_app(warehouse),
+        args.since,
+        args.until,
+        tuple(args.versions or ()),
+        tuple(Filter.parse(w) for w in args.where or ()),
+    )
+
+
+def cmd_overview(args: argparse.Namespace) -> int:
+    """Every analysis's headline on one screen, with parameters chosen from the data (``analysis.defaults``)."""
+    import shutil
+    import textwrap
+    from pathlib import Path
+
+    from tallystick.analysis import AnalysisError, bind, run
+    from tallystick.analysis.defaults import parameters
+    from tallystick.warehouse import open_warehouse
+
+    spec = _warehouse_spec(args)
+    if not args.warehouse and not Path(spec).exists():
+        print(f"No warehouse at {spec} yet (start with `tallystick up --demo`). The analyses:\n")
+        for a in ANALYSES:
+            print(f"  {a.name:<15} {a.question}")
+        return 0
+    width = min(100, shutil.get_terminal_size((100, 24)).columns)
+    try:
+        warehouse = open_warehouse(spec, read_only=True)
+    except AnalysisError as exc:
+        print(f"tallystick: error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        scope = _scope(args, warehouse)
+        chosen = parameters(bind(warehouse, scope))
+        describe = scope.describe()
+        print(f"{scope.app}: {describe['since'] or 'all data'} to {describe['until'] or 'the latest'}\n")
+        for a in ANALYSES:
+            params = chosen.get(a.name)
+            given = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in (params or {}).items())
+            print(f"{a.title}{f' ({given})' if given else ''}")
+            if params is None:
+                text = "Nothing in the data to run it on; name its parameters: " + f"tallystick report {a.name} --help"
+            else:
+                try:
+                    text = run(warehouse, a.name, scope, **params).headline
+                except AnalysisError as exc:
+                    text = f"No answer: {exc}"
+            print(textwrap.fill(text, width, initial_indent="  ", subsequent_indent="  "))
+            print()
+        print("Details: tallystick report NAME (see --help); JSON with --format json.")
+    except AnalysisError as exc:
+        print(f"tallystick: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        warehouse.close()
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     if not args.name:
-        for a in ANALYSES:
-            print(f"{a.name:<15} {a.question}")
-        return 0
+        return cmd_overview(args)
     from tallystick.analysis import AnalysisError, Filter, Scope, get, run
     from tallystick.analysis.render import write_chart, write_csv, write_json, write_text
     from tallystick.warehouse import open_warehouse

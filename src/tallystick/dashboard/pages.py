@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from tallystick import __version__
 from tallystick._csv import spreadsheet_safe
+from tallystick.analysis import words
 from tallystick.dashboard import analyses as analyses_mod
 from tallystick.dashboard import auth, charts
 from tallystick.dashboard import explore as explore_mod
@@ -56,8 +57,10 @@ def show(value: Any) -> str:
     """A value of an analysis's summary or table as short text (the template escapes it)."""
     if value is None:
         return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return words.number(value)  # thousands separators, never 1.665e+04
     if isinstance(value, dict | list | tuple):
         return json.dumps(jsonable(value), ensure_ascii=False, separators=(", ", ": "))[:300]
     return str(jsonable(value))
@@ -255,7 +258,7 @@ class Dashboard:
         if not outcome.report or not outcome.report.chart:
             return None
         spec = dict(jsonable(outcome.report.chart))
-        spec.setdefault("width", "container")
+        spec["width"] = "container"  # the card's width, not the fixed size a PNG export uses
         spec.setdefault("autosize", {"type": "fit", "contains": "padding"})
         return spec
 

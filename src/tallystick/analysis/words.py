@@ -1,0 +1,66 @@
+"""Numbers for people: the headlines' and the terminal's units and formats (never scientific notation)."""
+
+from __future__ import annotations
+
+import math
+
+
+def count(n: float) -> str:
+    """``12,345``."""
+    return f"{n:,.0f}"
+
+
+def percent(share: float) -> str:
+    """A share as a percentage with as many digits as it needs: ``31 %``, ``2.6 %``, ``0.42 %``."""
+    value = share * 100
+    if value == 0:
+        return "0 %"
+    if abs(value) >= 10:
+        return f"{value:,.0f} %"
+    if abs(value) >= 1:
+        return f"{value:.1f}".removesuffix(".0") + " %"
+    return f"{value:.2g} %"
+
+
+def duration(ms: float) -> str:
+    """``850 ms``, ``4.2 s``, ``20 s``, ``3.5 min``, ``2.1 h``."""
+    if not math.isfinite(ms):
+        return "—"
+    if ms < 1:
+        return f"{ms:.2f} ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 10_000:
+        return f"{ms / 1000:.1f} s"
+    if ms < 60_000:
+        return f"{ms / 1000:.0f} s"
+    if ms < 3_600_000:
+        return f"{ms / 60_000:.1f} min"
+    return f"{ms / 3_600_000:,.1f} h"
+
+
+def times(ratio: float) -> str:
+    """A ratio as ``2.0×``."""
+    return f"{ratio:.2g}×" if ratio < 10 else f"{ratio:,.0f}×"
+
+
+def change(relative: float) -> str:
+    """A relative change in words: ``31 % lower``, ``12 % higher``."""
+    return f"{percent(abs(relative))} {'lower' if relative < 0 else 'higher'}"
+
+
+def number(value: float) -> str:
+    """A plain number for a table: thousands separators, a few significant digits, no exponent."""
+    if value == 0 or not math.isfinite(value):
+        return "0" if value == 0 else ""
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:,.4g}"
+    digits = max(0, -math.floor(math.log10(abs(value)))) + 3
+    return f"{value:.{min(digits, 12)}f}".rstrip("0").rstrip(".")
+
+
+def often(relative: float) -> str:
+    """A relative change of a rate in words: ``31 % less often``, ``12 % more often``."""
+    return f"{percent(abs(relative))} {'less' if relative < 0 else 'more'} often"
