@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from tallystick.analysis.registry import ANALYSES
-from tallystick.cli.common import add_data_dir, add_warehouse, say, warehouse_spec
+from tallystick.cli.common import add_data_dir, add_warehouse, runnable, say, warehouse_spec
 
 
 def _date(text: str) -> date:
@@ -83,16 +83,6 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_report)
 
 
-def _warehouse_spec(args: argparse.Namespace) -> str:
-    from pathlib import Path
-
-    from tallystick.cli import default_data_dir
-
-    return args.warehouse or str(
-        ((args.data_dir and Path(args.data_dir).expanduser()) or default_data_dir()) / "warehouse.duckdb"
-    )
-
-
 def _scope(args: argparse.Namespace, warehouse: Any) -> Any:
     from tallystick.analysis import Filter, Scope
 
@@ -111,13 +101,14 @@ def cmd_overview(args: argparse.Namespace) -> int:
     import textwrap
     from pathlib import Path
 
+    from tallystick._terminal import safe
     from tallystick.analysis import AnalysisError, bind, run
     from tallystick.analysis.defaults import parameters
     from tallystick.warehouse import open_warehouse
 
-    spec = _warehouse_spec(args)
+    spec = warehouse_spec(args)
     if not args.warehouse and not Path(spec).exists():
-        print(f"No warehouse at {spec} yet (start with `tallystick up --demo`). The analyses:\n")
+        print(runnable(f"No warehouse at {spec} yet (start with `tallystick up --demo`). The analyses:\n"))
         for a in ANALYSES:
             print(f"  {a.name:<15} {a.question}")
         return 0
@@ -125,29 +116,30 @@ def cmd_overview(args: argparse.Namespace) -> int:
     try:
         warehouse = open_warehouse(spec, read_only=True)
     except AnalysisError as exc:
-        print(f"tallystick: error: {exc}", file=sys.stderr)
+        say(f"tallystick: error: {exc}")
         return 1
     try:
         scope = _scope(args, warehouse)
         chosen = parameters(bind(warehouse, scope))
         describe = scope.describe()
-        print(f"{scope.app}: {describe['since'] or 'all data'} to {describe['until'] or 'the latest'}\n")
+        print(safe(f"{scope.app}: {describe['since'] or 'all data'} to {describe['until'] or 'the latest'}") + "\n")
         for a in ANALYSES:
             params = chosen.get(a.name)
             given = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in (params or {}).items())
-            print(f"{a.title}{f' ({given})' if given else ''}")
+            print(safe(f"{a.title}{f' ({given})' if given else ''}"))  # parameters may be session text
             if params is None:
-                text = "Nothing in the data to run it on; name its parameters: " + f"tallystick report {a.name} --help"
+                text = runnable(f"Nothing in the data to run it on; see `tallystick report {a.name} --help`.")
             else:
                 try:
                     text = run(warehouse, a.name, scope, **params).headline
                 except AnalysisError as exc:
                     text = f"No answer: {exc}"
-            print(textwrap.fill(text, width, initial_indent="  ", subsequent_indent="  "))
+            for line in textwrap.wrap(text, width - 2):
+                print("  " + safe(line))
             print()
-        print("Details: tallystick report NAME (see --help); JSON with --format json.")
+        print(runnable("Details: `tallystick report NAME` (see --help); JSON with --format json."))
     except AnalysisError as exc:
-        print(f"tallystick: error: {exc}", file=sys.stderr)
+        say(f"tallystick: error: {exc}")
         return 1
     finally:
         warehouse.close()
