@@ -31,6 +31,7 @@ APT_PACKAGES = {
     "clickhouse-client": "clickhouse-client",
     "chromium": "chromium",
     "tinyproxy": "tinyproxy",
+    "openssl": "openssl",
 }
 TOOLS = ROOT / ".cache" / "tools"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import time
 from collections import Counter
 
@@ -134,3 +135,26 @@ def test_batches_with_fallback_to_puts_from_the_tool(tool, fake_ingest, ingest_s
     tool.run("hello", "Bob", env={"MYTOOL_TELEMETRY_URL": old.url, "MYTOOL_TELEMETRY_EXIT_TIMEOUT": "30"})
     assert [r[:2] for r in old.requests] == [("POST", "/v1/batches")] + [("PUT", "/v1/sessions")] * 4
     assert waiting < set(old.received) and tool.queued() == []
+
+
+def test_without_posix_spawn_a_thread_uploads(tool, fake_ingest) -> None:  # type: ignore[no-untyped-def]
+    """Where no upload process can start (no os.posix_spawn, as on Windows), a thread sends, same schedule."""
+    server = fake_ingest()
+    tool.allow()
+    waiting = set(tool.queue_sessions(2))
+    no_spawn = (
+        "import os, runpy, sys; del os.posix_spawn; sys.argv = sys.argv[1:]; "
+        "runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    env = {**tool.env, "MYTOOL_TELEMETRY_URL": server.url, "MYTOOL_TELEMETRY_EXIT_TIMEOUT": "30"}
+    result = subprocess.run(
+        [sys.executable, "-c", no_spawn, *tool.command("hello", "Ada")[1:]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "Hello, Ada!\n", "")
+    assert waiting <= set(server.received)
+    assert _state(tool)[1:] == ["0", "sent"]

@@ -175,3 +175,29 @@ def test_proxy_credentials_are_percent_decoded() -> None:
     import base64
 
     assert base64.b64decode(_basic("al%40ice:p%3Ass").split()[1]) == b"al@ice:p:ss"
+
+
+def test_ssl_cert_dir_is_honoured(tmp_path: Path, fake_ingest, certificates) -> None:  # type: ignore[no-untyped-def]
+    """SSL_CERT_DIR (a hashed directory, as `openssl rehash` makes) trusts the CAs in it."""
+    import shutil
+    import subprocess
+
+    from fixtures.common import require_tool
+
+    openssl = shutil.which("openssl")
+    require_tool(openssl is not None, "openssl", "apt-get install openssl (python3 dev.py test does it as root)")
+    assert openssl is not None
+    subject_hash = subprocess.run(
+        [openssl, "x509", "-hash", "-noout", "-in", str(certificates.ca_file)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.strip()
+    directory = tmp_path / "certs"
+    directory.mkdir()
+    shutil.copy(certificates.ca_file, directory / f"{subject_hash}.0")
+    server = fake_ingest(tls=certificates.server_context())
+    uploader, ids, _ = setup(tmp_path / "data", server.url, {"SSL_CERT_DIR": str(directory)})
+    assert uploader.attempt() == "sent"
+    assert server.received == ids

@@ -3,10 +3,12 @@
 The host pays for one ``posix_spawn`` of ``python -I -S`` (no site, no user
 paths: it starts fast and sees only the standard library and this package). The
 child runs ``_child.main``: it inherits no terminal (stdin, stdout and stderr
-are ``/dev/null``, or a pipe holding the session on CI), starts its own session
-(so the shell's Ctrl-C and job control leave it alone), runs at nice 19 (set by
-the host right after the spawn, so even the interpreter's start-up yields to the
-tool's own exit on a busy machine) and outlives the tool.
+are ``/dev/null``, or a pipe holding the session on CI), has its own process group
+(so the terminal's Ctrl-C and the shell's job control leave it alone), runs at nice
+19 (set by the host right after the spawn, so even the interpreter's start-up yields
+to the tool's own exit on a busy machine) and outlives the tool. It stays in the
+tool's session on purpose: a new session would be a new scheduling group under
+Linux's autogroups, competing with the tool as an equal whatever its nice value.
 Where ``posix_spawn`` is missing (Windows) or the interpreter is frozen into the
 tool (``sys.executable`` would start the tool again), there is no upload process:
 the client falls back to a thread (see DESIGN.md).
@@ -64,7 +66,7 @@ def start(config: Config, data_dir: str, *, ci: bool, handed: tuple[str, bytes] 
         (os.POSIX_SPAWN_DUP2, 1, 2),
     ]
     try:
-        pid = os.posix_spawn(sys.executable, argv, environ, file_actions=actions, setsid=True)
+        pid = os.posix_spawn(sys.executable, argv, environ, file_actions=actions, setpgroup=0)
     except OSError:
         pid = None
     finally:
