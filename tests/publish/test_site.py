@@ -143,8 +143,24 @@ def test_analyses_that_do_not_count_users_are_refused(name: str) -> None:
         ("opt_out_url = 'javascript:alert(1)'\n[[chart]]\nanalysis = 'adoption'\n", "opt_out_url"),
         ("title = 'x'\n", "at least one chart"),
         ("title = \n", "not valid TOML"),
+        ("period = 'previous-month'\nsince = '2025-01-01'\n[[chart]]\nanalysis = 'adoption'\n", "one or the other"),
+        ("period = 'last-year'\n[[chart]]\nanalysis = 'adoption'\n", "use previous-month or previous-week"),
     ],
-    ids=["k", "analysis", "param", "chart", "adoption-bars", "per-session", "key", "date", "url", "no-chart", "toml"],
+    ids=[
+        "k",
+        "analysis",
+        "param",
+        "chart",
+        "adoption-bars",
+        "per-session",
+        "key",
+        "date",
+        "url",
+        "no-chart",
+        "toml",
+        "period-and-since",
+        "period",
+    ],
 )
 def test_bad_config_says_what_to_fix(text: str, message: str) -> None:
     """Each mistake in the config is one error (BadConfig or Unpublishable) naming the key."""
@@ -177,3 +193,16 @@ def test_a_feature_share_is_withheld_when_either_side_is_under_k(
     publish(planted_warehouse, parse_config("k = 10\nround_to = 1\n" + chart), tmp_path / "loose")
     rows = json.loads((tmp_path / "loose" / "data" / "feature-impact-tabcompletion-unknowncommand.json").read_text())
     assert all(r[1] >= 10 and 0 < r[2] < 1 for r in rows["rows"])
+
+
+@pytest.mark.parametrize(
+    ("period", "since", "until"),
+    [("previous-month", "2025-06-01", "2025-06-30"), ("previous-week", "2025-06-30", "2025-07-06")],
+    ids=["month", "week"],
+)
+def test_a_fixed_period_is_the_last_whole_month_or_week(period: str, since: str, until: str) -> None:
+    """period = "previous-month" on 2025-07-09 is June; "previous-week" is Monday to Sunday before this week."""
+    from datetime import date
+
+    config = parse_config(f'period = "{period}"\n[[chart]]\nanalysis = "adoption"\n', today=date(2025, 7, 9))
+    assert (config.since, config.until) == (date.fromisoformat(since), date.fromisoformat(until))

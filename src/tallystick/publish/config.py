@@ -30,6 +30,7 @@ intro = "These numbers come from the usage data {app} sends when its users allow
 # app = "mytool"            # default: the only application in the warehouse
 # since = "2025-01-01"      # first day (YYYY-MM-DD, or e.g. "90d" for 90 days ago); default: all data
 # until = "2025-03-31"      # last day, inclusive; default: the latest
+# period = "previous-month" # instead of since/until: the last whole calendar month (or "previous-week")
 k = 10                      # the fewest distinct users behind any published number
 round_to = 5                # counts are rounded to a multiple of this (1: exact)
 headlines = true            # open with one sentence per chart
@@ -69,6 +70,7 @@ _TOP_KEYS = {
     "app",
     "since",
     "until",
+    "period",
     "k",
     "round_to",
     "headlines",
@@ -118,6 +120,23 @@ def _date(value: Any, key: str, today: date) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise BadConfig(f"{key} = {value!r}: use a date YYYY-MM-DD or e.g. '90d'") from None
+
+
+def _period(raw: dict[str, Any], today: date) -> tuple[date | None, date | None]:
+    """``since``/``until``, or the last whole calendar month or week (``period``): fixed periods, each
+    published once, leave nothing to difference between two sites (see docs/publishing.md)."""
+    period = raw.get("period")
+    if period is None:
+        return _date(raw.get("since"), "since", today), _date(raw.get("until"), "until", today)
+    if "since" in raw or "until" in raw:
+        raise BadConfig("period = ... replaces since and until: give one or the other")
+    if period == "previous-month":
+        until = today.replace(day=1) - timedelta(days=1)
+        return until.replace(day=1), until
+    if period == "previous-week":
+        monday = today - timedelta(days=today.weekday())
+        return monday - timedelta(days=7), monday - timedelta(days=1)
+    raise BadConfig(f"period = {period!r}: use previous-month or previous-week (or since/until)")
 
 
 def _str(value: Any, key: str) -> str:
@@ -209,13 +228,14 @@ def parse(
     if not isinstance(charts_raw, list) or not charts_raw:
         raise BadConfig(f"{source}: name at least one chart with [[chart]] analysis = ...")
     used: set[str] = set()
+    since, until = _period(raw, today)
     server_config = raw.get("server_config")
     return PublishConfig(
         title=_str(raw.get("title", "How people use {app}"), "title"),
         intro=_str(raw.get("intro", ""), "intro"),
         app=_str(raw["app"], "app") if "app" in raw else None,
-        since=_date(raw.get("since"), "since", today),
-        until=_date(raw.get("until"), "until", today),
+        since=since,
+        until=until,
         policy=Policy(_int(raw.get("k", 10), "k"), _int(raw.get("round_to", 5), "round_to")),
         headlines=bool(raw.get("headlines", True)),
         opt_out_url=_url(raw["opt_out_url"]) if "opt_out_url" in raw else None,
