@@ -157,7 +157,10 @@ def analyse(con: Connection, analysis: Analysis, app: str | None, query: Any) ->
     given = {p.name: str(query.get(p.name, "")) for p in analysis.params}
     if not app:
         return Outcome(analysis, None, given, problem="No sessions in the warehouse yet.")
-    where = tuple(Filter.parse(w) for w in query.getlist("where") if w)
+    try:
+        where = tuple(Filter.parse(w) for w in query.getlist("where") if w)
+    except AnalysisError as exc:  # a hand-edited URL: say what is wrong, as for any parameter
+        return Outcome(analysis, None, given, problem=str(exc))
     scope = Scope(app, _date(query.get("since")), _date(query.get("until")), where=where)
     kinds = _kinds(con, app)
     params = {**given, **suggest(con, analysis, app, given, kinds)}
