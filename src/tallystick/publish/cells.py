@@ -81,6 +81,15 @@ class Cells:
 WITHHELD = Cells((), None)
 
 
+def percent(share: float | None, *, short: bool = False) -> str:
+    """A published share in words: ``42 %``, ``under 1 %`` (``<1 %`` when ``short``), ``?`` when withheld."""
+    if share is None:
+        return "?"
+    if share < 0.005:
+        return "<1 %" if short else "under 1 %"
+    return f"{round(share * 100)} %"
+
+
 def protect(counts: Mapping[str, int], total: int, policy: Policy, *, other: int = 0) -> Cells:
     """The cells of ``counts`` (distinct users per value) that may be published, out of ``total`` users;
     ``other``: users already merged by the analysis (values beyond its top ones), never named."""

@@ -23,7 +23,7 @@ from typing import Any
 from tallystick.analysis import Report, run
 from tallystick.analysis.scope import Bound
 from tallystick.publish import counts
-from tallystick.publish.cells import WITHHELD, Cell, Cells, Policy, protect
+from tallystick.publish.cells import WITHHELD, Cell, Cells, Policy, percent, protect
 from tallystick.publish.config import ChartConfig, check
 from tallystick.publish.svg import OTHER_SERIES
 
@@ -54,7 +54,7 @@ class Section:
     def rows(self) -> list[list[Any]]:
         """The data behind the chart, one row per published cell (users None: fewer than k)."""
 
-        def row(c: Any) -> list[Any]:
+        def row(c: Cell) -> list[Any]:
             return [c.label, c.users, None if c.share is None else round(c.share, 4), c.users is None]
 
         if self.kind == "lines":
@@ -72,12 +72,6 @@ class Section:
                 else:
                     weight[c.label] += c.share or 0.0
         return sorted(weight, key=lambda v: (-weight[v], v)) + ([OTHER_SERIES] if other else [])
-
-
-def _percent(share: float | None) -> str:
-    if share is None:
-        return "?"
-    return "under 1 %" if share < 0.005 else f"{round(share * 100)} %"
 
 
 def _folded(per: dict[date, dict[str, int]]) -> tuple[set[str], dict[date, int]]:
@@ -115,7 +109,7 @@ def _adoption(report: Report, b: Bound, chart: ChartConfig, policy: Policy) -> S
         d, cells = latest
         top = cells.top()
         assert top is not None
-        section.headline = f"On {d.isoformat()}, {_percent(top.share)} of active users ran version {top.label}."
+        section.headline = f"On {d.isoformat()}, {percent(top.share)} of active users ran version {top.label}."
     return section
 
 
@@ -128,7 +122,7 @@ def _breakdown(report: Report, b: Bound, chart: ChartConfig, policy: Policy) -> 
         section.cells = protect(overall, counts.users(b), policy)
         top = section.cells.top()
         if top:
-            section.headline = f"{chart.title}: {top.label} is the most common, for {_percent(top.share)} of users."
+            section.headline = f"{chart.title}: {top.label} is the most common, for {percent(top.share)} of users."
         return section
     every = str(chart.params.get("every") or "day")
     per = _by(report.table("over_time").records(), "period", "value")
@@ -146,7 +140,7 @@ def _breakdown(report: Report, b: Bound, chart: ChartConfig, policy: Policy) -> 
         assert top is not None
         section.headline = (
             f"{chart.title}: in the {every} from {p.isoformat()}, {top.label} was the most common, "
-            f"for {_percent(top.share)} of users."
+            f"for {percent(top.share)} of users."
         )
     return section
 
@@ -166,7 +160,7 @@ def _distribution(report: Report, b: Bound, chart: ChartConfig, policy: Policy) 
     if top and cells.total:
         biggest = max(named, key=lambda c: c.users or 0)
         section.headline = (
-            f"{chart.title}: {biggest.label} is the commonest range, for {_percent(biggest.share)} of users."
+            f"{chart.title}: {biggest.label} is the commonest range, for {percent(biggest.share)} of users."
         )
     return section
 
@@ -193,8 +187,8 @@ def _feature_impact(report: Report, b: Bound, chart: ChartConfig, policy: Policy
     if len(cells) == 2 and all(c.share is not None for c in cells):
         on, off = cells
         section.headline = (
-            f"{chart.title}: {_percent(on.share)} of users with {on.label} had {outcome}, "
-            f"against {_percent(off.share)} of the others."
+            f"{chart.title}: {percent(on.share)} of users with {on.label} had {outcome}, "
+            f"against {percent(off.share)} of the others."
         )
     return section
 

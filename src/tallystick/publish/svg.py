@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from html import escape
 
-from tallystick.publish.cells import OTHER, Cell, Cells
+from tallystick.publish.cells import OTHER, Cell, Cells, percent
 
 OTHER_SERIES = "\x00other"  # the "other" line's key, kept apart from a value named "other"
 
@@ -39,8 +39,7 @@ def describe(cell: Cell, k: int) -> str:
     """A cell in words: ``fish: 42 % (about 120 users)``."""
     if cell.users is None or cell.share is None:
         return f"{cell.label}: fewer than {k} users"
-    percent = "under 1 %" if cell.share < 0.005 else f"{round(cell.share * 100)} %"
-    return f"{cell.label}: {percent} (about {cell.users:,} users)"
+    return f"{cell.label}: {percent(cell.share)} (about {cell.users:,} users)"
 
 
 def _svg(height: int, body: list[str], label: str) -> str:
@@ -68,11 +67,11 @@ def bars(cells: Cells, *, k: int, title: str) -> str:
             body.append(f'<text x="{left}" y="{y + 17}" class="value"><title>{words}</title>fewer than {k}</text>')
             continue
         w = max(1.0, span * cell.share / top)
-        percent = "&lt;1 %" if cell.share < 0.005 else f"{round(cell.share * 100)} %"
+        share = _t(percent(cell.share, short=True))
         body.append(
             f'<rect x="{left}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" fill="{colour}">'
             f"<title>{words}</title></rect>"
-            f'<text x="{left + w + 6:.1f}" y="{y + 17}" class="value">{percent}</text>'
+            f'<text x="{left + w + 6:.1f}" y="{y + 17}" class="value">{share}</text>'
         )
     return _svg(height, body, title)
 
