@@ -71,3 +71,18 @@ def test_corpus_loads_with_every_event_span_and_attribute(
     sent = sorted(e["attributes"]["exception"] for s in sessions for e in s["events"] if "exception" in e["attributes"])
     assert sorted(_attributes(r[0])["exception"] for r in traces) == sent
     assert len(sent) >= 9 and max(map(len, sent)) > 30_000
+
+
+def test_a_session_re_sent_with_another_start_date_is_one_row(store: LocalStore, warehouse: Warehouse) -> None:
+    """Two objects under two keys (Abacus keyed by version, we by start date): one session, its events once."""
+    first = corpus()[3]
+    _store_as_ingest_does(store, first)
+    moved = dict(first, sessionStartTime="2020-07-01T00:00:00.000000001Z")
+    _store_as_ingest_does(store, moved)
+    assert len(list(store.list("sessions/"))) == 2
+    stats = Loader(store, warehouse).run()
+    assert (stats.loaded, stats.duplicates) == (1, 1)
+    sid = first["sessionId"]
+    assert warehouse.query("SELECT count(*) FROM sessions WHERE sessionId = ?", [sid]).rows == [(1,)]
+    events = warehouse.query("SELECT count(*) FROM events WHERE sessionId = ?", [sid]).rows
+    assert events == [(len(first["events"]),)]
