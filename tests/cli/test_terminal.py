@@ -13,9 +13,7 @@ import pytest
 from sessions import session
 from tallystick._terminal import safe
 from tallystick.storage.local import LocalStore
-from tallystick.warehouse import open_warehouse
-from tallystick.warehouse.loader import Loader
-from warehouse.conftest import put
+from warehouse.conftest import load_all, put
 
 HOSTILE = "\u001b[31mRED\u001b[0m\u001b]0;pwned\u0007"
 UNSAFE = ("\x1b", "\x07", "\x9b", "\u202e")
@@ -37,12 +35,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         put(store, session(attributes=attributes))
     for i in range(400):
         put(store, session(attributes={"shell": "fish", "n": i}))
-    warehouse = open_warehouse(root / "warehouse.duckdb")
-    try:
-        warehouse.ensure_schema()
-        Loader(store, warehouse).run()
-    finally:
-        warehouse.close()
+    load_all(store, root / "warehouse.duckdb")
     return root
 
 

@@ -33,3 +33,15 @@ def put(store: LocalStore, value: dict[str, object]) -> str:
     key = session_key(parsed)
     assert store.put_if_absent(key, encode_session(parsed))
     return key
+
+
+def load_all(store: LocalStore, spec: str | Path) -> None:
+    """Create the warehouse ``spec`` names (if new) and load everything in ``store`` into it."""
+    from tallystick.warehouse.loader import Loader
+
+    warehouse = open_warehouse(spec)
+    try:
+        warehouse.ensure_schema()
+        Loader(store, warehouse).run()
+    finally:
+        warehouse.close()

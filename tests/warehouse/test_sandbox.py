@@ -17,19 +17,14 @@ from tallystick.storage.local import LocalStore
 from tallystick.warehouse import Limits, QueryError, open_warehouse
 from tallystick.warehouse.loader import Loader
 from tallystick.warehouse.sandbox import clickhouse_subquery
-from warehouse.conftest import put
+from warehouse.conftest import load_all, put
 
 
 @pytest.fixture
 def loaded(warehouse_spec: str, store: LocalStore) -> str:
     """The engine's spec, its warehouse holding one session."""
     put(store, session(applicationId="demo"))
-    warehouse = open_warehouse(warehouse_spec)
-    try:
-        warehouse.ensure_schema()
-        Loader(store, warehouse).run()
-    finally:
-        warehouse.close()
+    load_all(store, warehouse_spec)
     return warehouse_spec
 
 
