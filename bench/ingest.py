@@ -24,10 +24,15 @@ fresh sessionId per request:
 4. ``POST /v1/batches`` with ``--batch`` sessions per request.
 
 It prints wrk's and the servers' CPU use per phase (wrk well below one core while the server
-uses its own shows the server is what limits the rate), the largest resident memory of the
-service (server and writer process) while under load, and the machine's 1-minute load average
-at the end of each phase: other processes take CPU from every phase, so compare runs at
-similar load and read the ratio, measured in the same run, rather than the absolute rates.
+uses its own shows the server is what limits the rate), the CPU time per session of the server
+process and of tallystick's writer process (``us/session``: the work each one costs, which
+other load changes far less than the rates), the largest resident memory of the service
+(server and writer process) while under load, and the machine's 1-minute load average at the
+end of each phase: other processes take CPU from every phase, so compare runs at similar load
+and read the ratio, measured in the same run, rather than the absolute rates. A durable phase
+whose server CPU stays well below one core is limited by the writer's disk work (its syncs and
+file creation wait for the filesystem's journal, which other processes' syncs share), not by
+the server.
 """
 
 from __future__ import annotations
@@ -118,6 +123,7 @@ class Phase:
     mean_ms: float
     wrk_cpu: float  # cores used by wrk
     server_cpu: float  # cores used by the server process
+    writer_cpu: float  # cores used by its children (tallystick's writer process)
     load: float = 0.0  # 1-minute load average of the machine at the end
     sessions_per_request: int = 1
 
@@ -227,6 +233,8 @@ def run_wrk(
     path.write_text(script + LUA_DONE)
     argv = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(path), url]
     server_before = cpu_seconds(server_pid)
+    children = _children(server_pid)
+    writer_before = sum(map(cpu_seconds, children))
     started = time.monotonic()
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     wrk_cpu = 0.0
@@ -241,6 +249,7 @@ def run_wrk(
     out, _ = process.communicate()
     elapsed = time.monotonic() - started
     server_cpu = cpu_seconds(server_pid) - server_before
+    writer_cpu = sum(map(cpu_seconds, children)) - writer_before
     match = re.search(r"^RESULT (.*)$", out, re.MULTILINE)
     if process.returncode != 0 or match is None:
         sys.exit(f"wrk failed ({process.returncode}):\n{out}")
@@ -257,6 +266,7 @@ def run_wrk(
         float(mean),
         wrk_cpu / elapsed,
         server_cpu / elapsed,
+        writer_cpu / elapsed,
         os.getloadavg()[0],
     )
 
@@ -374,7 +384,7 @@ def report(
     print(f"bodies: demo sessions, mean {size:,.0f} bytes, fresh sessionId per request; wrk -t1, {args.seconds}s each")
     print()
     header = f"{'phase':<16}{'conns':>6}{'req/s':>10}{'sessions/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
-    header += f"{'wrk CPU':>9}{'server CPU':>11}{'load':>6}"
+    header += f"{'wrk CPU':>9}{'server CPU':>11}{'us/session':>11}{'writer us/session':>18}{'load':>6}"
     print(header)
     for base, durable in pairs:
         _row(base, args.connections)
@@ -403,7 +413,9 @@ def _row(phase: Phase, conns: int) -> None:
     errors = phase.bad_status + phase.socket_errors + phase.timeouts
     print(
         f"{phase.name:<16}{conns:>6}{phase.rate:>10,.0f}{phase.sessions_rate:>12,.0f}{phase.p50_ms:>9.2f}"
-        f"{phase.p99_ms:>9.2f}{errors:>9}{phase.wrk_cpu:>9.0%}{phase.server_cpu:>11.0%}{phase.load:>6.2f}"
+        f"{phase.p99_ms:>9.2f}{errors:>9}{phase.wrk_cpu:>9.0%}{phase.server_cpu:>11.0%}"
+        f"{phase.server_cpu / phase.sessions_rate * 1e6:>11.0f}"
+        f"{phase.writer_cpu / phase.sessions_rate * 1e6:>18.0f}{phase.load:>6.2f}"
     )
 
 
