@@ -29,7 +29,7 @@ def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.mark.parametrize(
-    "command", ["up", "serve", "load", "query", "demo", "report", "privacy", "delete-user", "rejects"]
+    "command", ["up", "serve", "load", "dashboard", "query", "demo", "report", "privacy", "delete-user", "rejects"]
 )
 def test_help_has_an_example(command: str) -> None:
     """Each command's --help describes it and shows an example."""

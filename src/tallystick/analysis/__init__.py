@@ -21,10 +21,10 @@ from tallystick.analysis.errors import (
 from tallystick.analysis.registry import ANALYSES, Analysis, Param, get
 from tallystick.analysis.report import Report, Table
 from tallystick.analysis.scope import Filter, Scope, bind
-from tallystick.warehouse.base import Warehouse
+from tallystick.warehouse.base import Queryable
 
 
-def run(warehouse: Warehouse, name: str, scope: Scope, **params: Any) -> Report:
+def run(warehouse: Queryable, name: str, scope: Scope, **params: Any) -> Report:
     """Run the analysis ``name`` on ``scope``; raises an AnalysisError saying what to change."""
     analysis = get(name)
     known = {p.name for p in analysis.params}

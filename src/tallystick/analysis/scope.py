@@ -24,7 +24,7 @@ from tallystick.analysis.errors import (
     UnknownType,
 )
 from tallystick.warehouse import rollup
-from tallystick.warehouse.base import Warehouse
+from tallystick.warehouse.base import Queryable
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 
@@ -85,7 +85,7 @@ class Release:
 class Bound:
     """A scope checked against a warehouse; see the module docstring."""
 
-    warehouse: Warehouse
+    warehouse: Queryable
     scope: Scope
     dialect: Dialect
     releases: list[Release]
@@ -262,7 +262,7 @@ class Bound:
         )
 
 
-def bind(warehouse: Warehouse, scope: Scope) -> Bound:
+def bind(warehouse: Queryable, scope: Scope) -> Bound:
     """Check ``scope`` against ``warehouse``; raise a clear AnalysisError for anything that does not exist."""
     d = Dialect(warehouse.dialect)
     if not scope.app:

@@ -15,7 +15,6 @@ from tallystick.cli.common import (
     DEFAULT_PORT,
     EPILOG_COMMON,
     FMT,
-    WAREHOUSE_FILE,
     CliError,
     add_data_dir,
     add_retention_argument,
@@ -160,10 +159,11 @@ def register(sub: Any) -> None:
         "up",
         help="run ingest and loader in one process on embedded defaults",
         formatter_class=FMT,
-        description="Run the whole pipeline in one process: the ingest service, and a loader that moves new "
-        "sessions into the DuckDB warehouse every --load-every.",
+        description="Run the whole pipeline in one process: the ingest service, a loader that moves new "
+        "sessions into the warehouse (DuckDB by default, or ClickHouse) every --load-every, and the dashboard.",
         epilog="example:\n  tallystick up --demo                 # with demo sessions of the app 'demo'\n"
-        "  tallystick up --app mytool --port 9000\n\n" + EPILOG_COMMON,
+        "  tallystick up --app mytool --port 9000\n"
+        "  tallystick up --app mytool --warehouse clickhouse://127.0.0.1:8123/tallystick\n\n" + EPILOG_COMMON,
     )
     add_data_dir(p)
     _add_listen(p)
@@ -177,7 +177,7 @@ def register(sub: Any) -> None:
     p.add_argument("--demo", action="store_true", help="register 'demo' and send it demo sessions over HTTP")
     p.add_argument("--demo-sessions", type=int, default=5000, metavar="N", help="how many (default: %(default)s)")
     p.add_argument("--seed", type=int, default=7, help="seed of the demo data (default: %(default)s)")
-    add_warehouse(p, f"DuckDB file (default: <data-dir>/{WAREHOUSE_FILE})", metavar="FILE")
+    add_warehouse(p)
     p.add_argument(
         "--dashboard-token",
         metavar="TOKEN",

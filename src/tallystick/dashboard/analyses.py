@@ -1,7 +1,7 @@
 """One page per built-in analysis (``tallystick.analysis``'s registry): its chart, summary and how to read it.
 
-Analyses run on the ``Warehouse`` interface; ``SandboxedWarehouse`` gives them the
-dashboard's sandboxed read-only connection, so they obey the same rules as the SQL page.
+Analyses run on the read side of the warehouse interface (``Queryable``), the dashboard's
+sandboxed one, so they obey the same rules as the SQL page, on every engine.
 A required parameter the URL leaves open is filled from the data (the commonest span
 type, a yes/no attribute for a feature, a numeric one for a distribution), so every
 page shows a picture on first visit; the form changes it.
@@ -9,7 +9,6 @@ page shows a picture on first visit; the form changes it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -17,41 +16,6 @@ from typing import Any
 from tallystick.analysis import ANALYSES, Analysis, AnalysisError, Filter, Report, Scope, get, run
 from tallystick.dashboard.errors import BadQuery
 from tallystick.dashboard.reader import Connection
-from tallystick.warehouse.base import QueryResult, Warehouse
-
-SCOPE_KEYS = ("app", "since", "until")
-
-
-class SandboxedWarehouse(Warehouse):
-    """The ``Warehouse`` interface over one sandboxed read-only connection: queries only."""
-
-    dialect = "duckdb"
-
-    def __init__(self, con: Connection) -> None:
-        self.con = con
-
-    def query(self, sql: str, parameters: list[Any] | None = None) -> QueryResult:
-        return self.con.query(sql, parameters)
-
-    def _read_only(self) -> None:
-        raise BadQuery("the dashboard reads the warehouse only")
-
-    def ensure_schema(self) -> None:
-        self._read_only()
-
-    def loaded_keys(self, partition: str) -> set[str]:
-        self._read_only()
-        return set()
-
-    def write_batch(self, batch: Any) -> int:
-        self._read_only()
-        return 0
-
-    def delete_sessions(self, where_sql: str, parameters: list[Any] | None = None) -> None:
-        self._read_only()
-
-    def forget_objects(self, keys: Iterable[str]) -> None:
-        self._read_only()
 
 
 def listing() -> tuple[Analysis, ...]:
@@ -79,11 +43,7 @@ class Outcome:
 
 def _kinds(con: Connection, app: str) -> dict[str, list[str]]:
     """Attribute names of ``app``'s sessions by JSON type, commonest first."""
-    rows = con.query(
-        "SELECT k, json_type(attributes, '$.' || k) AS t, count(*) AS n FROM sessions, "
-        'unnest(json_keys(attributes)) AS u(k) WHERE "applicationId" = ? GROUP BY 1, 2 ORDER BY 3 DESC, 1',
-        [app],
-    ).rows
+    rows = con.query(con.sql.attribute_kinds('"applicationId" = ?'), [app]).rows
     kinds: dict[str, list[str]] = {}
     for k, t, _ in rows:
         kinds.setdefault(str(t), []).append(str(k))
@@ -93,7 +53,8 @@ def _kinds(con: Connection, app: str) -> dict[str, list[str]]:
 def _commonest(con: Connection, table: str, app: str, error_like: bool = False) -> str | None:
     condition = " AND (type LIKE '%Error' OR type LIKE '%Failed' OR type = 'Error')" if error_like else ""
     rows = con.query(
-        f'SELECT type FROM {table} WHERE "applicationId" = ?{condition} GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1',
+        f'SELECT type FROM {table} WHERE "applicationId" = ?{condition} GROUP BY type ORDER BY count(*) DESC, type '
+        "LIMIT 1",
         [app],
     ).rows
     return str(rows[0][0]) if rows else None
@@ -103,8 +64,7 @@ def suggest(
     con: Connection, analysis: Analysis, app: str, given: dict[str, str], kinds: dict[str, list[str]]
 ) -> dict[str, str]:
     """Values for the parameters an analysis needs and the URL does not give (``kinds``: see ``_kinds``)."""
-    strings, flags = kinds.get("VARCHAR", []), kinds.get("BOOLEAN", [])
-    numbers = kinds.get("BIGINT", []) + kinds.get("UBIGINT", []) + kinds.get("DOUBLE", [])
+    strings, flags, numbers = kinds.get("string", []), kinds.get("bool", []), kinds.get("number", [])
     out: dict[str, str] = {}
     wanted = {p.name for p in analysis.params if p.required}
     no_exit_code = not given.get("exit_code")
@@ -167,7 +127,7 @@ def analyse(con: Connection, analysis: Analysis, app: str | None, query: Any) ->
     outcome = Outcome(analysis, scope, params)
     outcome.attributes = sorted({k for names in kinds.values() for k in names})
     try:
-        outcome.report = run(SandboxedWarehouse(con), analysis.name, scope, **_typed(analysis, params))
+        outcome.report = run(con.warehouse, analysis.name, scope, **_typed(analysis, params))
     except AnalysisError as exc:
         outcome.problem = str(exc)
     return outcome

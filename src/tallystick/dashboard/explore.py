@@ -9,14 +9,14 @@ every value is a bound parameter.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from tallystick.analysis.dialect import Dialect
 from tallystick.dashboard.errors import BadQuery
 from tallystick.dashboard.reader import Connection
 from tallystick.schema._rules import is_attribute_name, is_type_name
-from tallystick.warehouse.sql import DUCKDB as SQL
 
 TOP_GROUPS = 8
 METRICS = {
@@ -111,7 +111,7 @@ def metric_label(metric: str) -> str:
     return f"Share of sessions with event {name}" if kind == "event" else f"Median {name} duration (ms)"
 
 
-def _dimension_sql(name: str, alias: str = "") -> str:
+def _dimension_sql(name: str, alias: str = "", dialect: str = "duckdb") -> str:
     """SQL for ``version`` or ``attr.<key>`` as text, on table ``alias``; BadQuery for anything else.
 
     The key goes into the SQL text (a JSON path), so it is checked here, where it is used,
@@ -123,7 +123,7 @@ def _dimension_sql(name: str, alias: str = "") -> str:
     kind, _, key = name.partition(".")
     if kind != "attr" or not is_attribute_name(key):
         raise BadQuery(f"{name!r} is not a dimension: use version or attr.<name> (letters and digits)")
-    return f"json_extract_string({prefix}attributes, '$.{key}')"
+    return Dialect(dialect).attribute(f"{prefix}attributes", key)
 
 
 @dataclass
@@ -137,14 +137,12 @@ class Options:
 
 
 def options(con: Connection, app: str) -> Options:
-    attributes = con.query(
-        'SELECT DISTINCT unnest(json_keys(attributes)) AS k FROM sessions WHERE "applicationId" = ? ORDER BY 1',
-        [app],
-    ).rows
-    events = con.query('SELECT DISTINCT type FROM events WHERE "applicationId" = ? ORDER BY 1', [app]).rows
-    spans = con.query('SELECT DISTINCT type FROM spans WHERE "applicationId" = ? ORDER BY 1', [app]).rows
+    attributes = con.query(con.sql.attribute_names('"applicationId" = ?'), [app]).rows
+    events = con.query('SELECT DISTINCT type FROM events WHERE "applicationId" = ? ORDER BY type', [app]).rows
+    spans = con.query('SELECT DISTINCT type FROM spans WHERE "applicationId" = ? ORDER BY type', [app]).rows
     versions = con.query(
-        'SELECT DISTINCT "applicationVersion" FROM sessions WHERE "applicationId" = ? ORDER BY 1', [app]
+        'SELECT DISTINCT "applicationVersion" FROM sessions WHERE "applicationId" = ? ORDER BY "applicationVersion"',
+        [app],
     ).rows
     from tallystick.dashboard.overview import version_key
 
@@ -158,22 +156,29 @@ def options(con: Connection, app: str) -> Options:
 
 def values(con: Connection, app: str, dimension: str, limit: int = 50) -> list[str]:
     """The most frequent values of a dimension, for the filter's suggestions."""
-    expr = _dimension_sql(_check_dimension(dimension, "filter"))
+    expr = _dimension_sql(_check_dimension(dimension, "filter"), dialect=con.dialect)
     rows = con.query(
         f'SELECT {expr} AS v FROM sessions WHERE "applicationId" = ? AND v IS NOT NULL '
-        "GROUP BY 1 ORDER BY count(*) DESC LIMIT ?",
-        [app, limit],
+        f"GROUP BY v ORDER BY count(*) DESC, v LIMIT {int(limit)}",
+        [app],
     ).rows
     return [str(r[0]) for r in rows]
 
 
 def date_range(con: Connection, app: str) -> tuple[date | None, date | None]:
+    day = con.sql.day('"sessionStartTime"')
     row = con.query(
-        'SELECT CAST(min("sessionStartTime") AS DATE), CAST(max("sessionStartTime") AS DATE) FROM sessions '
-        'WHERE "applicationId" = ?',
+        f'SELECT min({day}), max({day}) FROM sessions WHERE "applicationId" = ?',
         [app],
     ).rows[0]
+    if not row or not isinstance(row[0], date):  # no sessions (ClickHouse answers its zero date)
+        return None, None
     return row[0], row[1]
+
+
+def start_of(day: date) -> datetime:
+    """Midnight UTC of ``day``: a timestamp bound binds the same on every engine."""
+    return datetime(day.year, day.month, day.day)
 
 
 def auto_grain(start: date, end: date) -> str:
@@ -196,43 +201,57 @@ def series(con: Connection, state: ExploreState) -> Series:
     if not (state.app and state.start and state.end and state.grain in GRAINS):
         raise BadQuery("pick an application and a date range first")
     where = ['s."applicationId" = ?', 's."sessionStartTime" >= ?', 's."sessionStartTime" < ?']
-    params: list[Any] = [state.app, state.start, state.end + timedelta(days=1)]
+    params: list[Any] = [state.app, start_of(state.start), start_of(state.end + timedelta(days=1))]
     for k, v in state.filters:
-        where.append(f"{_dimension_sql(k, 's')} = ?")
+        where.append(f"{_dimension_sql(k, 's', con.dialect)} = ?")
         params.append(v)
-    group = _dimension_sql(state.by, "s") if state.by else "'all'"
-    period = SQL.trunc(state.grain, 's."sessionStartTime"') if state.view == "time" else "NULL"  # type: ignore[arg-type]
+    group = _dimension_sql(state.by, "s", con.dialect) if state.by else "'all'"
+    sql = con.sql
+    period = sql.trunc(state.grain, 's."sessionStartTime"') if state.view == "time" else "0"  # type: ignore[arg-type]
+    # Plain subqueries, one JOIN per SELECT and distinct column names: what ClickHouse 18.16 takes too.
     base = (
-        f'SELECT s."sessionId", s."userId", s."durationMs", {period} AS period, coalesce({group}, \'(none)\') AS g '
-        f"FROM sessions s WHERE {' AND '.join(where)}"
+        f's."sessionId" AS sid, s."userId" AS uid, s."durationMs" AS dur, {period} AS period, '
+        f"coalesce({group}, '(none)') AS g FROM sessions s WHERE {' AND '.join(where)}"
     )
+    top = [
+        str(r[0])
+        for r in con.query(
+            f"SELECT g FROM (SELECT {base}) GROUP BY g ORDER BY count(*) DESC, g LIMIT {TOP_GROUPS}", params
+        ).rows
+    ]
+    if not top:
+        return Series([], state.grain, metric_label(state.metric), [])
+    grp = f"CASE WHEN b.g IN ({', '.join('?' for _ in top)}) THEN b.g ELSE '(other)' END"
     kind, _, name = state.metric.partition(".")
     joins = ""
+    join_params: list[Any] = []
     if state.metric == "sessions":
         value = "count(*)"
     elif state.metric == "users":
-        value = 'count(DISTINCT b."userId")'
+        value = "count(DISTINCT b.uid)"
     elif state.metric == "durationP50":
-        value = SQL.quantile(0.5, 'b."durationMs"')
+        value = sql.quantile(0.5, "b.dur")
     elif state.metric == "durationP95":
-        value = SQL.quantile(0.95, 'b."durationMs"')
+        value = sql.quantile(0.95, "b.dur")
     elif kind == "event":
         joins = (
-            'LEFT JOIN (SELECT DISTINCT "sessionId" FROM events WHERE "applicationId" = ? AND type = ?) e '
-            'ON e."sessionId" = b."sessionId"'
+            'LEFT JOIN (SELECT DISTINCT "sessionId" AS eid, 1 AS hit FROM events WHERE "applicationId" = ? '
+            "AND type = ?) e ON e.eid = b.sid"
         )
-        params += [state.app, name]
-        value = 'avg(CASE WHEN e."sessionId" IS NULL THEN 0 ELSE 1 END)'
+        join_params = [state.app, name]
+        value = "avg(coalesce(e.hit, 0))"  # ClickHouse fills a missing row's hit with 0, DuckDB with NULL
     else:
-        joins = 'JOIN spans sp ON sp."sessionId" = b."sessionId" AND sp.type = ?'
-        params.append(name)
-        value = SQL.quantile(0.5, 'sp."durationMs"')
-    sql = (
-        f"WITH b AS ({base}), top AS (SELECT g FROM b GROUP BY g ORDER BY count(*) DESC, g LIMIT {TOP_GROUPS}) "
-        "SELECT b.period, CASE WHEN b.g IN (SELECT g FROM top) THEN b.g ELSE '(other)' END AS grp, "
-        f'{value} AS value, count(DISTINCT b."sessionId") AS n FROM b {joins} GROUP BY 1, 2 ORDER BY 1, 2'
+        joins = (
+            'JOIN (SELECT "sessionId" AS spid, "durationMs" AS spdur FROM spans WHERE "applicationId" = ? '
+            "AND type = ?) sp ON sp.spid = b.sid"
+        )
+        join_params = [state.app, name]
+        value = sql.quantile(0.5, "sp.spdur")
+    query = (
+        f"SELECT b.period AS period, {grp} AS grp, {value} AS value, count(DISTINCT b.sid) AS n "
+        f"FROM (SELECT {base}) b {joins} GROUP BY period, grp ORDER BY period, grp"
     )
-    rows = con.query(sql, params).rows
+    rows = con.query(query, top + params + join_params).rows
     groups = sorted({str(r[1]) for r in rows})
     if state.by == "version":
         from tallystick.dashboard.overview import version_key
@@ -240,7 +259,7 @@ def series(con: Connection, state: ExploreState) -> Series:
         groups.sort(key=version_key, reverse=True)
     data = [
         {
-            "period": p.isoformat() if p is not None else "",
+            "period": p.isoformat() if isinstance(p, date) else "",
             "group": g,
             "value": None if v is None else round(float(v), 4),
             "sessions": int(n),

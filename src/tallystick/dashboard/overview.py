@@ -18,7 +18,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from tallystick.dashboard.reader import Connection
-from tallystick.warehouse.sql import DUCKDB as SQL
 
 MIN_LAG_SAMPLES = 50
 COMPLETE = 0.95
@@ -64,7 +63,9 @@ class Overview:
 
 def applications(con: Connection) -> list[tuple[str, int]]:
     """(applicationId, sessions), busiest first."""
-    result = con.query('SELECT "applicationId", count(*) FROM sessions GROUP BY 1 ORDER BY 2 DESC, 1')
+    result = con.query(
+        'SELECT "applicationId" AS app, count(*) AS n FROM sessions GROUP BY "applicationId" ORDER BY n DESC, app'
+    )
     return [(str(r[0]), int(r[1])) for r in result.rows]
 
 
@@ -77,10 +78,13 @@ def pick_app(apps: list[tuple[str, int]], wanted: str | None) -> str | None:
 
 def arrival_lags(con: Connection, app: str, asof: datetime) -> list[float]:
     """Arrival lags in days of sessions that ended 30-90 days before ``asof``, sorted."""
+    sql = con.sql
+    arrived, ended = sql.epoch_seconds('"ingestionTime"'), sql.epoch_seconds('"sessionEndTime"')
+    lag = f"({arrived} - {ended})"
     result = con.query(
-        'SELECT epoch("ingestionTime" - "sessionEndTime") / 86400.0 AS lag FROM sessions '
+        f"SELECT {lag} / 86400.0 AS lag FROM sessions "
         'WHERE "applicationId" = ? AND "ingestionTime" IS NOT NULL '
-        'AND "sessionEndTime" BETWEEN ? AND ? USING SAMPLE 20000 ROWS',
+        f'AND "sessionEndTime" BETWEEN ? AND ? {sql.sample_rows(20000)}',
         [app, asof - timedelta(days=90), asof - timedelta(days=30)],
     )
     return sorted(max(0.0, float(r[0])) for r in result.rows if r[0] is not None and r[0] <= 30)
@@ -119,10 +123,11 @@ def overview(con: Connection, wanted_app: str | None) -> Overview:
         int(row[0]), int(row[1]), int(row[2]), row[3], row[4], asof, versions[0] if versions else None
     )
 
+    SQL = con.sql
     day = SQL.day('"sessionStartTime"')
     daily = con.query(
         f'SELECT {day} AS day, count(*), count(DISTINCT "userId") FROM sessions '
-        'WHERE "applicationId" = ? GROUP BY 1 ORDER BY 1',
+        'WHERE "applicationId" = ? GROUP BY day ORDER BY day',
         [app],
     ).rows
     lags = arrival_lags(con, app, asof) if asof else []
@@ -142,7 +147,7 @@ def overview(con: Connection, wanted_app: str | None) -> Overview:
     keep = versions[:MAX_VERSIONS]
     rows = con.query(
         f'SELECT {week} AS week, "applicationVersion", count(*) FROM sessions '
-        'WHERE "applicationId" = ? GROUP BY 1, 2 ORDER BY 1',
+        'WHERE "applicationId" = ? GROUP BY week, "applicationVersion" ORDER BY week, "applicationVersion"',
         [app],
     ).rows
     merged: dict[tuple[str, str], int] = {}
@@ -152,12 +157,19 @@ def overview(con: Connection, wanted_app: str | None) -> Overview:
     result.versions = [{"week": w, "version": v, "sessions": n} for (w, v), n in sorted(merged.items())]
     result.version_order = keep + (["older"] if len(versions) > len(keep) else [])
 
+    # Two plain queries joined here: the same on every engine (ClickHouse 18.16 has no WITH subqueries).
+    weekly = {
+        w: int(n)
+        for w, n in con.query(
+            f'SELECT {week} AS week, count(*) FROM sessions WHERE "applicationId" = ? GROUP BY week', [app]
+        ).rows
+    }
     errors = con.query(
-        f'WITH s AS (SELECT {week} AS week, count(*) AS n FROM sessions WHERE "applicationId" = ? GROUP BY 1), '
-        f'e AS (SELECT {week} AS week, type, count(DISTINCT "sessionId") AS n FROM events '
-        f'WHERE "applicationId" = ? AND {ERROR_TYPES_SQL} GROUP BY 1, 2) '
-        "SELECT e.week, e.type, e.n / s.n FROM e JOIN s USING (week) ORDER BY 1, 2",
-        [app, app],
+        f'SELECT {week} AS week, type, count(DISTINCT "sessionId") FROM events '
+        f'WHERE "applicationId" = ? AND {ERROR_TYPES_SQL} GROUP BY week, type ORDER BY week, type',
+        [app],
     ).rows
-    result.errors = [{"week": w.isoformat(), "type": t, "share": round(float(share), 5)} for w, t, share in errors]
+    result.errors = [
+        {"week": w.isoformat(), "type": t, "share": round(int(n) / weekly[w], 5)} for w, t, n in errors if weekly.get(w)
+    ]
     return result

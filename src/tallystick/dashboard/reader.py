@@ -1,29 +1,33 @@
-"""Read-only, sandboxed access to the DuckDB warehouse for dashboard requests.
+"""Read-only, sandboxed access to the warehouse for dashboard requests, on every engine.
+
+The dashboard reads through the read side of the warehouse interface
+(``tallystick.warehouse.Queryable``), opened with the SQL sandbox
+(``open_warehouse(spec, sandbox=...)``, the same as ``tallystick query``'s): read-only,
+one query, no files, no network, a time limit and a result size, on DuckDB, ClickHouse
+and chDB alike. Nothing in the dashboard names an engine's own client.
 
 Design note
 -----------
 Inside ``tallystick up`` one process both loads the warehouse (read-write, once per
 cycle) and serves the dashboard (read-only). DuckDB lets a process hold a file one way
-or the other, not both at once, so the loader cycle and every dashboard request take
-the same lock, one per warehouse file (``lock_for``):
+or the other, not both at once (and chDB runs in the process), so for those the loader
+cycle and every dashboard request take the same lock, one per warehouse (``lock_for``):
 
-1. A request takes the lock, opens the file read-only with external access disabled,
-   runs its queries, closes the file and releases the lock.
-2. A loader cycle takes the lock, opens the file read-write, loads, closes, releases.
+1. A request takes the lock, opens the warehouse sandboxed, runs its queries, closes it
+   and releases the lock.
+2. A loader cycle takes the lock, opens the warehouse read-write, loads, closes, releases.
+
+A ClickHouse server serves readers and the loader at once: requests there take no lock.
 
 Races and why each is harmless:
 
 - A request while a load runs waits for the cycle to end (seconds at most) and then
   sees the freshly committed data; it never sees a half-loaded batch, since a load is
   one transaction and the file is closed before the lock is released.
-- A slow query would hold up the loader: every connection has a deadline after which
-  it is interrupted (``timeout_seconds``), so a load waits at most that long.
+- A slow query would hold up the loader: every query has a deadline after which it is
+  stopped (``timeout_seconds``), so a load waits at most that long.
 - Another process (``tallystick query``) opening the file is DuckDB's own business:
   read-only openers share, and the loader retries while they hold it.
-
-The sandbox is ``tallystick.warehouse.sandbox``'s, the same as ``tallystick query``'s:
-read-only, one query (by DuckDB's statement type), no files, no network, no spilling to
-disk, settings locked; the progress bar is off (it would draw on the server's stdout).
 """
 
 from __future__ import annotations
@@ -37,34 +41,34 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import duckdb
-
 from tallystick.dashboard.errors import BadQuery, NoData
-from tallystick.warehouse import sandbox
-from tallystick.warehouse.base import QueryError, QueryResult
+from tallystick.warehouse import Limits, Queryable, QueryError, QueryResult, WarehouseError, open_warehouse
+from tallystick.warehouse.sql import Dialect
 
 T = TypeVar("T")
 
-_locks: dict[Path, threading.Lock] = {}
+_locks: dict[Path | str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
 
-def warehouse_path(spec: str | Path) -> Path:
-    """The DuckDB file a warehouse spec names (a path or ``duckdb:///path``)."""
+def warehouse_path(spec: str | Path) -> Path | None:
+    """The DuckDB file a warehouse spec names (a path or ``duckdb:///path``); None for another engine."""
     text = str(spec)
     if text.startswith("duckdb://"):
         text = text.removeprefix("duckdb://")
     elif "://" in text:
-        raise NoData(f"the dashboard reads DuckDB warehouses; {text!r} is not one: give a DuckDB file path")
+        return None
     return Path(text).expanduser().resolve()
 
 
+def is_server(spec: str | Path) -> bool:
+    """Whether the warehouse is a server that readers and the loader share without a lock (ClickHouse)."""
+    return str(spec).startswith(("clickhouse://", "clickhouses://"))
+
+
 def lock_for(spec: str | Path) -> threading.Lock:
-    """The process-wide lock of a warehouse file: hold it while the file is open read-write."""
-    try:
-        key = warehouse_path(spec)
-    except NoData:
-        key = Path(str(spec))  # a server warehouse: the lock costs nothing and is harmless
+    """The process-wide lock of a warehouse: hold it while it is open read-write (see the design note)."""
+    key = warehouse_path(spec) or str(spec)
     with _locks_guard:
         return _locks.setdefault(key, threading.Lock())
 
@@ -89,34 +93,32 @@ def jsonable(value: Any) -> Any:
 
 
 class Connection:
-    """One sandboxed read-only connection, open for the length of one request."""
+    """The read side of one sandboxed warehouse, open for the length of one request."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self._con = con
+    def __init__(self, warehouse: Queryable) -> None:
+        self.warehouse = warehouse
+
+    @property
+    def dialect(self) -> str:
+        return self.warehouse.dialect
+
+    @property
+    def sql(self) -> Dialect:
+        return self.warehouse.sql
 
     def query(self, sql: str, parameters: list[Any] | None = None, max_rows: int | None = None) -> QueryResult:
+        """Run one query (the sandbox refuses anything else: ``BadQuery`` with its one-line reason)."""
         try:
-            cursor = self._con.execute(sql, parameters or [])
-            columns = [d[0] for d in cursor.description or []]
-            if not columns:
-                return QueryResult([], [])
-            rows = cursor.fetchall() if max_rows is None else cursor.fetchmany(max_rows)
-            return QueryResult(columns, rows)
-        except duckdb.InterruptException:
-            raise BadQuery("the query took too long and was stopped: narrow it down or add a LIMIT") from None
-        except duckdb.Error as exc:
+            result = self.warehouse.query(sql, parameters)
+        except QueryError as exc:
             raise BadQuery(str(exc).strip()) from None
+        if max_rows is not None and len(result.rows) > max_rows:
+            return QueryResult(result.columns, result.rows[:max_rows])
+        return result
 
     def scalar(self, sql: str, parameters: list[Any] | None = None) -> Any:
         rows = self.query(sql, parameters).rows
         return rows[0][0] if rows else None
-
-    def check(self, sql: str) -> None:
-        """Refuse ``sql`` (``BadQuery``) unless it is one query (the sandbox's rule)."""
-        try:
-            sandbox.check_duckdb(self._con, sql)
-        except QueryError as exc:
-            raise BadQuery(str(exc)) from None
 
 
 class Reader:
@@ -135,35 +137,33 @@ class Reader:
         self.timeout_seconds = timeout_seconds
         self.wait_seconds = wait_seconds
 
-    @property
-    def path(self) -> Path:
-        return warehouse_path(self.spec)
-
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        path = self.path  # says what to do for a warehouse that is not a DuckDB file
+        if is_server(self.spec):
+            yield from self._open()
+            return
         if not self.lock.acquire(timeout=self.wait_seconds):
-            raise NoData(f"the warehouse {path} is busy loading: try again in a moment")
+            raise NoData(f"the warehouse {self.spec} is busy loading: try again in a moment")
         try:
-            if not path.exists():
-                raise NoData(
-                    f"no warehouse yet at {path}: the loader creates it on its first cycle "
-                    "(or run `tallystick load`); reload this page in a few seconds"
-                )
-            try:
-                con = sandbox.connect_duckdb(path)
-            except duckdb.Error as exc:
-                raise NoData(f"cannot open the warehouse {path}: {exc}; try again in a moment") from None
-            timer = threading.Timer(self.timeout_seconds, con.interrupt)
-            timer.daemon = True
-            try:
-                timer.start()
-                yield Connection(con)
-            finally:
-                timer.cancel()
-                con.close()
+            yield from self._open()
         finally:
             self.lock.release()
+
+    def _open(self) -> Iterator[Connection]:
+        path = warehouse_path(self.spec)
+        if path is not None and not path.exists():
+            raise NoData(
+                f"no warehouse yet at {path}: the loader creates it on its first cycle "
+                "(or run `tallystick load`); reload this page in a few seconds"
+            )
+        try:
+            warehouse = open_warehouse(self.spec, sandbox=Limits(timeout_seconds=self.timeout_seconds))
+        except WarehouseError as exc:
+            raise NoData(f"cannot open the warehouse {self.spec}: {exc}; try again in a moment") from None
+        try:
+            yield Connection(warehouse)
+        finally:
+            warehouse.close()
 
     def run(self, work: Callable[[Connection], T]) -> T:
         """``work`` on one connection, opened and closed around it (call from a worker thread)."""

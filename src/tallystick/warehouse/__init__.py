@@ -7,6 +7,7 @@ from pathlib import Path
 from tallystick.warehouse.base import (
     Batch,
     LoadedObject,
+    Queryable,
     QueryError,
     QueryResult,
     Warehouse,
@@ -44,6 +45,7 @@ __all__ = [
     "LoadedObject",
     "QueryError",
     "QueryResult",
+    "Queryable",
     "Refused",
     "Warehouse",
     "WarehouseError",

@@ -52,8 +52,13 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
 
 
-class Warehouse(ABC):
-    """A place sessions are loaded into and queried; ``dialect`` names its SQL flavour."""
+class Queryable(ABC):
+    """The read side, what everything that reads uses (analyses, dashboard, ``tallystick query``).
+
+    ``dialect`` names the engine's SQL flavour; ``sql`` holds the pieces that differ.
+    ``open_warehouse(spec, sandbox=Limits(...))`` gives one whose every query runs in the
+    SQL sandbox (``sandbox.py``): that is what the dashboard and ``tallystick query`` read.
+    """
 
     dialect: str = "duckdb"
 
@@ -63,10 +68,21 @@ class Warehouse(ABC):
         return dialect(self.dialect)
 
     @abstractmethod
+    def query(self, sql: str, parameters: list[Any] | None = None) -> QueryResult:
+        """Run one SQL statement; ``?`` placeholders are bound to ``parameters``."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the connection."""
+
+
+class Warehouse(Queryable):
+    """The load side besides the read side: a place sessions are loaded into, deleted from, and queried."""
+
+    @abstractmethod
     def ensure_schema(self) -> None:
         """Create the tables and views if they do not exist."""
 
-    def recover(self) -> None:  # noqa: B027 - engines with transactions have nothing to recover
+    def recover(self) -> None:
         """Undo what an interrupted write left behind; the loader calls it before loading."""
 
     @abstractmethod
@@ -83,10 +99,6 @@ class Warehouse(ABC):
         """
 
     @abstractmethod
-    def query(self, sql: str, parameters: list[Any] | None = None) -> QueryResult:
-        """Run one SQL statement; ``?`` placeholders are bound to ``parameters``."""
-
-    @abstractmethod
     def delete_sessions(self, where_sql: str, parameters: list[Any] | None = None) -> None:
         """Delete sessions matching a condition on ``sessions`` columns, with their events and spans."""
 
@@ -94,8 +106,5 @@ class Warehouse(ABC):
     def forget_objects(self, keys: Iterable[str]) -> None:
         """Drop the loader's records of these object keys (they were deleted from storage)."""
 
-    def compact(self) -> None:  # noqa: B027 - engines that drop deleted data themselves have nothing to do
+    def compact(self) -> None:
         """After a deletion: leave no bytes of deleted rows in the engine's files (the load cycle calls it)."""
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release the connection."""

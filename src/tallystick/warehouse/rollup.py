@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import re
 
-from tallystick.warehouse.base import Warehouse
+from tallystick.warehouse.base import Queryable, Warehouse
 from tallystick.warehouse.tables import ENVIRONMENT_ATTRIBUTES
 
 TABLE = "sessions_daily"
@@ -81,7 +81,7 @@ def _fingerprints() -> str:
     )
 
 
-def typed_attributes(warehouse: Warehouse) -> set[str]:
+def typed_attributes(warehouse: Queryable) -> set[str]:
     """Attribute names with a column of their own in ``sessions_typed`` (as text, like ``json_extract_string``)."""
     rows = warehouse.query(
         f"SELECT column_name FROM information_schema.columns WHERE table_name = '{TYPED_TABLE}'"
@@ -102,7 +102,7 @@ def _add_typed_columns(warehouse: Warehouse, stale_days: str) -> bool:
     return bool(new)
 
 
-def supported(warehouse: Warehouse) -> bool:
+def supported(warehouse: Queryable) -> bool:
     return warehouse.dialect == "duckdb"
 
 
@@ -199,7 +199,7 @@ def forget_statements(warehouse: Warehouse, where_sql: str) -> list[str]:
     return statements
 
 
-def is_fresh(warehouse: Warehouse, app_sql: str) -> bool:
+def is_fresh(warehouse: Queryable, app_sql: str) -> bool:
     """True when the rollup exists and records as many sessions per day of the application as ``sessions`` has."""
     if not supported(warehouse):
         return False

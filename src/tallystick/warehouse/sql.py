@@ -116,6 +116,19 @@ class Dialect:
         """A timestamp literal (UTC) from ``YYYY-MM-DD[ HH:MM:SS]``."""
         raise NotImplementedError
 
+    def attribute_names(self, where_sql: str) -> str:
+        """A query of the distinct attribute names (column ``k``) of the sessions ``where_sql`` selects, sorted."""
+        raise NotImplementedError
+
+    def attribute_kinds(self, where_sql: str) -> str:
+        """A query of (name, kind, sessions) over the sessions ``where_sql`` selects, commonest first;
+        kind is ``string``, ``number`` or ``bool`` (null values are left out)."""
+        raise NotImplementedError
+
+    def sample_rows(self, rows: int) -> str:
+        """A clause ending a query to read at most about ``rows`` rows (DuckDB samples at random)."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"<Dialect {self.name}>"
 
@@ -178,6 +191,20 @@ class DuckDBDialect(Dialect):
     def timestamp(self, iso_text: str) -> str:
         return f"CAST('{_check_timestamp(iso_text)}' AS TIMESTAMP)"
 
+    def attribute_names(self, where_sql: str) -> str:
+        return f"SELECT DISTINCT unnest(json_keys(attributes)) AS k FROM sessions WHERE {where_sql} ORDER BY 1"
+
+    def attribute_kinds(self, where_sql: str) -> str:
+        return (
+            "SELECT k, CASE json_type(attributes, '$.' || k) WHEN 'VARCHAR' THEN 'string' WHEN 'BOOLEAN' THEN 'bool' "
+            "WHEN 'BIGINT' THEN 'number' WHEN 'UBIGINT' THEN 'number' WHEN 'DOUBLE' THEN 'number' END AS t, "
+            f"count(*) AS n FROM sessions, unnest(json_keys(attributes)) AS u(k) WHERE {where_sql} "
+            "GROUP BY 1, 2 HAVING t IS NOT NULL ORDER BY 3 DESC, 1"
+        )
+
+    def sample_rows(self, rows: int) -> str:
+        return f"USING SAMPLE {int(rows)} ROWS"
+
 
 class ClickHouseDialect(Dialect):
     """ClickHouse 18.16 and newer (the same SQL runs on chDB 26.x)."""
@@ -233,6 +260,28 @@ class ClickHouseDialect(Dialect):
 
     def timestamp(self, iso_text: str) -> str:
         return f"toDateTime('{_check_timestamp(iso_text)}', 'UTC')"
+
+    # ClickHouse 18.16 has no function listing a JSON object's keys: a key is what follows ``{`` or
+    # ``,`` in quotes before a colon (inside a string value a quote is escaped, so never follows those).
+    _PAIRS = "extractAll(ifNull(attributes, ''), '[{,](\"[A-Za-z][A-Za-z0-9]*\":.)')"
+
+    def attribute_names(self, where_sql: str) -> str:
+        return (
+            "SELECT DISTINCT arrayJoin(extractAll(ifNull(attributes, ''), '[{,]\"([A-Za-z][A-Za-z0-9]*)\":')) AS k "
+            f"FROM sessions WHERE {where_sql} ORDER BY k"
+        )
+
+    def attribute_kinds(self, where_sql: str) -> str:
+        last = "substring(kv, length(kv), 1)"
+        return (
+            "SELECT extract(kv, '^\"([A-Za-z][A-Za-z0-9]*)\"') AS k, "
+            f"multiIf({last} = '\"', 'string', {last} IN ('t', 'f'), 'bool', match({last}, '[-0-9]'), 'number', '') "
+            f"AS t, count() AS n FROM sessions ARRAY JOIN {self._PAIRS} AS kv WHERE {where_sql} "
+            "GROUP BY k, t HAVING t != '' ORDER BY n DESC, k"
+        )
+
+    def sample_rows(self, rows: int) -> str:
+        return f"LIMIT {int(rows)}"
 
 
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?$")
