@@ -15,6 +15,7 @@ from tallystick.cli.common import (
     DEFAULT_PORT,
     EPILOG_COMMON,
     FMT,
+    WAREHOUSE_FILE,
     CliError,
     add_data_dir,
     add_retention_argument,
