@@ -119,6 +119,12 @@ def test_erasure_deletes_only_what_the_secret_proves_and_answers_alike(
     _load(server.storage, spec)
     assert _rows(spec, USER) == before, "a wrong secret deleted something"
     assert _stored_users(server.storage) == [USER, USER, USER, OTHER]
+    store = open_store(server.storage)
+    try:
+        assert list(store.list(TOMBSTONES)) == [], "an unproven erasure leaves no tombstone"
+        assert len(list(store.list(PENDING))) == 3, "only pending requests, gone after they settle"
+    finally:
+        store.close()
 
     answers.append(_erase(server, USER, SECRET))
     out = _load(server.storage, spec)
@@ -155,8 +161,10 @@ def test_a_session_queued_elsewhere_is_refused_after_the_erasure(
 ) -> None:
     """A session of the erased user and secret that started before the erasure is refused; later ones are not."""
     server = privacy_server(declared("open"))
+    assert server.put(_session(USER, SECRET))[0] == 201  # sent before: the server can check the proof
     queued = _session(USER, SECRET)  # recorded on a second machine of the user, uploaded after the erasure
     assert _erase(server, USER, SECRET)[0] == 202
+    _load(server.storage, str(tmp_path / "w.duckdb"))  # proven by the deletion: the tombstone is written
 
     def refused() -> bool:
         status, answer = server.put(queued)
@@ -170,13 +178,16 @@ def test_a_session_queued_elsewhere_is_refused_after_the_erasure(
 
 
 def test_replicas_sharing_a_bucket_agree_on_an_erasure(
-    privacy_server: Callable[..., Server], s3_store_url: Callable[..., str]
+    privacy_server: Callable[..., Server], s3_store_url: Callable[..., str], tmp_path: Path
 ) -> None:
     """An erasure sent to one replica makes the other refuse the user's old sessions too (S3, moto server)."""
     url = s3_store_url("erasure")
     first, second = privacy_server(declared("open"), storage=url), privacy_server(declared("open"), storage=url)
+    assert second.put(_session(USER, SECRET))[0] == 201
     queued = _session(USER, SECRET)
     assert _erase(first, USER, SECRET)[0] == 202
+    _load(url, str(tmp_path / "w.duckdb"))
+    assert _stored_users(url) == []
 
     def refused() -> bool:
         status, answer = second.put(queued)
@@ -213,3 +224,26 @@ def test_erasure_requests_are_rate_limited_per_client(privacy_server: Callable[.
     assert [_erase(server, UNKNOWN, SECRET)[0] for _ in range(2)] == [202, 202]
     status, headers, _ = _erase(server, USER, SECRET)
     assert status == 429 and int(headers["retry-after"]) > 0
+
+
+def test_an_unproven_request_leaves_nothing_once_settled(tmp_path: Path) -> None:
+    """A request matching no stored session writes no tombstone, and its pending object goes after settling."""
+    import asyncio
+
+    from tallystick.privacy import erasure
+    from tallystick.privacy.tombstones import Tombstones
+
+    store = open_store((tmp_path / "sessions").as_uri())
+    warehouse = open_warehouse(str(tmp_path / "w.duckdb"))
+    try:
+        wanted = erasure.request_for(UNKNOWN, SECRET, datetime.now(UTC))
+        asyncio.run(erasure.record(store, Tombstones(store), wanted))
+        assert [key for key, _ in erasure.pending(store)] == [wanted.key]
+        first = erasure.process_pending(store, warehouse)
+        assert (first.requests, first.sessions, first.settled) == (1, 0, 0)
+        later = wanted.requested_at + timedelta(seconds=erasure.SETTLE_SECONDS + 1)
+        assert erasure.process_pending(store, warehouse, now=later).settled == 1
+        assert erasure.pending(store) == [] and list(store.list(TOMBSTONES)) == []
+    finally:
+        warehouse.close()
+        store.close()

@@ -10,31 +10,40 @@ Design note
 Steps, in this order:
 
 1. **Answer.** ``record`` checks only the request's form (400 for a malformed one: that
-   depends on the request alone), computes the commitment, writes a *commitment
-   tombstone* (``tombstones.py``) and a pending request, and the endpoint answers 202
-   with the same body for every well-formed request. The server never looks up whether
-   the user exists or whether the secret is right before answering, so an unknown user,
-   a wrong secret, a right one and an already-erased user cost the same work and get
-   the same answer: there is nothing to probe, by status, body or timing.
-2. **Refuse.** From their next tombstone refresh on, ingest replicas refuse (400,
+   depends on the request alone), computes the commitment, writes a pending request,
+   and the endpoint answers 202 with the same body for every well-formed request. The
+   server never looks up whether the user exists or whether the secret is right before
+   answering, so an unknown user, a wrong secret, a right one and an already-erased user
+   cost the same work and get the same answer: there is nothing to probe, by status,
+   body or timing. The replica that took the request refuses matching sessions at once,
+   until its next tombstone refresh.
+2. **Delete.** The load cycle (``tallystick load``/``up``) calls ``process_pending``
+   after each load: it deletes, from storage and every warehouse table, the sessions of
+   that user that carry that commitment and started before the request (the derived
+   tables are refreshed by ``delete_matching``). If it deleted any, the proof holds, and
+   it writes a *commitment tombstone* (``tombstones.py``), kept ``tombstones.KEEP_DAYS``.
+   A request is re-applied at every load for ``SETTLE_SECONDS`` (well past every
+   replica's refresh), so a session that reached a replica before it saw the tombstone
+   is deleted too; then the pending object goes.
+3. **Refuse.** From their next tombstone refresh on, ingest replicas refuse (400,
    ``deletedUser``) a session of that user that carries that commitment and started
    before the request: a session still queued on another machine of the user, or late.
-3. **Delete.** The load cycle (``tallystick load``/``up``) calls ``process_pending``
-   after each load: it deletes, from storage and every warehouse table, the sessions of
-   that user that carry that commitment and started before the request, then refreshes
-   the derived tables. A request is re-applied at every load for ``SETTLE_SECONDS``
-   (well past every replica's refresh), so a session that reached a replica before it
-   saw the tombstone is deleted too; then the pending object goes. The tombstone stays
-   ``tombstones.KEEP_DAYS``.
 
-Why a wrong secret deletes nothing: the tombstone and the deletion both match the
-commitment computed *from the secret sent*; a wrong secret gives a commitment no
-stored session carries. No verification step is needed, and none can leak.
+Why a wrong secret deletes nothing: the deletion matches the commitment computed *from
+the secret sent*; a wrong secret gives a commitment no stored session carries, so
+nothing is deleted, no tombstone is written, and the pending object goes after
+``SETTLE_SECONDS``: a flood of guesses leaves no lasting trace (only the rate limit
+bounds what waits meanwhile). The verification happens in the load cycle, long after
+the answer, so it cannot leak into it.
 
-Races: a crash between the tombstone and the pending object leaves a tombstone that
-refuses but no deletion; the client retries a request that got no answer, and
-re-sending is harmless (both writes are create-only, keyed by time and commitment).
-Two replicas receiving the same retried request write two tombstones: harmless.
+What this costs: an erasure whose sessions have none on the server yet (all still
+queued on the user's machines) writes no tombstone, so such a session uploaded more
+than ``SETTLE_SECONDS`` later is kept. The client deletes its own queue when it asks,
+so only a copy of its data directory on another machine is affected.
+
+Races: the client retries a request that got no answer; re-sending is harmless (the
+pending write is create-only, keyed by time, user and commitment). A tombstone written
+twice (two warehouses over one bucket, or a re-application) is the same object.
 ``process_pending`` running twice deletes nothing more the second time.
 
 What is kept: tombstones and pending requests hold the user ID, the commitment and a
@@ -115,14 +124,9 @@ def request_for(user_id: str, secret: str, now: datetime) -> Erasure:
 
 
 async def record(store: Store, tombstones: Tombstones, erasure: Erasure) -> None:
-    """Write the commitment tombstone, then the pending request; this process refuses at once."""
-    when = erasure.requested_at
-    await store.put_if_absent_async(
-        Tombstones.key(erasure.user_id, when, erasure.commitment),
-        Tombstones.body(erasure.user_id, when, erasure.commitment),
-    )
+    """Write the pending request; this process refuses the matching sessions at once (until its next refresh)."""
     await store.put_if_absent_async(erasure.key, erasure.body())
-    tombstones.remember(erasure.user_id, when, erasure.commitment)
+    tombstones.remember(erasure.user_id, erasure.requested_at, erasure.commitment)
 
 
 def pending(store: Store) -> list[tuple[str, Erasure]]:
@@ -170,6 +174,10 @@ def process_pending(store: Store, warehouse: Any, *, now: datetime | None = None
             f"{sql.attribute('attributes', _rules.ERASURE_COMMITMENT_ATTRIBUTE)} = ?",
             [erasure.user_id, erasure.commitment],
         )
+        if deleted.sessions:
+            # Proven: sessions carried this commitment. Only now a lasting tombstone, so requests with a
+            # wrong secret (or a flood of them) leave nothing behind once they settle.
+            Tombstones(store).add(erasure.user_id, erasure.requested_at, commitment=erasure.commitment)
         erased.requests += 1
         erased.objects += deleted.objects
         erased.sessions += deleted.sessions
