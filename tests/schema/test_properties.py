@@ -1,4 +1,4 @@
-"""Properties of the contract over sessions made by the schema's own generator (``schema.strategies``)."""
+"""Properties of the contract over sessions made by the schema's own generator (``tests/schema/strategies.py``)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schema.strategies import sessions
 from tallystick.schema import InvalidSession, Session, parse_session, session_from_tree
 from tallystick.schema.fastpath import fast_session
-from tallystick.schema.strategies import sessions
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

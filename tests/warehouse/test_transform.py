@@ -10,9 +10,9 @@ import msgspec
 
 from tallystick import demo
 from tallystick.schema import Session
-from tallystick.warehouse.rows import rows_of
 from tallystick.warehouse.tables import tables
 from tallystick.warehouse.transform import read_sql, select_sql
+from warehouse.rows import rows_of
 
 
 def test_sql_flattening_matches_rows_of(tmp_path: Path) -> None:

@@ -125,10 +125,6 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     )
 
 
-def for_table(b: Bound, day: date) -> float:
-    return round(by_day(b).get(day, 1.0), 4)
-
-
 def headline(s: dict[str, Any]) -> str:
     """The answer in words, from the summary alone."""
     median, p90 = s["median_delay_hours"], s["p90_delay_hours"]

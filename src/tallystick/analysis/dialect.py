@@ -13,14 +13,13 @@ A subquery read twice in one question is written once, with ``shared``.
 from __future__ import annotations
 
 import math
-import re
 from datetime import date, datetime
 from typing import Literal
 
+from tallystick.schema import _rules
 from tallystick.warehouse.sql import dialect as warehouse_dialect
 
 AttributeKind = Literal["string", "number", "boolean"]
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 
 
 def duckdb_typed(text_sql: str, kind: AttributeKind) -> str:
@@ -51,7 +50,7 @@ class Dialect:
         ``string`` gives any scalar as text (``true``, ``12``, ``fish``), ``number`` a
         DOUBLE, ``boolean`` true only for JSON ``true``.
         """
-        if not _NAME.match(name):
+        if not _rules.is_attribute_name(name):
             raise ValueError(f"not an attribute name: {name!r}")
         if self.clickhouse:
             text = (
@@ -74,7 +73,7 @@ class Dialect:
         subquery is pasted in at each use.
         """
         for name in subqueries:
-            if not _NAME.match(name):
+            if not (name.isascii() and name.isidentifier()):
                 raise ValueError(f"not a subquery name: {name!r}")
         if self.clickhouse:
             for name, sub in subqueries.items():

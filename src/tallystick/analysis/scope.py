@@ -9,7 +9,6 @@ tables are ready to paste into a query.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
@@ -23,10 +22,9 @@ from tallystick.analysis.errors import (
     UnknownAttribute,
     UnknownType,
 )
+from tallystick.schema import _rules
 from tallystick.warehouse import rollup
 from tallystick.warehouse.base import Queryable
-
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,7 @@ class Filter:
     @classmethod
     def parse(cls, text: str) -> Filter:
         name, sep, value = text.partition("=")
-        if not sep or not _NAME.match(name.strip()):
+        if not sep or not _rules.is_attribute_name(name.strip()):
             raise BadParameter(f"filter {text!r} is not ATTRIBUTE=VALUE, e.g. shell=fish")
         return cls(name.strip(), value.strip())
 
@@ -222,7 +220,7 @@ class Bound:
 
     def require_attribute(self, name: str, table: str = "sessions", type_: str | None = None) -> None:
         """Raise UnknownAttribute unless some row in scope of ``table`` carries ``name``."""
-        if not _NAME.match(name):
+        if not _rules.is_attribute_name(name):
             raise BadParameter(f"{name!r} is not an attribute name (letters and digits, starting with a letter)")
         where = self.sessions_where(with_filters=False) if table == "sessions" else self.child_where(type_)
         found = self.rows(f"SELECT 1 FROM {table} WHERE {where} AND {self.attr(name)} IS NOT NULL LIMIT 1")

@@ -409,9 +409,6 @@ class Dashboard:
         response.delete_cookie(auth.COOKIE, path="/", httponly=True, samesite="strict")
         return response
 
-    async def not_found(self, request: Request) -> Response:
-        return self.render(request, "message.html", 404, page="", title="Not found")
-
     # --- routes -----------------------------------------------------------------------------------
 
     def routes(self) -> list[BaseRoute]:
@@ -435,9 +432,3 @@ class Dashboard:
         routes: list[BaseRoute] = [Route(p, fn, methods=m, middleware=guard) for p, fn, m in pages]
         routes.append(Mount("/static", app=StaticFiles(directory=HERE / "static"), middleware=guard))
         return routes
-
-
-def _qs(**params: Any) -> str:
-    from urllib.parse import urlencode
-
-    return urlencode({k: v for k, v in params.items() if v})

@@ -14,8 +14,6 @@ TYPE_CHECKING = False  # not typing's: the client imports this module on every r
 if TYPE_CHECKING:
     import re
 
-SCHEMA_VERSION = 1
-
 END = "$(?!\\n)"
 
 UUID4_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}" + END

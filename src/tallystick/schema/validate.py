@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -101,9 +100,6 @@ def _json_type(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     return "object"
-
-
-Checker = Callable[[Any, str, list[ValidationError]], None]
 
 
 def _printable(text: str) -> str:

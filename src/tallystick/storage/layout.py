@@ -123,7 +123,3 @@ def parse_key(key: str) -> tuple[str, date, str] | None:
     except ValueError:
         return None
     return parts[0][4:], day, parts[2][: -len(SUFFIX)]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from tallystick.schema import _rules
 from tallystick.storage import Store
 from tallystick.storage.layout import PREFIX, parse_key
 from tallystick.warehouse import rollup
@@ -89,7 +90,6 @@ def load(store: Store, warehouse: Warehouse) -> LoadStats:
 
 
 _CHUNK = 1000
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def delete_matching(
@@ -140,7 +140,7 @@ def delete_matching(
     )
     for i in range(0, len(ids), _CHUNK):
         chunk = ids[i : i + _CHUNK]
-        if not all(_UUID.match(s) for s in chunk):  # inlined below: only what the contract allows
+        if not all(re.match(_rules.UUID4_PATTERN, s) for s in chunk):  # inlined below: only what the contract allows
             raise ValueError("a session ID in the warehouse is not a UUID")
         listed = "(" + ", ".join(f"'{s}'" for s in chunk) + ")"
         rows = warehouse.query(f'SELECT key FROM _tallystick_loaded WHERE "sessionId" IN {listed}').rows

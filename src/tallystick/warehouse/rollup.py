@@ -45,8 +45,7 @@ DuckDB only for now: on ClickHouse ``refresh`` does nothing and analyses read ``
 
 from __future__ import annotations
 
-import re
-
+from tallystick.schema import _rules
 from tallystick.warehouse.base import Queryable, Warehouse
 from tallystick.warehouse.tables import ENVIRONMENT_ATTRIBUTES
 
@@ -56,7 +55,6 @@ DAYS_TABLE = "sessions_daily_days"
 ATTRIBUTES = tuple(name for name, _ in ENVIRONMENT_ATTRIBUTES)
 MAX_TYPED_ATTRIBUTES = 100  # attribute names beyond this many stay in the JSON column only
 TYPED_PREFIX = "attributes."
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 
 _DAY = 'CAST("sessionStartTime" AS DATE)'
 
@@ -95,7 +93,7 @@ def _add_typed_columns(warehouse: Warehouse, stale_days: str) -> bool:
     rows = warehouse.query(
         f"SELECT DISTINCT unnest(json_keys(attributes)) FROM sessions WHERE {stale_days} AND attributes IS NOT NULL"
     ).rows
-    new = sorted(str(r[0]) for r in rows if _NAME.match(str(r[0])) and str(r[0]) not in have)
+    new = sorted(str(r[0]) for r in rows if _rules.is_attribute_name(str(r[0])) and str(r[0]) not in have)
     new = new[: max(0, MAX_TYPED_ATTRIBUTES - len(have))]
     for name in new:
         warehouse.query(f'ALTER TABLE {TYPED_TABLE} ADD COLUMN "{TYPED_PREFIX}{name}" VARCHAR')

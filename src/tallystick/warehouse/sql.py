@@ -31,14 +31,16 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from tallystick.schema import _rules
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 AttributeKind = Literal["string", "number", "bool"]
 TimeUnit = Literal["day", "week", "month"]
 
-_ATTRIBUTE_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9]*$")
-_IDENTIFIER = re.compile(r'^(?:[A-Za-z_][A-Za-z0-9_.]*|"[A-Za-z_][A-Za-z0-9_]*")$')
+# The attribute-name rule as a bare regular expression, for the SQL that finds names in JSON text.
+_NAME_REGEX = _rules.ATTRIBUTE_NAME_PATTERN.removeprefix("^").removesuffix(_rules.END)
 
 
 class HasDialect(Protocol):
@@ -46,7 +48,7 @@ class HasDialect(Protocol):
 
 
 def _check_name(name: str) -> str:
-    if not _ATTRIBUTE_NAME.match(name) or len(name) > 64:
+    if not _rules.is_attribute_name(name):
         raise ValueError(f"{name!r} is not an attribute name: use letters and digits, starting with a letter")
     return name
 
@@ -263,18 +265,18 @@ class ClickHouseDialect(Dialect):
 
     # ClickHouse 18.16 has no function listing a JSON object's keys: a key is what follows ``{`` or
     # ``,`` in quotes before a colon (inside a string value a quote is escaped, so never follows those).
-    _PAIRS = "extractAll(ifNull(attributes, ''), '[{,](\"[A-Za-z][A-Za-z0-9]*\":.)')"
+    _PAIRS = f"extractAll(ifNull(attributes, ''), '[{{,](\"{_NAME_REGEX}\":.)')"
 
     def attribute_names(self, where_sql: str) -> str:
         return (
-            "SELECT DISTINCT arrayJoin(extractAll(ifNull(attributes, ''), '[{,]\"([A-Za-z][A-Za-z0-9]*)\":')) AS k "
+            f"SELECT DISTINCT arrayJoin(extractAll(ifNull(attributes, ''), '[{{,]\"({_NAME_REGEX})\":')) AS k "
             f"FROM sessions WHERE {where_sql} ORDER BY k"
         )
 
     def attribute_kinds(self, where_sql: str) -> str:
         last = "substring(kv, length(kv), 1)"
         return (
-            "SELECT extract(kv, '^\"([A-Za-z][A-Za-z0-9]*)\"') AS k, "
+            f"SELECT extract(kv, '^\"({_NAME_REGEX})\"') AS k, "
             f"multiIf({last} = '\"', 'string', {last} IN ('t', 'f'), 'bool', match({last}, '[-0-9]'), 'number', '') "
             f"AS t, count() AS n FROM sessions ARRAY JOIN {self._PAIRS} AS kv WHERE {where_sql} "
             "GROUP BY k, t HAVING t != '' ORDER BY n DESC, k"

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
-import msgspec
 import msgspec.inspect as mi
 
 from tallystick.schema import Session
@@ -102,12 +101,6 @@ def table(name: str) -> Table:
         if t.name == name:
             return t
     raise KeyError(name)
-
-
-def struct_field_names(struct: type[msgspec.Struct]) -> list[str]:
-    info = mi.type_info(struct)
-    assert isinstance(info, mi.StructType)
-    return [f.encode_name for f in info.fields]
 
 
 # The environment attributes the client records on every session (``client/_environment.py``),

@@ -5,7 +5,7 @@ JSON lines go to DuckDB, whose C++ reader parses them in parallel and whose SQL
 flattens them into ``sessions``, ``events`` and ``spans``: times converted to UTC,
 ``durationMs`` derived, missing attributes as ``{}``. The SQL is generated from
 the table shapes (which come from the msgspec Structs), so a new field needs no
-change here. ``rows.rows_of`` is the same mapping in Python; a test keeps the two
+change here. ``tests/warehouse/rows.py`` is the same mapping in Python; a test keeps the two
 in agreement. The ClickHouse warehouse uses the same SQL in an in-memory DuckDB
 to produce its insert files, so both engines get identical rows.
 """
