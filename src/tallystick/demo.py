@@ -51,7 +51,7 @@ RELEASES = (
     "2.5.0",
 )
 SHELLS = (("fish", 0.34), ("zsh", 0.31), ("bash", 0.25), ("pwsh", 0.06), ("sh", 0.04))
-SYSTEMS = (("Linux", 0.55, "x86_64"), ("Darwin", 0.35, "arm64"), ("Windows", 0.10, "AMD64"))
+SYSTEMS = (("Linux", 0.55, "x86_64"), ("Darwin", 0.35, "arm64"), ("Windows", 0.10, "x86_64"))
 DOCKER_VERSIONS = (("24.0.7", 0.30), ("25.0.3", 0.24), ("25.0.4", 0.07), ("26.1.0", 0.25), ("27.0.1", 0.14))
 CI_SYSTEMS = ("GitHub Actions", "GitLab CI", "CircleCI", "Jenkins")
 COMMANDS = ("build", "test", "lint", "run", "deploy", "shell")
@@ -324,6 +324,43 @@ def _post(url: str, body: bytes, timeout: float) -> tuple[int, bytes]:
             return int(response.status), response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+def arrived(
+    sessions: int, *, seed: int = 7, now: datetime | None = None, recent: timedelta = timedelta(hours=1)
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The demo as a warehouse would hold it at ``now`` under upload-on-next-run: (history, recent).
+
+    ``history``: sessions uploaded before ``now − recent``, each with the ``ingestionTime`` of its user's
+    next run; ``recent``: those uploaded since, to send over HTTP now (the server stamps them). Sessions
+    whose user has not run the tool again by ``now`` are not there yet, as in a real warehouse, so the
+    last days look incomplete and the arrival delays are those of real users.
+    """
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    cutoff = _iso(now - recent)
+    history: list[dict[str, Any]] = []
+    fresh: list[dict[str, Any]] = []
+    for session in generate(sessions, seed=seed, end=now, arrivals=True):
+        (history if session["ingestionTime"] < cutoff else fresh).append(session)
+    return history, fresh
+
+
+def store_history(store: Any, sessions: Iterable[dict[str, Any]]) -> int:
+    """Write sessions straight into ``store`` (a ``tallystick.storage`` Store) with their own ``ingestionTime``,
+    as the ingest service would have written them when they arrived; how many were new."""
+    from tallystick.schema import session_from_tree
+    from tallystick.storage.layout import encode_session, session_key
+
+    written = 0
+    for tree in sessions:
+        session = session_from_tree(tree)
+        written += bool(store.put_if_absent(session_key(session), encode_session(session)))
+    return written
+
+
+def wait_for(url: str, seconds: float) -> None:
+    """Return once an ingest service answers at ``url``; SendError after ``seconds``."""
+    _wait_for(url.rstrip("/"), seconds)
 
 
 def _wait_for(url: str, seconds: float) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 END = datetime(2025, 3, 1, tzinfo=UTC)
 SHELLS = ("fish", "zsh", "bash", "pwsh", "sh")
-SYSTEMS = (("Linux", "x86_64"), ("Darwin", "arm64"), ("Windows", "AMD64"))
+SYSTEMS = (("Linux", "x86_64"), ("Darwin", "arm64"), ("Windows", "x86_64"))
 PYTHONS = ("3.11.9", "3.12.7", "3.13.1")
 VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
 

@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from tallystick.client._environment import ci_system, describe
+from tallystick.client._environment import architecture, ci_system, describe
 
 
 @pytest.mark.parametrize(
@@ -76,3 +76,20 @@ def test_container_from_kubernetes_variable() -> None:
     """A Kubernetes pod counts as a container."""
     attributes = describe({"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, io.StringIO(), io.StringIO())
     assert attributes["container"] is True and attributes["containerSystem"] == "kubernetes"
+
+
+@pytest.mark.parametrize(
+    ("machine", "expected"),
+    [
+        pytest.param("AMD64", "x86_64", id="windows-amd64"),
+        pytest.param("x86_64", "x86_64", id="linux-x86_64"),
+        pytest.param("aarch64", "arm64", id="linux-aarch64"),
+        pytest.param("ARM64", "arm64", id="windows-arm64"),
+        pytest.param("arm64", "arm64", id="macos-arm64"),
+        pytest.param("riscv64", "riscv64", id="other-kept"),
+    ],
+)
+def test_architectures_have_one_name_each(machine: str, expected: str) -> None:
+    """What each OS calls an architecture becomes one name, so a breakdown lists x86_64 once, not beside AMD64."""
+    assert architecture(machine) == expected
+    assert describe(os.environ, io.StringIO(), io.StringIO())["osArchitecture"] == architecture(os.uname().machine)

@@ -141,7 +141,15 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             completeness.note(b),
         ],
         chart=line_chart(
-            daily_table, "day", "user_share", "version", title="Share of active users per version", percent=True
+            _weekly(daily_table),
+            "week",
+            "user_share",
+            "version",
+            title="Share of active users per version (weekly)",
+            percent=True,
+            x_title="week",
+            y_title="share of active users",
+            color_title="version",
         ),
     )
 
@@ -182,3 +190,15 @@ def headline(s: dict[str, Any]) -> str:
     if s.get("incomplete_days"):
         text += f" The last {s['incomplete_days']} days are still arriving."
     return text
+
+
+def _weekly(daily: Table) -> Table:
+    """The daily user shares averaged per week (days with data): one smooth line per version, not 12 jagged."""
+    sums: dict[tuple[date, str], list[float]] = defaultdict(lambda: [0.0, 0])
+    days_in_week: dict[date, set[date]] = defaultdict(set)
+    for r in daily.records():
+        week = r["day"] - timedelta(days=r["day"].weekday())
+        sums[(week, r["version"])][0] += r["user_share"]
+        days_in_week[week].add(r["day"])
+    rows = [[w, v, round(total / len(days_in_week[w]), 4)] for (w, v), (total, _) in sorted(sums.items())]
+    return Table("weekly", ["week", "version", "user_share"], rows)

@@ -123,7 +123,15 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             completeness.note(b),
         ],
         chart=line_chart(
-            over_time, "period", "user_share", "value", title=f"Share of users by {attribute}", percent=True
+            over_time,
+            "period",
+            "user_share",
+            "value",
+            title=f"Share of users by {attribute}",
+            percent=True,
+            x_title=unit,
+            y_title="share of active users",
+            color_title=str(attribute),
         ),
     )
 

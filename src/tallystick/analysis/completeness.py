@@ -121,7 +121,16 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         },
         tables=[table, delays],
         notes=[note(b), "delays are measured from session end to ingestion, in whole hours"],
-        chart=line_chart(table, "day", "complete", title="Estimated completeness of recent days", percent=True),
+        chart=line_chart(
+            table,
+            "day",
+            "complete",
+            title="Estimated completeness of recent days",
+            percent=True,
+            x_title="day",
+            y_title="share of the day's sessions already in",
+            points=True,
+        ),
     )
 
 

@@ -81,7 +81,15 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             "per session, users who run the tool often weigh more; --per user counts each user once (largest value)",
             *(["values are binned on a log scale (2 % wide)"] if binned else []),
         ],
-        chart=bar_chart(histogram, "range", "share", title=f"Distribution of {attribute}", percent=True),
+        chart=bar_chart(
+            histogram,
+            "range",
+            "share",
+            title=f"Distribution of {attribute}",
+            percent=True,
+            x_title=str(attribute),
+            y_title=f"share of {per}s",
+        ),
     )
 
 

@@ -143,7 +143,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             title=f"{what.label} rate with and without {feature}",
             percent=True,
             error=("rate_lo", "rate_hi"),
-            x_title="sessions",
+            x_title="group",
             y_title=f"share of sessions with {what.label}",
         ),
         headline=headline(summary),

@@ -138,7 +138,14 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             "the model is fitted to each user's first episode; upgrades for other reasons (automatic updates) look "
             "like responses, so pick a range before such changes to measure nudges alone",
         ],
-        chart=bar_chart(table, "nudges", "episodes_upgraded", title="Nudges seen before upgrading"),
+        chart=bar_chart(
+            table,
+            "nudges",
+            "episodes_upgraded",
+            title="Nudges seen before upgrading",
+            x_title="nudges seen",
+            y_title="users who then upgraded",
+        ),
     )
 
 

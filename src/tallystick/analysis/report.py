@@ -134,7 +134,13 @@ def bar_chart(
     bars: dict[str, Any] = {
         "mark": "bar",
         "encoding": {
-            "x": {"field": x, "type": "nominal", "sort": None, "title": x_title or x, "axis": {"labelLimit": 240}},
+            "x": {
+                "field": x,
+                "type": "nominal",
+                "sort": None,
+                "title": x_title or x,
+                "axis": {"labelLimit": 240, "labelAngle": 0 if len(table.rows) <= 4 else -35},
+            },
             "y": y_enc,
         },
     }
@@ -145,7 +151,7 @@ def bar_chart(
                 "mark": "errorbar",
                 "encoding": {
                     "x": {"field": x, "type": "nominal", "sort": None},
-                    "y": {"field": error[0], "type": "quantitative"},
+                    "y": {"field": error[0], "type": "quantitative", "title": y_title or y},
                     "y2": {"field": error[1]},
                 },
             }

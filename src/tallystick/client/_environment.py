@@ -122,6 +122,24 @@ def _os_release() -> tuple[str | None, str | None]:
     return _token(found.get("ID", "")) or None, _token(found.get("VERSION_ID", "")) or None
 
 
+# One name per architecture, whatever the OS calls it: Windows says AMD64 and ARM64, macOS arm64, Linux
+# x86_64 and aarch64.
+_ARCHITECTURES = {
+    "amd64": "x86_64",
+    "x64": "x86_64",
+    "aarch64": "arm64",
+    "armv8": "arm64",
+    "i686": "x86",
+    "i386": "x86",
+}
+
+
+def architecture(machine: str) -> str:
+    """``machine`` under one name per architecture (``AMD64`` and ``x86_64`` are both ``x86_64``)."""
+    token = _token(machine)
+    return _ARCHITECTURES.get(token.lower(), token.lower())
+
+
 def describe(environ: Mapping[str, str], stdin: object, stdout: object) -> dict[str, AttributeValue]:
     """The environment as session attributes."""
     attributes: dict[str, AttributeValue] = {}
@@ -129,13 +147,13 @@ def describe(environ: Mapping[str, str], stdin: object, stdout: object) -> dict[
         uname = os.uname()
         attributes["osName"] = _token(uname.sysname)
         attributes["osVersion"] = _token(uname.release)
-        attributes["osArchitecture"] = _token(uname.machine)
+        attributes["osArchitecture"] = architecture(uname.machine)
     else:  # Windows: platform is slow to import, so only here
         import platform
 
         attributes["osName"] = "Windows"
         attributes["osVersion"] = _token(platform.version())
-        attributes["osArchitecture"] = _token(platform.machine())
+        attributes["osArchitecture"] = architecture(platform.machine())
     if sys.platform.startswith("linux"):
         distribution, distribution_version = _os_release()
         attributes["osDistribution"] = distribution

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from tallystick.analysis import ANALYSES, Analysis, AnalysisError, Filter, Report, Scope, get, run
+from tallystick.analysis import ANALYSES, Analysis, AnalysisError, Filter, Report, Scope, bind, get, run
+from tallystick.analysis.defaults import parameters
 from tallystick.dashboard.errors import BadQuery
 from tallystick.dashboard.reader import Connection
 
@@ -123,7 +124,14 @@ def analyse(con: Connection, analysis: Analysis, app: str | None, query: Any) ->
         return Outcome(analysis, None, given, problem=str(exc))
     scope = Scope(app, _date(query.get("since")), _date(query.get("until")), where=where)
     kinds = _kinds(con, app)
-    params = {**given, **suggest(con, analysis, app, given, kinds)}
+    suggested = suggest(con, analysis, app, given, kinds)
+    if suggested:  # the CLI's choice where it has one (a span with its own yes/no attribute, ...): one answer
+        try:
+            picked = parameters(bind(SandboxedWarehouse(con), Scope(app))).get(analysis.name, {})
+        except AnalysisError:
+            picked = {}
+        suggested.update({k: str(v) for k, v in picked.items() if k in suggested})
+    params = {**given, **suggested}
     outcome = Outcome(analysis, scope, params)
     outcome.attributes = sorted({k for names in kinds.values() for k in names})
     try:

@@ -39,6 +39,19 @@ def _x(field: str, title: str = "") -> Spec:
     }
 
 
+SPARSE = 14  # fewer points than this: draw each one, so a new app's first days show
+
+
+def _empty(spec: Spec, message: str) -> Spec:
+    """A chart with nothing to draw says so in words instead of showing bare axes."""
+    spec.pop("layer", None)
+    spec["data"] = {"values": [{"message": message}]}
+    spec["mark"] = {"type": "text", "fontSize": 13, "color": "#5b6775"}
+    spec["encoding"] = {"text": {"field": "message", "type": "nominal"}}
+    spec["height"] = HEIGHT // 3
+    return spec
+
+
 def _next_day(day: str) -> str:
     return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
 
@@ -74,7 +87,7 @@ def activity(ov: Overview) -> Spec:
         {
             "data": {"name": "daily"},
             "transform": [{"fold": ["sessions", "users"], "as": ["series", "count"]}],
-            "mark": {"type": "line", "interpolate": "monotone", "strokeWidth": 1.5},
+            "mark": {"type": "line", "interpolate": "monotone", "strokeWidth": 1.5, "point": len(ov.daily) < SPARSE},
             "encoding": {
                 "x": _x("day"),
                 "y": {"field": "count", "type": "quantitative", "title": None},
@@ -99,8 +112,12 @@ def activity(ov: Overview) -> Spec:
 def versions(ov: Overview) -> Spec:
     """Share of sessions per version, per week, stacked to 100 %."""
     spec = _base("Versions in use (share of sessions per week)", "Stacked share of sessions by application version")
+    if not ov.versions:
+        return _empty(spec, "No sessions in this period")
     spec["data"] = {"values": ov.versions}
-    spec["mark"] = {"type": "area", "interpolate": "monotone"}
+    weeks = len({row["week"] for row in ov.versions})
+    # An area needs two weeks to be seen; a new app's first week is a stacked bar.
+    spec["mark"] = {"type": "area", "interpolate": "monotone"} if weeks >= 3 else {"type": "bar"}
     spec["encoding"] = {
         "x": _x("week"),
         "y": {
@@ -133,6 +150,8 @@ def versions(ov: Overview) -> Spec:
 def errors(ov: Overview) -> Spec:
     """Share of sessions with an error event, per week and event type."""
     spec = _base("Errors (share of sessions with an error event, per week)", "Weekly error rate by event type")
+    if not ov.errors or not any(row.get("share") for row in ov.errors):
+        return _empty(spec, "No error events in this period")
     spec["data"] = {"values": ov.errors}
     spec["mark"] = {"type": "bar"}
     spec["encoding"] = {
@@ -172,7 +191,7 @@ def explore(series: Series, view: str, by: str) -> Spec:
         spec["mark"] = {"type": "bar"}
         spec["encoding"] = {
             "y": {"field": "group", "type": "nominal", "title": None, "sort": "-x", "axis": {"labelLimit": 260}},
-            "x": {"field": "value", "type": "quantitative", "title": series.label},
+            "x": {"field": "value", "type": "quantitative", "title": series.label, "axis": {"format": fmt}},
             "color": {**color, "legend": None},
             "tooltip": tooltip,
         }
@@ -181,7 +200,7 @@ def explore(series: Series, view: str, by: str) -> Spec:
     spec["mark"] = {"type": "line", "point": len({r["period"] for r in series.rows}) < 40, "interpolate": "monotone"}
     spec["encoding"] = {
         "x": {"field": "period", "type": "temporal", "timeUnit": time_unit, "title": None},
-        "y": {"field": "value", "type": "quantitative", "title": series.label},
+        "y": {"field": "value", "type": "quantitative", "title": series.label, "axis": {"format": fmt}},
         "color": color,
         "tooltip": [{"field": "period", "type": "temporal", "timeUnit": time_unit, "title": series.grain}, *tooltip],
     }
