@@ -127,7 +127,7 @@ def analyse(con: Connection, analysis: Analysis, app: str | None, query: Any) ->
     suggested = suggest(con, analysis, app, given, kinds)
     if suggested:  # the CLI's choice where it has one (a span with its own yes/no attribute, ...): one answer
         try:
-            picked = parameters(bind(SandboxedWarehouse(con), Scope(app))).get(analysis.name, {})
+            picked = parameters(bind(con.warehouse, Scope(app))).get(analysis.name, {})
         except AnalysisError:
             picked = {}
         suggested.update({k: str(v) for k, v in picked.items() if k in suggested})
