@@ -1,7 +1,13 @@
-"""How long does each built-in analysis take on 10 million sessions in DuckDB?
+"""How long does each built-in analysis take on 10 million sessions, in DuckDB and in ClickHouse?
 
-    .venv/bin/python bench/analysis.py                    # 10,000,000 sessions
+    .venv/bin/python bench/analysis.py                    # 10,000,000 sessions, DuckDB then ClickHouse
     .venv/bin/python bench/analysis.py --sessions 1000000 # quicker
+    .venv/bin/python bench/analysis.py --engines duckdb   # one engine
+
+ClickHouse is Debian's ``clickhouse-server`` (18.16), started here on 127.0.0.1 with its
+own data directory (the test suite's starter); the generated tables are copied into it
+as they are (JSON lines over HTTP). ClickHouse has no derived tables: the analyses read
+``sessions`` there (``rollup.supported``).
 
 Sessions, events and spans are generated straight into a DuckDB warehouse by SQL
 (no HTTP, no storage), following the demo's model (``tallystick.demo``): a user
@@ -25,6 +31,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -187,12 +194,66 @@ def _filter(text: str) -> Filter:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+ROOT = Path(__file__).resolve().parents[1]
+CHUNK_ROWS = 500_000
+
+
+def copy_to_clickhouse(source: DuckDBWarehouse, target: Any, tmp: Path) -> None:
+    """Copy sessions, events and spans in chunks of JSON lines, as the loader writes them there:
+    attributes as JSON text, times in whole seconds (ClickHouse 18.16's DateTime)."""
+    target.ensure_schema()
+    for table in ("sessions", "events", "spans"):
+        columns = source.query(
+            f"SELECT column_name, data_type FROM information_schema.columns WHERE table_name = '{table}' "
+            "ORDER BY ordinal_position"
+        ).rows
+        select = ", ".join(
+            f'strftime("{c}", \'%Y-%m-%d %H:%M:%S\') AS "{c}"'
+            if str(t).startswith("TIMESTAMP")
+            else f'CAST("{c}" AS VARCHAR) AS "{c}"'
+            if str(t) == "JSON"
+            else f'"{c}"'
+            for c, t in columns
+        )
+        total = int(source.query(f"SELECT count(*) FROM {table}").rows[0][0])
+        for offset in range(0, total, CHUNK_ROWS):
+            part = tmp / f"{table}.ndjson"
+            source.con.execute(
+                f"COPY (SELECT {select} FROM {table} ORDER BY rowid LIMIT {CHUNK_ROWS} OFFSET {offset}) "
+                f"TO '{part}' (FORMAT JSON)"
+            )
+            target.transport.execute(f'INSERT INTO "{table}" FORMAT JSONEachRow', part.read_bytes())
+            part.unlink()
+
+
+def measure(warehouse: Any, label: str, args: argparse.Namespace, where: tuple[Filter, ...]) -> None:
+    """Each analysis's best time on all sessions and with the filter, against a count(*) scan."""
+    counts = {t: warehouse.query(f"SELECT count(*) FROM {t}").rows[0][0] for t in ("sessions", "events", "spans")}
+    print(f"\n== {label}: " + ", ".join(f"{n:,} {t}" for t, n in counts.items()))
+    baseline = best_of(args.repeat, lambda: warehouse.query(BASELINE))
+    print(f"baseline: {BASELINE}: {baseline * 1000:.0f} ms (best of {args.repeat})")
+    filtered = Scope("demo", where=where)
+    print("filtered: --where " + ", ".join(f"{f.attribute}={f.value}" for f in where) + "\n")
+    print(f"{'analysis':<16}{'seconds':>9}{'x baseline':>12}{'filtered':>10}{'x baseline':>12}  target 1 s")
+    for name, params in CASES:
+        times = [
+            best_of(args.repeat, lambda n=name, p=params, s=scope: run(warehouse, n, s, **p))
+            for scope in (Scope("demo"), filtered)
+        ]
+        flag = "ok" if max(times) <= 1 else ("over with the filter" if times[0] <= 1 else "over")
+        print(
+            f"{name:<16}{times[0]:>9.3f}{times[0] / baseline:>12.1f}{times[1]:>10.3f}{times[1] / baseline:>12.1f}"
+            f"  {flag}"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=10_000_000)
     parser.add_argument("--users", type=int, help="default: sessions / 40")
     parser.add_argument("--path", type=Path, help="DuckDB file (default: a temporary one, deleted after)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--engines", default="duckdb,clickhouse", help="comma-separated: duckdb, clickhouse")
     parser.add_argument(
         "--where",
         type=_filter,
@@ -200,6 +261,9 @@ def main() -> int:
         help="attribute filter of the filtered runs, ATTRIBUTE=VALUE, repeatable (default: shell=fish)",
     )
     args = parser.parse_args()
+    engines = {e.strip() for e in args.engines.split(",") if e.strip()}
+    if not engines or engines - {"duckdb", "clickhouse"}:
+        parser.error("--engines takes duckdb, clickhouse or both, comma-separated")
     where = tuple(args.where or [Filter("shell", "fish")])
     with tempfile.TemporaryDirectory(prefix="tallystick-bench-") as tmp:
         path = args.path or Path(tmp) / "bench.duckdb"
@@ -212,26 +276,25 @@ def main() -> int:
         started = time.perf_counter()
         days = rollup.refresh(warehouse)  # what the loader does after each load
         print(f"rollup: {days} day(s) refreshed in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-        counts = {t: warehouse.query(f"SELECT count(*) FROM {t}").rows[0][0] for t in ("sessions", "events", "spans")}
         print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}")
-        print(f"python {platform.python_version()}, duckdb {duckdb.__version__}")
-        print("data: " + ", ".join(f"{n:,} {t}" for t, n in counts.items()))
-        baseline = best_of(args.repeat, lambda: warehouse.query(BASELINE))
-        print(f"\nbaseline: {BASELINE}: {baseline * 1000:.0f} ms (best of {args.repeat})\n")
-        filtered = Scope("demo", where=where)
-        label = ", ".join(f"{f.attribute}={f.value}" for f in where)
-        print(f"filtered: --where {label}\n")
-        print(f"{'analysis':<16}{'seconds':>9}{'x baseline':>12}{'filtered':>10}{'x baseline':>12}  target 1 s")
-        for name, params in CASES:
-            times = [
-                best_of(args.repeat, lambda n=name, p=params, s=scope: run(warehouse, n, s, **p))
-                for scope in (Scope("demo"), filtered)
-            ]
-            flag = "ok" if max(times) <= 1 else ("over with the filter" if times[0] <= 1 else "over")
-            print(
-                f"{name:<16}{times[0]:>9.3f}{times[0] / baseline:>12.1f}{times[1]:>10.3f}{times[1] / baseline:>12.1f}"
-                f"  {flag}"
-            )
+        print(f"python {platform.python_version()}, duckdb {duckdb.__version__}, load average {os.getloadavg()}")
+        if "duckdb" in engines:
+            measure(warehouse, "DuckDB (with its derived tables)", args, where)
+        if "clickhouse" in engines:
+            sys.path.insert(0, str(ROOT / "tests"))
+            from fixtures.clickhouse import start_server  # the test suite's server starter, reused
+            from tallystick.warehouse import open_warehouse
+
+            server = start_server(Path(tmp) / "clickhouse")
+            try:
+                target = open_warehouse(server.spec("bench"))
+                started = time.perf_counter()
+                copy_to_clickhouse(warehouse, target, Path(tmp))
+                print(f"\ncopied into ClickHouse in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+                measure(target, "ClickHouse 18.16 server (no derived tables: analyses read sessions)", args, where)
+                target.close()
+            finally:
+                server.stop()
         warehouse.close()
     return 0
 
