@@ -1,10 +1,10 @@
-"""The same sessions in DuckDB and on the ClickHouse server: every dashboard page shows the same numbers.
+"""The same sessions in DuckDB, on the ClickHouse server and in chDB: every dashboard page shows the same numbers.
 
 One store of demo sessions is loaded by the load cycle into a DuckDB file and into a
 database on the real ClickHouse 18.16 server; the dashboard alone (``create_dashboard``,
 what ``tallystick dashboard`` serves) runs over each. Every page is opened in Chromium on
 both and its visible text compared; the data behind every chart (``/api/...``) is compared
-too, numbers to four significant digits.
+too, numbers to four significant digits, on chDB (ClickHouse 26.x in this process) as well.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,12 +65,18 @@ def _serve(spec: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def urls(tmp_path_factory: pytest.TempPathFactory, clickhouse_server: ClickHouseServer) -> Iterator[dict[str, str]]:
+def urls(
+    tmp_path_factory: pytest.TempPathFactory, clickhouse_server: ClickHouseServer, chdb_dir: Path
+) -> Iterator[dict[str, str]]:
     """The dashboard over the same sessions on each engine: engine → base URL."""
     root = tmp_path_factory.mktemp("engines")
     store = LocalStore(root / "sessions", fsync=False)
     fill_demo(store, SESSIONS, seed=11)
-    specs = {"duckdb": str(root / "warehouse.duckdb"), "clickhouse": clickhouse_server.spec("dashboard_engines")}
+    specs = {
+        "duckdb": str(root / "warehouse.duckdb"),
+        "clickhouse": clickhouse_server.spec("dashboard_engines"),
+        "chdb": f"chdb://{chdb_dir}?database=dashboard_engines",
+    }
     for spec in specs.values():
         warehouse = open_warehouse(spec)
         try:
@@ -82,9 +89,10 @@ def urls(tmp_path_factory: pytest.TempPathFactory, clickhouse_server: ClickHouse
     finally:
         for server in servers.values():
             next(server, None)
-        warehouse = open_warehouse(specs["clickhouse"])
-        warehouse.drop_database()  # type: ignore[attr-defined]
-        warehouse.close()
+        for name in ("clickhouse", "chdb"):
+            warehouse = open_warehouse(specs[name])
+            warehouse.drop_database()  # type: ignore[attr-defined]
+            warehouse.close()
 
 
 def _rounded(value: Any) -> Any:
@@ -110,6 +118,7 @@ def test_chart_data_is_the_same_on_every_engine(urls: dict[str, str], path: str)
     """The numbers behind each chart agree between DuckDB and ClickHouse."""
     answers = {name: _rounded(_get(url + path)) for name, url in urls.items()}
     assert answers["clickhouse"] == answers["duckdb"]
+    assert answers["chdb"] == answers["duckdb"]
 
 
 def _numbers(text: str) -> list[str]:
@@ -122,7 +131,8 @@ def _numbers(text: str) -> list[str]:
 def test_every_page_shows_the_same_numbers(urls: dict[str, str], browser_page: WatchedPage, path: str) -> None:
     """Opened in Chromium, each page shows the same numbers on DuckDB and ClickHouse, without errors."""
     shown = {}
-    for name, url in urls.items():
+    for name in ("duckdb", "clickhouse"):  # chDB's numbers: the chart data test above
+        url = urls[name]
         page = browser_page.page
         page.goto(url + path)
         page.wait_for_selector("body[data-ready=true]")
@@ -145,4 +155,4 @@ def test_sql_page_answers_alike_on_every_engine(urls: dict[str, str]) -> None:
             answer = json.loads(response.read())
         answers[name] = (answer["columns"], answer["rows"])
     assert answers["duckdb"][1], "the query should give rows"
-    assert answers["clickhouse"] == answers["duckdb"]
+    assert answers["clickhouse"] == answers["duckdb"] == answers["chdb"]
