@@ -1,17 +1,24 @@
 """Starting the upload process: detached, so the host tool never waits on the network.
 
-The host pays for one ``fork`` + ``exec`` (or ``posix_spawn``: see ``_may_fork``) of
-``python -I -S`` (no site, no user paths: it starts fast and sees only the standard
-library and this package). The child runs ``_child.main``: it inherits no terminal
-(stdin, stdout and stderr are ``/dev/null``, or a pipe holding the session on CI), has
-its own process group (so the terminal's Ctrl-C and the shell's job control leave it
-alone), runs at nice 19 (set before its ``exec``, or by the host right after
-``posix_spawn``, so even the interpreter's start-up yields to the tool's own exit on a
-busy machine) and outlives the tool. It stays in the tool's session on purpose: a new
-session would be a new scheduling group under Linux's autogroups, competing with the
-tool as an equal whatever its nice value. Where ``posix_spawn`` is missing (Windows)
-or the interpreter is frozen into the tool (``sys.executable`` would start the tool
-again), there is no upload process: the client falls back to a thread (see DESIGN.md).
+The host pays for one ``posix_spawn`` of ``python -I -S`` (no site, no user paths: it
+starts fast and sees only the standard library and this package). The child runs
+``_child.main``: it inherits no terminal (stdin, stdout and stderr are ``/dev/null``,
+or a pipe holding the session on CI), has its own process group (so the terminal's
+Ctrl-C and the shell's job control leave it alone), runs at nice 19 (set by the host
+right after the spawn, so even the interpreter's start-up yields to the tool's own
+exit on a busy machine) and outlives the tool. It stays in the tool's session on
+purpose: a new session would be a new scheduling group under Linux's autogroups,
+competing with the tool as an equal whatever its nice value.
+
+``posix_spawn`` is a vfork: the host waits until the child has called ``exec`` (0.4-4
+ms median, measured on this project's busy machine). ``fork`` returns at once, but
+forking a tool with other threads can deadlock the child, every at-fork handler of the
+tool runs in it, and until its ``exec`` each page the exiting tool touches is copied;
+measured with bench/client_overhead.py, it saved nothing at the median.
+
+Where ``posix_spawn`` is missing (Windows) or the interpreter is frozen into the tool
+(``sys.executable`` would start the tool again), there is no upload process: the
+client falls back to a thread (see DESIGN.md).
 """
 
 # ruff: noqa: SIM105  (contextlib would cost import time on the host's exit path)
@@ -28,7 +35,6 @@ if TYPE_CHECKING:
 # A session handed over on CI goes through a pipe without blocking the host: only what fits its buffer.
 MAX_HANDED_BYTES = 60 * 1024
 NICE = 19
-MAX_FORK_RSS = 256 * 1024 * 1024
 _CODE = "import sys;sys.path.insert(0,sys.argv[1]);from tallystick.client._child import main;main()"
 
 
@@ -59,10 +65,7 @@ def start(config: Config, data_dir: str, *, ci: bool, handed: tuple[str, bytes] 
     if params["handed"] is not None:
         read_end, write_end = os.pipe()
     try:
-        if _may_fork():
-            pid: int | None = _fork_exec(argv, environ, read_end)
-        else:
-            pid = _posix_spawn(argv, environ, read_end)
+        pid: int | None = _posix_spawn(argv, environ, read_end)
     except OSError:
         pid = None
     finally:
@@ -77,41 +80,6 @@ def start(config: Config, data_dir: str, *, ci: bool, handed: tuple[str, bytes] 
             pass
         finally:
             os.close(write_end)
-    return pid
-
-
-def _may_fork() -> bool:
-    """Whether ``fork`` + ``exec`` is safe and cheap here: Linux, one thread, under ``MAX_FORK_RSS``.
-
-    ``posix_spawn`` makes the host wait until the child has called ``exec`` (a vfork):
-    3-4 ms (median) on a busy machine, against 0.4-0.7 ms for ``fork``, which returns at
-    once. But ``fork`` in a process with other threads may deadlock the child (and warns
-    from Python 3.12), and copying a big process's page tables costs more than it saves.
-    """
-    if sys.platform != "linux":
-        return False
-    try:
-        with open("/proc/self/stat", "rb") as f:
-            fields = f.read(4096).rpartition(b")")[2].split()
-        threads, rss_pages = int(fields[17]), int(fields[21])  # fields 20 and 24 of proc(5)
-    except (OSError, ValueError, IndexError):
-        return False
-    return threads == 1 and rss_pages * os.sysconf("SC_PAGE_SIZE") <= MAX_FORK_RSS
-
-
-def _fork_exec(argv: list[str], environ: dict[str, str], stdin: int) -> int:
-    pid = os.fork()
-    if pid == 0:  # the child: set itself up and exec at once, nothing else
-        try:
-            os.setpgid(0, 0)
-            os.nice(NICE)
-            null = os.open(os.devnull, os.O_RDWR)
-            os.dup2(stdin if stdin >= 0 else null, 0)
-            os.dup2(null, 1)
-            os.dup2(null, 2)
-            os.execve(argv[0], argv, environ)  # noqa: S606  (no shell: the interpreter itself)
-        finally:
-            os._exit(127)
     return pid
 
 
