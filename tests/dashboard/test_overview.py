@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from dashboard.conftest import Served
-from tallystick.dashboard.overview import completeness, version_key
+from tallystick.dashboard.overview import version_key
 
 
 def test_versions_sort_by_number_with_prereleases_first() -> None:
@@ -16,14 +16,18 @@ def test_versions_sort_by_number_with_prereleases_first() -> None:
     assert sorted(versions, key=version_key) == ["1.9.0", "1.9.0.post1", "1.10.0", "2.0.0-beta.1", "2.0.0rc1", "2.0.0"]
 
 
-def test_completeness_is_the_share_of_lags_shorter_than_the_day_age() -> None:
-    """A day 1.5 days old has the arrived share of lags up to 1.5 days; old days are complete."""
-    lags = [0.1, 0.5, 1.0, 2.0, 10.0]
-    asof = datetime(2026, 3, 10, 0, 0)
-    assert completeness(lags, date(2026, 3, 8), asof) == 3 / 5
-    assert completeness(lags, date(2026, 3, 9), asof) == 2 / 5
-    assert completeness(lags, date(2026, 1, 1), asof) == 1.0
-    assert completeness([], date(2026, 3, 9), asof) == 1.0
+def test_overview_completeness_is_the_analysis_one(served: Served) -> None:
+    """Each day's completeness on the overview is the completeness analysis's estimate for that day."""
+    from tallystick.analysis import completeness
+    from tallystick.analysis.scope import Scope, bind
+    from tallystick.dashboard.overview import overview
+    from tallystick.dashboard.reader import Reader
+
+    reader = Reader(served.warehouse)
+    shown = {d["day"]: d["complete"] for d in reader.run(lambda con: overview(con, "demo")).daily}
+    expected = reader.run(lambda con: completeness.by_day(bind(con.warehouse, Scope("demo"))))
+    assert any(v < 1 for v in shown.values()), "the demo's recent days should be incomplete"
+    assert shown == {day: round(expected.get(date.fromisoformat(day), 1.0), 3) for day in shown}
 
 
 def test_overview_says_how_it_estimated_completeness(served: Served) -> None:

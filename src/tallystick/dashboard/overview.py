@@ -1,25 +1,21 @@
 """The overview page's numbers: activity per day, versions over time, errors, completeness.
 
-Completeness: a client uploads a session on the tool's *next* run, so a day's sessions
-keep arriving for days after it. From sessions that ended 30 to 90 days before the
-latest ingestion (old enough that everything that will arrive has arrived; clients drop
-sessions after 30 days) we take the spread of arrival lags, ``ingestionTime -
-sessionEndTime``; the expected share of a recent day's sessions that have arrived is the
-share of those lags shorter than the day's age. No estimate without enough such
-history (at least ``MIN_LAG_SAMPLES``), e.g. when data was back-filled in one go.
+Completeness is the completeness analysis's (``tallystick.analysis.completeness``): a
+client uploads a session on the tool's *next* run, so a day's sessions keep arriving
+for days after it; the spread of arrival delays of older sessions says what share of a
+recent day's sessions has arrived. One method, one number, on the overview and on the
+analysis page.
 """
 
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from tallystick.dashboard.reader import Connection
 
-MIN_LAG_SAMPLES = 50
 COMPLETE = 0.95
 MAX_VERSIONS = 12
 ERROR_TYPES_SQL = "(type = 'Error' OR type LIKE '%Error' OR type LIKE '%Failed' OR type LIKE '%Exception')"
@@ -76,31 +72,6 @@ def pick_app(apps: list[tuple[str, int]], wanted: str | None) -> str | None:
     return names[0] if names else None
 
 
-def arrival_lags(con: Connection, app: str, asof: datetime) -> list[float]:
-    """Arrival lags in days of sessions that ended 30-90 days before ``asof``, sorted."""
-    sql = con.sql
-    arrived, ended = sql.epoch_seconds('"ingestionTime"'), sql.epoch_seconds('"sessionEndTime"')
-    lag = f"({arrived} - {ended})"
-    result = con.query(
-        f"SELECT {lag} / 86400.0 AS lag FROM sessions "
-        'WHERE "applicationId" = ? AND "ingestionTime" IS NOT NULL '
-        f'AND "sessionEndTime" BETWEEN ? AND ? {sql.sample_rows(20000)}',
-        [app, asof - timedelta(days=90), asof - timedelta(days=30)],
-    )
-    return sorted(max(0.0, float(r[0])) for r in result.rows if r[0] is not None and r[0] <= 30)
-
-
-def completeness(lags: list[float], day: date, asof: datetime) -> float:
-    """Expected share of ``day``'s sessions that have arrived by ``asof``."""
-    if not lags:
-        return 1.0
-    middle = datetime(day.year, day.month, day.day, 12)
-    age = (asof - middle).total_seconds() / 86400
-    if age >= 30:
-        return 1.0
-    return bisect_right(lags, max(age, 0.0)) / len(lags)
-
-
 def overview(con: Connection, wanted_app: str | None) -> Overview:
     apps = applications(con)
     app = pick_app(apps, wanted_app)
@@ -130,17 +101,24 @@ def overview(con: Connection, wanted_app: str | None) -> Overview:
         'WHERE "applicationId" = ? GROUP BY day ORDER BY day',
         [app],
     ).rows
-    lags = arrival_lags(con, app, asof) if asof else []
-    if len(lags) < MIN_LAG_SAMPLES:
-        lags = []
-        result.completeness_note = "Not enough history yet to estimate how complete recent days are."
+    from tallystick.analysis import completeness
+    from tallystick.analysis.scope import Scope, bind
+
+    bound = bind(con.warehouse, Scope(app))
+    complete = completeness.by_day(bound)
+    if not bound._cache.get("completeness_full", True):
+        result.completeness_note = (
+            f"Less than {completeness.HORIZON_DAYS} days of history: the shading of recent days, estimated from "
+            "the arrival lags seen so far, may be too optimistic."
+        )
     else:
         result.completeness_note = (
-            f"Shaded: days likely still missing sessions (fewer than {COMPLETE:.0%} arrived, estimated from "
-            f"{len(lags):,} arrival lags); sessions arrive on each user's next run."
+            f"Shaded: days likely still missing sessions (fewer than {COMPLETE:.0%} arrived, estimated from the "
+            "arrival lags of older sessions, as the completeness analysis does); sessions arrive on each user's "
+            "next run."
         )
     for d, sessions, users in daily:
-        share = completeness(lags, d, asof) if asof else 1.0
+        share = complete.get(d, 1.0)
         result.daily.append({"day": d.isoformat(), "sessions": sessions, "users": users, "complete": round(share, 3)})
 
     week = SQL.trunc("week", '"sessionStartTime"')
