@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What the client costs a tool per run: one command, all figures from the same run.
 
-    python bench/client_overhead.py [--runs 40]
+    python bench/client_overhead.py [--runs 40] [--raise-priority]
 
 Builds a wheel of this checkout and installs it, without dependencies, into a fresh
 virtual environment: the regular install users get (not the editable one of
@@ -161,6 +161,19 @@ def _https_server(work: Path) -> tuple[ThreadingHTTPServer, Path]:
     return server, ca_file
 
 
+def _raise_priority() -> None:
+    """A session of its own (so an autogroup of its own under Linux) at nice -20, for this process and its children."""
+    try:
+        if os.getsid(0) != os.getpid():
+            os.setsid()
+        with open("/proc/self/autogroup", "w") as autogroup:
+            autogroup.write("-20")
+        os.nice(-20 - os.nice(0))
+    except OSError as exc:
+        raise SystemExit(f"bench: --raise-priority needs root on Linux: {exc}") from None
+    print("bench: running at nice -20 in an autogroup of its own", file=sys.stderr, flush=True)
+
+
 def _install(work: Path) -> Path:
     """A fresh venv with this checkout installed from a wheel, as users install it; its python."""
     wheels = work / "wheels"
@@ -222,7 +235,10 @@ class Setup:
         if self.data is None:
             return
         telemetry = self.data / "mytool" / "telemetry"
-        shutil.rmtree(telemetry / "queue", ignore_errors=True)
+        queue = telemetry / "queue"
+        queue.mkdir(parents=True, exist_ok=True)  # kept, as on a user's machine after the first run
+        for name in os.listdir(queue):
+            (queue / name).unlink(missing_ok=True)
         if self.before in {"seed", "due"}:
             _seed(telemetry / "queue")
         if self.before == "due":
@@ -235,7 +251,15 @@ class Setup:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=40, help="runs per set-up (default 40)")
+    parser.add_argument(
+        "--raise-priority",
+        action="store_true",
+        help="(root, Linux) run in a session of its own at nice -20, autogroup included: on a machine busy with "
+        "others' work this comes close to a quiet machine for the measured runs",
+    )
     args = parser.parse_args()
+    if args.raise_priority:
+        _raise_priority()
     work = Path(tempfile.mkdtemp(prefix="tallystick-bench-"))
     hole = _BlackHole()
     backoff_hole = _BlackHole()
@@ -333,7 +357,8 @@ def _report(
     own = median["tool, no-op stand-in client"]
     cpu_own = cpu["tool, no-op stand-in client"]
     print(f"machine: {platform.machine()} {platform.system()} {platform.release()}, {os.cpu_count()} CPUs")
-    print(f"load:    {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min) at the end of the run")
+    print(f"load:    {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min) at the end of the run;"
+          f" nice {os.nice(0)}")  # fmt: skip
     print(f"python:  {platform.python_implementation()} {platform.python_version()}; runs per set-up: {runs}")
     print("install: a wheel of this checkout in a fresh venv (regular, non-editable)")
     print("wall = median wall time; cpu = median user+system CPU time of the tool's process")
