@@ -27,7 +27,7 @@ A create-only write (``WriteAheadLog.put``):
 1. On the I/O loop (below): if the key is pending (sent, not yet answered), wait for that
    write's outcome and answer "already there"; else add the key to the pending map, append its
    record to the output buffer; the buffer goes to the writer's pipe with one write at the end of
-   the loop iteration (every request that was ready then shares it), or with the 64th record.
+   the loop iteration (every request that was ready then shares it), or with the eighth record.
 2. The writer reads whatever has arrived (a group). A record whose object file exists is
    answered "already there" and left out; the rest are appended to the current segment with one
    ``write`` and ONE ``fdatasync``. The records are now durable.
@@ -123,7 +123,9 @@ SEGMENT_SUFFIX = writer.SEGMENT_SUFFIX
 _LENGTH, _HEADER, _KEY_LENGTH = writer.LENGTH, writer.HEADER, writer.KEY_LENGTH  # the record format, one copy
 _CLOSE = _LENGTH.pack(0)  # tells the writer to finish and exit
 _PIPE_BYTES = 1 << 20  # room for about a thousand sessions between the loop and the writer
-_FLUSH_RECORDS = 64  # records sent to the writer with one write at most: the writer groups what it finds anyway
+# Records that go to the writer at once, without waiting for the end of the loop iteration: a batch's
+# first sessions reach the writer while the server still validates the rest (the writer groups what it finds).
+_FLUSH_RECORDS = 8
 _ORPHAN_WAIT_SECONDS = 10.0  # how long an opening waits for a dead server's writer to exit
 
 
