@@ -9,6 +9,7 @@ are planted so the built-in analyses can be checked against the truth (``TRUTHS`
   happen in a large share of its sessions;
 - tab completion (``tabCompletion``) lowers the ``UnknownCommand`` rate by 30 %;
 - BuildKit (``buildKit``) halves the ``BuildImage`` span;
+- the newest release makes ``LoadConfig`` 1.5 times as slow (a regression to find);
 - an outdated user sees ``UpdateNudgeShown`` on every run and upgrades after it with a
   fixed probability, except stubborn users, who never do;
 - after ``auto_update_day`` half of the users get automatic update pull requests and
@@ -78,6 +79,9 @@ class Truths:
     auto_update_day: float = 0.65  # fraction of the period after which automatic update PRs exist
     auto_update_max_days: float = 4.0  # an automatic update lands within this many days of a release
     error_rate: float = 0.015  # generic Error events, unrelated to anything
+    slow_release: str = RELEASES[-1]  # this release makes slow_span take slowdown times as long
+    slow_span: str = "LoadConfig"
+    slowdown: float = 1.5
 
 
 TRUTHS = Truths()
@@ -225,7 +229,7 @@ def _session(
     if user.version < latest and not user.stubborn and rng.random() < TRUTHS.nudge_upgrade_probability:
         user.version = latest  # upgrades after this run
     command = rng.choice(COMMANDS)
-    config_ms = rng.lognormvariate(3.0, 0.4)
+    config_ms = rng.lognormvariate(3.0, 0.4) * (TRUTHS.slowdown if version == TRUTHS.slow_release else 1.0)
     task_ms = rng.lognormvariate(7.0, 1.0)
     spans: list[dict[str, Any]] = [
         {

@@ -14,10 +14,10 @@ import sys
 from collections.abc import Sequence
 
 from tallystick._terminal import end_on_closed_pipe
-from tallystick.cli import abacus_import, dashboard, demo, load, privacy, publish, query, report, serve
+from tallystick.cli import abacus_import, dashboard, demo, digest, load, privacy, publish, query, report, serve
 from tallystick.cli.common import CliError, default_data_dir, print_table, say
 
-COMMANDS = (serve, load, dashboard, query, demo, report, publish, privacy, abacus_import)
+COMMANDS = (serve, load, dashboard, query, demo, report, digest, publish, privacy, abacus_import)
 
 __all__ = ["COMMANDS", "CliError", "build_parser", "default_data_dir", "main", "print_table"]
 
