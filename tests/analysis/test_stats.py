@@ -90,3 +90,21 @@ def test_bootstrap_ratio_of_identical_samples_contains_one() -> None:
     b = Weighted.of(Counter(round(rng.lognormvariate(3, 0.5), 2) for _ in range(2000)).items())
     ratio, lo, hi = bootstrap_ratio(a, b)
     assert lo <= 1 <= hi and lo <= ratio <= hi
+
+
+def test_design_effect_from_sums_matches_the_per_user_rows() -> None:
+    """The sums SQL adds up give the same design effect as the users' own rows."""
+    from tallystick.analysis.stats import quantile_design_effect, quantile_design_effect_of_sums
+
+    rng = random.Random(4)
+    rows = [(n, rng.randint(0, n)) for n in (rng.randint(1, 60) for _ in range(200))]
+    sums = (
+        len(rows),
+        sum(n for n, _ in rows),
+        sum(c for _, c in rows),
+        sum(n * n for n, _ in rows),
+        sum(c * c for _, c in rows),
+        sum(n * c for n, c in rows),
+    )
+    assert quantile_design_effect_of_sums(sums) == pytest.approx(quantile_design_effect(rows), rel=1e-6)
+    assert quantile_design_effect(rows) > 1.5  # users differ: their spans carry less than independent ones

@@ -41,6 +41,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from statistics import NormalDist
 from typing import Any
 
@@ -168,6 +169,11 @@ class _Sample:
         kept = [x for x in self.sessions if x[2].get(t.key) != t.value]
         return _Sample(kept, self.case_weight, self.control_weight, self.exclude)
 
+    def items(self, i: int) -> list[tuple[str, str, int, int]]:
+        """Session ``i``'s cells: (attribute, text, user, outcome) for each of its attributes."""
+        h, user, attrs = self.sessions[i]
+        return [(key, text, user, h) for key, text in attrs.items()]
+
 
 def _z(p: float) -> float:
     return -NormalDist().inv_cdf(min(1.0, max(p, 1e-300)) / 2)
@@ -207,12 +213,13 @@ def _test(sample: _Sample) -> list[Tested]:
     """Every value with at least ``MIN_CASES`` sampled cases, tested; q-values over all of them."""
     per_user: dict[int, list[int]] = {}
     by_value: dict[tuple[str, str], dict[int, list[int]]] = {}
-    for h, user, attrs in sample.sessions:
-        u = per_user.setdefault(user, [0, 0])
-        u[1 - h] += 1
-        for key, text in attrs.items():
-            counts = by_value.setdefault((key, text), {}).setdefault(user, [0, 0])
-            counts[1 - h] += 1
+    # Counted in C first (a session's attributes mostly repeat its user's), then spread per value and user.
+    sessions = Counter((user, h) for h, user, _ in sample.sessions)
+    cells = Counter(chain.from_iterable(sample.items(i) for i in range(len(sample.sessions))))
+    for (user, h), n in sessions.items():
+        per_user.setdefault(user, [0, 0])[1 - h] += n
+    for (key, text, user, h), n in cells.items():
+        by_value.setdefault((key, text), {}).setdefault(user, [0, 0])[1 - h] += n
     n_cases = sum(u[0] for u in per_user.values())
     n_controls = sum(u[1] for u in per_user.values())
     if not n_cases or not n_controls:

@@ -278,6 +278,17 @@ def quantile_design_effect(per_user: Iterable[tuple[int, int]]) -> float:
     return max(1.0, round(robust / (n * p * (1 - p)), 9))
 
 
+def quantile_design_effect_of_sums(sums: tuple[int, int, int, int, int, int]) -> float:
+    """``quantile_design_effect`` from sums over users (n_i, c_i): (users, Σn, Σc, Σn², Σc², Σn·c), so that SQL
+    can add them up instead of sending a row per user (exact integers: the same answer on every engine)."""
+    users, n, c, nn, cc, nc = sums
+    if n == 0 or c in (0, n) or users < 2:
+        return 1.0
+    p = c / n
+    robust = users / (users - 1) * max(0.0, cc - 2 * p * nc + p * p * nn)
+    return max(1.0, round(robust / (n * p * (1 - p)), 9))
+
+
 def widened_ratio(ratio: tuple[float, float, float], design_effects: tuple[float, float]) -> tuple[float, float, float]:
     """A bootstrap interval of a ratio of two quantiles widened on the log scale for clustering.
 

@@ -3,7 +3,8 @@
 Each version's median is compared with the previous version's (versions in the order
 they were first seen) by a bootstrap interval of the ratio; a version is flagged as a
 regression when the whole interval lies above ``1 + --threshold`` (default 10 %).
-The interval is widened for users with many spans (``spans.design_effects``), and a
+The interval is widened for users with many spans (``stats.quantile_design_effect``, at the
+span type's overall median), and a
 version is compared only with ``MIN_SPANS`` spans from ``MIN_USERS`` users on each side.
 """
 
@@ -14,12 +15,11 @@ from typing import Any
 from tallystick.analysis import words
 from tallystick.analysis.report import Report, Table, line_chart
 from tallystick.analysis.scope import Bound
-from tallystick.analysis.spans import PER_E, design_effects, median_bin
-from tallystick.analysis.stats import Weighted, bootstrap_ratio, widened_ratio
+from tallystick.analysis.spans import PER_E, median_bin
+from tallystick.analysis.stats import Weighted, bootstrap_ratio, quantile_design_effect_of_sums, widened_ratio
 
 MIN_SPANS = 30
 MIN_USERS = 5
-SEP = "|"  # between span type and version in one group key (neither can contain it)
 
 
 def run(b: Bound, params: dict[str, Any]) -> Report:
@@ -40,17 +40,28 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     for t, v, bin_, n in rows:
         groups.setdefault((str(t), str(v)), []).append((int(bin_), int(n)))
     hists = {k: Weighted.of_log_bins(bins, PER_E) for k, bins in groups.items()}
-    key_sql = f'concat("type", \'{SEP}\', "applicationVersion")'
-    source = (
-        f"SELECT {key_sql} AS v, {bin_sql} AS bin, {b.dialect.user_key()} AS u FROM spans "
-        f"WHERE {b.child_where(str(span) if span else None)}"
+    # Users per (type, version) and how much their repeated spans widen each median's uncertainty: one scan
+    # grouped by user, comparing each span with its type's overall median (a CASE over the few types, not over
+    # every type and version: 10 times cheaper on a million sessions).
+    merged: dict[str, list[tuple[int, int]]] = {}
+    for (t, _), bins in groups.items():
+        merged.setdefault(t, []).extend(bins)
+    cases = " ".join(
+        f"WHEN {b.dialect.literal(t)} THEN {median_bin(Weighted.of_log_bins(bins, PER_E))}"
+        for t, bins in sorted(merged.items())
     )
-    clusters = {
-        tuple(k.rsplit(SEP, 1)): v
-        for k, v in design_effects(
-            b, source, "v", {f"{t}{SEP}{v}": median_bin(h) for (t, v), h in hists.items()}
-        ).items()
-    }
+    user = b.dialect.user_key()
+    per_user = (
+        f'SELECT "type" AS t, "applicationVersion" AS v, count(*) AS n, '
+        f'sum(CASE WHEN {bin_sql} <= (CASE "type" {cases} ELSE 0 END) THEN 1 ELSE 0 END) AS c FROM spans '
+        f'WHERE {b.child_where(str(span) if span else None)} GROUP BY "type", "applicationVersion", {user}'
+    )
+    clusters: dict[tuple[str, str], tuple[float, int]] = {}
+    for t, v, g, n, c, nn, cc, nc in b.rows(
+        f"SELECT t, v, count(*), sum(n), sum(c), sum(n * n), sum(c * c), sum(n * c) FROM ({per_user}) x GROUP BY t, v"
+    ):
+        moments = (int(g), int(n), int(c or 0), int(nn), int(cc or 0), int(nc or 0))
+        clusters[(str(t), str(v))] = (quantile_design_effect_of_sums(moments), int(g))
     out = []
     regressions: list[dict[str, Any]] = []
     compared = 0
