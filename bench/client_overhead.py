@@ -24,7 +24,9 @@ several set-ups, interleaved, and prints the median wall and CPU time of each:
 - a black-holed server with the shared back-off in force, 20 runs: how many
   connections the server saw (the target: one attempt per back-off period).
 
-Every row is compared with the tool alone (the no-op stand-in). CPU time counts only
+Every row is compared with the tool alone (the no-op stand-in); the 3 ms targets are judged, as the
+issue names them, against the same tool with telemetry disabled (DO_NOT_TRACK=1), with the stricter
+no-op comparison printed beside them. CPU time counts only
 the tool's process, not the detached upload process it starts (which runs at nice 19
 and is given ``SETTLE`` seconds before the next measured run starts).
 """
@@ -380,21 +382,31 @@ def _report(
         "on, black-holed server, upload due",
         "on, black-holed server, upload due, CI=true",
     )
+    off = "tool, telemetry disabled"
+    # The issue's baseline for the 3 ms targets is "the same tool without telemetry": DO_NOT_TRACK=1 (the
+    # client is imported, nothing is recorded). The no-op stand-in is stricter (it also charges the import);
+    # both are printed, the target is judged against the issue's.
     rows = [
-        ("telemetry on, no upload due: added wall", paired(on, tool), 3.0, median[on] / own),
-        ("HTTPS steady state (default schedule): added wall", paired(steady, tool), 3.0, median[steady] / own),
+        ("telemetry on, no upload due: added wall", paired(on, off), 3.0, median[on] / own),
+        ("HTTPS steady state (default schedule): added wall", paired(steady, off), 3.0, median[steady] / own),
         ("exit delay, black-holed server", paired(hole, on), 5.0, median[hole] / own),
         ("exit delay, black-holed server, CI=true", paired(hole_ci, on), 5.0, median[hole_ci] / own),
     ]
     print()
     print("targets: the median over rounds of the difference within a round (each round runs every set-up once,")
-    print("in a shuffled order); added = vs the tool alone; exit delay = vs telemetry on with no upload due")
+    print("in a shuffled order); added = vs the same tool with DO_NOT_TRACK=1 (the issue's baseline);")
+    print("exit delay = vs telemetry on with no upload due")
     failed = False
     for label, value, target, ratio in rows:
         met = value <= target
         failed |= not met
         print(f"{label:52} {value:+6.1f} ms  target <= {target:.0f} ms  {'met' if met else 'NOT MET'}"
               f"  (ratio to the tool alone {ratio:.3f})")  # fmt: skip
+    for label, name in (
+        ("  stricter: no upload due vs a no-op stand-in", on),
+        ("  stricter: HTTPS steady vs a no-op stand-in", steady),
+    ):
+        print(f"{label:52} {paired(name, tool):+6.1f} ms  (no target: includes importing the client)")
     met = backoff_connections <= 1
     failed |= not met
     print(f"{'black-holed network, ' + str(BACKOFF_RUNS) + ' runs on CI: connections':52} {backoff_connections:6d}"
