@@ -223,3 +223,22 @@ def test_login_form_lets_the_token_holder_in(served_with_token: Served, browser_
     )
     assert status == 303 and headers["location"].startswith("/login")
     assert [p for p in browser_page.problems() if "401" not in p] == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "shown"),
+    [
+        ("rate", 0.02071, "2.1 %"),
+        ("recent_release_session_share", 0.4, "40 %"),
+        ("never_respond_share", 0.0, "0 %"),
+        ("p50_ms", 16650.0, "17 s"),
+        ("sessions", 12345, "12,345"),
+        ("lift", 3.6, "3.6"),
+    ],
+    ids=["rate", "share", "zero-share", "ms", "count", "plain"],
+)
+def test_summary_tiles_show_shares_in_percent_and_times_in_units(key: str, value: float, shown: str) -> None:
+    """A summary tile named as a share or rate shows %, one named ``*_ms`` a duration, others a plain number."""
+    from tallystick.dashboard.pages import show_summary
+
+    assert show_summary(key, value) == shown

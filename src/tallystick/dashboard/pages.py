@@ -69,6 +69,17 @@ def show(value: Any) -> str:
 _env.globals["show"] = show
 
 
+def show_summary(key: str, value: Any) -> str:
+    """A summary tile's value in the unit its name says: shares and rates in %, ``*_ms`` as a duration."""
+    if isinstance(value, float) and not isinstance(value, bool):
+        words_of_key = key.lower().split("_")
+        if key.lower().endswith("_ms"):
+            return words.duration(value)
+        if ("rate" in words_of_key or "share" in words_of_key) and 0.0 <= value <= 1.0:
+            return words.percent(value)
+    return show(value)
+
+
 def csv_cell(value: Any) -> Any:
     """A CSV cell that a spreadsheet shows as text, never runs as a formula (see tallystick._csv)."""
     return spreadsheet_safe(value)
@@ -289,7 +300,9 @@ class Dashboard:
             problem=outcome.problem,
             report=report,
             summary=[  # nested values are in the tables below
-                (k, show(v)) for k, v in (report.summary.items() if report else []) if not isinstance(v, dict | list)
+                (k, show_summary(k, v))
+                for k, v in (report.summary.items() if report else [])
+                if not isinstance(v, dict | list)
             ],
             max_rows=100,
             charts=spec is not None,
