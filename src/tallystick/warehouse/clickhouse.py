@@ -70,7 +70,7 @@ import msgspec
 from tallystick.warehouse import sandbox
 from tallystick.warehouse.base import Batch, QueryError, QueryResult, Warehouse, WarehouseError, WarehouseUnavailable
 from tallystick.warehouse.tables import Table, tables
-from tallystick.warehouse.transform import clickhouse_select_sql, read_sql
+from tallystick.warehouse.transform import CLICKHOUSE_CSV, clickhouse_select_sql, read_sql
 from tallystick.warehouse.views import views
 
 LOADED_TABLE = "_tallystick_loaded"
@@ -464,10 +464,8 @@ class ClickHouseWarehouse(Warehouse):
                 if existing:
                     con.execute('DELETE FROM _batch WHERE "sessionId" IN (SELECT unnest(?))', [sorted(existing)])
                 for t in (*children, sessions_table):
-                    out = Path(tmp) / f"{t.name}.ndjson"
-                    # CSV: ClickHouse parses it several times faster than JSON; \N is its NULL.
-                    options = "FORMAT CSV, HEADER false, NULLSTR '\\N'"
-                    con.execute(f"COPY ({clickhouse_select_sql(t, '_batch')}) TO '{out}' ({options})")
+                    out = Path(tmp) / f"{t.name}.csv"
+                    con.execute(f"COPY ({clickhouse_select_sql(t, '_batch')}) TO '{out}' ({CLICKHOUSE_CSV})")
                     yield t, out.read_bytes()
             finally:
                 con.close()

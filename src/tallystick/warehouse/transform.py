@@ -81,9 +81,14 @@ def select_sql(table: Table, raw: str) -> str:
     return f"SELECT {', '.join(exprs)} FROM {items}"
 
 
-def clickhouse_select_sql(table: Table, raw: str) -> str:
-    """Like ``select_sql`` but with values as ClickHouse's JSONEachRow input expects them."""
-    inner = select_sql(table, raw)
+# DuckDB's COPY options for ClickHouse's CSV input (it parses CSV several times faster than JSON; \N is its NULL).
+CLICKHOUSE_CSV = "FORMAT CSV, HEADER false, NULLSTR '\\N'"
+
+
+def clickhouse_values_sql(table: Table, relation: str) -> str:
+    """SELECT of ``table``'s columns from ``relation`` (which has them, typed as in DuckDB) encoded as
+    the ClickHouse warehouse stores them: times in whole seconds (ClickHouse 18.16's DateTime),
+    attributes as JSON text. Copied with ``CLICKHOUSE_CSV``."""
     outer = []
     for c in table.columns:
         ref = _quote(c.name)
@@ -93,5 +98,10 @@ def clickhouse_select_sql(table: Table, raw: str) -> str:
             outer.append(f"CAST({ref} AS VARCHAR) AS {ref}")
         else:
             outer.append(ref)
+    return f"SELECT {', '.join(outer)} FROM {relation}"
+
+
+def clickhouse_select_sql(table: Table, raw: str) -> str:
+    """Like ``select_sql`` but with values as ClickHouse's insert expects them (``clickhouse_values_sql``)."""
     names = ", ".join(_quote(c.name) for c in table.columns)
-    return f"SELECT {', '.join(outer)} FROM ({inner}) AS t({names})"
+    return clickhouse_values_sql(table, f"({select_sql(table, raw)}) AS t({names})")
