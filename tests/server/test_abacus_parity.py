@@ -27,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from abacus_go_cases import CASES as GO_CASES
+from abacus_go_cases import PROBES
 from batect_sessions import SPEC_SHAPED
 from fixtures.api import Api
 
@@ -240,8 +242,9 @@ def test_case_matches_abacus_or_names_a_documented_difference(name: str, answers
 
 
 def test_every_documented_difference_is_shown_by_a_case_or_a_test() -> None:
-    """The docs table claims nothing no test shows."""
+    """The docs table claims nothing no test shows (here, or among Abacus's Go test cases: test_abacus_go_cases.py)."""
     named = {c.difference for c in CASES.values() if c.difference}
+    named |= {c.difference for c in (*GO_CASES.values(), *PROBES.values()) if c.difference}
     assert set(documented()) == named | set(FORM_ROWS)
 
 

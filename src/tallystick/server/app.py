@@ -390,6 +390,9 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Edge:
     if config.noop_endpoint:
         routes.append(Route("/v1/noop", api.admitted(api.put_noop), methods=["PUT"]))
     app = Starlette(routes=routes, exception_handlers={HTTPException: api.http_error})
+    # No redirect from /v1/sessions/ to /v1/sessions: behind a TLS proxy its Location would say http://,
+    # and a client following it would send the session in clear text. A path not listed is 404.
+    app.router.redirect_slashes = False
     app.state.ingest = ingest
     # PUT /v1/sessions skips Starlette (fastroute.py); the Route above stays for other callers of ``app``.
     edge = Edge(app, metrics, ROUTES, log_requests=config.log_requests, direct={"/v1/sessions": SessionRoute(api)})
