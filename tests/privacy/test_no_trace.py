@@ -5,9 +5,9 @@ A real ``tallystick serve`` (its write-ahead log included) takes the sessions ov
 row of every table of the warehouse and every byte of every file in the storage directory
 is searched for the user ID (gzip objects decompressed), on DuckDB, the ClickHouse server
 and chDB, and on DuckDB every byte of its file too (on ClickHouse the server drops a
-table's old parts itself, ``old_parts_lifetime`` after a deletion). The tombstone is
-the one allowed trace: it exists to refuse the user's old
-sessions if they are uploaded again.
+table's old parts itself, ``old_parts_lifetime`` after a deletion). The tombstones are
+scanned too: one exists (to refuse the user's old sessions if they are uploaded again), but
+it holds a one-way digest of the ID, never the ID.
 """
 
 from __future__ import annotations
@@ -48,10 +48,11 @@ def _rows_naming(warehouse: Warehouse, needle: str) -> dict[str, int]:
 
 
 def _files_naming(root: Path, needle: bytes) -> list[str]:
-    """Files below ``root`` (tombstones aside) holding ``needle``, as written or gzip-decompressed."""
+    """Files below ``root`` whose name or bytes hold ``needle``, as written or gzip-decompressed."""
     found = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if TOMBSTONES.rstrip("/") in path.relative_to(root).as_posix():
+        if needle.decode() in path.relative_to(root).as_posix():
+            found.append(path.relative_to(root).as_posix())
             continue
         data = path.read_bytes()
         try:

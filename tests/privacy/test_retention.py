@@ -94,3 +94,23 @@ def test_default_retention_is_documented() -> None:
     """The default in the code is the one docs/privacy.md states."""
     doc = (Path(__file__).parents[2] / "docs" / "privacy.md").read_text()
     assert f"default {DEFAULT_DAYS} days" in doc
+
+
+def test_tombstones_hold_a_digest_and_still_honour_those_written_with_the_plain_id(tmp_path: Path) -> None:
+    """A tombstone's key and body hold a one-way digest of the user ID; an older plain-ID tombstone still refuses."""
+    from tallystick.privacy.tombstones import PREFIX, user_digest
+
+    store = LocalStore(tmp_path / "s")
+    when = datetime(2026, 5, 2, tzinfo=UTC)
+    tombstones = Tombstones(store)
+    tombstones.add(USER, when)
+    (key,) = [info.key for info in store.list(PREFIX)]
+    assert USER not in key and USER.encode() not in (store.get(key) or b"")
+    assert user_digest(USER) in key and user_digest(USER) != user_digest(USER.upper())
+    other = "2b7c1e9a-4d3f-4a6b-9c8d-7e6f5a4b3c2d"
+    store.put_if_absent(f"{PREFIX}{other}/{int(when.timestamp() * 1000):013d}.json", b"{}")  # an old release's
+    tombstones.refresh()
+    before, after = when - timedelta(hours=1), when + timedelta(hours=1)
+    assert tombstones.refuses(USER, before) == when and tombstones.refuses(USER, after) is None
+    assert tombstones.refuses(other, before) == when
+    assert tombstones.refuses("5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a", before) is None

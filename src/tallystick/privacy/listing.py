@@ -118,7 +118,8 @@ def render(application: str, declaration: Declaration | None) -> str:
         "- deletes every session of that user ID that carries the hash of that secret and started before the "
         "request: from its storage, from every table of its database and from the tables derived from them, "
         "at its next load (within minutes when it runs `tallystick up`);",
-        f"- keeps a *tombstone* (the old user ID, the hash and the time, nothing else) for {KEEP_DAYS} days, "
+        "- keeps a *tombstone* (a one-way hash of the old user ID, the hash of the secret and the time, "
+        f"nothing else) for {KEEP_DAYS} days, "
         "so a session recorded before the request and arriving later (from another machine of yours, or "
         "late) is refused; then the tombstone is deleted too.",
         "",

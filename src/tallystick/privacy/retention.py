@@ -84,13 +84,37 @@ class Retention:
             deleted = delete_older_than(store, warehouse, self.days, today=now.date())
             swept.objects, swept.sessions = deleted.objects, deleted.sessions
         tombstones = Tombstones(store)
-        for user_id, deleted_at in tombstones.read().items():
-            if now - deleted_at <= timedelta(days=SWEEP_DAYS):
-                objects, sessions = sweep(store, warehouse, user_id, deleted_at)
-                swept.objects += objects
-                swept.sessions += sessions
+        recent = {d: t for d, t in tombstones.read().items() if now - t <= timedelta(days=SWEEP_DAYS)}
+        for user_id, deleted_at in tombstoned_users(warehouse, recent).items():
+            objects, sessions = sweep(store, warehouse, user_id, deleted_at)
+            swept.objects += objects
+            swept.sessions += sessions
         swept.tombstones = tombstones.prune(now)
         return swept
+
+
+def tombstoned_users(warehouse: Warehouse, digests: dict[str, datetime]) -> dict[str, datetime]:
+    """The user IDs behind ``digests`` (user digest -> deletion time) among sessions loaded since.
+
+    Tombstones hold only a digest of the ID, so the IDs of sessions ingested from a day before
+    the oldest deletion on (those that may have slipped past a replica's tombstone refresh),
+    and of sessions stored without an ingestion time, are hashed and matched.
+    """
+    if not digests:
+        return {}
+    from tallystick.privacy.tombstones import user_digest
+
+    since = (min(digests.values()) - timedelta(days=1)).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    rows = warehouse.query(
+        'SELECT DISTINCT "userId" FROM sessions '
+        f'WHERE "ingestionTime" IS NULL OR "ingestionTime" >= {warehouse.sql.timestamp(since)}'
+    ).rows
+    found = {}
+    for (user_id,) in rows:
+        when = digests.get(user_digest(str(user_id)))
+        if when is not None:
+            found[str(user_id)] = when
+    return found
 
 
 def sweep(store: Store, warehouse: Warehouse, user_id: str, deleted_at: datetime) -> tuple[int, int]:

@@ -4,16 +4,23 @@ A tombstone is an object in the same store as the sessions, so every ingest repl
 sees it (each re-reads them every ``tombstone_refresh_seconds``: replicas sharing a
 bucket agree within that time). Two kinds:
 
-- ``privacy/v1/tombstones/<userId>/<deletedAt ms>.json``: the maintainer's
+- ``privacy/v1/tombstones/<user digest>/<deletedAt ms>.json``: the maintainer's
   ``tallystick delete-user``; it covers every session of the user ID.
-- ``privacy/v1/tombstones/<userId>/<deletedAt ms>-<commitment>.json``: an erasure
+- ``privacy/v1/tombstones/<user digest>/<deletedAt ms>-<commitment>.json``: an erasure
   the user asked for from their own machine (``erasure.py``); it covers only the
   sessions carrying that ``telemetryErasureCommitment``. One made with a wrong
   secret therefore covers nothing, whoever wrote it.
 
-Each holds the anonymous user ID, the time (and the commitment, a one-way hash),
-nothing else, and is pruned by the retention job after ``KEEP_DAYS`` (clients
-discard queued sessions after 30 days, so by then no old session can arrive).
+A tombstone does not hold the user ID: it holds its *digest* (SHA-256 of a domain tag and
+the ID, ``user_digest``), the time and the commitment (itself a one-way hash), nothing else.
+The ID is a random version-4 UUID (122 random bits), so the digest cannot be turned back
+into it, yet ingest can still tell that an arriving session's user was deleted by hashing
+the session's ID, and the retention sweep finds the user's late sessions by hashing the IDs
+the warehouse holds. After a deletion a scan of everything Tallystick wrote for the ID finds
+nothing, tombstones included. Tombstones written before digests (a plain user ID in the key)
+are still read, as the digest of that ID. They are pruned by the retention job after
+``KEEP_DAYS`` (clients discard queued sessions after 30 days, so by then no old session can
+arrive).
 
 Ingest refuses (400, rule ``deletedUser``) a session of a tombstoned user that
 *started before* the deletion: an old queued session uploaded later is not
@@ -25,7 +32,9 @@ disables telemetry, which also deletes the client's user ID).
 from __future__ import annotations
 
 import builtins
+import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -34,26 +43,40 @@ from tallystick.storage import Store
 
 PREFIX = "privacy/v1/tombstones/"
 KEEP_DAYS = 90
+_DOMAIN = b"tallystick-tombstone-v1\0"
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def user_digest(user_id: str) -> str:
+    """The one-way digest a tombstone holds instead of the user ID (64 hex digits)."""
+    return hashlib.sha256(_DOMAIN + user_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _key(user_id: str, when: datetime, commitment: str | None = None) -> str:
     suffix = f"-{commitment}" if commitment else ""
-    return f"{PREFIX}{user_id}/{int(when.timestamp() * 1000):013d}{suffix}.json"
+    return f"{PREFIX}{user_digest(user_id)}/{int(when.timestamp() * 1000):013d}{suffix}.json"
 
 
 def _parse(key: str) -> tuple[str, datetime, str | None] | None:
-    """(user ID, time, commitment or None) of a tombstone's key; None for anything else."""
+    """(user digest, time, commitment or None) of a tombstone's key; None for anything else.
+
+    A key written before digests names the user ID itself: it is read as that ID's digest.
+    """
     user, _, name = key[len(PREFIX) :].partition("/")
     millis, _, commitment = name.removesuffix(".json").partition("-")
     try:
         when = datetime.fromtimestamp(int(millis) / 1000, UTC)
     except (ValueError, OverflowError, OSError):
         return None
-    return user, when, commitment or None
+    digest = user if _DIGEST.fullmatch(user) else user_digest(user)
+    return digest, when, commitment or None
 
 
 class Tombstones:
-    """The store's tombstones, with an in-memory copy refreshed at most every ``refresh_seconds``."""
+    """The store's tombstones, with an in-memory copy refreshed at most every ``refresh_seconds``.
+
+    Everything is keyed by user digest (``user_digest``); methods taking a user ID hash it.
+    """
 
     def __init__(self, store: Store, *, refresh_seconds: float = 10.0, clock: Callable[[], float] = time.monotonic):
         self.store = store
@@ -69,7 +92,7 @@ class Tombstones:
 
     @staticmethod
     def body(user_id: str, when: datetime, commitment: str | None = None) -> bytes:
-        fields = {"userId": user_id, "deletedAt": when.astimezone(UTC).isoformat()}
+        fields = {"userDigest": user_digest(user_id), "deletedAt": when.astimezone(UTC).isoformat()}
         if commitment:
             fields["commitment"] = commitment
         return json.dumps(fields).encode()
@@ -81,18 +104,19 @@ class Tombstones:
 
     def remember(self, user_id: str, when: datetime, commitment: str | None = None) -> None:
         """Take a tombstone this process wrote into the in-memory copy at once."""
+        digest = user_digest(user_id)
         if commitment is None:
-            self._deleted[user_id] = max(when, self._deleted.get(user_id, when))
+            self._deleted[digest] = max(when, self._deleted.get(digest, when))
         else:
-            mine = self._committed.setdefault(user_id, {})
+            mine = self._committed.setdefault(digest, {})
             mine[commitment] = max(when, mine.get(commitment, when))
 
     def read(self) -> dict[str, datetime]:
-        """Every user tombstoned by the maintainer and the latest time their data was deleted, from the store."""
+        """User digest -> latest deletion time, for every user the maintainer deleted, from the store."""
         return self._read()[0]
 
     def read_committed(self) -> dict[str, dict[str, datetime]]:
-        """The users' own erasures: user ID -> commitment -> latest time, from the store."""
+        """The users' own erasures: user digest -> commitment -> latest time, from the store."""
         return self._read()[1]
 
     def _read(self) -> tuple[dict[str, datetime], dict[str, dict[str, datetime]]]:
@@ -120,7 +144,7 @@ class Tombstones:
         self._refreshed = self.clock()
 
     def deleted_at(self, user_id: str) -> datetime | None:
-        return self._deleted.get(user_id)
+        return self._deleted.get(user_digest(user_id)) if self._deleted else None
 
     def refuses(self, user_id: str, started: datetime, commitment: object = None) -> datetime | None:
         """The deletion time if a session of ``user_id`` that started at ``started`` must be refused.
@@ -128,11 +152,14 @@ class Tombstones:
         ``commitment``: the session's ``telemetryErasureCommitment``, if any; a user's own
         erasure covers only sessions carrying the commitment it was made for.
         """
-        when = self._deleted.get(user_id)
+        if not (self._deleted or self._committed):
+            return None
+        digest = user_digest(user_id)
+        when = self._deleted.get(digest)
         if when is not None and started < when:
             return when
         if self._committed and isinstance(commitment, str):
-            when = self._committed.get(user_id, {}).get(commitment)
+            when = self._committed.get(digest, {}).get(commitment)
             if when is not None and started < when:
                 return when
         return None
