@@ -155,7 +155,7 @@ CASES: dict[str, Case] = {
     "attribute-name-65-characters": Case(_attributes({"a" * 65: 1}), ACCEPT, "name-length"),
     "201-attributes": Case(_attributes({f"k{i}": i for i in range(201)}), ACCEPT, "max-attributes"),
     "2001-events": Case(_set(events=[{"type": "Tick", "time": T0}] * 2001), ACCEPT, "max-items"),
-    "value-over-64Ki": Case(_attributes({"exception": "x" * 70_000}), ACCEPT, "value-length"),
+    "value-over-256Ki": Case(_attributes({"exception": "x" * 270_000}), ACCEPT, "value-length"),
     "body-over-1MiB": Case(
         _set(events=[{"type": "Tick", "time": T0, "attributes": {"pad": "p" * 600}}] * 1900), ACCEPT, "body-size"
     ),

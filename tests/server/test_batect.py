@@ -84,13 +84,15 @@ def test_attribute_length_limit_is_configurable(api_with: Callable[..., Api]) ->
     assert {e["type"] for e in errors} == {"maxLength"}
     assert all(e["key"].endswith(".attributes.exception") for e in errors)
     assert errors[0]["message"].endswith("must be at most 1000 characters")
-    roomy = api_with(applications=frozenset({APPLICATION}), max_attribute_chars=_rules.ATTRIBUTE_VALUE_MAX_LENGTH * 4)
-    huge = dict(SPEC_SHAPED, attributes={"exception": "\tat x.Y.z(Y.kt:1)\n" * 10_000})
+    limit = _rules.ATTRIBUTE_VALUE_MAX_LENGTH * 4
+    roomy = api_with(applications=frozenset({APPLICATION}), max_body_bytes=limit * 2, max_attribute_chars=limit)
+    huge = dict(SPEC_SHAPED, attributes={"exception": "\tat x.Y.z(Y.kt:1)\n" * 20_000})
+    assert len(huge["attributes"]["exception"]) > _rules.ATTRIBUTE_VALUE_MAX_LENGTH
     assert roomy.put(json.dumps(huge).encode()).status == 201
 
 
 def test_default_limit_refuses_a_value_over_it_with_a_clear_error(batect_api: Api) -> None:
-    """Past the default limit (64 Ki code points) a value is refused as maxLength, naming the key."""
+    """Past the default limit (256 Ki code points) a value is refused as maxLength, naming the key."""
     over = dict(SPEC_SHAPED, attributes={"exception": "é" * (_rules.ATTRIBUTE_VALUE_MAX_LENGTH + 1)})
     answer = batect_api.put(json.dumps(over, ensure_ascii=False).encode())
     assert answer.status == 400

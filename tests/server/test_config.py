@@ -51,7 +51,7 @@ def test_attribute_value_limit_is_a_setting_inside_the_body_limit(tmp_path: Path
     defaults = {"storage_url": "memory://"}
     assert load_config(str(path), defaults=defaults).attribute_chars == 200_000
     assert load_config(None, defaults=defaults, max_attribute_chars=500).attribute_chars == 500
-    assert load_config(None, defaults=defaults).attribute_chars == 65_536
+    assert load_config(None, defaults=defaults).attribute_chars == 262_144
     assert load_config(None, defaults=defaults, max_body_bytes=4096).attribute_chars == 4095
     with pytest.raises(ConfigError, match="max_attribute_chars 4096 must be at least 1 and below max_body_bytes 4096"):
         load_config(None, defaults=defaults, max_body_bytes=4096, max_attribute_chars=4096)

@@ -91,7 +91,7 @@ def register(sub: Any) -> None:
         "--max-attribute-chars",
         type=int,
         metavar="N",
-        help="longest string attribute value accepted (default: the server's default, 65536)",
+        help="longest string attribute value accepted (default: the server's default, 262144)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_import)

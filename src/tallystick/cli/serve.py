@@ -43,7 +43,7 @@ def _add_listen(p: argparse.ArgumentParser) -> None:
         "--max-attribute-chars",
         type=int,
         metavar="N",
-        help="longest string attribute value accepted (default: 65536, room for a JVM stack trace)",
+        help="longest string attribute value accepted (default: 262144, room for the deepest JVM stack trace)",
     )
 
 

@@ -45,10 +45,11 @@ VERSION_MAX_LENGTH = 64
 NAME_MAX_LENGTH = 64
 TYPE_NAME_MAX_LENGTH = 128
 # The default longest string attribute value, in code points (the server's --max-attribute-chars
-# changes it). Batect sends an exception as one attribute holding its class and every stack frame:
-# JVM frames measure 80-100 characters each, so 64 Ki holds a 600-frame trace with its causes,
-# and it stays far inside the 1 MiB body limit. See docs/wire-contract.md.
-ATTRIBUTE_VALUE_MAX_LENGTH = 65536
+# changes it). Batect sends an exception as one attribute holding its class and every stack frame.
+# A JVM records at most 1,024 frames of a throwable by default (MaxJavaStackTraceDepth): a
+# StackOverflowError in Batect's format measured 104,477 characters. 256 Ki holds 1,024 frames of
+# 256 characters each, and four such values still fit the 1 MiB body. See docs/wire-contract.md.
+ATTRIBUTE_VALUE_MAX_LENGTH = 262_144
 # The client's own traceback capture stays compact: module:function:line frames, at most this long.
 CLIENT_TRACEBACK_MAX_LENGTH = 4096
 MAX_ATTRIBUTES = 200
