@@ -88,5 +88,5 @@ def test_cli_up_demo_then_query(tmp_path: Path) -> None:
     assert hint.startswith("bin/tallystick query --data-dir ")
     assert query.returncode == 0, query.stderr
     rows = query.stdout.splitlines()
-    assert rows[0].split() == ["applicationVersion", "count_star()"]
+    assert rows[0].split() == ["applicationVersion", "n"]
     assert rows[-1] and sum(int(r.split()[-1]) for r in rows[2:-1]) == expected

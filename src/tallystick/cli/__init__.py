@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tallystick",
         description="Self-hosted, privacy-first usage telemetry for command-line tools.",
         epilog="Start with: tallystick up --demo   then, in another terminal:   tallystick query "
-        '"SELECT applicationVersion, count(*) FROM sessions GROUP BY 1"',
+        '"SELECT applicationVersion, count(*) AS n FROM sessions GROUP BY applicationVersion"',
     )
     from tallystick import __version__
 

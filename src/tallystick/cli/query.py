@@ -56,7 +56,8 @@ def register(sub: Any) -> None:
         "a time limit and a row limit. For anything else use the engine's own shell: "
         "duckdb FILE (stop `tallystick up` first) or clickhouse-client.",
         epilog="examples:\n"
-        '  tallystick query "SELECT applicationVersion, count(*) FROM sessions GROUP BY 1 ORDER BY 2 DESC"\n'
+        '  tallystick query "SELECT applicationVersion, count(*) AS n FROM sessions '
+        'GROUP BY applicationVersion ORDER BY n DESC"\n'
         "  tallystick query \"SELECT attributes->>'shell' AS shell, count(DISTINCT userId) FROM sessions "
         'GROUP BY 1"\n'
         '  tallystick query --format csv "SELECT * FROM events" > events.csv\n\n' + EPILOG_COMMON,

@@ -94,7 +94,7 @@ def _up_banner(config: Any, url: str, warehouse: str, data: Path, *, token: str 
         where = f"--warehouse {shlex.quote(warehouse)}"
     say(
         f"  ask it:    {program()} query {where} "
-        '"SELECT applicationVersion, count(*) FROM sessions GROUP BY 1 ORDER BY 2 DESC"'
+        '"SELECT applicationVersion, count(*) AS n FROM sessions GROUP BY applicationVersion ORDER BY n DESC"'
     )
     say("  stop with Ctrl-C")
 
