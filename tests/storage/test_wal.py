@@ -136,6 +136,41 @@ def test_duplicate_is_answered_only_after_the_first_write_is_durable(
     assert (tmp_path / "store" / "k").read_bytes() == b"first"
 
 
+@pytest.mark.parametrize("failpoints", [pytest.param([], id="unnamed-files"), pytest.param(["named-temp-files"])])
+def test_an_object_is_prepared_during_the_sync_and_named_only_after_it(
+    tmp_path: Path, open_logs: list[WriteAheadLog], failpoints: list[str]
+) -> None:
+    """While its record's sync is held, an object's content is written but has no name; it gets one after."""
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    root = tmp_path / "store"
+    wal = _open(root, open_logs, failpoints=[f"sync-gate={gate}", *failpoints])
+
+    def prepared() -> bool:
+        if failpoints:  # a temp file with the content
+            return any(p.read_bytes() == b"content" for p in (root / ".tmp").iterdir())
+        # an open unnamed file in the writer, in the object's directory (O_TMPFILE)
+        fds = Path(f"/proc/{wal.helper_pid}/fd")
+        return any(os.readlink(fd).startswith(f"{root}/o/") for fd in fds.iterdir())
+
+    async def held() -> bool:
+        put = asyncio.ensure_future(wal.put("o/k", b"content"))
+        try:
+            await asyncio.to_thread(wait_until, (gate / "waiting").exists, timeout=30, what="the writer's sync")
+            await asyncio.to_thread(wait_until, prepared, timeout=30, what="the object's content written")
+            assert not (root / "o" / "k").exists() and not put.done()
+        finally:
+            (gate / "go").touch()
+        return await put
+
+    try:
+        assert asyncio.run(held()) is True
+    finally:
+        (gate / "go").touch()
+    assert (root / "o" / "k").read_bytes() == b"content"
+    assert list((root / ".tmp").iterdir()) == []
+
+
 def test_existing_object_is_answered_at_once_without_a_record(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
     """A key whose object file exists gets "already there" without writing the log."""
     (tmp_path / "a").mkdir()

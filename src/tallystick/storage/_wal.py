@@ -30,11 +30,13 @@ A create-only write (``WriteAheadLog.put``):
    the loop iteration (every request that was ready then shares it), or with the eighth record.
 2. The writer reads whatever has arrived (a group). A record whose object file exists is
    answered "already there" and left out; the rest are appended to the current segment with one
-   ``write`` and ONE ``fdatasync``. The records are now durable.
-3. Its maker thread turns each record into an ordinary object file: content into a temp file,
-   then ``link()`` to the object's name (create-only, no fsync), so ``get``/``list`` and other
-   processes (the loader, the CLI) see complete objects right after the answer. Meanwhile the
-   main thread syncs the next group. Then it answers: one outcome byte per record, in order.
+   ``write`` and ONE ``fdatasync``. The records are durable once it returns.
+3. Its maker thread turns each record into an ordinary object file: while the log syncs, the
+   content goes into a file without a name (``O_TMPFILE``; elsewhere a temp file); once the sync
+   has returned, ``link()`` gives it the object's name (create-only, no fsync), so ``get``/``list``
+   and other processes (the loader, the CLI) see complete objects right after the answer, and
+   only objects whose records are durable. Then it answers: one outcome byte per record, in
+   order. Meanwhile the main thread reads and syncs the next group.
 4. The I/O loop reads the outcomes (``add_reader``), removes the keys from the pending map and
    wakes the waiters: the first writer of a key gets "created" (201), later ones "already
    there" (304).
@@ -60,7 +62,7 @@ Races and crash points, and why each is harmless:
 * Two writers of one key: step 1 runs on one thread, and a key stays pending until its object
   file exists, so exactly one reserves it; the others wait for that write to be durable before
   answering 304, so a 304 never gets ahead of the data it vouches for.
-* An object file that exists is durable or in the log: it is created only after its record's
+* An object file that exists is durable or in the log: it is named only after its record's
   fdatasync (or, at open, recovery synced it before any write was accepted), so step 2 may
   answer 304 for it without logging anything. Logging it would be wrong: recovery would take
   the new record for the authority and overwrite the first write's object.
@@ -68,6 +70,7 @@ Races and crash points, and why each is harmless:
   object exists by then), so the writer's existence check in step 2 cannot race a creation.
 * Crash (of either process) before the fdatasync of step 2 returns: nobody was answered; a torn
   record at the end is dropped at recovery; complete records are materialized (retries: 304).
+  Files prepared for them have no name yet: unnamed ones vanish, temp files are swept later.
 * The server dies after step 2: the writer sees its input end and exits at once, leaving the
   log as it is; the next start (which waits for the writer to release the lock) replays it.
 * Power loss after 3 but before the checkpoint's sync: a name may point at an empty or partial
@@ -75,9 +78,10 @@ Races and crash points, and why each is harmless:
   store accepts writes again. Readers in other processes can see such a file until then.
 * Crash during the checkpoint: segments are deleted only after the sync returned; a segment
   that survives is replayed again, finding every object equal: nothing is rewritten.
-* The write or fdatasync of the log fails: that group gets StorageUnavailable (503) and the
-  log refuses all later writes until a restart: after a failed fsync the kernel may have
-  dropped the pages, so only a replay from disk knows what is durable. The segment is kept.
+* The write or fdatasync of the log fails: that group gets StorageUnavailable (503), the files
+  prepared for it are dropped unnamed, and the log refuses all later writes until a restart:
+  after a failed fsync the kernel may have dropped the pages, so only a replay from disk knows
+  what is durable. The segment is kept.
 * Making an object fails after the sync (disk full): the record is durable, so the writer still
   gets 201; its key stays pending (304 for retries), its segment is kept for the next recovery.
 * The writer process dies: the server sees the pipe close, answers the writes in flight with
