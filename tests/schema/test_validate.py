@@ -68,7 +68,7 @@ def test_null_collections_mean_empty() -> None:
             id="event-unknown-field",
         ),
         pytest.param(
-            {"events": [{"type": "A", "time": "2026-05-01T10:00:00Z"}] * 2001},
+            {"events": [{"type": "A", "time": "2026-05-01T10:00:00Z"}] * (_rules.MAX_EVENTS + 1)},
             ("events", "maxItems"),
             id="too-many-events",
         ),
@@ -154,7 +154,7 @@ def test_lone_surrogate_is_rejected() -> None:
 def test_limits_are_inclusive() -> None:
     """Exactly at each limit is still accepted (64-char names, 128-char types, 256 Ki-char values, 200 keys)."""
     attributes = {f"k{i}": i for i in range(199)} | {"a" * 64: "x" * _rules.ATTRIBUTE_VALUE_MAX_LENGTH}
-    events = [{"type": "A" * _rules.TYPE_NAME_MAX_LENGTH, "time": "2026-05-01T10:00:00Z"}] * 2000
+    events = [{"type": "A" * _rules.TYPE_NAME_MAX_LENGTH, "time": "2026-05-01T10:00:00Z"}] * _rules.MAX_EVENTS
     parse_session(body(session(attributes=attributes, events=events, applicationId="a" * 64)))
 
 

@@ -154,7 +154,7 @@ CASES: dict[str, Case] = {
     "type-129-characters": Case(_event({"type": "T" * 129, "time": T0}), ACCEPT, "type-length"),
     "attribute-name-65-characters": Case(_attributes({"a" * 65: 1}), ACCEPT, "name-length"),
     "201-attributes": Case(_attributes({f"k{i}": i for i in range(201)}), ACCEPT, "max-attributes"),
-    "2001-events": Case(_set(events=[{"type": "Tick", "time": T0}] * 2001), ACCEPT, "max-items"),
+    "10001-events": Case(_set(events=[{"type": "Tick", "time": T0}] * 10_001), ACCEPT, "max-items"),
     "value-over-256Ki": Case(_attributes({"exception": "x" * 270_000}), ACCEPT, "value-length"),
     "body-over-1MiB": Case(
         _set(events=[{"type": "Tick", "time": T0, "attributes": {"pad": "p" * 600}}] * 1900), ACCEPT, "body-size"

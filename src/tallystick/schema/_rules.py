@@ -53,8 +53,11 @@ ATTRIBUTE_VALUE_MAX_LENGTH = 262_144
 # The client's own traceback capture stays compact: module:function:line frames, at most this long.
 CLIENT_TRACEBACK_MAX_LENGTH = 4096
 MAX_ATTRIBUTES = 200
-MAX_EVENTS = 2000
-MAX_SPANS = 2000
+# Events and spans per session. Batect adds an UploadTelemetrySession span to a run's session for
+# every queued session that run uploads: after weeks offline, thousands. At about 125 bytes each,
+# 1 MiB holds some 8,000, so at 10,000 the body limit binds before the count does.
+MAX_EVENTS = 10_000
+MAX_SPANS = 10_000
 INT_MIN = -(2**63)
 INT_MAX = 2**63 - 1
 
