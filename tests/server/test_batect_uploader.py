@@ -218,3 +218,20 @@ def test_the_corpus_as_kotlinx_writes_it_counts_as_uploaded_twice(okhttp: Connec
         body = kotlinx(tree)
         assert okhttp.put(body)[0] == 201, tree["sessionId"]
         assert okhttp.put(body)[0] == 304
+
+
+def test_a_run_that_uploaded_thousands_of_queued_sessions_is_accepted(okhttp: Connection) -> None:
+    """One UploadTelemetrySession span per session uploaded: 5,000 after an outage is 201 (2,000 was the old bound)."""
+    at = datetime(2022, 3, 4, 5, 6, 7, tzinfo=UTC)
+    spans = [
+        {
+            "type": "UploadTelemetrySession",
+            "startTime": java_iso(at + timedelta(seconds=i), 123_456_789),
+            "endTime": java_iso(at + timedelta(seconds=i + 1), 23_456_789),
+            "attributes": {},
+        }
+        for i in range(5000)
+    ]
+    body = kotlinx(batect_session(sessionEndTime=java_iso(at + timedelta(hours=2), 5), spans=spans))
+    assert len(body) < 1024 * 1024
+    assert okhttp.put(body)[0] == 201
