@@ -204,3 +204,45 @@ def test_the_encoder_drops_what_slipped_past_the_checks(tmp_path: Path) -> None:
     (path,) = (tmp_path / "queue").glob("*.json")
     assert "fileName" not in json.loads(path.read_text())["attributes"]
     assert client.queue is not None and client.queue.read_drops() == {"invalidAttribute": 1}
+
+
+def test_an_off_run_stays_dormant_until_a_consent_function_needs_the_client(tmp_path: Path) -> None:
+    """DO_NOT_TRACK: configure makes no client; consent() and set_consent() then make it and work as before."""
+    config = telemetry.Config(
+        "mytool", "1.0.0", "http://127.0.0.1:9", data_dir=tmp_path, environ={}, install_hooks=False
+    )
+    telemetry.configure(config)
+    assert _api._active is None and _api._dormant is config
+    telemetry.event("Thing")  # nothing to record into, nothing made
+    assert _api._active is None
+    assert telemetry.consent() == "unset"
+    assert _api._active is not None and _api._dormant is None, "made on first use"
+    telemetry.set_consent(True)
+    assert (tmp_path / "consent").read_text() == "allowed"
+    client = _api.active()
+    assert client is not None and client.session is not None, "allowing starts recording this run"
+
+
+def test_configure_with_telemetry_off_imports_almost_nothing(tmp_path: Path) -> None:
+    """DO_NOT_TRACK=1: importing and configuring loads only _api, _config and _consent of the client."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import tallystick.client as t\n"
+        f"t.configure(t.Config('mytool', '1.0.0', 'http://127.0.0.1:9', data_dir={str(tmp_path)!r}))\n"
+        "with t.span('Work'):\n"
+        "    t.event('Thing', n=1)\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('tallystick'))))\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "DO_NOT_TRACK": "1", "PYTHONPATH": str(Path(telemetry.__file__).parents[2])}
+    result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert result.stdout.split() == [
+        "tallystick",
+        "tallystick.client",
+        "tallystick.client._api",
+        "tallystick.client._config",
+        "tallystick.client._consent",
+    ]
+    assert list(tmp_path.iterdir()) == [], "nothing written"

@@ -12,7 +12,7 @@ import pytest
 
 from tallystick.client._client import Client
 from tallystick.client._config import Config
-from tallystick.client._consent import decide
+from tallystick.client._consent import decide, idle
 from tallystick.client._ids import new_uuid4
 from tallystick.client._queue import file_name
 
@@ -247,3 +247,67 @@ def test_expired_sessions_go_at_start_whatever_the_consent(
     assert sorted(p.name for p in queue_dir.iterdir()) == [fresh.name]
     assert client.counts.get("expired") == 2
     assert client.uploader is None
+
+
+IDLE_MATRIX = list(itertools.product(STORED, OVERRIDES, DNT, TTY, CI, [False, True]))
+
+
+@pytest.mark.parametrize("case", IDLE_MATRIX, ids=[_case_id(c[:5]) + ("-erasure" if c[5] else "") for c in IDLE_MATRIX])
+def test_idle_is_said_only_where_the_full_start_does_nothing(
+    case: tuple[str, str | None, str | None, bool, bool, bool], tmp_path: Path, stream
+) -> None:  # type: ignore[no-untyped-def]
+    """``idle`` (configure's cheap path) is True only where a full start records, prints and sends nothing."""
+    stored, override, dnt, tty, ci, erasure = case
+    if stored != "unset":
+        (tmp_path / "consent").write_text(stored)
+    if erasure:
+        (tmp_path / "erasures").mkdir()
+        (tmp_path / "erasures" / f"erasure-0000000000001-{new_uuid4()}.json").write_text("{}")
+    environ = {"HOME": str(tmp_path)}
+    if override is not None:
+        environ["MYTOOL_TELEMETRY"] = override
+    if dnt is not None:
+        environ["DO_NOT_TRACK"] = dnt
+    if ci:
+        environ["CI"] = "true"
+    config = Config("mytool", "1.0.0", "http://127.0.0.1:9", data_dir=tmp_path, environ=environ, stderr=stream(tty))
+    said = idle(config)
+    records, _, notice = documented_outcome(stored, override, dnt, tty, ci)
+    if said:
+        assert not records and not notice and not erasure
+    else:
+        assert records or (stored == "unset" and override is None and not dnt and tty) or erasure
+    config.install_hooks = False
+    client = Client(config)
+    client.start()
+    client.finish()
+    if said:
+        assert client.session is None and config.log.text == ""  # type: ignore[attr-defined]
+        assert sorted(p.name for p in tmp_path.iterdir()) == (["consent"] if stored != "unset" else [])
+
+
+@pytest.mark.parametrize("environ", [{"DO_NOT_TRACK": "1"}, {"MYTOOL_TELEMETRY": "0"}], ids=["dnt", "env-off"])
+def test_idle_sweeps_expired_sessions(tmp_path: Path, environ: dict[str, str]) -> None:
+    """The cheap "off" start still deletes queued sessions past their age, and only those."""
+    now = 2_000_000_000.0
+    queue_dir = tmp_path / "queue"
+    queue_dir.mkdir()
+    (tmp_path / "consent").write_text("allowed")
+    old, fresh = queue_dir / file_name(now - 31 * 86400, "old"), queue_dir / file_name(now - 86400, "fresh")
+    for path in (old, fresh):
+        path.write_text("{}")
+    config = Config("mytool", "1.0.0", "http://127.0.0.1:9", data_dir=tmp_path, environ=environ, clock=lambda: now)
+    assert idle(config)
+    assert sorted(p.name for p in queue_dir.iterdir()) == [fresh.name]
+
+
+def test_debug_and_strict_are_never_idle(tmp_path: Path) -> None:
+    """A debug run says why telemetry is off and a strict one checks its config: both take the full start."""
+    for options in (
+        {"debug": True},
+        {"strict": True},
+        {"environ": {"DO_NOT_TRACK": "1", "MYTOOL_TELEMETRY_DEBUG": "1"}},
+    ):
+        environ = options.pop("environ", {"DO_NOT_TRACK": "1"})
+        config = Config("mytool", "1.0.0", "http://127.0.0.1:9", data_dir=tmp_path, environ=environ, **options)  # type: ignore[arg-type]
+        assert not idle(config), options

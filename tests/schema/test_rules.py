@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tallystick.schema import _rules
 
@@ -44,6 +46,44 @@ def test_importing_rules_imports_no_regex_engine() -> None:
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0b8f6a6e-3c1d-4e7a-9a51-2f0c5d8e9b14",
+        "0b8f6a6e-3c1d-4e7a-ca51-2f0c5d8e9b14",
+        "0b8f6a6e-3c1d-3e7a-9a51-2f0c5d8e9b14",
+        "0B8F6A6E-3C1D-4E7A-9A51-2F0C5D8E9B14",
+        "0b8f6a6e3c1d4e7a9a512f0c5d8e9b14",
+        "0b8f6a6e-3c1d-4e7a-9a51-2f0c5d8e9b14\n",
+        "0b8f6a6e-3c1d-4e7a-9a51-2f0c5d8e9b1",
+        "0b8f6a6e-3c1d-4e7a-9a51-2f0c5d8e9b1g",
+        "0b8f6a6e_3c1d-4e7a-9a51-2f0c5d8e9b14",
+        "0b8f6a6e-3c1d-4e7a-9a51-2f0c5d8e9b1٣",
+        "",
+    ],
+)
+def test_uuid_check_agrees_with_the_pattern(value: str) -> None:
+    """is_uuid4, which the client runs on every recorded run, says what UUID4_PATTERN says."""
+    import re
+
+    assert _rules.is_uuid4(value) is bool(re.match(_rules.UUID4_PATTERN, value))
+
+
+@given(
+    st.one_of(
+        st.uuids().map(str),
+        st.tuples(st.uuids(version=4).map(str), st.integers(0, 35), st.sampled_from("0489abfgA-_")).map(
+            lambda t: t[0][: t[1]] + t[2] + t[0][t[1] + 1 :]
+        ),
+    )
+)
+def test_uuid_check_agrees_with_the_pattern_on_near_misses(value: str) -> None:
+    """One character changed anywhere in a version-4 UUID: is_uuid4 and the pattern still agree."""
+    import re
+
+    assert _rules.is_uuid4(value) is bool(re.match(_rules.UUID4_PATTERN, value))
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,10 @@ from tallystick.client._api import (
     span,
 )
 from tallystick.client._config import Config
-from tallystick.client._errors import ClientError, ConfigError, InvalidData
+
+TYPE_CHECKING = False  # not typing's: its import costs the host tool milliseconds
+if TYPE_CHECKING:
+    from tallystick.client._errors import ClientError, ConfigError, InvalidData
 
 __all__ = [
     "ClientError",
@@ -44,3 +47,14 @@ __all__ = [
     "set_consent",
     "span",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """The exception classes, loaded on first use: a run that never raises (most) never imports them."""
+    if name in {"ClientError", "ConfigError", "InvalidData"}:
+        from tallystick.client import _errors
+
+        value = getattr(_errors, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,6 +3,12 @@
 The one active ``Client`` of the process lives here. ``tallystick.testing`` swaps
 it for a capturing one through ``install`` and puts the previous one back with
 ``restore``; tests read it with ``active``. Nothing else touches the globals.
+
+A run whose telemetry is off with nothing else to do (``_consent.idle``: no notice
+due, nothing queued, no erasure waiting) makes no ``Client`` at all: ``configure``
+keeps its config *dormant* and only the consent functions (``consent``,
+``set_consent``, ``forget``, ``scrub``, ``active``) make the client, on first use.
+So a run with ``DO_NOT_TRACK=1`` imports this module, ``_config`` and ``_consent``.
 """
 
 # ruff: noqa: BLE001, S110  (the boundary: nothing the client does may reach the host tool)
@@ -14,8 +20,7 @@ import os
 import sys
 import time
 
-from tallystick.client._client import Client
-from tallystick.client._errors import ClientError
+from tallystick.client import _consent
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,12 +28,14 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import ParamSpec, TypeVar
 
+    from tallystick.client._client import Client
     from tallystick.client._config import Config
 
     P = ParamSpec("P")
     R = TypeVar("R")
 
 _active: Client | None = None
+_dormant: Config | None = None  # configured, off and idle: the client is made on first use (see above)
 _capturing = False
 _hooks_installed = False
 _sigterm_installed = False
@@ -40,6 +47,8 @@ _pending_consent: object = _NO_CHOICE  # a set_consent() made before configure()
 def _failed(client: Client | None, exc: Exception) -> None:
     """Count and (debug only) log an internal failure; in strict mode a ClientError goes to the caller."""
     if client is not None:
+        from tallystick.client._errors import ClientError
+
         if client.config.strict and isinstance(exc, ClientError):
             raise exc
         client.count("internalError")
@@ -53,22 +62,36 @@ def _recording() -> Client | None:
     return client
 
 
-def install(client: Client | None, *, capturing: bool = False) -> tuple[Client | None, bool]:
+def install(client: Client | None, *, capturing: bool = False) -> tuple[Client | None, bool, Config | None]:
     """Make ``client`` the active one; returns what it replaces, for ``restore`` (tallystick.testing, tests)."""
-    global _active, _capturing
-    previous = (_active, _capturing)
-    _active, _capturing = client, capturing
+    global _active, _capturing, _dormant
+    previous = (_active, _capturing, _dormant)
+    _active, _capturing, _dormant = client, capturing, None
     return previous
 
 
-def restore(previous: tuple[Client | None, bool]) -> None:
-    """Put back what ``install`` replaced: the client and whether it was capturing."""
-    global _active, _capturing
-    _active, _capturing = previous
+def restore(previous: tuple[Client | None, bool, Config | None]) -> None:
+    """Put back what ``install`` replaced: the client, whether it was capturing, a dormant config."""
+    global _active, _capturing, _dormant
+    _active, _capturing, _dormant = previous
 
 
 def active() -> Client | None:
-    """The active client, if ``configure`` (or ``tallystick.testing.capture``) made one (for tests)."""
+    """The active client, if ``configure`` (or ``tallystick.testing.capture``) made one (commands, tests).
+
+    A dormant configuration (telemetry off, nothing to do) gets its client now.
+    """
+    global _active, _dormant  # noqa: PLW0603  (the process's one client, made on first use)
+    if _active is None and _dormant is not None:
+        config, _dormant = _dormant, None
+        from tallystick.client._client import Client
+
+        client = Client(config)
+        _active = client
+        try:
+            client.start()
+        except Exception as exc:
+            _failed(client, exc)
     return _active
 
 
@@ -77,15 +100,22 @@ def configure(config: Config) -> None:
 
     Call once, early in ``main``. Never raises (except in strict mode, for a bad config).
     """
-    global _active
+    global _active, _dormant
     if _capturing and _active is not None:
         # Under tallystick.testing.capture: keep capturing, but check the tool's config strictly.
         _active.adopt(config)
         return
     client = None
     try:
+        if _pending_consent is _NO_CHOICE and _consent.idle(config):  # off, nothing to do: no client, no imports
+            previous, _active, _dormant = _active, None, config
+            if previous is not None:
+                previous.finish()
+            return
+        from tallystick.client._client import Client
+
         client = Client(config)  # inside the try: even ``configure(None)`` must not raise
-        previous, _active = _active, client
+        previous, _active, _dormant = _active, client, None
         if previous is not None:
             previous.finish()
         client.start()
@@ -284,11 +314,12 @@ def set_consent(allowed: bool | None) -> None:
     Called before ``configure``, the choice is kept and stored by ``configure``.
     """
     global _pending_consent  # noqa: PLW0603
-    client = _active
-    if client is None:
-        _pending_consent = allowed
-        return
+    client = None
     try:
+        client = active()
+        if client is None:
+            _pending_consent = allowed
+            return
         client.set_consent(allowed)
         if client.session is not None and client is _active and not _capturing:
             _install_hooks(client.config)
@@ -303,10 +334,11 @@ def forget() -> list[str]:
     queue and the user ID, and starts the upload process; the consent choice stays.
     Returns the user IDs whose erasure was requested (empty if there was none to erase).
     """
-    client = _active
-    if client is None:
-        return []
+    client = None
     try:
+        client = active()
+        if client is None:
+            return []
         return client.forget()
     except Exception as exc:
         _failed(client, exc)
@@ -315,8 +347,9 @@ def forget() -> list[str]:
 
 def consent() -> str:
     """The stored choice: ``"unset"``, ``"allowed"`` or ``"disabled"`` (overrides aside)."""
-    client = _active
+    client = None
     try:
+        client = active()
         if client is None:
             pending = _pending_consent
             return "unset" if pending is _NO_CHOICE or pending is None else ("allowed" if pending else "disabled")
@@ -333,8 +366,9 @@ def scrub(text: str) -> str:
     (``os.environ`` before ``configure``). Never raises: on an internal failure the
     whole text is withheld.
     """
-    client = _active
+    client = None
     try:
+        client = active()
         if client is not None:
             return client.scrubber(text)
         from tallystick.client._scrub import default_scrubber

@@ -37,13 +37,6 @@ FALLBACK_EXIT_WAIT = 0.025
 FALLBACK_EXIT_WAIT_CI = 1.0
 
 
-def _isatty(stream: object) -> bool:
-    try:
-        return bool(stream.isatty())  # type: ignore[attr-defined]
-    except Exception:
-        return False
-
-
 class Client:
     """Everything the client does in one run of the host tool."""
 
@@ -172,7 +165,8 @@ class Client:
         if not (config.local_only or self.debug) and self._erasures_waiting():
             self._send_erasures()  # whatever the consent: the user asked for it (``_erasure.py``)
         stored = _consent.read_state(self.consent_path)
-        self.decision = decision = _consent.decide(stored, environ, prefix, stderr_tty=_isatty(config.log), ci=self.ci)
+        tty = _consent.isatty(config.log)
+        self.decision = decision = _consent.decide(stored, environ, prefix, stderr_tty=tty, ci=self.ci)
         self.log(f"telemetry is {'on' if decision.record else 'off'}: {decision.reason}")
         if self.debug and not decision.record:
             self.log(
@@ -210,7 +204,7 @@ class Client:
             self.coverage, new = _collection.Coverage((), None if declared is None else declared.keys()), {}
         if new:
             self.log(f"not covered by the stored choice, withheld: {', '.join(new)}")
-            if _isatty(self.config.log) and not self.ci:
+            if _consent.isatty(self.config.log) and not self.ci:
                 tracked = declared if declared is not None else _collection.builtin_items()
                 self._print_once(
                     _collection.notice_marker(self.data_dir, _collection.fingerprint(tracked)),
@@ -335,7 +329,7 @@ class Client:
         data = _files.read_bytes(self.user_id_path, 64)
         if data is not None:
             text = data.decode("ascii", "replace").strip()
-            if _rules._compiled(_rules.UUID4_PATTERN).match(text):
+            if _rules.is_uuid4(text):
                 return text
         user_id = new_uuid4()
         try:

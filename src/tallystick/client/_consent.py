@@ -12,7 +12,13 @@ The rules, first match wins:
 
 Off means nothing is recorded, queued or sent. Whether stdin/stdout are terminals
 or this is CI never turns telemetry on; they only decide whether the notice shows.
+
+``idle`` decides the common "off" runs (``DO_NOT_TRACK``, a denial, no choice on CI or
+in a pipe) with a few system calls and no further import, so that such a run costs
+its tool close to nothing (see ``_api``).
 """
+
+# ruff: noqa: BLE001  (a stream that cannot say whether it is a terminal is not one)
 
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ import os
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from tallystick.client._config import Config
 
 UNSET = "unset"
 ALLOWED = "allowed"
@@ -72,11 +80,67 @@ def decide(stored: str, environ: Mapping[str, str], env_prefix: str, *, stderr_t
     return Decision(False, "no choice made yet", notice=stderr_tty and not ci)
 
 
+def isatty(stream: object) -> bool:
+    """Whether ``stream`` is a terminal; one that cannot say (closed, replaced by an odd object) is not."""
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except Exception:
+        return False
+
+
+def idle(config: Config) -> bool:
+    """Whether this run is off with nothing else to do; decided by a few system calls, importing nothing.
+
+    True only where the full start (``_client.Client.start``) would do nothing more:
+    not strict, no debug switch, off by the rules above with no notice to print, no
+    erasure request waiting (those are sent whatever the consent). One ``listdir`` of
+    the data directory says what is there (a missing one: nothing at all); a queue that
+    holds files is swept here, so nothing queued outlives its age on a machine that
+    stopped sending.
+    """
+    if config.strict or config.debug:
+        return False
+    environ = config.environ
+    prefix = config.env_prefix
+    if environ.get(f"{prefix}_TELEMETRY_DEBUG", "").strip().lower() in _ON:
+        return False
+    data_dir = config.resolved_data_dir()
+    try:
+        names = os.listdir(data_dir)
+    except OSError:
+        names = []
+    stored = read_state(os.path.join(data_dir, "consent")) if "consent" in names else UNSET
+    decision = decide(stored, environ, prefix, stderr_tty=True, ci=False)
+    if decision.record or (decision.notice and isatty(config.log)):
+        return False  # on, or a notice may be due (the full start checks for CI and the marker)
+    if "erasures" in names and _listdir(os.path.join(data_dir, "erasures")):
+        return False  # an erasure request waits: the full start sends it
+    if "queue" in names and _listdir(os.path.join(data_dir, "queue")):
+        from tallystick.client._queue import Queue
+
+        Queue(
+            data_dir,
+            max_files=config.max_queue_files,
+            max_bytes=config.max_queue_bytes,
+            max_age_seconds=config.max_age_days * 86400.0,
+            clock=config.clock,
+            count=lambda reason, n: None,  # off: no session will report them
+        ).sweep()
+    return True
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
 def read_state(path: str) -> str:
     """The stored choice in the file at ``path``; anything unreadable counts as unset."""
     try:
-        with open(path, encoding="ascii", errors="replace") as f:
-            value = f.read(32).strip()
+        with open(path, "rb") as f:  # bytes: a text file's "ascii" codec would be one more import
+            value = f.read(32).decode("ascii", "replace").strip()
     except OSError:
         return UNSET
     return value if value in STATES else UNSET

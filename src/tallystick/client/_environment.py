@@ -9,12 +9,12 @@ which ``tallystick privacy`` prints; ``tests/privacy/test_catalog.py`` checks th
 two name the same attributes.
 """
 
-# ruff: noqa: BLE001  (a stream that cannot say whether it is a TTY is not one)
-
 from __future__ import annotations
 
 import os
 import sys
+
+from tallystick.client._consent import isatty
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -80,13 +80,6 @@ def container_system(environ: Mapping[str, str]) -> str | None:
     if kind:
         return _token(kind, 20) or "unknown"
     return None
-
-
-def _isatty(stream: object) -> bool:
-    try:
-        return bool(stream.isatty())  # type: ignore[attr-defined]
-    except Exception:
-        return False
 
 
 def _shell(environ: Mapping[str, str]) -> str | None:
@@ -162,7 +155,7 @@ def describe(environ: Mapping[str, str], stdin: object, stdout: object) -> dict[
     attributes["pythonVersion"] = "{}.{}.{}".format(*sys.version_info[:3])
     attributes["shell"] = _shell(environ)
     attributes["terminal"] = _terminal(environ)
-    attributes["interactive"] = _isatty(stdin) and _isatty(stdout)
+    attributes["interactive"] = isatty(stdin) and isatty(stdout)
     ci = ci_system(environ)
     attributes["ci"] = ci is not None
     attributes["ciSystem"] = ci

@@ -145,6 +145,21 @@ def is_application_id(value: object) -> bool:
     )
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_uuid4(value: object) -> bool:
+    """Whether ``value`` matches UUID4_PATTERN (checked without the regex engine: the client reads its ID every run)."""
+    return (
+        isinstance(value, str)
+        and len(value) == 36
+        and value[8] == value[13] == value[18] == value[23] == "-"
+        and value[14] == "4"
+        and value[19] in "89ab"
+        and all(c in _HEX for c in value[:8] + value[9:13] + value[14:18] + value[19:23] + value[24:])
+    )
+
+
 def is_version(value: object) -> bool:
     return isinstance(value, str) and len(value) <= VERSION_MAX_LENGTH and bool(_compiled(VERSION_PATTERN).match(value))
 
