@@ -218,3 +218,53 @@ def test_debug_switch_prints_the_session_to_stderr(tool) -> None:  # type: ignor
     assert result.stdout == "Hello, Ada!\n"
     assert '"type": "UpdateNudgeShown"' in result.stderr
     assert tool.queued() == []
+
+
+def test_the_upload_process_keeps_none_of_the_tools_inherited_descriptors(tool, black_hole) -> None:  # type: ignore[no-untyped-def]
+    """Pipes the tool inherited (stdout in `$(tool)`, a jobserver or CI runner's fd 3+) reach EOF when the tool exits.
+
+    The upload process is stuck on a silent server meanwhile: a reader waiting for EOF must not wait for it.
+    """
+    import select
+
+    tool.allow()
+    tool.queue_sessions(1)
+    extra_read, extra_write = os.pipe()
+    high_read, high_write = os.pipe()
+    high = os.dup2(high_write, 40)  # a descriptor far from the first free ones
+    os.close(high_write)
+    try:
+        process = subprocess.Popen(
+            tool.command("hello", "Ada"),
+            env={**tool.env, "MYTOOL_TELEMETRY_URL": black_hole.url},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(extra_write, high),
+        )
+        os.close(extra_write)
+        os.close(high)
+        out, err = process.communicate(timeout=30)  # `out=$(tool)`: stdout and stderr at EOF
+        assert (out, err, process.returncode) == (b"Hello, Ada!\n", b"", 0)
+        wait_until(lambda: black_hole.accepted == 1, timeout=15, what="the upload process waiting on the server")
+        for reader in (extra_read, high_read):
+            readable, _, _ = select.select([reader], [], [], 2.0)
+            assert readable and os.read(reader, 1) == b"", "EOF: the upload process holds no copy of the write end"
+    finally:
+        os.close(extra_read)
+        os.close(high_read)
+
+
+def test_inherited_descriptors_lists_only_what_a_child_would_inherit() -> None:
+    """An inheritable pipe end is listed for closing in the child; Python's own close-on-exec ones are not."""
+    from tallystick.client._spawn import inherited_descriptors
+
+    read_end, write_end = os.pipe()
+    try:
+        os.set_inheritable(write_end, True)
+        found = inherited_descriptors()
+        assert write_end in found and read_end not in found
+        assert all(fd >= 3 for fd in found)
+    finally:
+        os.close(read_end)
+        os.close(write_end)

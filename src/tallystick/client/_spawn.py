@@ -3,7 +3,8 @@
 The host pays for one ``posix_spawn`` of ``python -I -S`` (no site, no user paths: it
 starts fast and sees only the standard library and this package). The child runs
 ``_child.main``: it inherits no terminal (stdin, stdout and stderr are ``/dev/null``,
-or a pipe holding the session on CI), has its own process group (so the terminal's
+or a pipe holding the session on CI) and no other descriptor of the tool (each
+inheritable one from 3 up is closed by the spawn: see ``_posix_spawn``), has its own process group (so the terminal's
 Ctrl-C and the shell's job control leave it alone), runs at nice 19 (set by the host
 right after the spawn, so even the interpreter's start-up yields to the tool's own
 exit on a busy machine) and outlives the tool. It stays in the tool's session on
@@ -83,13 +84,53 @@ def start(config: Config, data_dir: str, *, ci: bool, handed: tuple[str, bytes] 
     return pid
 
 
+def inherited_descriptors() -> list[int]:
+    """The host's open descriptors from 3 up that a child would inherit (no close-on-exec flag).
+
+    Python opens its own files close-on-exec (PEP 446); these came from the tool's parent: a pipe
+    passed as fd 3+ by a test harness or CI runner, a make jobserver, a shell's ``3>file``. Listed
+    from ``/proc/self/fd`` (Linux) or ``/dev/fd`` (macOS, BSD); none where neither exists.
+    """
+    for listing in ("/proc/self/fd", "/dev/fd"):
+        try:
+            names = os.listdir(listing)
+        except OSError:
+            continue
+        found = []
+        for name in names:
+            fd = int(name) if name.isdigit() else -1
+            if fd < 3:
+                continue
+            try:
+                if os.get_inheritable(fd):
+                    found.append(fd)
+            except OSError:  # the listing's own descriptor, closed by now
+                continue
+        return found
+    return []
+
+
 def _posix_spawn(argv: list[str], environ: dict[str, str], stdin: int) -> int:
-    actions: list[tuple[object, ...]] = [
+    """Spawn with 0, 1 and 2 on /dev/null (0 on the handed pipe) and every inherited descriptor closed.
+
+    A copy of a pipe's write end held by the upload process would keep the tool's reader from
+    seeing EOF until the upload ends (up to its request timeout on a silent server). Should a
+    listed descriptor be closed by another thread before the spawn (the child's close then
+    fails and so does the spawn), the spawn is tried once more with a fresh listing.
+    """
+    standard: list[tuple[object, ...]] = [
         (os.POSIX_SPAWN_DUP2, stdin, 0) if stdin >= 0 else (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
         (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
         (os.POSIX_SPAWN_DUP2, 1, 2),
     ]
-    pid = os.posix_spawn(argv[0], argv, environ, file_actions=actions, setpgroup=0)
+    for attempt in (1, 2):
+        actions = standard + [(os.POSIX_SPAWN_CLOSE, fd) for fd in inherited_descriptors()]
+        try:
+            pid = os.posix_spawn(argv[0], argv, environ, file_actions=actions, setpgroup=0)
+            break
+        except OSError:
+            if attempt == 2:
+                raise
     try:  # from its first instructions on, the tool and the user's work go first
         os.setpriority(os.PRIO_PROCESS, pid, NICE)
     except OSError:
