@@ -171,6 +171,35 @@ def test_an_object_is_prepared_during_the_sync_and_named_only_after_it(
     assert list((root / ".tmp").iterdir()) == []
 
 
+def test_a_write_during_a_sync_is_synced_at_once_by_a_second_sync(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """A record written while a sync is held does not wait for it: a second sync starts beside it."""
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    wal = _open(tmp_path / "store", open_logs, failpoints=[f"sync-gate={gate}"])
+
+    def syncs_waiting() -> int:
+        return len(list(gate.glob("waiting-*")))
+
+    async def two() -> list[bool]:
+        first = asyncio.ensure_future(wal.put("a", b"1"))
+        try:
+            await asyncio.to_thread(wait_until, lambda: syncs_waiting() == 1, timeout=30, what="the first sync")
+            second = asyncio.ensure_future(wal.put("b", b"2"))
+            await asyncio.to_thread(wait_until, lambda: syncs_waiting() == 2, timeout=30, what="a second sync")
+            assert not first.done() and not second.done()
+        finally:
+            (gate / "go").touch()
+        return [await first, await second]
+
+    try:
+        assert asyncio.run(two()) == [True, True]
+    finally:
+        (gate / "go").touch()
+    assert (tmp_path / "store" / "b").read_bytes() == b"2"
+
+
 def test_existing_object_is_answered_at_once_without_a_record(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
     """A key whose object file exists gets "already there" without writing the log."""
     (tmp_path / "a").mkdir()

@@ -30,13 +30,14 @@ A create-only write (``WriteAheadLog.put``):
    the loop iteration (every request that was ready then shares it), or with the eighth record.
 2. The writer reads whatever has arrived (a group). A record whose object file exists is
    answered "already there" and left out; the rest are appended to the current segment with one
-   ``write`` and ONE ``fdatasync``. The records are durable once it returns.
+   ``write``. One ``fdatasync`` covers every group written before it started, up to two of them
+   at once (two sync threads); the records are durable once one covering them returns.
 3. Its maker thread turns each record into an ordinary object file: while the log syncs, the
    content goes into a file without a name (``O_TMPFILE``; elsewhere a temp file); once the sync
    has returned, ``link()`` gives it the object's name (create-only, no fsync), so ``get``/``list``
    and other processes (the loader, the CLI) see complete objects right after the answer, and
    only objects whose records are durable. Then it answers: one outcome byte per record, in
-   order. Meanwhile the main thread reads and syncs the next group.
+   order. Meanwhile the main thread reads and writes the next groups.
 4. The I/O loop reads the outcomes (``add_reader``), removes the keys from the pending map and
    wakes the waiters: the first writer of a key gets "created" (201), later ones "already
    there" (304).
@@ -535,7 +536,7 @@ class WriteAheadLog:
 
     @property
     def groups(self) -> int:
-        """Groups the writer synced (each one ``fdatasync``)."""
+        """Groups the writer answered (each logged with one ``write``; one ``fdatasync`` covers one or more)."""
         self._poll()
         return self._groups
 

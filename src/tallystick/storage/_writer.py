@@ -17,21 +17,24 @@ could not be made, ``NOT_DURABLE`` = the log write failed); ``CHECKPOINT`` when 
 were synced and deleted; ``FAILED`` and an errno byte when the log failed (everything after that
 is ``NOT_DURABLE``; a group's ``FAILED`` comes before its ``GROUP``).
 
-Threads: the main one reads input and appends and syncs whatever has arrived as one group (the
-group commit: one ``write`` and one ``fdatasync`` however many records). It hands the group to the
-maker as soon as it is written. While the log syncs, the maker prepares the group's objects:
-each one's content in a new file without a name yet (``O_TMPFILE``; a temp name elsewhere), the
-costly part of making it (allocating the inode). Once the sync has returned it gives each file
-its object's name with ``link`` (create-only) and answers as it goes; if the sync failed it
-drops the files instead. So a name appears only once its record is durable, and a record waits
-for the longer of the sync and the preparing rather than their sum (making the objects after the
-sync took about a third of the time from a record's arrival in the writer to its answer). The
-checkpointer syncs the objects of closed segments (``syncfs``, or each file) and deletes the
-segments.
+Threads: the main one reads input and appends whatever has arrived as one group with one
+``write``, and goes on reading: it never waits for a sync. Two sync threads each run one
+``fdatasync`` at a time, covering every group written before it started (the group commit: one
+sync for however many records and groups), so a group waits for one sync rather than for the
+one in flight to end first, and the disk serves two syncs at once (on the machine measured, a
+few times the syncs per second of one after another). The maker takes the groups in order.
+While a group's sync runs it prepares its objects: each one's content in a new file without a
+name yet (``O_TMPFILE``; a temp name elsewhere), the costly part of making it (allocating the
+inode). Once a sync covering the group has returned it gives each file its object's name with
+``link`` (create-only) and answers as it goes; if the sync failed it drops the files instead.
+So a name appears only once its record is durable. The checkpointer syncs the objects of closed
+segments (``syncfs``, or each file) and deletes the segments; a segment is closed only once no
+sync of it runs.
 
 ``FAILPOINTS`` (comma-separated, for tests only; "-" for none): ``sync-eio`` makes every log sync
 fail with EIO; ``exit-after-sync`` exits right after the first sync, before answering;
-``sync-gate=DIR`` creates ``DIR/waiting`` before each sync and waits for ``DIR/go``;
+``sync-gate=DIR`` creates ``DIR/waiting`` and ``DIR/waiting-<thread>`` before each sync and
+waits for ``DIR/go``;
 ``named-temp-files`` makes objects the way filesystems without ``O_TMPFILE`` need.
 """
 
@@ -60,6 +63,7 @@ KEY_LENGTH = struct.Struct("<H")  # the payload: key length, key, object bytes
 _datasync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)
 Record = tuple[str, bytes, int, int]  # key, object bytes, and where the record lies in its group
 Prepared = tuple[int, str]  # an object's content before its name: an unnamed file's fd, or -1 and a temp file's path
+_SYNCS_IN_FLIGHT = 2  # log syncs at once (each thread its own)
 _PREPARED_MAX = 256  # files of a group prepared while its log syncs (each an open file or a temp name)
 
 
@@ -104,9 +108,12 @@ def sync_objects(root: str, paths: list[str], syncfs: Callable[[int], int] | Non
 class Segment:
     """One log file: its records are durable once synced, and deletable once their objects are."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, syncers: int) -> None:
         self.path = path
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        # A descriptor of its own for each sync thread, opened before the first write: a writeback
+        # error is reported once per open file, so each thread's fdatasync reports every one.
+        self.sync_fds = [os.open(path, os.O_RDONLY) for _ in range(syncers)]
         self.opened = time.monotonic()
         self.size = 0
         self.records = 0
@@ -119,15 +126,16 @@ class Segment:
 class Group:
     """Records read at once: logged with one write and one sync, answered together."""
 
-    __slots__ = ("error", "items", "segment", "synced")
+    __slots__ = ("error", "items", "segment", "sequence", "synced")
 
     def __init__(
         self, segment: Segment | None, items: list[tuple[str, bytes | None]], *, synced: bool = False, error: int = 0
     ) -> None:
         self.segment = segment  # None: nothing of it was logged (the log failed)
         self.items = items  # (object path, bytes to store, or None: it exists, answered EXISTED)
-        self.synced = synced  # the log's sync has returned (under ``Writer.lock``)
+        self.synced = synced  # a sync that covers it has returned (under ``Writer.lock``)
         self.error = error  # errno of the failed write or sync
+        self.sequence = 0  # its number among the groups written to the log
 
 
 class Writer:
@@ -149,10 +157,17 @@ class Writer:
         self.unnamed_files = self.unnamed_files and "named-temp-files" not in self.failpoints
         self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)  # any directory fd: it makes os.link use linkat
         self.out = threading.Lock()
-        self.lock = threading.Lock()  # guards the queues below and each group's ``synced``
+        self.lock = threading.Lock()  # guards the queues and counts below and each group's ``synced``
         self.maker_wake = threading.Condition(self.lock)
         self.checkpointer_wake = threading.Condition(self.lock)
-        self.groups: collections.deque[Group | None] = collections.deque()
+        self.sync_wake = threading.Condition(self.lock)  # for the sync threads: a group was written
+        self.synced_wake = threading.Condition(self.lock)  # a sync returned
+        self.groups: collections.deque[Group | None] = collections.deque()  # for the maker, in input order
+        self.unsynced: collections.deque[Group] = collections.deque()  # written, no sync covering them returned
+        self.written = 0  # groups written to the log
+        self.sync_started = 0  # the last group that a started sync covers
+        self.syncs_running = 0
+        self.stopping = False
         self.closed_segments: list[Segment] = []
         self.checkpointer_done = False
 
@@ -161,8 +176,9 @@ class Writer:
     def run(self) -> None:
         maker = threading.Thread(target=self.make_loop, daemon=True)
         checkpointer = threading.Thread(target=self.checkpoint_loop, daemon=True)
-        maker.start()
-        checkpointer.start()
+        syncers = [threading.Thread(target=self.sync_loop, args=(i,), daemon=True) for i in range(_SYNCS_IN_FLIGHT)]
+        for thread in [maker, checkpointer, *syncers]:
+            thread.start()
         pending = b""
         while True:
             timeout = self.checkpoint_seconds if self.segment is not None else None
@@ -180,6 +196,11 @@ class Writer:
                 self.append(group, records)
             if closing:
                 break
+        with self.lock:
+            self.stopping = True  # the sync threads sync what is written, then end
+            self.sync_wake.notify_all()
+        for thread in syncers:
+            thread.join()
         self.hand_to_maker(None)  # the maker finishes, then hands over the last segment
         maker.join()
         checkpointer.join()
@@ -192,13 +213,17 @@ class Writer:
             self.close_segment()
 
     def close_segment(self) -> None:
-        segment, self.segment = self.segment, None
+        segment = self.segment
         if segment is None:
             return
-        os.close(segment.fd)
         with self.lock:
+            while self.syncs_running or self.sync_started < self.written:  # its descriptors are in use
+                self.synced_wake.wait()
+            self.segment = None
             segment.closed = True
             self.hand_over_if_done(segment)
+        for fd in [segment.fd, *segment.sync_fds]:
+            os.close(fd)
 
     def append(self, data: bytes, records: list[Record]) -> None:
         """Log and sync the records whose object does not exist yet; the maker answers for all of them.
@@ -230,36 +255,72 @@ class Writer:
             return
         try:
             if self.segment is None:
-                self.segment = Segment(os.path.join(self.wal, f"{self.sequence:016d}{SEGMENT_SUFFIX}"))
+                path = os.path.join(self.wal, f"{self.sequence:016d}{SEGMENT_SUFFIX}")
+                self.segment = Segment(path, _SYNCS_IN_FLIGHT)
                 self.sequence += 1
                 fsync_path(self.wal, directory=True)  # its records are only as durable as its name
             segment = self.segment
             write_all(segment.fd, data)
         except OSError as exc:
-            self.fail(exc)
+            with self.lock:
+                self.fail(exc.errno or errno.EIO, self.segment)
             self.hand_to_maker(Group(None, items, synced=True, error=self.failed))
             return
         group = Group(segment, items)
-        self.hand_to_maker(group)  # written: its objects can be made while it syncs
-        try:
-            self.sync(segment.fd)
-        except OSError as exc:
-            self.fail(exc)
-            group.error = self.failed
-        else:
+        with self.lock:  # written: a sync thread syncs it, the maker makes its objects meanwhile
             segment.size += len(data)
             segment.records += sum(1 for _, value in items if value is not None)
-            if "exit-after-sync" in self.failpoints:
-                os._exit(1)
-        with self.lock:
-            group.synced = True
+            self.written += 1
+            group.sequence = self.written
+            self.unsynced.append(group)
+            self.groups.append(group)
+            self.sync_wake.notify()
             self.maker_wake.notify()
 
-    def fail(self, exc: OSError) -> None:
-        """The log's write or sync failed: refuse writes from now on, keep the segment for the next start."""
-        self.failed = exc.errno or errno.EIO
-        if self.segment is not None:
-            self.segment.keep = True  # what reached it may be on disk: the next start replays it
+    def fail(self, code: int, segment: Segment | None) -> None:
+        """(Under ``lock``.) The log's write or sync failed: refuse writes from now on, keep the segment."""
+        self.failed = self.failed or code
+        if segment is not None:
+            segment.keep = True  # what reached it may be on disk: the next start replays it
+
+    # --- sync threads -----------------------------------------------------------------------------
+
+    def sync_loop(self, index: int) -> None:
+        """Sync every group written so far, again and again; up to ``_SYNCS_IN_FLIGHT`` syncs at once.
+
+        A sync covers the groups written before it started, so a group waits for one sync, not
+        for the one in flight to end first; and a disk serves concurrent syncs far faster than
+        the same number one after another (here 4-8 times the syncs per second with 2 in flight).
+        """
+        while True:
+            with self.lock:
+                while self.sync_started == self.written and not self.stopping:
+                    self.sync_wake.wait()
+                if self.sync_started == self.written:
+                    return
+                target = self.sync_started = self.written
+                segment = self.unsynced[-1].segment  # a segment is closed only once its groups are synced
+                assert segment is not None
+                self.syncs_running += 1
+            error = self.failed
+            if not error:
+                try:
+                    self.sync(segment.sync_fds[index])
+                except OSError as exc:
+                    error = exc.errno or errno.EIO
+                else:
+                    if "exit-after-sync" in self.failpoints:
+                        os._exit(1)
+            with self.lock:
+                self.syncs_running -= 1
+                if error:
+                    self.fail(error, segment)
+                while self.unsynced and self.unsynced[0].sequence <= target:
+                    group = self.unsynced.popleft()
+                    group.error = error
+                    group.synced = True
+                self.maker_wake.notify()
+                self.synced_wake.notify_all()
 
     def hand_to_maker(self, group: Group | None) -> None:
         with self.lock:
@@ -270,6 +331,7 @@ class Writer:
         gate = self.failpoints.get("sync-gate")
         if gate:
             open(os.path.join(gate, "waiting"), "w").close()
+            open(os.path.join(gate, f"waiting-{threading.get_ident()}"), "w").close()  # one per sync thread
             deadline = time.monotonic() + 60
             while not os.path.exists(os.path.join(gate, "go")) and time.monotonic() < deadline:
                 time.sleep(0.005)
