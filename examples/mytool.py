@@ -6,7 +6,7 @@
     python examples/mytool.py fail                 # a handled error: message, exit status 2
     python examples/mytool.py crash                # an unhandled exception
     python examples/mytool.py wait                 # sleeps, to be stopped by a signal
-    python examples/mytool.py telemetry allow|deny|status|forget
+    python examples/mytool.py telemetry allow|deny|status|show|forget
 
 The telemetry lines are marked ``# telemetry``. The tests run this file as a real
 subprocess; ``MYTOOL_TELEMETRY_URL`` points it at a test server (a self-hosting
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("fail", help="fail the way tools do: a message and exit status 2")
     commands.add_parser("crash", help="raise an unhandled exception")
     commands.add_parser("wait", help="print 'waiting' and sleep until stopped (at most 30 s)")
-    telemetry_commands.add_argparse(commands)  # telemetry: `mytool telemetry allow|deny|status|forget`
+    telemetry_commands.add_argparse(commands)  # telemetry: `mytool telemetry allow|deny|status|show|forget`
     args = parser.parse_args(argv)
     telemetry.set_attributes(command=args.command)  # telemetry
 

@@ -17,7 +17,7 @@ def test_the_tools_own_telemetry_command(tool) -> None:  # type: ignore[no-untyp
     allow = tool.run("telemetry", "allow")
     assert allow.returncode == 0 and allow.stderr == ""
     assert allow.stdout.startswith("usage statistics: allowed")
-    assert "python -m tallystick.client show --app mytool" in allow.stdout
+    assert "see exactly what is kept to send: mytool telemetry show" in allow.stdout
     assert (tool.data_dir / "consent").read_text() == "allowed"
     tool.run("hello", "Ada", env={"MYTOOL_TELEMETRY": "local"})
     assert len(tool.queued()) == 2, "the run that allowed records too, then hello"
@@ -30,7 +30,10 @@ def test_the_tools_own_telemetry_command(tool) -> None:  # type: ignore[no-untyp
     assert deny.stdout.startswith("usage statistics: denied")
     assert tool.queued() == [] and (tool.data_dir / "consent").read_text() == "disabled"
     wrong = tool.run("telemetry", "maybe")
-    assert wrong.returncode == 2 and "allow|deny|status|forget" in wrong.stderr
+    assert wrong.returncode == 2 and "allow|deny|status|show|forget" in wrong.stderr
+    shown = tool.run("telemetry", "show")
+    assert shown.returncode == 0 and shown.stdout.startswith("Telemetry of mytool\n")
+    assert "  stored choice:   disabled" in shown.stdout
 
 
 def test_the_click_command(tmp_path: Path) -> None:
@@ -89,7 +92,8 @@ def test_the_notice_names_the_tools_own_command(tmp_path: Path, stream) -> None:
     client.start()
     client.finish()
     assert "MY_TOOL_TELEMETRY=1 for one run, or `my-tool telemetry allow` for good" in stderr.text
-    assert "python -m tallystick.client allow" not in stderr.text
+    assert "`my-tool telemetry show` shows exactly what would be sent" in stderr.text
+    assert "python -m tallystick.client" not in stderr.text, "not on PATH in a tool's own venv or pipx install"
 
 
 def test_debug_alone_says_how_to_see_the_session(tmp_path: Path, stream) -> None:  # type: ignore[no-untyped-def]
@@ -132,3 +136,56 @@ def test_show_gives_the_servers_reason_for_a_refused_session(tool, fake_ingest) 
     )
     assert report["rejected"][0]["serverAnswer"] == {"message": "scripted answer"}
     assert report["lastUpload"] == "sent"
+
+
+def test_a_choice_that_cannot_be_stored_says_so(tool) -> None:  # type: ignore[no-untyped-def]
+    """A data directory that cannot be made (read-only home): `allow` says where and what to do, exit status 1."""
+    blocker = tool.home / "not-a-directory"
+    blocker.write_text("")  # XDG_DATA_HOME under a regular file: unwritable even for root
+    result = tool.run("telemetry", "allow", env={"XDG_DATA_HOME": str(blocker / "data")})
+    assert result.returncode == 1 and result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines[0] == "usage statistics: no choice made: nothing is recorded or sent until you allow it"
+    assert lines[1].startswith(f"  your choice could not be stored in {blocker / 'data' / 'mytool' / 'telemetry'}:")
+    assert lines[1].endswith("or set MYTOOL_TELEMETRY=1 for each run")
+
+
+FLAT_TOOL = """
+import argparse, sys
+import tallystick.client as telemetry
+from tallystick.client import commands
+
+def main():
+    telemetry.configure(telemetry.Config("flat", "1.0.0", "http://127.0.0.1:9", data_dir=sys.argv.pop(1),
+                        consent_command="flat telemetry", install_hooks=False))
+    status = commands.handle(sys.argv[1:], prog="flat")
+    if status is not None:
+        return status
+    parser = argparse.ArgumentParser(prog="flat")
+    parser.add_argument("-t", "--text", required=True)
+    print(parser.parse_args().text)
+    return 0
+
+sys.exit(main())
+"""
+
+
+def test_handle_gives_a_tool_without_subcommands_the_command(tmp_path: Path) -> None:
+    """commands.handle: `flat telemetry allow|--help` for a parser with no subcommands; other arguments untouched."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-c", FLAT_TOOL, str(tmp_path), *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, env={})
+
+    assert (run("-t", "hi").stdout, run("-t", "hi").returncode) == ("hi\n", 0)
+    allowed = run("telemetry", "allow")
+    assert (allowed.returncode, allowed.stderr) == (0, "")
+    assert allowed.stdout.startswith("usage statistics: allowed")
+    assert "flat telemetry show" in allowed.stdout
+    assert (tmp_path / "consent").read_text() == "allowed"
+    helped = run("telemetry", "--help")
+    assert helped.returncode == 0 and helped.stdout.startswith(
+        "usage: flat telemetry [-h] allow|deny|status|show|forget"
+    )
+    wrong = run("telemetry", "sometimes")
+    assert wrong.returncode == 2 and "invalid choice" in wrong.stderr

@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _show(config: Config, data_dir: str, as_json: bool) -> None:
+def report(config: Config, data_dir: str, as_json: bool) -> str:
+    """What ``show`` prints: the consent state, the last upload and every queued session as it will be sent."""
     stored = _consent.read_state(os.path.join(data_dir, "consent"))
     decision = _consent.decide(stored, os.environ, config.env_prefix, stderr_tty=False, ci=False)
     queue = Queue(data_dir, max_files=0, max_bytes=0, max_age_seconds=0, clock=config.clock, count=lambda _r, _n: None)
@@ -79,7 +80,7 @@ def _show(config: Config, data_dir: str, as_json: bool) -> None:
     covered = _collection.read(os.path.join(data_dir, _collection.COVERS_FILE))
     latest = _collection.read(os.path.join(data_dir, _collection.COLLECTION_FILE))
     not_covered = sorted(latest - covered) if covered is not None and latest is not None else []
-    report = {
+    found = {
         "app": config.app_id,
         "dataDirectory": data_dir,
         "storedConsent": stored,
@@ -97,26 +98,29 @@ def _show(config: Config, data_dir: str, as_json: bool) -> None:
         "notCoveredByConsent": not_covered,
     }
     if as_json:
-        print(json.dumps(report, indent=2))
-        return
-    print(f"Telemetry of {config.app_id}")
-    print(f"  data directory:  {data_dir}")
-    print(f"  stored choice:   {stored}")
-    print(f"  in this shell:   {'on' if decision.record else 'off'} ({decision.reason})")
-    print(f"  user ID:         {user_id or '(none)'}")
+        return json.dumps(found, indent=2)
+    lines: list[str] = []
+    lines.append(f"Telemetry of {config.app_id}")
+    lines.append(f"  data directory:  {data_dir}")
+    lines.append(f"  stored choice:   {stored}")
+    lines.append(f"  in this shell:   {'on' if decision.record else 'off'} ({decision.reason})")
+    lines.append(f"  user ID:         {user_id or '(none)'}")
     if state.outcome:
         failed = f", {state.failures} failed in a row" if state.failures else ""
-        print(f"  last upload:     {state.outcome}{failed}; next not before {time.ctime(state.next)}")
+        lines.append(f"  last upload:     {state.outcome}{failed}; next not before {time.ctime(state.next)}")
     if erasures:
-        print(f"  erasure:         {erasures} request(s) waiting to be sent, before any session")
+        lines.append(f"  erasure:         {erasures} request(s) waiting to be sent, before any session")
     if not_covered:
-        print(f"  withheld:        {', '.join(not_covered)} (new since you allowed; allow again to record them)")
-    print(f"  rejected:        {len(rejected)} session(s) the server refused, kept in {queue.rejected_directory}")
+        lines.append(f"  withheld:        {', '.join(not_covered)} (new since you allowed; allow again to record them)")
+    lines.append(
+        f"  rejected:        {len(rejected)} session(s) the server refused, kept in {queue.rejected_directory}"
+    )
     for item in rejected:
-        print(f"    {item['file']}: the server answered {json.dumps(item['serverAnswer'])}")
-    print(f"  queued:          {len(sessions)} session(s), sent as they are below")
+        lines.append(f"    {item['file']}: the server answered {json.dumps(item['serverAnswer'])}")
+    lines.append(f"  queued:          {len(sessions)} session(s), sent as they are below")
     for session in sessions:
-        print(json.dumps(session, indent=2))
+        lines.append(json.dumps(session, indent=2))
+    return "\n".join(lines)
 
 
 def _read_text(path: str) -> str | None:
@@ -132,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     config = Config(args.app, "0", "http://localhost", args.data_dir_name, data_dir=args.data_dir)
     data_dir = config.resolved_data_dir()
     if args.command == "show":
-        _show(config, data_dir, args.json)
+        print(report(config, data_dir, args.json))
         return 0
     if args.command == "forget":
         config.server_url = ""  # not known here: the tool's next run sends the request

@@ -150,12 +150,13 @@ def default_notice(app_id: str, env_prefix: str, command: str | None = None) -> 
     """The first-run notice; ``command`` is the tool's own consent command (``mytool telemetry``), if it has one."""
     name = env_variable(env_prefix)
     allow = f"`{command} allow`" if command else f"`python -m tallystick.client allow --app {app_id}`"
+    show = f"`{command} show`" if command else f"`python -m tallystick.client show --app {app_id}`"
     return (
         f"{app_id} can send anonymous usage statistics to its maintainers: which version and commands run,\n"
         "how long they take and which errors happen, with the operating system and Python version.\n"
         "Never names, paths, arguments, host names or IP addresses. Nothing is collected unless you opt in:\n"
         f"  {name}=1 for one run, or {allow} for good;\n"
-        f"  `python -m tallystick.client show --app {app_id}` shows exactly what would be sent.\n"
+        f"  {show} shows exactly what would be sent.\n"
         f"DO_NOT_TRACK=1 or {name}=0 always keeps it off. This notice is shown once.\n"
     )
 
