@@ -201,3 +201,17 @@ def test_ssl_cert_dir_is_honoured(tmp_path: Path, fake_ingest, certificates) -> 
     uploader, ids, _ = setup(tmp_path / "data", server.url, {"SSL_CERT_DIR": str(directory)})
     assert uploader.attempt() == "sent"
     assert server.received == ids
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_an_unreachable_proxy_is_named_as_the_proxy(tmp_path: Path, fake_ingest, scheme: str) -> None:  # type: ignore[no-untyped-def]
+    """A proxy that refuses connections fails as `proxy`, not as the server refusing; its password is never logged."""
+    from fixtures.common import free_port
+
+    server = fake_ingest()
+    url = server.url.replace("http://", f"{scheme}://")
+    dead = f"http://alice:s3cret@127.0.0.1:{free_port()}"
+    uploader, _, lines = setup(tmp_path, url, {f"{scheme.upper()}_PROXY": dead})
+    assert uploader.attempt() == "proxy"
+    assert server.received == [] and len(uploader.queue.entries()) == 1
+    assert lines and all("s3cret" not in line and "alice" not in line for line in lines)

@@ -39,7 +39,7 @@ class ProtocolError(OSError):
 
 
 class ProxyError(OSError):
-    """The proxy refused to open a tunnel or is misconfigured."""
+    """The proxy cannot be reached, refused to open a tunnel, or is misconfigured."""
 
 
 class Response:
@@ -209,7 +209,10 @@ def send(
             raise ProxyError("only http:// proxies are supported")
         if userinfo:
             proxy_auth = f"Proxy-Authorization: {_basic(userinfo)}\r\n"
-        sock = socket.create_connection((proxy_host, proxy_port), timeout=timeout)
+        try:
+            sock = socket.create_connection((proxy_host, proxy_port), timeout=timeout)
+        except OSError as exc:  # named as the proxy's: "refused" would blame the server; no URL, no password
+            raise ProxyError(f"cannot reach the proxy: {type(exc).__name__}") from None
     else:
         sock = socket.create_connection((host, port), timeout=timeout)
     try:
