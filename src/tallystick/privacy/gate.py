@@ -194,16 +194,25 @@ class Gate:
         """Re-read the declarations before the next session (the SIGHUP handler; signal-safe)."""
         self._reload_requested = True
 
-    async def maintain(self) -> None:
-        """Reload declarations and refresh tombstones when due; cheap when nothing is."""
+    def maintain_now(self) -> bool:
+        """The part of ``maintain`` that needs no await; False when a tombstone refresh is due (await ``maintain``)."""
         if self._reload_requested or (self.config_path and self.clock() - self._checked >= self.reload_check_seconds):
             self.reload_if_changed()
         if self.tombstones.due():
-            try:
-                await asyncio.to_thread(self.tombstones.refresh)
-            except (StorageError, OSError) as exc:
-                log.warning("could not read tombstones (keeping the previous ones): %s", exc)
-                self.tombstones._refreshed = self.clock()
+            return False
+        if self.quarantine.dirty:
+            self._schedule_flush()
+        return True
+
+    async def maintain(self) -> None:
+        """Reload declarations and refresh tombstones when due; cheap when nothing is."""
+        if self.maintain_now():
+            return
+        try:
+            await asyncio.to_thread(self.tombstones.refresh)
+        except (StorageError, OSError) as exc:
+            log.warning("could not read tombstones (keeping the previous ones): %s", exc)
+            self.tombstones._refreshed = self.clock()
         if self.quarantine.dirty:
             self._schedule_flush()
 

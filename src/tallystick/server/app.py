@@ -18,6 +18,7 @@ A session is acknowledged only after the store reports it durably written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -131,14 +132,23 @@ class Ingest:
         session = msgspec.convert(tree, Session)
         return self.privacy.check(session) or session
 
-    async def store_session(self, session: Session, sent: bytes | dict[str, Any] | None = None) -> int:
-        """Store durably; 201 if new, 304 if a session with this key was already stored.
+    def object_for(self, session: Session, sent: bytes | dict[str, Any] | None = None) -> tuple[str, bytes]:
+        """The key and stored object of a valid session; ``sent``: the body or tree it was validated from,
+        stored as sent (``layout.stamped_json``)."""
+        return session_key(session), encode_json(stamped_json(session, sent, datetime.now(UTC)))
 
-        ``sent``: the body or tree the session was validated from, stored as sent (``layout.stamped_json``).
-        """
-        data = encode_json(stamped_json(session, sent, datetime.now(UTC)))
+    def put(self, key: str, data: bytes) -> asyncio.Future[bool]:
+        """Store durably (``stored`` tells the answer when it is done); StoreFailed if the store refuses at once."""
         try:
-            created = await self.store.put_if_absent_async(session_key(session), data)
+            return self.store.put_if_absent_future(key, data)
+        except (StorageError, OSError) as exc:
+            log.warning("storage failed: %s", exc)
+            raise StoreFailed from exc
+
+    def stored(self, done: asyncio.Future[bool]) -> int:
+        """The answer to a finished ``put``: 201 if new, 304 if a session with its key was already stored."""
+        try:
+            created = done.result()
         except (StorageError, OSError) as exc:
             log.warning("storage failed: %s", exc)
             raise StoreFailed from exc
@@ -147,6 +157,17 @@ class Ingest:
             return 201
         self._duplicate.inc()
         return 304
+
+    async def store_object(self, key: str, data: bytes) -> int:
+        """``put`` and wait: 201 or 304 once durable."""
+        done = self.put(key, data)
+        with contextlib.suppress(StorageError, OSError):  # ``stored`` words the failure
+            await done
+        return self.stored(done)
+
+    async def store_session(self, session: Session, sent: bytes | dict[str, Any] | None = None) -> int:
+        """Store durably; 201 if new, 304 if a session with this key was already stored (see ``object_for``)."""
+        return await self.store_object(*self.object_for(session, sent))
 
     def invalid(self, session_id: Any, errors: list[ValidationError], sample: Any = None) -> Outcome:
         """A 400 outcome, counted (and ``sample``, its body or tree, quarantined: see ``privacy.quarantine``)."""
@@ -157,22 +178,52 @@ class Ingest:
         log.debug("invalid session", extra={"validationErrors": [e.type for e in errors]})
         return Outcome(400, session_id if isinstance(session_id, str) else None, errors)
 
-    async def ingest_body(self, body: bytes | msgspec.Raw) -> Outcome:
-        """Validate and store one session's JSON text (the fast path first, see ``schema.fastpath``)."""
-        if not self._attached:
-            self.attach()
-        await self.privacy.maintain()
+    def prepare(self, body: bytes | msgspec.Raw) -> tuple[str, bytes, str] | Outcome:
+        """Validate one session's JSON text (the fast path first, see ``schema.fastpath``): its key, the object to
+        store and its ID, or the 400 Outcome. Run ``privacy.maintain`` (or ``maintain_now``) first."""
         session = fast_session(body, self.config.attribute_chars)
         if session is None or session.application_id not in self.privacy.applications:
             try:
                 tree = decode_json(bytes(body))
             except InvalidSession as exc:
                 return self.invalid(None, exc.errors, bytes(body))
-            return await self.ingest(tree, bytes(body))
+            return self.prepare_tree(tree, bytes(body))
         errors = self.privacy.check(session)
         if errors:
             return self.invalid(session.session_id, errors, bytes(body))
-        return Outcome(await self.store_session(session, bytes(body)), session.session_id)
+        return (*self.object_for(session, bytes(body)), session.session_id)
+
+    def prepare_tree(self, tree: Any, body: bytes | None = None) -> tuple[str, bytes, str] | Outcome:
+        """``prepare`` for a session decoded by ``decode_json`` (``body``: its JSON text, if at hand)."""
+        checked = self.check(tree)
+        if isinstance(checked, list):
+            return self.invalid(tree.get("sessionId") if isinstance(tree, dict) else None, checked, body or tree)
+        return (*self.object_for(checked, tree), checked.session_id)
+
+    def ingest_now(self, body: bytes) -> tuple[asyncio.Future[bool], str] | Outcome | None:
+        """``ingest_body`` without a task, on the server's loop: the store's future (``stored`` reads it) and the
+        session ID, or the 400 Outcome; None when privacy upkeep must be awaited first (use ``ingest_body``).
+        StoreFailed if the store refuses at once."""
+        if not self._attached:
+            self.attach()
+        if not self.privacy.maintain_now():
+            return None
+        prepared = self.prepare(body)
+        if isinstance(prepared, Outcome):
+            return prepared
+        key, data, session_id = prepared
+        return self.put(key, data), session_id
+
+    async def ingest_body(self, body: bytes | msgspec.Raw) -> Outcome:
+        """Validate and store one session's JSON text (the fast path first, see ``schema.fastpath``)."""
+        if not self._attached:
+            self.attach()
+        await self.privacy.maintain()
+        prepared = self.prepare(body)
+        if isinstance(prepared, Outcome):
+            return prepared
+        key, data, session_id = prepared
+        return Outcome(await self.store_object(key, data), session_id)
 
     async def ingest(self, tree: Any, body: bytes | None = None) -> Outcome:
         """Validate and store one session decoded by ``decode_json`` (``body``: its JSON text, if at hand)."""
@@ -180,10 +231,11 @@ class Ingest:
             self.attach()
         if body is None:
             await self.privacy.maintain()
-        checked = self.check(tree)
-        if isinstance(checked, list):
-            return self.invalid(tree.get("sessionId") if isinstance(tree, dict) else None, checked, body or tree)
-        return Outcome(await self.store_session(checked, tree), checked.session_id)
+        prepared = self.prepare_tree(tree, body)
+        if isinstance(prepared, Outcome):
+            return prepared
+        key, data, session_id = prepared
+        return Outcome(await self.store_object(key, data), session_id)
 
     def too_large(self, session_id: Any) -> Outcome:
         limit = self.config.max_body_bytes
@@ -395,8 +447,10 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Edge:
     app.router.redirect_slashes = False
     app.state.ingest = ingest
     # PUT /v1/sessions skips Starlette (fastroute.py); the Route above stays for other callers of ``app``.
-    edge = Edge(app, metrics, ROUTES, log_requests=config.log_requests, direct={"/v1/sessions": SessionRoute(api)})
+    sessions = SessionRoute(api)
+    edge = Edge(app, metrics, ROUTES, log_requests=config.log_requests, direct={"/v1/sessions": sessions})
     edge.state = app.state  # what the CLI and tests look up (``app.state.ingest``)
+    edge.raw_route = (b"PUT", b"/v1/sessions", sessions)  # answered by our protocol itself (``run.make_server``)
     return edge
 
 

@@ -48,6 +48,7 @@ class Edge:
     """Wraps the app: headers, ``X-Request-ID``, metrics by route, optional per-request log line."""
 
     state: Any  # the wrapped app's state, where the CLI and tests find ``ingest``
+    raw_route: Any = None  # (method, path, route) that ``server/protocol.py`` answers without ASGI
 
     def __init__(
         self,

@@ -23,6 +23,17 @@ headers end, their parsed size (URL, names, values, plus line ends) is checked b
 app sees the request. So the limit holds to within a few bytes per header line, and
 memory to the limit plus one read.
 
+The hot route. A server whose app has a ``raw_route`` (``server/fastroute.py``: ``PUT
+/v1/sessions``) answers that route's ordinary requests here, without ASGI: when a request's
+headers end, the route says whether it takes it (``takes``); if so its body is gathered from
+the parser and, when the request is complete within the same read, handed to the route
+(``handle``), which answers through ``reply`` (now or from a callback). A request whose body is
+not complete by the end of that read goes to the app after all, with what arrived of its
+body, as does every request the route does not take: the app then applies the body's
+deadline and limits. While such an answer is pending, the connection's next request waits
+(uvicorn's pipelining: ``_Answering`` stands in for its request cycle), so answers keep
+their order.
+
 Closing: the ``431`` is written, the sending side shut (``write_eof``), and what the
 client still sends is read and dropped for up to ``LINGER_SECONDS`` before closing: closing
 a socket with unread data makes the kernel send a reset, which can destroy the answer
@@ -32,9 +43,9 @@ before the client reads it.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Protocol
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from tallystick.server.middleware import SECURITY_HEADERS
 
@@ -59,10 +70,50 @@ class _HeadersTooLarge(Exception):
     """Raised inside a parser callback to stop it at once."""
 
 
+class RawRoute(Protocol):
+    """A route answered by the protocol itself (``fastroute.SessionRoute``)."""
+
+    def takes(self, headers: list[tuple[bytes, bytes]]) -> bytes | None:
+        """Given a request's headers: None to leave it to the app, else a value for ``handle``."""
+
+    def handle(self, connection: Any, body: bytes, taken: bytes) -> None:
+        """Answer a complete request through ``connection.reply``, once, now or later."""
+
+
+class _NoEvent:
+    def set(self) -> None:
+        pass
+
+
+_NO_EVENT = _NoEvent()
+
+
+class _Answering:
+    """In place of uvicorn's request cycle while the raw route answers (the attributes uvicorn uses)."""
+
+    __slots__ = ("disconnected", "keep_alive", "response_complete")
+    message_event = _NO_EVENT
+
+    def __init__(self, keep_alive: bool) -> None:
+        self.keep_alive = keep_alive
+        self.disconnected = False
+        self.response_complete = False
+
+
+_READING = 1  # the raw route took this request; its body is being gathered
+
+
 def protocol_class(
-    header_timeout: float, max_header_bytes: int = 32 * 1024, max_headers: int = 100
+    header_timeout: float,
+    max_header_bytes: int = 32 * 1024,
+    max_headers: int = 100,
+    raw_route: tuple[bytes, bytes, RawRoute] | None = None,
 ) -> type[asyncio.Protocol]:
-    """The protocol class for uvicorn's ``http`` setting, with these header bounds."""
+    """The protocol class for uvicorn's ``http`` setting, with these header bounds.
+
+    ``raw_route``: (method, path, route) of the route this protocol answers itself (see the module docstring).
+    """
+    raw_method, raw_path, route = raw_route or (b"", b"", None)
     too_large = _answer(
         b"431 Request Header Fields Too Large",
         b"request headers too large: at most %d bytes and %d header lines" % (max_header_bytes, max_headers),
@@ -81,6 +132,12 @@ def protocol_class(
         _read_from = 0  # ... up to its start
         _begun_at = 0  # ... up to the start of the read in which the current request began
         _refused = False
+        _raw = 0  # _READING while the raw route's request is being read
+        _taken = b""  # what the raw route's ``takes`` said
+        _body: list[bytes] | None = None  # the body so far of the raw route's request
+        _answering: _Answering  # the raw route's request being answered
+        _date = None  # uvicorn's default headers (the date) for which _date_lines was made
+        _date_lines = b""
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
@@ -96,6 +153,14 @@ def protocol_class(
             super().data_received(data)
             if self._in_headers and self._header_bytes > max_header_bytes and not self._refused:
                 self._refuse()
+            if self._raw:  # the raw route's request is not complete in this read: the app takes it over
+                self._raw = 0
+                body, self._body = self._body, None
+                if self._refused or self.transport.is_closing():
+                    return
+                self._to_app()
+                for part in body or ():
+                    HttpToolsProtocol.on_body(self, part)
 
         def on_message_begin(self) -> None:
             self._in_headers = True
@@ -105,14 +170,21 @@ def protocol_class(
             # The first byte of a request on a kept-alive connection starts its clock.
             if self._due is None:
                 self._start_clock()
-            super().on_message_begin()
+            # uvicorn's, without the ASGI scope: ``_to_app`` makes it for a request that goes to the app.
+            self.url = b""
+            self.expect_100_continue = False
+            self.headers = []
 
         def on_header(self, name: bytes, value: bytes) -> None:
             self._header_count += 1
             if self._header_count > max_headers:
                 self._refused_by_parser = True
                 raise _HeadersTooLarge
-            super().on_header(name, value)
+            # uvicorn's, inline.
+            name = name.lower()
+            if name == b"expect" and value.lower() == b"100-continue":
+                self.expect_100_continue = True
+            self.headers.append((name, value))
 
         def on_headers_complete(self) -> None:
             self._in_headers = False
@@ -127,7 +199,62 @@ def protocol_class(
                 if size > max_header_bytes:
                     self._refused_by_parser = True
                     raise _HeadersTooLarge
-            super().on_headers_complete()
+            if route is not None and self.url == raw_path and not self.expect_100_continue:
+                parser = self.parser
+                cycle = self.cycle
+                if (
+                    (cycle is None or cycle.response_complete)
+                    and parser.get_method() == raw_method
+                    and parser.get_http_version() == "1.1"
+                    and not parser.should_upgrade()
+                ):
+                    taken = route.takes(self.headers)
+                    if taken is not None:
+                        self._raw = _READING
+                        self._taken = taken
+                        self._body = []
+                        return
+            self._to_app()
+
+        def _to_app(self) -> None:
+            """uvicorn's handling of a request's head: the ASGI scope, a request cycle, the app's task."""
+            url, headers, expect = self.url, self.headers, self.expect_100_continue
+            HttpToolsProtocol.on_message_begin(self)
+            self.url, self.expect_100_continue = url, expect
+            self.headers.extend(headers)  # the list the scope holds
+            HttpToolsProtocol.on_headers_complete(self)
+
+        def on_body(self, body: bytes) -> None:
+            if self._raw:
+                self._body.append(body)  # type: ignore[union-attr]
+            else:
+                super().on_body(body)
+
+        def on_message_complete(self) -> None:
+            if not self._raw:
+                super().on_message_complete()
+                return
+            self._raw = 0
+            parts, self._body = self._body or [b""], None
+            self._answering = self.cycle = _Answering(self.parser.should_keep_alive())  # type: ignore[assignment]
+            route.handle(self, parts[0] if len(parts) == 1 else b"".join(parts), self._taken)  # type: ignore[union-attr]
+
+        def reply(self, status: int, headers: bytes, body: bytes, *, close: bool = False) -> None:
+            """The raw route's answer: the status line, uvicorn's default headers (the date), ``headers``, ``body``."""
+            cycle = self._answering  # not always self.cycle: a pipelined request may have gone to the app since
+            cycle.response_complete = True
+            keep_alive = cycle.keep_alive and not close
+            transport = self.transport
+            if not cycle.disconnected and not transport.is_closing():
+                defaults = self.server_state.default_headers
+                if defaults is not self._date:
+                    type(self)._date = defaults
+                    type(self)._date_lines = b"".join(b"%s: %s\r\n" % pair for pair in defaults)
+                connection = b"" if keep_alive else b"connection: close\r\n"
+                transport.write(b"%s%s%s%s\r\n%s" % (STATUS_LINE[status], self._date_lines, headers, connection, body))
+                if not keep_alive:
+                    transport.close()
+            self.on_response_complete()
 
         def send_400_response(self, msg: str) -> None:
             # uvicorn answers a parser error with 400; a stop by ``on_header`` above is a 431.

@@ -41,7 +41,8 @@ def make_server(app: Any, sock: socket.socket, *, lifecycle_logs: bool = True) -
 
     Settings come from the app's ServerConfig: the header deadline, size and count
     (``protocol.py``, which holds them for every server the project starts, whatever the
-    app) and how long a SIGTERM waits for requests in flight before they are cut off.
+    app) and how long a SIGTERM waits for requests in flight before they are cut off. An
+    app's ``raw_route`` (the ingest app's ``PUT /v1/sessions``) is answered by the protocol.
     ``lifecycle_logs=False`` leaves out uvicorn's info lines (``logs.logging_config``) for
     callers that tell the user themselves when the server starts and stops.
     """
@@ -51,7 +52,12 @@ def make_server(app: Any, sock: socket.socket, *, lifecycle_logs: bool = True) -
     bounds = settings or defaults
     config = uvicorn.Config(
         app,
-        http=protocol_class(bounds.header_timeout_seconds, bounds.max_header_bytes, bounds.max_headers),
+        http=protocol_class(
+            bounds.header_timeout_seconds,
+            bounds.max_header_bytes,
+            bounds.max_headers,
+            raw_route=getattr(app, "raw_route", None),
+        ),
         access_log=False,
         log_config=logging_config(settings.log_level if settings else "info", lifecycle=lifecycle_logs),
         log_level=None,

@@ -356,19 +356,35 @@ class WriteAheadLog:
 
     async def put(self, key: str, data: bytes) -> bool:
         """Store ``data`` under ``key`` unless an object is there; True if created. Durable on return."""
-        if self._closed:
-            raise StorageUnavailable(f"the store at {self.root} is closed: restart the service")
         loop = asyncio.get_running_loop()
-        if loop is not self._io_loop and not self.attach(loop):
+        if loop is not self._io_loop and not self._closed and not self.attach(loop):
             io_loop = self._io_loop
             assert io_loop is not None
             return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.put(key, data), io_loop))
+        return await self.submit(key, data)
+
+    def runs_here(self) -> bool:
+        """Whether the running loop is this log's I/O loop (where ``submit`` may be called)."""
+        loop = self._io_loop
+        return loop is not None and _runs_here(loop)
+
+    def submit(self, key: str, data: bytes) -> asyncio.Future[bool]:
+        """``put`` without a coroutine, on the I/O loop: the future of its outcome (see the module docstring).
+
+        For callers that wait with a callback (``add_done_callback``) rather than a task of their own;
+        call it on the loop ``attach`` made the I/O loop (RuntimeError elsewhere).
+        """
+        if self._closed:
+            raise StorageUnavailable(f"the store at {self.root} is closed: restart the service")
         if self._failed is not None:
             raise StorageUnavailable(self._failed)
+        loop = self._io_loop
+        if loop is None or not _runs_here(loop):
+            raise RuntimeError("WriteAheadLog.submit outside its I/O loop: use put")
+        future: asyncio.Future[bool] = loop.create_future()
         entry = self._pending.get(key)
         if entry is None:
             record = encode_record(key, data)  # first: if it raises, nothing was queued for the writer to answer
-            future: asyncio.Future[bool] = loop.create_future()
             entry = self._pending[key] = _Entry(key, future)
             self._sent.append(entry)
             self._out += record
@@ -380,12 +396,11 @@ class WriteAheadLog:
                 # the writer) for all of them, where a write per request cost a tenth of the request.
                 self._flush_scheduled = True
                 loop.call_soon(self._flush)
-            return await future
-        if entry.durable:
-            return False
-        future = loop.create_future()
-        entry.others.append(future)
-        return await future
+        elif entry.durable:
+            future.set_result(False)
+        else:
+            entry.others.append(future)
+        return future
 
     def put_blocking(self, key: str, data: bytes, timeout: float = 60.0) -> bool:
         """``put`` for threads without an event loop (not for the I/O loop's own thread)."""

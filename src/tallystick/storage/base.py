@@ -64,6 +64,13 @@ class Store(ABC):
         """``put_if_absent`` for async callers; backends with native async I/O override it."""
         return await asyncio.to_thread(self.put_if_absent, key, data)
 
+    def put_if_absent_future(self, key: str, data: bytes) -> asyncio.Future[bool]:
+        """``put_if_absent_async`` as a future of the running loop, for callers that wait with a callback.
+
+        The default runs ``put_if_absent_async`` as a task; a store that can answer without one overrides it.
+        """
+        return asyncio.ensure_future(self.put_if_absent_async(key, data))
+
     @abstractmethod
     def get(self, key: str) -> bytes:
         """The object's bytes; raises ObjectNotFound."""

@@ -19,6 +19,7 @@ ordinary object files, so everything that reads the directory is unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
 import errno
@@ -182,6 +183,14 @@ class LocalStore(Store):
             self.open_log()
             assert self._log is not None
         return await self._log.put(check_key(key), data)
+
+    def put_if_absent_future(self, key: str, data: bytes) -> asyncio.Future[bool]:
+        """Straight from the log when this loop does its I/O (no task per write), else as the base class
+        (also when a subclass writes its own way: ``put_if_absent_async`` overridden)."""
+        log = self._log
+        if log is not None and log.runs_here() and type(self).put_if_absent_async is LocalStore.put_if_absent_async:
+            return log.submit(check_key(key), data)
+        return super().put_if_absent_future(key, data)
 
     def close(self) -> None:
         if self._log is not None:
