@@ -308,6 +308,30 @@ def test_unclean_stop_leaves_segments_that_next_open_replays(tmp_path: Path, ope
     assert all((tmp_path / "x" / str(i)).read_bytes() == b"%d" % i for i in range(10))
 
 
+def test_a_busy_log_writes_into_zeros_written_ahead_which_recovery_reads_as_the_end(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """After a checkpoint the next segment starts as synced zeros; records go over them; a replay stops at them."""
+    wal = _open(tmp_path, open_logs, checkpoint_seconds=0.05)
+    assert _put_all(wal, [(f"z/{i}", b"%d" % i) for i in range(20)]) == [True] * 20
+    wait_until((tmp_path / ".wal" / "next.spare").exists, timeout=10, what="zeros written ahead after a checkpoint")
+    wait_until(lambda: not wal.segment_paths(), timeout=10, what="the first segment's checkpoint")
+    assert _put_all(wal, [(f"y/{i}", b"%d" % i) for i in range(5)]) == [True] * 5
+    (segment,) = wal.segment_paths()
+    data = segment.read_bytes()
+    records = b"".join(encode_record(f"y/{i}", b"%d" % i) for i in range(5))
+    assert data.startswith(records) and len(data) >= 1 << 20 and not data[len(records) :].strip(b"\0")
+    os.kill(wal.helper_pid, signal.SIGKILL)  # before the checkpoint: the segment stays for the replay
+    wait_until(lambda: wal.failed is not None, timeout=10, what="the server to see the writer gone")
+    wal.close()
+    for i in range(5):
+        (tmp_path / "y" / str(i)).unlink()
+    reopened = _open(tmp_path, open_logs)
+    assert (reopened.recovery.records, reopened.recovery.rewritten, reopened.recovery.torn_bytes) == (5, 5, 0)
+    assert all((tmp_path / "y" / str(i)).read_bytes() == b"%d" % i for i in range(5))
+    assert not (tmp_path / ".wal" / "next.spare").exists()
+
+
 def test_unmaterialized_record_stays_pending_and_in_the_log(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
     """If an object file cannot be created after the log sync, the write is still durable: 201, then 304."""
     (tmp_path / "blocked").write_bytes(b"a file where a directory should be")

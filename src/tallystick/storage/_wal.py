@@ -15,7 +15,9 @@ hand-offs and context switches, which took a third of a durable request's time).
 Files, below the store's root::
 
     .wal/lock                  flock'ed by the writing server and its writer process
-    .wal/<sequence>.log        segments: records appended in order, never rewritten
+    .wal/<sequence>.log        segments: records appended in order, never rewritten; one may
+                               end in zeros written (and synced) ahead, which end its records
+    .wal/next.spare            those zeros, ready to become the next segment
     .tmp/m-<pid>-<tag>-<n>     a new object's content while the writer makes it
     .tmp/w-<pid>-<n>           the same during recovery
 
@@ -649,7 +651,7 @@ class _Replay:
             records, end = decode_records(data)
             recovery.segments += 1
             recovery.records += len(records)
-            recovery.torn_bytes += len(data) - end
+            recovery.torn_bytes += len(data[end:].rstrip(b"\0"))  # a segment may end in zeros written ahead
             for key, obj in records:
                 path = self._prefix + key
                 try:
