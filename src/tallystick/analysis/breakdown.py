@@ -29,7 +29,7 @@ def _from_rollup(b: Bound, where: str, attribute: str, unit: str) -> tuple[Rows,
         period = '"day"'
     else:
         users = 'count(DISTINCT "userKey")'
-        period = b.dialect.base.trunc(unit, '"day"')  # type: ignore[arg-type]
+        period = b.dialect.trunc(unit, '"day"')  # type: ignore[arg-type]
     source = f"sessions_daily WHERE {where}"
     per_period = b.rows(f'SELECT {period}, {value}, sum("sessions"), {users} FROM {source} GROUP BY ALL')
     totals = b.rows(f'SELECT {period}, sum("sessions"), {users} FROM {source} GROUP BY ALL')
@@ -58,7 +58,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         typed = b.reads_typed(str(attribute))  # the attributes' own columns, not the JSON (warehouse/rollup.py)
         source = f"{b.sessions_table(typed)} WHERE {b.sessions_where(typed=typed)}"
         value = b.typed_attr(str(attribute)) if typed else b.attr(str(attribute))
-        period = d.base.trunc(unit, '"sessionStartTime"')  # type: ignore[arg-type]
+        period = d.trunc(unit, '"sessionStartTime"')  # type: ignore[arg-type]
         users = b.user_key(typed)
         per_period = b.rows(
             f"SELECT {period}, {value}, count(*), count(DISTINCT {users}) FROM {source} GROUP BY {period}, {value}"

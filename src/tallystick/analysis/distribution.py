@@ -45,7 +45,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         raise BadParameter(f"--per must be session or user, not {per!r}")
     b.require_attribute(str(attribute))
     typed = b.typed(str(attribute))  # the attribute's own column instead of the JSON (warehouse/rollup.py)
-    value = b.typed_attr(str(attribute), "number") if typed else b.attr(str(attribute), "number")
+    value = b.typed_attr(str(attribute), number=True) if typed else b.attr(str(attribute), number=True)
     where = b.sessions_where(typed=typed)
     table = "sessions_typed" if typed else "sessions"
     source = (

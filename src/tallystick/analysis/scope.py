@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from tallystick.analysis.dialect import AttributeKind, Dialect, duckdb_typed
 from tallystick.analysis.errors import (
     BadParameter,
     EmptyRange,
@@ -25,6 +24,7 @@ from tallystick.analysis.errors import (
 from tallystick.schema import _rules
 from tallystick.warehouse import rollup
 from tallystick.warehouse.base import Queryable
+from tallystick.warehouse.dialect import Dialect, dialect_of
 
 
 @dataclass(frozen=True)
@@ -114,8 +114,11 @@ class Bound:
     def days(self) -> list[date]:
         return [self.since + timedelta(days=i) for i in range((self.until - self.since).days + 1)]
 
-    def attr(self, name: str, kind: AttributeKind = "string", column_sql: str = "attributes") -> str:
-        return self.dialect.attribute(column_sql, name, kind)
+    def attr(self, name: str, *, number: bool = False, column_sql: str = "attributes") -> str:
+        """An attribute as text whatever its type (``Dialect.attribute_text``: how filters compare), or
+        with ``number`` that text as a number (NULL when it is none)."""
+        text = self.dialect.attribute_text(column_sql, name)
+        return self.dialect.text_number(text) if number else text
 
     def sessions_where(self, *, with_filters: bool = True, typed: bool = False) -> str:
         d = self.dialect
@@ -181,9 +184,10 @@ class Bound:
         typed = self.reads_typed()
         return f'SELECT "sessionId" FROM {self.sessions_table(typed)} WHERE {self.sessions_where(typed=typed)}'
 
-    def typed_attr(self, name: str, kind: AttributeKind = "string") -> str:
+    def typed_attr(self, name: str, *, number: bool = False) -> str:
         """What ``attr`` gives, from the attribute's own text column in ``sessions_typed`` (DuckDB)."""
-        return duckdb_typed(f'"{rollup.TYPED_PREFIX}{name}"', kind)
+        text = f'"{rollup.TYPED_PREFIX}{name}"'
+        return self.dialect.text_number(text) if number else text
 
     def rollup_where(self) -> str | None:
         """Conditions for the daily rollup (``warehouse/rollup.py``) equivalent to ``sessions_where()``,
@@ -262,7 +266,7 @@ class Bound:
 
 def bind(warehouse: Queryable, scope: Scope) -> Bound:
     """Check ``scope`` against ``warehouse``; raise a clear AnalysisError for anything that does not exist."""
-    d = Dialect(warehouse.dialect)
+    d = dialect_of(warehouse)
     if not scope.app:
         raise BadParameter("name the application with --app")
     rows = warehouse.query(

@@ -13,10 +13,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from tallystick.analysis.dialect import Dialect
 from tallystick.dashboard.errors import BadQuery
 from tallystick.dashboard.reader import Connection
 from tallystick.schema._rules import is_attribute_name, is_type_name
+from tallystick.warehouse.dialect import DUCKDB, Dialect
 
 TOP_GROUPS = 8
 METRICS = {
@@ -111,7 +111,7 @@ def metric_label(metric: str) -> str:
     return f"Share of sessions with event {name}" if kind == "event" else f"Median {name} duration (ms)"
 
 
-def _dimension_sql(name: str, alias: str = "", dialect: str = "duckdb") -> str:
+def _dimension_sql(name: str, alias: str = "", sql: Dialect = DUCKDB) -> str:
     """SQL for ``version`` or ``attr.<key>`` as text, on table ``alias``; BadQuery for anything else.
 
     The key goes into the SQL text (a JSON path), so it is checked here, where it is used,
@@ -123,7 +123,7 @@ def _dimension_sql(name: str, alias: str = "", dialect: str = "duckdb") -> str:
     kind, _, key = name.partition(".")
     if kind != "attr" or not is_attribute_name(key):
         raise BadQuery(f"{name!r} is not a dimension: use version or attr.<name> (letters and digits)")
-    return Dialect(dialect).attribute(f"{prefix}attributes", key)
+    return sql.attribute_text(f"{prefix}attributes", key)
 
 
 @dataclass
@@ -156,7 +156,7 @@ def options(con: Connection, app: str) -> Options:
 
 def values(con: Connection, app: str, dimension: str, limit: int = 50) -> list[str]:
     """The most frequent values of a dimension, for the filter's suggestions."""
-    expr = _dimension_sql(_check_dimension(dimension, "filter"), dialect=con.dialect)
+    expr = _dimension_sql(_check_dimension(dimension, "filter"), sql=con.sql)
     rows = con.query(
         f'SELECT {expr} AS v FROM sessions WHERE "applicationId" = ? AND v IS NOT NULL '
         f"GROUP BY v ORDER BY count(*) DESC, v LIMIT {int(limit)}",
@@ -203,9 +203,9 @@ def series(con: Connection, state: ExploreState) -> Series:
     where = ['s."applicationId" = ?', 's."sessionStartTime" >= ?', 's."sessionStartTime" < ?']
     params: list[Any] = [state.app, start_of(state.start), start_of(state.end + timedelta(days=1))]
     for k, v in state.filters:
-        where.append(f"{_dimension_sql(k, 's', con.dialect)} = ?")
+        where.append(f"{_dimension_sql(k, 's', con.sql)} = ?")
         params.append(v)
-    group = _dimension_sql(state.by, "s", con.dialect) if state.by else "'all'"
+    group = _dimension_sql(state.by, "s", con.sql) if state.by else "'all'"
     sql = con.sql
     period = sql.trunc(state.grain, 's."sessionStartTime"') if state.view == "time" else "0"  # type: ignore[arg-type]
     # Plain subqueries, one JOIN per SELECT and distinct column names: what ClickHouse 18.16 takes too.

@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 
 from tallystick.dashboard.errors import BadQuery, NoData
 from tallystick.warehouse import Limits, Queryable, QueryError, QueryResult, WarehouseError, open_warehouse
-from tallystick.warehouse.sql import Dialect
+from tallystick.warehouse.dialect import Dialect
 
 T = TypeVar("T")
 
@@ -97,10 +97,6 @@ class Connection:
 
     def __init__(self, warehouse: Queryable) -> None:
         self.warehouse = warehouse
-
-    @property
-    def dialect(self) -> str:
-        return self.warehouse.dialect
 
     @property
     def sql(self) -> Dialect:

@@ -29,7 +29,7 @@ def users(b: Bound) -> int:
 
 def users_per_period(b: Bound, every: str) -> dict[date, int]:
     """Distinct users in scope per ``day``, ``week`` or ``month`` (periods as the analyses truncate them)."""
-    period = b.dialect.base.trunc(every, '"sessionStartTime"')  # type: ignore[arg-type]
+    period = b.dialect.trunc(every, '"sessionStartTime"')  # type: ignore[arg-type]
     rows = b.rows(
         f"SELECT {period}, count(DISTINCT {b.user_key()}) FROM sessions WHERE {b.sessions_where()} GROUP BY {period}"
     )

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from tallystick.warehouse.sql import Dialect, dialect
+from tallystick.warehouse.dialect import Dialect, dialect
 
 
 class WarehouseError(Exception):
@@ -64,7 +64,7 @@ class Queryable(ABC):
 
     @property
     def sql(self) -> Dialect:
-        """The SQL pieces that differ between engines (see ``tallystick.warehouse.sql``)."""
+        """The SQL pieces that differ between engines (see ``tallystick.warehouse.dialect``)."""
         return dialect(self.dialect)
 
     @abstractmethod

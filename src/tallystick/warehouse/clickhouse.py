@@ -69,6 +69,7 @@ import msgspec
 
 from tallystick.warehouse import sandbox
 from tallystick.warehouse.base import Batch, QueryError, QueryResult, Warehouse, WarehouseError, WarehouseUnavailable
+from tallystick.warehouse.dialect import CLICKHOUSE
 from tallystick.warehouse.tables import Table, tables
 from tallystick.warehouse.transform import CLICKHOUSE_CSV, clickhouse_select_sql, read_sql
 from tallystick.warehouse.views import views
@@ -115,27 +116,17 @@ def _ddl(table: Table) -> str:
 
 
 def _literal(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return f"toDateTime('{value:%Y-%m-%d %H:%M:%S}', 'UTC')"
-    if isinstance(value, date):
-        return f"toDate('{value.isoformat()}')"
+    """A bound parameter as ClickHouse SQL: a scalar as the dialect writes it, lists and tuples of them."""
     if isinstance(value, list):
         return "[" + ", ".join(_literal(v) for v in value) + "]"
     if isinstance(value, tuple):
         return "(" + ", ".join(_literal(v) for v in value) + ")"
-    if isinstance(value, str):
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    raise QueryError(
-        f"cannot bind a {type(value).__name__} parameter: pass str, int, float, bool, date, datetime or list"
-    )
+    try:
+        return CLICKHOUSE.literal(value)
+    except (TypeError, ValueError):
+        raise QueryError(
+            f"cannot bind a {type(value).__name__} parameter: pass str, int, float, bool, date, datetime or list"
+        ) from None
 
 
 def bind(sql: str, parameters: list[Any] | None) -> str:

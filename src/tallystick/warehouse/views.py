@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from tallystick.warehouse.sql import Dialect
+from tallystick.warehouse.dialect import Dialect
 from tallystick.warehouse.tables import ENVIRONMENT_ATTRIBUTES
 
 

@@ -1,24 +1,10 @@
-"""The SQL pieces that differ between engines."""
+"""Common-factor analysis helpers."""
 
 from __future__ import annotations
 
 import pytest
 
 from tallystick.analysis.common_factor import _as_decoded
-from tallystick.analysis.dialect import Dialect
-
-
-def test_shared_subquery_is_a_cte_on_duckdb_and_pasted_on_clickhouse() -> None:
-    """A subquery read twice is computed once on DuckDB; ClickHouse 18.16 (no WITH subqueries) gets it at each use."""
-    sql = "SELECT * FROM {x} a JOIN {x} b ON a.n = b.n"
-    assert Dialect("duckdb").shared(sql, x="SELECT 1 AS n") == (
-        "WITH x AS MATERIALIZED (SELECT 1 AS n) SELECT * FROM x a JOIN x b ON a.n = b.n"
-    )
-    assert Dialect("clickhouse").shared(sql, x="SELECT 1 AS n") == (
-        "SELECT * FROM (SELECT 1 AS n) a JOIN (SELECT 1 AS n) b ON a.n = b.n"
-    )
-    with pytest.raises(ValueError, match="subquery name"):
-        Dialect("duckdb").shared(sql, **{"x; DROP": "SELECT 1"})
 
 
 @pytest.mark.parametrize(

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import ast
 import io
+import re
 import sys
+import tokenize
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 
+import tallystick
 from sessions import session
 from tallystick.client import _environment
 from tallystick.storage.local import LocalStore
 from tallystick.warehouse import Warehouse
+from tallystick.warehouse.dialect import dialect
 from tallystick.warehouse.loader import Loader
-from tallystick.warehouse.sql import dialect
 from tallystick.warehouse.tables import ENVIRONMENT_ATTRIBUTES
 from warehouse.conftest import put
 
@@ -90,6 +95,44 @@ def test_time_and_aggregate_helpers(loaded: Warehouse) -> None:
     assert rows == [(date(2026, 5, 6), date(2026, 5, 4), date(2026, 5, 1), 2000.0, [1000.0, 3000.0], 1, "1.5.0", 5)]
 
 
+def test_analysis_helpers_agree_across_engines(loaded: Warehouse) -> None:
+    """Attributes as text and as numbers, user keys, log bins, epoch seconds and samples answer alike."""
+    d = loaded.sql
+    start, attrs = '"sessionStartTime"', "attributes"
+    parts = [
+        d.attribute_text(attrs, "shell"),
+        d.text_number(d.attribute_text(attrs, "size")),
+        d.attribute_text(attrs, "isCI"),
+        d.attribute_text(attrs, "ci"),
+        d.attribute_text(attrs, "nothing"),
+        d.attribute_text(attrs, "text"),
+        d.log_bin('"durationMs"', 4),
+        d.epoch_seconds(start),
+        d.sample('"sessionId"', 0.5),
+        '"sessionId"',
+    ]
+    selected = ", ".join(f"{p} AS c{i}" for i, p in enumerate(parts))
+    rows = loaded.query(f"SELECT {selected} FROM sessions ORDER BY {start}").rows
+    assert [r[:8] for r in rows] == [
+        ("fish", 12.0, "true", None, None, 'a"b\\c', 28, 1778068800),
+        ("3", None, None, "false", None, None, 32, 1778072400),
+    ]
+    assert [bool(r[8]) for r in rows] == [str(r[9])[32:36] < "8000" for r in rows]
+    assert loaded.query(f"SELECT count(DISTINCT {d.user_key()}) FROM sessions").rows == [(1,)]
+    twice = d.shared("SELECT (SELECT count(*) FROM {x}) + (SELECT count(*) FROM {x})", x="SELECT 1 AS n FROM sessions")
+    assert loaded.query(twice).rows == [(4,)]
+
+
+def test_literals_read_back_as_given(loaded: Warehouse) -> None:
+    """Each engine quotes strings, dates, times, booleans and NULL its own way; all read back as given."""
+    d = loaded.sql
+    values: list[object] = ["it's a \\ b", date(2026, 5, 6), datetime(2026, 5, 6, 12, 30), True, None, 1.5]
+    rows = loaded.query("SELECT " + ", ".join(f"{d.literal(v)} AS c{i}" for i, v in enumerate(values))).rows
+    assert list(rows[0]) == values
+    versions = d.in_list('"applicationVersion"', ["1.5.0", "o'k"])
+    assert loaded.query(f"SELECT count(*) FROM sessions WHERE {versions}").rows == [(1,)]
+
+
 def test_parameters_bind_on_every_engine(loaded: Warehouse) -> None:
     """``?`` placeholders take strings and datetimes, quotes included."""
     rows = loaded.query(
@@ -128,3 +171,62 @@ def test_unknown_names_are_refused() -> None:
         dialect("postgres")
     with pytest.raises(ValueError, match="time unit"):
         dialect("clickhouse").trunc("year", "x")  # type: ignore[arg-type]
+
+
+def test_shared_subquery_is_a_cte_on_duckdb_and_pasted_on_clickhouse() -> None:
+    """A subquery read twice is computed once on DuckDB; ClickHouse 18.16 (no WITH subqueries) gets it at each use."""
+    sql = "SELECT * FROM {x} a JOIN {x} b ON a.n = b.n"
+    assert dialect("duckdb").shared(sql, x="SELECT 1 AS n") == (
+        "WITH x AS MATERIALIZED (SELECT 1 AS n) SELECT * FROM x a JOIN x b ON a.n = b.n"
+    )
+    assert dialect("clickhouse").shared(sql, x="SELECT 1 AS n") == (
+        "SELECT * FROM (SELECT 1 AS n) a JOIN (SELECT 1 AS n) b ON a.n = b.n"
+    )
+    with pytest.raises(ValueError, match="subquery name"):
+        dialect("duckdb").shared(sql, **{"x; DROP": "SELECT 1"})
+
+
+# Function names (and clauses) of one engine only; SQL that needs them asks the dialect.
+_ENGINE_ONLY = re.compile(
+    r"(?<![.\w])(json_extract\w*|json_type|json_exists|json_keys|quantile_cont|date_trunc|date_diff|try_cast|epoch"
+    r"|visitParam\w+|cityHash64|toDate\w*|toStartOf\w+|toMonday|toFloat64\w*|toU?Int\d+\w*|countIf|argMax|argMin"
+    r"|arrayJoin|multiIf|extractAll|quantiles?)\s*\(|\bAS MATERIALIZED\b|\bUSING SAMPLE\b",
+    re.IGNORECASE,
+)
+_SRC = Path(tallystick.__file__).parent
+# The engines' own modules: the dialect, each warehouse, its sandbox and load path, DuckDB's derived tables.
+_ENGINE_MODULES = {"dialect", "duckdb", "clickhouse", "sandbox", "transform", "rollup", "bigquery"}
+_ENGINE_NAMES = {"duckdb", "clickhouse", "chdb"}
+
+
+def _readers() -> list[Path]:
+    """Every module of ``src/`` but the engines' own."""
+    return [
+        p
+        for p in sorted(_SRC.rglob("*.py"))
+        if not (p.parent.name == "warehouse" and p.stem in _ENGINE_MODULES) and "bigquery" not in p.parts
+    ]
+
+
+def test_engine_sql_is_written_only_in_the_dialect() -> None:
+    """Outside the engines' modules no SQL names an engine's own function, and no code picks SQL by engine name:
+    a second dialect layer (or a piece of one) fails here, whatever it is called."""
+    found = []
+    for path in _readers():
+        source = path.read_text()
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.STRING and (m := _ENGINE_ONLY.search(token.string)):
+                found.append(f"{path.relative_to(_SRC)}:{token.start[0]}: {m.group(0)}")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Compare):
+                names = {n.value for n in [node.left, *node.comparators] if isinstance(n, ast.Constant)}
+                names |= {
+                    e.value
+                    for n in node.comparators
+                    if isinstance(n, ast.Tuple | ast.List | ast.Set)
+                    for e in n.elts
+                    if isinstance(e, ast.Constant)
+                }
+                if names & _ENGINE_NAMES:
+                    found.append(f"{path.relative_to(_SRC)}:{node.lineno}: compares with an engine name")
+    assert not found, "engine-specific SQL outside tallystick.warehouse.dialect:\n" + "\n".join(found)
