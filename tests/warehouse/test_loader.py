@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import gzip
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 import msgspec
 
 from sessions import body, session
 from tallystick import demo
 from tallystick.schema import Session, parse_session
+from tallystick.storage import open_store
 from tallystick.storage.layout import encode_session, session_key
 from tallystick.storage.local import LocalStore
-from tallystick.warehouse import Warehouse
+from tallystick.warehouse import Warehouse, open_warehouse
 from tallystick.warehouse.loader import Loader
 from warehouse.conftest import put
 
@@ -114,3 +122,68 @@ def test_session_ending_before_it_starts_is_rejected(store: LocalStore, warehous
     assert warehouse.query("SELECT error FROM _tallystick_loaded WHERE status = 'rejected'").rows == [
         ("sessionEndTime is before sessionStartTime",)
     ]
+
+
+def test_workers_open_a_bucket_with_the_key_in_its_url(azure_store_url: Callable[..., str], tmp_path: Path) -> None:
+    """Reader processes get the storage URL with its secrets (a store's ``url`` shows them as ``***``).
+
+    Azurite checks the account key (moto accepts any), so a worker given the shown URL is refused.
+    """
+    url = azure_store_url()
+    assert "account_key=" in url
+    store = open_store(url)
+    assert "***" in store.url  # what is shown hides the key ...
+    for s in demo.generate(60, seed=5):
+        parsed = parse_session(body(s))
+        store.put_if_absent(session_key(parsed), encode_session(parsed))
+    warehouse = open_warehouse(str(tmp_path / "w.duckdb"))
+    try:
+        stats = Loader(store, warehouse, batch_size=20, chunk_size=10, workers=1).run()  # ... the workers get it
+        assert (stats.loaded, stats.rejected) == (60, 0)
+    finally:
+        warehouse.close()
+        store.close()
+
+
+_POOL_SCRIPT = """
+import os, sys, time, multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from tallystick.warehouse.reader import init_worker, read_chunk_in_worker
+pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker,
+                           initargs=(sys.argv[1], os.getpid()))
+list(pool.map(read_chunk_in_worker, [[], []]))
+print(" ".join(str(p) for p in pool._processes), flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie nobody reaps counts as ended), read from /proc."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_reader_processes_end_when_the_loader_is_killed(tmp_path: Path) -> None:
+    """A loader killed with SIGKILL (no chance to stop its pool) leaves no reader process behind."""
+    loader = subprocess.Popen(
+        [sys.executable, "-c", _POOL_SCRIPT, str(tmp_path / "sessions")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert loader.stdout is not None
+        workers = [int(p) for p in loader.stdout.readline().split()]
+        assert len(workers) == 2 and all(_alive(p) for p in workers)
+    finally:
+        loader.kill()
+        loader.wait()
+        if loader.stdout is not None:
+            loader.stdout.close()
+    deadline = time.monotonic() + 15
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [p for p in workers if _alive(p)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"reader processes {left} outlived the loader"

@@ -65,6 +65,7 @@ def _server(args: argparse.Namespace, apps: Sequence[str], *, lifecycle_logs: bo
     from tallystick.storage import open_store
 
     store = open_store(config.storage_url)
+    _check_store(store)
     app = create_app(config, store)
     if hasattr(signal, "SIGHUP"):  # re-read the declarations in the config file (tallystick.privacy.gate)
         signal.signal(signal.SIGHUP, lambda *_: app.state.ingest.privacy.request_reload())
@@ -72,11 +73,27 @@ def _server(args: argparse.Namespace, apps: Sequence[str], *, lifecycle_logs: bo
     return make_server(app, sock, lifecycle_logs=lifecycle_logs), sock, url_of(sock)
 
 
+def _check_store(store: Any) -> None:
+    """Refuse to start on a store that is set up wrongly (a missing bucket, rejected credentials): the
+    fix is the operator's, and a replica that starts anyway answers every upload 503. A store that is
+    only unreachable now is said and served anyway: readiness stays 503 until it answers."""
+    from tallystick.storage import StorageMisconfigured, StorageUnavailable
+
+    try:
+        store.check()
+    except StorageMisconfigured:
+        store.close()
+        raise
+    except StorageUnavailable as exc:
+        say(f"warning: {exc}; /readyz answers 503 until it is reachable")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     server, sock, url = _server(args, args.app or [])
     config = server.config.app.state.ingest.config
     apps = ", ".join(sorted(config.applications))
-    print(f"ingest listening on {url} for {apps}; storage {config.storage_url}", flush=True)
+    store = server.config.app.state.ingest.store
+    print(f"ingest listening on {url} for {apps}; storage {store.url}", flush=True)  # secrets shown as ***
     try:
         server.run(sockets=[sock])
     finally:
@@ -84,10 +101,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _up_banner(config: Any, url: str, warehouse: str, data: Path, *, token: str | None, every: float) -> None:
+def _up_banner(
+    config: Any, store_url: str, url: str, warehouse: str, data: Path, *, token: str | None, every: float
+) -> None:
     say(f"tallystick up: ingest on {url} (applications: {', '.join(sorted(config.applications))})")
     say(f"  dashboard: {url}/" + (" (log in with the dashboard token)" if token else ""))
-    say(f"  sessions:  {config.storage_url}")
+    say(f"  sessions:  {store_url}")
     say(f"  warehouse: {warehouse} (loaded every {every:g}s)")
     where = f"--data-dir {shlex.quote(str(data))}"
     if warehouse != str(data / WAREHOUSE_FILE):
@@ -118,7 +137,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     server, sock, url = _server(args, sorted(apps), lifecycle_logs=False)
     warehouse = warehouse_spec(args)
     server.config.app = dashboard.mount(server.config.app, warehouse, token=token)
-    _up_banner(server.config.app.state.ingest.config, url, warehouse, data, token=token, every=args.load_every)
+    ingest = server.config.app.state.ingest
+    _up_banner(ingest.config, ingest.store.url, url, warehouse, data, token=token, every=args.load_every)
     stop = threading.Event()
     store = server.config.app.state.ingest.store
     retention = retention_of(args)

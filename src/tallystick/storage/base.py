@@ -132,6 +132,14 @@ class Store(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing
         """Release connections or handles."""
 
+    def reopen_url(self) -> str:
+        """The URL another process opens this store with: ``url`` unless that hides secrets.
+
+        ``url`` is for showing (secrets as ``***``); this one may carry credentials, so it is
+        handed to a worker process and never printed or logged.
+        """
+        return self.url
+
 
 def check_key(key: str) -> str:
     """Reject keys that could escape a store's root or be ambiguous.

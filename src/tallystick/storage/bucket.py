@@ -133,13 +133,18 @@ class BucketStore(Store):
         bucket: str,
         endpoint: str = "",
         secrets: tuple[str, ...] = (),
+        opened_from: str = "",
     ) -> None:
         self._store = store
+        self._opened_from = opened_from  # the URL as given, secrets included: for reopen_url only
         self.url = strip_userinfo(url)
         self.backend = backend
         self.bucket = bucket
         self.endpoint = strip_userinfo(endpoint)
         self._secrets = secrets  # values messages must never show (scrubbed from obstore's text)
+
+    def reopen_url(self) -> str:
+        return self._opened_from or self.url
 
     # -- writes ---------------------------------------------------------------------------
 

@@ -208,6 +208,7 @@ def open_bucket(url: str) -> BucketStore:
         bucket=bucket,
         endpoint=strip_userinfo(endpoint),
         secrets=secrets,
+        opened_from=url,
     )
 
 

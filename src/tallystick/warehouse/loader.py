@@ -91,7 +91,7 @@ def partitions(store: Store) -> Iterator[str]:
 
 def _reopenable(store: Store) -> bool:
     """Whether a worker process can open the same store from its URL."""
-    return not store.url.startswith("memory:")
+    return not store.reopen_url().startswith("memory:")
 
 
 class Loader:
@@ -181,7 +181,7 @@ class Loader:
             return
         context = multiprocessing.get_context("spawn")  # never fork a process holding a database connection
         with ProcessPoolExecutor(
-            self.workers, mp_context=context, initializer=init_worker, initargs=(self.store.url,)
+            self.workers, mp_context=context, initializer=init_worker, initargs=(self.store.reopen_url(), os.getpid())
         ) as pool:
             yield from _ordered(pool, [*head, *chunks], in_flight=2 * self.workers)
 

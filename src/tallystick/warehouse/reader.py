@@ -10,6 +10,9 @@ next run redoes.
 from __future__ import annotations
 
 import gzip
+import os
+import threading
+import time
 import zlib
 from dataclasses import dataclass, field
 
@@ -74,10 +77,22 @@ def read_chunk(store: Store, keys: list[tuple[str, str]]) -> Chunk:
     return chunk
 
 
-def init_worker(store_url: str) -> None:
-    """Process-pool initializer: each worker opens the store once."""
+def init_worker(store_url: str, parent: int | None = None) -> None:
+    """Process-pool initializer: each worker opens the store once, and ends when the loader ``parent`` is gone.
+
+    A loader killed with SIGKILL cannot stop its pool; its workers would wait on the pool's queue
+    forever (each holds both ends of it), so each watches its parent instead.
+    """
     global _store  # noqa: PLW0603 - one store per worker process, opened by the initializer
     _store = open_store(store_url)
+    if parent is not None:
+        threading.Thread(target=_exit_without, args=(parent,), name="tallystick-parent-watch", daemon=True).start()
+
+
+def _exit_without(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
 
 
 def read_chunk_in_worker(keys: list[tuple[str, str]]) -> Chunk:
