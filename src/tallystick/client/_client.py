@@ -18,7 +18,6 @@ import sys
 import time
 
 from tallystick.client import _consent, _files
-from tallystick.client._errors import ConfigError
 from tallystick.schema import _rules
 
 TYPE_CHECKING = False
@@ -32,7 +31,7 @@ if TYPE_CHECKING:
     from tallystick.client._uploader import Uploader
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
-# Where no upload process can start (see _spawn.available), the thread's upload gets this much of the exit.
+# Where no upload process can start (see Client._spawns), the thread's upload gets this much of the exit.
 FALLBACK_EXIT_WAIT = 0.025
 FALLBACK_EXIT_WAIT_CI = 1.0
 
@@ -137,6 +136,8 @@ class Client:
 
     def _refuse(self, problem: str) -> None:
         if self.config.strict:
+            from tallystick.client._errors import ConfigError
+
             raise ConfigError(f"telemetry is off: {problem}")
         self.log(f"telemetry is off: {problem}")
         self.count("badConfig")
@@ -290,10 +291,11 @@ class Client:
         return not (self.local_only or self.debug)
 
     def _spawns(self) -> bool:
-        """Whether uploads run in a detached process (else in a thread: see DESIGN.md)."""
-        from tallystick.client import _spawn
+        """Whether uploads run in a detached process (else in a thread: see DESIGN.md and ``_spawn``).
 
-        return _spawn.available()
+        Not ``_spawn``'s to say: a run that starts no upload process never imports that module.
+        """
+        return hasattr(os, "posix_spawn") and bool(sys.executable) and not getattr(sys, "frozen", False)
 
     def _notice(self) -> None:
         """Print the first-run notice, once: only the run that creates the marker prints."""
@@ -342,6 +344,7 @@ class Client:
     def adopt(self, config: Config) -> None:
         """Take the tool's application ID and version (tallystick.testing); a bad one raises."""
         from tallystick.client._config import Config
+        from tallystick.client._errors import ConfigError
 
         if not isinstance(config, Config):
             raise ConfigError(f"configure() takes a tallystick.client.Config, not {type(config).__name__}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import _thread
 
-from tallystick.client._errors import InvalidData
 from tallystick.client._ids import new_uuid4, rfc3339
 from tallystick.schema import _rules
 
@@ -22,6 +21,13 @@ if TYPE_CHECKING:
 
 # Room kept among the session's attributes for the client's own (environment, costs).
 RESERVED_ATTRIBUTES = 40
+
+
+def _invalid(message: str) -> Exception:
+    """The InvalidData to raise in strict mode, its module imported only then (most runs never raise)."""
+    from tallystick.client._errors import InvalidData
+
+    return InvalidData(message)
 
 
 def _problem(kind: str, name: object, rule: str) -> str:
@@ -41,7 +47,7 @@ def clean_attributes(
         if not _rules.is_attribute_name(name):
             if strict:
                 rule = _rules.PATTERN_DESCRIPTIONS[_rules.ATTRIBUTE_NAME_PATTERN]
-                raise InvalidData(_problem("attribute name", name, f"{rule}, at most {_rules.NAME_MAX_LENGTH} long"))
+                raise _invalid(_problem("attribute name", name, f"{rule}, at most {_rules.NAME_MAX_LENGTH} long"))
             count("invalidAttribute", 1)
             continue
         if isinstance(value, str) and len(value) > _rules.ATTRIBUTE_VALUE_MAX_LENGTH and not strict:
@@ -49,12 +55,12 @@ def clean_attributes(
         problem = _rules.attribute_value_problem(value)
         if problem is not None:
             if strict:
-                raise InvalidData(f"attribute {name!r} has a value the wire contract does not allow: it {problem}")
+                raise _invalid(f"attribute {name!r} has a value the wire contract does not allow: it {problem}")
             count("invalidAttribute", 1)
             continue
         if len(clean) >= limit and name not in clean:
             if strict:
-                raise InvalidData(f"more than {limit} attributes: the wire contract allows at most {limit}")
+                raise _invalid(f"more than {limit} attributes: the wire contract allows at most {limit}")
             count("tooManyAttributes", 1)
             continue
         clean[name] = value  # type: ignore[assignment]  # checked by attribute_value_problem
@@ -67,7 +73,7 @@ def check_type_name(kind: str, name: object, *, strict: bool) -> bool:
         return True
     if strict:
         rule = _rules.PATTERN_DESCRIPTIONS[_rules.TYPE_NAME_PATTERN]
-        raise InvalidData(_problem(f"{kind} type", name, f"{rule}, at most {_rules.TYPE_NAME_MAX_LENGTH} long"))
+        raise _invalid(_problem(f"{kind} type", name, f"{rule}, at most {_rules.TYPE_NAME_MAX_LENGTH} long"))
     return False
 
 
@@ -134,7 +140,7 @@ class Session:
         with self._lock:
             if len(self._events) >= _rules.MAX_EVENTS:
                 if self.strict:
-                    raise InvalidData(f"more than {_rules.MAX_EVENTS} events in one session")
+                    raise _invalid(f"more than {_rules.MAX_EVENTS} events in one session")
                 self._count("tooManyEvents", 1)
                 return
             self._events.append(event)
@@ -152,7 +158,7 @@ class Session:
         with self._lock:
             if len(self._spans) >= _rules.MAX_SPANS:
                 if self.strict:
-                    raise InvalidData(f"more than {_rules.MAX_SPANS} spans in one session")
+                    raise _invalid(f"more than {_rules.MAX_SPANS} spans in one session")
                 self._count("tooManySpans", 1)
                 return
             self._spans.append(span)

@@ -19,7 +19,8 @@ measured with bench/client_overhead.py, it saved nothing at the median.
 
 Where ``posix_spawn`` is missing (Windows) or the interpreter is frozen into the tool
 (``sys.executable`` would start the tool again), there is no upload process: the
-client falls back to a thread (see DESIGN.md).
+client falls back to a thread (see DESIGN.md; ``Client._spawns`` decides, so that a
+run starting no upload process never imports this module).
 """
 
 # ruff: noqa: SIM105  (contextlib would cost import time on the host's exit path)
@@ -37,11 +38,6 @@ if TYPE_CHECKING:
 MAX_HANDED_BYTES = 60 * 1024
 NICE = 19
 _CODE = "import sys;sys.path.insert(0,sys.argv[1]);from tallystick.client._child import main;main()"
-
-
-def available() -> bool:
-    """Whether an upload process can be started here."""
-    return hasattr(os, "posix_spawn") and bool(sys.executable) and not getattr(sys, "frozen", False)
 
 
 def start(config: Config, data_dir: str, *, ci: bool, handed: tuple[str, bytes] | None = None) -> int | None:
