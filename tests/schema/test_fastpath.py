@@ -8,13 +8,23 @@ declines (None) or it returns exactly what ``parse_session`` returns.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import pytest
 
 from sessions import BASE, session
-from tallystick.schema import InvalidSession, parse_session
-from tallystick.schema.fastpath import fast_session, key_tokens
+from tallystick.schema import InvalidSession, Session, _rules, parse_session
+from tallystick.schema.fastpath import fast_fields, fast_session, key_tokens
+from tallystick.schema.session import Event, Span
+
+# Both fast paths; what fast_fields returns has Session's fields and values, not its type: compared as builtins.
+FAST: dict[str, Callable[..., Any]] = {"fast_session": fast_session, "fast_fields": fast_fields}
+
+
+def _same(fast: Any, parsed: Session) -> bool:
+    return bool(msgspec.to_builtins(fast) == msgspec.to_builtins(parsed))
 
 
 def _with_attributes(**attributes: Any) -> bytes:
@@ -35,18 +45,23 @@ ACCEPTED: dict[str, bytes] = {
 }
 
 
+@pytest.mark.parametrize("fast", FAST)
 @pytest.mark.parametrize("name", ACCEPTED)
-def test_fast_path_never_disagrees_on_valid_bodies(name: str) -> None:
+def test_fast_path_never_disagrees_on_valid_bodies(name: str, fast: str) -> None:
     raw = ACCEPTED[name]
     parsed = parse_session(raw)
-    fast = fast_session(raw)
-    assert fast is None or fast == parsed
+    found = FAST[fast](raw)
+    assert found is None or _same(found, parsed)
+    if fast == "fast_session":
+        assert found is None or found == parsed
 
 
-def test_fast_path_vouches_for_ordinary_sessions() -> None:
+@pytest.mark.parametrize("fast", FAST)
+def test_fast_path_vouches_for_ordinary_sessions(fast: str) -> None:
     """The common case must not fall back to the (slower) full validator."""
     for raw in (ACCEPTED["compact"], ACCEPTED["spaced"], ACCEPTED["space before colon"]):
-        assert fast_session(raw) == parse_session(raw)
+        for _ in range(2):  # fast_fields: names seen, then names known
+            assert _same(FAST[fast](raw), parse_session(raw))
 
 
 def _replace_time(field: str, text: str) -> bytes:
@@ -63,13 +78,22 @@ REJECTED: dict[str, bytes] = {
     "duplicate attribute": json.dumps(session()).replace('"shell": "fish"', '"shell": "fish", "shell" :"zsh"').encode(),
     "space for T in a time field": _replace_time("sessionEndTime", "2026-05-01 10:00:01.500Z"),
     "offset without colon in a time field": _replace_time("sessionEndTime", "2026-05-01T12:00:01.500+0200"),
+    "attribute name with a dash": _with_attributes(**{"os-name": "Linux"}),
+    "attribute name with a trailing newline": _with_attributes(**{"osName\n": "Linux"}),
+    "span attribute name starting with a digit": json.dumps(
+        session(spans=[{**BASE["spans"][0], "attributes": {"1st": True}}])
+    ).encode(),
+    "event type with a space": json.dumps(session(events=[{**BASE["events"][0], "type": "Update Nudge"}])).encode(),
+    "span type with a slash": json.dumps(session(spans=[{**BASE["spans"][0], "type": "Load/Config"}])).encode(),
 }
 
 
+@pytest.mark.parametrize("fast", FAST)
 @pytest.mark.parametrize("name", REJECTED)
-def test_fast_path_declines_what_the_validator_rejects(name: str) -> None:
+def test_fast_path_declines_what_the_validator_rejects(name: str, fast: str) -> None:
     raw = REJECTED[name]
-    assert fast_session(raw) is None
+    fast_session(ACCEPTED["compact"])  # names of a valid session known: the invalid ones still are not
+    assert FAST[fast](raw) is None
     with pytest.raises(InvalidSession):
         parse_session(raw)
 
@@ -97,3 +121,27 @@ def test_fast_path_declines_a_value_over_the_limit_it_is_given() -> None:
     with pytest.raises(InvalidSession) as info:
         parse_session(raw, max_value_chars=1000)
     assert [(e.key, e.type) for e in info.value.errors] == [("attributes.exception", "maxLength")]
+
+
+@pytest.mark.parametrize("struct", [Session, Event, Span])
+def test_fast_fields_structs_are_sessions_but_for_name_patterns(struct: type[msgspec.Struct]) -> None:
+    """fast_fields decodes into copies of the contract's Structs: same fields, names on the wire, defaults."""
+    from tallystick.schema import fastpath
+
+    copy = getattr(fastpath, f"_{struct.__name__}")
+    shape = lambda cls: [(f.name, f.encode_name, f.required, f.default) for f in msgspec.structs.fields(cls)]  # noqa: E731
+    assert shape(copy) == shape(struct)
+    # Their JSON Schemas differ only in the name patterns, the Structs' names and their docstrings.
+    name_patterns = {_rules.ATTRIBUTE_NAME_PATTERN, _rules.TYPE_NAME_PATTERN}
+
+    def plain(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: v.replace("/_", "/") if k == "$ref" else plain(v)
+                for k, v in node.items()
+                if not (k == "pattern" and v in name_patterns) and k not in ("title", "description")
+            }
+        return [plain(v) for v in node] if isinstance(node, list) else node
+
+    theirs, mine = msgspec.json.schema(struct)["$defs"], msgspec.json.schema(copy)["$defs"]
+    assert {name.lstrip("_"): plain(d) for name, d in mine.items()} == {name: plain(d) for name, d in theirs.items()}

@@ -37,7 +37,7 @@ from starlette.routing import Route
 from tallystick.privacy import erasure
 from tallystick.privacy.gate import Gate
 from tallystick.schema import InvalidSession, Session, ValidationError, decode_json, validation_errors
-from tallystick.schema.fastpath import fast_batch, fast_session
+from tallystick.schema.fastpath import fast_batch, fast_fields
 from tallystick.server.body import BodyError, Deadlines, check_content_type, read_body
 from tallystick.server.config import ServerConfig
 from tallystick.server.errors import StoreFailed
@@ -181,7 +181,7 @@ class Ingest:
     def prepare(self, body: bytes | msgspec.Raw) -> tuple[str, bytes, str] | Outcome:
         """Validate one session's JSON text (the fast path first, see ``schema.fastpath``): its key, the object to
         store and its ID, or the 400 Outcome. Run ``privacy.maintain`` (or ``maintain_now``) first."""
-        session = fast_session(body, self.config.attribute_chars)
+        session = fast_fields(body, self.config.attribute_chars)
         if session is None or session.application_id not in self.privacy.applications:
             try:
                 tree = decode_json(bytes(body))
