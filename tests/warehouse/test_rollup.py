@@ -266,3 +266,50 @@ def test_refresh_killed_midway_leaves_the_rollup_unused_then_redone(tmp_path: Pa
     assert "newThing" in rollup.typed_attributes(warehouse)
     assert [(r.summary, r.tables) for r in (run(warehouse, name, Scope("demo"), **p) for name, p in CASES)] == expected
     warehouse.close()
+
+
+@pytest.mark.parametrize("engine", ["clickhouse", "chdb"])
+def test_clickhouse_keeps_sessions_typed_and_answers_alike(engine: str, tmp_path: Path, request: Any) -> None:
+    """On ClickHouse 18.16 and chDB the refresh builds ``sessions_typed``; analyses read it while fresh (a value
+    changed only there moves a filtered answer) and answer as from ``sessions`` once it is stale; a deletion
+    takes the deleted sessions' typed rows with it, and the next refresh redoes only the days it touched."""
+    from tallystick.warehouse import open_warehouse
+
+    store = LocalStore(tmp_path / "store")
+    for s in demo.generate(1500, users=40, seed=5):
+        put(store, s)
+    warehouse = open_warehouse(request.getfixturevalue(f"{engine}_spec"))
+    Loader(store, warehouse, workers=0).run()
+    assert not rollup.is_fresh(warehouse, "'demo'")
+    assert rollup.refresh(warehouse) > 0
+    assert rollup.is_fresh(warehouse, "'demo'") and rollup.refresh(warehouse) == 0
+    assert {"shell", "tabCompletion", "projectTasks", "command"} <= rollup.typed_attributes(warehouse)
+    typed_rows = warehouse.query(f"SELECT count() FROM {rollup.TYPED_TABLE}").rows[0][0]
+    assert typed_rows == warehouse.query("SELECT count() FROM sessions").rows[0][0]
+
+    scopes = [Scope("demo"), Scope("demo", where=(Filter("projectTasks", "12"), Filter("isCI", "false")))]
+    cases = CASES + FILTERED_CASES
+    with_typed = [_answer(warehouse, name, s, p) for name, p in cases for s in scopes]  # type: ignore[arg-type]
+    fish = Scope("demo", where=(Filter("shell", "fish"),))
+    every, real = _spans(warehouse, Scope("demo")), _spans(warehouse, fish)  # type: ignore[arg-type]
+    assert 0 < real < every
+    copied = '"sessionId", "applicationId", "applicationVersion", "sessionStartTime"'
+    warehouse.query(
+        f"INSERT INTO {rollup.TYPED_TABLE} ({copied}, \"{rollup.TYPED_PREFIX}shell\") SELECT {copied}, 'fish' "
+        f"FROM {rollup.TYPED_TABLE} WHERE ifNull(\"{rollup.TYPED_PREFIX}shell\", '') != 'fish'"
+    )
+    assert _spans(warehouse, fish) == every  # type: ignore[arg-type]
+    warehouse.query(f"DROP TABLE {rollup.DAYS_TABLE}")
+    assert [_answer(warehouse, name, s, p) for name, p in cases for s in scopes] == with_typed  # type: ignore[arg-type]
+
+    warehouse.query(f"TRUNCATE TABLE {rollup.TYPED_TABLE}")
+    assert rollup.refresh(warehouse) > 0
+    user, days = warehouse.query(
+        'SELECT "userId", uniqExact(toDate("sessionStartTime")) AS d FROM sessions GROUP BY "userId" ORDER BY d LIMIT 1'
+    ).rows[0]
+    warehouse.delete_sessions('"userId" = ?', [user])
+    assert warehouse.query(f'SELECT count() FROM {rollup.TYPED_TABLE} WHERE "userId" = ?', [user]).rows[0][0] == 0
+    assert not rollup.is_fresh(warehouse, "'demo'")
+    assert rollup.refresh(warehouse) == days
+    assert rollup.is_fresh(warehouse, "'demo'")
+    warehouse.close()

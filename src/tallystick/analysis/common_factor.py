@@ -93,9 +93,10 @@ def _sample_typed(b: Bound, what: Outcome, sample: str) -> list[tuple[int, int, 
     names = b.typed_every()
     if names is None or not b.typed(*what.attributes):
         return None
-    columns = "".join(f", {b.typed_attr(n)}" for n in names)
+    columns = "".join(f", {b.typed_attr(n)} AS c{i}" for i, n in enumerate(names))
+    aliases = "".join(f", c{i}" for i in range(len(names)))
     rows = b.rows(
-        f'SELECT * EXCLUDE (id) FROM (SELECT "sessionId" AS id, CASE WHEN {what.on(True)} THEN 1 ELSE 0 END AS h, '
+        f'SELECT h, u{aliases} FROM (SELECT "sessionId" AS id, CASE WHEN {what.on(True)} THEN 1 ELSE 0 END AS h, '
         f"{b.user_key(typed=True)} AS u{columns} FROM sessions_typed WHERE {b.sessions_where(typed=True)}) t "
         f"WHERE {sample}"
     )

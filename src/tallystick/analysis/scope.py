@@ -185,7 +185,7 @@ class Bound:
         return f'SELECT "sessionId" FROM {self.sessions_table(typed)} WHERE {self.sessions_where(typed=typed)}'
 
     def typed_attr(self, name: str, *, number: bool = False) -> str:
-        """What ``attr`` gives, from the attribute's own text column in ``sessions_typed`` (DuckDB)."""
+        """What ``attr`` gives, from the attribute's own text column in ``sessions_typed``."""
         text = f'"{rollup.TYPED_PREFIX}{name}"'
         return self.dialect.text_number(text) if number else text
 
@@ -193,7 +193,7 @@ class Bound:
         """Conditions for the daily rollup (``warehouse/rollup.py``) equivalent to ``sessions_where()``,
         or None when the rollup cannot answer: absent, stale, another engine, or a filter on an
         attribute it does not keep."""
-        if any(f.attribute not in rollup.ATTRIBUTES for f in self.scope.where):
+        if any(f.attribute not in rollup.ATTRIBUTES for f in self.scope.where) or not rollup.has_daily(self.warehouse):
             return None
         if not self._rollup_fresh():
             return None

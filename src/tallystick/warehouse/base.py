@@ -102,6 +102,11 @@ class Warehouse(Queryable):
     def delete_sessions(self, where_sql: str, parameters: list[Any] | None = None) -> None:
         """Delete sessions matching a condition on ``sessions`` columns, with their events and spans."""
 
+    def delete_rows(self, table: str, where_sql: str) -> None:
+        """Delete the rows of one table matching a condition (the derived tables' upkeep, ``rollup.py``);
+        done when it returns (ClickHouse waits for its mutation)."""
+        self.query(f'DELETE FROM "{table}" WHERE {where_sql}')
+
     @abstractmethod
     def forget_objects(self, keys: Iterable[str]) -> None:
         """Drop the loader's records of these object keys (they were deleted from storage)."""

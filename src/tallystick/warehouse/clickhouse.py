@@ -67,7 +67,7 @@ from urllib.parse import unquote, urlencode, urlsplit
 import duckdb
 import msgspec
 
-from tallystick.warehouse import sandbox
+from tallystick.warehouse import rollup, sandbox
 from tallystick.warehouse.base import Batch, QueryError, QueryResult, Warehouse, WarehouseError, WarehouseUnavailable
 from tallystick.warehouse.dialect import CLICKHOUSE
 from tallystick.warehouse.tables import Table, tables
@@ -522,7 +522,11 @@ class ClickHouseWarehouse(Warehouse):
 
     def delete_sessions(self, where_sql: str, parameters: list[Any] | None = None) -> None:
         condition = bind(where_sql, parameters)
-        self._mutate([f'ALTER TABLE "{t.name}" DELETE WHERE {condition}' for t in reversed(tables())])
+        derived = rollup.forget_statements(self, condition)  # sessions_typed: its rows go with their sessions
+        self._mutate([*derived, *(f'ALTER TABLE "{t.name}" DELETE WHERE {condition}' for t in reversed(tables()))])
+
+    def delete_rows(self, table: str, where_sql: str) -> None:
+        self._mutate([f'ALTER TABLE "{table}" DELETE WHERE {where_sql}'])
 
     def forget_objects(self, keys: Iterable[str]) -> None:
         keys = list(keys)

@@ -40,14 +40,25 @@ deletes their derived rows and recomputes them, all in one transaction. So:
   an insert of equally many sessions on one day with no refresh between would pass
   that check (the fingerprint catches it at the next refresh, which every load runs).
 
-DuckDB only for now: on ClickHouse ``refresh`` does nothing and analyses read ``sessions``.
+On ClickHouse only ``sessions_typed`` (and its day fingerprints) is kept, refreshed the same way
+without a transaction: the stale days' fingerprint rows are deleted first, then their typed
+rows (mutations, waited for), the typed rows inserted again, and the fingerprints last. Killed
+anywhere, those days are unrecorded, so readers ignore the table and the next refresh redoes
+them. A deletion (``delete_sessions``) deletes the sessions' typed rows in the same batch of
+mutations. Text columns hold what ``attribute_text`` gives there (a number as sent). Measured
+on 10 million sessions (``bench/analysis.py``, ``docs/scale-out.md``): reading the ``attributes``
+JSON is most of a filtered analysis's time on ClickHouse, as on DuckDB. ``sessions_daily``
+is DuckDB only (``has_daily``): ClickHouse 18.16 lacks the window function its refresh uses.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 from tallystick.schema import _rules
 from tallystick.warehouse.base import Queryable, Warehouse
-from tallystick.warehouse.tables import ENVIRONMENT_ATTRIBUTES
+from tallystick.warehouse.tables import ENVIRONMENT_ATTRIBUTES, table
 
 TABLE = "sessions_daily"
 TYPED_TABLE = "sessions_typed"
@@ -55,6 +66,7 @@ DAYS_TABLE = "sessions_daily_days"
 ATTRIBUTES = tuple(name for name, _ in ENVIRONMENT_ATTRIBUTES)
 MAX_TYPED_ATTRIBUTES = 100  # attribute names beyond this many stay in the JSON column only
 TYPED_PREFIX = "attributes."
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 _DAY = 'CAST("sessionStartTime" AS DATE)'
 
@@ -79,11 +91,27 @@ def _fingerprints() -> str:
     )
 
 
+def _clickhouse(warehouse: Queryable) -> bool:
+    return warehouse.dialect == "clickhouse"
+
+
+def _present(warehouse: Queryable, names: Iterable[str]) -> set[str]:
+    """Which of the tables ``names`` exist."""
+    listed = ", ".join(f"'{n}'" for n in names)
+    if _clickhouse(warehouse):
+        sql = f"SELECT name FROM system.tables WHERE database = currentDatabase() AND name IN ({listed})"
+    else:
+        sql = f"SELECT table_name FROM information_schema.tables WHERE table_name IN ({listed})"
+    return {str(r[0]) for r in warehouse.query(sql).rows}
+
+
 def typed_attributes(warehouse: Queryable) -> set[str]:
-    """Attribute names with a column of their own in ``sessions_typed`` (as text, like ``json_extract_string``)."""
-    rows = warehouse.query(
-        f"SELECT column_name FROM information_schema.columns WHERE table_name = '{TYPED_TABLE}'"
-    ).rows
+    """Attribute names with a column of their own in ``sessions_typed`` (as text: ``attribute_text``)."""
+    if _clickhouse(warehouse):
+        sql = f"SELECT name FROM system.columns WHERE database = currentDatabase() AND table = '{TYPED_TABLE}'"
+    else:
+        sql = f"SELECT column_name FROM information_schema.columns WHERE table_name = '{TYPED_TABLE}'"
+    rows = warehouse.query(sql).rows
     return {str(r[0])[len(TYPED_PREFIX) :] for r in rows if str(r[0]).startswith(TYPED_PREFIX)}
 
 
@@ -101,11 +129,18 @@ def _add_typed_columns(warehouse: Warehouse, stale_days: str) -> bool:
 
 
 def supported(warehouse: Queryable) -> bool:
+    """Whether the engine keeps derived tables (``sessions_typed``; ``sessions_daily`` if ``has_daily``)."""
+    return warehouse.dialect in ("duckdb", "clickhouse")
+
+
+def has_daily(warehouse: Queryable) -> bool:
     return warehouse.dialect == "duckdb"
 
 
 def refresh(warehouse: Warehouse) -> int:
     """Recompute the rollup for every day that changed since the last refresh; the number of days redone."""
+    if _clickhouse(warehouse):
+        return _refresh_clickhouse(warehouse)
     if not supported(warehouse):
         return 0
     present = warehouse.query(
@@ -178,12 +213,9 @@ def forget_statements(warehouse: Warehouse, where_sql: str) -> list[str]:
     """
     if not supported(warehouse):
         return []
-    present = {
-        str(r[0])
-        for r in warehouse.query(
-            f"SELECT table_name FROM information_schema.tables WHERE table_name IN ('{TABLE}', '{TYPED_TABLE}')"
-        ).rows
-    }
+    present = _present(warehouse, (TABLE, TYPED_TABLE))
+    if _clickhouse(warehouse):  # sessions_typed has every column of sessions a deletion names but attributes
+        return [f"ALTER TABLE {TYPED_TABLE} DELETE WHERE {where_sql}"] if TYPED_TABLE in present else []
     statements = []
     if TYPED_TABLE in present:
         statements.append(
@@ -201,11 +233,18 @@ def is_fresh(warehouse: Queryable, app_sql: str) -> bool:
     """True when the rollup exists and records as many sessions per day of the application as ``sessions`` has."""
     if not supported(warehouse):
         return False
-    present = warehouse.query(
-        "SELECT count(*) FROM information_schema.tables "
-        f"WHERE table_name IN ('{TABLE}', '{TYPED_TABLE}', '{DAYS_TABLE}')"
-    ).rows[0][0]
-    if present != 3:
+    if _clickhouse(warehouse):
+        if len(_present(warehouse, (TYPED_TABLE, DAYS_TABLE))) != 2:
+            return False
+        recorded = warehouse.query(
+            f'SELECT toString("day") AS d, sum("sessions") AS n FROM {DAYS_TABLE} '
+            f'WHERE "applicationId" = {app_sql} GROUP BY d'
+        ).rows
+        counts = warehouse.query(
+            f'SELECT toString({_CH_DAY}) AS d, count() AS n FROM sessions WHERE "applicationId" = {app_sql} GROUP BY d'
+        ).rows
+        return {str(d): int(n) for d, n in recorded} == {str(d): int(n) for d, n in counts}
+    if len(_present(warehouse, (TABLE, TYPED_TABLE, DAYS_TABLE))) != 3:
         return False
     differing = warehouse.query(
         f'SELECT count(*) FROM (SELECT {_DAY} AS "day", count(*) AS n FROM sessions WHERE "applicationId" = {app_sql} '
@@ -213,3 +252,66 @@ def is_fresh(warehouse: Queryable, app_sql: str) -> bool:
         f'WHERE "applicationId" = {app_sql}) r ON s."day" = r."day" WHERE s.n IS DISTINCT FROM r.n'
     ).rows[0][0]
     return int(differing) == 0
+
+
+_CH_DAY = 'toDate("sessionStartTime")'
+_NO_DAY = "('', '')"  # an IN list matching nothing
+
+
+def _days_in(column_sql: str, days: Iterable[tuple[str, str]]) -> str:
+    """A condition on ClickHouse: (application, day) is one of ``days`` (validated names, ISO dates)."""
+    listed = ", ".join(f"('{a}', '{d}')" for a, d in days if _rules.is_application_id(a) and _ISO_DAY.match(d))
+    return f'("applicationId", toString({column_sql})) IN ({listed or _NO_DAY})'
+
+
+def _refresh_clickhouse(warehouse: Warehouse) -> int:
+    """``refresh`` on ClickHouse: ``sessions_typed`` only, in the order the module's note gives."""
+    plain = ", ".join(f'"{c.name}"' for c in table("sessions").columns if c.kind != "attributes")
+    warehouse.query(
+        f'CREATE TABLE IF NOT EXISTS {TYPED_TABLE} ENGINE = MergeTree PARTITION BY toYYYYMM("sessionStartTime") '
+        f'ORDER BY ("applicationId", {_CH_DAY}, "userKey") AS SELECT {plain}, cityHash64("userId") AS "userKey" '
+        "FROM sessions LIMIT 0"
+    )
+    warehouse.query(
+        f'CREATE TABLE IF NOT EXISTS {DAYS_TABLE} ("applicationId" String, "day" Date, "sessions" UInt64, '
+        '"fingerprint" UInt64) ENGINE = MergeTree ORDER BY ("applicationId", "day")'
+    )
+    current = {
+        (str(a), str(d)): (int(n), int(f))
+        for a, d, n, f in warehouse.query(
+            f'SELECT "applicationId", toString({_CH_DAY}) AS d, count() AS n, '
+            'groupBitXor(cityHash64("sessionId")) AS f FROM sessions GROUP BY "applicationId", d'
+        ).rows
+    }
+    recorded = {
+        (str(a), str(d)): (int(n), int(f))
+        for a, d, n, f in warehouse.query(
+            f'SELECT "applicationId", toString("day"), "sessions", "fingerprint" FROM {DAYS_TABLE}'
+        ).rows
+    }
+    stale = sorted(k for k in current.keys() | recorded.keys() if current.get(k) != recorded.get(k))
+    if not stale:
+        return 0
+    have = typed_attributes(warehouse)
+    rows = warehouse.query(warehouse.sql.attribute_names(_days_in(_CH_DAY, stale))).rows
+    new = sorted(str(r[0]) for r in rows if _rules.is_attribute_name(str(r[0])) and str(r[0]) not in have)
+    new = new[: max(0, MAX_TYPED_ATTRIBUTES - len(have))]
+    for name in new:
+        warehouse.query(f'ALTER TABLE {TYPED_TABLE} ADD COLUMN "{TYPED_PREFIX}{name}" Nullable(String)')
+    if new:  # the days done before have the new columns empty: redo them all
+        stale = sorted(current.keys() | recorded.keys())
+    warehouse.delete_rows(DAYS_TABLE, _days_in('"day"', stale))
+    warehouse.delete_rows(TYPED_TABLE, _days_in(_CH_DAY, stale))
+    typed = sorted(typed_attributes(warehouse))
+    names = "".join(f', "{TYPED_PREFIX}{a}"' for a in typed)
+    values = "".join(f", {warehouse.sql.attribute_text('attributes', a)}" for a in typed)
+    warehouse.query(
+        f'INSERT INTO {TYPED_TABLE} ({plain}, "userKey"{names}) SELECT {plain}, cityHash64("userId"){values} '
+        f"FROM sessions WHERE {_days_in(_CH_DAY, stale)}"
+    )
+    done = [(a, d, *current[(a, d)]) for a, d in stale if (a, d) in current]
+    if done:
+        rows_sql = ", ".join(f"('{a}', toDate('{d}'), {n}, {f})" for a, d, n, f in done)
+        columns = '"applicationId", "day", "sessions", "fingerprint"'
+        warehouse.query(f"INSERT INTO {DAYS_TABLE} ({columns}) VALUES {rows_sql}")
+    return len(stale)
