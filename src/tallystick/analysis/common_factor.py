@@ -9,7 +9,7 @@ association (chi-square with Yates' correction, Fisher's exact test for small
 counts) with Benjamini–Hochberg q-values over every value tested. Ranked by lift
 among values significant at ``--alpha`` and over-represented.
 
-On DuckDB the sample is read from ``sessions_typed`` (``warehouse/rollup.py``: one text
+On DuckDB and ClickHouse the sample is read from ``sessions_typed`` (``warehouse/rollup.py``: one text
 column per attribute) when it is fresh and has a column for every attribute: DuckDB
 reads a JSON column for a sample of rows more slowly than all of it. Its texts are
 what decoding the JSON gives, except a JSON number DuckDB writes otherwise than Python
