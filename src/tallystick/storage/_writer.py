@@ -119,10 +119,12 @@ class Segment:
 
     def __init__(self, path: str, syncers: int, spare: str | None = None) -> None:
         self.path = path
+        self.fd = -1
         if spare is not None:  # zeros, synced: records written over them change no metadata to sync
-            os.rename(spare, path)
-            self.fd = os.open(path, os.O_WRONLY)
-        else:
+            with contextlib.suppress(OSError):  # gone: a plain file then
+                os.rename(spare, path)
+                self.fd = os.open(path, os.O_WRONLY)
+        if self.fd < 0:
             self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         # A descriptor of its own for each sync thread, opened before the first write: a writeback
         # error is reported once per open file, so each thread's fdatasync reports every one.
