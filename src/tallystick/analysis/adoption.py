@@ -8,6 +8,7 @@ versions first seen in the 30 days before.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
@@ -17,6 +18,18 @@ from tallystick.analysis.report import Report, Table, line_chart
 from tallystick.analysis.scope import Bound
 
 RECENT_DAYS = 30
+# A pre-release: PEP 440's a/b/rc/dev (``2.0.0b1``, ``1.4.dev3``) or SemVer's ``-label`` (``2.0.0-beta.1``).
+_PRE_RELEASE = re.compile(r"(?i)\d[._-]?(?:a|b|c|rc|alpha|beta|pre|preview)[._-]?\d*$|[._-]dev\d*$|^v?\d+(?:\.\d+)*-")
+
+
+def is_pre_release(version: str) -> bool:
+    return bool(_PRE_RELEASE.search(version))
+
+
+def newest(releases: dict[str, dict[str, Any]]) -> str:
+    """The release first seen last, pre-releases left out unless there is nothing else."""
+    final = [v for v in releases if not is_pre_release(v)] or list(releases)
+    return max(final, key=lambda v: releases[v]["first_seen"])
 
 
 def run(b: Bound, params: dict[str, Any]) -> Report:
@@ -87,6 +100,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             "days_to_50": reached[0.5],
             "days_to_90": reached[0.9],
             "days_observed": days_seen,
+            "peak_user_share": peak,
         }
     complete = completeness.by_day(b)
     daily = []
@@ -159,36 +173,44 @@ def headline(s: dict[str, Any]) -> str:
     releases = s["releases"]
     if not releases:
         return "No release in range."
-    newest_version = max(releases, key=lambda v: releases[v]["first_seen"])
-    newest = releases[newest_version]
-    first = str(newest["first_seen"])[:10]
+    newest_version = newest(releases)
+    pre = [v for v in releases if releases[v]["first_seen"] > releases[newest_version]["first_seen"]]
+    latest = releases[newest_version]
+    first = str(latest["first_seen"])[:10]
     if len(releases) == 1:
         return f"Only one version, {newest_version}, is in use: there is no adoption to measure yet."
-    if newest["days_to_50"] is not None:
+    if latest["days_to_50"] is not None:
         text = (
             f"The newest release, {newest_version} (first seen {first}), reached half of the active users in "
-            f"{newest['days_to_50']} day{'s' if newest['days_to_50'] != 1 else ''}"
+            f"{latest['days_to_50']} day{'s' if latest['days_to_50'] != 1 else ''}"
         )
     else:
         text = (
             f"The newest release, {newest_version} (first seen {first}), has not yet reached half of the active "
-            f"users in {newest['days_observed']} day{'s' if newest['days_observed'] != 1 else ''}"
+            f"users in {latest['days_observed']} day{'s' if latest['days_observed'] != 1 else ''}"
         )
     earlier = [
         r["days_to_50"]
         for v, r in releases.items()
-        if v != newest_version and r["days_to_50"] is not None and r["days_to_50"] > 0
+        if v != newest_version and v not in pre and r["days_to_50"] is not None and r["days_to_50"] > 0
     ]
     if earlier:
         low, high = min(earlier), max(earlier)
         text += f"; earlier releases took {low}" + (f"–{high}" if high != low else "") + " days."
     else:
         text += "."
+    if pre:
+        shares = ", ".join(
+            f"{v} (first seen {str(releases[v]['first_seen'])[:10]}, at most "
+            f"{words.percent(releases[v].get('peak_user_share', 0))})"
+            for v in pre[:2]
+        )
+        text += f" Newer pre-releases, on few of the active users: {shares}."
     users = s["active_users_last_day"]
     if users < 20:
         text += f" Caveat: only {words.count(users)} active users on the last day."
     if s.get("incomplete_days"):
-        text += f" The last {s['incomplete_days']} days are still arriving."
+        text += " " + words.still_arriving(s["incomplete_days"])
     return text
 
 

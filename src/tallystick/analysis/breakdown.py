@@ -141,7 +141,7 @@ def headline(s: dict[str, Any]) -> str:
     shares = list(s["user_share"].items())
     if not shares:
         return f"No session in range has {s['attribute']}."
-    lead = ", ".join(f"{v} ({words.percent(x)})" for v, x in shares[:3])
+    lead = ", ".join(f"{words.value(v)} ({words.percent(x)})" for v, x in shares[:3])
     text = (
         f"By users, the commonest values of {s['attribute']} are {lead}, among {words.count(s['users'])} users "
         f"and {words.count(s['sessions'])} sessions."

@@ -17,9 +17,9 @@ what decoding the JSON gives, except a JSON number DuckDB writes otherwise than 
 sample with a number-like text not written as Python writes numbers (``24.10``) is read
 from the JSON instead.
 
-Values that are (almost) the outcome itself — in ≥ 95 % of cases and with the
-outcome ≥ 95 % of the time, like the exit code an error sets — are listed apart as
-symptoms, not causes.
+Values that are (almost) the outcome itself — with the outcome ≥ 95 % of the time and,
+those of one attribute together, in ≥ 95 % of cases, like the exit code an error sets or
+its message copied into an attribute — are listed apart as symptoms, not causes.
 
 Two things keep false leads out:
 
@@ -60,11 +60,16 @@ SYMPTOM = 0.95
 MIN_USERS = 3
 MAX_FACTORS = 5
 HEAVY_USERS = "a few heavy users"
+FEW_USERS = "too few users"
+SAME_AS = "always with"
+TOGETHER = "together with"
+ONE_USER = 0.5  # one user with this share of the sampled cases is said to be behind them
 
 
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 Sampled = list[tuple[str, str | None]]  # a sampled session's attributes, as (name, text)
+Session = tuple[int, int, dict[str, str]]  # a sampled session: outcome 0/1, user, attributes as text
 
 
 def _text(value: Any) -> str | None:
@@ -103,6 +108,12 @@ def _sample_typed(b: Bound, what: Outcome, sample: str) -> list[tuple[int, int, 
     sampled = [(int(r[0]), int(r[1]), list(zip(names, r[2:], strict=True))) for r in rows]
     texts = {text for _, _, attrs in sampled for _, text in attrs if text is not None}
     return sampled if all(_as_decoded(t) for t in texts) else None
+
+
+def decoded_texts(attrs: Any) -> dict[str, str]:
+    """A session's attributes (JSON text, or as the engine decoded them) as texts, nulls left out."""
+    decoded = _decode(attrs) if isinstance(attrs, str | bytes) else attrs or {}
+    return {str(key): text for key, v in decoded.items() if (text := _text(v)) is not None}
 
 
 def _sample_json(b: Bound, hit: str, where: str, sample: str) -> Iterator[tuple[int, int, Sampled]]:
@@ -161,7 +172,7 @@ class Tested:
 class _Sample:
     """Sampled sessions as (outcome 0/1, user, attribute texts), with the weights that undo the sampling."""
 
-    sessions: list[tuple[int, int, dict[str, str]]]
+    sessions: list[Session]
     case_weight: float
     control_weight: float
     exclude: set[str] = field(default_factory=set)
@@ -169,6 +180,10 @@ class _Sample:
     def without(self, t: Tested) -> _Sample:
         kept = [x for x in self.sessions if x[2].get(t.key) != t.value]
         return _Sample(kept, self.case_weight, self.control_weight, self.exclude)
+
+    def only(self, t: Tested) -> _Sample:
+        kept = [x for x in self.sessions if x[2].get(t.key) == t.value]
+        return _Sample(kept, self.case_weight, self.control_weight, self.exclude | {t.key})
 
     def items(self, i: int) -> list[tuple[str, str, int, int]]:
         """Session ``i``'s cells: (attribute, text, user, outcome) for each of its attributes."""
@@ -283,15 +298,27 @@ class Explained:
     explained_by: dict[str, str]  # value label -> the factor after which it no longer looked significant,
     # or HEAVY_USERS when it still did but only by counting a few users' many sessions
     conditional_q: dict[str, float]  # value label -> q-value in the last round it was tested
+    same_as: dict[str, str] = field(default_factory=dict)  # value label -> the factor it always comes with
+    # value label -> (factor, outcome rate with both, outcome rate with the factor alone): significant among
+    # the factor's sessions though not without them — the outcome needs both (an interaction)
+    together: dict[str, tuple[str, float, float]] = field(default_factory=dict)
 
 
 def explain(sample: _Sample, alpha: float) -> Explained:
     """Factors one at a time, each tested among the sessions without the factors before it."""
     first = _test(sample)
-    symptoms = [t for t in first if t.support >= SYMPTOM and t.outcome_rate >= SYMPTOM]
+    # A symptom: values of one attribute that (almost) only come with the outcome and together are in (almost)
+    # every case — the exit code an error sets, or the error's message in a session attribute.
+    always: dict[str, list[Tested]] = {}
+    for t in first:
+        if t.outcome_rate >= SYMPTOM:
+            always.setdefault(t.key, []).append(t)
+    symptoms = [t for ts in always.values() if sum(t.support for t in ts) >= SYMPTOM for t in ts]
     symptom_labels = {t.label() for t in symptoms}
     factors: list[Tested] = []
     explained_by: dict[str, str] = {}
+    same_as: dict[str, str] = {}
+    tops: list[tuple[Tested, _Sample]] = []
     conditional_q = {t.label(): t.q for t in first}
     current = first
     while True:
@@ -300,11 +327,17 @@ def explain(sample: _Sample, alpha: float) -> Explained:
         if not candidates or len(factors) == MAX_FACTORS:
             for t in naive:
                 if t.label() not in explained_by and not t.significant(alpha):
-                    explained_by[t.label()] = HEAVY_USERS
+                    explained_by[t.label()] = FEW_USERS if t.users < MIN_USERS else HEAVY_USERS
             break
         top = max(candidates, key=lambda t: (t.strength, t.lift))
         factors.append(top)
+        with_top = sample.only(top)
         sample = sample.without(top)
+        present = {(key, text) for _, _, attrs in sample.sessions for key, text in attrs.items()}
+        for t in candidates:  # in exactly the factor's sessions: the data cannot tell the two apart
+            if t is not top and (t.key, t.value) not in present and (t.cases, t.controls) == (top.cases, top.controls):
+                same_as.setdefault(t.label(), top.label())
+        tops.append((top, with_top))
         current = _test(sample)
         still = {t.label() for t in current if t.looks_significant(alpha) or t.significant(alpha)}
         for t in current:
@@ -312,22 +345,34 @@ def explain(sample: _Sample, alpha: float) -> Explained:
         for t in naive:
             if t is not top and t.label() not in still and t.label() not in explained_by:
                 explained_by[t.label()] = top.label()
-    return Explained(first, symptoms, factors, explained_by, conditional_q)
+    labels = {t.label() for t in factors} | symptom_labels | set(same_as)
+    together: dict[str, tuple[str, float, float]] = {}
+    for top, with_top in tops:
+        among = with_top
+        # Among the factor's sessions, the strongest other value, then again among those without it (as
+        # above: a value riding along with the first one is not a second condition).
+        for _ in range(3):
+            within = [t for t in _test(among) if t.label() not in labels and t.significant(alpha)]
+            if not within:
+                break
+            t = max(within, key=lambda t: (t.strength, t.lift))
+            cases = sum(h for h, _, _ in among.sessions)
+            rest = _rate(among, cases - t.cases, len(among.sessions) - cases - t.controls)
+            together.setdefault(t.label(), (top.label(), t.outcome_rate, rest))
+            among = among.without(t)
+    return Explained(first, symptoms, factors, explained_by, conditional_q, same_as, together)
 
 
-def run(b: Bound, params: dict[str, Any]) -> Report:
-    what = outcome(b, params)
-    alpha = float(params.get("alpha") or 0.05)
-    exclude = set(params.get("exclude") or ())
-    hit = f"CASE WHEN {what.condition} THEN 1 ELSE 0 END"
-    where = b.sessions_where()
-    total, cases = _totals(b, what)
-    if not cases:
-        what.none_found(b)
-    if not total:
-        raise b.empty()
-    if not cases or cases == total:
-        raise b.empty(f"sessions {'with' if not cases else 'without'} {what.label} to compare")
+def _rate(sample: _Sample, cases: int, controls: int) -> float:
+    """P(outcome) among ``cases`` and ``controls`` sampled sessions, the sampling undone."""
+    est_cases, est_controls = cases * sample.case_weight, controls * sample.control_weight
+    return est_cases / (est_cases + est_controls) if est_cases + est_controls else 0.0
+
+
+def sample_sessions(b: Bound, what: Outcome, total: int, cases: int) -> tuple[list[Session], float, float]:
+    """A case–control sample of the sessions in scope (at most about ``SAMPLE`` with the outcome and as many
+    without, by session ID), as (outcome 0/1, user, attributes as text), and each side's weight: the sessions
+    in scope per sampled session."""
     d = b.dialect
     sample_cases = d.sample("id", SAMPLE / cases)
     sample_controls = d.sample("id", SAMPLE / (total - cases))
@@ -336,23 +381,42 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     wider = d.sample("id", SAMPLE / min(cases, total - cases))
     sample = f"{wider} AND ((h = 1 AND {sample_cases}) OR (h = 0 AND {sample_controls}))"
     sampled = _sample_typed(b, what, sample)
+    hit = f"CASE WHEN {what.condition} THEN 1 ELSE 0 END"
     sessions = [
         (h, u, {key: text for key, text in attrs if text is not None})
-        for h, u, attrs in (sampled if sampled is not None else _sample_json(b, hit, where, sample))
+        for h, u, attrs in (sampled if sampled is not None else _sample_json(b, hit, b.sessions_where(), sample))
     ]
     n_cases = sum(h for h, _, _ in sessions)
     n_controls = len(sessions) - n_cases
-    case_users = len({u for h, u, _ in sessions if h})
-    result = explain(
-        _Sample(
-            sessions,
-            cases / n_cases if n_cases else 0.0,
-            (total - cases) / n_controls if n_controls else 0.0,
-            exclude,
-        ),
-        alpha,
+    return (
+        sessions,
+        cases / n_cases if n_cases else 0.0,
+        (total - cases) / n_controls if n_controls else 0.0,
     )
+
+
+def run(b: Bound, params: dict[str, Any]) -> Report:
+    what = outcome(b, params)
+    alpha = float(params.get("alpha") or 0.05)
+    exclude = set(params.get("exclude") or ())
+    total, cases = _totals(b, what)
+    if not cases:
+        what.none_found(b)
+    if not total:
+        raise b.empty()
+    if not cases or cases == total:
+        raise b.empty(f"sessions {'with' if not cases else 'without'} {what.label} to compare")
+    sessions, case_weight, control_weight = sample_sessions(b, what, total, cases)
+    n_cases = sum(h for h, _, _ in sessions)
+    n_controls = len(sessions) - n_cases
+    case_users = len({u for h, u, _ in sessions if h})
+    by_user = Counter(u for h, u, _ in sessions if h)
+    top_user_share = max(by_user.values()) / n_cases if n_cases else 0.0
+    result = explain(_Sample(sessions, case_weight, control_weight, exclude), alpha)
     rate = cases / total
+    verdicts = dict(result.explained_by)
+    verdicts.update({label: f"{SAME_AS} {by}" for label, by in result.same_as.items()})
+    verdicts.update({label: f"{TOGETHER} {by}" for label, (by, _, _) in result.together.items()})
     factor_rank = {t.label(): i for i, t in enumerate(result.factors)}
     symptom_labels = {t.label() for t in result.symptoms}
     candidates = [t for t in result.tested if t.label() not in symptom_labels]
@@ -361,7 +425,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         label = t.label()
         if label in factor_rank:
             return (0, factor_rank[label], 0.0, 0.0)
-        return (1 if label in result.explained_by else 2, 0, -t.lift, t.q)
+        return (1 if label in verdicts else 2, 0, -t.lift, t.q)
 
     candidates.sort(key=order)
     columns = [
@@ -384,7 +448,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         cells += [t.p, t.test, t.q]
         if with_verdict:
             label = t.label()
-            cells += [result.conditional_q.get(label, t.q), label in factor_rank, result.explained_by.get(label)]
+            cells += [result.conditional_q.get(label, t.q), label in factor_rank, verdicts.get(label)]
         return cells
 
     ranked = [row(t) for t in candidates]
@@ -401,7 +465,15 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         "values_tested": len(result.tested),
         "top": dict(zip(columns, top, strict=True)) if top else None,
         "significant": [t.label() for t in result.factors],
-        "explained": dict(result.explained_by),
+        "explained": {
+            k: v for k, v in result.explained_by.items() if k not in result.same_as and k not in result.together
+        },
+        "same_as": dict(result.same_as),
+        "together": {
+            label: {"factor": by, "rate_with_both": both, "rate_with_factor_alone": alone}
+            for label, (by, both, alone) in result.together.items()
+        },
+        "top_user_share": top_user_share,
         "symptoms": [t.label() for t in result.symptoms],
     }
     chart_rows = [[f"{r[0]}={r[1]}", *r] for r in ranked[:10]]
@@ -434,6 +506,15 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     )
 
 
+def _short(label: str) -> str:
+    key, sep, value = label.partition("=")
+    return words.label(key, value) if sep else words.value(label)
+
+
+def _listed(labels: list[str], most: int = 3) -> str:
+    return ", ".join(_short(x) for x in labels[:most]) + (", …" if len(labels) > most else "")
+
+
 def headline(summary: dict[str, Any], alpha: float = 0.05) -> str:
     """The answer in words, from the summary alone."""
     label = summary["outcome"]
@@ -444,44 +525,86 @@ def headline(summary: dict[str, Any], alpha: float = 0.05) -> str:
         who = f"{words.count(cases)} sessions with {label} (users counted in a sample of {words.count(sampled)})"
     top = summary["top"]
     symptoms = summary["symptoms"]
-    tail = f" {', '.join(symptoms)} comes with it (a symptom, not a cause)." if symptoms else ""
+    tail = (
+        f" {_listed(symptoms)} {'comes' if len(symptoms) == 1 else 'come'} with it "
+        f"({'a symptom, not a cause' if len(symptoms) == 1 else 'symptoms, not causes'})."
+        if symptoms
+        else ""
+    )
+    explained = summary["explained"]
+    few = [v for v, by in explained.items() if by == FEW_USERS]
+    heavy = [v for v, by in explained.items() if by == HEAVY_USERS]
+    one_user = summary.get("top_user_share", 0.0)
+    behind = (
+        f" One user accounts for {words.percent(one_user)} of them: values that only they (or one other user) "
+        f"have with it ({_listed(few)}) cannot be told from that user's habits."
+        if one_user >= ONE_USER and few
+        else f" One user accounts for {words.percent(one_user)} of them."
+        if one_user >= ONE_USER
+        else f" {_listed(few)} {'is' if len(few) == 1 else 'are'} over-represented only in the sessions of one or "
+        "two users: too few to tell a common factor from their habits."
+        if few
+        else ""
+    )
     if top is None:
         if users < MIN_USERS:
             return (
                 f"Not enough data to say: the {who} are too few users to tell a common factor from the habits of "
                 f"one user.{tail}"
             )
-        heavy_only = list(summary["explained"])
         also = (
-            f" {', '.join(heavy_only[:3])}{', …' if len(heavy_only) > 3 else ''} look over-represented only because "
-            "a few heavy users ran many sessions."
-            if heavy_only
+            f" {_listed(heavy)} look over-represented only because a few heavy users ran many sessions."
+            if heavy
             else ""
         )
         return (
             f"No attribute value stands out among the {who}: nothing is over-represented beyond chance "
-            f"(false discovery rate {words.percent(alpha)}).{also}{tail}"
+            f"(false discovery rate {words.percent(alpha)}).{behind}{also}{tail}"
         )
-    factor = f"{top['attribute']}={top['value']}"
-    others = [f for f in summary["significant"] if f != factor]
-    explained = [v for v, by in summary["explained"].items() if by == factor]
-    heavy = [v for v, by in summary["explained"].items() if by == HEAVY_USERS]
+    factor = words.label(top["attribute"], top["value"])
+    full = f"{top['attribute']}={top['value']}"
+    others = [f for f in summary["significant"] if f != full]
+    same = [v for v, by in summary.get("same_as", {}).items() if by == full]
+    together = {v: t for v, t in summary.get("together", {}).items() if t["factor"] == full}
+    explained_here = [v for v, by in explained.items() if by == full]
+    named = factor if not same else f"{factor} (and {_listed(same)}, always seen together with it)"
     text = (
-        f"{label} is concentrated in sessions with {factor}: {words.percent(top['support'])} of the {who} have it, "
-        f"and {words.percent(top['outcome_rate'])} of sessions with it have {label}, "
+        f"{label} is concentrated in sessions with {named}: {words.percent(top['support'])} of the {who} have "
+        f"it, and {words.percent(top['outcome_rate'])} of sessions with it have {label}, "
         f"{words.times(top['lift'])} the overall {words.percent(summary['rate'])}."
     )
-    if others:
-        text += f" Also significant among the sessions without it: {', '.join(others)}."
-    if explained:
-        text += f" {len(explained)} other value{'s' if len(explained) != 1 else ''} that look over-represented " + (
-            f"{'are' if len(explained) != 1 else 'is'} explained by it (their users have {factor})."
+    if same:
+        text += (
+            f" The data cannot tell {factor} from {_listed(same)}: every session with one has the other, so either "
+            "may be the cause."
+        )
+    if together:
+        value, t = next(iter(together.items()))
+        value = _short(value)
+        text += (
+            f" It takes {value} as well: among sessions with {factor}, {words.percent(t['rate_with_both'])} of "
+            f"those with {value} have {label}, against {words.percent(t['rate_with_factor_alone'])} of the others"
+            + (f" (also {_listed(list(together)[1:])})" if len(together) > 1 else "")
+            + "."
+        )
+    for other in others:
+        other_same = [v for v, by in summary.get("same_as", {}).items() if by == other]
+        text += f" Also significant among the sessions without it: {_short(other)}" + (
+            f" (always seen together with {_listed(other_same)})" if other_same else ""
+        )
+        text += "."
+    if explained_here:
+        n = len(explained_here)
+        text += (
+            f" {n} other value{'s' if n != 1 else ''} that look{'s' if n == 1 else ''} over-represented "
+            f"{'is' if n == 1 else 'are'} not over-represented among the sessions without {factor} (explained by it)."
         )
     if heavy:
         text += (
             f" {len(heavy)} more look over-represented only because a few heavy users ran many sessions "
-            f"({', '.join(heavy[:3])}{', …' if len(heavy) > 3 else ''})."
+            f"({_listed(heavy)})."
         )
+    text += behind
     if top["users"] < 10:
         text += f" Caveat: only {top['users']} affected users have {factor}."
     return text + tail

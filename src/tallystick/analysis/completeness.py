@@ -145,7 +145,7 @@ def headline(s: dict[str, Any]) -> str:
     if s["incomplete_days"] and recent:
         day, share = recent[-1]
         text += (
-            f" The last {s['incomplete_days']} day{'s are' if s['incomplete_days'] != 1 else ' is'} still arriving: "
+            f" {words.still_arriving(s['incomplete_days']).removesuffix('.')}: "
             f"about {words.percent(share)} of {day}'s sessions are in."
         )
     else:

@@ -1,6 +1,7 @@
 """Sensible parameters for every analysis, read from the data: what ``tallystick report`` (no name) runs.
 
-- an outcome: the commonest error-like event type (``…Error``, ``…Failed``), else the commonest event;
+- an outcome: the commonest error-like event type (``…Error``, ``…Failed``), else the commonest event
+  type with fewer events than half the sessions (one that comes with every run is no outcome);
 - a span and an attribute to split it by: the commonest span type whose spans carry a yes/no
   attribute, else the commonest span type and a yes/no session attribute;
 - a feature: the yes/no session attribute closest to an even split (a feature some use and some don't);
@@ -50,13 +51,17 @@ def _kinds(rows: list[dict[str, Any]]) -> tuple[Counter[str], Counter[str], Coun
     return flags, texts, numbers, values
 
 
-def _commonest(b: Bound, table: str, *, error_like: bool = False) -> str | None:
+def _commonest(b: Bound, table: str, *, error_like: bool = False, below: int | None = None) -> str | None:
+    """The commonest type in ``table``: error-like only, or with fewer than ``below`` rows (an event that
+    comes with every session is no outcome to compare)."""
     rows = b.rows(
         f'SELECT "type", count(*) FROM {table} WHERE "applicationId" = {b.dialect.literal(b.scope.app)} GROUP BY "type"'
     )
     ranked = sorted(rows, key=lambda r: (-int(r[1]), str(r[0])))
     if error_like:
         ranked = [r for r in ranked if str(r[0]).endswith(("Error", "Failed", "Exception"))]
+    if below is not None:
+        ranked = [r for r in ranked if int(r[1]) < below]
     return str(ranked[0][0]) if ranked else None
 
 
@@ -67,10 +72,11 @@ def parameters(b: Bound) -> dict[str, dict[str, Any]]:
         _decoded(r[0]) for r in b.rows(f'SELECT attributes FROM sessions WHERE "applicationId" = {app} LIMIT {SAMPLE}')
     ]
     flags, texts, numbers, values = _kinds(sessions)
-    out: dict[str, dict[str, Any]] = {"adoption": {}, "timing": {}, "completeness": {}}
+    out: dict[str, dict[str, Any]] = {"adoption": {}, "completeness": {}}
     if b.rows(f'SELECT count(*) FROM events WHERE "applicationId" = {app} AND "type" = \'UpdateNudgeShown\'')[0][0]:
         out["nudges"] = {}
-    event = _commonest(b, "events", error_like=True) or _commonest(b, "events")
+    total = int(b.rows(f'SELECT count(*) FROM sessions WHERE "applicationId" = {app}')[0][0])
+    event = _commonest(b, "events", error_like=True) or _commonest(b, "events", below=total // 2)
     if event:
         out["event-rate"] = {"event": event}
         out["common-factor"] = {"event": event}
@@ -82,6 +88,8 @@ def parameters(b: Bound) -> dict[str, dict[str, Any]]:
     if event and even:
         out["feature-impact"] = {"feature": min(even)[1], "outcome": event}
     spans = b.rows(f'SELECT "type", count(*) FROM spans WHERE "applicationId" = {app} GROUP BY "type"')
+    if spans:
+        out["timing"] = {}
     for span, _ in sorted(spans, key=lambda r: (-int(r[1]), str(r[0]))):
         own = [
             _decoded(r[0])

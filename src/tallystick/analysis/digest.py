@@ -4,7 +4,7 @@ Four sections, each from the built-in analyses:
 
 1. **The newest release**: when it was first seen, the share of the last day's active users
    on it, how many days it took to reach half of them (``adoption``), and any operation
-   that got slower in it than in the release before (``timing``'s regressions).
+   that got slower in it than in the release before (``timing``'s regressions, and its slowest tenth's).
 2. **Error rates that moved**: for each error-like event type (``Error``, ``…Error``,
    ``…Failed``, ``…Exception``), the share of sessions with it this period and the previous
    one (``event-rate``, intervals counting users), listed when the difference is beyond
@@ -26,6 +26,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from tallystick.analysis import words
+from tallystick.analysis.adoption import newest as adoption_newest
 from tallystick.analysis.errors import AnalysisError
 from tallystick.analysis.report import Table, _jsonable
 from tallystick.analysis.scope import Scope, bind
@@ -64,6 +65,12 @@ class Digest:
                     f"{reg['span']} got slower in {r['version']}: its median is {reg['median_ratio']:.2f} times "
                     f"{reg['previous']}'s (95 % interval {reg['ratio_lo']:.2f}–{reg['ratio_hi']:.2f})."
                 )
+            for reg in r.get("tail_regressions", []):
+                out.append(
+                    f"{reg['span']}'s slowest tenth got slower in {r['version']}: its 90th percentile is "
+                    f"{reg['p90_ratio']:.2f} times {reg['previous']}'s (95 % interval {reg['ratio_lo']:.2f}–"
+                    f"{reg['ratio_hi']:.2f}), its median {reg['median_ratio']:.2f} times: some of the sessions only."
+                )
         moved = [e for e in self.errors if e["moved"]]
         for e in moved:
             out.append(
@@ -96,7 +103,7 @@ def _release(warehouse: Queryable, scope: Scope) -> tuple[dict[str, Any], list[d
 
     adoption = run(warehouse, "adoption", scope)
     releases = adoption.summary["releases"]
-    newest = max(releases, key=lambda v: releases[v]["first_seen"])
+    newest = adoption_newest(releases)
     daily = adoption.table("daily").records()
     last = max(r["day"] for r in daily)
     first_seen = releases[newest]["first_seen"]
@@ -106,13 +113,16 @@ def _release(warehouse: Queryable, scope: Scope) -> tuple[dict[str, Any], list[d
         if r["version"] == newest and r["day"] >= first_seen.date()
     ]
     share = sum(r["user_share"] for r in daily if r["day"] == last and r["version"] == newest)
-    regressions = [r for r in run(warehouse, "timing", scope).summary["regressions"] if r["version"] == newest]
+    timing = run(warehouse, "timing", scope).summary
+    regressions = [r for r in timing["regressions"] if r["version"] == newest]
+    tails = [r for r in timing["tail_regressions"] if r["version"] == newest]
     release = {
         "version": newest,
         "first_seen": first_seen.date().isoformat(),
         "days_to_50": releases[newest]["days_to_50"],
         "user_share": share,
         "regressions": regressions,
+        "tail_regressions": tails,
     }
     return release, curve
 

@@ -157,5 +157,5 @@ def headline(s: dict[str, Any]) -> str:
     elif s["design_effect"] > 2:
         text += " Caveat: a few heavy users account for much of it."
     if s["incomplete_days"]:
-        text += f" The last {s['incomplete_days']} days are still arriving."
+        text += " " + words.still_arriving(s["incomplete_days"])
     return text

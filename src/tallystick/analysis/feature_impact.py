@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tallystick.analysis import words
+from tallystick.analysis import confounding, words
+from tallystick.analysis.common_factor import sample_sessions
 from tallystick.analysis.errors import BadParameter
 from tallystick.analysis.outcome import outcome
 from tallystick.analysis.report import Report, Table, bar_chart
@@ -74,6 +75,17 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     (n1, k1, u1, uk1), (n0, k0, u0, uk0) = groups[1], groups[0]
     rr, lo, hi, design_effect = clustered_risk_ratio([(c[0], c[1], c[2], c[3]) for c in per_user.values()], confidence)
     urr, ulo, uhi = risk_ratio(uk1, u1, uk0, u0, confidence)
+    # Do the users with the feature differ in another attribute that matters? The comparison within each
+    # value of each other attribute, on common-factor's case–control sample (confounding.py).
+    adjusted = None
+    if 0 < k1 + k0 < n1 + n0:
+        sessions, case_weight, control_weight = sample_sessions(b, what, n1 + n0, k1 + k0)
+        yes = "true" if value.lower() == "true" else "false" if value.lower() == "false" else value
+        units = [
+            confounding.Unit(u, int(attrs.get(str(feature)) == yes), case_weight if h else control_weight, h, attrs)
+            for h, u, attrs in sessions
+        ]
+        adjusted = confounding.strongest(units, {str(feature)}, log_ratio=True, confidence=confidence)
     rows_out = []
     for label, (n, k, u, uk) in ((f"{feature}={value}", groups[1]), ("otherwise", groups[0])):
         wlo, whi = wilson(k, n, confidence)
@@ -113,6 +125,14 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         "outcomes_with": k1,
         "outcomes_without": k0,
         "design_effect": design_effect,
+        "adjusted": None
+        if adjusted is None
+        else {
+            "attribute": adjusted.attribute,
+            "relative_difference": adjusted.ratio - 1,
+            "relative_difference_lo": adjusted.lo - 1,
+            "relative_difference_hi": adjusted.hi - 1,
+        },
     }
     return Report(
         analysis="feature-impact",
@@ -133,7 +153,9 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         notes=[
             f"relative difference = rate with / rate without − 1; −0.3 means 30 % less; {confidence:.0%} interval: "
             "Katz's, widened where the users' sessions vary together (cluster-robust, per user)",
-            "an association, not proof of cause: users who turn a feature on may differ in other ways",
+            "an association, not proof of cause: users who turn a feature on may differ in other ways; when they "
+            "differ in another attribute enough to move the answer beyond its interval, the headline gives the "
+            "comparison within each value of that attribute (Mantel–Haenszel, on a sample of sessions)",
             "the per-user comparison favours the group whose users run the tool less often",
         ],
         chart=bar_chart(
@@ -167,14 +189,44 @@ def headline(s: dict[str, Any]) -> str:
             f"Not enough data to say whether {using} changes how often {label} happens: one side has only "
             f"{words.count(users if users < MIN_USERS else cases)} {side} ({rates})."
         )
-    near, far = sorted((lo, hi), key=abs)
-    interval = f"{level} interval: {words.percent(abs(near))} to {words.often(far)}"
+    interval = f"{level} interval: {words.often_range(lo, hi)}"
+    adjusted = s.get("adjusted")
+    within = within_note = ""
+    if adjusted is not None:
+        alo, amid, ahi = (
+            adjusted["relative_difference_lo"],
+            adjusted["relative_difference"],
+            adjusted["relative_difference_hi"],
+        )
+        by = adjusted["attribute"]
+        if alo <= 0 <= ahi:
+            within = (
+                f"within each value of {by}, the difference is between {words.often(alo)} and {words.often(ahi)} "
+                f"({level} interval): no clear difference"
+            )
+        else:
+            within = (
+                f"within each value of {by}, they have it {words.often(amid)} ({level} interval: "
+                f"{words.often_range(alo, ahi)})"
+            )
+        within_note = f"users with {using} differ in {by}, which matters too: "
     if lo <= 0 <= hi:
-        return (
+        text = (
             f"No clear difference: sessions with {using} have {label} about as often as the others ({rates}; the "
             f"difference is between {words.often(lo)} and {words.often(hi)}, {level} interval)."
         )
+        if adjusted is not None and not adjusted["relative_difference_lo"] <= 0 <= adjusted["relative_difference_hi"]:
+            text += f" But {within_note}{within}."
+        return text
     text = f"Sessions with {using} have {label} {words.often(mid)} ({rates}; {interval})."
+    if adjusted is not None:
+        alo, ahi = adjusted["relative_difference_lo"], adjusted["relative_difference_hi"]
+        if alo <= 0 <= ahi or (alo > 0) != (mid > 0):
+            return f"{text} But {within_note}{within}."
+        return (
+            f"{text} Users with {using} differ in {adjusted['attribute']}; within each of its values: "
+            f"{words.often(adjusted['relative_difference'])} ({level} interval: {words.often_range(alo, ahi)})."
+        )
     caveat = " It is an association, not proof of cause: users who turn it on may differ in other ways."
     if s["design_effect"] > 2:
         caveat = (

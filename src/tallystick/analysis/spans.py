@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tallystick.analysis import words
+from tallystick.analysis import confounding, words
+from tallystick.analysis.common_factor import decoded_texts
 from tallystick.analysis.errors import BadParameter
 from tallystick.analysis.report import Report, Table, bar_chart
 from tallystick.analysis.scope import Bound
@@ -22,6 +23,28 @@ PER_E = 200  # log bins per factor e: 0.5 % wide
 MAX_VALUES = 20
 MIN_USERS = 5
 MIN_SPANS = 20
+SAMPLE = 10_000  # spans whose sessions' attributes are read to check for confounding
+
+
+def _sampled(b: Bound, span: str, attribute: str, spans: int) -> list[tuple[str, int, int, dict[str, str]]]:
+    """About ``SAMPLE`` spans in scope (by session ID) as (attribute value as text, log bin, user, their
+    session's attributes as text): the value is the span's own if it has one, else its session's."""
+    d = b.dialect
+    sample = d.sample('"sessionId"', SAMPLE / max(1, spans))
+    own = b.attr(attribute)
+    bin_sql = d.log_bin('"durationMs"', PER_E)
+    rows = b.rows(
+        f'SELECT x.v, x.bin, x.u, s.a FROM (SELECT "sessionId" AS id, {own} AS v, {bin_sql} AS bin, '
+        f"{d.user_key()} AS u FROM spans WHERE {b.child_where(span, with_filters=False)} AND {sample}) x "
+        f'JOIN (SELECT "sessionId" AS id, attributes AS a FROM sessions WHERE {b.sessions_where()} AND {sample}) s '
+        "ON x.id = s.id"
+    )
+    out = []
+    for v, bin_, u, a in rows:
+        attrs = decoded_texts(a)
+        value = _label(v) if v is not None else attrs.get(attribute, "(none)")
+        out.append((value, int(bin_), int(u), attrs))
+    return out
 
 
 def _source(b: Bound, span: str, attribute: str) -> str:
@@ -141,6 +164,26 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     table = Table("by_value", columns, rows)
     for value, r in ratios.items():
         r["median_ms"] = groups[value].quantile(0.5)
+    # Do the spans with each value come from sessions that differ in another attribute that matters?
+    # (confounding.py: the comparison within each value of each other attribute, on a sample.)
+    adjustments: dict[str, dict[str, Any]] = {}
+    if ratios:
+        sampled = _sampled(b, str(span), str(attribute), sum(g.n for g in groups.values()))
+        for value, r in ratios.items():
+            units = [
+                confounding.Unit(u, int(v == value), 1.0, bin_ / PER_E, attrs)
+                for v, bin_, u, attrs in sampled
+                if v in (value, baseline)
+            ]
+            adjusted = confounding.strongest(units, {str(attribute)}, log_ratio=False, confidence=each)
+            if adjusted is not None:
+                r["adjusted"] = adjustments[value] = {
+                    "attribute": adjusted.attribute,
+                    "ratio": adjusted.ratio,
+                    "lo": adjusted.lo,
+                    "hi": adjusted.hi,
+                    "unadjusted": adjusted.crude,
+                }
     summary = {
         "span": span,
         "attribute": attribute,
@@ -176,6 +219,16 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     )
 
 
+def _within(s: dict[str, Any], value: str, adjusted: dict[str, Any]) -> str:
+    by, ratio, lo, hi = adjusted["attribute"], adjusted["ratio"], adjusted["lo"], adjusted["hi"]
+    verdict = "no clear difference" if lo <= 1 <= hi else ("faster" if hi < 1 else "slower")
+    return (
+        f"sessions with {s['attribute']}={value} differ in {by}, which matters too: within each value of {by}, "
+        f"{s['span']} takes {ratio:.2f} times as long with it (geometric means, interval {lo:.2f}–{hi:.2f}): "
+        f"{verdict}."
+    )
+
+
 def headline(s: dict[str, Any]) -> str:
     """The answer in words, from the summary alone."""
     span, attribute, baseline = s["span"], s["attribute"], s["baseline"]
@@ -184,21 +237,34 @@ def headline(s: dict[str, Any]) -> str:
     for value, r in s["ratios"].items():
         ratio, lo, hi = r["median_ratio"]
         if min(r["users"], s["baseline_users"]) < MIN_USERS or r["n"] < MIN_SPANS:
-            unknown.append(f"{value} ({words.count(r['n'])} spans from {words.count(r['users'])} users)")
+            unknown.append(f"{words.value(value)} ({words.count(r['n'])} spans from {words.count(r['users'])} users)")
         elif lo <= 1 <= hi:
             same.append((value, lo, hi))
+            adjusted = r.get("adjusted")
+            if adjusted and not adjusted["lo"] <= 1 <= adjusted["hi"]:
+                differ.append(
+                    f"No clear difference for {attribute}={words.value(value)} overall. But "
+                    + _within(s, value, adjusted)
+                )
         else:
             faster = ratio < 1
+            adjusted = r.get("adjusted")
+            confounded = adjusted is not None and (
+                adjusted["lo"] <= 1 <= adjusted["hi"] or (adjusted["hi"] < 1) != faster
+            )
             differ.append(
-                f"{span} with {attribute}={value} is {'faster' if faster else 'slower'}: its median takes "
-                f"{ratio:.2f} times as long as with {attribute}={baseline} ({level} interval {lo:.2f}–{hi:.2f}; "
-                f"{words.duration(r['median_ms'])} against {words.duration(s['baseline_median_ms'])})."
+                f"{span} with {attribute}={words.value(value)} {'looks' if confounded else 'is'} "
+                f"{'faster' if faster else 'slower'}: "
+                f"its median takes {ratio:.2f} times as long as with {attribute}={baseline} ({level} interval "
+                f"{lo:.2f}–{hi:.2f}; {words.duration(r['median_ms'])} against "
+                f"{words.duration(s['baseline_median_ms'])})."
+                + (f" But {_within(s, value, adjusted)}" if confounded and adjusted is not None else "")
             )
     parts = differ[:3]
     if len(differ) > 3:
         parts.append(f"{len(differ) - 3} more values differ too (see the table).")
     if same:
-        names = ", ".join(f"{attribute}={v}" for v, _, _ in same[:4]) + (", …" if len(same) > 4 else "")
+        names = ", ".join(f"{attribute}={words.value(v)}" for v, _, _ in same[:4]) + (", …" if len(same) > 4 else "")
         low, high = min(x[1] for x in same), max(x[2] for x in same)
         parts.append(
             f"{'No clear difference' if not differ else 'No clear difference for'} {names}"

@@ -10,6 +10,7 @@ version is compared only with ``MIN_SPANS`` spans from ``MIN_USERS`` users on ea
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from tallystick.analysis import words
@@ -43,27 +44,22 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     # Users per (type, version) and how much their repeated spans widen each median's uncertainty: one scan
     # grouped by user, comparing each span with its type's overall median (a CASE over the few types, not over
     # every type and version: 10 times cheaper on a million sessions).
-    merged: dict[str, list[tuple[int, int]]] = {}
-    for (t, _), bins in groups.items():
-        merged.setdefault(t, []).extend(bins)
-    cases = " ".join(
-        f"WHEN {b.dialect.literal(t)} THEN {median_bin(Weighted.of_log_bins(bins, PER_E))}"
-        for t, bins in sorted(merged.items())
+    overall = _per_type(groups)
+    cases = " ".join(f"WHEN {b.dialect.literal(t)} THEN {median_bin(h)}" for t, h in overall.items())
+    cases90 = " ".join(
+        f"WHEN {b.dialect.literal(t)} THEN {round(math.log(h.quantile(0.9)) * PER_E)}" for t, h in overall.items()
     )
     user = b.dialect.user_key()
     per_user = (
         f'SELECT "type" AS t, "applicationVersion" AS v, count(*) AS n, '
-        f'sum(CASE WHEN {bin_sql} <= (CASE "type" {cases} ELSE 0 END) THEN 1 ELSE 0 END) AS c FROM spans '
+        f'sum(CASE WHEN {bin_sql} <= (CASE "type" {cases} ELSE 0 END) THEN 1 ELSE 0 END) AS c, '
+        f'sum(CASE WHEN {bin_sql} <= (CASE "type" {cases90} ELSE 0 END) THEN 1 ELSE 0 END) AS c9 FROM spans '
         f'WHERE {b.child_where(str(span) if span else None)} GROUP BY "type", "applicationVersion", {user}'
     )
-    clusters: dict[tuple[str, str], tuple[float, int]] = {}
-    for t, v, g, n, c, nn, cc, nc in b.rows(
-        f"SELECT t, v, count(*), sum(n), sum(c), sum(n * n), sum(c * c), sum(n * c) FROM ({per_user}) x GROUP BY t, v"
-    ):
-        moments = (int(g), int(n), int(c or 0), int(nn), int(cc or 0), int(nc or 0))
-        clusters[(str(t), str(v))] = (quantile_design_effect_of_sums(moments), int(g))
+    clusters, tail_clusters = _design_effects(b, per_user)
     out = []
     regressions: list[dict[str, Any]] = []
+    tail_regressions: list[dict[str, Any]] = []
     compared = 0
     for t in sorted({t for t, _ in groups}):
         previous: tuple[str, Weighted] | None = None
@@ -78,6 +74,10 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
                 slower = lo > 1 + threshold
                 row += [previous[0], round(ratio, 4), round(lo, 4), round(hi, 4), slower]
                 compared += 1
+                if not slower:
+                    effects90 = (tail_clusters.get((t, version), 1.0), tail_clusters.get((t, previous[0]), 1.0))
+                    found = _tail(t, (version, h), previous, ratio, effects=effects90, threshold=threshold)
+                    tail_regressions += [found] if found else []
                 if slower:
                     regressions.append(
                         {
@@ -115,6 +115,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     summary = {
         "span_types": sorted({t for t, _ in groups}),
         "regressions": regressions,
+        "tail_regressions": tail_regressions,
         "threshold": threshold,
         "comparisons": compared,
         "latest_version": latest,
@@ -149,6 +150,61 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     )
 
 
+def _per_type(groups: dict[tuple[str, str], list[tuple[int, int]]]) -> dict[str, Weighted]:
+    """Each span type's durations over every version."""
+    merged: dict[str, list[tuple[int, int]]] = {}
+    for (t, _), bins in groups.items():
+        merged.setdefault(t, []).extend(bins)
+    return {t: Weighted.of_log_bins(bins, PER_E) for t, bins in sorted(merged.items())}
+
+
+def _design_effects(
+    b: Bound, per_user: str
+) -> tuple[dict[tuple[str, str], tuple[float, int]], dict[tuple[str, str], float]]:
+    """Per (type, version): the design effect at the median and the number of users; the design effect at the
+    90th percentile. ``per_user``: SQL of rows (t, v, n, c, c9) per user, c and c9 their spans at or below
+    the type's median and 90th percentile."""
+    clusters: dict[tuple[str, str], tuple[float, int]] = {}
+    tail_clusters: dict[tuple[str, str], float] = {}
+    for t, v, g, n, c, nn, cc, nc, c9, cc9, nc9 in b.rows(
+        f"SELECT t, v, count(*), sum(n), sum(c), sum(n * n), sum(c * c), sum(n * c), sum(c9), sum(c9 * c9), "
+        f"sum(n * c9) FROM ({per_user}) x GROUP BY t, v"
+    ):
+        moments = (int(g), int(n), int(c or 0), int(nn), int(cc or 0), int(nc or 0))
+        clusters[(str(t), str(v))] = (quantile_design_effect_of_sums(moments), int(g))
+        tail = (int(g), int(n), int(c9 or 0), int(nn), int(cc9 or 0), int(nc9 or 0))
+        tail_clusters[(str(t), str(v))] = quantile_design_effect_of_sums(tail)
+    return clusters, tail_clusters
+
+
+def _tail(
+    span: str,
+    now: tuple[str, Weighted],
+    previous: tuple[str, Weighted],
+    median_ratio: float,
+    *,
+    effects: tuple[float, float],
+    threshold: float,
+) -> dict[str, Any] | None:
+    """The slowest tenth compared too: a slowdown in a part of the sessions (CI only, one system) may leave the
+    median almost where it was. A tail regression when the 90th percentile's interval lies above the threshold."""
+    h, before = now[1], previous[1]
+    ratio, lo, hi = widened_ratio(bootstrap_ratio(h, before, 0.9, draws=1000, seed=4), effects)
+    if lo <= 1 + threshold:
+        return None
+    return {
+        "span": span,
+        "version": now[0],
+        "previous": previous[0],
+        "p90_ratio": ratio,
+        "ratio_lo": lo,
+        "ratio_hi": hi,
+        "median_ratio": median_ratio,
+        "p90_ms": h.quantile(0.9),
+        "previous_p90_ms": before.quantile(0.9),
+    }
+
+
 def headline(s: dict[str, Any]) -> str:
     """The answer in words, from the summary alone."""
     latest = ", ".join(f"{t} {words.duration(ms)}" for t, ms in s["latest_median_ms"].items())
@@ -156,7 +212,21 @@ def headline(s: dict[str, Any]) -> str:
     if not s["comparisons"]:
         return f"Not enough data to say whether a version got slower: no two versions have enough spans.{now}"
     regressions = s["regressions"]
+    tails = [
+        f"{r['span']}'s slowest tenth got slower in {r['version']}: its 90th percentile is {r['p90_ratio']:.2f} times "
+        f"{r['previous']}'s (95 % interval {r['ratio_lo']:.2f}–{r['ratio_hi']:.2f}; "
+        f"{words.duration(r['p90_ms'])} against {words.duration(r['previous_p90_ms'])}), its median "
+        f"{r['median_ratio']:.2f} times: a slowdown in only some of the sessions (in CI, or on one system, "
+        f"say): comparing {r['span']} by attribute within {r['version']} tells which."
+        for r in s.get("tail_regressions", [])[:2]
+    ]
     if not regressions:
+        if tails:
+            return (
+                f"No version's median got slower by more than {words.percent(s['threshold'])}. But "
+                + " ".join(tails)
+                + now
+            )
         return (
             f"No version got slower by more than {words.percent(s['threshold'])} "
             f"({s['comparisons']} version steps compared).{now}"
@@ -168,4 +238,4 @@ def headline(s: dict[str, Any]) -> str:
         for r in regressions[:3]
     ]
     more = f" {len(regressions) - 3} more in the table." if len(regressions) > 3 else ""
-    return " ".join(said) + more + now
+    return " ".join(said) + more + "".join(f" {t}" for t in tails) + now

@@ -64,3 +64,30 @@ def number(value: float) -> str:
 def often(relative: float) -> str:
     """A relative change of a rate in words: ``31 % less often``, ``12 % more often``."""
     return f"{percent(abs(relative))} {'less' if relative < 0 else 'more'} often"
+
+
+def often_range(lo: float, hi: float) -> str:
+    """An interval of relative changes in words: ``10 % to 44 % less often``, ``5 % less to 8 % more often``."""
+    if lo >= 0 or hi <= 0:
+        near, far = sorted((lo, hi), key=abs)
+        return f"{percent(abs(near))} to {often(far)}"
+    return f"{percent(abs(lo))} less to {often(hi)}"
+
+
+def still_arriving(days: int) -> str:
+    """``The last day is still arriving.``, ``The last 3 days are still arriving.``"""
+    return "The last day is still arriving." if days == 1 else f"The last {days} days are still arriving."
+
+
+def value(text: str, limit: int = 40) -> str:
+    """An attribute value for a sentence: its first line, at most ``limit`` characters (a stack trace as a
+    value would fill the screen)."""
+    line = text.split("\n", 1)[0].strip()
+    if len(line) > limit or line != text.strip():
+        return line[: limit - 1].rstrip() + "…"
+    return line
+
+
+def label(key: str, text: str, limit: int = 40) -> str:
+    """``attribute=value`` with the value as ``value`` gives it."""
+    return f"{key}={value(text, limit)}"
