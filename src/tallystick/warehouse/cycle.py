@@ -192,4 +192,6 @@ def delete_user(
         where += ' AND "sessionStartTime" < ' + warehouse.sql.timestamp(
             before.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
         )
-    return delete_matching(store, warehouse, where, [user_id], every_table=True)
+    # By session ID, never by user ID: a ClickHouse mutation's text (`DELETE WHERE ...`) stays in
+    # system.mutations and in a mutation_N.txt file of the table's data directory long after it ran.
+    return delete_matching(store, warehouse, where, [user_id])
