@@ -384,12 +384,21 @@ def _wait_for(url: str, seconds: float) -> None:
 
 def send(url: str, sessions: Iterable[dict[str, Any]], *, batch: int = 100, wait_seconds: float = 0) -> Counter[int]:
     """POST sessions to ``url``'s batch endpoint; counts of the per-session statuses."""
+    import urllib.error
+
     url = url.rstrip("/")
     _wait_for(url, wait_seconds)
     counts: Counter[int] = Counter()
     items = iter(sessions)
     while chunk := list(itertools.islice(items, batch)):
-        status, body = _post(f"{url}/v1/batches", json.dumps({"sessions": chunk}).encode(), timeout=30)
+        try:
+            status, body = _post(f"{url}/v1/batches", json.dumps({"sessions": chunk}).encode(), timeout=30)
+        except (urllib.error.URLError, OSError) as exc:  # the service went away (a restart) part-way
+            reason = getattr(exc, "reason", exc)
+            raise SendError(
+                f"the ingest service at {url} stopped answering after {sum(counts.values()):,} sessions ({reason}): "
+                "run the same command again once it is back (what was stored is answered 'already stored')"
+            ) from None
         if status != 200:
             raise SendError(f"the ingest service at {url} answered {status}: {body[:300].decode(errors='replace')}")
         for result in json.loads(body)["results"]:

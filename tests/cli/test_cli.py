@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.common import wait_until
 from fixtures.ingest import IngestServer
 
 
@@ -71,6 +72,19 @@ def test_sending_for_an_unregistered_application(ingest_server: Callable[..., In
     line = _one_line_error(tallystick("demo", "--url", server.url, "--sessions", "5"))
     assert "does not accept application 'demo'" in line
     assert "--app demo" in line
+
+
+def test_a_replica_stopping_while_demo_sends(ingest_server: Callable[..., IngestServer]) -> None:
+    """An ingest service that goes away part-way (a restart) ends `demo` with one line, not a traceback."""
+    server = ingest_server(apps=["demo"])
+    argv = [sys.executable, "-m", "tallystick.cli", "demo", "--url", server.url, "--sessions", "100000"]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as demo:
+        wait_until(lambda: bool(server.stored_keys()) or demo.poll() is not None, timeout=60, what="a stored session")
+        server.kill()
+        stdout, stderr = demo.communicate(timeout=60)
+    line = _one_line_error(subprocess.CompletedProcess(argv, demo.returncode, stdout, stderr))
+    assert f"the ingest service at {server.url} stopped answering after" in line
+    assert "run the same command again" in line
 
 
 def test_query_before_any_load(tmp_path: Path) -> None:
