@@ -108,3 +108,21 @@ def test_design_effect_from_sums_matches_the_per_user_rows() -> None:
     )
     assert quantile_design_effect_of_sums(sums) == pytest.approx(quantile_design_effect(rows), rel=1e-6)
     assert quantile_design_effect(rows) > 1.5  # users differ: their spans carry less than independent ones
+
+
+def test_proportion_design_effect_from_sums_matches_the_per_user_rows() -> None:
+    """The sums SQL adds up give the design effect of a proportion that ``Clustered`` gives from the users' rows."""
+    from tallystick.analysis.stats import Clustered, proportion_design_effect_of_sums
+
+    rng = random.Random(5)
+    rows = [
+        (n, sum(rng.random() < 0.1 + 0.5 * (i % 7 == 0) for _ in range(n)))
+        for i, n in enumerate(rng.randint(1, 60) for _ in range(300))
+    ]
+    n, k = sum(r[0] for r in rows), sum(r[1] for r in rows)
+    sums = (len(rows), n, k, sum(a * a for a, _ in rows), sum(b * b for _, b in rows), sum(a * b for a, b in rows))
+    c = Clustered.of((a, b, a, b) for a, b in rows)
+    expected = c.var1 / (c.p1 * (1 - c.p1) / n)
+    assert proportion_design_effect_of_sums(sums) == pytest.approx(expected, rel=1e-9)
+    assert expected > 2  # some users hit the outcome far more often: their sessions carry less than independent ones
+    assert proportion_design_effect_of_sums((1, 10, 3, 100, 9, 30)) == 1.0  # one user: nothing to compare

@@ -15,37 +15,56 @@ from tallystick.analysis import completeness, words
 from tallystick.analysis.outcome import outcome
 from tallystick.analysis.report import Report, Table, line_chart
 from tallystick.analysis.scope import Bound
-from tallystick.analysis.stats import Clustered, wilson
+from tallystick.analysis.stats import proportion_design_effect_of_sums, wilson
 
 MIN_USERS = 10
 
 
+def _per_user_sums(b: Bound, users_sql: str, hits_sql: str | None) -> tuple[int, int, int, int, int, int, int]:
+    """(users, users with the outcome, Σn, Σk, Σn², Σk², Σn·k) over users of their sessions n and those with the
+    outcome k, added up in SQL (``users_sql`` gives ``u, n, k`` per user, or ``u, n`` when ``hits_sql`` gives
+    ``hu, k``: joined to it): one row back instead of one per user, exact integers on every engine."""
+    if hits_sql is not None:
+        users_sql = f"SELECT u, n, coalesce(k, 0) AS k FROM ({users_sql}) s LEFT JOIN ({hits_sql}) h ON s.u = h.hu"
+    row = b.rows(
+        "SELECT count(*), sum(CASE WHEN k > 0 THEN 1 ELSE 0 END), sum(n), sum(k), sum(n * n), sum(k * k), sum(n * k) "
+        f"FROM ({users_sql}) x"
+    )[0]
+    g, gk, n, k, nn, kk, nk = (int(v or 0) for v in row)
+    return g, gk, n, k, nn, kk, nk
+
+
 def run(b: Bound, params: dict[str, Any]) -> Report:
     what = outcome(b, params)
-    day = b.dialect.day('"sessionStartTime"')
+    day = session_day = b.dialect.day('"sessionStartTime"')
     event = params.get("event")
-    typed = b.reads_typed(*what.attributes)  # filters on sessions_typed's columns, not the JSON (warehouse/rollup.py)
-    where = b.sessions_where(typed=typed)
-    table = b.sessions_table(typed)
+    # Sessions per day, version and user from the daily rollup when it can answer (an event outcome: the
+    # rollup has no session IDs or exit codes), else from sessions_typed's columns or the JSON (warehouse/rollup.py).
+    rolled = b.rollup_where() if event is not None else None
+    typed = rolled is None and b.reads_typed(*what.attributes)
+    if rolled is not None:
+        source, day, count, user = f"sessions_daily WHERE {rolled}", '"day"', 'sum("sessions")', '"userKey"'
+    else:
+        source = f"{b.sessions_table(typed)} WHERE {b.sessions_where(typed=typed)}"
+        count, user = "count(*)", b.user_key(typed)
     if event is not None:
         # The events table alone has day and version: sessions are counted, not joined with events
         # (``child_where`` restricts the events to sessions that pass the filters).
         rows = b.rows(
-            f'SELECT {day}, "applicationVersion", count(*), 0 FROM {table} WHERE {where} '
-            f'GROUP BY {day}, "applicationVersion"'
+            f'SELECT {day}, "applicationVersion", {count}, 0 FROM {source} GROUP BY {day}, "applicationVersion"'
         )
         hits = {
             (dd, v): int(k)
             for dd, v, k in b.rows(
-                f'SELECT {day}, "applicationVersion", count(DISTINCT "sessionId") FROM events '
-                f'WHERE {b.child_where(str(event))} GROUP BY {day}, "applicationVersion"'
+                f'SELECT {session_day}, "applicationVersion", count(DISTINCT "sessionId") FROM events '
+                f'WHERE {b.child_where(str(event))} GROUP BY {session_day}, "applicationVersion"'
             )
         }
         rows = [(dd, v, n, hits.get((dd, v), 0)) for dd, v, n, _ in rows]
     else:
         rows = b.rows(
-            f'SELECT {day}, "applicationVersion", count(*), sum(CASE WHEN {what.on(typed)} THEN 1 ELSE 0 END) '
-            f'FROM {table} WHERE {where} GROUP BY {day}, "applicationVersion"'
+            f'SELECT {day}, "applicationVersion", {count}, sum(CASE WHEN {what.on(typed)} THEN 1 ELSE 0 END) '
+            f'FROM {source} GROUP BY {day}, "applicationVersion"'
         )
     if not rows:
         what.none_found(b)
@@ -60,27 +79,22 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     k_all = sum(v[1] for v in by_day.values())
     if not k_all:
         what.none_found(b)
-    users = b.user_key(typed)
-    per_user: dict[Any, list[int]] = {
-        u: [int(n), 0] for u, n in b.rows(f"SELECT {users}, count(*) FROM {table} WHERE {where} GROUP BY {users}")
-    }
     if event is not None:
-        hit_rows = b.rows(
-            f'SELECT {b.user_key()}, count(DISTINCT "sessionId") FROM events WHERE {b.child_where(str(event))} '
-            f"GROUP BY {b.user_key()}"
+        users_sql = f"SELECT {user} AS u, {count} AS n FROM {source} GROUP BY {user}"
+        hits_sql = (
+            f'SELECT {b.user_key()} AS hu, count(DISTINCT "sessionId") AS k FROM events '
+            f"WHERE {b.child_where(str(event))} GROUP BY {b.user_key()}"
         )
+        sums = _per_user_sums(b, users_sql, hits_sql)
     else:
-        hit_rows = b.rows(
-            f"SELECT {users}, sum(CASE WHEN {what.on(typed)} THEN 1 ELSE 0 END) FROM {table} WHERE {where} "
-            f"GROUP BY {users}"
+        sums = _per_user_sums(
+            b,
+            f"SELECT {user} AS u, count(*) AS n, sum(CASE WHEN {what.on(typed)} THEN 1 ELSE 0 END) AS k "
+            f"FROM {source} GROUP BY {user}",
+            None,
         )
-    for u, k in hit_rows:
-        if u in per_user:
-            per_user[u][1] = int(k or 0)
-    design_effect = 1.0
-    if len(per_user) > 1 and 0 < k_all < n_all:
-        c = Clustered.of((n, k, n, k) for n, k in per_user.values())
-        design_effect = max(1.0, c.var1 / (c.p1 * (1 - c.p1) / n_all))
+    users, users_with_outcome, n_sum, k_sum, nn, kk, nk = sums
+    design_effect = proportion_design_effect_of_sums((users, n_sum, k_sum, nn, kk, nk))
     n_eff = n_all / design_effect
     lo, hi = wilson(round(k_all / design_effect), max(1, round(n_eff)))
     p = k_all / n_all
@@ -110,8 +124,8 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             "rate": k_all / n_all,
             "rate_lo": lo,
             "rate_hi": hi,
-            "users": len(per_user),
-            "users_with_outcome": sum(1 for _, k in per_user.values() if k),
+            "users": users,
+            "users_with_outcome": users_with_outcome,
             "design_effect": design_effect,
             "incomplete_days": sum(1 for dd in by_day if complete.get(dd, 1.0) < 0.99),
             "by_version": {

@@ -289,6 +289,19 @@ def quantile_design_effect_of_sums(sums: tuple[int, int, int, int, int, int]) ->
     return max(1.0, round(robust / (n * p * (1 - p)), 9))
 
 
+def proportion_design_effect_of_sums(sums: tuple[int, int, int, int, int, int]) -> float:
+    """How much a proportion's variance grows because sessions come in users (≥ 1), from sums over users of
+    (n_i sessions, k_i with the outcome): (users, Σn, Σk, Σn², Σk², Σn·k), so that SQL adds them up instead
+    of sending a row per user (exact integers: the same answer on every engine). The cluster-robust variance
+    of K / N (``Clustered``) over the binomial one; 1 when there is one user or nothing varies."""
+    users, n, k, nn, kk, nk = sums
+    if users < 2 or not 0 < k < n:
+        return 1.0
+    p = k / n
+    robust = users / (users - 1) * max(0.0, kk - 2 * p * nk + p * p * nn) / (n * n)
+    return max(1.0, robust / (p * (1 - p) / n))
+
+
 def widened_ratio(ratio: tuple[float, float, float], design_effects: tuple[float, float]) -> tuple[float, float, float]:
     """A bootstrap interval of a ratio of two quantiles widened on the log scale for clustering.
 
