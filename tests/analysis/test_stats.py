@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 
@@ -126,3 +127,27 @@ def test_proportion_design_effect_from_sums_matches_the_per_user_rows() -> None:
     assert proportion_design_effect_of_sums(sums) == pytest.approx(expected, rel=1e-9)
     assert expected > 2  # some users hit the outcome far more often: their sessions carry less than independent ones
     assert proportion_design_effect_of_sums((1, 10, 3, 100, 9, 30)) == 1.0  # one user: nothing to compare
+
+
+def test_clustered_from_sums_matches_the_per_user_rows() -> None:
+    """``clustered_of_sums`` of the sums over users gives the variances ``Clustered.of`` gives from their rows."""
+    from tallystick.analysis.stats import USER_SUMS, Clustered, clustered_of_sums
+
+    rng = random.Random(6)
+    rows = []
+    for i in range(400):
+        n1, n0 = rng.randint(0, 30), rng.randint(0 if i % 3 else 1, 30)
+        rate = 0.05 + 0.4 * (i % 11 == 0)
+        rows.append((n1, sum(rng.random() < rate for _ in range(n1)), n0, sum(rng.random() < rate for _ in range(n0))))
+    rows = [r for r in rows if r[0] or r[2]]
+    sums = {}
+    for term in USER_SUMS:
+        names = term.split("*")
+        sums[term] = sum(
+            math.prod(dict(zip(("n1", "k1", "n0", "k0"), r, strict=True))[name] for name in names) for r in rows
+        )
+    expected = Clustered.of(rows)
+    got = clustered_of_sums(len(rows), sums)
+    for field in ("p1", "p0", "var1", "var0", "cov"):
+        assert getattr(got, field) == pytest.approx(getattr(expected, field), rel=1e-9), field
+    assert got.users == expected.users

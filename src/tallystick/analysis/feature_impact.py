@@ -24,7 +24,7 @@ from tallystick.analysis.errors import BadParameter
 from tallystick.analysis.outcome import outcome
 from tallystick.analysis.report import Report, Table, bar_chart
 from tallystick.analysis.scope import Bound
-from tallystick.analysis.stats import clustered_risk_ratio, risk_ratio, wilson
+from tallystick.analysis.stats import USER_SUMS, clustered_of_sums, risk_ratio, widened_risk_ratio, wilson
 
 MIN_USERS = 10
 MIN_CASES = 10
@@ -42,38 +42,31 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     typed = b.typed(str(feature), *what.attributes)  # the attributes' own columns, not the JSON (warehouse/rollup.py)
     feature_sql = b.typed_attr(str(feature)) if typed else b.attr(str(feature))
     user = '"userKey"' if typed else d.user_key()
+    hit = f"CASE WHEN {what.on(typed)} THEN 1 ELSE 0 END"
     split = (
-        f"SELECT CASE WHEN {feature_sql} = {d.literal(value)} THEN 1 ELSE 0 END AS f, {user} AS u "
+        f"SELECT CASE WHEN {feature_sql} = {d.literal(value)} THEN 1 ELSE 0 END AS f, {user} AS u, {hit} AS h "
         f"FROM {'sessions_typed' if typed else 'sessions'} WHERE {b.sessions_where(typed=typed)}"
     )
-    # Sessions per group and user, then those with the outcome: the outcome's condition (a join with
-    # events) only runs in the second query, over the sessions that have it.
-    counts = b.rows(f"SELECT f, u, count(*) FROM ({split}) s GROUP BY f, u")
-    hit_counts = b.rows(f"SELECT f, u, count(*) FROM ({split} AND {what.on(typed)}) t GROUP BY f, u")
-    if not hit_counts:
+    # One pass: each user's sessions and outcomes with and without the feature, then sums over users of those
+    # and of their products (the cluster-robust variance's terms): one row back however many users there are.
+    per_user = (
+        "SELECT u, sum(f) AS n1, sum(f * h) AS k1, sum(1 - f) AS n0, sum((1 - f) * h) AS k0 "
+        f"FROM ({split}) s GROUP BY u"
+    )
+    counted = ", ".join(f"sum(CASE WHEN {c} > 0 THEN 1 ELSE 0 END)" for c in ("n1", "k1", "n0", "k0"))
+    row = b.rows(f"SELECT count(*), {counted}, {', '.join(f'sum({t})' for t in USER_SUMS)} FROM ({per_user}) x")[0]
+    users, u1, uk1, u0, uk0 = (int(v or 0) for v in row[:5])
+    sums = dict(zip(USER_SUMS, (int(v or 0) for v in row[5:]), strict=True))
+    n1, k1, n0, k0 = sums["n1"], sums["k1"], sums["n0"], sums["k0"]
+    if not k1 + k0:
         what.none_found(b)
-    per_user: dict[Any, list[int]] = {}
-    for f, u, n in counts:
-        per_user.setdefault(u, [0, 0, 0, 0])[0 if int(f) else 2] += int(n)
-    for f, u, k in hit_counts:
-        per_user.setdefault(u, [0, 0, 0, 0])[1 if int(f) else 3] += int(k)
-    groups: dict[int, tuple[int, int, int, int]] = {}
-    for f, col in ((1, 0), (0, 2)):
-        users = [c for c in per_user.values() if c[col]]
-        if users:
-            groups[f] = (
-                sum(c[col] for c in users),
-                sum(c[col + 1] for c in users),
-                len(users),
-                sum(1 for c in users if c[col + 1]),
-            )
-    if not groups:
+    if not users:
         raise b.empty()
-    if set(groups) != {0, 1}:
-        missing = "with" if 1 not in groups else "without"
+    if not n1 or not n0:
+        missing = "with" if not n1 else "without"
         raise BadParameter(f"no session in scope is {missing} {feature}={value}: there is nothing to compare")
-    (n1, k1, u1, uk1), (n0, k0, u0, uk0) = groups[1], groups[0]
-    rr, lo, hi, design_effect = clustered_risk_ratio([(c[0], c[1], c[2], c[3]) for c in per_user.values()], confidence)
+    groups = {1: (n1, k1, u1, uk1), 0: (n0, k0, u0, uk0)}
+    rr, lo, hi, design_effect = widened_risk_ratio(clustered_of_sums(users, sums), (k1, n1, k0, n0), confidence)
     urr, ulo, uhi = risk_ratio(uk1, u1, uk0, u0, confidence)
     # Do the users with the feature differ in another attribute that matters? The comparison within each
     # value of each other attribute, on common-factor's case–control sample (confounding.py).

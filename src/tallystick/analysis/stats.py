@@ -239,6 +239,47 @@ class Clustered:
         return math.sqrt(max(0.0, var))
 
 
+# Sums over users of their sessions and outcomes in each group, as SQL adds them up (``Clustered.of_sums``).
+USER_SUMS = (
+    "n1",
+    "k1",
+    "n0",
+    "k0",
+    "k1*k1",
+    "k1*n1",
+    "n1*n1",
+    "k0*k0",
+    "k0*n0",
+    "n0*n0",
+    "k1*k0",
+    "k1*n0",
+    "n1*k0",
+    "n1*n0",
+)
+
+
+def clustered_of_sums(users: int, sums: dict[str, int]) -> Clustered:
+    """``Clustered.of`` from sums over users instead of their rows: ``sums`` has Σ of each of ``USER_SUMS``
+    (per user: n1, k1 sessions and outcomes in group 1, n0, k0 in group 0), so SQL sends one row however many
+    users there are (exact integers: the same answer on every engine)."""
+    n1, k1, n0, k0 = sums["n1"], sums["k1"], sums["n0"], sums["k0"]
+    if not n1 or not n0:
+        raise ValueError("both groups need at least one member")
+    p1, p0 = k1 / n1, k0 / n0
+    correction = users / (users - 1) if users > 1 else 1.0
+    s11 = sums["k1*k1"] - 2 * p1 * sums["k1*n1"] + p1 * p1 * sums["n1*n1"]
+    s00 = sums["k0*k0"] - 2 * p0 * sums["k0*n0"] + p0 * p0 * sums["n0*n0"]
+    s10 = sums["k1*k0"] - p0 * sums["k1*n0"] - p1 * sums["n1*k0"] + p1 * p0 * sums["n1*n0"]
+    return Clustered(
+        p1,
+        p0,
+        correction * max(0.0, s11) / (n1 * n1),
+        correction * max(0.0, s00) / (n0 * n0),
+        correction * s10 / (n1 * n0),
+        users,
+    )
+
+
 def clustered_risk_ratio(
     per_user: Iterable[tuple[int, int, int, int]], confidence: float = 0.95
 ) -> tuple[float, float, float, float]:
@@ -248,11 +289,18 @@ def clustered_risk_ratio(
     the users' sessions carry less information than as many independent sessions would).
     """
     rows = list(per_user)
-    c = Clustered.of(rows)
     n1 = sum(r[0] for r in rows)
     k1 = sum(r[1] for r in rows)
     n0 = sum(r[2] for r in rows)
     k0 = sum(r[3] for r in rows)
+    return widened_risk_ratio(Clustered.of(rows), (k1, n1, k0, n0), confidence)
+
+
+def widened_risk_ratio(
+    c: Clustered, counts: tuple[int, int, int, int], confidence: float = 0.95
+) -> tuple[float, float, float, float]:
+    """``clustered_risk_ratio`` from the ``Clustered`` of the users and the totals (k1, n1, k0, n0)."""
+    k1, n1, k0, n0 = counts
     rr, lo, hi = risk_ratio(k1, n1, k0, n0, confidence)
     katz = math.log(hi / rr) / z_value(confidence)
     robust = c.log_ratio_se()
