@@ -41,6 +41,7 @@ ACCEPTED: dict[str, bytes] = {
     "key-like text in a value": _with_attributes(command='"sessionId": "x"'),
     "space-for-T outside a time field": _with_attributes(note="2026-05-01 10:00:00Z"),
     "offset without colon outside a time field": _with_attributes(note="10:00:00+0200"),
+    "negative offset without colon outside a time field": _with_attributes(note="10:00:00.5-0200"),
     "date-like version": _with_attributes(dockerVersion="27-05 12:1"),
 }
 
@@ -78,6 +79,7 @@ REJECTED: dict[str, bytes] = {
     "duplicate attribute": json.dumps(session()).replace('"shell": "fish"', '"shell": "fish", "shell" :"zsh"').encode(),
     "space for T in a time field": _replace_time("sessionEndTime", "2026-05-01 10:00:01.500Z"),
     "offset without colon in a time field": _replace_time("sessionEndTime", "2026-05-01T12:00:01.500+0200"),
+    "negative offset without colon in a time field": _replace_time("sessionEndTime", "2026-05-01T05:00:01-0500"),
     "attribute name with a dash": _with_attributes(**{"os-name": "Linux"}),
     "attribute name with a trailing newline": _with_attributes(**{"osName\n": "Linux"}),
     "span attribute name starting with a digit": json.dumps(

@@ -50,6 +50,10 @@ _WHITESPACE = b" \t\r\n"
 # a space for 'T' ("2024-05-01 12:00"), an offset without a colon ("12:00:00+0200").
 _SPACE_FOR_T = re.compile(rb"-[0-9]{2} [0-9]{2}:")
 _OFFSET_WITHOUT_COLON = re.compile(rb':[0-9]{2}(?:\.[0-9]+)?[+-][0-9]{4}"')
+# Two cheaper searches first, one of which finds any such offset (most bodies hold neither): a literal
+# start the engine skips to (':' starts every key's value, which made the search above cost 3 us).
+_PLUS = re.compile(rb"\+")
+_MINUS_FOUR_DIGITS = re.compile(rb'-[0-9]{4}"')
 _decoder = msgspec.json.Decoder(Session)
 
 
@@ -224,7 +228,9 @@ def _vouched(session: Session, body: bytes | msgspec.Raw, max_value_chars: int) 
                 return None
     if key_tokens(body) != decoded_keys(session):
         return None
-    if _SPACE_FOR_T.search(body) or _OFFSET_WITHOUT_COLON.search(body):
+    if _SPACE_FOR_T.search(body) or (
+        (_PLUS.search(body) or _MINUS_FOUR_DIGITS.search(body)) and _OFFSET_WITHOUT_COLON.search(body)
+    ):
         return None
     # A UTF-8 text of n bytes holds no string longer than n code points.
     if len(body) > max_value_chars and _has_long_value(session, max_value_chars):
