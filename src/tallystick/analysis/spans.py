@@ -47,17 +47,20 @@ def _sampled(b: Bound, span: str, attribute: str, spans: int) -> list[tuple[str,
     return out
 
 
-def _source(b: Bound, span: str, attribute: str) -> str:
-    """SQL of the spans in scope as rows ``(v, bin, u)``: attribute value (the span's own if any span in scope
-    has it — one query tells — else its session's), log bin of the duration, user."""
+def _own(b: Bound, span: str, attribute: str) -> str:
+    """SQL of the spans in scope as rows ``(v, bin, u)``: the span's own attribute value, log bin of the
+    duration, user."""
     d = b.dialect
     bin_sql = d.log_bin('"durationMs"', PER_E)
-    where = b.child_where(span)
-    value = b.attr(attribute)
-    own = f"SELECT {value} AS v, {bin_sql} AS bin, {d.user_key()} AS u FROM spans WHERE {where}"
-    spans, with_value = b.rows(f"SELECT count(*), count({value}) FROM spans WHERE {where}")[0]
-    if with_value or not spans:
-        return own
+    return (
+        f"SELECT {b.attr(attribute)} AS v, {bin_sql} AS bin, {d.user_key()} AS u FROM spans WHERE {b.child_where(span)}"
+    )
+
+
+def _from_sessions(b: Bound, span: str, attribute: str) -> str:
+    """As ``_own``, with the value of the span's session's attribute (for spans that do not carry it)."""
+    d = b.dialect
+    bin_sql = d.log_bin('"durationMs"', PER_E)
     b.require_attribute(attribute)
     typed = b.reads_typed(attribute)  # the attribute's own column, not the JSON (warehouse/rollup.py)
     value = b.typed_attr(attribute) if typed else b.attr(attribute)
@@ -72,7 +75,7 @@ def _source(b: Bound, span: str, attribute: str) -> str:
 
 
 def histograms(b: Bound, source: str) -> dict[str, Weighted]:
-    """Duration histograms per attribute value (as text) of the rows of ``source`` (see ``_source``)."""
+    """Duration histograms per attribute value (as text) of the rows of ``source`` (see ``_own``)."""
     groups: dict[str, list[tuple[int, int]]] = {}
     for v, bin_, n in b.rows(f"SELECT v, bin, count(*) FROM ({source}) t GROUP BY v, bin"):
         groups.setdefault(_label(v), []).append((int(bin_), int(n)))
@@ -113,8 +116,12 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     if not span or not attribute:
         raise BadParameter("name the span type with --span and the attribute to split by with --attribute")
     b.require_type("spans", str(span), with_filters=False)  # cheap; the filters' answer is in the histograms
-    source = _source(b, str(span), str(attribute))
+    # The span's own attribute when any span in scope has it, else its session's: the first histogram tells.
+    source = _own(b, str(span), str(attribute))
     groups = histograms(b, source)
+    if set(groups) == {"(none)"}:
+        source = _from_sessions(b, str(span), str(attribute))
+        groups = histograms(b, source)
     if not groups:
         b.require_type("spans", str(span))
     if len(groups) > MAX_VALUES:
