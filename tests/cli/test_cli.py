@@ -116,3 +116,32 @@ def test_query_output_formats(tmp_path: Path) -> None:
     assert (
         tallystick("query", "--data-dir", str(tmp_path), "--format", "json", sql).stdout.strip() == '{"a": 1, "b": "x"}'
     )
+
+
+def test_a_chdb_directory_another_process_holds(tmp_path: Path) -> None:
+    """chDB lets one process use a data directory: a second (a load while a dashboard reads) gets one line."""
+    directory = tmp_path / "chdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_CHDB, str(directory)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "open"
+        line = _one_line_error(tallystick("query", "--warehouse", f"chdb://{directory}", "SELECT 1"))
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    assert f"chdb://{directory.resolve()} cannot be opened" in line
+    assert "one process at a time" in line
+
+
+HOLD_CHDB = """
+import sys, time
+from tallystick.warehouse import open_warehouse
+warehouse = open_warehouse("chdb://" + sys.argv[1])
+warehouse.ensure_schema()
+print("open", flush=True)
+time.sleep(600)
+"""

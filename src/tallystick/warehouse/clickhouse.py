@@ -55,6 +55,7 @@ import itertools
 import json
 import os
 import re
+import sys
 import tempfile
 import threading
 import time
@@ -265,6 +266,34 @@ class HttpTransport:
         self._local = threading.local()
 
 
+def _open_chdb(chdb_session: Any, key: str) -> Any:
+    """chDB's session on ``key``; one line saying what to do when another process holds the directory.
+
+    chDB prints why it failed (``Cannot lock file .../status``) on file descriptor 2 itself and
+    raises a vaguer RuntimeError, so that output is taken into the message rather than left above it.
+    """
+    failure: RuntimeError | None = None
+    with tempfile.TemporaryFile() as said:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(said.fileno(), 2)
+        try:
+            return chdb_session.Session(key)
+        except RuntimeError as exc:
+            failure = exc
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        said.seek(0)
+        reason = next((line for line in said.read().decode(errors="replace").splitlines() if line.strip()), "")
+    reason = (reason or str(failure)).strip()[:300]
+    raise WarehouseUnavailable(
+        f"chdb://{key} cannot be opened ({reason}): chDB lets one process at a time use a data directory; "
+        "stop the other one (`tallystick up`, `dashboard` or `load --every`), or use a ClickHouse server "
+        "to load and read from separate processes"
+    )
+
+
 class ChdbTransport:
     """ClickHouse in this process (chDB); one chDB session per data directory and process."""
 
@@ -283,7 +312,7 @@ class ChdbTransport:
                 path.mkdir(parents=True, exist_ok=True)
                 if self._sessions:
                     raise WarehouseUnavailable("chDB runs one data directory per process: use the same chdb:// path")
-                self._sessions[key] = chdb_session.Session(key)  # type: ignore[no-untyped-call]
+                self._sessions[key] = _open_chdb(chdb_session, key)
             self.session = self._sessions[key]
         self.where = f"chdb://{key}"
 
