@@ -262,7 +262,7 @@ def charts(d: Digest) -> list[dict[str, Any]]:
     if d.adoption_curve:
         specs.append(
             {
-                "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+                "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
                 "title": f"Share of active users on {d.release['version']}",
                 "width": 560,
                 "height": 220,
@@ -288,7 +288,7 @@ def charts(d: Digest) -> list[dict[str, Any]]:
         )
         specs.append(
             {
-                "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+                "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
                 "title": "Median this period over the previous one (1 = unchanged)",
                 "width": 560,
                 "height": 40 + 28 * len(d.timings),

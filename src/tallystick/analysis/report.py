@@ -68,7 +68,7 @@ def _jsonable(value: Any) -> Any:
 def _spec(title: str, table: Table, **body: Any) -> dict[str, Any]:
     """A Vega-Lite spec of the house size over ``table``'s rows; ``body`` adds mark/encoding or layers."""
     return {
-        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
         "title": title,
         "width": 640,
         "height": 320,

@@ -66,7 +66,7 @@ def load_once(args: argparse.Namespace, store: Any, quiet: bool = False, retenti
 
 
 def summary(stats: Any) -> str:
-    text = f"{stats.loaded:,} sessions loaded"
+    text = f"{stats.loaded:,} session{'' if stats.loaded == 1 else 's'} loaded"
     if stats.duplicates:
         text += f", {stats.duplicates:,} duplicates skipped"
     if stats.rejected:

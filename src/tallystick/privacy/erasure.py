@@ -153,7 +153,11 @@ class Erased:
     settled: int = 0
 
     def __str__(self) -> str:
-        return f"{self.requests:,} erasure requests applied: {self.sessions:,} sessions and {self.objects:,} objects"
+        return (
+            f"{self.requests:,} erasure request{'' if self.requests == 1 else 's'} applied: "
+            f"{self.sessions:,} session{'' if self.sessions == 1 else 's'} and "
+            f"{self.objects:,} object{'' if self.objects == 1 else 's'}"
+        )
 
 
 def process_pending(store: Store, warehouse: Any, *, now: datetime | None = None) -> Erased:
