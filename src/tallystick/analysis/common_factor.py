@@ -369,16 +369,18 @@ def _rate(sample: _Sample, cases: int, controls: int) -> float:
     return est_cases / (est_cases + est_controls) if est_cases + est_controls else 0.0
 
 
-def sample_sessions(b: Bound, what: Outcome, total: int, cases: int) -> tuple[list[Session], float, float]:
-    """A case–control sample of the sessions in scope (at most about ``SAMPLE`` with the outcome and as many
+def sample_sessions(
+    b: Bound, what: Outcome, total: int, cases: int, size: int = SAMPLE
+) -> tuple[list[Session], float, float]:
+    """A case–control sample of the sessions in scope (at most about ``size`` with the outcome and as many
     without, by session ID), as (outcome 0/1, user, attributes as text), and each side's weight: the sessions
     in scope per sampled session."""
     d = b.dialect
-    sample_cases = d.sample("id", SAMPLE / cases)
-    sample_controls = d.sample("id", SAMPLE / (total - cases))
+    sample_cases = d.sample("id", size / cases)
+    sample_controls = d.sample("id", size / (total - cases))
     # The wider of the two samples first, though implied: DuckDB then drops the other sessions before it
     # looks up their outcome (0.39 -> 0.32 s on 10 million sessions).
-    wider = d.sample("id", SAMPLE / min(cases, total - cases))
+    wider = d.sample("id", size / min(cases, total - cases))
     sample = f"{wider} AND ((h = 1 AND {sample_cases}) OR (h = 0 AND {sample_controls}))"
     sampled = _sample_typed(b, what, sample)
     hit = f"CASE WHEN {what.condition} THEN 1 ELSE 0 END"
