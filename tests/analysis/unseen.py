@@ -272,7 +272,7 @@ def confounded_speed(seed: int = 5) -> list[Session]:
 
 def simpson(seed: int = 100) -> list[Session]:
     """Within each OS, ``tabCompletion`` raises UnknownCommand by half; Windows users (who rarely use it) have it
-    five times as often, so across all sessions tab completion looks protective."""
+    about seven times as often, so across all sessions tab completion looks protective."""
     m = Maker(seed)
 
     def attrs(rng: random.Random, i: int) -> dict[str, Any]:
@@ -281,8 +281,8 @@ def simpson(seed: int = 100) -> list[Session]:
         return a
 
     out = []
-    for u, t in m.runs(m.users(400, attrs), 4500):
-        rate = (0.15 if u.attrs["operatingSystem"] == "Windows" else 0.03) * (1.5 if u.attrs["tabCompletion"] else 1)
+    for u, t in m.runs(m.users(500, attrs), 6000):
+        rate = (0.2 if u.attrs["operatingSystem"] == "Windows" else 0.03) * (1.5 if u.attrs["tabCompletion"] else 1)
         events = [("UnknownCommand", {})] if m.rng.random() < rate else []
         out.append(m.session(u, t, events=events))
     return out
