@@ -171,29 +171,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     table = Table("by_value", columns, rows)
     for value, r in ratios.items():
         r["median_ms"] = groups[value].quantile(0.5)
-    # Do the spans with each value come from sessions that differ in another attribute that matters?
-    # (confounding.py: the comparison within each value of each other attribute, on a sample.)
-    adjustments: dict[str, dict[str, Any]] = {}
-    # Only where a difference would be claimed: the check withdraws or turns round a claim, and costs a pass.
-    if any(not r["median_ratio"][1] <= 1 <= r["median_ratio"][2] for r in ratios.values()):
-        sampled = _sampled(b, str(span), str(attribute), sum(g.n for g in groups.values()))
-        for value, r in ratios.items():
-            if r["median_ratio"][1] <= 1 <= r["median_ratio"][2]:
-                continue
-            units = [
-                confounding.Unit(u, int(v == value), 1.0, bin_ / PER_E, attrs)
-                for v, bin_, u, attrs in sampled
-                if v in (value, baseline)
-            ]
-            adjusted = confounding.strongest(units, {str(attribute)}, log_ratio=False, confidence=each)
-            if adjusted is not None:
-                r["adjusted"] = adjustments[value] = {
-                    "attribute": adjusted.attribute,
-                    "ratio": adjusted.ratio,
-                    "lo": adjusted.lo,
-                    "hi": adjusted.hi,
-                    "unadjusted": adjusted.crude,
-                }
+    _adjust(b, str(span), str(attribute), (ratios, baseline), spans=sum(g.n for g in groups.values()), each=each)
     summary = {
         "span": span,
         "attribute": attribute,
@@ -237,6 +215,33 @@ def _within(s: dict[str, Any], value: str, adjusted: dict[str, Any]) -> str:
         f"{s['span']} takes {ratio:.2f} times as long with it (geometric means, interval {lo:.2f}–{hi:.2f}): "
         f"{verdict}."
     )
+
+
+def _adjust(
+    b: Bound, span: str, attribute: str, compared: tuple[dict[str, dict[str, Any]], str], *, spans: int, each: float
+) -> None:
+    """Adds ``adjusted`` to each value's ratios whose interval excludes 1, when the comparison within each value
+    of another session attribute moves it beyond that interval (``confounding.py``)."""
+    ratios, baseline = compared
+    claimed = {v: r for v, r in ratios.items() if not r["median_ratio"][1] <= 1 <= r["median_ratio"][2]}
+    if not claimed:  # the check withdraws or turns round a claim, and costs a pass
+        return
+    sampled = _sampled(b, span, attribute, spans)
+    for value, r in claimed.items():
+        units = [
+            confounding.Unit(u, int(v == value), 1.0, bin_ / PER_E, attrs)
+            for v, bin_, u, attrs in sampled
+            if v in (value, baseline)
+        ]
+        adjusted = confounding.strongest(units, {attribute}, log_ratio=False, confidence=each)
+        if adjusted is not None:
+            r["adjusted"] = {
+                "attribute": adjusted.attribute,
+                "ratio": adjusted.ratio,
+                "lo": adjusted.lo,
+                "hi": adjusted.hi,
+                "unadjusted": adjusted.crude,
+            }
 
 
 def headline(s: dict[str, Any]) -> str:
