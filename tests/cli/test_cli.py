@@ -90,7 +90,7 @@ def test_a_replica_stopping_while_demo_sends(ingest_server: Callable[..., Ingest
 def test_query_before_any_load(tmp_path: Path) -> None:
     """Querying a warehouse that does not exist yet says to load first."""
     line = _one_line_error(tallystick("query", "--data-dir", str(tmp_path), "SELECT 1"))
-    assert "-m tallystick.cli load`" in line  # run as `python -m tallystick.cli`, the hint says so
+    assert f"-m tallystick.cli load --data-dir {tmp_path}`" in line  # as it was run, on the same data
 
 
 def test_bad_sql_shows_the_engine_message(tmp_path: Path) -> None:

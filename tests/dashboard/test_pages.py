@@ -232,13 +232,22 @@ def test_login_form_lets_the_token_holder_in(served_with_token: Served, browser_
         ("recent_release_session_share", 0.4, "40 %"),
         ("never_respond_share", 0.0, "0 %"),
         ("p50_ms", 16650.0, "17 s"),
+        ("baseline_median_ms", 850, "850 ms"),
         ("sessions", 12345, "12,345"),
         ("lift", 3.6, "3.6"),
     ],
-    ids=["rate", "share", "zero-share", "ms", "count", "plain"],
+    ids=["rate", "share", "zero-share", "ms", "int-ms", "count", "plain"],
 )
 def test_summary_tiles_show_shares_in_percent_and_times_in_units(key: str, value: float, shown: str) -> None:
     """A summary tile named as a share or rate shows %, one named ``*_ms`` a duration, others a plain number."""
     from tallystick.dashboard.pages import show_summary
 
     assert show_summary(key, value) == shown
+
+
+def test_summary_tile_labels_drop_the_unit_their_value_now_shows() -> None:
+    """``baseline_median_ms`` shown as "20 s" is labelled "baseline median", not "baseline median ms"."""
+    from tallystick.dashboard.pages import summary_label
+
+    assert summary_label("baseline_median_ms") == "baseline median"
+    assert summary_label("recent_release_session_share") == "recent release session share"

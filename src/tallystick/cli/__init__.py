@@ -65,7 +65,7 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         return int(args.func(args))
     except (CliError, ConfigError, BindError, StorageError, WarehouseError, PrivacyError) as exc:
-        say(f"tallystick: error: {exc}")
+        say(f"tallystick: error: {exc}", args)
         return 1
     except KeyboardInterrupt:
         return 130

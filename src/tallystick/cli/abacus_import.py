@@ -61,7 +61,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         for reason, keys in stats.examples.items():
             print(safe(f"  {reason}: e.g. {', '.join(keys)}"))  # keys and reasons come from the bucket
         if stats.imported:
-            print(runnable("run `tallystick load` (or keep `tallystick up` running) to load them into the warehouse"))
+            print(
+                runnable(
+                    "run `tallystick load` (or keep `tallystick up` running) to load them into the warehouse", args
+                )
+            )
         sys.stdout.flush()
     except BrokenPipeError:  # `| head`: stop quietly
         sys.stdout = None  # the interpreter's flush at exit would fail again

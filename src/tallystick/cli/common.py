@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -79,16 +80,50 @@ def program() -> str:
     return shlex.quote(started)
 
 
-def runnable(message: str) -> str:
-    """``message`` with each `` `tallystick ...` `` hint naming the program as ``program()`` does."""
+# Where a command's data is: the options a hint must repeat for the command it names to read the
+# same data as the one that printed it. Which commands take which is checked against the parser
+# (tests/cli/test_hints.py).
+PLACE_OPTIONS = {"--data-dir": "data_dir", "--storage": "storage", "--warehouse": "warehouse"}
+TAKES_PLACE = {
+    "up": ("--data-dir", "--storage", "--warehouse"),
+    "serve": ("--data-dir", "--storage"),
+    "load": ("--data-dir", "--storage", "--warehouse"),
+    "dashboard": ("--data-dir", "--warehouse"),
+    "query": ("--data-dir", "--warehouse"),
+    "report": ("--data-dir", "--warehouse"),
+    "digest": ("--data-dir", "--warehouse"),
+    "publish": ("--data-dir", "--warehouse"),
+    "delete-user": ("--data-dir", "--storage", "--warehouse"),
+    "rejects": ("--data-dir", "--storage"),
+    "import": ("--data-dir", "--storage"),
+}
+_HINT = re.compile(r"`tallystick ([a-z-]+)")
+
+
+def runnable(message: str, args: argparse.Namespace | None = None) -> str:
+    """``message`` with each `` `tallystick ...` `` hint runnable as printed: the program named as
+    ``program()`` does, and, given the command's ``args``, the ``--data-dir``, ``--storage`` and
+    ``--warehouse`` it was given repeated where the hinted command takes them (a hint that reads
+    the default warehouse after a command that read another would answer about the wrong data)."""
     name = program()
-    return message if name == "tallystick" else message.replace("`tallystick ", f"`{name} ")
+
+    def place(match: re.Match[str]) -> str:
+        command = match.group(1)
+        given = [
+            f"{flag} {shlex.quote(str(getattr(args, PLACE_OPTIONS[flag])))}"
+            for flag in TAKES_PLACE.get(command, ())
+            if args is not None and getattr(args, PLACE_OPTIONS[flag], None)
+        ]
+        return f"`{name} {command}" + "".join(" " + g for g in given)
+
+    return _HINT.sub(place, message)
 
 
-def say(message: str) -> None:
+def say(message: str, args: argparse.Namespace | None = None) -> None:
     """A message to stderr, each line escaped for the terminal (an engine's error may quote session
-    text; its own line breaks, as under DuckDB's pointer to the spot, stay), hints runnable as printed."""
-    print("\n".join(safe(line) for line in runnable(message).split("\n")), file=sys.stderr, flush=True)
+    text; its own line breaks, as under DuckDB's pointer to the spot, stay), hints runnable as printed
+    (``runnable``, with the command's ``args``)."""
+    print("\n".join(safe(line) for line in runnable(message, args).split("\n")), file=sys.stderr, flush=True)
 
 
 def parse_interval(text: str) -> float:

@@ -108,7 +108,7 @@ def cmd_overview(args: argparse.Namespace) -> int:
 
     spec = warehouse_spec(args)
     if not args.warehouse and not Path(spec).exists():
-        print(runnable(f"No warehouse at {spec} yet (start with `tallystick up --demo`). The analyses:\n"))
+        print(runnable(f"No warehouse at {spec} yet (start with `tallystick up --demo`). The analyses:\n", args))
         for a in ANALYSES:
             print(f"  {a.name:<15} {a.question}")
         return 0
@@ -116,7 +116,7 @@ def cmd_overview(args: argparse.Namespace) -> int:
     try:
         warehouse = open_warehouse(spec, read_only=True)
     except AnalysisError as exc:
-        say(f"tallystick: error: {exc}")
+        say(f"tallystick: error: {exc}", args)
         return 1
     try:
         scope = _scope(args, warehouse)
@@ -128,7 +128,7 @@ def cmd_overview(args: argparse.Namespace) -> int:
             given = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in (params or {}).items())
             print(safe(f"{a.title}{f' ({given})' if given else ''}"))  # parameters may be session text
             if params is None:
-                text = runnable(f"Nothing in the data to run it on; see `tallystick report {a.name} --help`.")
+                text = runnable(f"Nothing in the data to run it on; see `tallystick report {a.name} --help`.", args)
             else:
                 try:
                     text = run(warehouse, a.name, scope, **params).headline
@@ -137,9 +137,9 @@ def cmd_overview(args: argparse.Namespace) -> int:
             for line in textwrap.wrap(text, width - 2):
                 print("  " + safe(line))
             print()
-        print(runnable("Details: `tallystick report NAME` (see --help); JSON with --format json."))
+        print(runnable("Details: `tallystick report NAME` (see --help); JSON with --format json.", args))
     except AnalysisError as exc:
-        say(f"tallystick: error: {exc}")
+        say(f"tallystick: error: {exc}", args)
         return 1
     finally:
         warehouse.close()
@@ -189,7 +189,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(f"chart written to {path}", file=sys.stderr)
     except (AnalysisError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
-        say(f"tallystick: error: {message}")
+        say(f"tallystick: error: {message}", args)
         return 1
     return 0
 

@@ -71,13 +71,18 @@ _env.globals["show"] = show
 
 def show_summary(key: str, value: Any) -> str:
     """A summary tile's value in the unit its name says: shares and rates in %, ``*_ms`` as a duration."""
-    if isinstance(value, float) and not isinstance(value, bool):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         words_of_key = key.lower().split("_")
         if key.lower().endswith("_ms"):
             return words.duration(value)
-        if ("rate" in words_of_key or "share" in words_of_key) and 0.0 <= value <= 1.0:
+        if isinstance(value, float) and ("rate" in words_of_key or "share" in words_of_key) and 0.0 <= value <= 1.0:
             return words.percent(value)
     return show(value)
+
+
+def summary_label(key: str) -> str:
+    """A summary tile's label: its key in words, without the ``ms`` its value no longer shows."""
+    return key.removesuffix("_ms").replace("_", " ")
 
 
 def csv_cell(value: Any) -> Any:
@@ -300,7 +305,7 @@ class Dashboard:
             problem=outcome.problem,
             report=report,
             summary=[  # nested values are in the tables below
-                (k, show_summary(k, v))
+                (summary_label(k), show_summary(k, v))
                 for k, v in (report.summary.items() if report else [])
                 if not isinstance(v, dict | list)
             ],

@@ -37,6 +37,62 @@
     return data;
   }
 
+  // Vega draws a title on one line and clips it at the chart's edge; on a narrow screen the
+  // title is broken into lines that fit beside the export button, and legends go below the
+  // plot so that it keeps the width. The spec is copied: the page's data stays as sent.
+  const NARROW = 560;
+  const ACTIONS = 48; // the export button's corner
+  let measure = null;
+
+  function textWidth(text, font) {
+    measure = measure || document.createElement("canvas").getContext("2d");
+    measure.font = font;
+    return measure.measureText(text).width;
+  }
+
+  function wrapLines(text, font, width) {
+    const lines = [];
+    let line = "";
+    for (const word of String(text).split(" ")) {
+      const longer = line ? line + " " + word : word;
+      if (line && textWidth(longer, font) > width) {
+        lines.push(line);
+        line = word;
+      } else {
+        line = longer;
+      }
+    }
+    if (line) lines.push(line);
+    return lines;
+  }
+
+  function fitToWidth(spec, el) {
+    const width = el.clientWidth;
+    if (!width) return spec;
+    const fitted = Object.assign({}, spec);
+    if (fitted.title) {
+      const title = typeof fitted.title === "string" ? { text: fitted.title } : Object.assign({}, fitted.title);
+      if (typeof title.text === "string") {
+        const font = "bold " + (title.fontSize || 13) + "px sans-serif";
+        const lines = wrapLines(title.text, font, width - ACTIONS);
+        if (lines.length > 1) {
+          title.text = lines;
+          title.anchor = "start";
+        }
+      }
+      fitted.title = title;
+    }
+    if (width < NARROW) {
+      const config = Object.assign({}, fitted.config || {});
+      config.legend = Object.assign({}, config.legend || {}, { orient: "bottom", columns: 2, labelLimit: 130 });
+      config.axisTemporal = Object.assign({}, config.axisTemporal || {}, { tickCount: 4, labelOverlap: "greedy", labelSeparation: 6 });
+      fitted.config = config;
+      // The height is the plot's own: a legend below adds to it instead of squeezing the plot.
+      if (fitted.autosize && fitted.autosize.type === "fit") fitted.autosize = Object.assign({}, fitted.autosize, { type: "fit-x" });
+    }
+    return fitted;
+  }
+
   // The page carries its first charts (JSON in a non-executing script element);
   // later changes fetch new ones from the page's /api/ endpoint.
   async function drawCharts(source) {
@@ -56,7 +112,7 @@
           showMessage(el, "No data for this chart.");
           continue;
         }
-        jobs.push(vegaEmbed(el, spec, embedOptions(name)).then((result) => { views[name] = result.view; }));
+        jobs.push(vegaEmbed(el, fitToWidth(spec, el), embedOptions(name)).then((result) => { views[name] = result.view; }));
       }
       await Promise.all(jobs);
     } catch (err) {

@@ -1,0 +1,116 @@
+"""What a person sees in Chromium, on a laptop and on a phone: nothing cut off, nothing on top of something else.
+
+Measured from the laid-out page (bounding boxes), not from the HTML: a tile whose text is
+cut with an ellipsis, a chart title running past its chart or under the export button,
+or a page wider than the screen fails here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dashboard.conftest import Served
+from tallystick.analysis import ANALYSES
+
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+PAGES = {
+    "overview": "/",
+    "explore": "/explore?app=demo&by=attr.shell",
+    "sql": "/sql",
+    "analyses": "/analyses",
+    **{f"analysis {a.name}": f"/analyses/{a.name}?app=demo" for a in ANALYSES},
+}
+
+# Everything measured in one round trip: the page's width, each tile's text against its box,
+# each chart's title against its drawing and against the export button.
+MEASURE = """() => {
+  const box = (el) => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+  const tiles = [...document.querySelectorAll(".totals > div")].map((tile) => {
+    const dd = tile.querySelector("dd");
+    return { text: dd.textContent, box: box(tile), clipped: dd.scrollWidth > dd.clientWidth + 1 };
+  });
+  const charts = [...document.querySelectorAll("[data-chart]")].map((el) => {
+    const svg = el.querySelector("svg.marks");
+    const title = svg && svg.querySelector(".role-title");
+    const actions = el.querySelector(".vega-actions-wrapper, details");
+    return {
+      name: el.dataset.chart,
+      svg: svg ? box(svg) : null,
+      title: title ? box(title) : null,
+      titleText: title ? title.textContent : "",
+      actions: actions ? box(actions) : null,
+    };
+  });
+  return { width: document.documentElement.scrollWidth, viewport: window.innerWidth, tiles, charts };
+}"""
+
+
+def inside(inner: list[float], outer: list[float], slack: float = 1.0) -> bool:
+    return (
+        inner[0] >= outer[0] - slack
+        and inner[1] >= outer[1] - slack
+        and inner[2] <= outer[2] + slack
+        and inner[3] <= outer[3] + slack
+    )
+
+
+def overlap(a: list[float], b: list[float]) -> bool:
+    return a[0] < b[2] - 1 and b[0] < a[2] - 1 and a[1] < b[3] - 1 and b[1] < a[3] - 1
+
+
+@pytest.fixture(scope="module")
+def pages(browser: Any) -> Iterator[dict[str, Any]]:
+    """A page per viewport, reused across the module (each test navigates its own)."""
+    contexts = {name: browser.new_context(viewport=size) for name, size in VIEWPORTS.items()}
+    try:
+        for context in contexts.values():
+            context.set_default_timeout(15_000)
+        yield {name: context.new_page() for name, context in contexts.items()}
+    finally:
+        for context in contexts.values():
+            context.close()
+
+
+def laid_out(page: Any, url: str) -> dict[str, Any]:
+    page.goto(url)
+    page.wait_for_selector("body[data-ready=true]")
+    return dict(page.evaluate(MEASURE))
+
+
+# Every page on a phone, where things run out of room; on a laptop the pages with tiles and a form.
+CASES = [("phone", name) for name in PAGES] + [("desktop", name) for name in ("overview", "explore", "analysis spans")]
+
+
+@pytest.mark.parametrize(("viewport", "name"), CASES, ids=[f"{v}-{n}" for v, n in CASES])
+def test_page_fits_the_screen_and_cuts_nothing_off(
+    viewport: str, name: str, served: Served, pages: dict[str, Any]
+) -> None:
+    """No sideways scrolling; every tile shows its whole value; each chart title fits, clear of the export button."""
+    seen = laid_out(pages[viewport], served.url + PAGES[name])
+    assert seen["width"] <= seen["viewport"], f"{name} is wider than the screen"
+    for tile in seen["tiles"]:
+        assert not tile["clipped"], f"tile {tile['text']!r} is cut off"
+        assert inside(tile["box"], [0, 0, seen["viewport"], 10_000]), f"tile {tile['text']!r} is off screen"
+    for a, b in zip(seen["tiles"], seen["tiles"][1:], strict=False):
+        assert not overlap(a["box"], b["box"]), f"tiles {a['text']!r} and {b['text']!r} overlap"
+    for chart in seen["charts"]:
+        if chart["title"] is None:
+            continue
+        assert inside(chart["title"], chart["svg"]), f"{chart['name']}'s title {chart['titleText']!r} is cut off"
+        if chart["actions"]:
+            assert not overlap(chart["title"], chart["actions"]), f"{chart['name']}'s title is under the export button"
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_overview_tiles_show_the_whole_period_and_last_arrival(
+    viewport: str, served: Served, pages: dict[str, Any]
+) -> None:
+    """The period and last-arrival tiles hold both dates and the time zone, not an ellipsis."""
+    seen = laid_out(pages[viewport], served.url + "/")
+    texts = {t["text"] for t in seen["tiles"]}
+    assert any(" to " in t and t.count("-") == 4 for t in texts), texts
+    assert any(t.endswith("UTC") for t in texts), texts
+    assert not any(t["clipped"] for t in seen["tiles"])
