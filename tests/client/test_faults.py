@@ -145,3 +145,53 @@ def test_unhandled_exception_output_is_unchanged(tool, fake_ingest) -> None:  # 
     (crash,) = [e for e in session["events"] if e["type"] == "UnhandledException"]
     assert crash["attributes"]["exceptionType"] == "RuntimeError"
     assert "badly" not in json.dumps(session)
+
+
+@pytest.mark.parametrize(
+    ("home", "xdg"),
+    [("~", None), ("relative-home", None), (None, "relative-data")],
+    ids=["no-passwd-entry", "relative-home", "relative-xdg"],
+)
+def test_nothing_is_kept_in_the_working_directory(tool, tmp_path: Path, home: str | None, xdg: str | None) -> None:  # type: ignore[no-untyped-def]
+    """No usable home (HOME unset for a user without a passwd entry leaves "~"), or a relative XDG_DATA_HOME
+    (invalid by the XDG spec): nothing is written relative to where the tool runs."""
+    work = tmp_path / "work"
+    work.mkdir()
+    del tool.env["XDG_DATA_HOME"]
+    if home is not None:
+        tool.env["HOME"] = home
+    if xdg is not None:
+        tool.env["XDG_DATA_HOME"] = xdg
+    env = {"MYTOOL_TELEMETRY": "1"}
+    baseline = tool.run("hello", "Ada", env={**env, "DO_NOT_TRACK": "1"}, cwd=work)
+    result = tool.run("hello", "Ada", env=env, cwd=work)
+    assert (result.returncode, result.stdout, result.stderr) == (baseline.returncode, baseline.stdout, baseline.stderr)
+    assert list(work.iterdir()) == []
+    if xdg is not None:  # ignored: the default under the (absolute) home holds the session
+        assert len(list((tool.home / ".local/share/mytool/telemetry/queue").glob("*.json"))) == 1
+
+
+@pytest.mark.parametrize("where", ["read-only", "no-home"])
+def test_on_ci_a_session_that_cannot_be_queued_is_still_sent(tool, tmp_path: Path, fake_ingest, where: str) -> None:  # type: ignore[no-untyped-def]
+    """A locked-down CI runner (read-only data directory, or no home at all): the exit hands the session to
+    the upload process, which sends it without a lock or a schedule; the tool's output is unchanged."""
+    server = fake_ingest()
+    env = {"CI": "true", "MYTOOL_TELEMETRY_URL": server.url, "MYTOOL_TELEMETRY_EXIT_TIMEOUT": "20"}
+    prefix: list[str] = []
+    if where == "read-only":
+        tool.allow()
+        tool.queue_sessions(1)  # a queue the runner's image came with: left as it is
+        prefix = _read_only_prefix(tool.data_dir)
+    else:
+        del tool.env["XDG_DATA_HOME"]
+        tool.env["HOME"] = "~"
+        env["MYTOOL_TELEMETRY"] = "1"
+    before = sorted(p.name for p in tool.data_dir.rglob("*")) if tool.data_dir.exists() else []
+    try:
+        assert_unhurt(tool, ("hello", "Ada"), env, prefix)
+    finally:
+        for path in [tool.data_dir, *tool.data_dir.rglob("*")] if tool.data_dir.exists() else []:
+            if path.is_dir():
+                path.chmod(0o755)
+    assert len(server.received) == 1 and server.requests[0][:2] == ("PUT", "/v1/sessions")
+    assert (sorted(p.name for p in tool.data_dir.rglob("*")) if tool.data_dir.exists() else []) == before

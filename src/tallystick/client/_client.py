@@ -508,6 +508,8 @@ class Client:
         except OSError as exc:
             self.count("writeFailed")
             self.log(f"cannot queue the session: {exc}")
+            if self.ci:  # a read-only home on a CI runner: the upload process is handed it all the same
+                return name, body
         return None
 
     def _upload_at_exit(self, state: _schedule.State, queued: tuple[str, bytes] | None) -> None:

@@ -174,5 +174,11 @@ def default_data_dir(name: str, environ: Mapping[str, str]) -> str:
     elif sys.platform == "darwin":
         base = os.path.join(home, "Library", "Application Support")
     else:
-        base = environ.get("XDG_DATA_HOME") or os.path.join(home, ".local", "share")
+        base = environ.get("XDG_DATA_HOME", "")
+        if not os.path.isabs(base):  # the XDG spec: a relative path is invalid and ignored
+            base = os.path.join(home, ".local", "share")
+    if not os.path.isabs(base):
+        # No home at all (HOME unset for a user without a passwd entry: "~" stays "~"). Never relative to
+        # the tool's working directory: a path nothing can be made under, so nothing is kept anywhere.
+        base = os.path.join(os.devnull, "no-home-directory")
     return os.path.join(base, name, "telemetry")

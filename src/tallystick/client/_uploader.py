@@ -185,10 +185,11 @@ class Uploader:
                     return "skipped"
                 time.sleep(LOCK_POLL)
         except OSError as exc:
-            if self.extra is not None and not os.path.isdir(self.queue.data_dir):
-                # The data directory is gone (a CI machine wiped with its job): nothing left to share or
-                # schedule; send the session this process was handed.
-                self.run_pass()
+            if self.extra is not None and not os.path.exists(os.path.join(self.queue.directory, self.extra[0])):
+                # No lock file to be had and the handed session is not in the queue: the data directory
+                # is gone (a CI machine wiped with its job) or read-only (a locked-down runner). Nothing
+                # to share or schedule; send the session this process was handed, alone.
+                self.run_pass(handed_only=True)
                 return self.outcome
             self._log(f"cannot lock the queue: {exc}")
             return "skipped"
@@ -226,14 +227,20 @@ class Uploader:
         except OSError as exc:  # the data directory went away (or is read-only): the attempt goes on
             self._log(f"cannot write the upload state: {exc}")
 
-    def run_pass(self) -> None:
-        """Send everything waiting, oldest first; sets ``outcome`` (and ``retry_until``) when it stops early."""
+    def run_pass(self, *, handed_only: bool = False) -> None:
+        """Send everything waiting, oldest first; sets ``outcome`` (and ``retry_until``) when it stops early.
+
+        ``handed_only``: send only the session this process was handed (no lock was to be had).
+        """
         self.outcome, self.retry_until = _schedule.SENT, None
-        self.queue.sweep()
-        if self._send_erasures() == STOP:  # before any session: the server then refuses the old ones
-            return
-        entries = self.queue.entries()
-        if self.extra is not None and not os.path.isdir(self.queue.directory):
+        if handed_only:
+            entries = []
+        else:
+            self.queue.sweep()
+            if self._send_erasures() == STOP:  # before any session: the server then refuses the old ones
+                return
+            entries = self.queue.entries()
+        if self.extra is not None and (handed_only or not os.path.isdir(self.queue.directory)):
             # The queue vanished (a CI machine cleaning up): send the session we were handed.
             from tallystick.client._queue import Entry
 
