@@ -28,12 +28,14 @@ FSIZE_WRAPPER = (
 
 
 def assert_unhurt(
-    tool, args: tuple[str, ...], env: dict[str, str], prefix: list[str] | None = None
+    tool, args: tuple[str, ...], env: dict[str, str], prefix: list[str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
     """Run with telemetry on (and the fault), compare with a run with telemetry off."""
-    baseline = tool.run(*args, env={**env, "DO_NOT_TRACK": "1"})
+    baseline = tool.run(*args, env={**env, "DO_NOT_TRACK": "1"}, cwd=cwd)
     command = (prefix or []) + tool.command(*args)
-    result = subprocess.run(command, env={**tool.env, **env}, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        command, env={**tool.env, **env}, capture_output=True, text=True, timeout=60, check=False, cwd=cwd
+    )
     assert (result.returncode, result.stdout, result.stderr) == (baseline.returncode, baseline.stdout, baseline.stderr)
     assert "Traceback" not in result.stderr and "tallystick" not in result.stderr
     return result
@@ -187,11 +189,14 @@ def test_on_ci_a_session_that_cannot_be_queued_is_still_sent(tool, tmp_path: Pat
         tool.env["HOME"] = "~"
         env["MYTOOL_TELEMETRY"] = "1"
     before = sorted(p.name for p in tool.data_dir.rglob("*")) if tool.data_dir.exists() else []
+    work = tmp_path / "work"
+    work.mkdir()
     try:
-        assert_unhurt(tool, ("hello", "Ada"), env, prefix)
+        assert_unhurt(tool, ("hello", "Ada"), env, prefix, cwd=work)
     finally:
         for path in [tool.data_dir, *tool.data_dir.rglob("*")] if tool.data_dir.exists() else []:
             if path.is_dir():
                 path.chmod(0o755)
     assert len(server.received) == 1 and server.requests[0][:2] == ("PUT", "/v1/sessions")
     assert (sorted(p.name for p in tool.data_dir.rglob("*")) if tool.data_dir.exists() else []) == before
+    assert list(work.iterdir()) == []
