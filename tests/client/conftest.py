@@ -178,6 +178,63 @@ class BlackHole:
         self._thread.join(timeout=5)
 
 
+class SlowLoris:
+    """A server (or a proxy) that reads a request, then drips ``answer`` one byte every ``pause`` seconds."""
+
+    def __init__(self, answer: bytes, pause: float = 0.2) -> None:
+        self.answer = answer
+        self.pause = pause
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(16)
+        self._socket.settimeout(0.05)
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        self._stop = threading.Event()
+        self._deadline = time.monotonic() + SERVER_LIFETIME
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set() and time.monotonic() < self._deadline:
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._drip, args=(connection,), daemon=True).start()
+        self._socket.close()
+
+    def _drip(self, connection: socket.socket) -> None:
+        with connection:
+            try:
+                connection.settimeout(5)
+                connection.recv(65536)
+                for byte in self.answer:
+                    if self._stop.wait(self.pause):
+                        return
+                    connection.sendall(bytes([byte]))
+            except OSError:
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def slow_loris() -> Iterator[Callable[..., SlowLoris]]:
+    """Factory: ``slow_loris(answer, pause=0.2)`` → a running SlowLoris."""
+    servers: list[SlowLoris] = []
+
+    def start(answer: bytes, pause: float = 0.2) -> SlowLoris:
+        server = SlowLoris(answer, pause)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
 @pytest.fixture
 def fake_ingest() -> Iterator[Callable[..., FakeIngest]]:
     """Factory: ``fake_ingest(status=None, headers=None, batches=True, delay=0)`` → a running FakeIngest."""

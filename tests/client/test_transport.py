@@ -215,3 +215,37 @@ def test_an_unreachable_proxy_is_named_as_the_proxy(tmp_path: Path, fake_ingest,
     assert uploader.attempt() == "proxy"
     assert server.received == [] and len(uploader.queue.entries()) == 1
     assert lines and all("s3cret" not in line and "alice" not in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("answer", "through_proxy"),
+    [
+        (b"HTTP/1.1 201 Created\r\nX-Padding: " + b"x" * 200, False),
+        (b"HTTP/1.1 201 Created\r\nContent-Length: 400\r\n\r\n" + b"{" * 400, False),
+        (b"HTTP/1.1 200 Connection established\r\nX-Padding: " + b"x" * 200, True),
+    ],
+    ids=["headers", "body", "proxy-connect"],
+)
+def test_a_slow_loris_is_bounded_by_the_request_timeout(
+    tmp_path: Path, slow_loris, answer: bytes, through_proxy: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """A server or proxy dripping its answer a byte at a time fails as `timeout` within the request timeout.
+
+    Every single read gets a byte well within the timeout, so only a bound on the whole request ends it;
+    without one the upload process held the queue's lock for hours.
+    """
+    import time
+
+    drip = slow_loris(answer, pause=0.05)
+    url, environ = (drip.url, {})
+    if through_proxy:
+        url, environ = "https://127.0.0.1:9", {"HTTPS_PROXY": drip.url}
+    config = Config("mytool", "1.0.0", url, data_dir=tmp_path, clock=lambda: NOW, environ=environ, request_timeout=1)
+    ignore = lambda _r, _n: None  # noqa: E731
+    queue = Queue(str(tmp_path), max_files=100, max_bytes=10**8, max_age_seconds=1e9, clock=config.clock, count=ignore)
+    queue.put(file_name(NOW - 100, new_uuid4()), b'{"sessionId": "x"}')
+    uploader = Uploader(config, queue, count=ignore, log=lambda _line: None)
+    began = time.monotonic()
+    assert uploader.attempt() == "timeout"
+    assert time.monotonic() - began < 3
+    assert len(queue.entries()) == 1

@@ -23,6 +23,7 @@ It behaves like curl and the standard library where users expect it to:
 from __future__ import annotations
 
 import socket
+import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -194,8 +195,11 @@ def send(
 ) -> Response:
     """One request with a JSON body; raises OSError on any network, TLS, proxy or protocol trouble.
 
-    ``environ`` supplies the proxy and certificate variables (default: none).
+    ``environ`` supplies the proxy and certificate variables (default: none). ``timeout``
+    bounds the whole request, not each read: a server or proxy that drips its answer a
+    byte at a time (a slow loris) fails as ``timeout`` like one that never answers.
     """
+    deadline = time.monotonic() + timeout
     environ = environ or {}
     scheme, _, host, port, path = _parse_url(url)
     proxy = proxy_for(scheme, host, port, environ)
@@ -223,8 +227,9 @@ def send(
             import ssl
 
             if proxy is not None:
-                _connect_tunnel(sock, f"{bracketed}:{port}", proxy_auth)
+                _connect_tunnel(sock, f"{bracketed}:{port}", proxy_auth, deadline)
                 proxy_auth = ""
+            sock.settimeout(_left(deadline))
             sock = (context or tls_context(environ)).wrap_socket(sock, server_hostname=host)
             assert isinstance(sock, ssl.SSLSocket)
         elif proxy is not None:
@@ -239,19 +244,61 @@ def send(
             f"Content-Length: {len(body)}\r\n"
             "Connection: close\r\n\r\n"
         )
+        sock.settimeout(_left(deadline))
         sock.sendall(head.encode("latin-1") + body)
-        with sock.makefile("rb") as stream:
-            return _read_response(stream)
+        return _read_response(_Reader(sock, deadline))
     finally:
         sock.close()
 
 
-def _connect_tunnel(sock: socket.socket, authority: str, proxy_auth: str) -> None:
+def _left(deadline: float) -> float:
+    """Seconds left before ``deadline``; TimeoutError once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("no complete answer within the request timeout")
+    return left
+
+
+class _Reader:
+    """``readline``/``read`` on a socket, every ``recv`` within one deadline for the whole answer."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+        self._buffer = bytearray()
+
+    def _fill(self) -> bool:
+        self._sock.settimeout(_left(self._deadline))
+        chunk = self._sock.recv(65536)
+        self._buffer += chunk
+        return bool(chunk)
+
+    def _take(self, n: int) -> bytes:
+        taken = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return taken
+
+    def readline(self, limit: int) -> bytes:
+        while True:
+            end = self._buffer.find(b"\n", 0, limit)
+            if end >= 0:
+                return self._take(end + 1)
+            if len(self._buffer) >= limit or not self._fill():
+                return self._take(limit)
+
+    def read(self, n: int) -> bytes:
+        while len(self._buffer) < n and self._fill():
+            pass
+        return self._take(n)
+
+
+def _connect_tunnel(sock: socket.socket, authority: str, proxy_auth: str, deadline: float) -> None:
     """Ask the proxy for a tunnel to ``authority``; raises ProxyError unless it answers 2xx."""
     sock.sendall(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n{proxy_auth}\r\n".encode("latin-1"))
     # Byte by byte up to the blank line: nothing after it may be read, it belongs to TLS.
     head = bytearray()
     while not head.endswith(b"\r\n\r\n") and not head.endswith(b"\n\n"):
+        sock.settimeout(_left(deadline))
         byte = sock.recv(1)
         if not byte:
             raise ProxyError("the proxy closed the connection before answering CONNECT")
@@ -266,7 +313,7 @@ def _connect_tunnel(sock: socket.socket, authority: str, proxy_auth: str) -> Non
         raise ProxyError(f"the proxy answered CONNECT with {status}")
 
 
-def _read_response(stream: BinaryIO) -> Response:
+def _read_response(stream: _Reader | BinaryIO) -> Response:
     readline, read = stream.readline, stream.read
     status_line = readline(8192)
     parts = status_line.split(None, 2)
