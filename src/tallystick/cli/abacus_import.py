@@ -18,6 +18,9 @@ from tallystick.cli.common import (
     runnable,
 )
 
+READERS = 8  # as storage.abacus.READERS (not imported here: the parser is built on every run)
+MAX_READERS = 64
+
 
 def _progress(stream: Any) -> Any:
     interactive = stream.isatty()
@@ -40,6 +43,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     if args.max_attribute_chars is not None and args.max_attribute_chars < 1:
         raise CliError("--max-attribute-chars must be at least 1")
+    if not 1 <= args.readers <= MAX_READERS:
+        raise CliError(f"--readers must be between 1 and {MAX_READERS}")
     source = open_url(args.source)
     dest = open_store(args)
     if source.url == dest.url:
@@ -48,7 +53,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     options = {} if args.max_attribute_chars is None else {"max_value_chars": args.max_attribute_chars}
     progress = None if args.quiet else _progress(sys.stderr)
     try:
-        stats = import_abacus(source, dest, checkpoint=checkpoint, restart=args.restart, progress=progress, **options)
+        stats = import_abacus(
+            source,
+            dest,
+            checkpoint=checkpoint,
+            restart=args.restart,
+            progress=progress,
+            readers=args.readers,
+            **options,
+        )
     finally:
         source.close()
         dest.close()
@@ -96,6 +109,13 @@ def register(sub: Any) -> None:
         type=int,
         metavar="N",
         help="longest string attribute value accepted (default: the server's default, 262144)",
+    )
+    p.add_argument(
+        "--readers",
+        type=int,
+        default=READERS,
+        metavar="N",
+        help=f"objects read and stored at once (default: {READERS}; 1: one after the other)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_import)

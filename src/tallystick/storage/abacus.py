@@ -17,12 +17,20 @@ Steps of one run:
    kept, its ``ingestionTime`` too (the time Abacus received it); an object already there
    (an earlier run, or the same session sent to Tallystick directly) is counted, not
    rewritten.
-4. Every ``CHECKPOINT_EVERY`` objects, and at the end, write the checkpoint (the last key
-   dealt with and the counts so far) atomically: a temp file, fsync, rename.
+4. Every ``CHECKPOINT_EVERY`` objects, at the end, and when a run stops part-way (an error,
+   Ctrl-C), write the checkpoint (the last key dealt with and the counts so far) atomically:
+   a temp file, fsync, rename.
+
+Steps 2 and 3 of up to ``READERS`` keys run at once on a small thread pool (each is mostly
+waiting on the source and the destination), at most ``WINDOW`` keys ahead of the oldest not
+yet finished. Their outcomes are taken in key order, on the listing thread: the counts, the
+examples and the checkpoint's last key are those of a run that read one key at a time, and
+a key is in the checkpoint only when it and every key before it are done.
 
 Why a crash or a second run is harmless: writes are create-only, so redoing a key whose
-checkpoint was not written yet stores nothing twice; a key is in the checkpoint only after
-its write returned (durable). A second run lists nothing past the checkpoint and adds
+checkpoint was not written yet (one of the pool's keys past the checkpoint, done when the run
+stopped) stores nothing twice; a key is in the checkpoint only after its write, and every
+earlier key's, returned (durable). A second run lists nothing past the checkpoint and adds
 nothing; with ``--restart`` it reads everything again and finds every session already there.
 Objects Abacus writes after a run are past the checkpoint only if their keys sort after it:
 re-run with ``--restart`` to pick up sessions of versions or applications listed earlier.
@@ -32,8 +40,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +54,8 @@ from tallystick.storage.layout import encode_json, session_key, stamped_json
 
 ABACUS_PREFIX = "v1/"
 CHECKPOINT_EVERY = 500
+READERS = 8  # objects read and written at once: enough to hide a bucket's latency, few enough to be polite
+WINDOW = 4  # keys in flight per reader, ahead of the oldest one not finished
 _EXAMPLES = 5  # keys kept per skip reason, to show the user
 
 
@@ -137,30 +148,27 @@ def _invalid_reason(exc: InvalidSession) -> str:
     return "not a valid session (" + ", ".join(rules[:4]) + (", ..." if len(rules) > 4 else "") + ")"
 
 
-def import_object(
-    source: Store, dest: Store, key: str, stats: ImportStats, *, max_value_chars: int, now: datetime
-) -> None:
-    """Import one source object into ``dest``, counting the outcome in ``stats``."""
+IMPORTED = "imported"
+ALREADY = "already"
+
+
+def _copy(source: Store, dest: Store, key: str, *, max_value_chars: int, now: datetime) -> str:
+    """Import one source object into ``dest``: IMPORTED, ALREADY, or why it was skipped. Thread-safe."""
     if parse_abacus_key(key) is None:
-        stats.skip(key, "not an Abacus session key (v1/<app>/<version>/<sessionId>.json)")
-        return
+        return "not an Abacus session key (v1/<app>/<version>/<sessionId>.json)"
     try:
         data = source.get(key)
     except ObjectNotFound:
-        stats.skip(key, "deleted while importing")
-        return
+        return "deleted while importing"
     try:
         tree = decode_json(data)
         session = session_from_tree(tree, max_value_chars)
     except InvalidSession as exc:
         if exc.errors and exc.errors[0].type in ("json", "utf8"):
-            stats.skip(key, "not UTF-8 JSON")
-        else:
-            stats.skip(key, _invalid_reason(exc))
-        return
+            return "not UTF-8 JSON"
+        return _invalid_reason(exc)
     if parse_abacus_key(key) != (session.application_id, session.application_version, session.session_id):
-        stats.skip(key, "key does not match the session's applicationId, applicationVersion and sessionId")
-        return
+        return "key does not match the session's applicationId, applicationVersion and sessionId"
     received = tree.get("ingestionTime")
     text = stamped_json(session, tree, now)
     if isinstance(received, str) and session.ingestion_time is not None and session.ingestion_time.year > 1:
@@ -168,10 +176,24 @@ def import_object(
         stored = json.loads(text)
         stored["ingestionTime"] = received
         text = json.dumps(stored, ensure_ascii=False, separators=(",", ":")).encode()
-    if dest.put_if_absent(session_key(session), encode_json(text)):
+    return IMPORTED if dest.put_if_absent(session_key(session), encode_json(text)) else ALREADY
+
+
+def _count(stats: ImportStats, key: str, outcome: str) -> None:
+    if outcome == IMPORTED:
         stats.imported += 1
-    else:
+    elif outcome == ALREADY:
         stats.already += 1
+    else:
+        stats.skip(key, outcome)
+    stats.last_key = key
+
+
+def import_object(
+    source: Store, dest: Store, key: str, stats: ImportStats, *, max_value_chars: int, now: datetime
+) -> None:
+    """Import one source object into ``dest``, counting the outcome in ``stats``."""
+    _count(stats, key, _copy(source, dest, key, max_value_chars=max_value_chars, now=now))
 
 
 def import_abacus(
@@ -183,24 +205,40 @@ def import_abacus(
     max_value_chars: int = ATTRIBUTE_VALUE_MAX_LENGTH,
     progress: Callable[[ImportStats], None] | None = None,
     checkpoint_every: int = CHECKPOINT_EVERY,
+    readers: int = READERS,
 ) -> ImportStats:
-    """Copy every Abacus session in ``source`` into ``dest`` (steps in the design note above)."""
+    """Copy every Abacus session in ``source`` into ``dest`` (steps in the design note above),
+    ``readers`` objects at a time (1: one after the other, on this thread)."""
     stats = ImportStats()
     if checkpoint is not None and restart:
         checkpoint.clear()
     after = checkpoint.last_key() if checkpoint is not None else None
     stats.resumed_after = after
     now = datetime.now(UTC)
-    for info in source.list(ABACUS_PREFIX, start_after=after):
-        import_object(source, dest, info.key, stats, max_value_chars=max_value_chars, now=now)
-        stats.last_key = info.key
+    pool = ThreadPoolExecutor(max(1, readers), thread_name_prefix="tallystick-import")
+    pending: deque[tuple[str, Future[str]]] = deque()
+
+    def finish_oldest() -> None:
+        key, outcome = pending.popleft()
+        _count(stats, key, outcome.result())  # a failed read or write raises here, in key order
         if stats.done % checkpoint_every == 0:
             if checkpoint is not None:
                 checkpoint.save(stats)
             if progress is not None:
                 progress(stats)
-    if checkpoint is not None:
-        checkpoint.save(stats)
+
+    try:
+        for info in source.list(ABACUS_PREFIX, start_after=after):
+            copy = pool.submit(_copy, source, dest, info.key, max_value_chars=max_value_chars, now=now)
+            pending.append((info.key, copy))
+            if len(pending) >= max(1, readers) * WINDOW:
+                finish_oldest()
+        while pending:
+            finish_oldest()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # what is running finishes; the rest never starts
+        if checkpoint is not None:
+            checkpoint.save(stats)  # every key up to stats.last_key is done, whatever stopped the run
     if progress is not None:
         progress(stats)
     return stats
