@@ -177,3 +177,18 @@ def test_the_upload_process_starts_from_single_and_multi_threaded_tools(tmp_path
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert (result.returncode, result.stdout, result.stderr) == (0, "done\n", "")
     assert len(server.received) == 1
+
+
+def test_a_clock_that_went_back_does_not_stop_uploads(tool, ingest_server) -> None:  # type: ignore[no-untyped-def]
+    """A machine that ran years ahead (a VM booted with a wrong clock, then synced) left a back-off, and
+    sessions stamped in its future, behind: the next run sends them all, and the real ingest stores them."""
+    server = ingest_server(apps=["mytool"])
+    tool.allow()
+    ahead = time.time() + 5 * 365 * 86400
+    ids = tool.queue_sessions(2, start=ahead)  # stamped 2030, named 5 years ahead of now
+    tool.data_dir.joinpath("upload-state").write_text(f"{ahead + 60:.3f} 1 timeout\n")
+    env = {"MYTOOL_TELEMETRY_URL": server.url, "MYTOOL_TELEMETRY_EXIT_TIMEOUT": "30"}
+    result = tool.run("hello", "Ada", env=env)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "Hello, Ada!\n", "")
+    assert set(ids) <= set(server.stored_session_ids())
+    assert _state(tool)[1:] == ["0", "sent"] and float(_state(tool)[0]) < time.time() + 3600

@@ -317,3 +317,17 @@ def test_chunked_and_unframed_answers_are_read(tmp_path: Path) -> None:
     unframed = io.BytesIO(b"HTTP/1.0 400 Bad\r\nRetry-After: 5\r\n\r\n{}")
     response = _read_response(unframed)
     assert (response.status, response.headers, response.body) == (400, {"retry-after": "5"}, b"{}")
+
+
+def test_a_wait_longer_than_any_written_means_the_clock_went_back(tmp_path: Path, fake_ingest) -> None:  # type: ignore[no-untyped-def]
+    """A `next` more than a day (or the upload interval) ahead was written by a clock since set back: due now."""
+    server = fake_ingest()
+    uploader, queue, _, _ = setup(tmp_path, server.url, 1)
+    _schedule.write(str(tmp_path), _schedule.State(NOW + 20 * 3600, 3, "timeout"))  # a real back-off: respected
+    assert uploader.attempt() == "skipped"
+    _schedule.write(str(tmp_path), _schedule.State(NOW + 3 * 86400, 3, "timeout"))
+    assert uploader.attempt() == "sent" and queue.entries() == []
+    uploader.config.upload_interval = 7 * 86400  # a tool that sends weekly: its pause is no skew
+    _schedule.write(str(tmp_path), _schedule.State(NOW + 5 * 86400, 0, "sent"))
+    queue.put(file_name(NOW, new_uuid4()), json.dumps({"sessionId": new_uuid4()}).encode())
+    assert uploader.attempt() == "skipped"

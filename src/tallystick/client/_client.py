@@ -222,7 +222,11 @@ class Client:
         from tallystick.client import _schedule
 
         state = _schedule.read(self.data_dir)
-        if not (_schedule.worth_starting(state, self.config.clock(), ci=self.ci) or state.outcome == _schedule.SENT):
+        interval = self.config.upload_interval
+        if not (
+            _schedule.worth_starting(state, self.config.clock(), ci=self.ci, interval=interval)
+            or state.outcome == _schedule.SENT
+        ):
             return
         if not self._check_server_url():
             return
@@ -529,7 +533,7 @@ class Client:
             return
         from tallystick.client import _schedule
 
-        if not _schedule.worth_starting(state, config.clock(), ci=self.ci):
+        if not _schedule.worth_starting(state, config.clock(), ci=self.ci, interval=config.upload_interval):
             self.log(f"no upload before {time.ctime(state.next)} (last: {state.outcome})")
             return
         from tallystick.client import _spawn

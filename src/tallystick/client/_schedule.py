@@ -68,15 +68,20 @@ def backoff(failures: int) -> float:
     return min(FIRST_BACKOFF * 2.0 ** max(min(failures, 30) - 1, 0), MAX_BACKOFF)
 
 
-def due(state: State, now: float, *, ci: bool) -> bool:
-    """Whether an upload may start now. On CI the interval after a success does not apply (back-offs do)."""
-    return state.next <= now or (ci and state.outcome == SENT)
+def due(state: State, now: float, *, ci: bool, interval: float) -> bool:
+    """Whether an upload may start now. On CI the interval after a success does not apply (back-offs do).
+
+    ``next`` further ahead than any wait written here (a day, or ``interval`` if longer) means
+    the clock went back since it was written (a machine that booted years ahead, then synced):
+    due now, or nothing would be sent until the clock caught up.
+    """
+    return state.next <= now or state.next - now > max(MAX_BACKOFF, interval) + 60.0 or (ci and state.outcome == SENT)
 
 
-def worth_starting(state: State, now: float, *, ci: bool) -> bool:
+def worth_starting(state: State, now: float, *, ci: bool, interval: float) -> bool:
     """Whether a run should start the upload process at its exit.
 
     On CI also while another run's attempt is in flight: the new process waits for
     it, then sends what is left, including this run's session.
     """
-    return due(state, now, ci=ci) or (ci and state.outcome == ATTEMPT)
+    return due(state, now, ci=ci, interval=interval) or (ci and state.outcome == ATTEMPT)

@@ -201,7 +201,8 @@ class Uploader:
                 return "skipped"
             # A waiting erasure request is not held back by the pause after a success (back-offs apply).
             erasing = state.outcome == _schedule.SENT and bool(_erasure.waiting(data_dir))
-            if not continuing and not erasing and not _schedule.due(state, now, ci=self.ci):
+            due = _schedule.due(state, now, ci=self.ci, interval=self.config.upload_interval)
+            if not continuing and not erasing and not due:
                 self._log(f"not due before {time.ctime(state.next)} ({state.outcome or 'waiting'})")
                 return "skipped"
             # Claimed as if it will fail: runs starting meanwhile see a back-off and start nothing.
