@@ -7,11 +7,19 @@ import socket
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from fixtures.api import Api
+from fixtures.common import wait_until
 from sessions import body, session
+from tallystick.server.app import create_app
+from tallystick.server.config import ServerConfig
+from tallystick.server.run import bind, make_server, url_of
+from tallystick.storage.local import LocalStore
 
 
 def _read_all(sock: socket.socket, seconds: float) -> bytes:
@@ -215,3 +223,49 @@ def test_answers_the_protocol_writes_itself_carry_the_security_headers(api_with:
         assert head.startswith(b"http/1.1 " + status), answer[:200]
         for name in (b"content-security-policy", b"x-frame-options", b"x-content-type-options", b"referrer-policy"):
             assert name + b": " in head, (status, name)
+
+
+@pytest.fixture
+def short_keep_alive(tmp_path: Path) -> Iterator[Api]:
+    """The API in a thread with a keep-alive timeout of 0.4 s (``make_server``'s is 15 s)."""
+    store = LocalStore(tmp_path / "sessions")
+    app = create_app(ServerConfig(storage_url=store.url, applications=frozenset({"demo"})), store)
+    sock = bind("127.0.0.1", 0)
+    server = make_server(app, sock)
+    server.config.timeout_keep_alive = 0.4  # type: ignore[assignment]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, timeout=10, what="uvicorn start")
+    host, port = sock.getsockname()[:2]
+    try:
+        yield Api(url_of(sock), host, port, store)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        store.close()
+
+
+def _put_on(sock: socket.socket) -> bytes:
+    raw = body(session())
+    sock.sendall(
+        b"PUT /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(raw), raw)
+    )
+    return sock.recv(65536)
+
+
+def test_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout(short_keep_alive: Api) -> None:
+    """After an answer, a connection that sends nothing more is closed once the keep-alive timeout has passed
+    since its last answer, not since an earlier one (one timer per connection, not one per answer)."""
+    api = short_keep_alive
+    with socket.create_connection((api.host, api.port), timeout=5) as sock:
+        for _ in range(3):  # busy for longer than the timeout: each answer restarts the idle clock
+            assert _put_on(sock).startswith(b"HTTP/1.1 201")
+            time.sleep(0.25)
+        assert _put_on(sock).startswith(b"HTTP/1.1 201")
+        answered = time.monotonic()
+        answer = _read_all(sock, 3)
+        waited = time.monotonic() - answered
+    assert answer == b"", answer  # closed by the server, with nothing more said
+    assert 0.35 <= waited < 2, waited

@@ -138,6 +138,11 @@ def protocol_class(
         _answering: _Answering  # the raw route's request being answered
         _date = None  # uvicorn's default headers (the date) for which _date_lines was made
         _date_lines = b""
+        # The keep-alive clock, like the header clock: since when the connection has been idle after an
+        # answer (None: busy), and one timer per connection that checks it, where uvicorn arms and
+        # cancels a timer for every answer.
+        _idle_from: float | None = None
+        _idle_timer: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
@@ -266,7 +271,39 @@ def protocol_class(
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
+            self._idle_from = None
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None
             super().connection_lost(exc)
+
+        def _unset_keepalive_if_required(self) -> None:
+            self._idle_from = None
+
+        def on_response_complete(self) -> None:
+            # uvicorn's, with the keep-alive clock above in place of a timer per answer.
+            self.server_state.total_requests += 1
+            if self.transport.is_closing():
+                return
+            self._idle_from = None
+            self.flow.resume_reading()
+            if self.pipeline:
+                cycle, app = self.pipeline.pop()
+                self._start_asgi_task(cycle, app)
+                return
+            self._idle_from = now = self.loop.time()
+            if self._idle_timer is None:
+                self._idle_timer = self.loop.call_at(now + self.timeout_keep_alive, self._check_idle)
+
+        def _check_idle(self) -> None:
+            self._idle_timer = None
+            if self._idle_from is None:
+                return  # busy: the next answer starts the clock again
+            due = self._idle_from + self.timeout_keep_alive
+            if self.loop.time() < due - 0.001:  # idle since a later answer: look again when that runs out
+                self._idle_timer = self.loop.call_at(due, self._check_idle)
+                return
+            self.timeout_keep_alive_handler()
 
         def _refuse(self) -> None:
             self._refused = True

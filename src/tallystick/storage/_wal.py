@@ -145,9 +145,10 @@ def encode_record(key: str, data: bytes) -> bytes:
     raw_key = key.encode()
     if len(raw_key) > 0xFFFF or len(raw_key) + len(data) + _KEY_LENGTH.size > 0xFFFFFFFF:
         raise ValueError(f"a key of {len(raw_key)} bytes with an object of {len(data)} bytes is too large for the log")
-    payload = _KEY_LENGTH.pack(len(raw_key)) + raw_key + data
-    length = _LENGTH.pack(len(payload))
-    return length + _LENGTH.pack(zlib.crc32(payload, zlib.crc32(length))) + payload
+    head = _KEY_LENGTH.pack(len(raw_key)) + raw_key
+    length = _LENGTH.pack(len(head) + len(data))
+    crc = zlib.crc32(data, zlib.crc32(head, zlib.crc32(length)))
+    return b"".join((length, _LENGTH.pack(crc), head, data))  # the object's bytes copied once
 
 
 def decode_records(data: bytes) -> tuple[list[tuple[str, bytes]], int]:
@@ -381,7 +382,7 @@ class WriteAheadLog:
         if self._failed is not None:
             raise StorageUnavailable(self._failed)
         loop = self._io_loop
-        if loop is None or not _runs_here(loop):
+        if loop is None or asyncio._get_running_loop() is not loop:
             raise RuntimeError("WriteAheadLog.submit outside its I/O loop: use put")
         future: asyncio.Future[bool] = loop.create_future()
         entry = self._pending.get(key)
@@ -750,7 +751,13 @@ def _resolve(future: asyncio.Future[bool], outcome: bool | BaseException) -> Non
     if future.done():
         return
     loop = future.get_loop()
-    if not _runs_here(loop) and loop.is_running():
+    if asyncio._get_running_loop() is loop:  # the usual case: the I/O loop reading the writer's answers
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+        return
+    if loop.is_running():
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(_resolve, future, outcome)
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import datetime
@@ -141,12 +142,17 @@ class Store(ABC):
         return self.url
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9=_:-][A-Za-z0-9=_.:-]*(?:/[A-Za-z0-9=_:-][A-Za-z0-9=_.:-]*)*\Z")
+
+
 def check_key(key: str) -> str:
     """Reject keys that could escape a store's root or be ambiguous.
 
     A first segment starting with ``.`` is reserved for the stores' own bookkeeping
     (temp files, the write probe of ``check``), which listings never show.
     """
+    if _PLAIN_KEY.match(key):  # the usual key (a session's): no segment empty or starting with "."
+        return key
     parts = key.split("/")
     if not key or key.startswith(("/", ".")) or any(p in ("", ".", "..") for p in parts) or "\\" in key or "\0" in key:
         raise ValueError(f"invalid object key {key!r}")
