@@ -23,9 +23,8 @@ from typing import Any
 import pytest
 
 from fixtures.common import free_port, require_tool, wait_until
-from tallystick.client._environment import CI_SYSTEMS
-from tallystick.client._ids import new_uuid4
 from tallystick.client._queue import file_name
+from tallystick.client._session import CI_SYSTEMS, new_uuid4
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "mytool.py"

@@ -246,3 +246,43 @@ def test_configure_with_telemetry_off_imports_almost_nothing(tmp_path: Path) -> 
         "tallystick.client._consent",
     ]
     assert list(tmp_path.iterdir()) == [], "nothing written"
+
+
+def test_a_recording_run_loads_only_what_records_and_queues(tmp_path: Path) -> None:
+    """MYTOOL_TELEMETRY=1, no upload due: the session is queued, and neither json nor the upload machinery loads."""
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "upload-state").write_text(f"{time.time() + 3600:.3f} 0 sent\n")
+    (tmp_path / "version-checked").write_text("mytool 1.0.0")  # not the first run: the version's regex is skipped
+    code = (
+        "import sys\n"
+        "preloaded = set(sys.modules)\n"
+        "import tallystick.client as t, tallystick.client._api as api\n"
+        f"t.configure(t.Config('mytool', '1.0.0', 'http://127.0.0.1:9', data_dir={str(tmp_path)!r}))\n"
+        "with t.span('Work'):\n"
+        "    t.event('Thing', n=1)\n"
+        "api._at_exit()\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('tallystick'))))\n"
+        "print(' '.join(sorted(m for m in ('json', 're', 'uuid', 'datetime', 'platform', 'subprocess', 'typing',"
+        " 'socket', 'ssl', 'threading') if m in sys.modules and m not in preloaded)))\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "MYTOOL_TELEMETRY": "1", "PYTHONPATH": str(Path(telemetry.__file__).parents[2])}
+    result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, env=env, check=True)
+    modules, stdlib = result.stdout.split("\n")[:2]
+    assert modules.split() == [
+        "tallystick",
+        "tallystick.client",
+        "tallystick.client._api",
+        "tallystick.client._client",
+        "tallystick.client._config",
+        "tallystick.client._consent",
+        "tallystick.client._erasure",
+        "tallystick.client._queue",
+        "tallystick.client._session",
+        "tallystick.schema",
+        "tallystick.schema._rules",
+    ], result.stderr
+    assert stdlib == ""
+    assert len(list((tmp_path / "queue").glob("*.json"))) == 1, "the session was queued"

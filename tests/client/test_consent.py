@@ -13,8 +13,8 @@ import pytest
 from tallystick.client._client import Client
 from tallystick.client._config import Config
 from tallystick.client._consent import decide, idle
-from tallystick.client._ids import new_uuid4
 from tallystick.client._queue import file_name
+from tallystick.client._session import new_uuid4
 
 STORED = ["unset", "allowed", "disabled"]
 OVERRIDES = [None, "0", "1", "local"]

@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from tallystick.client._environment import architecture, ci_system, describe
+from tallystick.client._session import architecture, ci_system, describe
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tallystick.client._ids import new_uuid4, rfc3339
+from tallystick.client._session import new_uuid4, rfc3339
 from tallystick.schema._rules import UUID4_PATTERN
 
 

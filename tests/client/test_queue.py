@@ -102,20 +102,20 @@ def test_strangers_in_the_queue_directory_are_ignored(tmp_path: Path) -> None:
 
 def test_drops_and_the_schedule_survive_between_runs(tmp_path: Path) -> None:
     """Unreported drop counts and the upload schedule are kept on disk; added counts merge; garbage reads as nothing."""
-    from tallystick.client import _schedule
+    from tallystick.client import _queue
 
     queue, _ = make(tmp_path)
     queue.write_drops({"queueFull": 2})
     queue.add_drops({"queueFull": 1, "corrupt": 1})
-    _schedule.write(str(tmp_path), _schedule.State(123.5, 2, "timeout"))
+    _queue.write_state(str(tmp_path), _queue.UploadState(123.5, 2, "timeout"))
     again, _ = make(tmp_path)
     assert again.read_drops() == {"queueFull": 3, "corrupt": 1}
-    state = _schedule.read(str(tmp_path))
+    state = _queue.read_state(str(tmp_path))
     assert (state.next, state.failures, state.outcome) == (123.5, 2, "timeout")
     Path(queue.drops_path).write_text("[oops")
-    Path(_schedule.path(str(tmp_path))).write_text("soon")
+    Path(_queue.state_path(str(tmp_path))).write_text("soon")
     assert again.read_drops() == {}
-    assert _schedule.read(str(tmp_path)).next == 0.0
+    assert _queue.read_state(str(tmp_path)).next == 0.0
 
 
 @settings(max_examples=40, deadline=None)

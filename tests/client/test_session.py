@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tallystick.client._errors import InvalidData
-from tallystick.client._session import RESERVED_ATTRIBUTES, Session
+from tallystick.client._session import RESERVED_ATTRIBUTES, Session, dumps
 from tallystick.schema import _rules, validation_errors
 
 
@@ -148,3 +149,32 @@ def test_whatever_a_tool_records_the_session_stays_valid(attributes: dict[str, o
     session.add_event(name, attributes)
     session.add_span(name, 1.0, 2.0, attributes)
     assert validation_errors(session.to_dict()) == []
+
+
+_JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text()
+_JSON_TREES = st.recursive(
+    _JSON_SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_JSON_TREES)
+def test_dumps_writes_what_json_writes(tree: object) -> None:
+    """The session's JSON (written without importing json) is json.dumps's, byte for byte, or refused the same way."""
+    try:
+        expected = json.dumps(tree, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        with pytest.raises(ValueError, match="not a JSON number"):
+            dumps(tree)
+        return
+    assert dumps(tree) == expected
+
+
+@pytest.mark.parametrize(
+    "value", [{1: "a"}, {"a": {1, 2}}, [b"bytes"], object()], ids=["int-key", "set", "bytes", "object"]
+)
+def test_dumps_refuses_what_json_refuses(value: object) -> None:
+    """Keys that are not strings and values of other types are a TypeError, as in json (it would coerce int keys)."""
+    with pytest.raises(TypeError):
+        dumps(value)

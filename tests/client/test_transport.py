@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tallystick.client import _schedule
+from tallystick.client import _queue
 from tallystick.client._config import Config
-from tallystick.client._ids import new_uuid4
 from tallystick.client._queue import Queue, file_name
+from tallystick.client._session import new_uuid4
 from tallystick.client._transport import _basic, bypass_proxy, proxy_for
 from tallystick.client._uploader import Uploader
 
@@ -70,7 +70,7 @@ def test_an_authenticating_proxy(tmp_path: Path, fake_ingest, certificates, tiny
     assert uploader.attempt() == "proxy"
     assert server.received == []
     secret = proxy.url.replace("http://", "http://alice:pass123@")
-    _schedule.write(str(data), _schedule.State())  # the back-off has passed
+    _queue.write_state(str(data), _queue.UploadState())  # the back-off has passed
     uploader, _, more = setup(data, server.url, {**ca, "HTTPS_PROXY": secret}, 0)
     assert uploader.attempt() == "sent"
     assert server.received == ids
@@ -118,7 +118,7 @@ def test_the_right_ca_uploads_a_wrong_one_fails_verification(tmp_path: Path, fak
     uploader, _, _ = setup(tmp_path / "wrong", server.url, {"SSL_CERT_FILE": str(certificates.wrong_ca_file)}, 2)
     assert uploader.attempt() == "certificate"
     assert len(uploader.queue.entries()) == 2 and server.received == []
-    state = _schedule.read(str(tmp_path / "wrong"))
+    state = _queue.read_state(str(tmp_path / "wrong"))
     assert (state.failures, state.outcome) == (1, "certificate")
     uploader, ids, _ = setup(tmp_path / "right", server.url, {"SSL_CERT_FILE": str(certificates.ca_file)}, 2)
     assert uploader.attempt() == "sent"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tallystick.client import _schedule
+from tallystick.client import _queue
 from tallystick.client._config import Config
-from tallystick.client._ids import new_uuid4
 from tallystick.client._queue import Queue, file_name
+from tallystick.client._session import new_uuid4
 from tallystick.client._uploader import Uploader, parse_retry_after
 
 NOW = 2_000_000_000.0
@@ -80,7 +80,7 @@ def test_retry_after_is_stored_and_honoured(tmp_path: Path, fake_ingest, status:
     server = fake_ingest(status=status, headers={"Retry-After": "120"})
     uploader, queue, _, _ = setup(tmp_path, server.url, 1)
     assert uploader.attempt() == f"http{status}"
-    state = _schedule.read(str(tmp_path))
+    state = _queue.read_state(str(tmp_path))
     assert (state.next, state.failures, state.outcome) == (NOW + 120, 0, f"http{status}")
     assert uploader.attempt() == "skipped"
     assert len(server.requests) == 1
@@ -235,7 +235,7 @@ def test_a_pass_is_skipped_while_another_process_holds_the_lock(tmp_path: Path, 
     finally:
         held.release()
     assert server.requests == []
-    assert not Path(_schedule.path(str(tmp_path))).exists()
+    assert not Path(_queue.state_path(str(tmp_path))).exists()
 
 
 def test_failed_attempts_back_off_doubling(tmp_path: Path) -> None:
@@ -243,12 +243,12 @@ def test_failed_attempts_back_off_doubling(tmp_path: Path) -> None:
     uploader, queue, _, _ = setup(tmp_path, "http://127.0.0.1:9", 2)
     assert uploader.attempt() == "refused"
     assert uploader.attempt() == "skipped"
-    state = _schedule.read(str(tmp_path))
+    state = _queue.read_state(str(tmp_path))
     assert (state.next, state.failures, state.outcome) == (NOW + 60, 1, "refused")
-    _schedule.write(str(tmp_path), _schedule.State(0, 1, "refused"))  # the back-off has passed
+    _queue.write_state(str(tmp_path), _queue.UploadState(0, 1, "refused"))  # the back-off has passed
     assert uploader.attempt() == "refused"
-    assert _schedule.read(str(tmp_path)).next == NOW + 120
-    assert [_schedule.backoff(n) for n in (1, 2, 3, 30, 100)] == [60, 120, 240, 86400, 86400]
+    assert _queue.read_state(str(tmp_path)).next == NOW + 120
+    assert [_queue.backoff(n) for n in (1, 2, 3, 30, 100)] == [60, 120, 240, 86400, 86400]
     assert len(queue.entries()) == 2
 
 
@@ -257,7 +257,7 @@ def test_a_success_pauses_for_the_interval_except_on_ci(tmp_path: Path, fake_ing
     server = fake_ingest()
     uploader, queue, _, _ = setup(tmp_path, server.url, 1)
     assert uploader.attempt() == "sent"
-    assert _schedule.read(str(tmp_path)).next == NOW + uploader.config.upload_interval
+    assert _queue.read_state(str(tmp_path)).next == NOW + uploader.config.upload_interval
     queue.put(file_name(NOW, new_uuid4()), json.dumps({"sessionId": new_uuid4()}).encode())
     assert uploader.attempt() == "skipped"
     uploader.ci = True
@@ -269,7 +269,7 @@ def test_an_attempt_that_died_is_not_retried_before_its_back_off(tmp_path: Path,
     """A claim left by a killed upload process counts as a failure: even CI waits for its back-off."""
     server = fake_ingest()
     uploader, _, _, _ = setup(tmp_path, server.url, 1)
-    _schedule.write(str(tmp_path), _schedule.State(NOW + 60, 0, _schedule.ATTEMPT))
+    _queue.write_state(str(tmp_path), _queue.UploadState(NOW + 60, 0, _queue.ATTEMPT))
     uploader.ci = True
     assert uploader.attempt() == "skipped"
     assert server.requests == []
@@ -323,11 +323,11 @@ def test_a_wait_longer_than_any_written_means_the_clock_went_back(tmp_path: Path
     """A `next` more than a day (or the upload interval) ahead was written by a clock since set back: due now."""
     server = fake_ingest()
     uploader, queue, _, _ = setup(tmp_path, server.url, 1)
-    _schedule.write(str(tmp_path), _schedule.State(NOW + 20 * 3600, 3, "timeout"))  # a real back-off: respected
+    _queue.write_state(str(tmp_path), _queue.UploadState(NOW + 20 * 3600, 3, "timeout"))  # a real back-off: respected
     assert uploader.attempt() == "skipped"
-    _schedule.write(str(tmp_path), _schedule.State(NOW + 3 * 86400, 3, "timeout"))
+    _queue.write_state(str(tmp_path), _queue.UploadState(NOW + 3 * 86400, 3, "timeout"))
     assert uploader.attempt() == "sent" and queue.entries() == []
     uploader.config.upload_interval = 7 * 86400  # a tool that sends weekly: its pause is no skew
-    _schedule.write(str(tmp_path), _schedule.State(NOW + 5 * 86400, 0, "sent"))
+    _queue.write_state(str(tmp_path), _queue.UploadState(NOW + 5 * 86400, 0, "sent"))
     queue.put(file_name(NOW, new_uuid4()), json.dumps({"sessionId": new_uuid4()}).encode())
     assert uploader.attempt() == "skipped"

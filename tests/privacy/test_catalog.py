@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from tallystick.client import _catalog
-from tallystick.client._environment import describe
+from tallystick.client._session import describe
 from tallystick.testing import capture
 
 

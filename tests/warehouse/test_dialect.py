@@ -14,7 +14,7 @@ import pytest
 
 import tallystick
 from sessions import session
-from tallystick.client import _environment
+from tallystick.client import _session
 from tallystick.storage.local import LocalStore
 from tallystick.warehouse import Warehouse
 from tallystick.warehouse.dialect import dialect
@@ -153,7 +153,7 @@ def test_views_answer_common_questions(loaded: Warehouse) -> None:
 
 def test_environment_columns_match_what_the_client_records() -> None:
     """The typed columns of sessions_env are exactly the attributes the client's environment describes."""
-    described = _environment.describe({"SHELL": "/bin/zsh", "CI": "true"}, io.StringIO(), io.StringIO())
+    described = _session.describe({"SHELL": "/bin/zsh", "CI": "true"}, io.StringIO(), io.StringIO())
     kinds = {bool: "bool", str: "string", int: "number", float: "number", type(None): "string"}
     names = dict(ENVIRONMENT_ATTRIBUTES)
     if not sys.platform.startswith("linux"):

@@ -15,7 +15,7 @@ import os
 import sys
 import time
 
-from tallystick.client import _consent, _schedule
+from tallystick.client import _consent, _queue
 from tallystick.client._client import Client
 from tallystick.client._config import Config
 from tallystick.client._queue import ANSWER_SUFFIX, SUFFIX, Queue
@@ -73,7 +73,7 @@ def report(config: Config, data_dir: str, as_json: bool) -> str:
             user_id: str | None = f.read().strip()
     except OSError:
         user_id = None
-    state = _schedule.read(data_dir)
+    state = _queue.read_state(data_dir)
     from tallystick.client import _collection, _erasure
 
     erasures = len(_erasure.waiting(data_dir))

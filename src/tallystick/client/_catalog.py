@@ -2,7 +2,7 @@
 
 Plain constants, imported by nothing on the client's start-up path: the server's
 privacy listing and strict-mode check read it, and tests check it against what
-``_environment.describe`` and the client's own session attributes really hold,
+``_session.describe`` and the client's own session attributes really hold,
 so the listing cannot drift from what is collected.
 
 Each entry is ``(name, type, description)``; ``type`` is ``string``, ``number`` or

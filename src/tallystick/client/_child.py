@@ -29,7 +29,7 @@ def run(arguments: str) -> str:
     """Upload as ``arguments`` (the JSON ``_spawn.start`` wrote) says; the outcome."""
     import json
 
-    from tallystick.client import _consent, _files
+    from tallystick.client import _consent, _queue
     from tallystick.client._config import Config
     from tallystick.client._queue import Queue
     from tallystick.client._uploader import Uploader
@@ -93,7 +93,7 @@ def run(arguments: str) -> str:
         pass
     if outcome != "skipped":
         try:
-            _files.atomic_write(os.path.join(data_dir, LOG_FILE), ("\n".join(lines) + "\n").encode(), sync=False)
+            _queue.atomic_write(os.path.join(data_dir, LOG_FILE), ("\n".join(lines) + "\n").encode(), sync=False)
         except OSError:
             pass
     return outcome

@@ -17,12 +17,11 @@ import os
 import sys
 import time
 
-from tallystick.client import _consent, _files
+from tallystick.client import _consent, _queue
 from tallystick.schema import _rules
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from tallystick.client import _schedule
     from tallystick.client._collection import Coverage
     from tallystick.client._config import Config
     from tallystick.client._queue import Queue
@@ -123,13 +122,13 @@ class Client:
         config = self.config
         memo = os.path.join(self.data_dir, "version-checked")
         seen = f"{config.app_id} {config.version}".encode()
-        if _files.read_bytes(memo, 256) == seen:
+        if _queue.read_bytes(memo, 256) == seen:
             return None
         if not _rules.is_version(config.version):
             return f"version {config.version!r} must be {_rules.PATTERN_DESCRIPTIONS[_rules.VERSION_PATTERN]}"
         try:
             os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
-            _files.atomic_write(memo, seen, sync=False)
+            _queue.atomic_write(memo, seen, sync=False)
         except OSError:
             pass
         return None
@@ -154,11 +153,11 @@ class Client:
             self._refuse(problem)
             return
         if self.sink is not None:  # tallystick.testing: always on, nothing on disk
-            from tallystick.client._ids import new_uuid4
+            from tallystick.client._session import new_uuid4
 
             self._begin(new_uuid4())
             return
-        from tallystick.client._environment import ci_system
+        from tallystick.client._session import ci_system
 
         self.data_dir = config.resolved_data_dir()
         self.ci = ci_system(environ) is not None
@@ -193,6 +192,10 @@ class Client:
 
     def _cover(self, stored: str, overridden: bool) -> None:
         """What this run may record under the user's choice; the notice again when the collection grew."""
+        config = self.config
+        if overridden and config.attributes is None and config.events is None and config.spans is None:
+            self.coverage = None  # MYTOOL_TELEMETRY=1 and nothing declared: everything (no import, no file read)
+            return
         from tallystick.client import _collection
 
         declared = self._declared()
@@ -219,13 +222,11 @@ class Client:
 
     def _send_erasures(self) -> None:
         """Start the upload process for waiting erasure requests (a back-off after failures still applies)."""
-        from tallystick.client import _schedule
-
-        state = _schedule.read(self.data_dir)
+        state = _queue.read_state(self.data_dir)
         interval = self.config.upload_interval
         if not (
-            _schedule.worth_starting(state, self.config.clock(), ci=self.ci, interval=interval)
-            or state.outcome == _schedule.SENT
+            _queue.worth_starting(state, self.config.clock(), ci=self.ci, interval=interval)
+            or state.outcome == _queue.SENT
         ):
             return
         if not self._check_server_url():
@@ -247,8 +248,7 @@ class Client:
         return self.config.server_url.startswith(("http://", "https://"))
 
     def _begin(self, user_id: str) -> None:
-        from tallystick.client._environment import describe
-        from tallystick.client._session import Session
+        from tallystick.client._session import Session, describe
 
         config = self.config
         session = Session(
@@ -269,10 +269,8 @@ class Client:
 
     def _sweep(self) -> None:
         """Make the queue and delete what is past its age: one ``scandir``, no file read."""
-        from tallystick.client._queue import Queue
-
         config = self.config
-        self.queue = queue = Queue(
+        self.queue = queue = _queue.Queue(
             self.data_dir,
             max_files=config.max_queue_files,
             max_bytes=config.max_queue_bytes,
@@ -330,9 +328,9 @@ class Client:
 
     def _user_id(self) -> str:
         """The installation's random user ID, created on first use."""
-        from tallystick.client._ids import new_uuid4
+        from tallystick.client._session import new_uuid4
 
-        data = _files.read_bytes(self.user_id_path, 64)
+        data = _queue.read_bytes(self.user_id_path, 64)
         if data is not None:
             text = data.decode("ascii", "replace").strip()
             if _rules.is_uuid4(text):
@@ -340,7 +338,7 @@ class Client:
         user_id = new_uuid4()
         try:
             os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
-            _files.atomic_write(self.user_id_path, user_id.encode())
+            _queue.atomic_write(self.user_id_path, user_id.encode())
         except OSError as exc:
             self.log(f"cannot keep the user ID: {exc}")
         return user_id
@@ -367,10 +365,10 @@ class Client:
             return
         os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
         if allowed is None:
-            _files.remove(self.consent_path)
+            _queue.remove(self.consent_path)
             return
         state = _consent.ALLOWED if allowed else _consent.DISABLED
-        _files.atomic_write(self.consent_path, state.encode())
+        _queue.atomic_write(self.consent_path, state.encode())
         if allowed:
             from tallystick.client import _collection
 
@@ -390,13 +388,11 @@ class Client:
         self.session = None
         if self.uploader is not None:
             self.uploader.stopped = True
-        from tallystick.client._queue import Queue
-
-        queue = self.queue or Queue(
+        queue = self.queue or _queue.Queue(
             self.data_dir, max_files=1, max_bytes=1, max_age_seconds=0, clock=self.config.clock, count=self.count
         )
         queue.clear()
-        _files.remove(self.user_id_path)
+        _queue.remove(self.user_id_path)
 
     def forget(self) -> list[str]:
         """Erase this installation's data: the queue here, and (by a queued request) everything sent.
@@ -408,7 +404,6 @@ class Client:
         if self.sink is not None or not self.data_dir:
             return []
         from tallystick.client import _erasure
-        from tallystick.client._queue import Queue
 
         os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
         erased = _erasure.queue_requests(self.data_dir, self.config.clock())
@@ -416,12 +411,12 @@ class Client:
         if self.uploader is not None:
             self.uploader.stopped = True
             self.uploader = None
-        queue = self.queue or Queue(
+        queue = self.queue or _queue.Queue(
             self.data_dir, max_files=1, max_bytes=1, max_age_seconds=0, clock=self.config.clock, count=self.count
         )
         self.queue = queue
         queue.clear()
-        _files.remove(self.user_id_path)
+        _queue.remove(self.user_id_path)
         if erased and not (self.config.local_only or self.debug):
             self._send_erasures()
         return erased
@@ -460,9 +455,7 @@ class Client:
             pending = queue.read_drops()
             entries = queue.entries()
             if self._sends():
-                from tallystick.client import _schedule
-
-                state = _schedule.read(self.data_dir)
+                state = _queue.read_state(self.data_dir)
         with self._count_lock:
             reported = dict(self.counts)
         drops = dict(pending)
@@ -485,14 +478,19 @@ class Client:
         if self.sink is not None:
             self.sink.append(tree)
             return
-        queued = self._queue_session(session, tree)
+        queued = self._queue_session(session, tree, entries)
         if queue is not None and self._sends() and state is not None and (queued or entries):
             self._upload_at_exit(state, queued)
         if queue is not None:
             self._keep_unreported_drops(queue, pending, reported)
 
-    def _queue_session(self, session: Session, tree: dict[str, object]) -> tuple[str, bytes] | None:
-        """Write the sealed session to the queue (in debug mode: print it instead); its file name and body."""
+    def _queue_session(
+        self, session: Session, tree: dict[str, object], entries: list[_queue.Entry]
+    ) -> tuple[str, bytes] | None:
+        """Write the sealed session to the queue (in debug mode: print it instead); its file name and body.
+
+        ``entries``: what the queue held when the session was sealed (one ``scandir`` less).
+        """
         body = self._encode(tree)
         if body is None:
             return None
@@ -503,11 +501,9 @@ class Client:
             return None
         if self.queue is None:
             return None
-        from tallystick.client._queue import file_name
-
-        name = file_name(session.start_time, session.session_id)
+        name = _queue.file_name(session.start_time, session.session_id)
         try:
-            if self.queue.put(name, body):
+            if self.queue.put(name, body, list(entries)):
                 return name, body
         except OSError as exc:
             self.count("writeFailed")
@@ -516,7 +512,7 @@ class Client:
                 return name, body
         return None
 
-    def _upload_at_exit(self, state: _schedule.State, queued: tuple[str, bytes] | None) -> None:
+    def _upload_at_exit(self, state: _queue.UploadState, queued: tuple[str, bytes] | None) -> None:
         """Start the upload process if the shared schedule says it is due; the tool does not wait for it.
 
         On CI (no later run will come) this run's session is handed over too, so it is
@@ -531,9 +527,7 @@ class Client:
             if uploader.busy:
                 uploader.wait(max(timeout, FALLBACK_EXIT_WAIT_CI if self.ci else FALLBACK_EXIT_WAIT))
             return
-        from tallystick.client import _schedule
-
-        if not _schedule.worth_starting(state, config.clock(), ci=self.ci, interval=config.upload_interval):
+        if not _queue.worth_starting(state, config.clock(), ci=self.ci, interval=config.upload_interval):
             self.log(f"no upload before {time.ctime(state.next)} (last: {state.outcome})")
             return
         from tallystick.client import _spawn
@@ -548,15 +542,15 @@ class Client:
 
     def _encode(self, tree: dict[str, object]) -> bytes | None:
         """The session as UTF-8 JSON; a value that cannot be encoded is dropped and counted, not the session."""
-        import json  # here, not at the top: ~4 ms of import a run that records nothing never pays
+        from tallystick.client._session import drop_unencodable, dumps  # loaded already: it recorded the session
 
         try:
-            return json.dumps(tree, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+            return dumps(tree).encode()
         except (ValueError, TypeError):  # UnicodeEncodeError is a ValueError: a lone surrogate (os.fsdecode)
             pass
-        self.count("invalidAttribute", _drop_unencodable(tree))
+        self.count("invalidAttribute", drop_unencodable(tree))
         try:
-            return json.dumps(tree, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+            return dumps(tree).encode()
         except (ValueError, TypeError) as exc:
             self.count("encodeFailed")
             self.log(f"cannot encode the session: {type(exc).__name__}: {exc}")
@@ -572,34 +566,3 @@ class Client:
             queue.write_drops(later)
         except OSError:
             pass
-
-
-def _encodable(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _drop_unencodable(tree: dict[str, object]) -> int:
-    """Remove the string values UTF-8 cannot encode from every attributes object of ``tree``; how many."""
-    dropped = 0
-
-    def clean(holder: dict[str, object]) -> dict[str, object]:
-        nonlocal dropped
-        attributes = holder.get("attributes")
-        if not isinstance(attributes, dict) or all(_encodable(v) for v in attributes.values()):
-            return holder
-        kept = {k: v for k, v in attributes.items() if _encodable(v)}
-        dropped += len(attributes) - len(kept)
-        return {**holder, "attributes": kept}
-
-    tree.update(clean(tree))
-    for key in ("events", "spans"):
-        items = tree.get(key)
-        if isinstance(items, list):
-            tree[key] = [clean(item) if isinstance(item, dict) else item for item in items]
-    return dropped

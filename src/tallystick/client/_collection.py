@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 
-from tallystick.client import _files
+from tallystick.client import _queue
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -76,12 +76,12 @@ def parse(text: bytes) -> frozenset[str]:
 
 
 def read(path: str) -> frozenset[str] | None:
-    data = _files.read_bytes(path, 1024 * 1024)
+    data = _queue.read_bytes(path, 1024 * 1024)
     return None if data is None else parse(data)
 
 
 def write(path: str, items: Iterable[str]) -> None:
-    _files.atomic_write(path, fingerprint(items))
+    _queue.atomic_write(path, fingerprint(items))
 
 
 class Coverage:
@@ -126,13 +126,13 @@ def resolve(data_dir: str, declared: Mapping[str, str] | None) -> tuple[Coverage
     current = fingerprint(tracked)
     remember(data_dir, current)
     path = os.path.join(data_dir, COVERS_FILE)
-    stored = _files.read_bytes(path, 1024 * 1024)
+    stored = _queue.read_bytes(path, 1024 * 1024)
     names = None if declared is None else declared.keys()
     if stored == current:
         return Coverage((), names), {}
     if stored is None:  # allowed before consent kept up with collection: it covers this collection
         try:
-            _files.atomic_write(path, current)
+            _queue.atomic_write(path, current)
         except OSError:
             pass
         return Coverage((), names), {}
@@ -143,9 +143,9 @@ def resolve(data_dir: str, declared: Mapping[str, str] | None) -> tuple[Coverage
 def remember(data_dir: str, current: bytes) -> None:
     """Keep the latest run's collection, so ``python -m tallystick.client allow`` can cover exactly it."""
     path = os.path.join(data_dir, COLLECTION_FILE)
-    if _files.read_bytes(path, 1024 * 1024) != current:
+    if _queue.read_bytes(path, 1024 * 1024) != current:
         try:
-            _files.atomic_write(path, current, sync=False)
+            _queue.atomic_write(path, current, sync=False)
         except OSError:
             pass
 
@@ -154,13 +154,13 @@ def cover(data_dir: str, declared: Mapping[str, str] | None) -> None:
     """Record that the user's "allowed" covers ``declared`` (None: the latest run's collection, if known)."""
     path = os.path.join(data_dir, COVERS_FILE)
     if declared is not None:
-        _files.atomic_write(path, fingerprint(declared))
+        _queue.atomic_write(path, fingerprint(declared))
         return
-    latest = _files.read_bytes(os.path.join(data_dir, COLLECTION_FILE), 1024 * 1024)
+    latest = _queue.read_bytes(os.path.join(data_dir, COLLECTION_FILE), 1024 * 1024)
     if latest is not None:
-        _files.atomic_write(path, latest)
+        _queue.atomic_write(path, latest)
     else:
-        _files.remove(path)  # no run seen yet: the next run's collection is covered (see resolve)
+        _queue.remove(path)  # no run seen yet: the next run's collection is covered (see resolve)
 
 
 def notice(app_id: str, env_prefix: str, new: Mapping[str, str], command: str | None = None) -> str:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 
-from tallystick.client import _files
+from tallystick.client import _queue
 from tallystick.schema import _rules
 
 SECRET_FILE = "erasure-secret"  # noqa: S105  (a file name, not a password)
@@ -44,7 +44,7 @@ def commitment_for(data_dir: str, user_id: str) -> str | None:
     commitment = _rules.erasure_commitment(user_id, secret)
     lines = [*known[-(MAX_KEPT - 1) :], (user_id, secret, commitment)]
     try:
-        _files.atomic_write(path, "".join(f"{u} {s} {c}\n" for u, s, c in lines).encode())
+        _queue.atomic_write(path, "".join(f"{u} {s} {c}\n" for u, s, c in lines).encode())
     except OSError:
         return None  # without a kept secret the commitment would prove nothing later: send none
     return commitment
@@ -52,7 +52,7 @@ def commitment_for(data_dir: str, user_id: str) -> str | None:
 
 def read(path: str) -> list[tuple[str, str, str]]:
     """The (user ID, secret, commitment) lines of a secret file that are well formed."""
-    data = _files.read_bytes(path, 64 * 1024)
+    data = _queue.read_bytes(path, 64 * 1024)
     if data is None:
         return []
     found = []
@@ -91,8 +91,8 @@ def queue_requests(data_dir: str, now: float) -> list[str]:
         folder = directory(data_dir)
         os.makedirs(folder, mode=0o700, exist_ok=True)
         for user_id, body in bodies:
-            _files.atomic_write(os.path.join(folder, request_file_name(now, user_id)), body)
-    _files.remove(os.path.join(data_dir, SECRET_FILE))
+            _queue.atomic_write(os.path.join(folder, request_file_name(now, user_id)), body)
+    _queue.remove(os.path.join(data_dir, SECRET_FILE))
     return [user_id for user_id, _ in bodies]
 
 
@@ -111,6 +111,6 @@ def sweep(data_dir: str, max_age_seconds: float, now: float) -> int:
     removed = 0
     for path in waiting(data_dir):
         millis = os.path.basename(path)[len(ERASURE_PREFIX) :].partition("-")[0]
-        if millis.isdigit() and now - int(millis) / 1000 > max_age_seconds and _files.remove(path):
+        if millis.isdigit() and now - int(millis) / 1000 > max_age_seconds and _queue.remove(path):
             removed += 1
     return removed

@@ -1,9 +1,26 @@
-"""The upload queue: one JSON file per session in ``<data dir>/queue``.
+"""The data directory on disk: atomic files, the upload queue, and the upload schedule beside it.
 
-See DESIGN.md beside this file for the steps and the races. In short: files
-appear only by atomic rename (so a reader never sees half a session), the file
-name starts with the session's start time (so sorting names sorts by age), and
-every reader tolerates files vanishing under it (another run uploaded them).
+The queue is one JSON file per session in ``<data dir>/queue``. See DESIGN.md beside
+this file for the steps and the races. In short: files appear only by atomic rename
+(so a reader never sees half a session), the file name starts with the session's
+start time (so sorting names sorts by age), and every reader tolerates files
+vanishing under it (another run uploaded them).
+
+The schedule says when to upload; it is shared by every run of a tool on one machine.
+``<data dir>/upload-state`` holds one line, ``<next> <failures> <outcome>``:
+no upload attempt starts before the epoch second ``next``; ``failures`` counts
+the attempts that failed in a row; ``outcome`` is how the last one ended
+(``sent``, ``attempt`` while one runs, or why it failed: ``timeout``,
+``certificate``, ``proxy``, ``http503``, ...). A missing or garbled file means
+"due now". DESIGN.md says who writes it, and the races.
+
+Host runs only read it (one small file, no lock); the upload process claims an
+attempt under ``upload.lock`` by writing ``next`` as if the attempt will fail, so
+every run that starts meanwhile sees a back-off and starts nothing.
+
+One module for all three: a recording run needs each of them (it sweeps and writes the
+queue and reads the schedule), and every module it loads costs the host tool a fixed
+part of a millisecond.
 """
 
 # ruff: noqa: SIM105  (contextlib would cost import time on the host's exit path)
@@ -12,11 +29,83 @@ from __future__ import annotations
 
 import os
 
-from tallystick.client import _files
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+# -- atomic files ------------------------------------------------------------------
+
+
+def atomic_write(path: str, data: bytes, *, sync: bool = True) -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the whole new one, never a part.
+
+    Temp file in the same directory, fsync, rename over ``path``, fsync the directory.
+    The temp name starts with ``.tmp-`` so queue readers skip it; on failure it is removed.
+    """
+    directory = os.path.dirname(path) or "."
+    temp = os.path.join(directory, f".tmp-{os.getpid()}-{os.urandom(4).hex()}-{os.path.basename(path)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            if sync:
+                _sync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+    if sync:
+        sync_directory(directory)
+
+
+def _sync(fd: int) -> None:
+    # fdatasync writes the data and the size a reader needs, skipping the timestamps.
+    (getattr(os, "fdatasync", None) or os.fsync)(fd)
+
+
+def sync_directory(directory: str) -> None:
+    """Make a rename in ``directory`` durable (where the platform allows opening directories)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_bytes(path: str, limit: int) -> bytes | None:
+    """Up to ``limit`` bytes of ``path``, or None if it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(limit)
+    except OSError:
+        return None
+
+
+def remove(path: str) -> bool:
+    """Delete ``path``; whether it was there to delete."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+# -- the queue ---------------------------------------------------------------------
 
 SUFFIX = ".json"
 TEMP_PREFIX = ".tmp-"
@@ -104,7 +193,7 @@ class Queue:
 
     def load(self, entry: Entry, limit: int) -> tuple[bytes, str] | None:
         """The session in ``entry`` and its ID, if it is a JSON object; a corrupt file is deleted."""
-        data = _files.read_bytes(entry.path, limit + 1)
+        data = read_bytes(entry.path, limit + 1)
         if data is None:
             return None  # vanished: another run took it
         import json  # here, not at the top: only the upload thread and ``show`` read sessions
@@ -115,33 +204,41 @@ class Queue:
             tree = None
         session_id = tree.get("sessionId") if isinstance(tree, dict) else None
         if not isinstance(session_id, str):
-            if _files.remove(entry.path):
+            if remove(entry.path):
                 self._count("corrupt", 1)
             return None
         return data, session_id
 
     # -- writing -----------------------------------------------------------
 
-    def put(self, name: str, body: bytes) -> bool:
-        """Queue one session; the oldest are dropped to keep under the caps. Whether it was queued."""
+    def put(self, name: str, body: bytes, entries: list[Entry] | None = None) -> bool:
+        """Queue one session; the oldest are dropped to keep under the caps. Whether it was queued.
+
+        ``entries``: the queue's ``entries()`` if the caller has just listed them (taken and changed).
+        """
         if len(body) > self.max_bytes:
             self._count("tooBig", 1)
             return False
-        os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        entries = self.entries()
+        if entries is None:
+            entries = self.entries()
         total = sum(e.size for e in entries)
         while entries and (len(entries) + 1 > self.max_files or total + len(body) > self.max_bytes):
             oldest = entries.pop(0)
             total -= oldest.size
-            if _files.remove(oldest.path):
+            if remove(oldest.path):
                 self._count("queueFull", 1)
         # No fsync: the host's exit must not wait on the disk (1-20 ms on a busy one). A power cut
         # right after may leave an empty or cut file, deleted as corrupt when read: one session lost.
-        _files.atomic_write(os.path.join(self.directory, name), body, sync=False)
+        path = os.path.join(self.directory, name)
+        try:
+            atomic_write(path, body, sync=False)
+        except FileNotFoundError:  # no queue directory yet (the first session, or deleted meanwhile)
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            atomic_write(path, body, sync=False)
         return True
 
     def remove(self, entry: Entry) -> None:
-        _files.remove(entry.path)
+        remove(entry.path)
 
     def reject(self, entry: Entry, answer: bytes = b"") -> None:
         """Move a session the server will never accept out of the queue, with the server's answer beside it.
@@ -155,10 +252,10 @@ class Queue:
         except FileNotFoundError:
             return
         except OSError:
-            _files.remove(entry.path)
+            remove(entry.path)
         else:
             try:
-                _files.atomic_write(target + ANSWER_SUFFIX, answer[:MAX_ANSWER_BYTES], sync=False)
+                atomic_write(target + ANSWER_SUFFIX, answer[:MAX_ANSWER_BYTES], sync=False)
             except OSError:
                 pass
         self._count("rejected", 1)
@@ -167,8 +264,8 @@ class Queue:
         except OSError:
             return
         for name in kept[:-MAX_REJECTED_FILES]:
-            _files.remove(os.path.join(self.rejected_directory, name))
-            _files.remove(os.path.join(self.rejected_directory, name + ANSWER_SUFFIX))
+            remove(os.path.join(self.rejected_directory, name))
+            remove(os.path.join(self.rejected_directory, name + ANSWER_SUFFIX))
 
     def sweep(self) -> int:
         """Delete sessions past their age and temp files left by crashed writers; how many sessions remain.
@@ -189,13 +286,13 @@ class Queue:
                 try:
                     if name.startswith(TEMP_PREFIX):
                         if now - item.stat().st_mtime > STALE_TEMP_SECONDS:
-                            _files.remove(item.path)
+                            remove(item.path)
                         continue
                     if not name.endswith(SUFFIX) or name.startswith("."):
                         continue
                     when = _time_from_name(name)
                     if now - (item.stat().st_mtime if when is None else when) > self.max_age_seconds:
-                        if _files.remove(item.path):
+                        if remove(item.path):
                             self._count("expired", 1)
                         continue
                 except OSError:
@@ -211,14 +308,14 @@ class Queue:
             except OSError:
                 continue
             for name in names:
-                _files.remove(os.path.join(directory, name))
-        _files.remove(self.drops_path)
+                remove(os.path.join(directory, name))
+        remove(self.drops_path)
 
     # -- state beside the queue ---------------------------------------------
 
     def read_drops(self) -> dict[str, int]:
         """Drop counts by reason not yet reported in a session."""
-        data = _files.read_bytes(self.drops_path, 64 * 1024)
+        data = read_bytes(self.drops_path, 64 * 1024)
         if not data:
             return {}
         import json
@@ -241,9 +338,80 @@ class Queue:
 
     def write_drops(self, drops: dict[str, int]) -> None:
         if not drops:
-            _files.remove(self.drops_path)
+            remove(self.drops_path)
             return
         import json
 
         os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
-        _files.atomic_write(self.drops_path, json.dumps(drops, sort_keys=True).encode(), sync=False)
+        atomic_write(self.drops_path, json.dumps(drops, sort_keys=True).encode(), sync=False)
+
+
+# -- the upload schedule (upload-state) ------------------------------------------------
+
+STATE_FILE = "upload-state"
+FIRST_BACKOFF = 60.0  # seconds after the first failure; doubles with each failure in a row
+MAX_BACKOFF = 24 * 3600.0
+ATTEMPT = "attempt"
+SENT = "sent"
+
+
+class UploadState:
+    __slots__ = ("failures", "next", "outcome")
+
+    def __init__(self, next: float = 0.0, failures: int = 0, outcome: str = "") -> None:
+        self.next = next
+        self.failures = failures
+        self.outcome = outcome
+
+    def __repr__(self) -> str:
+        return f"UploadState(next={self.next}, failures={self.failures}, outcome={self.outcome!r})"
+
+
+def state_path(data_dir: str) -> str:
+    return os.path.join(data_dir, STATE_FILE)
+
+
+def read_state(data_dir: str) -> UploadState:
+    """The shared state; anything unreadable is the empty state (due now)."""
+    data = read_bytes(state_path(data_dir), 256)
+    if not data:
+        return UploadState()
+    parts = data.decode("ascii", "replace").split()
+    try:
+        next_time = float(parts[0])
+        failures = int(parts[1]) if len(parts) > 1 else 0
+    except (ValueError, IndexError):
+        return UploadState()
+    if not -1e12 < next_time < 1e12:  # NaN, infinities, nonsense
+        return UploadState()
+    outcome = parts[2][:40] if len(parts) > 2 and parts[2].isascii() and parts[2].isalnum() else ""
+    return UploadState(next_time, max(failures, 0), outcome)
+
+
+def write_state(data_dir: str, state: UploadState) -> None:
+    line = f"{state.next:.3f} {state.failures} {state.outcome or '-'}\n"
+    atomic_write(state_path(data_dir), line.encode("ascii"), sync=False)
+
+
+def backoff(failures: int) -> float:
+    """Seconds to wait after ``failures`` failed attempts in a row (at least one)."""
+    return min(FIRST_BACKOFF * 2.0 ** max(min(failures, 30) - 1, 0), MAX_BACKOFF)
+
+
+def due(state: UploadState, now: float, *, ci: bool, interval: float) -> bool:
+    """Whether an upload may start now. On CI the interval after a success does not apply (back-offs do).
+
+    ``next`` further ahead than any wait written here (a day, or ``interval`` if longer) means
+    the clock went back since it was written (a machine that booted years ahead, then synced):
+    due now, or nothing would be sent until the clock caught up.
+    """
+    return state.next <= now or state.next - now > max(MAX_BACKOFF, interval) + 60.0 or (ci and state.outcome == SENT)
+
+
+def worth_starting(state: UploadState, now: float, *, ci: bool, interval: float) -> bool:
+    """Whether a run should start the upload process at its exit.
+
+    On CI also while another run's attempt is in flight: the new process waits for
+    it, then sends what is left, including this run's session.
+    """
+    return due(state, now, ci=ci, interval=interval) or (ci and state.outcome == ATTEMPT)

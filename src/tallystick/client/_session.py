@@ -1,15 +1,31 @@
-"""One run of the host tool as a session of the wire contract. Thread-safe.
+"""One run of the host tool as a session of the wire contract: its IDs and times, where it runs, what it records.
 
 Names and values are checked against ``tallystick.schema._rules`` when recorded:
 in strict mode a bad one raises ``InvalidData`` (so a tool author's tests catch
-it); otherwise it is dropped and counted, and the session stays valid.
+it); otherwise it is dropped and counted, and the session stays valid. ``Session``
+is thread-safe.
+
+Where the tool runs (``describe``): operating system, architecture, Python, shell,
+terminal type, TTY, CI and container; no host name, user name, path, IP address,
+locale or command argument. Every value is cut down to a short token (a shell's name,
+never its path). Every attribute set there is listed with its type and description in
+``_catalog.py``, which ``tallystick privacy`` prints; ``tests/privacy/test_catalog.py``
+checks that the two name the same attributes.
+
+IDs and times are made without ``uuid`` or ``datetime``, and the session is written as
+JSON without ``json`` (``dumps``): each of those imports costs a tool that does not use
+it milliseconds on every run. One module rather than four for the same reason: every
+recording run needs all of this, and each module loaded is a fixed cost too.
 """
 
 from __future__ import annotations
 
 import _thread
+import os
+import sys
+import time
 
-from tallystick.client._ids import new_uuid4, rfc3339
+from tallystick.client._consent import isatty
 from tallystick.schema import _rules
 
 TYPE_CHECKING = False
@@ -18,6 +34,173 @@ if TYPE_CHECKING:
 
     from tallystick.client._collection import Coverage
     from tallystick.schema._rules import AttributeValue
+
+# -- IDs and times ----------------------------------------------------------------
+
+
+def new_uuid4() -> str:
+    """A random version-4 UUID in canonical lower-case form."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def rfc3339(seconds: float) -> str:
+    """``seconds`` since the epoch as an RFC 3339 UTC time with microseconds."""
+    micros = round(seconds * 1_000_000)
+    whole, fraction = divmod(micros, 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{fraction:06d}Z"
+
+
+# -- where the tool runs ----------------------------------------------------------
+
+# Checked in order: the first variable present names the CI system.
+CI_SYSTEMS = (
+    ("GITHUB_ACTIONS", "GitHub Actions"),
+    ("GITLAB_CI", "GitLab CI"),
+    ("CIRCLECI", "CircleCI"),
+    ("TRAVIS", "Travis CI"),
+    ("JENKINS_URL", "Jenkins"),
+    ("BUILDKITE", "Buildkite"),
+    ("TF_BUILD", "Azure Pipelines"),
+    ("TEAMCITY_VERSION", "TeamCity"),
+    ("APPVEYOR", "AppVeyor"),
+    ("BITBUCKET_BUILD_NUMBER", "Bitbucket Pipelines"),
+    ("CODEBUILD_BUILD_ID", "AWS CodeBuild"),
+    ("DRONE", "Drone"),
+    ("SEMAPHORE", "Semaphore"),
+    ("BUDDY", "Buddy"),
+    ("CIRRUS_CI", "Cirrus CI"),
+    ("WOODPECKER", "Woodpecker"),
+    ("HEROKU_TEST_RUN_ID", "Heroku CI"),
+    ("NETLIFY", "Netlify"),
+    ("VERCEL", "Vercel"),
+    ("CI", "unknown"),
+)
+
+# Variables that are flags: set to false, they do not mean CI.
+_FLAGS = frozenset({"CI", "TRAVIS", "CIRCLECI", "GITLAB_CI", "GITHUB_ACTIONS", "TF_BUILD", "APPVEYOR"})
+
+
+def _token(value: str, limit: int = 40) -> str:
+    """Keep a short run of harmless characters: enough for ``xterm-256color``, never a path."""
+    kept = "".join(c for c in value if c.isascii() and (c.isalnum() or c in "._-+"))
+    return kept[:limit]
+
+
+def ci_system(environ: Mapping[str, str]) -> str | None:
+    """The CI system this runs on, or None outside CI."""
+    for variable, name in CI_SYSTEMS:
+        value = environ.get(variable)
+        if value is None:
+            continue
+        if variable in _FLAGS and value.strip().lower() in {"", "0", "false", "no", "off"}:
+            continue
+        return name
+    return None
+
+
+def container_system(environ: Mapping[str, str]) -> str | None:
+    """The container runtime this runs in, or None when none is detected."""
+    if environ.get("KUBERNETES_SERVICE_HOST"):
+        return "kubernetes"
+    if os.path.exists("/.dockerenv"):
+        return "docker"
+    if os.path.exists("/run/.containerenv"):
+        return "podman"
+    kind = environ.get("container")
+    if kind:
+        return _token(kind, 20) or "unknown"
+    return None
+
+
+def _shell(environ: Mapping[str, str]) -> str | None:
+    if sys.platform == "win32":
+        if environ.get("PSModulePath") and not environ.get("PROMPT"):
+            return "powershell"
+        return "cmd" if environ.get("COMSPEC") else None
+    path = environ.get("SHELL")
+    if not path:
+        return None
+    name = _token(path.replace("\\", "/").rsplit("/", 1)[-1], 20)
+    return name.removesuffix(".exe") or None
+
+
+def _terminal(environ: Mapping[str, str]) -> str | None:
+    value = environ.get("TERM_PROGRAM") or environ.get("TERM")
+    if environ.get("WT_SESSION"):
+        value = "WindowsTerminal"
+    return _token(value) if value else None
+
+
+def _os_release() -> tuple[str | None, str | None]:
+    """Linux distribution ID and version from /etc/os-release."""
+    found: dict[str, str] = {}
+    try:
+        with open("/etc/os-release", "rb") as f:  # bytes: a text file's decoder costs more than the read
+            data = f.read(64 * 1024)
+    except OSError:
+        return None, None
+    for line in data.decode("utf-8", "replace").splitlines():
+        key, _, value = line.partition("=")
+        if key in {"ID", "VERSION_ID"}:
+            found[key] = value.strip().strip("\"'")
+    return _token(found.get("ID", "")) or None, _token(found.get("VERSION_ID", "")) or None
+
+
+# One name per architecture, whatever the OS calls it: Windows says AMD64 and ARM64, macOS arm64, Linux
+# x86_64 and aarch64.
+_ARCHITECTURES = {
+    "amd64": "x86_64",
+    "x64": "x86_64",
+    "aarch64": "arm64",
+    "armv8": "arm64",
+    "i686": "x86",
+    "i386": "x86",
+}
+
+
+def architecture(machine: str) -> str:
+    """``machine`` under one name per architecture (``AMD64`` and ``x86_64`` are both ``x86_64``)."""
+    token = _token(machine)
+    return _ARCHITECTURES.get(token.lower(), token.lower())
+
+
+def describe(environ: Mapping[str, str], stdin: object, stdout: object) -> dict[str, AttributeValue]:
+    """The environment as session attributes."""
+    attributes: dict[str, AttributeValue] = {}
+    if hasattr(os, "uname"):
+        uname = os.uname()
+        attributes["osName"] = _token(uname.sysname)
+        attributes["osVersion"] = _token(uname.release)
+        attributes["osArchitecture"] = architecture(uname.machine)
+    else:  # Windows: platform is slow to import, so only here
+        import platform
+
+        attributes["osName"] = "Windows"
+        attributes["osVersion"] = _token(platform.version())
+        attributes["osArchitecture"] = architecture(platform.machine())
+    if sys.platform.startswith("linux"):
+        distribution, distribution_version = _os_release()
+        attributes["osDistribution"] = distribution
+        attributes["osDistributionVersion"] = distribution_version
+    attributes["pythonImplementation"] = sys.implementation.name
+    attributes["pythonVersion"] = "{}.{}.{}".format(*sys.version_info[:3])
+    attributes["shell"] = _shell(environ)
+    attributes["terminal"] = _terminal(environ)
+    attributes["interactive"] = isatty(stdin) and isatty(stdout)
+    ci = ci_system(environ)
+    attributes["ci"] = ci is not None
+    attributes["ciSystem"] = ci
+    container = container_system(environ)
+    attributes["container"] = container is not None
+    attributes["containerSystem"] = container
+    return attributes
+
+
+# -- the session ---------------------------------------------------------------------
 
 # Room kept among the session's attributes for the client's own (environment, costs).
 RESERVED_ATTRIBUTES = 40
@@ -179,3 +362,94 @@ class Session:
                 "spans": list(self._spans),
             }
         return tree
+
+
+# -- the session as JSON ---------------------------------------------------------------
+
+# What JSON must escape in a string (json.dumps with ensure_ascii=False escapes exactly these).
+_ESCAPES = {i: f"\\u{i:04x}" for i in range(0x20)}
+_ESCAPES.update({0x22: '\\"', 0x5C: "\\\\", 0x08: "\\b", 0x0C: "\\f", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"})
+
+
+def dumps(tree: object) -> str:
+    """``tree`` as compact JSON, exactly as ``json.dumps(tree, ensure_ascii=False, separators=(",", ":"),
+    allow_nan=False)`` writes it, for the plain values a session holds (str, int, float, bool, None, dict, list).
+
+    ``json`` costs a tool that does not import it 2-5 ms (it compiles six regular expressions);
+    this costs nothing to import. Raises ValueError for NaN or infinities, TypeError for
+    anything else, as ``json`` does.
+    """
+    out: list[str] = []
+    _write(tree, out)
+    return "".join(out)
+
+
+def _write(value: object, out: list[str]) -> None:
+    if isinstance(value, str):
+        if value.isprintable() and '"' not in value and "\\" not in value:  # nothing to escape, the usual case
+            out.append(f'"{value}"')
+        else:
+            out.append(f'"{value.translate(_ESCAPES)}"')
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        if value - value != 0.0:  # NaN or an infinity
+            raise ValueError(f"{value!r} is not a JSON number")
+        out.append(float.__repr__(value))
+    elif isinstance(value, dict):
+        out.append("{")
+        for i, (key, item) in enumerate(value.items()):
+            if not isinstance(key, str):
+                raise TypeError(f"a JSON key must be a string, not {type(key).__name__}")
+            if i:
+                out.append(",")
+            _write(key, out)
+            out.append(":")
+            _write(item, out)
+        out.append("}")
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _write(item, out)
+        out.append("]")
+    else:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _encodable(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def drop_unencodable(tree: dict[str, object]) -> int:
+    """Remove the string values UTF-8 cannot encode from every attributes object of ``tree``; how many."""
+    dropped = 0
+
+    def clean(holder: dict[str, object]) -> dict[str, object]:
+        nonlocal dropped
+        attributes = holder.get("attributes")
+        if not isinstance(attributes, dict) or all(_encodable(v) for v in attributes.values()):
+            return holder
+        kept = {k: v for k, v in attributes.items() if _encodable(v)}
+        dropped += len(attributes) - len(kept)
+        return {**holder, "attributes": kept}
+
+    tree.update(clean(tree))
+    for key in ("events", "spans"):
+        items = tree.get(key)
+        if isinstance(items, list):
+            tree[key] = [clean(item) if isinstance(item, dict) else item for item in items]
+    return dropped

@@ -11,7 +11,7 @@ import _thread
 import os
 import time
 
-from tallystick.client import _erasure, _files, _schedule
+from tallystick.client import _erasure, _queue
 from tallystick.schema._rules import MAX_BATCH_SESSIONS, MAX_BODY_BYTES
 
 TYPE_CHECKING = False
@@ -102,7 +102,7 @@ class Uploader:
         self._running = False
         self.stopped = False
         self.requests = 0
-        self.outcome = _schedule.SENT  # how the last pass ended: sent, or why it stopped
+        self.outcome = _queue.SENT  # how the last pass ended: sent, or why it stopped
         self.retry_until: float | None = None  # set by a 429/503
 
     # -- the thread fallback (no upload process on this platform) ---------------
@@ -161,7 +161,7 @@ class Uploader:
         outcome = "skipped"
         for round_number in range(MAX_ROUNDS):
             outcome = self.attempt(lock_wait if round_number == 0 else 0.0, continuing=round_number > 0)
-            if outcome != _schedule.SENT or self.stopped:
+            if outcome != _queue.SENT or self.stopped:
                 break
             # Released: a run that found the lock held just before relied on us to look once more.
             if not self.queue.entries():
@@ -196,35 +196,35 @@ class Uploader:
         try:
             data_dir = self.queue.data_dir
             now = self.config.clock()
-            state = _schedule.read(data_dir)
-            if continuing and state.outcome != _schedule.SENT:
+            state = _queue.read_state(data_dir)
+            if continuing and state.outcome != _queue.SENT:
                 return "skipped"
             # A waiting erasure request is not held back by the pause after a success (back-offs apply).
-            erasing = state.outcome == _schedule.SENT and bool(_erasure.waiting(data_dir))
-            due = _schedule.due(state, now, ci=self.ci, interval=self.config.upload_interval)
+            erasing = state.outcome == _queue.SENT and bool(_erasure.waiting(data_dir))
+            due = _queue.due(state, now, ci=self.ci, interval=self.config.upload_interval)
             if not continuing and not erasing and not due:
                 self._log(f"not due before {time.ctime(state.next)} ({state.outcome or 'waiting'})")
                 return "skipped"
             # Claimed as if it will fail: runs starting meanwhile see a back-off and start nothing.
-            claim = _schedule.State(now + _schedule.backoff(state.failures + 1), state.failures, _schedule.ATTEMPT)
+            claim = _queue.UploadState(now + _queue.backoff(state.failures + 1), state.failures, _queue.ATTEMPT)
             self._write_state(claim)
             self.run_pass()
             now = self.config.clock()
-            if self.outcome == _schedule.SENT:
-                after = _schedule.State(now + max(self.config.upload_interval, 0.0), 0, _schedule.SENT)
+            if self.outcome == _queue.SENT:
+                after = _queue.UploadState(now + max(self.config.upload_interval, 0.0), 0, _queue.SENT)
             elif self.retry_until is not None:  # the server asked to wait: not a failure of ours
-                after = _schedule.State(self.retry_until, state.failures, self.outcome)
+                after = _queue.UploadState(self.retry_until, state.failures, self.outcome)
             else:
                 failures = state.failures + 1
-                after = _schedule.State(now + _schedule.backoff(failures), failures, self.outcome)
+                after = _queue.UploadState(now + _queue.backoff(failures), failures, self.outcome)
             self._write_state(after)
             return self.outcome
         finally:
             lock.release()
 
-    def _write_state(self, state: _schedule.State) -> None:
+    def _write_state(self, state: _queue.UploadState) -> None:
         try:
-            _schedule.write(self.queue.data_dir, state)
+            _queue.write_state(self.queue.data_dir, state)
         except OSError as exc:  # the data directory went away (or is read-only): the attempt goes on
             self._log(f"cannot write the upload state: {exc}")
 
@@ -233,7 +233,7 @@ class Uploader:
 
         ``handed_only``: send only the session this process was handed (no lock was to be had).
         """
-        self.outcome, self.retry_until = _schedule.SENT, None
+        self.outcome, self.retry_until = _queue.SENT, None
         if handed_only:
             entries = []
         else:
@@ -306,7 +306,7 @@ class Uploader:
         if dropped:
             self._count("erasureExpired", dropped)
         for path in _erasure.waiting(data_dir):
-            body = _files.read_bytes(path, 4096)
+            body = _queue.read_bytes(path, 4096)
             if body is None:
                 continue
             response = self._request("POST", "/v1/erasures", body, consent=False)
@@ -314,16 +314,16 @@ class Uploader:
                 return STOP
             status = response.status
             if status == 202:
-                _files.remove(path)
+                _queue.remove(path)
                 self._log("erasure request accepted by the server")
             elif status in BACKOFF_STATUSES:
                 return self._back_off(response)
             elif status in REJECTED:
-                _files.remove(path)
+                _queue.remove(path)
                 self._count("erasureRejected", 1)
                 self._log(f"server refused the erasure request ({status}): {response.body[:300]!r}")
             elif status in (404, 405):  # a server without self-service erasure: it cannot be honoured there
-                _files.remove(path)
+                _queue.remove(path)
                 self._count("erasureUnsupported", 1)
                 self._log(f"erasure request answered {status}: this server does not offer self-service erasure")
             else:

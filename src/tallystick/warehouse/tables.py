@@ -103,7 +103,7 @@ def table(name: str) -> Table:
     raise KeyError(name)
 
 
-# The environment attributes the client records on every session (``client/_environment.py``),
+# The environment attributes the client records on every session (``client/_session.py``, ``describe``),
 # with their kinds: the ``sessions_env`` view gives each a typed column; every other
 # attribute stays queryable by name in the ``attributes`` JSON column. A test checks
 # this list against what the client actually records.
