@@ -465,3 +465,109 @@ def tinyproxy(tmp_path: Path) -> Iterator[Callable[..., TinyProxy]]:
     yield start
     for proxy in proxies:
         proxy.stop()
+
+
+class InterceptingProxy:
+    """A corporate proxy that intercepts TLS: Basic auth on CONNECT, then it answers the TLS handshake itself
+    with a certificate for the requested host issued by its own CA (the one corporate users are told to
+    trust), and relays the decrypted request to the real server over TLS it verifies with ``upstream_ca``.
+    """
+
+    def __init__(self, directory: Path, upstream_ca: Path, auth: tuple[str, str]) -> None:
+        import base64
+
+        import trustme
+
+        self.ca = trustme.CA()
+        self.ca_file = directory / "corporate-ca.pem"
+        self.ca.cert_pem.write_to_path(str(self.ca_file))
+        self._server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ca.issue_cert("127.0.0.1").configure_cert(self._server_context)
+        self._upstream_context = ssl.create_default_context(cafile=str(upstream_ca))
+        self._expected = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        self.intercepted: list[str] = []  # the decrypted request lines, e.g. "PUT /v1/sessions HTTP/1.1"
+        self.refused = 0  # CONNECTs without the right credentials
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(16)
+        self._socket.settimeout(0.05)
+        self.port = self._socket.getsockname()[1]
+        self._stop = threading.Event()
+        self._deadline = time.monotonic() + SERVER_LIFETIME
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set() and time.monotonic() < self._deadline:
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+        self._socket.close()
+
+    def _serve(self, client: socket.socket) -> None:
+        try:
+            client.settimeout(10)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = client.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            lines = head.decode("latin-1").split("\r\n")
+            method, target = lines[0].split()[:2]
+            headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+            if method != "CONNECT" or headers.get("proxy-authorization") != self._expected:
+                self.refused += 1
+                client.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+                return
+            host, _, port = target.rpartition(":")
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            inner = self._server_context.wrap_socket(client, server_side=True)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = inner.recv(65536)
+                if not chunk:
+                    return
+                request += chunk
+            length = int(next((v for k, v in self._header_items(request) if k == "content-length"), "0"))
+            while len(request) - request.index(b"\r\n\r\n") - 4 < length:
+                request += inner.recv(65536)
+            self.intercepted.append(request.split(b"\r\n", 1)[0].decode("latin-1"))
+            raw = socket.create_connection((host, int(port)), timeout=10)
+            with self._upstream_context.wrap_socket(raw, server_hostname=host) as upstream:
+                upstream.sendall(request)
+                while chunk := upstream.recv(65536):
+                    inner.sendall(chunk)
+            inner.close()
+        except (OSError, ValueError):
+            return
+        finally:
+            client.close()
+
+    @staticmethod
+    def _header_items(request: bytes) -> list[tuple[str, str]]:
+        lines = request.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")[1:]
+        return [(k.strip().lower(), v.strip()) for k, _, v in (line.partition(":") for line in lines)]
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def intercepting_proxy(tmp_path: Path) -> Iterator[Callable[..., InterceptingProxy]]:
+    """Factory: ``intercepting_proxy(upstream_ca, auth=("alice", "s3cret"))`` → a running InterceptingProxy."""
+    proxies: list[InterceptingProxy] = []
+
+    def start(upstream_ca: Path, auth: tuple[str, str] = ("alice", "s3cret")) -> InterceptingProxy:
+        directory = tmp_path / f"intercepting{len(proxies)}"
+        directory.mkdir()
+        proxy = InterceptingProxy(directory, upstream_ca, auth)
+        proxies.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        proxy.stop()

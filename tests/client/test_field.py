@@ -192,3 +192,23 @@ def test_a_clock_that_went_back_does_not_stop_uploads(tool, ingest_server) -> No
     assert (result.returncode, result.stdout, result.stderr) == (0, "Hello, Ada!\n", "")
     assert set(ids) <= set(server.stored_session_ids())
     assert _state(tool)[1:] == ["0", "sent"] and float(_state(tool)[0]) < time.time() + 3600
+
+
+def test_from_the_tool_behind_a_tls_intercepting_proxy(tool, fake_ingest, certificates, intercepting_proxy) -> None:  # type: ignore[no-untyped-def]
+    """A corporate laptop: https_proxy without scheme, Basic auth, TLS re-signed by the company's CA that the
+    user trusts through REQUESTS_CA_BUNDLE alone; the tool's output is unchanged and the session arrives."""
+    server = fake_ingest(tls=certificates.server_context())
+    proxy = intercepting_proxy(certificates.ca_file)
+    tool.allow()
+    env = {
+        "MYTOOL_TELEMETRY_URL": server.url,
+        "https_proxy": f"alice:s3cret@127.0.0.1:{proxy.port}",
+        "no_proxy": "localhost,.corp.example,[::1]:8080",
+        "REQUESTS_CA_BUNDLE": str(proxy.ca_file),
+        "MYTOOL_TELEMETRY_EXIT_TIMEOUT": "30",
+    }
+    baseline = tool.run("hello", "Ada", env={**env, "DO_NOT_TRACK": "1"})
+    result = tool.run("hello", "Ada", env=env)
+    assert (result.returncode, result.stdout, result.stderr) == (baseline.returncode, baseline.stdout, baseline.stderr)
+    assert len(server.received) == 1 and proxy.intercepted == ["PUT /v1/sessions HTTP/1.1"]
+    assert _state(tool)[1:] == ["0", "sent"]

@@ -249,3 +249,45 @@ def test_a_slow_loris_is_bounded_by_the_request_timeout(
     assert uploader.attempt() == "timeout"
     assert time.monotonic() - began < 3
     assert len(queue.entries()) == 1
+
+
+@pytest.mark.parametrize(
+    "trust",
+    ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "stale SSL_CERT_FILE", "two bundles", "none"],
+)
+def test_a_tls_intercepting_corporate_proxy(
+    tmp_path: Path, fake_ingest, certificates, intercepting_proxy, trust: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Behind a proxy that re-signs TLS with the company's CA (Basic auth, `https_proxy` in lower case, no
+    scheme): the upload trusts that CA from the variable the user set; with none, it fails as `certificate`."""
+    server = fake_ingest(tls=certificates.server_context())
+    proxy = intercepting_proxy(certificates.ca_file)
+    environ = {"https_proxy": f"alice:s3cret@127.0.0.1:{proxy.port}", "NO_PROXY": ".example.org,10.0.0.0/8,localhost"}
+    if trust == "stale SSL_CERT_FILE":  # left over from another machine: skipped, the next variable applies
+        environ |= {"SSL_CERT_FILE": str(tmp_path / "gone.pem"), "REQUESTS_CA_BUNDLE": str(proxy.ca_file)}
+    elif trust == "two bundles":  # SSL_CERT_FILE names another bundle; the company's CA was added to requests'
+        environ |= {"SSL_CERT_FILE": str(certificates.wrong_ca_file), "REQUESTS_CA_BUNDLE": str(proxy.ca_file)}
+    elif trust != "none":
+        environ[trust] = str(proxy.ca_file)
+    uploader, ids, lines = setup(tmp_path / "data", server.url, environ)
+    if trust == "none":  # the system store does not know the company's CA
+        assert uploader.attempt() == "certificate"
+        assert server.received == [] and len(uploader.queue.entries()) == 1
+        return
+    assert uploader.attempt() == "sent"
+    assert server.received == ids
+    assert proxy.intercepted == ["PUT /v1/sessions HTTP/1.1"]  # really decrypted by the proxy
+    assert all("s3cret" not in line for line in lines)
+
+
+def test_an_intercepting_proxy_refusing_the_credentials(
+    tmp_path: Path, fake_ingest, certificates, intercepting_proxy
+) -> None:  # type: ignore[no-untyped-def]
+    """Wrong proxy credentials: `proxy`, the queue kept, the password in no log line."""
+    server = fake_ingest(tls=certificates.server_context())
+    proxy = intercepting_proxy(certificates.ca_file)
+    environ = {"HTTPS_PROXY": f"http://alice:wrong@127.0.0.1:{proxy.port}", "SSL_CERT_FILE": str(proxy.ca_file)}
+    uploader, _, lines = setup(tmp_path / "data", server.url, environ)
+    assert uploader.attempt() == "proxy"
+    assert proxy.refused == 1 and server.received == [] and len(uploader.queue.entries()) == 1
+    assert all("wrong" not in line for line in lines)

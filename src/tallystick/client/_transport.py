@@ -16,8 +16,14 @@ It behaves like curl and the standard library where users expect it to:
 - ``no_proxy``/``NO_PROXY``: comma- or space-separated; ``*`` matches every host; a
   name matches itself and its subdomains (a leading dot or ``*.`` is ignored); an IP
   literal or a CIDR block matches addresses; ``:port`` restricts an entry to that port.
-- TLS verifies the certificate and the host name against ``SSL_CERT_FILE`` and/or
-  ``SSL_CERT_DIR`` when set, else the system store.
+- TLS verifies the certificate and the host name against the system store plus every CA
+  location the user named that exists: ``SSL_CERT_FILE``, ``SSL_CERT_DIR`` (OpenSSL's own),
+  ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` (what Python users behind a TLS-intercepting
+  proxy are told to set). All of them, not the first: real machines set several at once to
+  different files (the system bundle in one, the company's CA added to another), and the
+  upload should work wherever the user's other tools do. Each only adds CAs the user chose
+  to trust; a missing path (left from another machine) or an unreadable file is skipped;
+  nothing turns verification off.
 """
 
 from __future__ import annotations
@@ -169,17 +175,38 @@ def _basic(userinfo: str) -> str:
     return "Basic " + base64.b64encode(token).decode("ascii")
 
 
+CA_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def ca_locations(environ: Mapping[str, str]) -> list[tuple[str | None, str | None]]:
+    """``(cafile, capath)`` for each CA variable naming a file or a directory that exists."""
+    import os
+
+    found: list[tuple[str | None, str | None]] = []
+    for name in CA_VARIABLES:
+        value = environ.get(name) or ""
+        if value and os.path.isfile(value):
+            location: tuple[str | None, str | None] = (value, None)
+        elif value and os.path.isdir(value):
+            location = (None, value)
+        else:
+            continue
+        if location not in found:
+            found.append(location)
+    return found
+
+
 def tls_context(environ: Mapping[str, str]) -> ssl.SSLContext:
-    """A verifying client context: ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set, else the system store."""
+    """A verifying client context: the system store and every CA location ``ca_locations`` finds."""
     import ssl
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names
-    cafile = environ.get("SSL_CERT_FILE") or None
-    capath = environ.get("SSL_CERT_DIR") or None
-    if cafile or capath:
-        context.load_verify_locations(cafile=cafile, capath=capath)
-    else:
-        context.load_default_certs()
+    context.load_default_certs()
+    for cafile, capath in ca_locations(environ):
+        try:  # noqa: SIM105  (contextlib costs an import)
+            context.load_verify_locations(cafile=cafile, capath=capath)
+        except (OSError, ssl.SSLError):  # unreadable, or not certificates: the others still apply
+            pass
     return context
 
 
