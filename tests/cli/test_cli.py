@@ -145,3 +145,43 @@ warehouse.ensure_schema()
 print("open", flush=True)
 time.sleep(600)
 """
+
+
+def test_a_mistyped_option_names_the_one_meant(capsys: pytest.CaptureFixture[str]) -> None:
+    """`load --evry 1h` shows load's usage and suggests --every; a stray argument is named, nothing suggested."""
+    from tallystick.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["load", "--evry", "1h"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: tallystick load" in err
+    assert err.strip().endswith(
+        "tallystick load: error: unrecognized arguments: --evry 1h (--evry: did you mean --every?)"
+    )
+    with pytest.raises(SystemExit):
+        main(["rejects", "extra"])
+    assert capsys.readouterr().err.strip().endswith("tallystick rejects: error: unrecognized arguments: extra")
+
+
+def test_demo_refuses_a_url_that_is_not_http() -> None:
+    """A mistyped scheme gets one line naming the URL and an example, not 'no ingest service answers'."""
+    line = _one_line_error(tallystick("demo", "--url", "htp://127.0.0.1:8780", "--sessions", "1"))
+    assert "'htp://127.0.0.1:8780' is not an http:// or https:// URL" in line
+
+
+def test_import_from_a_directory_that_is_not_there(tmp_path: Path) -> None:
+    """A missing source directory is a typo to report, not an empty bucket that imports nothing."""
+    line = _one_line_error(tallystick("import", str(tmp_path / "nope"), "--data-dir", str(tmp_path / "data")))
+    assert f"no directory at {tmp_path / 'nope'}" in line
+
+
+def test_an_analysis_of_an_empty_warehouse_says_to_load(tmp_path: Path) -> None:
+    """report and digest on a warehouse without sessions say to load some, with the same data directory."""
+    assert tallystick("load", "--data-dir", str(tmp_path)).returncode == 0
+    for args in (("report", "adoption"), ("digest",)):
+        result = tallystick(*args, "--data-dir", str(tmp_path))
+        assert result.returncode == 1
+        line = result.stderr.strip().splitlines()[-1]
+        assert "no sessions in the warehouse yet: load some with" in line
+        assert f"load --data-dir {tmp_path}`" in line

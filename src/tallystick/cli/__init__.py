@@ -50,9 +50,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def _unrecognized(parser: argparse.ArgumentParser, command: str | None, extras: list[str]) -> None:
+    """Exit as argparse does for arguments no option takes, but from the command's own parser
+    (its usage, not the top-level one) and naming the option meant: ``--evry`` → ``--every``."""
+    import difflib
+
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    target = sub.choices.get(command, parser) if sub is not None and command else parser
+    known = [o for o in target._option_string_actions if o.startswith("--")]
+    hints = []
+    for extra in extras:
+        flag = extra.split("=", 1)[0]
+        if flag.startswith("--"):
+            close = difflib.get_close_matches(flag, known, n=1, cutoff=0.6)
+            if close:
+                hints.append(f"{flag}: did you mean {close[0]}?")
+    target.error(f"unrecognized arguments: {' '.join(extras)}" + (f" ({'; '.join(hints)})" if hints else ""))
+
+
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        _unrecognized(parser, getattr(args, "command", None), extras)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2

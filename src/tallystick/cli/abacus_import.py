@@ -37,6 +37,17 @@ def _progress(stream: Any) -> Any:
     return show
 
 
+def _require_local_source(url: str) -> None:
+    """A directory SOURCE that is not there is a typo, not an empty bucket (which reads nothing)."""
+    if "://" in url and not url.startswith("file://"):
+        return
+    from tallystick.storage.local import path_from_url
+
+    path = path_from_url(url)
+    if not path.is_dir():
+        raise CliError(f"no directory at {path}: give the Abacus bucket's copy, or its s3://, gs:// or az:// URL")
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from tallystick.storage import open_store as open_url
     from tallystick.storage.abacus import Checkpoint, checkpoint_name, import_abacus
@@ -45,6 +56,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise CliError("--max-attribute-chars must be at least 1")
     if not 1 <= args.readers <= MAX_READERS:
         raise CliError(f"--readers must be between 1 and {MAX_READERS}")
+    _require_local_source(args.source)
     source = open_url(args.source)
     dest = open_store(args)
     if source.url == dest.url:

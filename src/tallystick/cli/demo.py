@@ -9,8 +9,15 @@ from tallystick.cli.common import DEFAULT_PORT, FMT, CliError
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
     from tallystick import demo
 
+    parts = urlsplit(args.url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise CliError(
+            f"--url {args.url!r} is not an http:// or https:// URL: e.g. --url http://127.0.0.1:{DEFAULT_PORT}"
+        )
     try:
         counts = demo.send(args.url, demo.generate(args.sessions, seed=args.seed, days=args.days), wait_seconds=5)
     except demo.SendError as exc:

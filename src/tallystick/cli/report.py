@@ -200,4 +200,8 @@ def _only_app(warehouse: Any) -> str:
     apps = [r[0] for r in warehouse.query('SELECT DISTINCT "applicationId" FROM sessions LIMIT 20').rows]
     if len(apps) == 1:
         return str(apps[0])
-    raise BadParameter(f"name the application with --app; the warehouse has: {', '.join(sorted(apps)) or 'none'}")
+    if not apps:
+        raise BadParameter(
+            "no sessions in the warehouse yet: load some with `tallystick load` (or keep `tallystick up` running)"
+        )
+    raise BadParameter(f"name the application with --app; the warehouse has: {', '.join(sorted(apps))}")

@@ -59,7 +59,11 @@ def _only_app(warehouse: Warehouse) -> str:
     apps = [r[0] for r in warehouse.query('SELECT DISTINCT "applicationId" FROM sessions LIMIT 20').rows]
     if len(apps) == 1:
         return str(apps[0])
-    raise BadConfig(f"set app = ... in the publish config; the warehouse has: {', '.join(sorted(apps)) or 'none'}")
+    if not apps:
+        raise BadConfig(
+            "no sessions in the warehouse yet: load some with `tallystick load` (or keep `tallystick up` running)"
+        )
+    raise BadConfig(f"set app = ... in the publish config; the warehouse has: {', '.join(sorted(apps))}")
 
 
 def _declaration(config: PublishConfig, app: str) -> Any:
