@@ -185,3 +185,11 @@ def test_an_analysis_of_an_empty_warehouse_says_to_load(tmp_path: Path) -> None:
         line = result.stderr.strip().splitlines()[-1]
         assert "no sessions in the warehouse yet: load some with" in line
         assert f"load --data-dir {tmp_path}`" in line
+
+
+def test_the_command_without_the_server_parts_says_how_to_install_them() -> None:
+    """`pip install tallystick` (the client alone) still installs the script: it says what to install, no traceback."""
+    code = "import sys; sys.modules['msgspec'] = None; from tallystick._entry import main; sys.exit(main())"
+    result = subprocess.run([sys.executable, "-c", code, "--help"], capture_output=True, text=True, timeout=60)
+    line = _one_line_error(result)
+    assert line.endswith("(msgspec is not installed): pip install 'tallystick[server]'")

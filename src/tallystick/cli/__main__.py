@@ -2,6 +2,6 @@
 
 import sys
 
-from tallystick.cli import main
+from tallystick._entry import main
 
 sys.exit(main())

@@ -63,5 +63,9 @@ def register(sub: Any) -> None:
     p.add_argument("--until", type=_date, metavar="DATE", help="last day of the period (default: the latest)")
     p.add_argument("--days", type=int, default=7, help="length of each period in days (default: %(default)s)")
     p.add_argument("--markdown", metavar="FILE", help="write the Markdown here instead of to stdout")
-    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML file with charts")
+    p.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write a self-contained HTML file with its charts here (instead of Markdown on stdout)",
+    )
     p.set_defaults(func=cmd_digest)

@@ -54,7 +54,12 @@ def register(sub: Any) -> None:
         "  tallystick delete-user USER_ID --storage s3://bucket/tallystick --warehouse clickhouse://ch:8123/t\n\n"
         + EPILOG_COMMON,
     )
-    p.add_argument("user_id", metavar="USER_ID", help="the user ID (the client shows it)")
+    p.add_argument(
+        "user_id",
+        metavar="USER_ID",
+        type=str.strip,  # pasted from `query --format csv` (CRLF lines) or a terminal with a trailing space
+        help="the user ID (the client shows it)",
+    )
     _storage_and_warehouse(p)
     p.set_defaults(func=cmd_delete_user)
 

@@ -187,7 +187,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "up",
-        help="run ingest and loader in one process on embedded defaults",
+        help="run ingest, loader and dashboard in one process on embedded defaults",
         formatter_class=FMT,
         description="Run the whole pipeline in one process: the ingest service, a loader that moves new "
         "sessions into the warehouse (DuckDB by default, or ClickHouse) every --load-every, and the dashboard.",
