@@ -4,6 +4,7 @@
     .venv/bin/python bench/analysis.py --sessions 1000000 # quicker
     .venv/bin/python bench/analysis.py --engines duckdb   # one engine
     .venv/bin/python bench/analysis.py --path big.duckdb --clickhouse-dir ch/  # keep both between runs
+    .venv/bin/python bench/analysis.py --path big.duckdb --engines duckdb --only timing,spans  # some analyses
 
 ClickHouse is Debian's ``clickhouse-server`` (18.16), started here on 127.0.0.1 with its
 own data directory (the test suite's starter); the generated tables are copied into it
@@ -267,6 +268,8 @@ def measure(warehouse: Any, label: str, args: argparse.Namespace, where: tuple[F
     print("filtered: --where " + ", ".join(f"{f.attribute}={f.value}" for f in where) + "\n")
     print(f"{'analysis':<16}{'seconds':>9}{'x baseline':>12}{'filtered':>10}{'x baseline':>12}  target 1 s")
     for name, params in CASES:
+        if args.only and name not in args.only:
+            continue
         times: list[float] = []
         for scope in (Scope("demo"), filtered):
             try:
@@ -316,7 +319,14 @@ def main() -> int:
         action="append",
         help="attribute filter of the filtered runs, ATTRIBUTE=VALUE, repeatable (default: shell=fish)",
     )
+    parser.add_argument(
+        "--only",
+        type=lambda text: {n.strip() for n in text.split(",") if n.strip()},
+        help="comma-separated analyses to time (default: all): " + ", ".join(n for n, _ in CASES),
+    )
     args = parser.parse_args()
+    if args.only and args.only - {n for n, _ in CASES}:
+        parser.error("--only takes analyses among: " + ", ".join(n for n, _ in CASES))
     engines = {e.strip() for e in args.engines.split(",") if e.strip()}
     if not engines or engines - {"duckdb", "clickhouse"}:
         parser.error("--engines takes duckdb, clickhouse or both, comma-separated")

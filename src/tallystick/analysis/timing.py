@@ -6,6 +6,8 @@ regression when the whole interval lies above ``1 + --threshold`` (default 10 %)
 The interval is widened for users with many spans (``stats.quantile_design_effect``, at the
 span type's overall median), and a
 version is compared only with ``MIN_SPANS`` spans from ``MIN_USERS`` users on each side.
+Above ``USER_SAMPLE`` spans of a type and version, that design effect and the number of users are
+estimated from the spans of a sample of the users (``_users_sampled``).
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ from tallystick.analysis.report import Report, Table, line_chart
 from tallystick.analysis.scope import Bound
 from tallystick.analysis.spans import PER_E, median_bin
 from tallystick.analysis.stats import Weighted, bootstrap_ratio, quantile_design_effect_of_sums, widened_ratio
+from tallystick.warehouse.dialect import kept_fraction
 
 MIN_SPANS = 30
 MIN_USERS = 5
+USER_ID = '"userId"'
+USER_SAMPLE = 25_000  # spans per type and version above which the design effect is estimated on a sample of users
 
 
 def run(b: Bound, params: dict[str, Any]) -> Report:
@@ -54,9 +59,10 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         f'SELECT "type" AS t, "applicationVersion" AS v, count(*) AS n, '
         f'sum(CASE WHEN {bin_sql} <= (CASE "type" {cases} ELSE 0 END) THEN 1 ELSE 0 END) AS c, '
         f'sum(CASE WHEN {bin_sql} <= (CASE "type" {cases90} ELSE 0 END) THEN 1 ELSE 0 END) AS c9 FROM spans '
-        f'WHERE {b.child_where(str(span) if span else None)} GROUP BY "type", "applicationVersion", {user}'
+        f"WHERE {b.child_where(str(span) if span else None)} AND {_users_sampled(b, groups)} "
+        f'GROUP BY "type", "applicationVersion", {user}'
     )
-    clusters, tail_clusters = _design_effects(b, per_user)
+    clusters, tail_clusters = _design_effects(b, per_user, {k: h.n for k, h in hists.items()})
     out = []
     regressions: list[dict[str, Any]] = []
     tail_regressions: list[dict[str, Any]] = []
@@ -132,6 +138,8 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             "widened for users with many spans)",
             f"regression: the whole interval is above {1 + threshold:g}; "
             f"versions with fewer than {MIN_SPANS} spans or {MIN_USERS} users are not compared",
+            f"above {USER_SAMPLE:,} spans of a type and version, users and the widening are estimated from the "
+            "spans of a sample of the users (users to three significant figures)",
         ],
         chart=line_chart(
             table,
@@ -158,12 +166,34 @@ def _per_type(groups: dict[tuple[str, str], list[tuple[int, int]]]) -> dict[str,
     return {t: Weighted.of_log_bins(bins, PER_E) for t, bins in sorted(merged.items())}
 
 
+def _users_sampled(b: Bound, groups: dict[tuple[str, str], list[tuple[int, int]]]) -> str:
+    """A condition keeping, of each (type, version) with more than ``USER_SAMPLE`` spans, the spans of a sample
+    of its users (by user ID, the same on every engine) of about ``USER_SAMPLE`` spans; every span of the
+    others. A design effect is a ratio of two variances of the same spans, so the sampled users' spans
+    estimate it as all spans do, only less precisely (``tests/analysis/test_timing_sample.py``), at a
+    fraction of the cost: one group per user, type and version was most of timing's time (4.95 million
+    groups of 21.7 million spans in ``bench/analysis.py``)."""
+    d = b.dialect
+    by_type: dict[str, list[tuple[str, float]]] = {}
+    for (t, v), bins in sorted(groups.items()):
+        n = sum(c for _, c in bins)
+        by_type.setdefault(t, []).append((f'"applicationVersion" = {d.literal(v)}', min(1.0, USER_SAMPLE / n)))
+    # Per type first, then per version within it: most spans are dropped by one comparison of the user ID.
+    whens = " ".join(
+        f'WHEN "type" = {d.literal(t)} THEN {d.sample_by(USER_ID, fractions, every=True)}'
+        for t, fractions in by_type.items()
+    )
+    return f"(CASE {whens} ELSE 1 = 1 END)"
+
+
 def _design_effects(
-    b: Bound, per_user: str
+    b: Bound, per_user: str, spans: dict[tuple[str, str], int]
 ) -> tuple[dict[tuple[str, str], tuple[float, int]], dict[tuple[str, str], float]]:
     """Per (type, version): the design effect at the median and the number of users; the design effect at the
     90th percentile. ``per_user``: SQL of rows (t, v, n, c, c9) per user, c and c9 their spans at or below
-    the type's median and 90th percentile."""
+    the type's median and 90th percentile, of all users or of a sample of them (``_users_sampled``): then the
+    number of users is estimated, as the sampled users over the fraction of user IDs sampled. ``spans``: all
+    spans per (type, version)."""
     clusters: dict[tuple[str, str], tuple[float, int]] = {}
     tail_clusters: dict[tuple[str, str], float] = {}
     for t, v, g, n, c, nn, cc, nc, c9, cc9, nc9 in b.rows(
@@ -171,10 +201,18 @@ def _design_effects(
         f"sum(n * c9) FROM ({per_user}) x GROUP BY t, v"
     ):
         moments = (int(g), int(n), int(c or 0), int(nn), int(cc or 0), int(nc or 0))
-        clusters[(str(t), str(v))] = (quantile_design_effect_of_sums(moments), int(g))
+        kept = kept_fraction(USER_SAMPLE / spans.get((str(t), str(v)), 1))
+        users = int(g) if kept >= 1 else _estimated(int(g) / kept)
+        clusters[(str(t), str(v))] = (quantile_design_effect_of_sums(moments), users)
         tail = (int(g), int(n), int(c9 or 0), int(nn), int(cc9 or 0), int(nc9 or 0))
         tail_clusters[(str(t), str(v))] = quantile_design_effect_of_sums(tail)
     return clusters, tail_clusters
+
+
+def _estimated(x: float) -> int:
+    """An estimated count, to three significant figures."""
+    digits = max(0, len(str(round(x))) - 3)
+    return int(round(x, -digits))
 
 
 def _tail(

@@ -187,6 +187,24 @@ class Dialect:
         threshold = format(max(1, math.ceil(fraction * 65536)), "04x") if fraction * 65536 < 65536 else "ffff"
         return f"substring({id_sql}, 33, 4) < '{threshold}'"
 
+    def sample_by(self, id_sql: str, fractions: Sequence[tuple[str, float]], *, every: bool = False) -> str:
+        """A condition keeping about a fraction of the IDs in each group of rows: ``fractions`` pairs a condition
+        (SQL) with the fraction of IDs to keep where it holds (the first that holds counts); rows of no group
+        are all kept, and ``every`` says there are none (then one comparison drops most rows before the
+        groups are told apart). For IDs random from their first four characters, as the version-4 UUIDs the
+        schema requires of user IDs are: a comparison of the ID's start, cheaper than ``sample``'s
+        ``substring``, and the same rows on every engine."""
+        kept = [(condition, fraction) for condition, fraction in fractions if fraction < 1]
+        if not kept:
+            return "1 = 1"
+
+        def below(fraction: float) -> str:
+            return f"{id_sql} < '{format(round(kept_fraction(fraction) * 65536), '04x')}'"
+
+        whens = " ".join(f"WHEN {condition} THEN {below(fraction)}" for condition, fraction in kept)
+        chosen = f"(CASE {whens} ELSE 1 = 1 END)"
+        return f"({below(max(f for _, f in kept))} AND {chosen})" if every and len(kept) == len(fractions) else chosen
+
     # Query shape and literals
 
     def shared(self, sql: str, **subqueries: str) -> str:
@@ -425,6 +443,12 @@ class ClickHouseDialect(Dialect):
 DUCKDB = DuckDBDialect()
 CLICKHOUSE = ClickHouseDialect()
 _DIALECTS: dict[str, Dialect] = {d.name: d for d in (DUCKDB, CLICKHOUSE)}
+
+
+def kept_fraction(fraction: float) -> float:
+    """The fraction of random IDs that ``Dialect.sample_by`` keeps when asked for ``fraction`` (a whole number of
+    65,536ths, at least one)."""
+    return 1.0 if fraction >= 1 else max(1, math.ceil(fraction * 65536)) / 65536
 
 
 def dialect(name: str) -> Dialect:
