@@ -497,6 +497,22 @@ def test_a_removed_directory_is_made_again(tmp_path: Path, open_logs: list[Write
     assert (tmp_path / "p" / "day" / "2").read_bytes() == b"two"
 
 
+def test_a_directory_removed_and_made_again_by_another_process_is_the_one_used(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """The writer keeps object directories open; one removed and made again since (a tool writing without
+    the log) is looked up and written anew: an object there is found ("already there"), a new one lands there."""
+    wal = _open(tmp_path, open_logs)
+    assert _put_all(wal, [("p/day/1", b"one")]) == [True]
+    shutil.rmtree(tmp_path / "p" / "day")
+    (tmp_path / "p" / "day").mkdir()
+    (tmp_path / "p" / "day" / "2").write_bytes(b"written by another process")
+    assert _put_all(wal, [("p/day/2", b"two"), ("p/day/3", b"three")]) == [False, True]
+    assert (tmp_path / "p" / "day" / "2").read_bytes() == b"written by another process"
+    assert (tmp_path / "p" / "day" / "3").read_bytes() == b"three"
+    assert not wal.failed
+
+
 def test_a_record_that_cannot_be_replayed_keeps_its_segment_and_the_store_opens(
     tmp_path: Path, open_logs: list[WriteAheadLog]
 ) -> None:
