@@ -131,6 +131,7 @@ class Phase:
     server_cpu: float  # cores used by the server process
     writer_cpu: float  # cores used by its children (tallystick's writer process)
     load: float = 0.0  # 1-minute load average of the machine at the end
+    machine_cpu: float = 0.0  # cores busy on the whole machine (every process and the kernel)
     sessions_per_request: int = 1
 
     @property
@@ -154,6 +155,12 @@ def ensure_wrk() -> str:
     if not found:
         sys.exit("wrk is still missing after apt-get install wrk")
     return found
+
+
+def machine_ticks() -> tuple[int, int]:
+    """All and idle (idle + iowait) CPU ticks of the machine so far (/proc/stat)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields), fields[3] + fields[4]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -241,6 +248,7 @@ def run_wrk(
     server_before = cpu_seconds(server_pid)
     children = _children(server_pid)
     writer_before = sum(map(cpu_seconds, children))
+    ticks_before = machine_ticks()
     started = time.monotonic()
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     wrk_cpu = 0.0
@@ -254,6 +262,9 @@ def run_wrk(
         time.sleep(0.2)
     out, _ = process.communicate()
     elapsed = time.monotonic() - started
+    ticks_after = machine_ticks()
+    total, idle = ticks_after[0] - ticks_before[0], ticks_after[1] - ticks_before[1]
+    machine_cpu = (1 - idle / total) * (os.cpu_count() or 1) if total else 0.0
     server_cpu = cpu_seconds(server_pid) - server_before
     writer_cpu = sum(map(cpu_seconds, children)) - writer_before
     match = re.search(r"^RESULT (.*)$", out, re.MULTILINE)
@@ -274,6 +285,7 @@ def run_wrk(
         server_cpu / elapsed,
         writer_cpu / elapsed,
         os.getloadavg()[0],
+        machine_cpu,
     )
 
 
@@ -390,7 +402,7 @@ def report(
     print(f"bodies: demo sessions, mean {size:,.0f} bytes, fresh sessionId per request; wrk -t1, {args.seconds}s each")
     print()
     header = f"{'phase':<16}{'conns':>6}{'req/s':>10}{'sessions/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
-    header += f"{'wrk CPU':>9}{'server CPU':>11}{'us/session':>11}{'writer us/session':>18}{'load':>6}"
+    header += f"{'wrk CPU':>9}{'server CPU':>11}{'us/session':>11}{'writer us/session':>18}{'machine':>8}{'load':>6}"
     print(header)
     for base, durable in pairs:
         _row(base, args.connections)
@@ -403,6 +415,17 @@ def report(
     spread = f"rounds: {', '.join(f'{r:.2f}' for r in ratios)}" if len(ratios) > 1 else "one round"
     print(f"durable PUT / plain Starlette no-op: {statistics.median(ratios):.2f} median ({spread})  (target >= 0.50)")
     print(f"our no-op / plain Starlette no-op: {noop.rate / pairs[-1][0].rate:.2f}  (the service's HTTP layer)")
+    # The machine's CPU per request, every process and the kernel together (wrk, server, writer, the
+    # kernel's writeback of new files): where it is near all cores, the rate is bounded by CPU, not waits.
+    cores = os.cpu_count() or 1
+    plain_rows = [(p.machine_cpu, p.machine_cpu / p.rate * 1e6) for p, _ in pairs]
+    durable_rows = [(p.machine_cpu, p.machine_cpu / p.rate * 1e6) for _, p in pairs]
+    print(
+        f"whole machine: baseline {statistics.median(c for c, _ in plain_rows):.2f} of {cores} cores busy, "
+        f"{statistics.median(u for _, u in plain_rows):,.0f} us of CPU per request; durable PUT "
+        f"{statistics.median(c for c, _ in durable_rows):.2f} cores, "
+        f"{statistics.median(u for _, u in durable_rows):,.0f} us per session (medians over rounds)"
+    )
     share = at80.rate / peak
     print(
         f"latency at {share:.0%} of peak ({at80.rate:,.0f} req/s): p50 {at80.p50_ms:.1f} ms, "
@@ -421,7 +444,7 @@ def _row(phase: Phase, conns: int) -> None:
         f"{phase.name:<16}{conns:>6}{phase.rate:>10,.0f}{phase.sessions_rate:>12,.0f}{phase.p50_ms:>9.2f}"
         f"{phase.p99_ms:>9.2f}{errors:>9}{phase.wrk_cpu:>9.0%}{phase.server_cpu:>11.0%}"
         f"{phase.server_cpu / phase.sessions_rate * 1e6:>11.0f}"
-        f"{phase.writer_cpu / phase.sessions_rate * 1e6:>18.0f}{phase.load:>6.2f}"
+        f"{phase.writer_cpu / phase.sessions_rate * 1e6:>18.0f}{phase.machine_cpu:>8.2f}{phase.load:>6.2f}"
     )
 
 
