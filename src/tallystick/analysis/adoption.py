@@ -18,6 +18,7 @@ from tallystick.analysis.report import Report, Table, line_chart
 from tallystick.analysis.scope import Bound
 
 RECENT_DAYS = 30
+LAST_DAYS = 3  # "now", for a release's share of active users: the last days with data, pooled
 # A pre-release: PEP 440's a/b/rc/dev (``2.0.0b1``, ``1.4.dev3``) or SemVer's ``-label`` (``2.0.0-beta.1``).
 _PRE_RELEASE = re.compile(r"(?i)\d[._-]?(?:a|b|c|rc|alpha|beta|pre|preview)[._-]?\d*$|[._-]dev\d*$|^v?\d+(?:\.\d+)*-")
 
@@ -101,6 +102,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             "days_to_90": reached[0.9],
             "days_observed": days_seen,
             "peak_user_share": peak,
+            "last_user_share": _share_now(users_at_rank, rank),
         }
     complete = completeness.by_day(b)
     daily = []
@@ -128,6 +130,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             "recent_release_session_share": round(recent_total / total_sessions, 4),
             "active_users_last_day": active[max(active)],
             "incomplete_days": sum(1 for c in complete.values() if c < 0.99),
+            "clock_skewed_sessions": b.clock_skewed,
         },
         tables=[
             Table(
@@ -168,6 +171,15 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     )
 
 
+def _share_now(users_at_rank: dict[date, dict[int, int]], rank: int) -> float:
+    """The share of active users on a release or newer over the last days with data, pooled: a release
+    withdrawn after its peak has fallen back by then."""
+    tail = sorted(users_at_rank)[-LAST_DAYS:]
+    active = sum(n for dd in tail for n in users_at_rank[dd].values())
+    on = sum(n for dd in tail for r, n in users_at_rank[dd].items() if r >= rank)
+    return on / active if active else 0.0
+
+
 def headline(s: dict[str, Any]) -> str:
     """The answer in words, from the summary alone."""
     releases = s["releases"]
@@ -189,6 +201,12 @@ def headline(s: dict[str, Any]) -> str:
             f"The newest release, {newest_version} (first seen {first}), has not yet reached half of the active "
             f"users in {latest['days_observed']} day{'s' if latest['days_observed'] != 1 else ''}"
         )
+    now, peak = latest.get("last_user_share"), latest.get("peak_user_share", 0.0)
+    if now is not None and peak >= 0.2 and now < peak / 2:
+        text += (
+            f", but it is now on only {words.percent(now)} of them (down from {words.percent(peak)}): its users "
+            "went back to an older version (withdrawn?)"
+        )
     earlier = [
         r["days_to_50"]
         for v, r in releases.items()
@@ -196,7 +214,11 @@ def headline(s: dict[str, Any]) -> str:
     ]
     if earlier:
         low, high = min(earlier), max(earlier)
-        text += f"; earlier releases took {low}" + (f"–{high}" if high != low else "") + " days."
+        text += (
+            f"; earlier releases took {low}"
+            + (f"–{high}" if high != low else "")
+            + (" day." if high == 1 else " days.")
+        )
     else:
         text += "."
     if pre:
@@ -211,6 +233,8 @@ def headline(s: dict[str, Any]) -> str:
         text += f" Caveat: only {words.count(users)} active users on the last day."
     if s.get("incomplete_days"):
         text += " " + words.still_arriving(s["incomplete_days"])
+    if s.get("clock_skewed_sessions"):
+        text += " " + words.clock_skewed(s["clock_skewed_sessions"])
     return text
 
 

@@ -13,6 +13,7 @@ from tallystick.analysis.scope import Bound
 from tallystick.warehouse import rollup
 
 MAX_VALUES = 50
+NONE = "(none)"  # sessions without the attribute
 
 
 Rows = list[tuple[Any, ...]]
@@ -42,6 +43,21 @@ def _from_rollup(b: Bound, where: str, attribute: str, unit: str) -> tuple[Rows,
     return per_period, overall, totals, everything
 
 
+def _missing_by_version(b: Bound, attribute: str, rolled: str | None) -> dict[str, tuple[int, int]]:
+    """Per version with sessions lacking the attribute, in release order: (sessions without it, sessions)."""
+    if rolled is not None:
+        source, total = f"sessions_daily WHERE {rolled}", 'sum("sessions")'
+        missing = f'sum(CASE WHEN "{attribute}" IS NULL THEN "sessions" ELSE 0 END)'
+    else:
+        typed = b.reads_typed(attribute)
+        source = f"{b.sessions_table(typed)} WHERE {b.sessions_where(typed=typed)}"
+        value = b.typed_attr(attribute) if typed else b.attr(attribute)
+        total, missing = "count(*)", b.dialect.count_if(f"{value} IS NULL")
+    rows = b.rows(f'SELECT "applicationVersion", {missing}, {total} FROM {source} GROUP BY "applicationVersion"')
+    ordered = sorted(rows, key=lambda r: b.rank.get(str(r[0]), -1))
+    return {str(v): (int(m), int(t)) for v, m, t in ordered if m}
+
+
 def run(b: Bound, params: dict[str, Any]) -> Report:
     attribute = params.get("attribute")
     if not attribute:
@@ -68,7 +84,8 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         all_sessions, all_users = b.rows(f"SELECT count(*), count(DISTINCT {users}) FROM {source}")[0]
     if not per_period:
         raise b.empty()
-    label = {None: "(none)"}
+    missing_versions = _missing_by_version(b, attribute, rolled) if any(r[0] is None for r in overall) else {}
+    label = {None: NONE}
     ranked = sorted(overall, key=lambda r: (-int(r[2]), -int(r[1]), str(r[0])))
     top = [r[0] for r in ranked[:MAX_VALUES]]
     overall_rows = [
@@ -111,6 +128,8 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             "user_share": {r[0]: r[4] for r in overall_rows},
             "session_share": {r[0]: r[2] for r in overall_rows},
             "incomplete_days": sum(1 for c in complete.values() if c < 0.99),
+            # Versions whose every session lacks the attribute (older clients, say), with their sessions.
+            "versions_without": {v: n for v, (n, total) in missing_versions.items() if n == total},
         },
         tables=[
             Table("overall", ["value", "sessions", "session_share", "users", "user_share"], overall_rows),
@@ -138,7 +157,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
 
 def headline(s: dict[str, Any]) -> str:
     """The answer in words, from the summary alone."""
-    shares = list(s["user_share"].items())
+    shares = [(v, x) for v, x in s["user_share"].items() if v != NONE]
     if not shares:
         return f"No session in range has {s['attribute']}."
     lead = ", ".join(f"{words.value(v)} ({words.percent(x)})" for v, x in shares[:3])
@@ -146,6 +165,17 @@ def headline(s: dict[str, Any]) -> str:
         f"By users, the commonest values of {s['attribute']} are {lead}, among {words.count(s['users'])} users "
         f"and {words.count(s['sessions'])} sessions."
     )
+    if NONE in s["session_share"]:
+        # Not a value: sessions that do not say (older clients, another platform); named, not ranked.
+        text += (
+            f" {words.percent(s['session_share'][NONE])} of sessions (from {words.percent(s['user_share'][NONE])} "
+            f"of users) do not have {s['attribute']}"
+        )
+        versions = list(s.get("versions_without", {}))
+        if versions:
+            named = ", ".join(versions[:3]) + (f" and {len(versions) - 3} more" if len(versions) > 3 else "")
+            text += f"; no session of {named} has it"
+        text += "."
     if s["users"] < 30:
         text += (
             f" Caveat: with {words.count(s['users'])} users, each user moves a share by "

@@ -15,7 +15,7 @@ from typing import Any
 
 from tallystick.analysis import words
 from tallystick.analysis.report import Report, Table, line_chart
-from tallystick.analysis.scope import Bound
+from tallystick.analysis.scope import MAX_DELAY_DAYS, Bound
 
 HORIZON_DAYS = 30
 
@@ -27,6 +27,9 @@ def _delays(b: Bound) -> tuple[list[float], list[float], bool]:
     ingested, ended = d.epoch_seconds('"ingestionTime"'), d.epoch_seconds('"sessionEndTime"')
     delay = f"({ingested} - {ended})"
     base = f'"applicationId" = {d.literal(b.scope.app)} AND "ingestionTime" IS NOT NULL'
+    if b.clock_skewed:  # sessions whose client clock was wrong (scope.bind): their delays are not delays
+        started = d.epoch_seconds('"sessionStartTime"')
+        base += f" AND {ingested} - {started} >= -86400 AND {ingested} - {started} <= {MAX_DELAY_DAYS * 86400}"
     horizon = HORIZON_DAYS * 24
     sql = (
         f"SELECT h, count(*) FROM (SELECT least(greatest(CAST(floor({delay} / 3600) AS BIGINT), 0), {horizon}) AS h "
@@ -118,6 +121,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             "p90_delay_hours": p90,
             "incomplete_days": sum(1 for c in days.values() if c < 0.99),
             "completeness": {d.isoformat(): round(c, 4) for d, c in days.items() if c < 1.0},
+            "clock_skewed_sessions": b.clock_skewed,
         },
         tables=[table, delays],
         notes=[note(b), "delays are measured from session end to ingestion, in whole hours"],
@@ -150,4 +154,6 @@ def headline(s: dict[str, Any]) -> str:
         )
     else:
         text += " Every day in range is complete."
+    if s.get("clock_skewed_sessions"):
+        text += " " + words.clock_skewed(s["clock_skewed_sessions"])
     return text

@@ -19,6 +19,12 @@ from tallystick.analysis.stats import Weighted
 EXACT_VALUES = 2000
 PER_E = 50
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
+FAR = 10  # values above FAR times the 90th percentile are a long tail the headline names,
+FAR_SHARE = 0.001  # when at least this share of the sample is there
+
+
+def _counts(sample: Weighted) -> list[int]:
+    return [c - p for c, p in zip(sample.cumulative, [0, *sample.cumulative[:-1]], strict=True)]
 
 
 def _buckets(sample: Weighted) -> list[list[Any]]:
@@ -67,12 +73,23 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     if not sample.n:
         raise b.empty(f"numeric values of {attribute}")
     quantiles = {f"p{round(q * 100)}": sample.quantile(q) for q in QUANTILES}
+    # A long tail (a few monorepos among small projects) the percentiles alone would hide.
+    far = FAR * quantiles["p90"]
+    beyond = sum(c for v, c in zip(sample.values, _counts(sample), strict=True) if far > 0 and v > far)
     histogram = Table("histogram", ["range", per + "s", "share"], _buckets(sample))
     return Report(
         analysis="distribution",
         title=f"How is {attribute} distributed?",
         scope=b.scope.describe() | {"since": b.since.isoformat(), "until": b.until.isoformat()},
-        summary={"attribute": attribute, "per": per, "count": sample.n, "mean": sample.mean(), **quantiles},
+        summary={
+            "attribute": attribute,
+            "per": per,
+            "count": sample.n,
+            "mean": sample.mean(),
+            **quantiles,
+            "max": sample.values[-1],
+            "far_share": beyond / sample.n,
+        },
         tables=[
             Table("percentiles", ["percentile", "value"], [[k, v] for k, v in quantiles.items()]),
             histogram,
@@ -100,6 +117,11 @@ def headline(s: dict[str, Any]) -> str:
         f"Half of the {words.count(s['count'])} {unit} have {s['attribute']} at or below {words.number(s['p50'])} "
         f"(middle half {words.number(s['p25'])}–{words.number(s['p75'])}; 90 % at or below {words.number(s['p90'])})."
     )
+    if s.get("far_share", 0) >= FAR_SHARE:
+        text += (
+            f" A long tail: {words.percent(s['far_share'])} of them are over {FAR} times that, up to "
+            f"{words.number(s['max'])}, which pulls the mean up to {words.number(s['mean'])}."
+        )
     if s["count"] < 30:
         text += f" Caveat: only {words.count(s['count'])} {unit}."
     return text

@@ -18,6 +18,7 @@ from tallystick.analysis.scope import Bound
 from tallystick.analysis.stats import proportion_design_effect_of_sums, wilson
 
 MIN_USERS = 10
+MIN_VERSION_SESSIONS = 30  # the headline's "newest version" has at least this many sessions
 
 
 def _per_user_sums(b: Bound, users_sql: str, hits_sql: str | None) -> tuple[int, int, int, int, int, int, int]:
@@ -160,14 +161,18 @@ def headline(s: dict[str, Any]) -> str:
     )
     versions = s["by_version"]
     if len(versions) > 1:
-        latest = list(versions)[-1]
+        # The newest version with enough sessions for a rate (a nightly's two sessions give 0 %–80 %).
+        enough = [v for v, r in versions.items() if r.get("sessions", MIN_VERSION_SESSIONS) >= MIN_VERSION_SESSIONS]
+        latest = (enough or list(versions))[-1]
         v = versions[latest]
+        newer = len(versions) - 1 - list(versions).index(latest)
         text += (
-            f" In the newest version, {latest}: {words.percent(v['rate'])} "
-            f"({words.percent(v['rate_lo'])}–{words.percent(v['rate_hi'])})."
+            f" In the newest version{f' with {MIN_VERSION_SESSIONS} sessions or more' if newer else ''}, {latest}: "
+            f"{words.percent(v['rate'])} ({words.percent(v['rate_lo'])}–{words.percent(v['rate_hi'])})."
         )
     if s["users"] < MIN_USERS:
-        text += f" Caveat: only {words.count(s['users'])} users."
+        # Too few to say more than roughly: said first, not as an afterthought to a precise-looking rate.
+        text = f"Too few users ({words.count(s['users'])}) for a firm rate: {text[0].lower()}{text[1:]}"
     elif s["design_effect"] > 2:
         text += " Caveat: a few heavy users account for much of it."
     if s["incomplete_days"]:

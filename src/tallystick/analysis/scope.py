@@ -90,6 +90,7 @@ class Bound:
     since: date
     until: date
     as_of: datetime  # the latest ingestion: what the warehouse knew when asked
+    clock_skewed: int = 0  # sessions left out of the default range and first-seen times: their clock was wrong
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -264,21 +265,57 @@ class Bound:
         )
 
 
+MAX_DELAY_DAYS = 31
+SKEWED_SHARE = 0.1  # clocks set wrong are believed only while at most this share of sessions look so
+
+
+def _per_version(trusted: list[tuple[Any, ...]], grouped: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Per version: first and last start, latest ingestion, sessions; from ``trusted`` rows where a version
+    has any (its skewed sessions still count), else from all of its rows."""
+    out: dict[str, list[Any]] = {}
+    for source in (trusted, grouped):
+        seen = set(out)
+        for v, _, first, last, ingested, _ in source:
+            if v in seen:
+                continue
+            row = out.setdefault(v, [v, first, last, ingested, 0])
+            row[1], row[2] = min(row[1], first), max(row[2], last)
+            if ingested is not None:
+                row[3] = ingested if row[3] is None else max(row[3], ingested)
+    for v, _, _, _, _, n in grouped:
+        out[v][4] += int(n)
+    return [tuple(r) for r in out.values()]
+
+
 def bind(warehouse: Queryable, scope: Scope) -> Bound:
     """Check ``scope`` against ``warehouse``; raise a clear AnalysisError for anything that does not exist."""
     d = dialect_of(warehouse)
     if not scope.app:
         raise BadParameter("name the application with --app")
-    rows = warehouse.query(
-        'SELECT "applicationVersion", min("sessionStartTime"), max("sessionStartTime"), max("ingestionTime"), '
-        f'count(*) FROM sessions WHERE "applicationId" = {d.literal(scope.app)} GROUP BY "applicationVersion"'
+    # A session's start is its client's clock; its ingestion time is the server's. Clients discard sessions
+    # older than 30 days, so a start more than MAX_DELAY_DAYS before its ingestion, or a day after it, is a
+    # clock set wrong (years back, a year ahead): grouped apart, so they cannot set the range nor when a
+    # version was first seen.
+    delay = f"""({d.epoch_seconds('"ingestionTime"')} - {d.epoch_seconds('"sessionStartTime"')})"""
+    plausible = f'("ingestionTime" IS NULL OR ({delay} >= -86400 AND {delay} <= {MAX_DELAY_DAYS * 86400}))'
+    grouped = warehouse.query(
+        f'SELECT "applicationVersion", {plausible}, min("sessionStartTime"), max("sessionStartTime"), '
+        f'max("ingestionTime"), count(*) FROM sessions WHERE "applicationId" = {d.literal(scope.app)} '
+        f'GROUP BY "applicationVersion", {plausible}'
     ).rows
-    if not rows:
+    if not grouped:
         apps = [r[0] for r in warehouse.query('SELECT DISTINCT "applicationId" FROM sessions LIMIT 50').rows]
         raise UnknownApplication(
             f"no sessions of application {scope.app!r} in the warehouse; applications there: "
             f"{', '.join(sorted(apps)) or 'none (load some with `tallystick load`)'}"
         )
+    skewed = sum(int(r[5]) for r in grouped if not r[1])
+    # Only where such clocks are rare: sessions sent long after the fact (a backfill, `tallystick demo` sent
+    # to a server) all look late, and then the client's clock is all there is.
+    trusted = [r for r in grouped if r[1]] if skewed <= SKEWED_SHARE * sum(int(r[5]) for r in grouped) else grouped
+    if len(trusted) == len(grouped):
+        skewed = 0
+    rows = _per_version(trusted, grouped)
     releases = sorted(
         (Release(str(v), _naive_utc(first), int(n)) for v, first, _, _, n in rows),
         key=lambda r: (r.first_seen, r.version),
@@ -298,7 +335,7 @@ def bind(warehouse: Queryable, scope: Scope) -> Bound:
         raise Bound(warehouse, scope, d, releases, since, max(since, until), as_of).empty()
     if until < since:
         raise EmptyRange(f"the range {since} to {until} is empty: --until must not be before --since")
-    bound = Bound(warehouse, scope, d, releases, since, until, as_of)
+    bound = Bound(warehouse, scope, d, releases, since, until, as_of, skewed)
     for f in scope.where:
         bound.require_attribute(f.attribute)
     if scope.where and not bound.rows(f"{bound.session_ids()} LIMIT 1"):

@@ -117,13 +117,16 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         "regression",
     ]
     table = Table("by_version", columns, out)
-    latest = max((v for _, v in groups), key=lambda v: b.rank.get(v, -1))
+    # Versions with too few spans of some type to be compared.
+    few = {k[1] for k, h in hists.items() if h.n < MIN_SPANS or clusters.get(k, (1.0, 0))[1] < MIN_USERS}
+    latest = _latest({v for _, v in groups}, few, b.rank)
     summary = {
         "span_types": sorted({t for t, _ in groups}),
         "regressions": regressions,
         "tail_regressions": tail_regressions,
         "threshold": threshold,
         "comparisons": compared,
+        "too_few": len(few),
         "latest_version": latest,
         "latest_median_ms": {t: hists[(t, v)].quantile(0.5) for t, v in sorted(hists) if v == latest},
     }
@@ -243,6 +246,11 @@ def _tail(
     }
 
 
+def _latest(versions: set[str], few: set[str], rank: dict[str, int]) -> str:
+    """The newest version with enough spans to say something: a nightly with two spans is not "the latest"."""
+    return max(versions - few or versions, key=lambda v: rank.get(v, -1))
+
+
 def headline(s: dict[str, Any]) -> str:
     """The answer in words, from the summary alone."""
     latest = ", ".join(f"{t} {words.duration(ms)}" for t, ms in s["latest_median_ms"].items())
@@ -265,10 +273,10 @@ def headline(s: dict[str, Any]) -> str:
                 + " ".join(tails)
                 + now
             )
-        return (
-            f"No version got slower by more than {words.percent(s['threshold'])} "
-            f"({s['comparisons']} version steps compared).{now}"
-        )
+        steps = f"{s['comparisons']} version step{'s' if s['comparisons'] != 1 else ''} compared"
+        if s.get("too_few"):
+            steps += f"; {words.count(s['too_few'])} with fewer than {MIN_SPANS} spans or {MIN_USERS} users not"
+        return f"No version got slower by more than {words.percent(s['threshold'])} ({steps}).{now}"
     said = [
         f"{r['span']} got slower in {r['version']}: its median is {r['median_ratio']:.2f} times {r['previous']}'s "
         f"(95 % interval {r['ratio_lo']:.2f}–{r['ratio_hi']:.2f}; {words.duration(r['median_ms'])} against "

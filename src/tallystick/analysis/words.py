@@ -91,3 +91,13 @@ def value(text: str, limit: int = 40) -> str:
 def label(key: str, text: str, limit: int = 40) -> str:
     """``attribute=value`` with the value as ``value`` gives it."""
     return f"{key}={value(text, limit)}"
+
+
+def clock_skewed(sessions: int) -> str:
+    """What is left out of the range because the client's clock was wrong (``scope.bind``); empty for none."""
+    if not sessions:
+        return ""
+    return (
+        f"Not counted: {count(sessions)} session{'s' if sessions != 1 else ''} dated by a clock set wrong "
+        "(starting over 31 days before they arrived, or over a day after)."
+    )

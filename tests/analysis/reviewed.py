@@ -1,0 +1,238 @@
+"""A second round of planted truths, written from the analyses' docs alone (``unseen.py`` was the first).
+
+Each builder returns sessions in wire format (dicts), deterministic for its seed, made with ``unseen``'s
+``Maker``: an error needing Windows and Python 3.13 together, a version whose errors are its CI runs', a
+flag a few heavy users leave on, a nudge only fish users heed, a span that regressed on Windows only, a
+last release withdrawn after two days, populations where nothing happens, ten sessions, old clients
+without some environment keys, span times with hung outliers, clocks set years wrong, 200 nightly
+versions, and non-ASCII values.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Any
+
+from analysis.unseen import Maker, Session, User, _base, pick
+
+E = "ContainerStartFailed"
+
+
+def _error(m: Maker, u: User, t: Any, p: float, *, version: str | None = None, **attrs: Any) -> Session:
+    failed = m.rng.random() < p
+    ms = m.rng.lognormvariate(math.log(3000), 0.5)
+    return m.session(
+        u,
+        t,
+        version=version,
+        events=[(E, {})] if failed else [],
+        spans=[("BuildImage", ms, {})],
+        attrs={"exitCode": 3 if failed else 0, **attrs},
+    )
+
+
+def os_python(seed: int = 21) -> list[Session]:
+    """ContainerStartFailed in 30 % of sessions on Windows with Python 3.13, 1 % everywhere else."""
+    m = Maker(seed)
+    out = []
+    for u, t in m.runs(m.users(300, lambda rng, i: _base(rng)), 2500):
+        a = u.attrs
+        both = a["operatingSystem"] == "Windows" and a["pythonVersion"] == "3.13.1"
+        out.append(_error(m, u, t, 0.3 if both else 0.01))
+    return out
+
+
+def ci_version(seed: int = 22) -> list[Session]:
+    """CI runs fail five times as often (10 % against 2 %) whatever the version; CI pins 1.1.0 for the whole
+    range while people move on, so 1.1.0's error rate is high only because CI runs it."""
+    m = Maker(seed)
+    out = []
+    for u, t in m.runs(m.users(200, lambda rng, i: {**_base(rng), "isCI": rng.random() < 0.25}), 2000):
+        ci = u.attrs["isCI"]
+        version = "1.1.0" if ci else m.version_at(t)
+        out.append(_error(m, u, t, 0.10 if ci else 0.02, version=version))
+    return out
+
+
+def heavy_feature(seed: int = 23) -> list[Session]:
+    """``watchMode`` is on for 5 % of users, each running the tool 40 times as often as others: most sessions
+    have it, few users do. It changes nothing."""
+    m = Maker(seed)
+    people = m.users(200, lambda rng, i: {**_base(rng), "watchMode": i < 10})
+    for u in people:
+        if u.attrs["watchMode"]:
+            u.weight *= 40
+    return [_error(m, u, t, 0.03) for u, t in m.runs(people, 1500)]
+
+
+def nudge_shell(seed: int = 24) -> list[Session]:
+    """Releases every 15 days; outdated users see ``UpdateNudgeShown`` on each run. fish users update after
+    a nudge with probability 0.4; nobody else ever updates."""
+    m = Maker(seed, days=90, versions=("1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0"))
+    people = m.users(200, lambda rng, i: _base(rng), spread=0.5)
+    installed = {u.id: 0 for u in people}
+    out = []
+    for u, t in m.runs(people, 2000):
+        latest = m.versions.index(m.version_at(t))
+        events = [("UpdateNudgeShown", {})] if installed[u.id] < latest else []
+        out.append(m.session(u, t, version=m.versions[installed[u.id]], events=events))
+        if events and u.attrs["shell"] == "fish" and m.rng.random() < 0.4:
+            installed[u.id] = latest
+    return out
+
+
+def windows_regression(seed: int = 25) -> list[Session]:
+    """LoadConfig takes three times as long in 1.2.0 on Windows (15 % of users); elsewhere, and in other
+    versions, as before."""
+    m = Maker(seed)
+    out = []
+    for u, t in m.runs(m.users(300, lambda rng, i: _base(rng)), 3000):
+        version = m.version_at(t)
+        ms = m.rng.lognormvariate(math.log(200), 0.4)
+        if version == "1.2.0" and u.attrs["operatingSystem"] == "Windows":
+            ms *= 3
+        out.append(m.session(u, t, version=version, spans=[("LoadConfig", ms, {})]))
+    return out
+
+
+def withdrawn(seed: int = 26) -> list[Session]:
+    """1.1.0 on day 10; 1.2.0, the last release, is withdrawn two days after it came out 20 days before the
+    end: its users go back to 1.1.0."""
+    m = Maker(seed, days=60, versions=("1.0.0",))
+    people = m.users(150, lambda rng, i: _base(rng), spread=0.6)
+    r11, r12 = m.start + timedelta(days=10), m.start + timedelta(days=40)
+    lag = {u.id: m.rng.expovariate(1 / 3) for u in people}
+    out = []
+    for u, t in m.runs(people, 1200):
+        version = "1.0.0"
+        if t >= r11 + timedelta(days=lag[u.id]):
+            version = "1.1.0"
+        if r12 + timedelta(days=lag[u.id] / 4) <= t < r12 + timedelta(days=2):
+            version = "1.2.0"
+        out.append(m.session(u, t, version=version))
+    return out
+
+
+def null(seed: int, users: int = 150, sessions: int = 1500) -> list[Session]:
+    """Nothing happens: errors (2 %) and BuildImage times (log-normal) do not depend on any attribute or
+    version; two flags and a number with no effect; a nudge that nobody heeds."""
+    m = Maker(seed)
+
+    def attrs(rng: Any, i: int) -> dict[str, Any]:
+        return {
+            **_base(rng),
+            "tabCompletion": rng.random() < 0.5,
+            "buildKit": rng.random() < 0.4,
+            "projectTasks": int(rng.lognormvariate(3, 1)),
+        }
+
+    out = []
+    for u, t in m.runs(m.users(users, attrs, spread=1.0), sessions):
+        failed = m.rng.random() < 0.02
+        ms = m.rng.lognormvariate(math.log(3000), 0.5)
+        out.append(
+            m.session(
+                u,
+                t,
+                events=[(E, {})] if failed else [],
+                spans=[("BuildImage", ms, {"buildKit": u.attrs["buildKit"]})],
+                attrs={"exitCode": 3 if failed else 0},
+            )
+        )
+    return out
+
+
+def ten(seed: int = 27) -> list[Session]:
+    """Ten sessions from four users; two of them with the error, one span type with a flag."""
+    m = Maker(seed, days=10)
+    people = m.users(4, lambda rng, i: {**_base(rng), "buildKit": i % 2 == 0})
+    out = []
+    for k, (u, t) in enumerate(m.runs(people, 10)[:10]):
+        failed = k in (3, 7)
+        ms = m.rng.lognormvariate(math.log(3000), 0.4)
+        out.append(
+            m.session(
+                u,
+                t,
+                events=[(E, {})] if failed else [],
+                spans=[("BuildImage", ms, {"buildKit": u.attrs["buildKit"]})],
+                attrs={"exitCode": 3 if failed else 0},
+            )
+        )
+    return out
+
+
+def old_clients(seed: int = 28) -> list[Session]:
+    """Clients of 1.0.0 (the first third of the range) send no ``shell`` nor ``pythonVersion``; Docker 25.0.4
+    causes the error (20 % against 1 %) in every version."""
+    m = Maker(seed)
+    out = []
+    for u, t in m.runs(m.users(200, lambda rng, i: _base(rng)), 2000):
+        s = _error(m, u, t, 0.2 if u.attrs["dockerVersion"] == "25.0.4" else 0.01)
+        if s["applicationVersion"] == "1.0.0":
+            del s["attributes"]["shell"], s["attributes"]["pythonVersion"]
+        out.append(s)
+    return out
+
+
+def outliers(seed: int = 29) -> list[Session]:
+    """BuildImage's time is heavy-tailed (log-normal, sigma 1.2) and 1 % of spans hang for an hour; the same in
+    every version. ``projectTasks`` is mostly 5-50 with a few monorepos of 100,000."""
+    m = Maker(seed)
+    out = []
+    for u, t in m.runs(m.users(200, lambda rng, i: _base(rng)), 2000):
+        ms = m.rng.lognormvariate(math.log(3000), 1.2)
+        if m.rng.random() < 0.01:
+            ms = 3_600_000 * m.rng.uniform(1, 2)
+        tasks = 100_000 if m.rng.random() < 0.01 else int(m.rng.uniform(5, 50))
+        out.append(m.session(u, t, spans=[("BuildImage", ms, {})], attrs={"projectTasks": tasks}))
+    return out
+
+
+def skewed(seed: int = 30) -> list[Session]:
+    """Releases 1.1.0 (day 20) and 1.2.0 (day 40); users move within about three days. 3 % of users have their
+    clock set wrong: three years behind, or one year ahead (the ingestion time is the server's, right)."""
+    m = Maker(seed, days=60, versions=("1.0.0",))
+    people = m.users(150, lambda rng, i: {**_base(rng), "skew": pick(rng, (("0", 97), ("-1095", 1.5), ("365", 1.5)))})
+    lag = {u.id: m.rng.expovariate(1 / 2) for u in people}
+    out = []
+    for u, t in m.runs(people, 1200):
+        version = "1.0.0"
+        for v, day in (("1.1.0", 20), ("1.2.0", 40)):
+            if t >= m.start + timedelta(days=day + lag[u.id]):
+                version = v
+        s = m.session(u, t, version=version)
+        skew = int(u.attrs["skew"])
+        if skew:
+            s = m.session(u, t + timedelta(days=skew), version=version, delay_hours=1 - skew * 24)
+        del s["attributes"]["skew"]
+        out.append(s)
+    return out
+
+
+def nightlies(seed: int = 31) -> list[Session]:
+    """200 versions: a nightly build a day on top of the releases 1.0.0 and 1.1.0 (day 40); 5 % of users run
+    nightlies. Errors at 2 % everywhere, BuildImage unchanged."""
+    m = Maker(seed, days=200, versions=("1.0.0",))
+    people = m.users(250, lambda rng, i: {**_base(rng), "channel": "nightly" if rng.random() < 0.1 else "stable"})
+    lag = {u.id: m.rng.expovariate(1 / 4) for u in people}
+    out = []
+    for u, t in m.runs(people, 3000):
+        day = int((t - m.start).total_seconds() // 86400)
+        if u.attrs["channel"] == "nightly":
+            version = f"1.1.0.dev{day}" if day < 40 else f"1.2.0.dev{day}"
+        else:
+            version = "1.1.0" if t >= m.start + timedelta(days=40 + lag[u.id]) else "1.0.0"
+        out.append(_error(m, u, t, 0.02, version=version))
+    return out
+
+
+def non_ascii(seed: int = 32) -> list[Session]:
+    """Locales and project names in many scripts; the error comes with ``locale=日本語`` (20 % against 1 %)."""
+    locales = (("日本語", 1), ("Ελληνικά", 1), ("русский", 1), ("English", 4), ("français", 2), ("😀 emoji", 0.5))
+    m = Maker(seed)
+    out = []
+    for u, t in m.runs(m.users(200, lambda rng, i: {**_base(rng), "locale": pick(rng, locales)}), 2000):
+        out.append(_error(m, u, t, 0.2 if u.attrs["locale"] == "日本語" else 0.01))
+    return out
