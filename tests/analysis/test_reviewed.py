@@ -14,7 +14,7 @@ from analysis import reviewed
 from analysis.conftest import load
 from analysis.test_planted import check_headline
 from analysis.unseen import END
-from tallystick.analysis import Filter, Scope, bind, run
+from tallystick.analysis import Filter, Scope, bind, digest, run
 from tallystick.analysis.defaults import parameters
 from tallystick.warehouse import rollup
 from tallystick.warehouse.base import Warehouse
@@ -137,6 +137,14 @@ def test_a_withdrawn_release_is_not_called_adopted(warehouse: Warehouse) -> None
     check_headline(r)
 
 
+def test_the_digest_of_a_tool_without_spans(warehouse: Warehouse) -> None:
+    """A tool that records no spans still gets its digest: the withdrawn release on none of the last day's
+    users, no timing section, no error."""
+    d = digest.build(warehouse, _app("withdrawn").app)
+    assert d.release["version"] == "1.2.0" and d.release["user_share"] == 0 and d.timings == []
+    assert d.headlines()[0].startswith("The newest release, 1.2.0")
+
+
 def test_ten_sessions_say_too_few(warehouse: Warehouse) -> None:
     """Ten sessions from four users: every answer says there is too little to say rather than claim."""
     scope = _app("ten")
@@ -193,6 +201,15 @@ def test_clocks_set_wrong_do_not_move_releases_or_the_range(
     c = run(warehouse, "completeness", scope)
     assert c.summary["incomplete_days"] <= 2 and f"Not counted: {len(skewed)}" in c.headline
     assert bind(warehouse, scope).until == (END - timedelta(days=1)).date()
+
+
+def test_sessions_merely_late_are_not_called_clock_errors(duckdb_warehouse: Warehouse) -> None:
+    """The demo's users who pause for weeks upload sessions up to months late, inside the range: nothing is
+    said to be left out."""
+    b = bind(duckdb_warehouse, Scope("demo"))
+    assert b.clock_skewed > 0 and b.clock_left_out == 0
+    r = run(duckdb_warehouse, "adoption", Scope("demo"))
+    assert r.summary["clock_skewed_sessions"] == 0 and "clock" not in r.headline
 
 
 def test_nightlies_are_not_the_newest_version(warehouse: Warehouse) -> None:

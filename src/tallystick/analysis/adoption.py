@@ -130,7 +130,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             "recent_release_session_share": round(recent_total / total_sessions, 4),
             "active_users_last_day": active[max(active)],
             "incomplete_days": sum(1 for c in complete.values() if c < 0.99),
-            "clock_skewed_sessions": b.clock_skewed,
+            "clock_skewed_sessions": b.clock_left_out,
         },
         tables=[
             Table(

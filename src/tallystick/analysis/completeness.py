@@ -121,7 +121,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             "p90_delay_hours": p90,
             "incomplete_days": sum(1 for c in days.values() if c < 0.99),
             "completeness": {d.isoformat(): round(c, 4) for d, c in days.items() if c < 1.0},
-            "clock_skewed_sessions": b.clock_skewed,
+            "clock_skewed_sessions": b.clock_left_out,
         },
         tables=[table, delays],
         notes=[note(b), "delays are measured from session end to ingestion, in whole hours"],

@@ -27,7 +27,7 @@ from typing import Any
 
 from tallystick.analysis import words
 from tallystick.analysis.adoption import newest as adoption_newest
-from tallystick.analysis.errors import AnalysisError
+from tallystick.analysis.errors import AnalysisError, EmptyRange
 from tallystick.analysis.report import Table, _jsonable
 from tallystick.analysis.scope import Scope, bind
 from tallystick.analysis.spans import PER_E, design_effects, median_bin
@@ -58,7 +58,8 @@ class Digest:
         if r:
             text = f"The newest release, {r['version']} (first seen {r['first_seen']}), is on "
             text += f"{words.percent(r['user_share'])} of the last day's active users"
-            text += f"; it reached half of them in {r['days_to_50']} days." if r["days_to_50"] is not None else "."
+            days = r["days_to_50"]
+            text += f"; it reached half of them in {days} day{'s' if days != 1 else ''}." if days is not None else "."
             out.append(text)
             for reg in r["regressions"]:
                 out.append(
@@ -113,7 +114,10 @@ def _release(warehouse: Queryable, scope: Scope) -> tuple[dict[str, Any], list[d
         if r["version"] == newest and r["day"] >= first_seen.date()
     ]
     share = sum(r["user_share"] for r in daily if r["day"] == last and r["version"] == newest)
-    timing = run(warehouse, "timing", scope).summary
+    try:
+        timing = run(warehouse, "timing", scope).summary
+    except EmptyRange:  # a tool that records no spans still has releases and errors to report
+        timing = {"regressions": [], "tail_regressions": []}
     regressions = [r for r in timing["regressions"] if r["version"] == newest]
     tails = [r for r in timing["tail_regressions"] if r["version"] == newest]
     release = {

@@ -90,7 +90,8 @@ class Bound:
     since: date
     until: date
     as_of: datetime  # the latest ingestion: what the warehouse knew when asked
-    clock_skewed: int = 0  # sessions left out of the default range and first-seen times: their clock was wrong
+    clock_skewed: int = 0  # sessions whose clock was wrong (``bind``): they set neither the range nor first-seen
+    clock_left_out: int = 0  # of those, the ones outside the range
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -336,6 +337,15 @@ def bind(warehouse: Queryable, scope: Scope) -> Bound:
     if until < since:
         raise EmptyRange(f"the range {since} to {until} is empty: --until must not be before --since")
     bound = Bound(warehouse, scope, d, releases, since, until, as_of, skewed)
+    if skewed and any(
+        not r[1] and (_naive_utc(r[2]) < bound.start or _naive_utc(r[3]) >= bound.end) for r in grouped
+    ):  # some of them lie outside the range: how many (a scan only then, never on well-set clocks)
+        bound.clock_left_out = int(
+            bound.rows(
+                f'SELECT count(*) FROM sessions WHERE "applicationId" = {d.literal(scope.app)} AND NOT {plausible} '
+                f'AND ("sessionStartTime" < {d.literal(bound.start)} OR "sessionStartTime" >= {d.literal(bound.end)})'
+            )[0][0]
+        )
     for f in scope.where:
         bound.require_attribute(f.attribute)
     if scope.where and not bound.rows(f"{bound.session_ids()} LIMIT 1"):
