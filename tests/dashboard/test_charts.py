@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tallystick.dashboard import charts
 from tallystick.dashboard.overview import Overview
 
@@ -31,3 +33,14 @@ def test_no_errors_says_so() -> None:
     spec = charts.errors(_new_app())
     assert spec["mark"]["type"] == "text"
     assert spec["data"]["values"] == [{"message": "No error events in this period"}]
+
+
+@pytest.mark.parametrize(("series", "scheme"), [(10, None), (12, "tableau20")], ids=["ten", "twelve"])
+def test_an_analysis_line_chart_gives_each_series_its_own_colour(series: int, scheme: str | None) -> None:
+    """Past ten series (adoption's twelve versions) the palette has twenty colours, so no two lines share one."""
+    from tallystick.analysis.report import Table, line_chart
+
+    table = Table("t", ["day", "share", "version"], [["2026-01-01", 0.1, f"1.{i}.0"] for i in range(series)])
+    spec = line_chart(table, "day", "share", "version", title="t")
+    layer = spec.get("encoding") or spec["layer"][0]["encoding"]
+    assert layer["color"].get("scale", {}).get("scheme") == scheme

@@ -231,12 +231,13 @@ def test_login_form_lets_the_token_holder_in(served_with_token: Served, browser_
         ("rate", 0.02071, "2.1 %"),
         ("recent_release_session_share", 0.4, "40 %"),
         ("never_respond_share", 0.0, "0 %"),
+        ("threshold", 0.1, "10 %"),
         ("p50_ms", 16650.0, "17 s"),
         ("baseline_median_ms", 850, "850 ms"),
         ("sessions", 12345, "12,345"),
         ("lift", 3.6, "3.6"),
     ],
-    ids=["rate", "share", "zero-share", "ms", "int-ms", "count", "plain"],
+    ids=["rate", "share", "zero-share", "threshold", "ms", "int-ms", "count", "plain"],
 )
 def test_summary_tiles_show_shares_in_percent_and_times_in_units(key: str, value: float, shown: str) -> None:
     """A summary tile named as a share or rate shows %, one named ``*_ms`` a duration, others a plain number."""

@@ -114,6 +114,9 @@ def line_chart(
     }
     if color:
         encoding["color"] = {"field": color, "type": "nominal", "title": color_title or color}
+        at = table.columns.index(color) if color in table.columns else None
+        if at is not None and len({row[at] for row in table.rows}) > 10:  # tableau10 would repeat a colour
+            encoding["color"]["scale"] = {"scheme": "tableau20"}
     mark = {"type": "line", "point": points or len(table.rows) <= 3}
     return _spec(title, table, mark=mark, encoding=encoding)
 

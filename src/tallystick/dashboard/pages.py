@@ -75,7 +75,8 @@ def show_summary(key: str, value: Any) -> str:
         words_of_key = key.lower().split("_")
         if key.lower().endswith("_ms"):
             return words.duration(value)
-        if isinstance(value, float) and ("rate" in words_of_key or "share" in words_of_key) and 0.0 <= value <= 1.0:
+        shares = {"rate", "share", "threshold"}  # a threshold is a slowdown: 0.1 = 10 % slower
+        if isinstance(value, float) and shares & set(words_of_key) and 0.0 <= value <= 1.0:
             return words.percent(value)
     return show(value)
 
