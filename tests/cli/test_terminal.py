@@ -188,3 +188,34 @@ def test_hints_name_the_program_as_it_was_run(tmp_path: Path) -> None:
     hint = result.stderr.split("run `", 1)[1].split("`", 1)[0]
     ran = subprocess.run(hint, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
+
+
+def test_report_overview_shows_which_analysis_runs_on_a_terminal_only(data: Path) -> None:
+    """`tallystick report` says '[i/N] name ...' on a terminal's stderr, cleared each time; stdout stays plain."""
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tallystick.cli", "report", "--data-dir", str(data)],
+            stdout=subprocess.PIPE,
+            stderr=follower,
+        )
+        os.close(follower)
+        err = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the other side is closed
+                break
+            if not chunk:
+                break
+            err += chunk
+        out = proc.communicate(timeout=120)[0].decode()
+    finally:
+        os.close(leader)
+    assert proc.returncode == 0
+    from tallystick.analysis import ANALYSES
+
+    assert f"[1/{len(ANALYSES)}] adoption ..." in err.decode()
+    assert err.decode().endswith("\r\x1b[K")  # the last one cleared
+    assert "\x1b" not in out and "Version adoption" in out
+    assert run("report", "--data-dir", str(data)).stderr == ""  # not a terminal: no progress

@@ -123,17 +123,27 @@ def cmd_overview(args: argparse.Namespace) -> int:
         chosen = parameters(bind(warehouse, scope))
         describe = scope.describe()
         print(safe(f"{scope.app}: {describe['since'] or 'all data'} to {describe['until'] or 'the latest'}") + "\n")
-        for a in ANALYSES:
+        # Ten analyses take seconds on a large warehouse: on a terminal, a line on stderr says which one
+        # runs (overwritten, then cleared before its answer is printed).
+        busy = sys.stderr.isatty()
+        for i, a in enumerate(ANALYSES, 1):
             params = chosen.get(a.name)
             given = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in (params or {}).items())
-            print(safe(f"{a.title}{f' ({given})' if given else ''}"))  # parameters may be session text
             if params is None:
                 text = runnable(f"Nothing in the data to run it on; see `tallystick report {a.name} --help`.", args)
             else:
+                if busy:
+                    sys.stdout.flush()
+                    sys.stderr.write(f"\r\033[K[{i}/{len(ANALYSES)}] {a.name} ...")
+                    sys.stderr.flush()
                 try:
                     text = run(warehouse, a.name, scope, **params).headline
                 except AnalysisError as exc:
                     text = f"No answer: {exc}"
+                if busy:
+                    sys.stderr.write("\r\033[K")
+                    sys.stderr.flush()
+            print(safe(f"{a.title}{f' ({given})' if given else ''}"))  # parameters may be session text
             for line in textwrap.wrap(text, width - 2):
                 print("  " + safe(line))
             print()
