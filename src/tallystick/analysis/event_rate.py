@@ -19,6 +19,7 @@ from tallystick.analysis.stats import proportion_design_effect_of_sums, wilson
 
 MIN_USERS = 10
 MIN_VERSION_SESSIONS = 30  # the headline's "newest version" has at least this many sessions
+STANDS_OUT = 1.5  # a version whose rate is this many times the others' (and clearly so) is named
 
 
 def _per_user_sums(b: Bound, users_sql: str, hits_sql: str | None) -> tuple[int, int, int, int, int, int, int]:
@@ -151,6 +152,31 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     )
 
 
+def _standing_out(s: dict[str, Any]) -> tuple[str, float, float, float, float] | None:
+    """The version whose rate is clearly above the other versions' together, if one is: (version, rate, its
+    interval, the others' rate). Intervals count heavy users' sessions as less (the overall design effect) and
+    are Bonferroni-adjusted over the versions with enough sessions; the rate must also be 1.5 times the rest."""
+    if s["users"] < MIN_USERS:
+        return None
+    deff = max(1.0, float(s["design_effect"]))
+    candidates = {v: r for v, r in s["by_version"].items() if r.get("sessions", 0) >= MIN_VERSION_SESSIONS}
+    if len(candidates) < 2:
+        return None
+    confidence = 1 - 0.05 / len(candidates)
+    best: tuple[float, tuple[str, float, float, float, float]] | None = None
+    for version, r in candidates.items():
+        n, k = r["sessions"], round(r["rate"] * r["sessions"])
+        rest_n, rest_k = s["sessions"] - n, s["with_outcome"] - k
+        if rest_n <= 0:
+            continue
+        lo, hi = wilson(round(k / deff), max(1, round(n / deff)), confidence)
+        _, rest_hi = wilson(round(rest_k / deff), max(1, round(rest_n / deff)), confidence)
+        rest = rest_k / rest_n
+        if lo > rest_hi and r["rate"] >= STANDS_OUT * rest and (best is None or lo / max(rest_hi, 1e-9) > best[0]):
+            best = (lo / max(rest_hi, 1e-9), (version, r["rate"], lo, hi, rest))
+    return best[1] if best else None
+
+
 def headline(s: dict[str, Any]) -> str:
     """The answer in words, from the summary alone."""
     label = s["outcome"]
@@ -170,6 +196,14 @@ def headline(s: dict[str, Any]) -> str:
             f" In the newest version{f' with {MIN_VERSION_SESSIONS} sessions or more' if newer else ''}, {latest}: "
             f"{words.percent(v['rate'])} ({words.percent(v['rate_lo'])}–{words.percent(v['rate_hi'])})."
         )
+        out = _standing_out(s)
+        if out is not None:
+            version, rate, lo, hi, rest = out
+            text += (
+                f" {version} stands out: {words.percent(rate)} ({words.percent(lo)}–{words.percent(hi)}) against "
+                f"{words.percent(rest)} in the other versions; a version's users can differ (CI runs, early "
+                "adopters), so compare it with --where (isCI=false, say) before blaming the version."
+            )
     if s["users"] < MIN_USERS:
         # Too few to say more than roughly: said first, not as an afterthought to a precise-looking rate.
         text = f"Too few users ({words.count(s['users'])}) for a firm rate: {text[0].lower()}{text[1:]}"
