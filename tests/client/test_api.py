@@ -248,13 +248,18 @@ def test_configure_with_telemetry_off_imports_almost_nothing(tmp_path: Path) -> 
     assert list(tmp_path.iterdir()) == [], "nothing written"
 
 
-def test_a_recording_run_loads_only_what_records_and_queues(tmp_path: Path) -> None:
-    """MYTOOL_TELEMETRY=1, no upload due: the session is queued, and neither json nor the upload machinery loads."""
+@pytest.mark.parametrize(("upload", "starter"), [("later", []), ("due", ["tallystick.client._spawn"])])
+def test_a_recording_run_loads_only_what_records_and_queues(tmp_path: Path, upload: str, starter: list[str]) -> None:
+    """MYTOOL_TELEMETRY=1: the session is queued, and neither json nor the upload machinery loads in the tool.
+
+    With an upload due, the exit loads only what starts the upload process (which then fails to connect).
+    """
     import subprocess
     import sys
     import time
 
-    (tmp_path / "upload-state").write_text(f"{time.time() + 3600:.3f} 0 sent\n")
+    if upload == "later":
+        (tmp_path / "upload-state").write_text(f"{time.time() + 3600:.3f} 0 sent\n")
     (tmp_path / "version-checked").write_text("mytool 1.0.0")  # not the first run: the version's regex is skipped
     code = (
         "import sys\n"
@@ -281,6 +286,7 @@ def test_a_recording_run_loads_only_what_records_and_queues(tmp_path: Path) -> N
         "tallystick.client._erasure",
         "tallystick.client._queue",
         "tallystick.client._session",
+        *starter,
         "tallystick.schema",
         "tallystick.schema._rules",
     ], result.stderr

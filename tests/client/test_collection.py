@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tallystick.client import _catalog, _collection
+from tallystick.client import _collection
 
 V1 = {"attributes": {"projectSize": "Number of files."}, "events": {"UpdateNudgeShown": "A newer version."}}
 V2 = {**V1, "attributes": {**V1["attributes"], "gitBranchCount": "Number of branches."}}
@@ -20,7 +20,7 @@ def _declared(version: dict[str, dict[str, str]]) -> dict[str, str]:
 def test_the_fingerprint_lists_builtins_and_declared_items_sorted() -> None:
     """Every catalog item and every declared name is an item of the collection; the text is sorted and stable."""
     declared = _declared(V1)
-    for name, _, _ in (*_catalog.ENVIRONMENT_ATTRIBUTES, *_catalog.CLIENT_ATTRIBUTES):
+    for name, _, _ in (*_collection.ENVIRONMENT_ATTRIBUTES, *_collection.CLIENT_ATTRIBUTES):
         assert f"attribute {name}" in declared
     assert "attribute projectSize" in declared and "event UpdateNudgeShown" in declared
     text = _collection.fingerprint(declared)

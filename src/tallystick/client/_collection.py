@@ -1,7 +1,7 @@
 """What a tool collects, and what the user's "allowed" covers: consent that keeps up with collection.
 
 A tool's *collection* is a set of items, ``attribute NAME``, ``event NAME`` and
-``span NAME``: the client's built-ins (``_catalog``: environment and telemetry
+``span NAME``: the client's built-ins (the catalog below: environment and telemetry
 attributes, built-in events) plus what the tool declares in ``Config(attributes=...,
 events=..., spans=...)``. Its *fingerprint* is the sorted items, one a line: equal
 fingerprints mean the same collection, and the text says what differs.
@@ -25,6 +25,16 @@ are); when it declares, names it did not declare are withheld like new ones.
 
 Every run reads ``consent-covers`` only when recording is allowed; an unchanged
 collection costs one small file read and one comparison of bytes.
+
+The catalog: what the client itself collects, by name, type and reason, the source of
+``tallystick privacy``. The server's privacy listing and strict-mode check read it, and
+tests check it against what ``_session.describe`` and the client's own session attributes
+really hold, so the listing cannot drift from what is collected. Each entry is
+``(name, type, description)``; ``type`` is ``string``, ``number`` or ``boolean`` (any of
+them may be null when unknown). A name ending in ``*`` stands for every name with that
+prefix. It lives here, not in a module of its own, because a run with a stored
+"allowed" needs both, and each module loaded costs the host tool a fixed part of a
+millisecond.
 """
 
 # ruff: noqa: SIM105  (contextlib is an import the host tool would pay for on every run)
@@ -43,13 +53,62 @@ COVERS_FILE = "consent-covers"
 COLLECTION_FILE = "collection"  # the collection of the latest run, for `python -m tallystick.client allow`
 KINDS = ("attribute", "event", "span")
 
+# -- the catalog: the client's own collection ------------------------------------------
+
+ENVIRONMENT_ATTRIBUTES: tuple[tuple[str, str, str], ...] = (
+    ("osName", "string", "Operating system kernel name, e.g. Linux, Darwin or Windows."),
+    ("osVersion", "string", "Operating system release, e.g. 6.8.0-45-generic."),
+    ("osArchitecture", "string", "Processor architecture, e.g. x86_64 or arm64."),
+    ("osDistribution", "string", "Linux distribution ID from /etc/os-release, e.g. debian (Linux only)."),
+    ("osDistributionVersion", "string", "Linux distribution version from /etc/os-release, e.g. 12 (Linux only)."),
+    ("pythonImplementation", "string", "Python implementation, e.g. cpython or pypy."),
+    ("pythonVersion", "string", "Python version, e.g. 3.12.4."),
+    ("shell", "string", "Name of the user's shell (never its path), e.g. bash or zsh."),
+    ("terminal", "string", "Terminal program or type, e.g. xterm-256color or iTerm.app."),
+    ("interactive", "boolean", "Whether standard input and output are both terminals."),
+    ("ci", "boolean", "Whether the tool runs on a CI system."),
+    ("ciSystem", "string", "Name of the CI system, e.g. GitHub Actions (null outside CI)."),
+    ("container", "boolean", "Whether the tool runs in a container."),
+    ("containerSystem", "string", "Container runtime, e.g. docker or kubernetes (null outside one)."),
+)
+
+CLIENT_ATTRIBUTES: tuple[tuple[str, str, str], ...] = (
+    ("telemetryMs", "number", "Milliseconds the telemetry client cost the tool in this run."),
+    ("telemetryQueueDepth", "number", "Sessions waiting in the local upload queue."),
+    ("telemetryQueuedBytes", "number", "Bytes of the sessions waiting in the local upload queue."),
+    ("telemetryUploadFailures", "number", "Upload attempts that failed in a row before this run (absent when none)."),
+    (
+        "telemetryUploadError",
+        "string",
+        "Why the last upload failed, e.g. timeout, certificate, proxy or http503 (absent when none).",
+    ),
+    ("telemetryDrops*", "number", "Sessions, events or attributes the client dropped, by reason (e.g. expired)."),
+    (
+        "telemetryErasureCommitment",
+        "string",
+        "One-way hash (SHA-256) of a random secret kept on this machine: lets this installation, and only it, "
+        "have its data erased (`forget`).",
+    ),
+)
+
+_EXCEPTION = (
+    ("exceptionType", "string", "Class of the exception, e.g. ValueError (never its message)."),
+    ("frames", "string", "module:function:line of each frame (never file paths or local values)."),
+    ("causeType", "string", "Class of the exception that caused it, if any."),
+)
+
+# (type, description, attributes)
+EVENTS: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
+    ("UnhandledException", "The tool ended with an exception it did not handle.", _EXCEPTION),
+    ("Error", "The tool reported an exception it handled (``record_exception``).", _EXCEPTION),
+    ("Terminated", "The tool was stopped by a signal.", (("signal", "string", "Name of the signal, e.g. SIGTERM."),)),
+)
+
 
 def builtin_items() -> dict[str, str]:
     """The client's own items with their descriptions."""
-    from tallystick.client import _catalog
-
-    items = {f"attribute {n}": d for n, _, d in (*_catalog.ENVIRONMENT_ATTRIBUTES, *_catalog.CLIENT_ATTRIBUTES)}
-    items.update({f"event {n}": d for n, d, _ in _catalog.EVENTS})
+    items = {f"attribute {n}": d for n, _, d in (*ENVIRONMENT_ATTRIBUTES, *CLIENT_ATTRIBUTES)}
+    items.update({f"event {n}": d for n, d, _ in EVENTS})
     return items
 
 

@@ -9,7 +9,7 @@ Where the tool runs (``describe``): operating system, architecture, Python, shel
 terminal type, TTY, CI and container; no host name, user name, path, IP address,
 locale or command argument. Every value is cut down to a short token (a shell's name,
 never its path). Every attribute set there is listed with its type and description in
-``_catalog.py``, which ``tallystick privacy`` prints; ``tests/privacy/test_catalog.py``
+the catalog in ``_collection.py``, which ``tallystick privacy`` prints; ``tests/privacy/test_catalog.py``
 checks that the two name the same attributes.
 
 IDs and times are made without ``uuid`` or ``datetime``, and the session is written as

@@ -1,13 +1,13 @@
 """The data every session carries whatever the application declares: the client's built-ins.
 
-Derived from ``tallystick.client._catalog`` (the list the client's code is checked
+Derived from the catalog in ``tallystick.client._collection`` (the list the client's code is checked
 against) plus the session's own fields from the wire contract, so the privacy
 listing and the strict-mode check read one source.
 """
 
 from __future__ import annotations
 
-from tallystick.client import _catalog
+from tallystick.client import _collection
 from tallystick.privacy.declarations import Item
 
 SESSION_FIELDS: tuple[Item, ...] = (
@@ -32,14 +32,14 @@ def _items(entries: tuple[tuple[str, str, str], ...], why: str) -> tuple[Item, .
 
 
 ENVIRONMENT: tuple[Item, ...] = _items(
-    _catalog.ENVIRONMENT_ATTRIBUTES, "To see which platforms the tool must support and where errors happen."
+    _collection.ENVIRONMENT_ATTRIBUTES, "To see which platforms the tool must support and where errors happen."
 )
 CLIENT: tuple[Item, ...] = _items(
-    _catalog.CLIENT_ATTRIBUTES, "To check that telemetry does not slow the tool and loses nothing."
+    _collection.CLIENT_ATTRIBUTES, "To check that telemetry does not slow the tool and loses nothing."
 )
 EVENTS: tuple[Item, ...] = tuple(
     Item(name, "event", description, "To find crashes and interrupted runs.", _items(attributes, ""))
-    for name, description, attributes in _catalog.EVENTS
+    for name, description, attributes in _collection.EVENTS
 )
 
 
