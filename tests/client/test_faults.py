@@ -173,22 +173,25 @@ def test_nothing_is_kept_in_the_working_directory(tool, tmp_path: Path, home: st
         assert len(list((tool.home / ".local/share/mytool/telemetry/queue").glob("*.json"))) == 1
 
 
-@pytest.mark.parametrize("where", ["read-only", "no-home"])
+@pytest.mark.parametrize("where", ["read-only", "read-only-queue", "no-home"])
 def test_on_ci_a_session_that_cannot_be_queued_is_still_sent(tool, tmp_path: Path, fake_ingest, where: str) -> None:  # type: ignore[no-untyped-def]
     """A locked-down CI runner (read-only data directory, or no home at all): the exit hands the session to
     the upload process, which sends it without a lock or a schedule; the tool's output is unchanged."""
     server = fake_ingest()
     env = {"CI": "true", "MYTOOL_TELEMETRY_URL": server.url, "MYTOOL_TELEMETRY_EXIT_TIMEOUT": "20"}
     prefix: list[str] = []
-    if where == "read-only":
+    waiting: list[str] = []
+    if where.startswith("read-only"):
         tool.allow()
-        tool.queue_sessions(1)  # a queue the runner's image came with: left as it is
-        prefix = _read_only_prefix(tool.data_dir)
+        waiting = tool.queue_sessions(1)  # a queue the runner's image came with: left as it is
+        # All read-only (no lock to be had), or only the queue (the lock is taken, the queue not writable).
+        prefix = _read_only_prefix(tool.data_dir if where == "read-only" else tool.queue_dir)
     else:
         del tool.env["XDG_DATA_HOME"]
         tool.env["HOME"] = "~"
         env["MYTOOL_TELEMETRY"] = "1"
-    before = sorted(p.name for p in tool.data_dir.rglob("*")) if tool.data_dir.exists() else []
+    kept = tool.queue_dir if where == "read-only-queue" else tool.data_dir  # what must stay as it was
+    before = sorted(p.name for p in kept.rglob("*")) if kept.exists() else []
     work = tmp_path / "work"
     work.mkdir()
     try:
@@ -197,6 +200,11 @@ def test_on_ci_a_session_that_cannot_be_queued_is_still_sent(tool, tmp_path: Pat
         for path in [tool.data_dir, *tool.data_dir.rglob("*")] if tool.data_dir.exists() else []:
             if path.is_dir():
                 path.chmod(0o755)
-    assert len(server.received) == 1 and server.requests[0][:2] == ("PUT", "/v1/sessions")
-    assert (sorted(p.name for p in tool.data_dir.rglob("*")) if tool.data_dir.exists() else []) == before
+    if where == "read-only-queue":  # with the lock, the queue goes too (its file cannot be deleted: resent later)
+        assert len(server.received) == 2 and set(waiting) < set(server.received)
+    else:
+        assert len(server.received) == 1 and server.requests[0][:2] == ("PUT", "/v1/sessions")
+    assert (sorted(p.name for p in kept.rglob("*")) if kept.exists() else []) == before
+    if where == "read-only-queue":  # the pass ended and said so: a later run is not held back by its claim
+        assert (tool.data_dir / "upload-state").read_text().split()[1:] == ["0", "sent"]
     assert list(work.iterdir()) == []

@@ -159,12 +159,15 @@ class Uploader:
         giving up (the upload process on CI waits, so its own session gets its turn).
         """
         outcome = "skipped"
+        seen: set[str] = set()
         for round_number in range(MAX_ROUNDS):
+            seen.update(entry.name for entry in self.queue.entries())
             outcome = self.attempt(lock_wait if round_number == 0 else 0.0, continuing=round_number > 0)
             if outcome != _queue.SENT or self.stopped:
                 break
-            # Released: a run that found the lock held just before relied on us to look once more.
-            if not self.queue.entries():
+            # Released: a run that found the lock held just before relied on us to look once more. Only
+            # for files new since: one this pass sent but could not delete (a read-only queue) waits.
+            if not {entry.name for entry in self.queue.entries()} - seen:
                 break
         return outcome
 
@@ -241,12 +244,16 @@ class Uploader:
             if self._send_erasures() == STOP:  # before any session: the server then refuses the old ones
                 return
             entries = self.queue.entries()
-        if self.extra is not None and (handed_only or not os.path.isdir(self.queue.directory)):
-            # The queue vanished (a CI machine cleaning up): send the session we were handed.
+        directory = self.queue.directory
+        if self.extra is not None and (
+            handed_only or not os.path.isdir(directory) or not os.access(directory, os.W_OK)
+        ):
+            # The queue vanished (a CI machine cleaning up), or the host could not write to it (a
+            # read-only queue on a locked-down runner): send the session we were handed.
             from tallystick.client._queue import Entry
 
             name, body = self.extra
-            entries = [Entry(name, os.path.join(self.queue.directory, name), len(body), 0.0)]
+            entries = [*entries, Entry(name, os.path.join(directory, name), len(body), 0.0)]
             self._handed[name] = body
         batches = True
         while entries and not self.stopped:
