@@ -202,3 +202,13 @@ def test_a_web_page_elsewhere_cannot_run_sql_in_chromium(
     with page.expect_response(lambda r: "/api/sql.csv" in r.url) as answer:
         page.evaluate("url => fetch(url, {mode: 'no-cors'}).then(() => 'sent')", served.url + "/api/sql.csv?q=SELECT+1")
     assert answer.value.status == 403
+
+
+def test_an_analysis_problem_points_at_the_sql_page_not_the_command_line(served: Served) -> None:
+    """An unknown attribute's notice says to look on the SQL page; a browser user may have no shell."""
+    status, _, body = served.request("GET", "/analyses/breakdown?app=demo&attribute=nope")
+    assert status == 200
+    text = body.decode()
+    assert "has the attribute &#39;nope&#39;" in text
+    assert "the SQL page (SELECT attributes FROM sessions LIMIT 5)" in text
+    assert "tallystick query" not in text

@@ -9,6 +9,7 @@ page shows a picture on first visit; the form changes it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -137,5 +138,14 @@ def analyse(con: Connection, analysis: Analysis, app: str | None, query: Any) ->
     try:
         outcome.report = run(con.warehouse, analysis.name, scope, **_typed(analysis, params))
     except AnalysisError as exc:
-        outcome.problem = str(exc)
+        outcome.problem = in_the_dashboard(str(exc))
     return outcome
+
+
+_QUERY_HINT = re.compile(r'`tallystick query "([^"`]*)"`')
+
+
+def in_the_dashboard(message: str) -> str:
+    """An analysis's message with its command-line hint (`` `tallystick query "SQL"` ``) pointing at
+    the SQL page instead: the person reading it is in a browser, maybe without the server's shell."""
+    return _QUERY_HINT.sub(lambda m: f"the SQL page ({m.group(1)})", message)
