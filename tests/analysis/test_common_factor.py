@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tallystick.analysis.common_factor import _as_decoded
+from tallystick.analysis.common_factor import as_decoded
 
 
 @pytest.mark.parametrize(
@@ -26,4 +26,4 @@ from tallystick.analysis.common_factor import _as_decoded
 )
 def test_typed_text_is_trusted_only_where_python_writes_the_number_alike(text: str, alike: bool) -> None:
     """A typed text is used as is unless it could be a number Python writes otherwise."""
-    assert _as_decoded(text) is alike
+    assert as_decoded(text) is alike

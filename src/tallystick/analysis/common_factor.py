@@ -82,7 +82,7 @@ def _text(value: Any) -> str | None:
     return json.dumps(value)
 
 
-def _as_decoded(text: str) -> bool:
+def as_decoded(text: str) -> bool:
     """Whether a text from ``sessions_typed`` is surely what ``_text`` gives for the decoded JSON value: yes
     unless it looks like a number written otherwise than Python writes that number (then, had the JSON
     value been a number, ``_text`` would differ)."""
@@ -107,7 +107,7 @@ def _sample_typed(b: Bound, what: Outcome, sample: str) -> list[tuple[int, int, 
     )
     sampled = [(int(r[0]), int(r[1]), list(zip(names, r[2:], strict=True))) for r in rows]
     texts = {text for _, _, attrs in sampled for _, text in attrs if text is not None}
-    return sampled if all(_as_decoded(t) for t in texts) else None
+    return sampled if all(as_decoded(t) for t in texts) else None
 
 
 def decoded_texts(attrs: Any) -> dict[str, str]:
