@@ -82,12 +82,15 @@ def test_an_os_and_python_interaction_is_named_as_both(warehouse: Warehouse) -> 
 
 
 def test_a_versions_errors_from_ci_are_put_on_ci(warehouse: Warehouse) -> None:
-    """CI pins 1.1.0 and fails five times as often: the common factor is CI, and 1.1.0's higher rate goes away
-    outside CI."""
+    """CI pins 1.1.0 and fails five times as often: the common factor is CI; event-rate says 1.1.0 stands out
+    and to compare it outside CI, where its rate is like the other versions'."""
     scope = _app("ci_version")
     assert run(warehouse, "common-factor", scope, event=E).summary["significant"] == ["isCI=true"]
-    outside = run(warehouse, "event-rate", Scope(scope.app, where=(Filter("isCI", "false"),)), event=E).summary
-    rates = outside["by_version"]
+    h = run(warehouse, "event-rate", scope, event=E).headline
+    assert "1.1.0 stands out" in h and "compare it with --where (isCI=false, say)" in h
+    outside = run(warehouse, "event-rate", Scope(scope.app, where=(Filter("isCI", "false"),)), event=E)
+    assert "stands out" not in outside.headline
+    rates = outside.summary["by_version"]
     assert all(
         rates["1.1.0"]["rate_lo"] <= v["rate_hi"] and v["rate_lo"] <= rates["1.1.0"]["rate_hi"] for v in rates.values()
     )
@@ -253,4 +256,6 @@ def test_nothing_planted_nothing_claimed(warehouse: Warehouse) -> None:
                 assert h.startswith("No version got slower"), h
             elif name == "distribution":
                 assert "long tail" not in h, h
+            elif name == "event-rate":
+                assert "stands out" not in h, h
     assert len(claims) <= 2, claims
