@@ -216,12 +216,15 @@ def test_sessions_merely_late_are_not_called_clock_errors(duckdb_warehouse: Ware
 
 
 def test_nightlies_are_not_the_newest_version(warehouse: Warehouse) -> None:
-    """200 versions, most of them nightlies with a few sessions each: the rate and medians are given for the
-    newest version with enough sessions, and the versions too small to compare are counted."""
+    """About 150 versions, most of them nightlies with a few sessions each: the rate and medians are given for
+    the newest version with enough sessions, the versions too small to compare are counted, and adoption's
+    "earlier releases took" counts no nightly (1.1.0.dev0 took 41 days to be overtaken, say)."""
     scope = _app("nightlies")
     er = run(warehouse, "event-rate", scope, event=E)
     assert "In the newest version with 30 sessions or more, 1.1.0:" in er.headline
     check_headline(er)
+    ad = run(warehouse, "adoption", scope)
+    assert ad.headline.startswith("The newest release, 1.1.0") and "earlier releases took" not in ad.headline
     t = run(warehouse, "timing", scope)
     assert t.summary["latest_version"] == "1.1.0" and t.summary["too_few"] > 100
     assert "with fewer than 30 spans or 5 users not" in t.headline

@@ -210,7 +210,7 @@ def headline(s: dict[str, Any]) -> str:
     earlier = [
         r["days_to_50"]
         for v, r in releases.items()
-        if v != newest_version and v not in pre and r["days_to_50"] is not None and r["days_to_50"] > 0
+        if v != newest_version and not is_pre_release(v) and r["days_to_50"] is not None and r["days_to_50"] > 0
     ]
     if earlier:
         low, high = min(earlier), max(earlier)
