@@ -47,7 +47,9 @@ class FakeIngest:
         headers: dict[str, str] | None = None,
         batches: bool = True,
         delay: float = 0.0,
+        *,
         tls: ssl.SSLContext | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         self.status = status
         self.headers = headers or {}
@@ -57,12 +59,19 @@ class FakeIngest:
         self.requests: list[tuple[str, str, int]] = []  # method, path, sessions in it
         self.bodies: list[Any] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        server_class = ThreadingHTTPServer
+        if ":" in host:  # an IPv6 loopback server
+
+            class server_class(ThreadingHTTPServer):  # type: ignore[no-redef]
+                address_family = socket.AF_INET6
+
+        self._server = server_class((host, 0), self._handler())
         self._server.daemon_threads = True
         self._server.handle_error = lambda request, address: None  # type: ignore[method-assign]
         if tls is not None:  # the handshake runs in each request's thread, not in the accept loop
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=False)
-        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self._server.server_address[1]}"
+        bracketed = f"[{host}]" if ":" in host else host
+        self.url = f"{'https' if tls else 'http'}://{bracketed}:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         self._timer = threading.Timer(SERVER_LIFETIME, self.stop)
@@ -236,7 +245,7 @@ def slow_loris() -> Iterator[Callable[..., SlowLoris]]:
 
 @pytest.fixture
 def fake_ingest() -> Iterator[Callable[..., FakeIngest]]:
-    """Factory: ``fake_ingest(status=None, headers=None, batches=True, delay=0)`` → a running FakeIngest."""
+    """Factory: ``fake_ingest(status=None, headers=None, batches=True, delay=0, tls=None, host="127.0.0.1")``."""
     servers: list[FakeIngest] = []
 
     def start(**options: Any) -> FakeIngest:

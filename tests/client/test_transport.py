@@ -291,3 +291,13 @@ def test_an_intercepting_proxy_refusing_the_credentials(
     assert uploader.attempt() == "proxy"
     assert proxy.refused == 1 and server.received == [] and len(uploader.queue.entries()) == 1
     assert all("wrong" not in line for line in lines)
+
+
+def test_an_ipv6_loopback_server_directly_and_past_a_proxy(tmp_path: Path, fake_ingest) -> None:  # type: ignore[no-untyped-def]
+    """A server at http://[::1]:port is reached; NO_PROXY=[::1] sends it past a (dead) proxy, as curl does."""
+    server = fake_ingest(host="::1")
+    assert server.url.startswith("http://[::1]:")
+    environ = {"http_proxy": "http://127.0.0.1:9", "no_proxy": "example.org, [::1]"}
+    uploader, ids, _ = setup(tmp_path, server.url, environ, 2)
+    assert uploader.attempt() == "sent"
+    assert server.received == ids
