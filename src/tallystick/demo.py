@@ -31,7 +31,7 @@ import time
 import uuid
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -382,8 +382,16 @@ def _wait_for(url: str, seconds: float) -> None:
             time.sleep(0.1)
 
 
-def send(url: str, sessions: Iterable[dict[str, Any]], *, batch: int = 100, wait_seconds: float = 0) -> Counter[int]:
-    """POST sessions to ``url``'s batch endpoint; counts of the per-session statuses."""
+def send(
+    url: str,
+    sessions: Iterable[dict[str, Any]],
+    *,
+    batch: int = 100,
+    wait_seconds: float = 0,
+    progress: Callable[[Counter[int]], None] | None = None,
+) -> Counter[int]:
+    """POST sessions to ``url``'s batch endpoint; counts of the per-session statuses (also given to
+    ``progress`` after each batch)."""
     import urllib.error
 
     url = url.rstrip("/")
@@ -409,6 +417,8 @@ def send(url: str, sessions: Iterable[dict[str, Any]], *, batch: int = 100, wait
                         f"the ingest service at {url} does not accept application {error['invalidValue']!r}: "
                         f"start it with --app {error['invalidValue']}"
                     )
+        if progress is not None:
+            progress(counts)
     return counts
 
 

@@ -193,3 +193,14 @@ def test_the_command_without_the_server_parts_says_how_to_install_them() -> None
     result = subprocess.run([sys.executable, "-c", code, "--help"], capture_output=True, text=True, timeout=60)
     line = _one_line_error(result)
     assert line.endswith("(msgspec is not installed): pip install 'tallystick[server]'")
+
+
+def test_demo_reports_each_batch_it_sent(ingest_server: Callable[..., IngestServer]) -> None:
+    """demo.send gives its progress callback the running counts after every batch (the CLI shows them on a terminal)."""
+    from tallystick import demo
+
+    server = ingest_server(apps=["demo"])
+    seen: list[int] = []
+    counts = demo.send(server.url, demo.generate(250, seed=4), batch=100, progress=lambda c: seen.append(c[201]))
+    assert seen == [100, 200, 250]
+    assert counts[201] == 250

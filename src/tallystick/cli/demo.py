@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from tallystick.cli.common import DEFAULT_PORT, FMT, CliError
@@ -18,10 +19,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise CliError(
             f"--url {args.url!r} is not an http:// or https:// URL: e.g. --url http://127.0.0.1:{DEFAULT_PORT}"
         )
+
+    def show(counts: Any) -> None:  # on a terminal only: a line on stderr, overwritten
+        sys.stderr.write(f"\r\033[Ksent {sum(counts.values()):,} of {args.sessions:,} sessions ...")
+        sys.stderr.flush()
+
+    busy = sys.stderr.isatty()
     try:
-        counts = demo.send(args.url, demo.generate(args.sessions, seed=args.seed, days=args.days), wait_seconds=5)
+        sessions = demo.generate(args.sessions, seed=args.seed, days=args.days)
+        counts = demo.send(args.url, sessions, wait_seconds=5, progress=show if busy else None)
     except demo.SendError as exc:
         raise CliError(str(exc)) from None
+    finally:
+        if busy:
+            sys.stderr.write("\r\033[K")
     print(f"sent {sum(counts.values()):,} sessions to {args.url}: {demo.describe(counts)}")
     return 0
 
