@@ -272,8 +272,15 @@ def send(
             "Connection: close\r\n\r\n"
         )
         sock.settimeout(_left(deadline))
-        sock.sendall(head.encode("latin-1") + body)
-        return _read_response(_Reader(sock, deadline))
+        try:
+            sock.sendall(head.encode("latin-1") + body)
+            return _read_response(_Reader(sock, deadline))
+        except ConnectionError:
+            if proxy is None or scheme == "https":
+                raise
+            # Plain http through a proxy: the connection is the proxy's, and one that wants credentials
+            # answers 407 and closes before reading the body (the answer lost to the reset).
+            raise ProxyError("the proxy closed the connection (it may want credentials)") from None
     finally:
         sock.close()
 
