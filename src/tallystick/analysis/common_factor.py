@@ -196,32 +196,47 @@ def _z(p: float) -> float:
 
 
 def _clustered(
-    value_users: dict[int, list[int]], per_user: dict[int, list[int]], moments: tuple[float, float, float], n0: int
+    value_users: dict[int, list[int]], per_user: dict[int, list[int]], moments: tuple[int, int, int, int], n0: int
 ) -> Clustered:
     """``Clustered`` of P(case | value) against P(case | not value) in the sample, in time proportional to
-    the users who have the value: the other users' terms come from ``moments`` (Σk², Σkn, Σn² over every user
-    of their cases k and sessions n)."""
-    a_all = sum(v[0] for v in value_users.values())
-    n1 = sum(v[0] + v[1] for v in value_users.values())
-    k_all = sum(u[0] for u in per_user.values())
-    k0 = k_all - a_all
-    p1, p0 = a_all / n1, k0 / n0
-    skk, skn, snn = moments
-    s00 = skk - 2 * p0 * skn + p0 * p0 * snn
-    s11 = s10 = 0.0
-    # In an order that does not depend on the users' keys (engines hash them differently): the same float sums.
-    for (a, bb), (k, c) in sorted((tuple(v), tuple(per_user[user])) for user, v in value_users.items()):
-        n = k + c
-        s00 -= (k - p0 * n) ** 2
-        r1 = a - p1 * (a + bb)
-        r0 = (k - a) - p0 * (n - a - bb)
-        s00 += r0 * r0
-        s11 += r1 * r1
-        s10 += r1 * r0
+    the users who have the value: the other users' terms come from ``moments`` (Σk², Σkn, Σn² and Σk over every
+    user of their cases k and sessions n).
+
+    Each squared residual sum is expanded into sums of integer products (``Σ(a − p·m)² = Σa² − 2p·Σam +
+    p²·Σm²``), added up exactly in any order and combined with the proportions once: the same floats whatever
+    order the users come in (engines hash them differently), without sorting them for each value."""
+    a_all = m_all = 0
+    saa = sam = smm = sax = say = smx = smy = 0
+    dkk, dkn, dnn = moments[0], moments[1], moments[2]  # Σ over users of (k, n) in group 0, adjusted below
+    for user, (a, bb) in value_users.items():
+        k, c = per_user[user]
+        n, m = k + c, a + bb
+        x, y = k - a, n - m  # the user's cases and sessions without the value
+        a_all += a
+        m_all += m
+        saa += a * a
+        sam += a * m
+        smm += m * m
+        sax += a * x
+        say += a * y
+        smx += m * x
+        smy += m * y
+        dkk += x * x - k * k
+        dkn += x * y - k * n
+        dnn += y * y - n * n
+    p1, p0 = a_all / m_all, (moments[3] - a_all) / n0
+    s11 = saa - 2 * p1 * sam + p1 * p1 * smm
+    s00 = dkk - 2 * p0 * dkn + p0 * p0 * dnn
+    s10 = sax - p0 * say - p1 * smx + p1 * p0 * smy
     g = len(per_user)
     correction = g / (g - 1) if g > 1 else 1.0
     return Clustered(
-        p1, p0, correction * s11 / (n1 * n1), correction * max(0.0, s00) / (n0 * n0), correction * s10 / (n1 * n0), g
+        p1,
+        p0,
+        correction * max(0.0, s11) / (m_all * m_all),
+        correction * max(0.0, s00) / (n0 * n0),
+        correction * s10 / (m_all * n0),
+        g,
     )
 
 
@@ -243,9 +258,10 @@ def _test(sample: _Sample) -> list[Tested]:
     est_total = n_cases * sample.case_weight + n_controls * sample.control_weight
     rate = n_cases * sample.case_weight / est_total
     moments = (
-        float(sum(k * k for k, _ in per_user.values())),
-        float(sum(k * (k + c) for k, c in per_user.values())),
-        float(sum((k + c) ** 2 for k, c in per_user.values())),
+        sum(k * k for k, _ in per_user.values()),
+        sum(k * (k + c) for k, c in per_user.values()),
+        sum((k + c) ** 2 for k, c in per_user.values()),
+        n_cases,
     )
     values_per_key: Counter[str] = Counter(key for key, _ in by_value)
     tested: list[Tested] = []
