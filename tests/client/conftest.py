@@ -153,17 +153,17 @@ class FakeIngest:
         return Handler
 
 
-class BlackHole:
-    """A socket that accepts connections and never answers."""
+class AcceptLoop:
+    """A socket on 127.0.0.1 accepting connections until stopped (or ``SERVER_LIFETIME``); each goes to
+    ``connected``, by default ``serve`` on a thread of its own. Subclasses call ``listen`` last in ``__init__``."""
 
-    def __init__(self) -> None:
+    def listen(self) -> None:
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
         self._socket.listen(128)
         self._socket.settimeout(0.05)
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-        self.accepted = 0
-        self._held: list[socket.socket] = []
+        self.port: int = self._socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
         self._stop = threading.Event()
         self._deadline = time.monotonic() + SERVER_LIFETIME
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -175,43 +175,50 @@ class BlackHole:
                 connection, _ = self._socket.accept()
             except OSError:
                 continue
-            self.accepted += 1
-            self._held.append(connection)
-        for connection in self._held:
-            connection.close()
+            self.connected(connection)
+        self.closing()
         self._socket.close()
+
+    def connected(self, connection: socket.socket) -> None:
+        threading.Thread(target=self.serve, args=(connection,), daemon=True).start()
+
+    def serve(self, connection: socket.socket) -> None:
+        connection.close()
+
+    def closing(self) -> None:
+        """The loop has ended."""
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
 
 
-class SlowLoris:
+class BlackHole(AcceptLoop):
+    """A socket that accepts connections and never answers."""
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self._held: list[socket.socket] = []
+        self.listen()
+
+    def connected(self, connection: socket.socket) -> None:
+        self.accepted += 1
+        self._held.append(connection)
+
+    def closing(self) -> None:
+        for connection in self._held:
+            connection.close()
+
+
+class SlowLoris(AcceptLoop):
     """A server (or a proxy) that reads a request, then drips ``answer`` one byte every ``pause`` seconds."""
 
     def __init__(self, answer: bytes, pause: float = 0.2) -> None:
         self.answer = answer
         self.pause = pause
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self._socket.listen(16)
-        self._socket.settimeout(0.05)
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-        self._stop = threading.Event()
-        self._deadline = time.monotonic() + SERVER_LIFETIME
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self.listen()
 
-    def _run(self) -> None:
-        while not self._stop.is_set() and time.monotonic() < self._deadline:
-            try:
-                connection, _ = self._socket.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._drip, args=(connection,), daemon=True).start()
-        self._socket.close()
-
-    def _drip(self, connection: socket.socket) -> None:
+    def serve(self, connection: socket.socket) -> None:
         with connection:
             try:
                 connection.settimeout(5)
@@ -222,10 +229,6 @@ class SlowLoris:
                     connection.sendall(bytes([byte]))
             except OSError:
                 return
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -476,7 +479,7 @@ def tinyproxy(tmp_path: Path) -> Iterator[Callable[..., TinyProxy]]:
         proxy.stop()
 
 
-class InterceptingProxy:
+class InterceptingProxy(AcceptLoop):
     """A corporate proxy that intercepts TLS: Basic auth on CONNECT, then it answers the TLS handshake itself
     with a certificate for the requested host issued by its own CA (the one corporate users are told to
     trust), and relays the decrypted request to the real server over TLS it verifies with ``upstream_ca``.
@@ -496,50 +499,27 @@ class InterceptingProxy:
         self._expected = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
         self.intercepted: list[str] = []  # the decrypted request lines, e.g. "PUT /v1/sessions HTTP/1.1"
         self.refused = 0  # CONNECTs without the right credentials
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self._socket.listen(16)
-        self._socket.settimeout(0.05)
-        self.port = self._socket.getsockname()[1]
-        self._stop = threading.Event()
-        self._deadline = time.monotonic() + SERVER_LIFETIME
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self.listen()
 
-    def _run(self) -> None:
-        while not self._stop.is_set() and time.monotonic() < self._deadline:
-            try:
-                connection, _ = self._socket.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
-        self._socket.close()
-
-    def _serve(self, client: socket.socket) -> None:
+    def serve(self, connection: socket.socket) -> None:
+        client = connection
         try:
             client.settimeout(10)
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = client.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
-            lines = head.decode("latin-1").split("\r\n")
-            method, target = lines[0].split()[:2]
-            headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-            if method != "CONNECT" or headers.get("proxy-authorization") != self._expected:
+            head = self._read_head(client)
+            if head is None:
+                return
+            method, target = head.split(b"\r\n", 1)[0].decode("latin-1").split()[:2]
+            authorization = dict(self._header_items(head)).get("proxy-authorization")
+            if method != "CONNECT" or authorization != self._expected:
                 self.refused += 1
                 client.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
                 return
             host, _, port = target.rpartition(":")
             client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
             inner = self._server_context.wrap_socket(client, server_side=True)
-            request = b""
-            while b"\r\n\r\n" not in request:
-                chunk = inner.recv(65536)
-                if not chunk:
-                    return
-                request += chunk
+            request = self._read_head(inner)
+            if request is None:
+                return
             length = int(next((v for k, v in self._header_items(request) if k == "content-length"), "0"))
             while len(request) - request.index(b"\r\n\r\n") - 4 < length:
                 request += inner.recv(65536)
@@ -556,13 +536,20 @@ class InterceptingProxy:
             client.close()
 
     @staticmethod
+    def _read_head(sock: socket.socket) -> bytes | None:
+        """Bytes up to and including the blank line after the headers (and what came with them); None at EOF."""
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return None
+            head += chunk
+        return head
+
+    @staticmethod
     def _header_items(request: bytes) -> list[tuple[str, str]]:
         lines = request.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")[1:]
         return [(k.strip().lower(), v.strip()) for k, _, v in (line.partition(":") for line in lines)]
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
 
 
 @pytest.fixture
