@@ -283,7 +283,6 @@ def test_a_recording_run_loads_only_what_records_and_queues(tmp_path: Path, uplo
         "tallystick.client._client",
         "tallystick.client._config",
         "tallystick.client._consent",
-        "tallystick.client._erasure",
         "tallystick.client._queue",
         "tallystick.client._session",
         *starter,

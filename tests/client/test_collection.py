@@ -114,22 +114,22 @@ def test_the_erasure_secret_is_made_once_per_user_id_and_forget_queues_one_reque
     """One secret per user ID, read back after; forget queues a request for each and deletes the secrets."""
     import json
 
-    from tallystick.client import _erasure
+    from tallystick.client import _queue
     from tallystick.schema._rules import erasure_commitment
 
     user, other = "0b8f6a6e-3c1d-4e7a-9a51-2f0c5d8e9b14", "1b8f6a6e-3c1d-4e7a-9a51-2f0c5d8e9b14"
-    first = _erasure.commitment_for(str(tmp_path), user)
-    assert first is not None and _erasure.commitment_for(str(tmp_path), user) == first
-    assert (tmp_path / _erasure.SECRET_FILE).stat().st_mode & 0o077 == 0
-    second = _erasure.commitment_for(str(tmp_path), other)  # a new ID (telemetry disabled, allowed again)
+    first = _queue.commitment_for(str(tmp_path), user)
+    assert first is not None and _queue.commitment_for(str(tmp_path), user) == first
+    assert (tmp_path / _queue.SECRET_FILE).stat().st_mode & 0o077 == 0
+    second = _queue.commitment_for(str(tmp_path), other)  # a new ID (telemetry disabled, allowed again)
     assert second not in (None, first)
-    assert _erasure.commitment_for(str(tmp_path), user) == first  # the old ID's secret is kept
-    assert _erasure.queue_requests(str(tmp_path), 1.0e9) == [user, other]
-    assert not (tmp_path / _erasure.SECRET_FILE).exists()
-    waiting = _erasure.waiting(str(tmp_path))
-    assert len(waiting) == 2 and all(_erasure.is_request(os.path.basename(p)) for p in waiting)
+    assert _queue.commitment_for(str(tmp_path), user) == first  # the old ID's secret is kept
+    assert _queue.queue_erasure_requests(str(tmp_path), 1.0e9) == [user, other]
+    assert not (tmp_path / _queue.SECRET_FILE).exists()
+    waiting = _queue.erasures_waiting(str(tmp_path))
+    assert len(waiting) == 2 and all(_queue.is_erasure_request(os.path.basename(p)) for p in waiting)
     requests = {json.loads(Path(p).read_bytes())["userId"]: json.loads(Path(p).read_bytes()) for p in waiting}
     assert erasure_commitment(user, requests[user]["secret"]) == first
     assert erasure_commitment(other, requests[other]["secret"]) == second
-    assert _erasure.sweep(str(tmp_path), 30 * 86400.0, 1.0e9 + 31 * 86400.0) == 2
-    assert _erasure.waiting(str(tmp_path)) == []
+    assert _queue.sweep_erasures(str(tmp_path), 30 * 86400.0, 1.0e9 + 31 * 86400.0) == 2
+    assert _queue.erasures_waiting(str(tmp_path)) == []

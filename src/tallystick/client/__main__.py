@@ -74,9 +74,9 @@ def report(config: Config, data_dir: str, as_json: bool) -> str:
     except OSError:
         user_id = None
     state = _queue.read_state(data_dir)
-    from tallystick.client import _collection, _erasure
+    from tallystick.client import _collection
 
-    erasures = len(_erasure.waiting(data_dir))
+    erasures = len(_queue.erasures_waiting(data_dir))
     covered = _collection.read(os.path.join(data_dir, _collection.COVERS_FILE))
     latest = _collection.read(os.path.join(data_dir, _collection.COLLECTION_FILE))
     not_covered = sorted(latest - covered) if covered is not None and latest is not None else []

@@ -163,7 +163,7 @@ class Client:
         self.ci = ci_system(environ) is not None
         self._sweep()  # whatever the consent: nothing queued outlives its age, even if never sent
         if not (config.local_only or self.debug) and self._erasures_waiting():
-            self._send_erasures()  # whatever the consent: the user asked for it (``_erasure.py``)
+            self._send_erasures()  # whatever the consent: the user asked for it (see DESIGN.md)
         stored = _consent.read_state(self.consent_path)
         tty = _consent.isatty(config.log)
         self.decision = decision = _consent.decide(stored, environ, prefix, stderr_tty=tty, ci=self.ci)
@@ -216,9 +216,7 @@ class Client:
                 )
 
     def _erasures_waiting(self) -> bool:
-        from tallystick.client import _erasure
-
-        return bool(_erasure.waiting(self.data_dir))
+        return bool(_queue.erasures_waiting(self.data_dir))
 
     def _send_erasures(self) -> None:
         """Start the upload process for waiting erasure requests (a back-off after failures still applies)."""
@@ -259,9 +257,7 @@ class Client:
         self.session = session
         if self.sink is not None:
             return
-        from tallystick.client import _erasure
-
-        commitment = _erasure.commitment_for(self.data_dir, user_id)
+        commitment = _queue.commitment_for(self.data_dir, user_id)
         if commitment is not None:
             session.set_attributes({_rules.ERASURE_COMMITMENT_ATTRIBUTE: commitment}, internal=True)
         if self._sends() and self.waiting and not self._spawns():
@@ -403,10 +399,8 @@ class Client:
         """
         if self.sink is not None or not self.data_dir:
             return []
-        from tallystick.client import _erasure
-
         os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
-        erased = _erasure.queue_requests(self.data_dir, self.config.clock())
+        erased = _queue.queue_erasure_requests(self.data_dir, self.config.clock())
         self.session = None
         if self.uploader is not None:
             self.uploader.stopped = True

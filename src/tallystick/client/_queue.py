@@ -1,4 +1,4 @@
-"""The data directory on disk: atomic files, the upload queue, and the upload schedule beside it.
+"""The data directory on disk: atomic files, the upload queue, the upload schedule, the erasure secret.
 
 The queue is one JSON file per session in ``<data dir>/queue``. See DESIGN.md beside
 this file for the steps and the races. In short: files appear only by atomic rename
@@ -18,9 +18,28 @@ Host runs only read it (one small file, no lock); the upload process claims an
 attempt under ``upload.lock`` by writing ``next`` as if the attempt will fail, so
 every run that starts meanwhile sees a back-off and starts nothing.
 
-One module for all three: a recording run needs each of them (it sweeps and writes the
-queue and reads the schedule), and every module it loads costs the host tool a fixed
-part of a millisecond.
+The erasure secret, and the erasure requests ``forget`` queues. Beside ``user-id`` the
+client keeps ``erasure-secret`` (mode 0600): one line ``<userId> <secret> <commitment>``
+per user ID. The secret is 32 random bytes as hex, made with the user ID it belongs to;
+the commitment (``_rules.erasure_commitment``) is computed once then and kept, so a run
+reads one small file and hashes nothing. Disabling telemetry rotates the user ID but
+keeps the old ID's line, so a later ``forget`` still erases what was sent under it.
+Sessions sent before the client had a secret carry no commitment and cannot be erased
+this way (the maintainer's ``delete-user`` can).
+
+``forget`` writes ``{"userId", "secret"}`` for every kept line as an *erasure request*
+file into ``<data dir>/erasures/`` (atomically, like a queued session), then the caller
+deletes ``user-id``; ``erasure-secret`` is deleted too: each secret leaves the machine
+exactly once, in its request. The upload process sends waiting requests before any
+session, whatever the consent (an erasure records nothing), and keeps each until
+the server answers 202; a request the server calls malformed (400/413/415/422) is
+dropped and counted; like sessions, requests older than ``max_age_days`` are
+dropped unsent. Any run of the tool with a server to send to starts the upload
+process while a request waits (see ``_client.py`` and ``_uploader.py``).
+
+One module for all of these: a recording run needs each of them (it sweeps and writes
+the queue, reads the schedule and the erasure commitment), and every module it loads
+costs the host tool a fixed part of a millisecond.
 """
 
 # ruff: noqa: SIM105  (contextlib would cost import time on the host's exit path)
@@ -345,6 +364,101 @@ class Queue:
 
         os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
         atomic_write(self.drops_path, json.dumps(drops, sort_keys=True).encode(), sync=False)
+
+
+# -- erasure requests and the secret (``forget``) -------------------------------------
+
+SECRET_FILE = "erasure-secret"  # noqa: S105  (a file name, not a password)
+MAX_KEPT_SECRETS = 20  # secrets of earlier user IDs kept (telemetry disabled, then allowed again), newest last
+ERASURES_DIRECTORY = "erasures"
+ERASURE_PREFIX = "erasure-"
+
+
+def commitment_for(data_dir: str, user_id: str) -> str | None:
+    """The commitment to this installation's secret for ``user_id``, made (with the secret) on first use."""
+    path = os.path.join(data_dir, SECRET_FILE)
+    known = read_secrets(path)
+    for line in known:
+        if line[0] == user_id:
+            return line[2]
+    from tallystick.schema import _rules  # loaded already when a session records
+
+    secret = os.urandom(32).hex()
+    commitment = _rules.erasure_commitment(user_id, secret)
+    lines = [*known[-(MAX_KEPT_SECRETS - 1) :], (user_id, secret, commitment)]
+    try:
+        atomic_write(path, "".join(f"{u} {s} {c}\n" for u, s, c in lines).encode())
+    except OSError:
+        return None  # without a kept secret the commitment would prove nothing later: send none
+    return commitment
+
+
+def read_secrets(path: str) -> list[tuple[str, str, str]]:
+    """The (user ID, secret, commitment) lines of a secret file that are well formed."""
+    data = read_bytes(path, 64 * 1024)
+    if data is None:
+        return []
+    from tallystick.schema import _rules
+
+    found = []
+    for line in data.decode("ascii", "replace").splitlines():
+        parts = line.split()
+        if len(parts) == 3 and _rules.is_erasure_secret(parts[1]) and _rules.is_erasure_secret(parts[2]):
+            found.append((parts[0], parts[1], parts[2]))
+    return found
+
+
+def erasure_request_bodies(data_dir: str) -> list[tuple[str, bytes]]:
+    """(user ID, erasure request) for every user ID this installation keeps a secret for."""
+    return [
+        (user_id, f'{{"userId":"{user_id}","secret":"{secret}"}}'.encode())
+        for user_id, secret, _ in read_secrets(os.path.join(data_dir, SECRET_FILE))
+    ]
+
+
+def erasure_request_file_name(now: float, user_id: str) -> str:
+    """Queue file name of an erasure request (the uploader picks these out and sends them first)."""
+    return f"{ERASURE_PREFIX}{int(now * 1000):013d}-{user_id}.json"
+
+
+def is_erasure_request(name: str) -> bool:
+    return name.startswith(ERASURE_PREFIX)
+
+
+def erasures_directory(data_dir: str) -> str:
+    return os.path.join(data_dir, ERASURES_DIRECTORY)
+
+
+def queue_erasure_requests(data_dir: str, now: float) -> list[str]:
+    """Write an erasure request to ``erasures/`` for every kept secret, then delete the secrets; the user IDs."""
+    bodies = erasure_request_bodies(data_dir)
+    if bodies:
+        folder = erasures_directory(data_dir)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        for user_id, body in bodies:
+            atomic_write(os.path.join(folder, erasure_request_file_name(now, user_id)), body)
+    remove(os.path.join(data_dir, SECRET_FILE))
+    return [user_id for user_id, _ in bodies]
+
+
+def erasures_waiting(data_dir: str) -> list[str]:
+    """Paths of the erasure requests waiting to be sent, oldest first (one ``listdir``; none: no directory)."""
+    folder = erasures_directory(data_dir)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return [os.path.join(folder, n) for n in sorted(names) if is_erasure_request(n) and n.endswith(".json")]
+
+
+def sweep_erasures(data_dir: str, max_age_seconds: float, now: float) -> int:
+    """Delete waiting requests older than ``max_age_seconds`` (by the time in their name); how many."""
+    removed = 0
+    for path in erasures_waiting(data_dir):
+        millis = os.path.basename(path)[len(ERASURE_PREFIX) :].partition("-")[0]
+        if millis.isdigit() and now - int(millis) / 1000 > max_age_seconds and remove(path):
+            removed += 1
+    return removed
 
 
 # -- the upload schedule (upload-state) ------------------------------------------------

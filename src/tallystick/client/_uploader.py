@@ -11,7 +11,7 @@ import _thread
 import os
 import time
 
-from tallystick.client import _erasure, _queue
+from tallystick.client import _queue
 from tallystick.schema._rules import MAX_BATCH_SESSIONS, MAX_BODY_BYTES
 
 TYPE_CHECKING = False
@@ -203,7 +203,7 @@ class Uploader:
             if continuing and state.outcome != _queue.SENT:
                 return "skipped"
             # A waiting erasure request is not held back by the pause after a success (back-offs apply).
-            erasing = state.outcome == _queue.SENT and bool(_erasure.waiting(data_dir))
+            erasing = state.outcome == _queue.SENT and bool(_queue.erasures_waiting(data_dir))
             due = _queue.due(state, now, ci=self.ci, interval=self.config.upload_interval)
             if not continuing and not erasing and not due:
                 self._log(f"not due before {time.ctime(state.next)} ({state.outcome or 'waiting'})")
@@ -307,12 +307,12 @@ class Uploader:
         return STOP
 
     def _send_erasures(self) -> str:
-        """Send each waiting erasure request (``_erasure.py``); consent is not asked: an erasure records nothing."""
+        """Send each waiting erasure request (``_queue.py``); consent is not asked: an erasure records nothing."""
         data_dir = self.queue.data_dir
-        dropped = _erasure.sweep(data_dir, self.queue.max_age_seconds, self.config.clock())
+        dropped = _queue.sweep_erasures(data_dir, self.queue.max_age_seconds, self.config.clock())
         if dropped:
             self._count("erasureExpired", dropped)
-        for path in _erasure.waiting(data_dir):
+        for path in _queue.erasures_waiting(data_dir):
             body = _queue.read_bytes(path, 4096)
             if body is None:
                 continue
