@@ -8,6 +8,7 @@ or a page wider than the screen fails here.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -114,3 +115,22 @@ def test_overview_tiles_show_the_whole_period_and_last_arrival(
     assert any(" to " in t and t.count("-") == 4 for t in texts), texts
     assert any(t.endswith("UTC") for t in texts), texts
     assert not any(t["clipped"] for t in seen["tiles"])
+
+
+def test_the_digest_html_fits_a_phone(served: Served, pages: dict[str, Any], tmp_path: Path) -> None:
+    """`tallystick digest --html` opened on a phone: charts and tables within the screen's width."""
+    from tallystick.analysis import digest
+    from tallystick.warehouse import open_warehouse
+
+    warehouse = open_warehouse(served.warehouse, read_only=True)
+    try:
+        text = digest.html(digest.build(warehouse, "demo", until=None, days=7))
+    finally:
+        warehouse.close()
+    path = tmp_path / "digest.html"
+    path.write_text(text, encoding="utf-8")
+    page = pages["phone"]
+    page.goto(path.as_uri())
+    assert page.locator("figure svg").count() >= 1
+    width, viewport = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width <= viewport

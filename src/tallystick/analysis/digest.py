@@ -331,10 +331,14 @@ def html(d: Digest) -> str:
     esc = html_lib.escape
     parts = [
         "<!doctype html><html lang=en><meta charset=utf-8>",
+        "<meta name=viewport content='width=device-width,initial-scale=1'>",  # a phone's width, not 980 px
         f"<title>{esc(d.app)}: digest for {esc(_period(d.period))}</title>",
         "<style>body{font:15px/1.5 system-ui,sans-serif;max-width:760px;margin:2rem auto;padding:0 1rem;color:#1d2733}"
         "table{border-collapse:collapse;width:100%;margin:0.5rem 0 1.5rem}td,th{text-align:left;padding:0.3rem 0.5rem;"
-        "border-bottom:1px solid #d9dee4}li{margin:0.3rem 0}.moved{color:#a4461b;font-weight:600}</style>",
+        "border-bottom:1px solid #d9dee4}li{margin:0.3rem 0}.moved{color:#a4461b;font-weight:600}"
+        "figure{margin:1rem 0}figure svg{max-width:100%;height:auto}"
+        # On a phone: charts shrink to the width, tables tighten.
+        "@media (max-width:480px){table{font-size:13px}td,th{padding:0.3rem 0.25rem}}</style>",
         f"<h1>{esc(d.app)}: digest for {esc(_period(d.period))}</h1>",
         f"<p>Compared with {esc(_period(d.previous))}.</p><ul>",
         *(f"<li>{esc(h)}</li>" for h in d.headlines()),
