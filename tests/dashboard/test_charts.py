@@ -44,3 +44,16 @@ def test_an_analysis_line_chart_gives_each_series_its_own_colour(series: int, sc
     spec = line_chart(table, "day", "share", "version", title="t")
     layer = spec.get("encoding") or spec["layer"][0]["encoding"]
     assert layer["color"].get("scale", {}).get("scheme") == scheme
+
+
+def test_error_types_are_lines_not_stacked_bars() -> None:
+    """Each error type is its own line: stacked shares would add a session with two types twice."""
+    from datetime import date
+
+    ov = _new_app()
+    ov.errors = [
+        {"week": date(2026, 1, 5 + 7 * w).isoformat(), "type": t, "share": 0.02} for w in range(3) for t in ("A", "B")
+    ]
+    spec = charts.errors(ov)
+    assert spec["mark"]["type"] == "line"
+    assert "stack" not in spec["encoding"]["y"]

@@ -149,14 +149,17 @@ def versions(ov: Overview) -> Spec:
 
 def errors(ov: Overview) -> Spec:
     """Share of sessions with an error event, per week and event type."""
-    spec = _base("Errors (share of sessions with an error event, per week)", "Weekly error rate by event type")
+    spec = _base("Errors (share of sessions with each error event, per week)", "Weekly error rate by event type")
     if not ov.errors or not any(row.get("share") for row in ov.errors):
         return _empty(spec, "No error events in this period")
     spec["data"] = {"values": ov.errors}
-    spec["mark"] = {"type": "bar"}
+    # A line per event type, not stacked bars: a session can have two types, so stacked shares
+    # would add up to more than the share of sessions with an error.
+    weeks = len({row["week"] for row in ov.errors})
+    spec["mark"] = {"type": "line", "point": True} if weeks < SPARSE else {"type": "line", "interpolate": "monotone"}
     spec["encoding"] = {
         "x": {**_x("week"), "timeUnit": "utcyearweek"},
-        "y": {"field": "share", "type": "quantitative", "stack": "zero", "title": None, "axis": {"format": ".1%"}},
+        "y": {"field": "share", "type": "quantitative", "title": None, "axis": {"format": ".1%"}},
         "color": {"field": "type", "type": "nominal", "title": "event", "scale": {"scheme": "set2"}},
         "tooltip": [
             {"field": "week", "type": "temporal", "timeUnit": "utcyearmonthdate", "title": "week of"},
