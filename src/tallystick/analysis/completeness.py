@@ -138,13 +138,18 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     )
 
 
+def _hours(h: float) -> str:
+    return "an hour" if h == 1 else f"{h:g} h"
+
+
 def headline(s: dict[str, Any]) -> str:
     """The answer in words, from the summary alone."""
     median, p90 = s["median_delay_hours"], s["p90_delay_hours"]
     if median is None:
         return "Not enough history yet to estimate how complete recent days are."
-    within = f" (90 % within {p90:g} h)" if p90 is not None else ""
-    text = f"Sessions arrive a median of {median:g} h after they end{within}."
+    # Delays are counted in whole hours: a median of "1" means within the first hour, not an hour late.
+    within = f" (90 % within {_hours(p90)})" if p90 is not None and p90 != median else ""
+    text = f"Half the sessions arrive within {_hours(median)} of their end{within}."
     recent = sorted(s["completeness"].items())
     if s["incomplete_days"] and recent:
         day, share = recent[-1]
