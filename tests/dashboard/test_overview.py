@@ -34,3 +34,16 @@ def test_overview_says_how_it_estimated_completeness(served: Served) -> None:
     """The overview page states how the shading was estimated."""
     status, _, body = served.request("GET", "/")
     assert status == 200 and b"arrival lags" in body
+
+
+def test_overview_errors_have_every_week_for_every_type(served: Served) -> None:
+    """Each error type has a row for every week with sessions, 0 where it had none (a line dips, never bridges)."""
+    from tallystick.dashboard.overview import overview
+    from tallystick.dashboard.reader import Reader
+
+    errors = Reader(served.warehouse).run(lambda con: overview(con, "demo")).errors
+    weeks = {row["week"] for row in errors}
+    types = {row["type"] for row in errors}
+    assert len(types) >= 2
+    assert sorted((row["week"], row["type"]) for row in errors) == sorted((w, t) for w in weeks for t in types)
+    assert any(row["share"] == 0 for row in errors), "some week of the demo has no event of some error type"

@@ -147,7 +147,14 @@ def overview(con: Connection, wanted_app: str | None) -> Overview:
         f'WHERE "applicationId" = ? AND {ERROR_TYPES_SQL} GROUP BY week, type ORDER BY week, type',
         [app],
     ).rows
+    # Every week with sessions gets a row per type, 0 where it had none: a line drawn per type
+    # must dip to zero there, not bridge the week as if it had the neighbours' rate.
+    counts = {(w, t): int(n) for w, t, n in errors}
+    types = sorted({t for _, t in counts})
     result.errors = [
-        {"week": w.isoformat(), "type": t, "share": round(int(n) / weekly[w], 5)} for w, t, n in errors if weekly.get(w)
+        {"week": w.isoformat(), "type": t, "share": round(counts.get((w, t), 0) / weekly[w], 5)}
+        for w in sorted(weekly)
+        for t in types
+        if weekly[w]
     ]
     return result
