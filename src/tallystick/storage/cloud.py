@@ -18,6 +18,7 @@ turns on plain HTTP, which only an emulator or a private network should need.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Callable
@@ -180,7 +181,9 @@ def open_bucket(url: str) -> BucketStore:
     for key, value in pairs:
         if key not in kind.keys:
             allowed = ", ".join(sorted(kind.keys))
-            raise InvalidStorageUrl(f"unknown setting {key!r} in a {scheme}:// URL: use one of {allowed}")
+            close = difflib.get_close_matches(key, kind.keys, n=1)
+            meant = f" (did you mean {close[0]}?)" if close else ""
+            raise InvalidStorageUrl(f"unknown setting {key!r} in the {scheme}:// URL{meant}: use one of {allowed}")
         if key in _BOOL_KEYS:
             if value.lower() not in ("true", "false", "1", "0"):
                 raise InvalidStorageUrl(f"setting {key!r} must be true or false, not {value!r}")
