@@ -12,6 +12,8 @@ several set-ups, interleaved, and prints the median wall and CPU time of each:
 - bare ``python -c pass`` (the interpreter's own start-up);
 - the tool with a no-op stand-in for ``tallystick.client`` (the tool's own cost);
 - the tool with telemetry disabled (``DO_NOT_TRACK=1``; the client is imported);
+- a minimal tool (it imports only the client, no ``json`` or ``argparse`` of its own),
+  telemetry disabled and on with no upload due: what the client itself imports shows;
 - telemetry on, no upload due: import + record + queue write (turned on for the run by
   ``MYTOOL_TELEMETRY=1``), and the same turned on by a stored "allowed" (``mytool telemetry
   allow``: how most users run it; it adds the check of what the choice covers);
@@ -58,6 +60,15 @@ BACKOFF_RUNS = 20
 # After a run that starts the upload process: the measured cost is the tool's, and on a user's machine the
 # next run rarely starts within this time, so the upload process's start-up should not land on it here.
 SETTLE = 0.3
+
+# A tool that imports nothing but the client (mytool imports argparse and json, which hide what the client imports).
+MINIMAL = """import os
+import tallystick.client as telemetry
+url = os.environ.get("MYTOOL_TELEMETRY_URL", "https://telemetry.example.org")
+telemetry.configure(telemetry.Config("mytool", "1.4.0", url))
+with telemetry.span("Greet"):
+    telemetry.event("UpdateNudgeShown", latestVersion="2.1")
+"""
 
 STUB = """
 class Config:
@@ -283,6 +294,8 @@ def main() -> int:
         base = {k: v for k, v in os.environ.items() if k not in steering and not k.upper().endswith("_PROXY")}
         base.update(HOME=str(work / "home"), MYTOOL_TELEMETRY="1")
         tool = [str(python), str(EXAMPLE), "hello", "Ada"]
+        (work / "minimal.py").write_text(MINIMAL)
+        minimal = [str(python), str(work / "minimal.py")]
         https_url = f"https://127.0.0.1:{server.server_address[1]}"
 
         def data(name: str) -> tuple[dict[str, str], Path]:
@@ -291,6 +304,7 @@ def main() -> int:
 
         on, on_dir = data("on")
         allowed, allowed_dir = data("allowed")
+        bare_on, bare_on_dir = data("minimal")
         allowed = {k: v for k, v in allowed.items() if k != "MYTOOL_TELEMETRY"}  # the stored choice decides
         https, https_dir = data("https")
         steady, steady_dir = data("steady")
@@ -305,6 +319,10 @@ def main() -> int:
             ),
             "on by a stored 'allowed', no upload due": Setup(
                 tool, {**allowed, "MYTOOL_TELEMETRY_URL": https_url}, allowed_dir, "allowed"
+            ),
+            "minimal tool, telemetry disabled": Setup(minimal, {**base, "DO_NOT_TRACK": "1"}),
+            "minimal tool, on, no upload due": Setup(
+                minimal, {**bare_on, "MYTOOL_TELEMETRY_URL": https_url}, bare_on_dir, "empty"
             ),
             "on, HTTPS steady state, default schedule": Setup(
                 tool, {**steady, "MYTOOL_TELEMETRY_URL": https_url, "SSL_CERT_FILE": str(ca_file)}, steady_dir, "seed"
@@ -414,6 +432,8 @@ def _report(
               f"  (ratio to the tool alone {ratio:.3f})")  # fmt: skip
     stored = paired("on by a stored 'allowed', no upload due", off)
     print(f"{'  the same, on by a stored allowed (most users)':52} {stored:+6.1f} ms  (vs DO_NOT_TRACK=1)")
+    alone = paired("minimal tool, on, no upload due", "minimal tool, telemetry disabled")
+    print(f"{'  the same, a tool importing only the client':52} {alone:+6.1f} ms  (vs its DO_NOT_TRACK=1 run)")
     for label, name in (
         ("  telemetry disabled vs a no-op stand-in", off),
         ("  stricter: no upload due vs a no-op stand-in", on),
