@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +21,47 @@ from tallystick.warehouse.loader import Loader
 from warehouse.conftest import put
 
 
-def _loaded(tmp_path: Path, n: int = 400) -> DuckDBWarehouse:
-    store = LocalStore(tmp_path / "store")
+def _load(directory: Path, n: int) -> Path:
+    """``n`` demo sessions loaded into ``directory/wh.duckdb`` and rolled up; the file's path."""
+    store = LocalStore(directory / "store")
     for s in demo.generate(n, users=40, seed=5):
         put(store, s)
-    warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb")
+    warehouse = DuckDBWarehouse(directory / "wh.duckdb")
     Loader(store, warehouse, workers=0).run()
     assert not rollup.is_fresh(warehouse, "'demo'")  # loading alone leaves derived tables to their step
     rollup.refresh(warehouse)
-    return warehouse
+    warehouse.close()
+    return directory / "wh.duckdb"
 
 
-def test_refresh_after_a_load_is_fresh_and_idempotent(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def loaded_files(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], Path]:
+    """Factory: the warehouse file of ``n`` sessions, loaded once per size for the whole module (loading is
+    most of each test's time); tests change only their own copy."""
+    built: dict[int, Path] = {}
+
+    def get(n: int) -> Path:
+        if n not in built:
+            built[n] = _load(tmp_path_factory.mktemp(f"rollup-{n}"), n)
+        return built[n]
+
+    return get
+
+
+@pytest.fixture
+def loaded(loaded_files: Callable[[int], Path], tmp_path: Path) -> Callable[..., DuckDBWarehouse]:
+    """Factory: ``loaded(n=400)`` opens this test's own copy (``tmp_path/wh.duckdb``) of a loaded warehouse."""
+
+    def open_copy(n: int = 400) -> DuckDBWarehouse:
+        shutil.copyfile(loaded_files(n), tmp_path / "wh.duckdb")  # closed, so checkpointed: no WAL beside it
+        return DuckDBWarehouse(tmp_path / "wh.duckdb")
+
+    return open_copy
+
+
+def test_refresh_after_a_load_is_fresh_and_idempotent(loaded: Callable[..., DuckDBWarehouse]) -> None:
     """After a load and a refresh the rollup is fresh, a second refresh redoes no day, and it counts every session."""
-    warehouse = _loaded(tmp_path)
+    warehouse = loaded()
     assert rollup.is_fresh(warehouse, "'demo'")
     assert rollup.refresh(warehouse) == 0
     total = warehouse.query(f"SELECT sum(sessions) FROM {rollup.TABLE}").rows[0][0]
@@ -40,9 +69,9 @@ def test_refresh_after_a_load_is_fresh_and_idempotent(tmp_path: Path) -> None:
     warehouse.close()
 
 
-def test_stale_after_a_delete_until_refreshed(tmp_path: Path) -> None:
+def test_stale_after_a_delete_until_refreshed(loaded: Callable[..., DuckDBWarehouse]) -> None:
     """Deleting sessions makes the rollup stale (analyses stop using it); a refresh redoes only that day."""
-    warehouse = _loaded(tmp_path)
+    warehouse = loaded()
     day = warehouse.query('SELECT min(CAST("sessionStartTime" AS DATE)) FROM sessions').rows[0][0]
     warehouse.delete_sessions(f"CAST(\"sessionStartTime\" AS DATE) = DATE '{day}'")
     assert not rollup.is_fresh(warehouse, "'demo'")
@@ -86,9 +115,9 @@ FILTERED_CASES = [
 ]
 
 
-def test_analyses_answer_alike_with_and_without_the_rollup(tmp_path: Path) -> None:
+def test_analyses_answer_alike_with_and_without_the_rollup(loaded: Callable[..., DuckDBWarehouse]) -> None:
     """Analyses that read the rollup give what they give from ``sessions`` (rollup dropped), filters included."""
-    warehouse = _loaded(tmp_path, 1500)
+    warehouse = loaded(1500)
     scopes = [
         Scope("demo"),
         Scope("demo", where=(Filter("shell", "fish"),)),
@@ -112,10 +141,12 @@ def _spans(warehouse: DuckDBWarehouse, scope: Scope) -> int:
     return sum(row[2] for row in report.table("by_version").rows)
 
 
-def test_filters_restrict_events_and_spans_through_the_typed_columns_while_fresh(tmp_path: Path) -> None:
+def test_filters_restrict_events_and_spans_through_the_typed_columns_while_fresh(
+    loaded: Callable[..., DuckDBWarehouse],
+) -> None:
     """A filtered scope finds its sessions in ``sessions_typed`` while fresh (timing's spans follow a value
     changed only there), and in the JSON of ``sessions`` once stale."""
-    warehouse = _loaded(tmp_path, 1500)
+    warehouse = loaded(1500)
     fish = Scope("demo", where=(Filter("shell", "fish"),))
     every, real = _spans(warehouse, Scope("demo")), _spans(warehouse, fish)
     assert 0 < real < every
@@ -126,10 +157,10 @@ def test_filters_restrict_events_and_spans_through_the_typed_columns_while_fresh
     warehouse.close()
 
 
-def test_a_filter_on_a_number_matches_what_the_json_path_matches(tmp_path: Path) -> None:
+def test_a_filter_on_a_number_matches_what_the_json_path_matches(loaded: Callable[..., DuckDBWarehouse]) -> None:
     """A number DuckDB writes otherwise than Python (0.00001 for 1e-05) is matched by the same filter text
     from ``sessions_typed`` as from the JSON: the text ``json_extract_string`` gives, not Python's."""
-    warehouse = _loaded(tmp_path, 1500)
+    warehouse = loaded(1500)
     warehouse.query(
         """INSERT INTO sessions SELECT * REPLACE ('copy-' || "sessionId" AS "sessionId",
         json_merge_patch(attributes, '{"ratio": 1e-05}') AS attributes) FROM sessions WHERE "sessionId" < '8'"""
@@ -157,9 +188,9 @@ def test_a_filter_on_a_number_matches_what_the_json_path_matches(tmp_path: Path)
     warehouse.close()
 
 
-def test_a_new_attribute_gets_a_column_on_every_day(tmp_path: Path) -> None:
+def test_a_new_attribute_gets_a_column_on_every_day(loaded: Callable[..., DuckDBWarehouse]) -> None:
     """An attribute first seen in a later load gets its own column, and every day is redone to fill it."""
-    warehouse = _loaded(tmp_path)
+    warehouse = loaded()
     days = warehouse.query(f"SELECT count(*) FROM {rollup.DAYS_TABLE}").rows[0][0]
     warehouse.query(
         """INSERT INTO sessions SELECT * REPLACE ('new-' || "sessionId" AS "sessionId",
@@ -178,9 +209,9 @@ def _shells(warehouse: DuckDBWarehouse) -> set[str]:
     return {row[1] for table in report.tables for row in table.rows if row[0] == "shell"}
 
 
-def test_common_factor_samples_the_typed_columns_while_fresh(tmp_path: Path) -> None:
+def test_common_factor_samples_the_typed_columns_while_fresh(loaded: Callable[..., DuckDBWarehouse]) -> None:
     """common-factor reads its sample's attributes from ``sessions_typed`` while fresh, from the JSON once stale."""
-    warehouse = _loaded(tmp_path, 1500)
+    warehouse = loaded(1500)
     real = _shells(warehouse)
     assert real and "tampered" not in real
     warehouse.query(f"UPDATE {rollup.TYPED_TABLE} SET \"{rollup.TYPED_PREFIX}shell\" = 'tampered'")
@@ -190,9 +221,11 @@ def test_common_factor_samples_the_typed_columns_while_fresh(tmp_path: Path) -> 
     warehouse.close()
 
 
-def test_common_factor_reads_the_json_for_numbers_duckdb_writes_otherwise(tmp_path: Path) -> None:
+def test_common_factor_reads_the_json_for_numbers_duckdb_writes_otherwise(
+    loaded: Callable[..., DuckDBWarehouse],
+) -> None:
     """A number DuckDB writes otherwise than Python (0.00001 for 1e-05) sends common-factor back to the JSON."""
-    warehouse = _loaded(tmp_path, 1500)
+    warehouse = loaded(1500)
     warehouse.query(
         """INSERT INTO sessions SELECT * REPLACE ('copy-' || "sessionId" AS "sessionId",
         json_merge_patch(attributes, '{"ratio": 1e-05, "release": "24.10"}') AS attributes) FROM sessions"""
@@ -238,10 +271,12 @@ rollup.refresh(warehouse)
         "COMMIT",
     ],
 )
-def test_refresh_killed_midway_leaves_the_rollup_unused_then_redone(tmp_path: Path, statement: str) -> None:
+def test_refresh_killed_midway_leaves_the_rollup_unused_then_redone(
+    loaded: Callable[..., DuckDBWarehouse], tmp_path: Path, statement: str
+) -> None:
     """SIGKILL at each step of a refresh: the rollup is left stale (analyses read ``sessions``), and the
     next refresh makes it fresh with every session counted once and the same answers."""
-    warehouse = _loaded(tmp_path, 1500)
+    warehouse = loaded(1500)
     warehouse.query(  # a later load: more sessions on every day, with a new attribute
         """INSERT INTO sessions SELECT * REPLACE ('new-' || "sessionId" AS "sessionId",
         json_merge_patch(attributes, '{"newThing": 7}') AS attributes) FROM sessions WHERE "sessionId" < '4'"""
@@ -269,15 +304,15 @@ def test_refresh_killed_midway_leaves_the_rollup_unused_then_redone(tmp_path: Pa
 
 
 @pytest.mark.parametrize("engine", ["clickhouse", "chdb"])
-def test_clickhouse_keeps_sessions_typed_and_answers_alike(engine: str, tmp_path: Path, request: Any) -> None:
+def test_clickhouse_keeps_sessions_typed_and_answers_alike(
+    engine: str, loaded_files: Callable[[int], Path], request: Any
+) -> None:
     """On ClickHouse 18.16 and chDB the refresh builds ``sessions_typed``; analyses read it while fresh (a value
     changed only there moves a filtered answer) and answer as from ``sessions`` once it is stale; a deletion
     takes the deleted sessions' typed rows with it, and the next refresh redoes only the days it touched."""
     from tallystick.warehouse import open_warehouse
 
-    store = LocalStore(tmp_path / "store")
-    for s in demo.generate(1500, users=40, seed=5):
-        put(store, s)
+    store = LocalStore(loaded_files(1500).parent / "store")  # the module's sessions; a load only reads them
     warehouse = open_warehouse(request.getfixturevalue(f"{engine}_spec"))
     Loader(store, warehouse, workers=0).run()
     assert not rollup.is_fresh(warehouse, "'demo'")
