@@ -18,7 +18,9 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import venv
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -133,9 +135,38 @@ def cmd_demo(args: list[str]) -> int:
     os.execv(BIN / "tallystick", [str(BIN / "tallystick"), "up", "--demo", *args])
 
 
+def in_background(step: Callable[[], None]) -> Callable[[], None]:
+    """Start ``step`` in a thread; the returned function waits for it and re-raises what it raised."""
+    failure: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            step()
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=body, name=step.__name__)
+    thread.start()
+
+    def finish() -> None:
+        thread.join()
+        if failure:
+            raise failure[0]
+
+    return finish
+
+
+def test_workers() -> int:
+    """pytest-xdist workers: one per core this process may use, at most four (1 means no xdist)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
 def cmd_test(args: list[str]) -> int:
+    # The Debian packages and Azurite (network and disk bound) install while the venv does.
+    system_packages = in_background(ensure_system_packages)
     ensure_venv("dev.lock")
-    ensure_system_packages()
+    system_packages()
     os.environ["PATH"] = f"{TOOLS / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}"
     paths = [p for p in ("src", "tests", "bench", "examples", "scripts", "dev.py") if (ROOT / p).exists()]
     steps = [
@@ -148,8 +179,13 @@ def cmd_test(args: list[str]) -> int:
         if subprocess.run([str(a) for a in argv], cwd=ROOT).returncode != 0:
             say(f"{name} failed")
             return 1
-    say("running pytest")
-    return subprocess.run([str(PY), "-m", "pytest", *args], cwd=ROOT).returncode
+    # One worker per core, each test file on one worker (its module fixtures start once), unless
+    # the caller chose (-n, -p no:xdist) or asked for one test run in the foreground (--pdb).
+    workers = test_workers()
+    chosen = any(a in ("--pdb", "no:xdist") or a.startswith(("-n", "--numprocesses", "--dist")) for a in args)
+    parallel = ["-n", str(workers), "--dist", "loadfile"] if workers > 1 and not chosen else []
+    say(f"running pytest{f' on {workers} workers' if parallel else ''}")
+    return subprocess.run([str(PY), "-m", "pytest", *parallel, *args], cwd=ROOT).returncode
 
 
 def cmd_lock(args: list[str]) -> int:
