@@ -163,11 +163,10 @@ def test_workers() -> int:
 
 
 def cmd_test(args: list[str]) -> int:
-    # The Debian packages and Azurite (network and disk bound) install while the venv does.
+    # The Debian packages and Azurite (network and disk bound) install while the venv does and
+    # ruff and mypy run: only pytest needs them.
     system_packages = in_background(ensure_system_packages)
     ensure_venv("dev.lock")
-    system_packages()
-    os.environ["PATH"] = f"{TOOLS / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}"
     paths = [p for p in ("src", "tests", "bench", "examples", "scripts", "dev.py") if (ROOT / p).exists()]
     steps = [
         ("ruff", [BIN / "ruff", "check", *paths]),
@@ -179,6 +178,8 @@ def cmd_test(args: list[str]) -> int:
         if subprocess.run([str(a) for a in argv], cwd=ROOT).returncode != 0:
             say(f"{name} failed")
             return 1
+    system_packages()
+    os.environ["PATH"] = f"{TOOLS / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}"
     # One worker per core, each test file on one worker (its module fixtures start once), unless
     # the caller chose (-n, -p no:xdist) or asked for one test run in the foreground (--pdb).
     workers = test_workers()
