@@ -15,8 +15,9 @@ are planted so the built-in analyses can be checked against the truth (``TRUTHS`
 - after ``auto_update_day`` half of the users get automatic update pull requests and
   move to each new release within a few days;
 - with ``arrivals=True`` each session gets the ``ingestionTime`` of the user's next
-  run (sessions are uploaded by the next run) and sessions not uploaded by ``end``
-  are left out, as in a real warehouse.
+  run (sessions are uploaded by the next run) and sessions not uploaded by ``end``,
+  or whose next run came more than 30 days later (the client discards them), are left
+  out, as in a real warehouse.
 
 Benchmarks, tests and ``tallystick demo`` reuse it.
 """
@@ -198,10 +199,14 @@ def generate(
     for (t, i), next_run in zip(draws, following, strict=True):
         session = _session(rng, population[i], t, releases, auto_from)
         if arrivals:
-            if next_run is None or next_run >= end:
+            # Not uploaded yet, or never: the client discards a session still queued after 30 days.
+            if next_run is None or next_run >= end or next_run - t > _QUEUE_DAYS:
                 continue
             session["ingestionTime"] = _iso(next_run + timedelta(seconds=rng.uniform(0.5, 5)))
         yield session
+
+
+_QUEUE_DAYS = timedelta(days=30)  # the client's default max_age_days (client/_config.py)
 
 
 def _latest(releases: list[datetime], t: datetime) -> int:
