@@ -65,6 +65,13 @@ def test_anything_but_known_names_is_refused(query: str) -> None:
         parse_state(QueryParams(query))
 
 
+@pytest.mark.parametrize("query", ["to=9999-12-31", "from=0001-01-01", "to=0001-01-01"])
+def test_dates_at_the_ends_of_the_calendar_are_refused_with_a_message(query: str) -> None:
+    """A date whose next day or half-year before is not a date gets a message, not an OverflowError (a 500)."""
+    with pytest.raises(BadQuery, match="is out of range: use a date from 1970 to 9998"):
+        parse_state(QueryParams(query))
+
+
 def test_empty_filter_rows_are_ignored() -> None:
     """The form's unused filter rows do not filter."""
     state = parse_state(QueryParams("fk=&fv=&fk=version&fv=1.0.0&fk=attr.os&fv="))

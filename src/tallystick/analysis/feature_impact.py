@@ -24,6 +24,7 @@ from tallystick.analysis.errors import BadParameter
 from tallystick.analysis.outcome import outcome
 from tallystick.analysis.report import Report, Table, bar_chart
 from tallystick.analysis.scope import Bound
+from tallystick.analysis.scope import confidence as confidence_of
 from tallystick.analysis.stats import USER_SUMS, clustered_of_sums, risk_ratio, widened_risk_ratio, wilson
 
 MIN_USERS = 10
@@ -39,7 +40,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     value = str(params.get("value") or "true")
     what = outcome(b, params, event_key="outcome")
     d = b.dialect
-    confidence = float(params.get("confidence") or 0.95)
+    confidence = confidence_of(params)
     typed = b.typed(str(feature), *what.attributes)  # the attributes' own columns, not the JSON (warehouse/rollup.py)
     feature_sql = b.typed_attr(str(feature)) if typed else b.attr(str(feature))
     user = '"userKey"' if typed else d.user_key()

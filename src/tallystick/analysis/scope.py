@@ -288,6 +288,18 @@ def _per_version(trusted: list[tuple[Any, ...]], grouped: list[tuple[Any, ...]])
     return [tuple(r) for r in out.values()]
 
 
+def confidence(params: dict[str, Any], default: float = 0.95) -> float:
+    """The ``confidence`` parameter: a level strictly between 0 and 1 (BadParameter otherwise)."""
+    given = params.get("confidence") or default
+    try:
+        level = float(given)
+    except (TypeError, ValueError):
+        level = float("nan")
+    if not 0 < level < 1:  # NaN too
+        raise BadParameter(f"confidence {given!r}: use a level between 0 and 1, such as 0.95")
+    return level
+
+
 def bind(warehouse: Queryable, scope: Scope) -> Bound:
     """Check ``scope`` against ``warehouse``; raise a clear AnalysisError for anything that does not exist."""
     d = dialect_of(warehouse)

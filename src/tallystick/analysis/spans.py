@@ -17,7 +17,9 @@ from tallystick.analysis.common_factor import as_decoded, decoded_texts
 from tallystick.analysis.errors import BadParameter
 from tallystick.analysis.report import Report, Table, bar_chart
 from tallystick.analysis.scope import Bound
+from tallystick.analysis.scope import confidence as confidence_of
 from tallystick.analysis.stats import Weighted, bootstrap_ratio, quantile_design_effect_of_sums, widened_ratio
+from tallystick.schema import _rules
 
 PER_E = 200  # log bins per factor e: 0.5 % wide
 MAX_VALUES = 20
@@ -143,6 +145,9 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     attribute = params.get("attribute")
     if not span or not attribute:
         raise BadParameter("name the span type with --span and the attribute to split by with --attribute")
+    if not _rules.is_attribute_name(str(attribute)):  # before any SQL is built with it
+        raise BadParameter(f"{attribute!r} is not an attribute name (letters and digits, starting with a letter)")
+    confidence = confidence_of(params)
     b.require_type("spans", str(span), with_filters=False)  # cheap; the filters' answer is in the histograms
     # The span's own attribute when any span in scope has it, else its session's: the first histogram tells.
     source = _own(b, str(span), str(attribute))
@@ -160,7 +165,6 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     baseline = str(baseline)
     if baseline not in groups:
         raise BadParameter(f"no {span} span has {attribute}={baseline}; values there: {', '.join(sorted(groups))}")
-    confidence = float(params.get("confidence") or 0.95)
     base = groups[baseline]
     clusters = design_effects(
         b, source, "v", {(None if v == "(none)" else v): median_bin(h) for v, h in groups.items()}

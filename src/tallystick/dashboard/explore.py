@@ -59,9 +59,12 @@ def _date(text: str | None, what: str) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        parsed = date.fromisoformat(text)
     except ValueError:
         raise BadQuery(f"{what} {text!r} is not a date: use YYYY-MM-DD") from None
+    if not 1970 <= parsed.year <= 9998:  # the range's day after and half-year before must be dates too
+        raise BadQuery(f"{what} {text!r} is out of range: use a date from 1970 to 9998")
+    return parsed
 
 
 def _check_dimension(name: str, what: str) -> str:
