@@ -132,7 +132,9 @@ _CLOSE = _LENGTH.pack(0)  # tells the writer to finish and exit
 _PIPE_BYTES = 1 << 20  # room for about a thousand sessions between the loop and the writer
 # Records that go to the writer at once, without waiting for the end of the loop iteration: a batch's
 # first sessions reach the writer while the server still validates the rest (the writer groups what it finds).
-_FLUSH_RECORDS = 8
+# Each write wakes the writer: with 8, 32 connections' single PUTs took 4 wake-ups per loop iteration, and
+# measured (3 runs each, 32 connections, quiet) 6,818 req/s on average against 7,739 with 32.
+_FLUSH_RECORDS = 32
 _ORPHAN_WAIT_SECONDS = 10.0  # how long an opening waits for a dead server's writer to exit
 
 
