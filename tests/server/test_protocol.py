@@ -13,12 +13,8 @@ from typing import Any
 
 import pytest
 
-from fixtures.api import Api
-from fixtures.common import wait_until
+from fixtures.api import Api, serve_in_thread
 from sessions import body, session
-from tallystick.server.app import create_app
-from tallystick.server.config import ServerConfig
-from tallystick.server.run import bind, make_server, url_of
 from tallystick.storage.local import LocalStore
 
 
@@ -228,22 +224,7 @@ def test_answers_the_protocol_writes_itself_carry_the_security_headers(api_with:
 @pytest.fixture
 def short_keep_alive(tmp_path: Path) -> Iterator[Api]:
     """The API in a thread with a keep-alive timeout of 0.4 s (``make_server``'s is 15 s)."""
-    store = LocalStore(tmp_path / "sessions")
-    app = create_app(ServerConfig(storage_url=store.url, applications=frozenset({"demo"})), store)
-    sock = bind("127.0.0.1", 0)
-    server = make_server(app, sock)
-    server.config.timeout_keep_alive = 0.4  # type: ignore[assignment]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout=10, what="uvicorn start")
-    host, port = sock.getsockname()[:2]
-    try:
-        yield Api(url_of(sock), host, port, store)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-        store.close()
+    yield from serve_in_thread(LocalStore(tmp_path / "sessions"), timeout_keep_alive=0.4)
 
 
 def _put_on(sock: socket.socket) -> bytes:
