@@ -30,14 +30,27 @@ def test_spreadsheet_safe(value: object, expected: object) -> None:
 
 
 def test_query_csv_is_spreadsheet_safe(tmp_path: Path) -> None:
-    """tallystick query --format csv escapes formula-like values and column names."""
+    """tallystick query --format csv escapes formula-like values and column names; lines end in \\n."""
     run = [sys.executable, "-m", "tallystick.cli"]
     assert subprocess.run([*run, "load", "--data-dir", str(tmp_path)], capture_output=True).returncode == 0
     out = subprocess.run(
         [*run, "query", "--data-dir", str(tmp_path), "--format", "csv", "SELECT '=1+1' AS \"=c\", -5 AS n"],
         capture_output=True,
-        text=True,
         check=True,
     ).stdout
-    assert out.splitlines() == ["'=c,n", "'=1+1,-5"]
+    assert out == b"'=c,n\n'=1+1,-5\n"  # as DuckDB's COPY and ClickHouse's CSV end lines, and cut/awk expect
     assert safe_row(["=a", 1]) == ["'=a", 1]
+
+
+def test_writer_ends_lines_in_newline_and_quotes_a_bare_carriage_return() -> None:
+    """Lines end in \\n; a field holding \\r or \\n is quoted, so csv.reader and other readers get it back whole."""
+    import csv
+    import io
+
+    from tallystick._csv import writer
+
+    out = io.StringIO()
+    writer(out).writerows([["a\rb", "c\nd", None, -5, 'q"\r', ""], ["plain", 1]])
+    text = out.getvalue()
+    assert text == '"a\rb","c\nd",,-5,"q""\r",\nplain,1\n'
+    assert list(csv.reader(io.StringIO(text, newline=""))) == [["a\rb", "c\nd", "", "-5", 'q"\r', ""], ["plain", "1"]]

@@ -49,8 +49,10 @@ def test_json_and_csv(spec: str, capsys: pytest.CaptureFixture[str]) -> None:
     report = json.loads(capsys.readouterr().out)
     assert report["summary"]["relative_difference"] < 0
     assert main([*args, "--format", "csv", "--table", "difference"]) == 0
-    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    out = capsys.readouterr().out
+    rows = list(csv.reader(io.StringIO(out)))
     assert rows[0] == ["per", "relative_difference", "lo", "hi"] and len(rows) == 3
+    assert "\r" not in out and out.count("\n") == 3  # \n line ends, as every CSV Tallystick writes
 
 
 @pytest.mark.parametrize("suffix", [pytest.param(".png", id="png"), pytest.param(".html", id="html")])

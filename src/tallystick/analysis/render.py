@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import textwrap
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tallystick._csv import safe_row
+from tallystick._csv import writer as csv_writer
 from tallystick._terminal import is_terminal, safe, safe_value
 from tallystick.analysis.errors import BadParameter
 from tallystick.analysis.report import Report, Table
@@ -95,7 +95,7 @@ def write_text(report: Report, out: IO[str], *, all_rows: bool = False) -> None:
 def write_csv(report: Report, out: IO[str], table: str | None = None) -> None:
     t: Table = report.table(table) if table else report.tables[0]
     shown = safe_value if is_terminal(out) else (lambda v: v)  # a file gets the data as stored
-    writer = csv.writer(out)
+    writer = csv_writer(out)
     writer.writerow(safe_row(shown(c) for c in t.columns))
     for row in t.rows:
         writer.writerow(safe_row(shown(v.isoformat() if isinstance(v, date | datetime) else v) for v in row))

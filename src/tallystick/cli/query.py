@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from typing import Any
@@ -29,13 +28,13 @@ def cmd_query(args: argparse.Namespace) -> int:
     finally:
         warehouse.close()
     if args.format == "csv":
-        from tallystick._csv import safe_row
+        from tallystick._csv import safe_row, writer
         from tallystick._terminal import is_terminal, safe_value
 
         shown = safe_value if is_terminal(sys.stdout) else (lambda v: v)  # a file gets the data as stored
-        writer = csv.writer(sys.stdout)
-        writer.writerow(safe_row(shown(c) for c in result.columns))
-        writer.writerows(safe_row(shown(v) for v in row) for row in result.rows)
+        out = writer(sys.stdout)
+        out.writerow(safe_row(shown(c) for c in result.columns))
+        out.writerows(safe_row(shown(v) for v in row) for row in result.rows)
     elif args.format == "json":
         for row in result.rows:
             print(json.dumps(dict(zip(result.columns, row, strict=True)), default=str))

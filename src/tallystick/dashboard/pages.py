@@ -7,7 +7,6 @@ in a worker thread through the ``Reader`` (read-only, sandboxed, one lock per fi
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import time
@@ -25,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 
 from tallystick import __version__
 from tallystick._csv import spreadsheet_safe
+from tallystick._csv import writer as csv_writer
 from tallystick.analysis import words
 from tallystick.dashboard import analyses as analyses_mod
 from tallystick.dashboard import auth, charts
@@ -385,7 +385,7 @@ class Dashboard:
         except NoData as exc:
             return self.problem(exc, 503)
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = csv_writer(out)
         writer.writerow([csv_cell(c) for c in columns])
         writer.writerows([csv_cell(v) for v in jsonable(list(r))] for r in rows)
         headers = {"Content-Disposition": 'attachment; filename="tallystick-query.csv"'}

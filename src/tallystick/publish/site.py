@@ -8,7 +8,6 @@ its numbers with it.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from markupsafe import Markup
 
 from tallystick import __version__
 from tallystick._csv import safe_row
+from tallystick._csv import writer as csv_writer
 from tallystick.analysis import Scope, UnknownAttribute, UnknownType, bind
 from tallystick.analysis.scope import Bound
 from tallystick.privacy.listing import render as privacy_listing
@@ -83,7 +83,7 @@ def _words(text: str, app: str, k: int) -> str:
 
 def _csv(section: Section) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv_writer(buf)
     writer.writerow(section.columns())
     for row in section.rows():
         writer.writerow(safe_row("" if v is None else v for v in row))
