@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -205,3 +208,65 @@ def test_endpoint_userinfo_never_shows_in_url_or_errors(s3_server: S3Server) -> 
     for error in errors:
         assert "TOPSECRET" not in str(error) and "testing-secret" not in str(error)
         assert "http://***@127.0.0.1:" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("url", "variable"),
+    [
+        pytest.param("gs://mybucket/sessions", "GOOGLE_APPLICATION_CREDENTIALS", id="gcs"),
+        pytest.param("s3://mybucket/sessions", "AWS_ACCESS_KEY_ID", id="s3"),
+        pytest.param("az://mycontainer/sessions?account_name=acme", "AZURE_STORAGE_ACCOUNT_KEY", id="azure"),
+    ],
+)
+def test_serve_without_credentials_fails_at_once_naming_what_to_set(url: str, variable: str, tmp_path: Path) -> None:
+    """No credentials and no sign of the cloud: serve stops with one line at once, never asking 169.254.169.254.
+
+    No network exists here, so the metadata server's wait cannot be shown: the bound is the CLI's own start.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GOOGLE_", "AZURE_", "GCE_"))}
+    env["HOME"] = str(tmp_path)  # no ~/.aws, no gcloud credentials
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "tallystick.cli", "serve", "--storage", url, "--app", "mytool", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "no credentials, and not on" in lines[0] and variable in lines[0]
+    assert elapsed < 10, elapsed  # obstore alone waited on the metadata server's timeout and retries
+
+
+def test_a_credential_anywhere_or_a_sign_of_the_cloud_lets_the_store_open(tmp_path: Path) -> None:
+    """Credentials in a variable or the cloud CLI's file, or the platform's DMI strings: opened as before.
+
+    The DMI strings of a cloud VM cannot exist here: they are written under a stand-in root.
+    """
+    from tallystick.storage import cloud
+
+    gcs = cloud.KINDS["gs"]
+    assert not cloud.has_credentials(gcs, {}, {}, home=str(tmp_path))
+    assert cloud.has_credentials(gcs, {"bearer_token": "t"}, {}, home=str(tmp_path))
+    assert cloud.has_credentials(gcs, {}, {"GOOGLE_APPLICATION_CREDENTIALS": "/k.json"}, home=str(tmp_path))
+    assert cloud.has_credentials(gcs, {"skip_signature": True}, {}, home=str(tmp_path))
+    adc = tmp_path / ".config/gcloud/application_default_credentials.json"
+    adc.parent.mkdir(parents=True)
+    adc.write_text("{}")
+    assert cloud.has_credentials(gcs, {}, {}, home=str(tmp_path))
+    assert cloud.has_credentials(cloud.KINDS["s3"], {}, {"AWS_SECRET_ACCESS_KEY": "x"}, home=str(tmp_path / "none"))
+    assert cloud.has_credentials(cloud.KINDS["az"], {}, {"IDENTITY_ENDPOINT": "http://x"}, home=str(tmp_path / "none"))
+
+    root = tmp_path / "root"
+    assert not any(cloud._on_platform(kind, {}, root=str(root)) for kind in (gcs, cloud.KINDS["s3"], cloud.KINDS["az"]))
+    assert cloud._on_platform(gcs, {"K_SERVICE": "ingest"}, root=str(root))  # Cloud Run
+    dmi = root / "sys/class/dmi/id"
+    dmi.mkdir(parents=True)
+    (dmi / "product_name").write_text("Google Compute Engine\n")
+    (dmi / "sys_vendor").write_text("Amazon EC2\n")
+    assert cloud._on_platform(gcs, {}, root=str(root))
+    assert cloud._on_platform(cloud.KINDS["s3"], {}, root=str(root))
+    assert not cloud._on_platform(cloud.KINDS["az"], {}, root=str(root))

@@ -11,6 +11,14 @@ from:
    ``AZURE_*`` (``AZURE_STORAGE_ACCOUNT_NAME``, ``AZURE_STORAGE_ACCOUNT_KEY``, ...);
 3. the platform: instance roles, workload identity, managed identity.
 
+Without credentials from 1 or 2, obstore asks the cloud's metadata server
+(``169.254.169.254``) for the platform's; off that cloud the request waits for a timeout
+and its retries, and ``serve`` then started anyway, answering every upload 503. So a URL
+with no credentials configured (settings, variables, the cloud CLI's files) is refused at
+once with the variables to set, unless this machine shows signs of running on that cloud
+(``_on_platform``: the platform's own variables, or its name in the firmware's DMI
+strings). Those signs are local files and variables: the refusal waits on no network.
+
 Secrets may be given on the URL (handy for tests and one-off commands) but belong in
 the environment; a store's ``url`` attribute never shows them. An ``http://`` endpoint
 turns on plain HTTP, which only an emulator or a private network should need.
@@ -21,11 +29,11 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-from tallystick.storage.base import InvalidStorageUrl
+from tallystick.storage.base import AccessDenied, InvalidStorageUrl
 from tallystick.storage.bucket import RETRY, Backend, BucketStore, scrub, strip_userinfo
 
 if TYPE_CHECKING:
@@ -52,6 +60,12 @@ class _Kind:
         bucket_rule: str,
         endpoint_env: tuple[str, ...],
         build: Callable[[str, str | None, dict[str, Any], ClientConfig], ObjectStore],
+        platform: str,
+        credential_keys: frozenset[str],
+        credential_env: tuple[str, ...],
+        credential_files: tuple[str, ...],
+        platform_env: tuple[str, ...],
+        platform_files: tuple[tuple[str, str], ...],
     ) -> None:
         self.backend = backend
         self.keys = keys | _COMMON_KEYS
@@ -59,6 +73,16 @@ class _Kind:
         self.bucket_rule = bucket_rule
         self.endpoint_env = endpoint_env
         self.build = build
+        self.platform = platform
+        # A setting or variable that holds or names credentials, or a way to get them that obstore
+        # takes without a metadata server of the platform's (or with one the operator named).
+        self.credential_keys = credential_keys
+        self.credential_env = credential_env
+        self.credential_files = credential_files  # under the home directory
+        # Signs of running on the platform: its variables, or a file (the firmware's DMI strings) starting
+        # with a text (any case).
+        self.platform_env = platform_env
+        self.platform_files = platform_files
 
 
 def _s3(bucket: str, prefix: str | None, config: dict[str, Any], client: ClientConfig) -> ObjectStore:
@@ -106,6 +130,25 @@ _S3 = _Kind(
     bucket_rule="3-63 lowercase letters, digits, '.' or '-'",
     endpoint_env=("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"),
     build=_s3,
+    platform="AWS",
+    credential_keys=frozenset({"access_key_id", "secret_access_key", "session_token", "metadata_endpoint"}),
+    credential_env=(
+        "AWS_ACCESS_KEY_ID",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",  # EKS (IRSA)
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",  # ECS, Fargate
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",  # EKS Pod Identity
+        "AWS_METADATA_ENDPOINT",
+        "AWS_PROFILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_CONFIG_FILE",
+    ),
+    credential_files=(".aws/credentials", ".aws/config"),
+    platform_env=("AWS_EXECUTION_ENV", "ECS_CONTAINER_METADATA_URI_V4", "ECS_CONTAINER_METADATA_URI"),
+    platform_files=(
+        ("sys/class/dmi/id/sys_vendor", "amazon"),
+        ("sys/class/dmi/id/bios_vendor", "amazon"),
+        ("sys/hypervisor/uuid", "ec2"),  # older, Xen-based instances
+    ),
 )
 _GCS = _Kind(
     backend=Backend(
@@ -121,6 +164,23 @@ _GCS = _Kind(
     bucket_rule="3-222 lowercase letters, digits, '.', '_' or '-'",
     endpoint_env=("GOOGLE_BASE_URL",),
     build=_gcs,
+    platform="Google Cloud",
+    credential_keys=frozenset({"service_account", "service_account_key", "application_credentials", "bearer_token"}),
+    credential_env=(
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "GOOGLE_SERVICE_ACCOUNT",
+        "GOOGLE_SERVICE_ACCOUNT_PATH",
+        "GOOGLE_SERVICE_ACCOUNT_KEY",
+        "GCE_METADATA_HOST",
+        "GCE_METADATA_IP",
+    ),
+    credential_files=(".config/gcloud/application_default_credentials.json",),
+    platform_env=("K_SERVICE", "CLOUD_RUN_JOB", "GAE_ENV", "FUNCTION_TARGET", "CLOUD_SHELL"),
+    platform_files=(
+        ("sys/class/dmi/id/product_name", "google"),
+        ("sys/class/dmi/id/sys_vendor", "google"),
+        ("sys/class/dmi/id/bios_vendor", "google"),
+    ),
 )
 _AZURE = _Kind(
     backend=Backend(
@@ -147,6 +207,22 @@ _AZURE = _Kind(
     bucket_rule="3-63 lowercase letters, digits or single '-'",
     endpoint_env=("AZURE_STORAGE_ENDPOINT", "AZURE_ENDPOINT"),
     build=_azure,
+    platform="Azure",
+    credential_keys=frozenset({"account_key", "sas_key", "client_id", "client_secret", "msi_endpoint", "use_emulator"}),
+    credential_env=(
+        "AZURE_CLIENT_ID",
+        "AZURE_FEDERATED_TOKEN_FILE",  # AKS workload identity
+        "AZURE_STORAGE_USE_EMULATOR",
+        "AZURE_USE_EMULATOR",
+        "AZURE_USE_AZURE_CLI",
+        "AZURE_MSI_ENDPOINT",
+        "IDENTITY_ENDPOINT",  # App Service, Functions, Container Apps, Arc
+        "MSI_ENDPOINT",
+    ),
+    credential_files=(),
+    platform_env=(),
+    # Every Azure VM carries this chassis asset tag.
+    platform_files=(("sys/class/dmi/id/chassis_asset_tag", "7783-7084-3265-9085-8269-3286-77"),),
 )
 KINDS = {"s3": _S3, "s3a": _S3, "gs": _GCS, "gcs": _GCS, "az": _AZURE, "azure": _AZURE}
 
@@ -204,6 +280,11 @@ def open_bucket(url: str) -> BucketStore:
             f"cannot open {redact(url)}: {scrub(str(exc).strip().splitlines()[0], secrets)} "
             f"({kind.backend.credentials_hint}; see docs/storage.md)"
         ) from None
+    if not has_credentials(kind, config, os.environ) and not _on_platform(kind, os.environ):
+        raise AccessDenied(
+            f"{kind.backend.service} {what} {bucket!r}: no credentials, and not on {kind.platform} (no instance "
+            f"identity to ask for): {kind.backend.credentials_hint} (see docs/storage.md)"
+        )
     return BucketStore(
         store,
         url=redact(url),
@@ -213,6 +294,38 @@ def open_bucket(url: str) -> BucketStore:
         secrets=secrets,
         opened_from=url,
     )
+
+
+def has_credentials(kind: _Kind, config: dict[str, Any], environ: Mapping[str, str], home: str | None = None) -> bool:
+    """Whether the URL, the environment or the cloud CLI's files give credentials (or a way to them).
+
+    Anonymous access (``skip_signature``) and any secret-looking variable of the kind's
+    prefixes count too: this decides only whether to refuse at once, never which credential wins.
+    """
+    if config.get("skip_signature") or any(config.get(key) for key in kind.credential_keys):
+        return True
+    prefix = {"s3": "AWS_", "gs": "GOOGLE_", "az": "AZURE_"}[kind.backend.scheme]
+    if any(environ.get(name) for name in kind.credential_env):
+        return True
+    for name, value in environ.items():
+        if value and name.upper().startswith(prefix) and (is_secret(name) or name.upper().endswith("SKIP_SIGNATURE")):
+            return True
+    home = home if home is not None else os.path.expanduser("~")
+    return any(os.path.exists(os.path.join(home, path)) for path in kind.credential_files)
+
+
+def _on_platform(kind: _Kind, environ: Mapping[str, str], root: str = "/") -> bool:
+    """Whether this machine shows signs of running on the kind's cloud (its variables, its DMI strings)."""
+    if any(environ.get(name) for name in kind.platform_env):
+        return True
+    for path, text in kind.platform_files:
+        try:
+            with open(os.path.join(root, path), encoding="utf-8", errors="replace") as f:
+                if f.read(256).strip().lower().startswith(text):
+                    return True
+        except OSError:
+            continue
+    return False
 
 
 def redact(url: str) -> str:
