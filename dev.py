@@ -33,6 +33,7 @@ APT_PACKAGES = {
     "clickhouse-client": "clickhouse-client",
     "chromium": "chromium",
     "tinyproxy": "tinyproxy",
+    "nginx": "nginx-light",
     "openssl": "openssl",
 }
 TOOLS = ROOT / ".cache" / "tools"

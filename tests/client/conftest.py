@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from fixtures.common import free_port, require_tool, wait_until
+from fixtures.ingest import session_tree
 from tallystick.client._queue import file_name
 from tallystick.client._session import CI_SYSTEMS, new_uuid4
 
@@ -319,14 +320,7 @@ class Tool:
         ids = []
         for i in range(n):
             session_id = new_uuid4()
-            tree = {
-                "sessionId": session_id,
-                "userId": new_uuid4(),
-                "sessionStartTime": "2030-01-01T00:00:00Z",
-                "sessionEndTime": "2030-01-01T00:00:01Z",
-                "applicationId": "mytool",
-                "applicationVersion": "1.4.0",
-            }
+            tree = session_tree(session_id)
             (self.queue_dir / file_name(start + i, session_id)).write_text(json.dumps(tree))
             ids.append(session_id)
         return ids
@@ -407,7 +401,31 @@ def certificates(tmp_path: Path) -> Certificates:
     return Certificates(tmp_path)
 
 
-class TinyProxy:
+class Daemon:
+    """A server process of the system's listening on 127.0.0.1 ``port``: waited for, then stopped."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    name = "daemon"
+
+    def _listening(self) -> bool:
+        assert self.process.poll() is None, f"{self.name} exited"
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        except OSError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+class TinyProxy(Daemon):
     """Debian's tinyproxy on 127.0.0.1, optionally asking for a user and password; its log says what it relayed."""
 
     def __init__(self, directory: Path, auth: tuple[str, str] | None = None) -> None:
@@ -437,13 +455,7 @@ class TinyProxy:
         )
         wait_until(self._listening, timeout=15, what="tinyproxy listening")
 
-    def _listening(self) -> bool:
-        assert self.process.poll() is None, "tinyproxy exited"
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-        except OSError:
-            return False
-        return True
+    name = "tinyproxy"
 
     def relayed(self) -> list[str]:
         """The requests the proxy handled, e.g. ``CONNECT 127.0.0.1:5000`` or ``PUT http://127.0.0.1:5000/v1/sessions``."""
@@ -454,14 +466,6 @@ class TinyProxy:
             if "Request (file descriptor" in line:
                 found.append(line.split("): ", 1)[1].rsplit(" HTTP/", 1)[0])
         return found
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -566,4 +570,62 @@ def intercepting_proxy(tmp_path: Path) -> Iterator[Callable[..., InterceptingPro
 
     yield start
     for proxy in proxies:
+        proxy.stop()
+
+
+class Nginx(Daemon):
+    """Debian's nginx on 127.0.0.1: a reverse proxy in front of a server, as operators put one.
+
+    ``server``: the directives of its one ``server`` block (``{port}`` and ``{tls_port}`` in it are
+    replaced; ``listen`` lines are added: plain HTTP on ``port``, TLS on ``tls_port`` with
+    ``certificates``' certificate when given). ``url``/``tls_url`` reach it.
+    """
+
+    def __init__(self, directory: Path, server: str, certificates: Certificates | None = None) -> None:
+        binary = shutil.which("nginx")
+        require_tool(binary is not None, "nginx", "apt-get install nginx-light (python3 dev.py test does it as root)")
+        assert binary is not None
+        directory.mkdir(parents=True, exist_ok=True)
+        self.port, self.tls_port = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls_url = f"https://127.0.0.1:{self.tls_port}"
+        listen = f"listen 127.0.0.1:{self.port};"
+        if certificates is not None:
+            certificates.server.cert_chain_pems[0].write_to_path(str(directory / "cert.pem"))
+            certificates.server.private_key_pem.write_to_path(str(directory / "key.pem"))
+            listen += (
+                f"\n    listen 127.0.0.1:{self.tls_port} ssl;\n"
+                f"    ssl_certificate {directory}/cert.pem;\n    ssl_certificate_key {directory}/key.pem;"
+            )
+        temp = " ".join(f"{kind}_temp_path {directory}/{kind};" for kind in ("client_body", "proxy", "fastcgi"))
+        temp += f" uwsgi_temp_path {directory}/uwsgi; scgi_temp_path {directory}/scgi;"
+        config = directory / "nginx.conf"
+        config.write_text(
+            f"worker_processes 1;\npid {directory}/nginx.pid;\nerror_log {directory}/error.log;\n"
+            "events { worker_connections 64; }\n"
+            f"http {{\n  access_log off;\n  {temp}\n  server {{\n    {listen}\n"
+            f"    {server.replace('{port}', str(self.port)).replace('{tls_port}', str(self.tls_port))}\n  }}\n}}\n"
+        )
+        self.process = subprocess.Popen(
+            [binary, "-p", str(directory), "-c", str(config), "-g", "daemon off; master_process off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(self._listening, timeout=15, what=f"nginx listening (its log: {directory}/error.log)")
+
+    name = "nginx"
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[Callable[..., Nginx]]:
+    """Factory: ``nginx(server_block, certificates=None)`` → a running Nginx."""
+    started: list[Nginx] = []
+
+    def start(server: str, certificates: Certificates | None = None) -> Nginx:
+        proxy = Nginx(tmp_path / f"nginx{len(started)}", server, certificates)
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
         proxy.stop()

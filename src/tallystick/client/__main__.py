@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 from tallystick.client import _consent, _queue
 from tallystick.client._client import Client
@@ -67,6 +68,12 @@ def report(config: Config, data_dir: str, as_json: bool) -> str:
         except ValueError:
             answer_value = answer
         rejected.append({"file": name, "serverAnswer": answer_value})
+    held = []
+    for entry in queue.entries(queue.held_directory):
+        try:
+            held.append({"file": entry.name, "retryAfter": os.stat(entry.path).st_mtime})
+        except OSError:
+            continue
     user_file = os.path.join(data_dir, "user-id")
     try:
         with open(user_file, encoding="ascii") as f:
@@ -74,6 +81,7 @@ def report(config: Config, data_dir: str, as_json: bool) -> str:
     except OSError:
         user_id = None
     state = _queue.read_state(data_dir)
+    upload_log = _read_text(os.path.join(data_dir, "upload.log"))
     from tallystick.client import _collection
 
     erasures = len(_queue.erasures_waiting(data_dir))
@@ -90,20 +98,30 @@ def report(config: Config, data_dir: str, as_json: bool) -> str:
         "userId": user_id,
         "queued": sessions,
         "rejected": rejected,
+        "heldBack": held,
         "nextUpload": state.next or None,
         "failedUploadsInARow": state.failures,
         "lastUpload": state.outcome or None,
-        "uploadLog": _read_text(os.path.join(data_dir, "upload.log")),
+        "uploadLog": upload_log,
         "erasureRequestsWaiting": erasures,
         "notCoveredByConsent": not_covered,
     }
     if as_json:
         return json.dumps(found, indent=2)
+    return _as_text(config, found, queue, state)
+
+
+def _as_text(config: Config, found: dict[str, Any], queue: Queue, state: _queue.UploadState) -> str:
+    """``show``'s text: ``found`` (what ``--json`` prints) for a person."""
+    data_dir, stored, user_id = found["dataDirectory"], found["storedConsent"], found["userId"]
+    erasures, not_covered = found["erasureRequestsWaiting"], found["notCoveredByConsent"]
+    rejected, held, sessions = found["rejected"], found["heldBack"], found["queued"]
+    upload_log = found["uploadLog"]
     lines: list[str] = []
     lines.append(f"Telemetry of {config.app_id}")
     lines.append(f"  data directory:  {data_dir}")
     lines.append(f"  stored choice:   {stored}")
-    lines.append(f"  in this shell:   {'on' if decision.record else 'off'} ({decision.reason})")
+    lines.append(f"  in this shell:   {'on' if found['recordingNow'] else 'off'} ({found['reason']})")
     lines.append(f"  user ID:         {user_id or '(none)'}")
     if state.outcome:
         failed = f", {state.failures} failed in a row" if state.failures else ""
@@ -117,6 +135,17 @@ def report(config: Config, data_dir: str, as_json: bool) -> str:
     )
     for item in rejected:
         lines.append(f"    {item['file']}: the server answered {json.dumps(item['serverAnswer'])}")
+    if held:
+        lines.append(
+            f"  held back:       {len(held)} session(s) refused as too large by a proxy in front of the server "
+            f"(its 413, not the server's), kept in {queue.held_directory} and tried again once a day until "
+            f"{config.max_age_days:g} days old"
+        )
+        for item in held:
+            lines.append(f"    {item['file']}: next try after {time.ctime(float(item['retryAfter']))}")
+    if upload_log:
+        lines.append("  last upload process said:")
+        lines.extend(f"    {line}" for line in upload_log.splitlines()[-6:])
     lines.append(f"  queued:          {len(sessions)} session(s), sent as they are below")
     for session in sessions:
         lines.append(json.dumps(session, indent=2))

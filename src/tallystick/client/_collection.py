@@ -82,7 +82,11 @@ CLIENT_ATTRIBUTES: tuple[tuple[str, str, str], ...] = (
         "string",
         "Why the last upload failed, e.g. timeout, certificate, proxy or http503 (absent when none).",
     ),
-    ("telemetryDrops*", "number", "Sessions, events or attributes the client dropped, by reason (e.g. expired)."),
+    (
+        "telemetryDrops*",
+        "number",
+        "Sessions, events or attributes the client dropped (or held back), by reason (e.g. expired, proxyTooLarge).",
+    ),
     (
         "telemetryErasureCommitment",
         "string",

@@ -94,8 +94,8 @@ def idle(config: Config) -> bool:
     True only where the full start (``_client.Client.start``) would do nothing more:
     not strict, no debug switch, off by the rules above with no notice to print, no
     erasure request waiting (those are sent whatever the consent). One ``listdir`` of
-    the data directory says what is there (a missing one: nothing at all); a queue that
-    holds files is swept here, so nothing queued outlives its age on a machine that
+    the data directory says what is there (a missing one: nothing at all); a queue (or
+    ``held/``) that holds files is swept here, so nothing queued outlives its age on a machine that
     stopped sending.
     """
     if config.strict or config.debug:
@@ -115,7 +115,7 @@ def idle(config: Config) -> bool:
         return False  # on, or a notice may be due (the full start checks for CI and the marker)
     if "erasures" in names and _listdir(os.path.join(data_dir, "erasures")):
         return False  # an erasure request waits: the full start sends it
-    if "queue" in names and _listdir(os.path.join(data_dir, "queue")):
+    if any(name in names and _listdir(os.path.join(data_dir, name)) for name in ("queue", "held")):
         from tallystick.client._queue import Queue
 
         Queue(

@@ -175,6 +175,7 @@ class Queue:
         self.data_dir = data_dir
         self.directory = os.path.join(data_dir, "queue")
         self.rejected_directory = os.path.join(data_dir, "rejected")
+        self.held_directory = os.path.join(data_dir, "held")
         self.drops_path = os.path.join(data_dir, "drops.json")
         self.lock_path = os.path.join(data_dir, "upload.lock")
         self.max_files = max_files
@@ -185,11 +186,15 @@ class Queue:
 
     # -- reading -----------------------------------------------------------
 
-    def entries(self) -> list[Entry]:
-        """The queued session files, oldest first; temp files and strangers are skipped."""
+    def entries(self, directory: str | None = None, *, due_by: float | None = None) -> list[Entry]:
+        """The queued session files, oldest first; temp files and strangers are skipped.
+
+        ``directory``: another directory of sessions (``held_directory``); ``due_by``: only
+        files whose mtime (a held session's "not before") is at most this.
+        """
         found: list[Entry] = []
         try:
-            scanner = os.scandir(self.directory)
+            scanner = os.scandir(directory or self.directory)
         except OSError:
             return found
         with scanner:
@@ -201,10 +206,28 @@ class Queue:
                     stat = item.stat()
                 except OSError:
                     continue
+                if due_by is not None and stat.st_mtime > due_by:
+                    continue
                 when = _time_from_name(name)
                 found.append(Entry(name, item.path, stat.st_size, stat.st_mtime if when is None else when))
         found.sort(key=lambda e: (e.time, e.name))
         return found
+
+    def hold(self, entry: Entry, until: float) -> None:
+        """Keep a session out of passes until ``until`` (its file's mtime, in ``held/``); counted when first held.
+
+        For a session a proxy in front of the server refused as too large: it may fit once the
+        proxy is fixed, so it is tried again after ``until``, until it is ``max_age_seconds`` old.
+        """
+        target = os.path.join(self.held_directory, entry.name)
+        try:
+            if entry.path != target:
+                os.makedirs(self.held_directory, mode=0o700, exist_ok=True)
+                os.replace(entry.path, target)
+                self._count("proxyTooLarge", 1)
+            os.utime(target, (until, until))
+        except OSError:  # gone meanwhile (another run sent it), or a read-only queue: sent again next pass
+            pass
 
     def depth(self) -> tuple[int, int]:
         """How many sessions wait, and their bytes."""
@@ -296,33 +319,34 @@ class Queue:
         """
         now = self._clock()
         remaining = 0
-        try:
-            scanner = os.scandir(self.directory)
-        except OSError:
-            return 0
-        with scanner:
-            for item in scanner:
-                name = item.name
-                try:
-                    if name.startswith(TEMP_PREFIX):
-                        if now - item.stat().st_mtime > STALE_TEMP_SECONDS:
-                            remove(item.path)
+        for directory in (self.directory, self.held_directory):
+            try:
+                scanner = os.scandir(directory)
+            except OSError:
+                continue
+            with scanner:
+                for item in scanner:
+                    name = item.name
+                    try:
+                        if name.startswith(TEMP_PREFIX):
+                            if now - item.stat().st_mtime > STALE_TEMP_SECONDS:
+                                remove(item.path)
+                            continue
+                        if not name.endswith(SUFFIX) or name.startswith("."):
+                            continue
+                        when = _time_from_name(name)
+                        if now - (item.stat().st_mtime if when is None else when) > self.max_age_seconds:
+                            if remove(item.path):
+                                self._count("expired", 1)
+                            continue
+                    except OSError:
                         continue
-                    if not name.endswith(SUFFIX) or name.startswith("."):
-                        continue
-                    when = _time_from_name(name)
-                    if now - (item.stat().st_mtime if when is None else when) > self.max_age_seconds:
-                        if remove(item.path):
-                            self._count("expired", 1)
-                        continue
-                except OSError:
-                    continue
-                remaining += 1
+                    remaining += directory == self.directory
         return remaining
 
     def clear(self) -> None:
-        """Delete every queued and rejected session (consent withdrawn)."""
-        for directory in (self.directory, self.rejected_directory):
+        """Delete every queued, held and rejected session (consent withdrawn)."""
+        for directory in (self.directory, self.held_directory, self.rejected_directory):
             try:
                 names = os.listdir(directory)
             except OSError:

@@ -96,6 +96,42 @@ def _parse_url(url: str, default_scheme: str | None = None) -> tuple[str, str, s
     return scheme, userinfo, host, port, slash + path if slash else "/"
 
 
+def redirect_target(url: str, location: str) -> tuple[str | None, str]:
+    """Where a redirect from ``url`` may be followed, or None and why not.
+
+    Only to the same host (any port), over the same scheme or from http to https: the
+    sessions go only where ``server_url`` says, never to a host it does not name (a captive
+    portal's login page, a hijacked answer), never in clear text after TLS. No credentials
+    in the target. ``location`` may be relative; a fragment is dropped.
+    """
+    if not location.strip():
+        return None, "no Location"
+    from urllib.parse import urljoin
+
+    target = urljoin(url, location.strip()).partition("#")[0]
+    try:
+        scheme, userinfo, host, _, _ = _parse_url(target)
+        old_scheme, _, old_host, _, _ = _parse_url(url)
+    except ProtocolError:
+        return None, "not to an http(s) URL"
+    if userinfo:
+        return None, "the target carries credentials"
+    if old_scheme == "https" and scheme == "http":
+        return None, "it leads from https to plain http"
+    if host.lower().rstrip(".") != old_host.lower().rstrip("."):
+        return None, f"it leads to another host ({host}) than server_url names"
+    return target, ""
+
+
+def shown_url(url: str) -> str:
+    """``url`` without userinfo, query or fragment: what a log line may show."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    authority = authority.rpartition("@")[2]
+    path = path.partition("?")[0].partition("#")[0]
+    return f"{scheme}{sep}{authority}{slash}{path}"
+
+
 def _env(environ: Mapping[str, str], name: str) -> str:
     """The lower-case variable, else the upper-case one (not ``HTTP_PROXY`` under CGI)."""
     value = environ.get(name.lower())

@@ -27,9 +27,16 @@ if TYPE_CHECKING:
 
 # Only these mean "stored": a 200/202/204 may come from a captive portal or a proxy, not the server.
 ACCEPTED = frozenset({201, 304})
-# Only these mean "the server will never accept this session": it is moved aside. Any other
-# 4xx (401, 403, 404 and 405 from a proxy, 408, ...) keeps the files, like a network error.
+# Only these mean "the server will never accept this session": it is moved aside, if the answer is
+# the ingest API's (a JSON object with a message). Any other 4xx (401, 403, 404 and 405 from a
+# proxy, 408, ...) keeps the files, like a network error.
 REJECTED = frozenset({400, 413, 415, 422})
+# A 413 that is not the ingest API's: a proxy in front of it with a smaller body limit. The session
+# is held (``Queue.hold``) and tried again this much later, while the others go on.
+HOLD_SECONDS = 24 * 3600.0
+# Followed once, with the same method and body, to the same host over the same scheme or from http
+# to https (``_transport.redirect_target``). 303 means "GET the result elsewhere": not for an upload.
+REDIRECTS = frozenset({301, 302, 307, 308})
 # A batch answered so is sent again as one PUT per session (no batch endpoint, or one it refused).
 NO_BATCH_STATUSES = frozenset({400, 404, 405, 413, 415, 422})
 BACKOFF_STATUSES = frozenset({429, 503})
@@ -104,6 +111,8 @@ class Uploader:
         self.requests = 0
         self.outcome = _queue.SENT  # how the last pass ended: sent, or why it stopped
         self.retry_until: float | None = None  # set by a 429/503
+        self._base = config.server_url.rstrip("/")  # where a followed redirect said the API now is
+        self._redirect_said = False
 
     # -- the thread fallback (no upload process on this platform) ---------------
 
@@ -244,6 +253,9 @@ class Uploader:
             if self._send_erasures() == STOP:  # before any session: the server then refuses the old ones
                 return
             entries = self.queue.entries()
+            held = self.queue.entries(self.queue.held_directory, due_by=self.config.clock())
+            if held:  # sessions a proxy refused as too large, due to be tried again (``_hold``)
+                entries = sorted(entries + held, key=lambda e: (e.time, e.name))
         directory = self.queue.directory
         if self.extra is not None and (
             handed_only or not os.path.isdir(directory) or not os.access(directory, os.W_OK)
@@ -325,7 +337,7 @@ class Uploader:
                 self._log("erasure request accepted by the server")
             elif status in BACKOFF_STATUSES:
                 return self._back_off(response)
-            elif status in REJECTED:
+            elif status in REJECTED and _from_the_api(response):
                 _queue.remove(path)
                 self._count("erasureRejected", 1)
                 self._log(f"server refused the erasure request ({status}): {response.body[:300]!r}")
@@ -346,7 +358,35 @@ class Uploader:
         ):
             self.outcome = "stopped"
             return None
-        url = self.config.server_url.rstrip("/") + path
+        url = self._base + path
+        response = self._exchange(method, url, body, path)
+        if response is None or response.status not in REDIRECTS:
+            return response
+        from tallystick.client._transport import redirect_target, shown_url
+
+        target, refusal = redirect_target(url, response.headers.get("location", ""))
+        if target is None:
+            self._log(
+                f"{method} {path} answered {response.status} (a redirect): not followed, {refusal}; "
+                "set server_url to the URL that answers"
+            )
+            return response
+        moved = target.endswith(path)
+        if moved:  # the whole API moved: the rest of this process goes there directly
+            self._base = target[: -len(path)]
+        if not self._redirect_said:
+            self._redirect_said = True
+            self._log(
+                f"{method} {path} answered {response.status}: followed once to {shown_url(target)}; set "
+                f"server_url to {shown_url(self._base) if moved else 'the URL that answers'} to save a request"
+            )
+        followed = self._exchange(method, target, body, shown_url(target))
+        if followed is not None and followed.status in REDIRECTS:
+            self._log(f"{method} {shown_url(target)} answered {followed.status} too: one redirect is followed at most")
+        return followed
+
+    def _exchange(self, method: str, url: str, body: bytes, what: str) -> Response | None:
+        """One request; None (with ``outcome`` set and a line naming ``what`` logged) when it failed on the way."""
         self.requests += 1
         try:
             if self._send is not None:
@@ -369,7 +409,7 @@ class Uploader:
 
             self.outcome = error_kind(exc)
             # The type and the kind only: a message may name the proxy, whose URL can hold a password.
-            self._log(f"{method} {path} failed: {type(exc).__name__} ({self.outcome})")
+            self._log(f"{method} {what} failed: {type(exc).__name__} ({self.outcome})")
             return None
 
     def _back_off(self, response: Response) -> str:
@@ -388,9 +428,18 @@ class Uploader:
             return GO_ON
         if status in BACKOFF_STATUSES:
             return self._back_off(response)
-        if status in REJECTED:
+        if status in REJECTED and _from_the_api(response):
             self._log(f"server rejected session {session_id} ({status}): {response.body[:500]!r}")
             self.queue.reject(entry, response.body)
+            return GO_ON
+        if status == 413:  # not the ingest API's answer: a proxy in front of it with a smaller body limit
+            until = self.config.clock() + HOLD_SECONDS
+            self.queue.hold(entry, until)
+            self._log(
+                f"session {session_id} ({entry.size} bytes) refused as too large by something in front of the "
+                f"server, not by the server: held, tried again after {time.ctime(until)} until it is "
+                f"{self.config.max_age_days} days old; the proxy must let bodies of 1 MiB through"
+            )
             return GO_ON
         self._log(f"server answered {status}: keeping the queue for a later run")
         return self._stop(f"http{status}")
@@ -421,6 +470,20 @@ class Uploader:
                 self._log(f"server rejected session {session_id} ({result[0]})")
                 self.queue.reject(entry, result[1])
         return GO_ON
+
+
+def _from_the_api(response: Response) -> bool:
+    """Whether a 4xx is the ingest API's verdict: its errors are a JSON object with a ``message``.
+
+    A proxy's or a gateway's own page (nginx's HTML "413 Request Entity Too Large") is not.
+    """
+    import json
+
+    try:
+        tree = json.loads(response.body)
+    except ValueError:
+        return False
+    return isinstance(tree, dict) and isinstance(tree.get("message"), str)
 
 
 def _batch_results(body: bytes) -> dict[str, tuple[int, bytes]] | None:
