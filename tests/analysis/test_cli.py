@@ -78,3 +78,18 @@ def test_list(capsys: pytest.CaptureFixture[str]) -> None:
     """Without a name, the analyses are listed."""
     assert main(["report"]) == 0
     assert "common-factor" in capsys.readouterr().out
+
+
+def test_every_answer_as_json_and_csv_refused(spec: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without a NAME, --format json is every headline in one document; --format csv or --chart: one line, status 2."""
+    assert main(["report", "--warehouse", spec, "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["app"] == "demo" and len(document["answers"]) >= 5
+    adoption = next(a for a in document["answers"] if a["name"] == "adoption")
+    assert adoption["title"] and adoption["headline"]
+    for flags, named in ((["--format", "csv"], "--format csv"), (["--chart", "out.png"], "--chart")):
+        assert main(["report", "--warehouse", spec, *flags]) == 2
+        captured = capsys.readouterr()
+        (line,) = captured.err.strip().splitlines()
+        assert captured.out == "" and line.startswith(f"tallystick: error: {named} needs an analysis NAME: ")
+        assert line.endswith("every answer at once is text, or --format json")

@@ -96,16 +96,26 @@ def _scope(args: argparse.Namespace, warehouse: Any) -> Any:
 
 
 def cmd_overview(args: argparse.Namespace) -> int:
-    """Every analysis's headline on one screen, with parameters chosen from the data (``analysis.defaults``)."""
+    """Every analysis's headline on one screen, with parameters chosen from the data (``analysis.defaults``).
+
+    ``--format json``: the same as one JSON document. CSV, ``--table`` and ``--chart`` belong to one
+    analysis's tables: refused here with a line saying so, rather than ignored.
+    """
+    import json
     import shutil
     import textwrap
     from pathlib import Path
 
     from tallystick._terminal import safe
-    from tallystick.analysis import AnalysisError, bind, run
+    from tallystick.analysis import AnalysisError, bind
     from tallystick.analysis.defaults import parameters
     from tallystick.warehouse import open_warehouse
 
+    refusal = _overview_refusal(args)
+    if refusal:
+        say(refusal, args)
+        return 2
+    as_json = args.format == "json"
     spec = warehouse_spec(args)
     if not args.warehouse and not Path(spec).exists():
         print(runnable(f"No warehouse at {spec} yet (start with `tallystick up --demo`). The analyses:\n", args))
@@ -122,7 +132,9 @@ def cmd_overview(args: argparse.Namespace) -> int:
         scope = _scope(args, warehouse)
         chosen = parameters(bind(warehouse, scope))
         describe = scope.describe()
-        print(safe(f"{scope.app}: {describe['since'] or 'all data'} to {describe['until'] or 'the latest'}") + "\n")
+        answers: list[dict[str, Any]] = []
+        if not as_json:
+            print(safe(f"{scope.app}: {describe['since'] or 'all data'} to {describe['until'] or 'the latest'}") + "\n")
         # Ten analyses take seconds on a large warehouse: on a terminal, a line on stderr says which one
         # runs (overwritten, then cleared before its answer is printed).
         busy = sys.stderr.isatty()
@@ -132,21 +144,17 @@ def cmd_overview(args: argparse.Namespace) -> int:
             if params is None:
                 text = runnable(f"Nothing in the data to run it on; see `tallystick report {a.name} --help`.", args)
             else:
-                if busy:
-                    sys.stdout.flush()
-                    sys.stderr.write(f"\r\033[K[{i}/{len(ANALYSES)}] {a.name} ...")
-                    sys.stderr.flush()
-                try:
-                    text = run(warehouse, a.name, scope, **params).headline
-                except AnalysisError as exc:
-                    text = f"No answer: {exc}"
-                if busy:
-                    sys.stderr.write("\r\033[K")
-                    sys.stderr.flush()
+                text = _headline(warehouse, scope, a.name, params, f"[{i}/{len(ANALYSES)}]" if busy else "")
+            if as_json:
+                answers.append({"name": a.name, "title": a.title, "parameters": params, "headline": text})
+                continue
             print(safe(f"{a.title}{f' ({given})' if given else ''}"))  # parameters may be session text
             for line in textwrap.wrap(text, width - 2):
                 print("  " + safe(line))
             print()
+        if as_json:
+            print(json.dumps({"app": scope.app, **describe, "answers": answers}, indent=2, default=str))
+            return 0
         print(runnable("Details: `tallystick report NAME` (see --help); JSON with --format json.", args))
     except AnalysisError as exc:
         say(f"tallystick: error: {exc}", args)
@@ -154,6 +162,40 @@ def cmd_overview(args: argparse.Namespace) -> int:
     finally:
         warehouse.close()
     return 0
+
+
+def _overview_refusal(args: argparse.Namespace) -> str:
+    """The line refusing what only one analysis can do (CSV, ``--table``, ``--chart``), or ``""``."""
+    wanted = [
+        flag
+        for flag, given in (("--format csv", args.format == "csv"), ("--table", args.table), ("--chart", args.chart))
+        if given
+    ]
+    if not wanted:
+        return ""
+    return (
+        f"tallystick: error: {' and '.join(wanted)} need{'s' if len(wanted) == 1 else ''} an analysis NAME: "
+        f"`tallystick report NAME "
+        f"{wanted[0]} ...`; every answer at once is text, or --format json"
+    )
+
+
+def _headline(warehouse: Any, scope: Any, name: str, params: dict[str, Any], progress: str) -> str:
+    """One analysis's headline; ``progress`` (``[3/10]``) is said on stderr meanwhile, then cleared."""
+    from tallystick.analysis import AnalysisError, run
+
+    if progress:
+        sys.stdout.flush()
+        sys.stderr.write(f"\r\033[K{progress} {name} ...")
+        sys.stderr.flush()
+    try:
+        return str(run(warehouse, name, scope, **params).headline)
+    except AnalysisError as exc:
+        return f"No answer: {exc}"
+    finally:
+        if progress:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
 
 
 def cmd_report(args: argparse.Namespace) -> int:
