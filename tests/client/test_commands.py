@@ -189,3 +189,17 @@ def test_handle_gives_a_tool_without_subcommands_the_command(tmp_path: Path) -> 
     )
     wrong = run("telemetry", "sometimes")
     assert wrong.returncode == 2 and "invalid choice" in wrong.stderr
+
+
+def test_status_and_show_say_why_uploads_fail(tool, fake_ingest) -> None:  # type: ignore[no-untyped-def]
+    """A redirect to another host is not followed: `status` says uploads fail, `show` says why and what to set."""
+    server = fake_ingest(status=301, headers={"Location": "http://telemetry.example.net/v1/sessions"})
+    tool.allow()
+    tool.run("hello", "Ada", env={"MYTOOL_TELEMETRY_URL": server.url, "MYTOOL_TELEMETRY_EXIT_TIMEOUT": "30"})
+    assert len(tool.queued()) == 1 and len(server.requests) == 1, "sent once, to the configured server only"
+    status = tool.run("telemetry", "status", env={"MYTOOL_TELEMETRY_URL": server.url})
+    assert "  uploads are failing: http301 (1 in a row); sessions wait on this machine" in status.stdout
+    shown = tool.run("telemetry", "show", env={"MYTOOL_TELEMETRY_URL": server.url}).stdout
+    assert "last upload:     http301, 1 failed in a row" in shown
+    assert "not followed, it leads to another host (telemetry.example.net) than server_url names" in shown
+    assert "set server_url to the URL that answers" in shown

@@ -96,6 +96,14 @@ def _apply(choice: str) -> tuple[str, int]:
     elif client is not None and client.decision is not None and "DO_NOT_TRACK" in client.decision.reason:
         lines.append("  in this shell DO_NOT_TRACK keeps it off")
     if client is not None and client.data_dir:
+        from tallystick.client import _queue
+
+        state = _queue.read_state(client.data_dir)
+        if state.failures and stored == "allowed":
+            lines.append(
+                f"  uploads are failing: {state.outcome} ({state.failures} in a row); sessions wait on this machine "
+                f"and are retried; {_show_command(client)} says why"
+            )
         lines.append(f"  see exactly what is kept to send: {_show_command(client)}")
     return "\n".join(lines), 0
 
