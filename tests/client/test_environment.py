@@ -9,6 +9,8 @@ import os
 import socket
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tallystick.client._session import architecture, ci_system, describe
 
@@ -93,3 +95,24 @@ def test_architectures_have_one_name_each(machine: str, expected: str) -> None:
     """What each OS calls an architecture becomes one name, so a breakdown lists x86_64 once, not beside AMD64."""
     assert architecture(machine) == expected
     assert describe(os.environ, io.StringIO(), io.StringIO())["osArchitecture"] == architecture(os.uname().machine)
+
+
+_ENVIRONMENT_KEYS = ("SHELL", "TERM", "TERM_PROGRAM", "WT_SESSION", "container", "CI", "GITHUB_ACTIONS", "JENKINS_URL")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.sampled_from(_ENVIRONMENT_KEYS), st.text(max_size=300)))
+def test_environment_attributes_are_valid_by_construction(environ: dict[str, str]) -> None:
+    """Whatever the variables hold, describe's attributes pass the contract's checks unchanged.
+
+    The session takes them without checking each again (Session.set_environment), so this is what keeps
+    a recording run's session valid.
+    """
+    from tallystick.client._session import clean_attributes
+    from tallystick.schema import _rules
+
+    attributes = describe(environ, io.StringIO(), io.StringIO())
+    counts: list[str] = []
+    assert clean_attributes(attributes, strict=False, count=lambda reason, n: counts.append(reason)) == attributes
+    assert counts == []
+    assert all(_rules.attribute_value_problem(value, 256) is None for value in attributes.values())

@@ -120,6 +120,23 @@ def test_tool_attributes_leave_room_for_the_clients_own() -> None:
     assert validation_errors(tree) == []
 
 
+def test_environment_is_withheld_where_consent_does_not_cover_it_and_kept_within_the_limit() -> None:
+    """set_environment takes describe's attributes unchecked, but withholds and limits them like any others."""
+    from tallystick.client._collection import Coverage
+
+    session, counts = make()
+    session.coverage = Coverage(["attribute shell"])
+    session.set_environment({"shell": "zsh", "osName": "Linux"})
+    assert session.to_dict()["attributes"] == {"osName": "Linux"}
+    assert counts == {"notConsented": 1}
+    full, counts = make()
+    full.set_attributes({f"a{i}": i for i in range(_rules.MAX_ATTRIBUTES - RESERVED_ATTRIBUTES)})
+    full.set_attributes({f"own{i}": i for i in range(RESERVED_ATTRIBUTES - 1)}, internal=True)
+    full.set_environment({"shell": "zsh", "osName": "Linux"})
+    assert len(full.to_dict()["attributes"]) == _rules.MAX_ATTRIBUTES
+    assert counts == {"tooManyAttributes": 1}
+
+
 def test_recording_is_thread_safe() -> None:
     """Events recorded from many threads at once are all kept."""
     session, _ = make()

@@ -49,6 +49,7 @@ class Client:
         self.local_only = config.local_only
         self.debug = config.debug
         self.ci = False
+        self.ci_system: str | None = None  # which CI system (``_session.ci_system``), detected once per run
         self.counts: dict[str, int] = {}
         self.cost = 0.0  # seconds spent in the client during this run
         self.finished = False
@@ -152,15 +153,14 @@ class Client:
         if problem is not None:
             self._refuse(problem)
             return
-        if self.sink is not None:  # tallystick.testing: always on, nothing on disk
-            from tallystick.client._session import new_uuid4
+        from tallystick.client._session import ci_system, new_uuid4
 
+        self.ci_system = ci_system(environ)
+        if self.sink is not None:  # tallystick.testing: always on, nothing on disk
             self._begin(new_uuid4())
             return
-        from tallystick.client._session import ci_system
-
         self.data_dir = config.resolved_data_dir()
-        self.ci = ci_system(environ) is not None
+        self.ci = self.ci_system is not None
         self._sweep()  # whatever the consent: nothing queued outlives its age, even if never sent
         if not (config.local_only or self.debug) and self._erasures_waiting():
             self._send_erasures()  # whatever the consent: the user asked for it (see DESIGN.md)
@@ -253,7 +253,7 @@ class Client:
             config.app_id, config.version, user_id, clock=config.clock, strict=config.strict, count=self.count
         )
         session.coverage = self.coverage
-        session.set_attributes(describe(config.environ, sys.stdin, sys.stdout), internal=True)
+        session.set_environment(describe(config.environ, sys.stdin, sys.stdout, self.ci_system))
         self.session = session
         if self.sink is not None:
             return
@@ -522,7 +522,8 @@ class Client:
                 uploader.wait(max(timeout, FALLBACK_EXIT_WAIT_CI if self.ci else FALLBACK_EXIT_WAIT))
             return
         if not _queue.worth_starting(state, config.clock(), ci=self.ci, interval=config.upload_interval):
-            self.log(f"no upload before {time.ctime(state.next)} (last: {state.outcome})")
+            if self.debug:  # the usual exit: not even the message is made
+                self.log(f"no upload before {time.ctime(state.next)} (last: {state.outcome})")
             return
         from tallystick.client import _spawn
 

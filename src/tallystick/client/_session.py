@@ -137,11 +137,11 @@ def _terminal(environ: Mapping[str, str]) -> str | None:
 
 def _os_release() -> tuple[str | None, str | None]:
     """Linux distribution ID and version from /etc/os-release."""
+    from tallystick.client._queue import read_bytes  # loaded already by the client
+
     found: dict[str, str] = {}
-    try:
-        with open("/etc/os-release", "rb") as f:  # bytes: a text file's decoder costs more than the read
-            data = f.read(64 * 1024)
-    except OSError:
+    data = read_bytes("/etc/os-release", 64 * 1024)  # bytes: a text file's decoder costs more than the read
+    if data is None:
         return None, None
     for line in data.decode("utf-8", "replace").splitlines():
         key, _, value = line.partition("=")
@@ -168,8 +168,14 @@ def architecture(machine: str) -> str:
     return _ARCHITECTURES.get(token.lower(), token.lower())
 
 
-def describe(environ: Mapping[str, str], stdin: object, stdout: object) -> dict[str, AttributeValue]:
-    """The environment as session attributes."""
+# ``describe``'s default: detect the CI system itself (a caller that has done so passes what it found).
+_DETECT = "detect"
+
+
+def describe(
+    environ: Mapping[str, str], stdin: object, stdout: object, ci: str | None = _DETECT
+) -> dict[str, AttributeValue]:
+    """The environment as session attributes; ``ci``: the CI system, if the caller detected it already."""
     attributes: dict[str, AttributeValue] = {}
     if hasattr(os, "uname"):
         uname = os.uname()
@@ -191,7 +197,8 @@ def describe(environ: Mapping[str, str], stdin: object, stdout: object) -> dict[
     attributes["shell"] = _shell(environ)
     attributes["terminal"] = _terminal(environ)
     attributes["interactive"] = isatty(stdin) and isatty(stdout)
-    ci = ci_system(environ)
+    if ci is _DETECT:  # twenty environment look-ups: a recording run makes them once (Client._start)
+        ci = ci_system(environ)
     attributes["ci"] = ci is not None
     attributes["ciSystem"] = ci
     container = container_system(environ)
@@ -309,6 +316,19 @@ class Session:
             room = max(0, limit - len(self._attributes))
             clean = clean_attributes(attributes, strict=self.strict and not internal, count=self._count, limit=room)
             self._attributes.update(clean)
+
+    def set_environment(self, attributes: Mapping[str, AttributeValue]) -> None:
+        """Set ``describe``'s attributes: short tokens, booleans and None, valid by construction.
+
+        So not checked again one by one (a recording run's largest set of attributes, on every
+        run), but withheld like any other where the user's consent does not cover them.
+        """
+        kept = self._withhold(attributes)
+        with self._lock:
+            if len(self._attributes) + len(kept) > _rules.MAX_ATTRIBUTES:
+                self.set_attributes(kept, internal=True)  # no room for all: the checked path counts
+                return
+            self._attributes.update(kept)  # type: ignore[arg-type]  # a part of ``attributes``
 
     def add_event(self, type_name: str, attributes: Mapping[str, object], when: float | None = None) -> None:
         if not check_type_name("event", type_name, strict=self.strict):
