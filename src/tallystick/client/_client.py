@@ -219,28 +219,10 @@ class Client:
         return bool(_queue.erasures_waiting(self.data_dir))
 
     def _send_erasures(self) -> None:
-        """Start the upload process for waiting erasure requests (a back-off after failures still applies)."""
-        state = _queue.read_state(self.data_dir)
-        interval = self.config.upload_interval
-        if not (
-            _queue.worth_starting(state, self.config.clock(), ci=self.ci, interval=interval)
-            or state.outcome == _queue.SENT
-        ):
-            return
-        if not self._check_server_url():
-            return
-        if self._spawns():
-            from tallystick.client import _spawn
+        """Start the upload process for waiting erasure requests (``_choices``)."""
+        from tallystick.client import _choices
 
-            pid = _spawn.start(self.config, self.data_dir, ci=self.ci)
-            if pid is None:
-                self.count("uploadNotStarted")
-                return
-            timeout = self.config.ci_exit_timeout if self.ci else self.config.exit_timeout
-            if timeout > 0:  # for tests; by default the tool never waits for the upload process
-                _spawn.wait(pid, timeout)
-        else:
-            self._make_uploader().start()
+        _choices.send_erasures(self)
 
     def _check_server_url(self) -> bool:
         return self.config.server_url.startswith(("http://", "https://"))
@@ -296,31 +278,16 @@ class Client:
         return hasattr(os, "posix_spawn") and bool(sys.executable) and not getattr(sys, "frozen", False)
 
     def _notice(self) -> None:
-        """Print the first-run notice, once: only the run that creates the marker prints."""
-        config = self.config
-        self._print_once(
-            _consent.notice_marker(self.data_dir),
-            config.notice or _consent.default_notice(config.app_id, config.env_prefix, config.consent_command),
-        )
-        from tallystick.client import _collection
+        """Print the first-run notice, once (``_choices``)."""
+        from tallystick.client import _choices
 
-        declared = self._declared()
-        tracked = declared if declared is not None else _collection.builtin_items()
-        _collection.remember(self.data_dir, _collection.fingerprint(tracked))  # what `allow` will cover
+        _choices.notice(self)
 
     def _print_once(self, marker: str, text: str) -> None:
-        """Print ``text`` to the log stream unless ``marker`` exists; only the run that creates it prints."""
-        config = self.config
-        try:
-            os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
-            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except OSError:
-            return  # shown before, or nowhere to remember it: stay quiet
-        try:
-            config.log.write(text if text.endswith("\n") else text + "\n")
-            config.log.flush()
-        except Exception:
-            pass
+        """Print ``text`` unless ``marker`` exists; only the run that creates it prints (``_choices``)."""
+        from tallystick.client import _choices
+
+        _choices.print_once(self, marker, text)
 
     def _user_id(self) -> str:
         """The installation's random user ID, created on first use."""
@@ -340,80 +307,24 @@ class Client:
         return user_id
 
     def adopt(self, config: Config) -> None:
-        """Take the tool's application ID and version (tallystick.testing); a bad one raises."""
-        from tallystick.client._config import Config
-        from tallystick.client._errors import ConfigError
+        """Take the tool's application ID and version (tallystick.testing); a bad one raises (``_choices``)."""
+        from tallystick.client import _choices
 
-        if not isinstance(config, Config):
-            raise ConfigError(f"configure() takes a tallystick.client.Config, not {type(config).__name__}")
-        self.config.app_id, self.config.version = config.app_id, config.version
-        if self.session is not None:
-            self.session.app_id, self.session.version = config.app_id, config.version
-        problem = self._check_config()
-        if problem is not None:
-            raise ConfigError(problem)
+        _choices.adopt(self, config)
 
     # -- consent changes -------------------------------------------------------
 
     def set_consent(self, allowed: bool | None) -> None:
-        """Store the user's choice; disabling deletes the queue and rotates the user ID."""
-        if self.sink is not None or not self.data_dir:
-            return
-        os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
-        if allowed is None:
-            _queue.remove(self.consent_path)
-            return
-        state = _consent.ALLOWED if allowed else _consent.DISABLED
-        _queue.atomic_write(self.consent_path, state.encode())
-        if allowed:
-            from tallystick.client import _collection
+        """Store the user's choice; disabling deletes the queue and rotates the user ID (``_choices``)."""
+        from tallystick.client import _choices
 
-            declared = self._declared()
-            _collection.cover(self.data_dir, declared if declared is not None else _collection.builtin_items())
-            self.coverage = _collection.Coverage((), None if declared is None else declared.keys())
-            if self.session is not None:
-                self.session.coverage = self.coverage
-            if self.session is None and self.decision is not None and not self.decision.record:
-                self.decision = _consent.decide(
-                    state, self.config.environ, self.config.env_prefix, stderr_tty=False, ci=self.ci
-                )
-                if self.decision.record and self._version_problem() is None:
-                    self.local_only = self.local_only or self.decision.local_only
-                    self._begin(self._user_id())
-            return
-        self.session = None
-        if self.uploader is not None:
-            self.uploader.stopped = True
-        queue = self.queue or _queue.Queue(
-            self.data_dir, max_files=1, max_bytes=1, max_age_seconds=0, clock=self.config.clock, count=self.count
-        )
-        queue.clear()
-        _queue.remove(self.user_id_path)
+        _choices.set_consent(self, allowed)
 
     def forget(self) -> list[str]:
-        """Erase this installation's data: the queue here, and (by a queued request) everything sent.
+        """Erase this installation's data here and, by a queued request, on the server; the user IDs (``_choices``)."""
+        from tallystick.client import _choices
 
-        Queues an erasure request for every user ID it keeps a secret for, deletes the
-        queue, the user ID and the secrets, drops this run's session, and starts the
-        upload process when it can. The consent choice stays. The user IDs erased.
-        """
-        if self.sink is not None or not self.data_dir:
-            return []
-        os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
-        erased = _queue.queue_erasure_requests(self.data_dir, self.config.clock())
-        self.session = None
-        if self.uploader is not None:
-            self.uploader.stopped = True
-            self.uploader = None
-        queue = self.queue or _queue.Queue(
-            self.data_dir, max_files=1, max_bytes=1, max_age_seconds=0, clock=self.config.clock, count=self.count
-        )
-        self.queue = queue
-        queue.clear()
-        _queue.remove(self.user_id_path)
-        if erased and not (self.config.local_only or self.debug):
-            self._send_erasures()
-        return erased
+        return _choices.forget(self)
 
     def stored_consent(self) -> str:
         if not self.data_dir:
