@@ -116,3 +116,11 @@ def test_environment_attributes_are_valid_by_construction(environ: dict[str, str
     assert clean_attributes(attributes, strict=False, count=lambda reason, n: counts.append(reason)) == attributes
     assert counts == []
     assert all(_rules.attribute_value_problem(value, 256) is None for value in attributes.values())
+
+
+@given(st.text(alphabet=st.sampled_from("az09AZ._-+/ é\\:\n~$"), max_size=60), st.integers(0, 50))
+def test_tokens_keep_exactly_the_harmless_characters(value: str, limit: int) -> None:
+    """_token keeps ASCII letters, digits and ._-+ in order, cut to the limit (its fast path included)."""
+    from tallystick.client._session import _token
+
+    assert _token(value, limit) == "".join(c for c in value if c.isascii() and (c.isalnum() or c in "._-+"))[:limit]

@@ -130,3 +130,19 @@ def test_erasure_commitment_is_bound_to_the_user_and_the_secret() -> None:
     assert _rules.is_erasure_secret(secret)
     for bad in ("AB" * 32, "ab" * 31, "ab" * 33, "zz" * 32, None, 12):
         assert not _rules.is_erasure_secret(bad)
+
+
+@given(st.text(alphabet=st.sampled_from("az09AZ_.:-+ /é\n٣ａ"), max_size=70))
+def test_character_class_checks_agree_with_the_patterns_on_any_text(value: str) -> None:
+    """The strip-based checks (type names, application IDs, erasure secrets) say what the patterns say."""
+    import re
+
+    def by_pattern(pattern: str, limit: int) -> bool:
+        return len(value) <= limit and re.search(pattern, value) is not None
+
+    assert _rules.is_type_name(value) == by_pattern(_rules.TYPE_NAME_PATTERN, _rules.TYPE_NAME_MAX_LENGTH)
+    assert _rules.is_application_id(value) == by_pattern(_rules.APPLICATION_ID_PATTERN, 64)
+    hexish = (value.encode().hex() * 64)[:64]
+    assert _rules.is_erasure_secret(hexish) == (re.search(_rules.ERASURE_SECRET_PATTERN, hexish) is not None)
+    secret = (value * 64)[:64]
+    assert _rules.is_erasure_secret(secret) == (re.search(_rules.ERASURE_SECRET_PATTERN, secret) is not None)

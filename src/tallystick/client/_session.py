@@ -84,8 +84,13 @@ CI_SYSTEMS = (
 _FLAGS = frozenset({"CI", "TRAVIS", "CIRCLECI", "GITLAB_CI", "GITHUB_ACTIONS", "TF_BUILD", "APPVEYOR"})
 
 
+_HARMLESS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-+"
+
+
 def _token(value: str, limit: int = 40) -> str:
     """Keep a short run of harmless characters: enough for ``xterm-256color``, never a path."""
+    if not value.strip(_HARMLESS):  # harmless throughout (the usual case), checked at C speed
+        return value[:limit]
     kept = "".join(c for c in value if c.isascii() and (c.isalnum() or c in "._-+"))
     return kept[:limit]
 
