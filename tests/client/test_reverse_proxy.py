@@ -8,17 +8,21 @@ https to http.
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from client.conftest import AcceptLoop
 from fixtures.ingest import IngestServer, session_tree
 from tallystick.client import _queue
 from tallystick.client.__main__ import report
 from tallystick.client._config import Config
 from tallystick.client._queue import Queue, file_name
 from tallystick.client._session import new_uuid4
+from tallystick.client._transport import send
 from tallystick.client._uploader import HOLD_SECONDS, Uploader
 
 NOW = 1_900_000_000.0
@@ -194,3 +198,41 @@ def test_redirects_that_are_not_followed_keep_the_queue_and_say_why(  # type: ig
     assert len(client.queue.entries()) == 2 and not ids & set(ingest.stored_session_ids())
     assert any(why in line for line in client.lines), client.lines
     assert "set server_url" in "\n".join(client.lines) or why == "one redirect is followed at most"
+
+
+class Impatient(AcceptLoop):
+    """A proxy that answers 413 with its own page as soon as the headers are in, then closes unread: a reset."""
+
+    def __init__(self) -> None:
+        self.listen()
+
+    def serve(self, connection: socket.socket) -> None:
+        with connection:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            page = b"<html><body>413 Request Entity Too Large</body></html>"
+            connection.sendall(
+                b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Type: text/html\r\n"
+                + f"Content-Length: {len(page)}\r\nConnection: close\r\n\r\n".encode()
+                + page
+            )
+            time.sleep(0.05)  # closed with most of the body unread: the kernel resets the connection
+
+
+def test_a_proxy_that_resets_after_its_413_is_heard() -> None:
+    """A 413 sent before the proxy reset the connection mid-body is read, not lost as a network error.
+
+    A stand-in in Python: nginx reads and discards the rest of a refused body (lingering close), so it
+    never resets; proxies that do cannot be installed here. The body is larger than a session so that,
+    on loopback, it is still going out when the reset comes, as a session's is over a real network.
+    """
+    proxy = Impatient()
+    try:
+        response = send("PUT", proxy.url + "/v1/sessions", b"x" * 8_000_000, timeout=10, user_agent="test")
+    finally:
+        proxy.stop()
+    assert response.status == 413 and b"Request Entity Too Large" in response.body

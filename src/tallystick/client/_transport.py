@@ -24,6 +24,8 @@ It behaves like curl and the standard library where users expect it to:
   upload should work wherever the user's other tools do. Each only adds CAs the user chose
   to trust; a missing path (left from another machine) or an unreadable file is skipped;
   nothing turns verification off.
+- An answer sent before the peer reset the connection while the body was going out (a proxy's
+  413 or 407, sent as soon as the headers said too much) is read and returned, not lost as a reset.
 """
 
 from __future__ import annotations
@@ -308,17 +310,39 @@ def send(
             "Connection: close\r\n\r\n"
         )
         sock.settimeout(_left(deadline))
-        try:
-            sock.sendall(head.encode("latin-1") + body)
-            return _read_response(_Reader(sock, deadline))
-        except ConnectionError:
-            if proxy is None or scheme == "https":
-                raise
-            # Plain http through a proxy: the connection is the proxy's, and one that wants credentials
-            # answers 407 and closes before reading the body (the answer lost to the reset).
-            raise ProxyError("the proxy closed the connection (it may want credentials)") from None
+        plain_proxy = proxy is not None and scheme == "http"
+        return _exchange(sock, head.encode("latin-1") + body, deadline, plain_proxy=plain_proxy)
     finally:
         sock.close()
+
+
+def _exchange(sock: socket.socket, request: bytes, deadline: float, *, plain_proxy: bool) -> Response:
+    """Send ``request`` and read the answer on ``sock``; ``plain_proxy``: the connection is an http proxy's."""
+    try:
+        try:
+            sock.sendall(request)
+        except ConnectionError:
+            # A proxy refusing the body (its 413, a 407) may answer and close before reading it all: the
+            # answer can still be in the socket's buffer.
+            early = _early_answer(sock, deadline)
+            if early is not None:
+                return early
+            raise
+        return _read_response(_Reader(sock, deadline))
+    except ConnectionError:
+        if not plain_proxy:
+            raise
+        # Plain http through a proxy: the connection is the proxy's, and one that wants credentials
+        # answers 407 and closes before reading the body (the answer lost to the reset).
+        raise ProxyError("the proxy closed the connection (it may want credentials)") from None
+
+
+def _early_answer(sock: socket.socket, deadline: float) -> Response | None:
+    """The answer already received on a connection the peer reset while the body was going out, if whole."""
+    try:
+        return _read_response(_Reader(sock, deadline))
+    except OSError:  # ProtocolError too: nothing, or not a whole answer
+        return None
 
 
 def _left(deadline: float) -> float:

@@ -347,7 +347,7 @@ class Uploader:
                 self._log(f"erasure request answered {status}: this server does not offer self-service erasure")
             else:
                 self._log(f"erasure request answered {status}: keeping it for a later run")
-                return self._stop(f"http{status}")
+                return self._stop(_outcome(status))
         return GO_ON
 
     def _request(self, method: str, path: str, body: bytes, *, consent: bool = True) -> Response | None:
@@ -442,7 +442,7 @@ class Uploader:
             )
             return GO_ON
         self._log(f"server answered {status}: keeping the queue for a later run")
-        return self._stop(f"http{status}")
+        return self._stop(_outcome(status))
 
     def _send_batch(self, chunk: list[tuple[Entry, bytes, str]]) -> str:
         body = b'{"sessions":[' + b",".join(data for _, data, _ in chunk) + b"]}"
@@ -457,7 +457,7 @@ class Uploader:
             return NO_BATCHES
         if status != 200:
             self._log(f"batch answered {status}: keeping the queue for a later run")
-            return self._stop(f"http{status}")
+            return self._stop(_outcome(status))
         by_id = _batch_results(response.body)
         if by_id is None:  # not the ingest API answering (a captive portal, a proxy): keep everything
             self._log("batch answer unreadable: keeping the queue for a later run")
@@ -470,6 +470,11 @@ class Uploader:
                 self._log(f"server rejected session {session_id} ({result[0]})")
                 self.queue.reject(entry, result[1])
         return GO_ON
+
+
+def _outcome(status: int) -> str:
+    """How a pass stopped on an answer that is no verdict: ``http503``, ... (``proxy`` for a proxy's 407)."""
+    return "proxy" if status == 407 else f"http{status}"
 
 
 def _from_the_api(response: Response) -> bool:
