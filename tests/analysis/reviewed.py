@@ -5,7 +5,8 @@ Each builder returns sessions in wire format (dicts), deterministic for its seed
 flag a few heavy users leave on, a nudge only fish users heed, a span that regressed on Windows only, a
 last release withdrawn after two days, populations where nothing happens, ten sessions, old clients
 without some environment keys, span times with hung outliers, clocks set years wrong, nightly builds
-(about 150 versions), and non-ASCII values.
+(about 150 versions), non-ASCII values, and users who differ a lot in how often they fail while a few heavy
+ones share a flag.
 """
 
 from __future__ import annotations
@@ -19,17 +20,31 @@ from analysis.unseen import Maker, Session, User, _base, pick
 E = "ContainerStartFailed"
 
 
-def _error(m: Maker, u: User, t: Any, p: float, *, version: str | None = None, **attrs: Any) -> Session:
-    failed = m.rng.random() < p
-    ms = m.rng.lognormvariate(math.log(3000), 0.5)
+def _build(
+    m: Maker,
+    u: User,
+    t: Any,
+    failed: bool,
+    *,
+    sigma: float = 0.5,
+    version: str | None = None,
+    span_attrs: dict[str, Any] | None = None,
+    **attrs: Any,
+) -> Session:
+    """A session with or without the error (and its exit code), with a BuildImage span (log-normal ``sigma``)."""
+    ms = m.rng.lognormvariate(math.log(3000), sigma)
     return m.session(
         u,
         t,
         version=version,
         events=[(E, {})] if failed else [],
-        spans=[("BuildImage", ms, {})],
+        spans=[("BuildImage", ms, span_attrs or {})],
         attrs={"exitCode": 3 if failed else 0, **attrs},
     )
+
+
+def _error(m: Maker, u: User, t: Any, p: float, *, version: str | None = None, **attrs: Any) -> Session:
+    return _build(m, u, t, m.rng.random() < p, version=version, **attrs)
 
 
 def os_python(seed: int = 21) -> list[Session]:
@@ -127,40 +142,37 @@ def null(seed: int, users: int = 150, sessions: int = 1500) -> list[Session]:
             "projectTasks": int(rng.lognormvariate(3, 1)),
         }
 
-    out = []
-    for u, t in m.runs(m.users(users, attrs, spread=1.0), sessions):
-        failed = m.rng.random() < 0.02
-        ms = m.rng.lognormvariate(math.log(3000), 0.5)
-        out.append(
-            m.session(
-                u,
-                t,
-                events=[(E, {})] if failed else [],
-                spans=[("BuildImage", ms, {"buildKit": u.attrs["buildKit"]})],
-                attrs={"exitCode": 3 if failed else 0},
-            )
-        )
-    return out
+    return [
+        _build(m, u, t, m.rng.random() < 0.02, span_attrs={"buildKit": u.attrs["buildKit"]})
+        for u, t in m.runs(m.users(users, attrs, spread=1.0), sessions)
+    ]
+
+
+def varied_users(seed: int, *, heavy: int = 10, heaviness: float = 40, effect: float = 0.0) -> list[Session]:
+    """Users differ a lot in how often they fail whatever their attributes: one in ten has a setup (recorded
+    nowhere) that fails 20 % of the time, the others 0.5 %. ``heavy`` users, each running the tool
+    ``heaviness`` times as often as others, share ``watchMode``. With ``effect`` it is a real cause: their
+    sessions fail ``effect`` more often (the heavy users are then the only ones who have the cause)."""
+    m = Maker(seed)
+    people = m.users(200, lambda rng, i: {**_base(rng), "watchMode": i < heavy})
+    broken = {u.id: m.rng.random() < 0.1 for u in people}
+    for u in people:
+        if u.attrs["watchMode"]:
+            u.weight *= heaviness
+    return [
+        _error(m, u, t, (0.2 if broken[u.id] else 0.005) + (effect if u.attrs["watchMode"] else 0.0))
+        for u, t in m.runs(people, 2000)
+    ]
 
 
 def ten(seed: int = 27) -> list[Session]:
     """Ten sessions from four users; two of them with the error, one span type with a flag."""
     m = Maker(seed, days=10)
     people = m.users(4, lambda rng, i: {**_base(rng), "buildKit": i % 2 == 0})
-    out = []
-    for k, (u, t) in enumerate(m.runs(people, 10)[:10]):
-        failed = k in (3, 7)
-        ms = m.rng.lognormvariate(math.log(3000), 0.4)
-        out.append(
-            m.session(
-                u,
-                t,
-                events=[(E, {})] if failed else [],
-                spans=[("BuildImage", ms, {"buildKit": u.attrs["buildKit"]})],
-                attrs={"exitCode": 3 if failed else 0},
-            )
-        )
-    return out
+    return [
+        _build(m, u, t, k in (3, 7), sigma=0.4, span_attrs={"buildKit": u.attrs["buildKit"]})
+        for k, (u, t) in enumerate(m.runs(people, 10)[:10])
+    ]
 
 
 def old_clients(seed: int = 28) -> list[Session]:

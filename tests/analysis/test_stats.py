@@ -151,3 +151,34 @@ def test_clustered_from_sums_matches_the_per_user_rows() -> None:
     for field in ("p1", "p0", "var1", "var0", "cov"):
         assert getattr(got, field) == pytest.approx(getattr(expected, field), rel=1e-9), field
     assert got.users == expected.users
+
+
+@pytest.mark.parametrize(
+    ("t", "df", "p"),
+    [
+        pytest.param(12.7062, 1, 0.05, id="one"),
+        pytest.param(4.30265, 2, 0.05, id="two"),
+        pytest.param(4.03214, 5, 0.01, id="five"),
+        pytest.param(2.22814, 10, 0.05, id="ten"),
+        pytest.param(2.04227, 30, 0.05, id="thirty"),
+        pytest.param(1.95996, math.inf, 0.05, id="normal"),
+        pytest.param(0.0, 3, 1.0, id="zero"),
+    ],
+)
+def test_student_t_p_matches_tables(t: float, df: float, p: float) -> None:
+    """Two-sided p-values of Student's t match published critical values."""
+    from tallystick.analysis.stats import student_t_p
+
+    assert student_t_p(t, df) == pytest.approx(p, rel=1e-4)
+    assert student_t_p(-t, df) == student_t_p(t, df)
+
+
+def test_student_t_p_with_fractional_degrees_of_freedom() -> None:
+    """With 2.5 degrees of freedom (Satterthwaite's are rarely whole) the p-value is the t density integrated."""
+    from tallystick.analysis.stats import student_t_p
+
+    df, t, steps = 2.5, 1.7, 20_000
+    scale = math.gamma((df + 1) / 2) / (math.sqrt(df * math.pi) * math.gamma(df / 2))
+    width = t / steps
+    inner = sum(scale * (1 + ((i + 0.5) * width) ** 2 / df) ** (-(df + 1) / 2) for i in range(steps)) * width
+    assert student_t_p(t, df) == pytest.approx(1 - 2 * inner, rel=1e-6)

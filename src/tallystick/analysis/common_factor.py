@@ -27,7 +27,9 @@ Two things keep false leads out:
   users with the outcome make everything they have in common look over-represented. Each
   value's test is also done with a cluster-robust (per-user) variance, and the larger of the
   two p-values counts; a value is significant only if its cases come from at least
-  ``MIN_USERS`` users.
+  ``MIN_USERS`` users. That variance is estimated from the users too, and from few users it can be
+  far too small by chance (ten heavy users who happen to fail alike): the test is read against
+  Student's t with as many degrees of freedom as users' worth of evidence (``_effective_users``).
 - **Explaining away.** The strongest significant value is taken as a factor; the others are
   tested again among the sessions without it. A value that is no longer significant there
   was only riding along (its users also had the factor): it is shown as "explained by" the
@@ -37,13 +39,14 @@ Two things keep false leads out:
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from itertools import chain
 from statistics import NormalDist
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -51,7 +54,7 @@ from tallystick.analysis import words
 from tallystick.analysis.outcome import Outcome, outcome
 from tallystick.analysis.report import Report, Table, bar_chart
 from tallystick.analysis.scope import Bound
-from tallystick.analysis.stats import Clustered, association, benjamini_hochberg
+from tallystick.analysis.stats import USER_SUMS, Clustered, association, benjamini_hochberg, clustered_of_sums
 
 SAMPLE = 10_000
 MAX_VALUES_PER_ATTRIBUTE = 50
@@ -93,21 +96,36 @@ def as_decoded(text: str) -> bool:
     return repr(float(text)) == text
 
 
-def _sample_typed(b: Bound, what: Outcome, sample: str) -> list[tuple[int, int, Sampled]] | None:
-    """The sampled sessions' (outcome, user, attributes) from ``sessions_typed``, or None if it cannot answer alike."""
+def typed_columns(b: Bound, alias: str = "") -> tuple[list[str], str, str] | None:
+    """For reading sampled sessions' attributes from ``sessions_typed``: its attribute names, the SQL selecting
+    their text columns as ``c0``, ``c1``, … and the SQL picking those again (from table ``alias``); None when
+    it lacks a column for some attribute."""
     names = b.typed_every()
-    if names is None or not b.typed(*what.attributes):
+    if names is None:
         return None
     columns = "".join(f", {b.typed_attr(n)} AS c{i}" for i, n in enumerate(names))
-    aliases = "".join(f", c{i}" for i in range(len(names)))
+    picked = "".join(f", {alias}c{i}" for i in range(len(names)))
+    return names, columns, picked
+
+
+def all_decoded(texts: Iterable[str | None]) -> bool:
+    """Whether every text read from ``sessions_typed`` is surely what decoding the JSON gives (``as_decoded``)."""
+    return all(as_decoded(t) for t in set(texts) if t is not None)
+
+
+def _sample_typed(b: Bound, what: Outcome, sample: str) -> list[tuple[int, int, Sampled]] | None:
+    """The sampled sessions' (outcome, user, attributes) from ``sessions_typed``, or None if it cannot answer alike."""
+    typed = typed_columns(b)
+    if typed is None or not b.typed(*what.attributes):
+        return None
+    names, columns, picked = typed
     rows = b.rows(
-        f'SELECT h, u{aliases} FROM (SELECT "sessionId" AS id, CASE WHEN {what.on(True)} THEN 1 ELSE 0 END AS h, '
+        f'SELECT h, u{picked} FROM (SELECT "sessionId" AS id, CASE WHEN {what.on(True)} THEN 1 ELSE 0 END AS h, '
         f"{b.user_key(typed=True)} AS u{columns} FROM sessions_typed WHERE {b.sessions_where(typed=True)}) t "
         f"WHERE {sample}"
     )
     sampled = [(int(r[0]), int(r[1]), list(zip(names, r[2:], strict=True))) for r in rows]
-    texts = {text for _, _, attrs in sampled for _, text in attrs if text is not None}
-    return sampled if all(as_decoded(t) for t in texts) else None
+    return sampled if all_decoded(text for _, _, attrs in sampled for _, text in attrs) else None
 
 
 def decoded_texts(attrs: Any) -> dict[str, str]:
@@ -195,22 +213,45 @@ def _z(p: float) -> float:
     return -NormalDist().inv_cdf(min(1.0, max(p, 1e-300)) / 2)
 
 
-def _clustered(
-    value_users: dict[int, list[int]], per_user: dict[int, list[int]], moments: tuple[int, int, int, int], n0: int
-) -> Clustered:
+class Moments(NamedTuple):
+    """Sums over every user of the sample of their cases k and sessions n."""
+
+    kk: int  # Σk²
+    kn: int  # Σkn
+    nn: int  # Σn²
+    k: int  # Σk
+    n: int  # Σn
+    n3: int  # Σn³
+    n4: int  # Σn⁴
+
+    @classmethod
+    def of(cls, per_user: dict[int, list[int]]) -> Moments:
+        rows = [(k, k + c) for k, c in per_user.values()]
+        return cls(
+            sum(k * k for k, _ in rows),
+            sum(k * n for k, n in rows),
+            sum(n * n for _, n in rows),
+            sum(k for k, _ in rows),
+            sum(n for _, n in rows),
+            sum(n**3 for _, n in rows),
+            sum(n**4 for _, n in rows),
+        )
+
+
+def _clustered(value_users: dict[int, list[int]], per_user: dict[int, list[int]], moments: Moments) -> Clustered:
     """``Clustered`` of P(case | value) against P(case | not value) in the sample, in time proportional to
-    the users who have the value: the other users' terms come from ``moments`` (Σk², Σkn, Σn² and Σk over every
-    user of their cases k and sessions n).
+    the users who have the value: the other users' terms come from ``moments``, its degrees of freedom from
+    ``_effective_users``.
 
     Each squared residual sum is expanded into sums of integer products (``Σ(a − p·m)² = Σa² − 2p·Σam +
     p²·Σm²``), added up exactly in any order and combined with the proportions once: the same floats whatever
     order the users come in (engines hash them differently), without sorting them for each value."""
     a_all = m_all = 0
     saa = sam = smm = sax = say = smx = smy = 0
-    dkk, dkn, dnn = moments[0], moments[1], moments[2]  # Σ over users of (k, n) in group 0, adjusted below
-    for user, (a, bb) in value_users.items():
+    dkk, dkn, dnn = moments.kk, moments.kn, moments.nn  # Σ over users of (k, n) in group 0, adjusted below
+    for user, (a, b) in value_users.items():
         k, c = per_user[user]
-        n, m = k + c, a + bb
+        n, m = k + c, a + b
         x, y = k - a, n - m  # the user's cases and sessions without the value
         a_all += a
         m_all += m
@@ -224,20 +265,57 @@ def _clustered(
         dkk += x * x - k * k
         dkn += x * y - k * n
         dnn += y * y - n * n
-    p1, p0 = a_all / m_all, (moments[3] - a_all) / n0
-    s11 = saa - 2 * p1 * sam + p1 * p1 * smm
-    s00 = dkk - 2 * p0 * dkn + p0 * p0 * dnn
-    s10 = sax - p0 * say - p1 * smx + p1 * p0 * smy
-    g = len(per_user)
-    correction = g / (g - 1) if g > 1 else 1.0
-    return Clustered(
-        p1,
-        p0,
-        correction * max(0.0, s11) / (m_all * m_all),
-        correction * max(0.0, s00) / (n0 * n0),
-        correction * s10 / (m_all * n0),
-        g,
+    sums = dict(
+        zip(
+            USER_SUMS,
+            (m_all, a_all, moments.n - m_all, moments.k - a_all, saa, sam, smm, dkk, dkn, dnn, sax, say, smx, smy),
+            strict=True,
+        )
     )
+    robust = clustered_of_sums(len(per_user), sums)
+    return replace(robust, df=_effective_users(value_users, per_user, moments, robust, sums))
+
+
+def _effective_users(
+    value_users: dict[int, list[int]],
+    per_user: dict[int, list[int]],
+    moments: Moments,
+    robust: Clustered,
+    sums: dict[str, int],
+) -> float:
+    """Degrees of freedom for the cluster-robust test: how many users' worth of evidence the difference rests on.
+
+    The difference p1 − p0 is a weighted sum of the users' own deviations; its variance is the users' shares
+    added up (Satterthwaite: (Σv)² / Σv²). The shares come from a working model in which each user has their
+    own rate, spread around the group's with a between-user variance τ² estimated from every user (method of
+    moments): user i with m sessions with the value and o without adds v = τ²·(m/M1 − o/M0)² + (p1q1 − τ²)·m/M1²
+    + (p0q0 − τ²)·o/M0². Many users alike give many degrees of freedom (the normal test); a value carried by a
+    few heavy users, or whose comparison a few heavy users decide, gives few, and the test asks for more."""
+    m1, m0 = sums["n1"], sums["n0"]
+    p1, p0, d = robust.p1, robust.p0, robust.p1 - robust.p0
+    # τ²: the residuals' squares Σ(k − p0·n − d·m)² beyond the binomial part, per pair of one user's sessions.
+    mk = sums["k1*n1"] + sums["n1*k0"]  # Σ m·k, k = a + x
+    mn = sums["n1*n1"] + sums["n1*n0"]  # Σ m·n, n = m + y
+    residual = moments.kk - 2 * p0 * moments.kn + p0 * p0 * moments.nn - 2 * d * (mk - p0 * mn) + d * d * sums["n1*n1"]
+    binomial = m1 * p1 * (1 - p1) + m0 * p0 * (1 - p0)
+    pairs = moments.nn - moments.n
+    tau2 = max(0.0, (residual - binomial) / pairs) if pairs else 0.0
+    c1, c0 = max(0.0, p1 * (1 - p1) - tau2), max(0.0, p0 * (1 - p0) - tau2)
+    w1, w0 = 1 / m1, 1 / m0
+    # Every user as if without the value ((τ²·n² + c0·n) / M0², summed from the moments), then the value's users
+    # as they are. fsum adds exactly: the same float in any order of users.
+    totals = [(tau2 * moments.nn + c0 * moments.n) * w0 * w0]
+    squares = [(tau2 * tau2 * moments.n4 + 2 * tau2 * c0 * moments.n3 + c0 * c0 * moments.nn) * w0**4]
+    for user, (a, b) in value_users.items():
+        k, c = per_user[user]
+        n, m = k + c, a + b
+        gap = m * w1 - (n - m) * w0
+        now = tau2 * gap * gap + c1 * m * w1 * w1 + c0 * (n - m) * w0 * w0
+        before = (tau2 * n * n + c0 * n) * w0 * w0
+        totals += (now, -before)
+        squares += (now * now, -before * before)
+    total, square = math.fsum(totals), math.fsum(squares)
+    return total * total / square if square > 0 else math.inf
 
 
 def _test(sample: _Sample) -> list[Tested]:
@@ -257,12 +335,7 @@ def _test(sample: _Sample) -> list[Tested]:
         return []
     est_total = n_cases * sample.case_weight + n_controls * sample.control_weight
     rate = n_cases * sample.case_weight / est_total
-    moments = (
-        sum(k * k for k, _ in per_user.values()),
-        sum(k * (k + c) for k, c in per_user.values()),
-        sum((k + c) ** 2 for k, c in per_user.values()),
-        n_cases,
-    )
+    moments = Moments.of(per_user)
     values_per_key: Counter[str] = Counter(key for key, _ in by_value)
     tested: list[Tested] = []
     for (key, value), users in sorted(by_value.items()):
@@ -276,11 +349,7 @@ def _test(sample: _Sample) -> list[Tested]:
         est_cases, est_controls = a * sample.case_weight, bb * sample.control_weight
         p_given = est_cases / (est_cases + est_controls)
         n0 = n_cases + n_controls - a - bb
-        if n0:
-            robust = _clustered(users, per_user, moments, n0)
-            cluster_p = robust.difference_p()
-        else:
-            cluster_p = 1.0
+        cluster_p = _clustered(users, per_user, moments).difference_p() if n0 else 1.0
         tested.append(
             Tested(
                 key,
@@ -506,7 +575,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             "outcome is with the value than overall; users = users with the outcome who have the value",
             f"significant: q < {alpha} after Benjamini–Hochberg over the values tested, lift above 1, cases from at "
             f"least {MIN_USERS} users; each test counts users as well as sessions (the larger p-value of an exact "
-            "test and a per-user cluster-robust one)",
+            "test and a per-user cluster-robust one, with as many degrees of freedom as users' worth of evidence)",
             "explained by: significant at first, but not among the sessions without that factor — its users "
             "also had the factor; conditional_q is the q-value there",
             "symptoms: values that come with the outcome itself (in ≥ 95 % of cases and with it ≥ 95 % of the "
@@ -571,7 +640,8 @@ def headline(summary: dict[str, Any], alpha: float = 0.05) -> str:
                 f"one user.{tail}"
             )
         also = (
-            f" {_listed(heavy)} look over-represented only because a few heavy users ran many sessions."
+            f" {_listed(heavy)} look over-represented only by counting sessions: too few users (or a few who "
+            "fail often) are behind them to tell a cause from those users' habits."
             if heavy
             else ""
         )
@@ -619,7 +689,7 @@ def headline(summary: dict[str, Any], alpha: float = 0.05) -> str:
         )
     if heavy:
         text += (
-            f" {len(heavy)} more look over-represented only because a few heavy users ran many sessions "
+            f" {len(heavy)} more look over-represented only by counting sessions, too few users behind them "
             f"({_listed(heavy)})."
         )
     text += behind

@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from tallystick.analysis import confounding, words
-from tallystick.analysis.common_factor import as_decoded, decoded_texts
+from tallystick.analysis.common_factor import all_decoded, decoded_texts, typed_columns
 from tallystick.analysis.errors import BadParameter
 from tallystick.analysis.report import Report, Table, bar_chart
 from tallystick.analysis.scope import Bound
@@ -58,19 +58,17 @@ def _sampled_typed(b: Bound, spans_sql: str, sample: str) -> list[tuple[Any, Any
     """``_sampled``'s rows with their sessions' attributes from ``sessions_typed``'s text columns instead of the
     JSON (a parse per sampled session), when it can answer as the JSON would (``common_factor._sample_typed``);
     else None."""
-    names = b.typed_every()
-    if names is None:
+    typed = typed_columns(b, "s.")
+    if typed is None:
         return None
-    columns = "".join(f", {b.typed_attr(n)} AS c{i}" for i, n in enumerate(names))
-    picked = "".join(f", s.c{i}" for i in range(len(names)))
+    names, columns, picked = typed
     rows = b.rows(
         f"SELECT x.v, x.bin, x.u{picked} FROM ({spans_sql}) x "
         f'JOIN (SELECT "sessionId" AS id{columns} FROM {b.sessions_table(True)} '
         f"WHERE {b.sessions_where(typed=True)} AND {sample}) s ON x.id = s.id"
     )
     out = [(r[0], r[1], r[2], {n: str(t) for n, t in zip(names, r[3:], strict=True) if t is not None}) for r in rows]
-    texts = {t for *_, attrs in out for t in attrs.values()}
-    return out if all(as_decoded(t) for t in texts) else None
+    return out if all_decoded(t for *_, attrs in out for t in attrs.values()) else None
 
 
 def _own(b: Bound, span: str, attribute: str) -> str:

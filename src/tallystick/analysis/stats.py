@@ -97,6 +97,47 @@ def association(a: int, b: int, c: int, d: int) -> tuple[float, str]:
     return chi_square_2x2(a, b, c, d)[1], "chi-square"
 
 
+def _beta_fraction(x: float, a: float, b: float) -> float:
+    """The continued fraction of the regularized incomplete beta function (modified Lentz), for
+    x < (a + 1) / (a + b + 2), where it converges fast."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1 / (d if abs(d) > tiny else tiny)
+    result = d
+    for m in range(1, 300):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1 + numerator * d
+            d = 1 / (d if abs(d) > tiny else tiny)
+            c = 1 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            result *= c * d
+        if abs(c * d - 1) < 1e-15:
+            break
+    return result
+
+
+def beta_regularized(x: float, a: float, b: float) -> float:
+    """I_x(a, b), the regularized incomplete beta function (the beta distribution's CDF)."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x < (a + 1) / (a + b + 2):
+        return math.exp(log_front) * _beta_fraction(x, a, b) / a
+    return 1 - math.exp(log_front) * _beta_fraction(1 - x, b, a) / b
+
+
+def student_t_p(t: float, df: float) -> float:
+    """Two-sided p-value of a t statistic with ``df`` (not necessarily whole) degrees of freedom."""
+    if math.isinf(df):
+        return math.erfc(abs(t) / math.sqrt(2))
+    return beta_regularized(df / (df + t * t), df / 2, 0.5)
+
+
 def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
     """q-values controlling the false discovery rate, in the order given."""
     m = len(pvalues)
@@ -194,6 +235,7 @@ class Clustered:
     var0: float
     cov: float
     users: int
+    df: float = math.inf  # degrees of freedom of the difference's test (the number of users it rests on)
 
     @classmethod
     def of(cls, per_user: Iterable[tuple[int, int, int, int]]) -> Clustered:
@@ -224,12 +266,13 @@ class Clustered:
         )
 
     def difference_p(self) -> float:
-        """Two-sided p-value of p1 = p0 (Wald, cluster-robust); 0 when the groups differ and nothing varies."""
+        """Two-sided p-value of p1 = p0 (Wald, cluster-robust, against Student's t with ``df``); 0 when the
+        groups differ and nothing varies."""
         var = self.var1 + self.var0 - 2 * self.cov
         diff = self.p1 - self.p0
         if var <= 0:
             return 1.0 if diff == 0 else 0.0
-        return math.erfc(abs(diff) / math.sqrt(2 * var))
+        return student_t_p(diff / math.sqrt(var), self.df)
 
     def log_ratio_se(self) -> float | None:
         """Standard error of log(p1 / p0) (delta method), or None when a proportion is zero."""
