@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What the client costs a tool per run: one command, all figures from the same run.
 
-    python bench/client_overhead.py [--runs 40] [--raise-priority]
+    python bench/client_overhead.py [--runs 40] [--raise-priority] [--baseline REF]
 
 Builds a wheel of this checkout and installs it, without dependencies, into a fresh
 virtual environment: the regular install users get (not the editable one of
@@ -27,6 +27,12 @@ several set-ups, interleaved, and prints the median wall and CPU time of each:
   without ``CI=true``: the exit delay;
 - a black-holed server with the shared back-off in force, 20 runs: how many
   connections the server saw (the target: one attempt per back-off period).
+
+With ``--baseline REF`` (a commit, e.g. ``main~3``) a wheel of that commit goes into a second venv and
+its recording set-ups (telemetry disabled, on with no upload due, on by a stored "allowed", the minimal
+tool off and on) run in the same shuffled rounds: a closing table gives each version's cost against its
+own DO_NOT_TRACK=1 run and this checkout's run minus the baseline's, round by round. On a shared machine
+that difference is steadier than two benchmark runs one after the other.
 
 Every row is compared with the tool alone (the no-op stand-in); the 3 ms targets are judged, as the
 issue names them, against the same tool with telemetry disabled (DO_NOT_TRACK=1), with the stricter
@@ -189,15 +195,15 @@ def _raise_priority() -> None:
     print("bench: running at nice -20 in an autogroup of its own", file=sys.stderr, flush=True)
 
 
-def _install(work: Path) -> Path:
-    """A fresh venv with this checkout installed from a wheel, as users install it; its python."""
-    wheels = work / "wheels"
-    print("bench: building a wheel and installing it into a fresh venv ...", file=sys.stderr, flush=True)
-    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)]
+def _install(work: Path, source: Path = ROOT, name: str = "venv") -> Path:
+    """A fresh venv with ``source`` (this checkout) installed from a wheel, as users install it; its python."""
+    wheels = work / f"wheels-{name}"
+    print(f"bench: building a wheel of {source} and installing it into a fresh venv ...", file=sys.stderr, flush=True)
+    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)]
     subprocess.run(build, check=True, stdout=subprocess.DEVNULL)
     (wheel,) = wheels.glob("tallystick-*.whl")
-    venv.create(work / "venv", with_pip=True)
-    python = work / "venv" / "bin" / "python"
+    venv.create(work / name, with_pip=True)
+    python = work / name / "bin" / "python"
     install = [str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)]
     subprocess.run(install, check=True, stdout=subprocess.DEVNULL)
     where = [str(python), "-c", "import tallystick.client as c; print(c.__file__)"]
@@ -205,6 +211,17 @@ def _install(work: Path) -> Path:
     if "site-packages" not in check.stdout:
         raise SystemExit(f"bench: the client does not come from the regular install: {check.stdout or check.stderr}")
     return python
+
+
+def _checkout(work: Path, ref: str) -> Path:
+    """The files of ``ref`` (a commit of this checkout's repository), for a wheel of the baseline."""
+    tar = work / "baseline.tar"
+    try:
+        subprocess.run(["git", "-C", str(ROOT), "archive", "--prefix=baseline/", "-o", str(tar), ref], check=True)
+    except (OSError, subprocess.CalledProcessError):
+        raise SystemExit(f"bench: --baseline needs a commit of this git checkout, {ref!r} is not one") from None
+    subprocess.run(["tar", "-xf", str(tar), "-C", str(work)], check=True)
+    return work / "baseline"
 
 
 def _time(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -275,6 +292,12 @@ def main() -> int:
         help="(root, Linux) run in a session of its own at nice -20, autogroup included: on a machine busy with "
         "others' work this comes close to a quiet machine for the measured runs",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also install the client of this commit (e.g. main~3) and run its recording set-ups in the same "
+        "rounds: an interleaved A/B of two versions of the client on the same machine at the same load",
+    )
     args = parser.parse_args()
     if args.raise_priority:
         _raise_priority()
@@ -284,6 +307,7 @@ def main() -> int:
     server = None
     try:
         python = _install(work)
+        old = _install(work, _checkout(work, args.baseline), "venv-baseline") if args.baseline else None
         server, ca_file = _https_server(work)
         stub = work / "stub" / "tallystick" / "client"
         stub.mkdir(parents=True)
@@ -345,6 +369,27 @@ def main() -> int:
                 tool, {**ci, "MYTOOL_TELEMETRY_URL": hole.url, "CI": "true"}, ci_dir, "due"
             ),
         }
+        if old is not None:  # the same recording set-ups with the baseline's client, in the same rounds
+            old_tool, old_minimal = [str(old), str(EXAMPLE), "hello", "Ada"], [str(old), str(work / "minimal.py")]
+            old_on, old_on_dir = data("baseline-on")
+            old_allowed, old_allowed_dir = data("baseline-allowed")
+            old_allowed = {k: v for k, v in old_allowed.items() if k != "MYTOOL_TELEMETRY"}
+            old_bare_on, old_bare_on_dir = data("baseline-minimal")
+            setups.update(
+                {
+                    "baseline: tool, telemetry disabled": Setup(old_tool, {**base, "DO_NOT_TRACK": "1"}),
+                    "baseline: on, no upload due": Setup(
+                        old_tool, {**old_on, "MYTOOL_TELEMETRY_URL": https_url}, old_on_dir, "empty"
+                    ),
+                    "baseline: on by a stored 'allowed'": Setup(
+                        old_tool, {**old_allowed, "MYTOOL_TELEMETRY_URL": https_url}, old_allowed_dir, "allowed"
+                    ),
+                    "baseline: minimal tool, telemetry disabled": Setup(old_minimal, {**base, "DO_NOT_TRACK": "1"}),
+                    "baseline: minimal tool, on": Setup(
+                        old_minimal, {**old_bare_on, "MYTOOL_TELEMETRY_URL": https_url}, old_bare_on_dir, "empty"
+                    ),
+                }
+            )
         for setup in setups.values():  # warm-up: .pyc files, page cache
             setup.prepare()
             _time(setup.argv, setup.env)
@@ -375,12 +420,16 @@ def main() -> int:
         hole.close()
         backoff_hole.close()
         shutil.rmtree(work, ignore_errors=True)
-    return _report(setups, args.runs, backoff_connections, backoff_state, https_left)
+    failed = _report(setups, args.runs, backoff_connections, backoff_state, https_left)
+    if args.baseline:
+        _compare(setups, args.baseline)
+    return failed
 
 
 def _report(
     setups: dict[str, Setup], runs: int, backoff_connections: int, backoff_state: list[str], https_left: int
 ) -> int:
+    setups = {name: s for name, s in setups.items() if not name.startswith("baseline: ")}  # see _compare
     median = {name: statistics.median(s.wall) for name, s in setups.items()}
     cpu = {name: statistics.median(s.cpu) for name, s in setups.items()}
     bare = median["bare python -c pass"]
@@ -454,6 +503,37 @@ def _report(
     print(f"{'':52}            uploads at most every 10 minutes; ratio {median[https] / own:.3f})")
     print(f"HTTPS sessions left unsent after the runs: {https_left} (each run's upload process sends its predecessors)")
     return 1 if failed else 0
+
+
+def _compare(setups: dict[str, Setup], ref: str) -> None:
+    """The baseline's client against this checkout's, each against its own DO_NOT_TRACK=1 run, same rounds."""
+
+    def paired(name: str, base: str, kind: str = "wall") -> float:
+        a: list[float] = getattr(setups[name], kind)
+        b: list[float] = getattr(setups[base], kind)
+        return statistics.median(x - y for x, y in zip(a, b, strict=True))
+
+    rows = (
+        ("on, no upload due", "on, no upload due (record + queue write)", "tool, telemetry disabled"),
+        ("on by a stored 'allowed'", "on by a stored 'allowed', no upload due", "tool, telemetry disabled"),
+        ("minimal tool, on", "minimal tool, on, no upload due", "minimal tool, telemetry disabled"),
+    )
+    print()
+    print(f"baseline {ref} (a wheel of it, the same rounds): added vs its own DO_NOT_TRACK=1 run, wall (CPU) ms")
+    print(f"{'':32} {'baseline':>15} {'this checkout':>15} {'difference':>15}")
+    for label, name, off in rows:
+        old_name = "baseline: " + label
+        old_off = "baseline: " + off if off.startswith("tool") else "baseline: minimal tool, telemetry disabled"
+        old, new = paired(old_name, old_off), paired(name, off)
+        old_cpu, new_cpu = paired(old_name, old_off, "cpu"), paired(name, off, "cpu")
+        change = paired(name, old_name)  # this checkout's run against the baseline's, in each round
+        change_cpu = paired(name, old_name, "cpu")
+        cells = [f"{wall:+6.1f} ({cpu:+5.1f})" for wall, cpu in ((old, old_cpu), (new, new_cpu), (change, change_cpu))]
+        print(f"{label:32} " + " ".join(f"{cell:>15}" for cell in cells))
+    off_change = paired("tool, telemetry disabled", "baseline: tool, telemetry disabled")
+    off_cpu = paired("tool, telemetry disabled", "baseline: tool, telemetry disabled", "cpu")
+    print(f"{'telemetry disabled':32} {'':15} {'':15} {off_change:+6.1f} ({off_cpu:+5.1f})")
+    print("difference = this checkout's run minus the baseline's in the same round (negative: this one is cheaper)")
 
 
 if __name__ == "__main__":
