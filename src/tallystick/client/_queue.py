@@ -534,7 +534,9 @@ def read_state(data_dir: str) -> UploadState:
     parts = data.decode("ascii", "replace").split()
     try:
         next_time = float(parts[0])
-        failures = int(parts[1]) if len(parts) > 1 else 0
+        # "0", the usual count, without int(): a process's first int() of a string costs 20-25 us on some
+        # CPython builds (3.11.7 built by pyenv here; 2-4 us in Debian's 3.11.2), at the host's exit.
+        failures = (0 if parts[1] == "0" else int(parts[1])) if len(parts) > 1 else 0
     except (ValueError, IndexError):
         return UploadState()
     if not -1e12 < next_time < 1e12:  # NaN, infinities, nonsense
