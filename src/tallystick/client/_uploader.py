@@ -254,7 +254,7 @@ class Uploader:
                 return
             entries = self.queue.entries()
             held = self.queue.entries(self.queue.held_directory, due_by=self.config.clock())
-            if held:  # sessions a proxy refused as too large, due to be tried again (``_hold``)
+            if held:  # sessions a proxy refused as too large, due to be tried again (``Queue.hold``)
                 entries = sorted(entries + held, key=lambda e: (e.time, e.name))
         directory = self.queue.directory
         if self.extra is not None and (
@@ -438,7 +438,7 @@ class Uploader:
             self._log(
                 f"session {session_id} ({entry.size} bytes) refused as too large by something in front of the "
                 f"server, not by the server: held, tried again after {time.ctime(until)} until it is "
-                f"{self.config.max_age_days} days old; the proxy must let bodies of 1 MiB through"
+                f"{self.config.max_age_days:g} days old; the proxy must let bodies of 1 MiB through"
             )
             return GO_ON
         self._log(f"server answered {status}: keeping the queue for a later run")
