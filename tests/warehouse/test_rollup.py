@@ -157,6 +157,30 @@ def test_filters_restrict_events_and_spans_through_the_typed_columns_while_fresh
     warehouse.close()
 
 
+def test_a_sessions_typed_made_before_the_session_key_is_unused_then_made_anew(
+    loaded: Callable[..., DuckDBWarehouse],
+) -> None:
+    """``sessions_typed`` made before it kept each session ID's hash: not fresh (filtered spans found through the
+    JSON, the same answer), and the next refresh makes it anew with the hash of every session."""
+    warehouse = loaded(1500)
+    fish = Scope("demo", where=(Filter("shell", "fish"),))
+    real = _spans(warehouse, fish)
+    warehouse.query(f"ALTER TABLE {rollup.TYPED_TABLE} DROP COLUMN {rollup.SESSION_KEY}")
+    assert not rollup.is_fresh(warehouse, "'demo'")
+    assert _spans(warehouse, fish) == real
+    assert rollup.refresh(warehouse) > 0
+    assert rollup.is_fresh(warehouse, "'demo'")
+    assert (
+        warehouse.query(
+            f'SELECT count(*) FROM {rollup.TYPED_TABLE} t JOIN sessions s ON t."sessionId" = s."sessionId" '
+            f'WHERE t.{rollup.SESSION_KEY} = hash(s."sessionId")'
+        ).rows
+        == warehouse.query("SELECT count(*) FROM sessions").rows
+    )
+    assert _spans(warehouse, fish) == real
+    warehouse.close()
+
+
 def test_a_filter_on_a_number_matches_what_the_json_path_matches(loaded: Callable[..., DuckDBWarehouse]) -> None:
     """A number DuckDB writes otherwise than Python (0.00001 for 1e-05) is matched by the same filter text
     from ``sessions_typed`` as from the JSON: the text ``json_extract_string`` gives, not Python's."""

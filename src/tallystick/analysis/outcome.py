@@ -12,6 +12,7 @@ from typing import Any
 
 from tallystick.analysis.errors import BadParameter
 from tallystick.analysis.scope import Bound
+from tallystick.warehouse import rollup
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,17 @@ def outcome(b: Bound, params: dict[str, Any], *, event_key: str = "event") -> Ou
         b.require_type("events", str(event), with_filters=False)  # cheap; see Outcome.none_found
         # The condition is only ever put to sessions in scope, filters applied: the events need not be
         # matched against the filters again (a second pass over the sessions).
-        ids = f'SELECT "sessionId" FROM events WHERE {b.child_where(str(event), with_filters=False)}'
+        events = f"FROM events WHERE {b.child_where(str(event), with_filters=False)}"
+        ids = f'SELECT "sessionId" {events}'
         # Events carry their session's application, version and start, so child_where selects the events
         # of exactly the sessions in scope: counting their session IDs needs no pass over sessions.
         count = f'SELECT count(DISTINCT "sessionId") FROM events WHERE {b.child_where(str(event))}'
         condition = f'"sessionId" IN ({ids})'
-        return Outcome(str(event), condition, count, typed_condition=condition, event=str(event))
+        typed = condition
+        if rollup.session_keyed(b.warehouse):  # integers read from sessions_typed, not 36-character IDs
+            key = b.dialect.user_key('"sessionId"')
+            typed = f"{rollup.SESSION_KEY} IN (SELECT {key} {events})"
+        return Outcome(str(event), condition, count, typed_condition=typed, event=str(event))
     try:
         code = int(exit_code)  # type: ignore[arg-type]
     except (TypeError, ValueError):

@@ -225,13 +225,14 @@ class Bound:
         """The condition that a row's session passes the filters. From ``sessions_typed``, by the session ID's
         64-bit hash (``Dialect.user_key``) on both sides: the semi-join probes one row per event or span (21.7
         million spans in ``bench/analysis.py``), and integers hash and compare cheaper than 36-character IDs
-        (filtered timing's two probes about 9 -> 7 CPU-s). A row of another session counts if that session ID's
-        hash equals a filtered session's: about 1 chance in 400,000 for the 14 million other spans of the bench
-        against its 3.3 million filtered sessions."""
+        (filtered timing's two probes about 9 -> 7 CPU-s), read on DuckDB from ``rollup.SESSION_KEY``. A row of
+        another session counts if that session ID's hash equals a filtered session's: about 1 chance in 400,000
+        for the 14 million other spans of the bench against its 3.3 million filtered sessions."""
         if not self.reads_typed():
             return f'"sessionId" IN ({self.session_ids()})'
         key = self.dialect.user_key('"sessionId"')
-        return f"{key} IN (SELECT {key} FROM {rollup.TYPED_TABLE} WHERE {self.sessions_where(typed=True)})"
+        keys = rollup.SESSION_KEY if rollup.session_keyed(self.warehouse) else key
+        return f"{key} IN (SELECT {keys} FROM {rollup.TYPED_TABLE} WHERE {self.sessions_where(typed=True)})"
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return self.warehouse.query(sql).rows
