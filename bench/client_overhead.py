@@ -424,9 +424,15 @@ def main() -> int:
         backoff_env = {**backoff_env, "MYTOOL_TELEMETRY_URL": backoff_hole.url, "CI": "true"}
         for _ in range(BACKOFF_RUNS):
             _time(tool, backoff_env)
+        # The upload process (nice 19) claims its attempt by writing the state: on a busy machine that can take
+        # more than a second, so wait for it (a bounded while), then a moment for its connection to land.
+        state_file = backoff_dir / "mytool" / "telemetry" / "upload-state"
+        deadline = time.monotonic() + 15.0
+        while not state_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
         time.sleep(1.0)
         backoff_connections = len(backoff_hole.held)
-        backoff_state = (backoff_dir / "mytool" / "telemetry" / "upload-state").read_text().split()
+        backoff_state = state_file.read_text().split() if state_file.exists() else ["none", "written"]
         https_queue = https_dir / "mytool" / "telemetry" / "queue"
         https_left = len(list(https_queue.glob("*.json"))) if https_queue.exists() else 0
     finally:
