@@ -12,6 +12,7 @@ ones share a flag.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -84,6 +85,13 @@ def heavy_feature(seed: int = 23) -> list[Session]:
 def nudge_shell(seed: int = 24) -> list[Session]:
     """Releases every 15 days; outdated users see ``UpdateNudgeShown`` on each run. fish users update after
     a nudge with probability 0.4; nobody else ever updates."""
+    return nudged(seed, lambda a: a["shell"] == "fish", 0.4)
+
+
+def nudged(seed: int, heeds: Callable[[dict[str, Any]], bool], p: float) -> list[Session]:
+    """As ``nudge_shell``, with the users who update after a nudge (with probability ``p``) chosen by their
+    attributes: ``lambda a: a["operatingSystem"] == "Windows"`` for Windows users only (15 % of users),
+    ``lambda a: True`` for everyone alike."""
     m = Maker(seed, days=90, versions=("1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0"))
     people = m.users(200, lambda rng, i: _base(rng), spread=0.5)
     installed = {u.id: 0 for u in people}
@@ -92,7 +100,7 @@ def nudge_shell(seed: int = 24) -> list[Session]:
         latest = m.versions.index(m.version_at(t))
         events = [("UpdateNudgeShown", {})] if installed[u.id] < latest else []
         out.append(m.session(u, t, version=m.versions[installed[u.id]], events=events))
-        if events and u.attrs["shell"] == "fish" and m.rng.random() < 0.4:
+        if events and heeds(u.attrs) and m.rng.random() < p:
             installed[u.id] = latest
     return out
 

@@ -14,6 +14,7 @@ from tallystick.analysis.stats import (
     benjamini_hochberg,
     bootstrap_ratio,
     chi_square_2x2,
+    chi_square_even_p,
     fisher_exact_2x2,
     risk_ratio,
     wilson,
@@ -182,3 +183,13 @@ def test_student_t_p_with_fractional_degrees_of_freedom() -> None:
     width = t / steps
     inner = sum(scale * (1 + ((i + 0.5) * width) ** 2 / df) ** (-(df + 1) / 2) for i in range(steps)) * width
     assert student_t_p(t, df) == pytest.approx(1 - 2 * inner, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("statistic", "df", "p"),
+    [(5.991465, 2, 0.05), (9.487729, 4, 0.05), (16.811894, 6, 0.01), (0.0, 4, 1.0), (2.0, 2, math.exp(-1))],
+    ids=["df2-5%", "df4-5%", "df6-1%", "zero", "df2-exp"],
+)
+def test_chi_square_even_p_matches_tabled_quantiles(statistic: float, df: int, p: float) -> None:
+    """The chi-square tail for an even number of degrees of freedom gives the tabled quantiles' levels."""
+    assert chi_square_even_p(statistic, df) == pytest.approx(p, rel=1e-5)

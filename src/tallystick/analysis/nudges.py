@@ -16,38 +16,28 @@ import math
 from collections import Counter
 from typing import Any
 
-from tallystick.analysis import words
+from tallystick.analysis import responders, words
 from tallystick.analysis.report import Report, Table, bar_chart
+from tallystick.analysis.responders import fit_cure_model
 from tallystick.analysis.scope import Bound
 from tallystick.analysis.stats import Weighted
 
 BUCKETS = ((1, 1), (2, 2), (3, 5), (6, 10), (11, 20), (21, 50), (51, 100), (101, None))
 
 
-def fit_cure_model(episodes: Counter[tuple[int, bool]], iterations: int = 2000) -> tuple[float, float]:
-    """(never, p) maximising the likelihood of (nudges, upgraded) observations; see the module docstring."""
-    upgraded = sum(c for (_, up), c in episodes.items() if up)
-    total = sum(episodes.values())
-    if not upgraded:
-        return 1.0, 0.0
-    never, p = 0.5, 0.1
-    for _ in range(iterations):  # bounded; stops early once stable
-        cured_mass = 0.0
-        exposure = float(sum(c * k for (k, up), c in episodes.items() if up))
-        for (k, up), c in episodes.items():
-            if up:
-                continue
-            still = (1 - never) * (1 - p) ** k
-            w = never / (never + still) if never + still > 0 else 1.0
-            cured_mass += c * w
-            exposure += c * (1 - w) * k
-        new_never = cured_mass / total
-        new_p = upgraded / exposure if exposure else 1.0
-        done = abs(new_never - never) < 1e-9 and abs(new_p - p) < 1e-9
-        never, p = new_never, new_p
-        if done:
-            break
-    return never, p
+MIN_USERS = 30  # fewer nudged users: too few to tell where the nudge works
+
+
+def _where(b: Bound, event: str, first: str, nudged: str) -> responders.Found:
+    """Which values the nudge works for (``responders``); ``first`` selects each user's episodes as
+    ``(u5, n, up, fst)``, ``fst`` = 1 for their first."""
+    names = responders.attributes(b, event)
+    if not names:
+        return responders.Found([])
+    cells: responders.Cells = Counter()
+    for row in b.rows(b.dialect.shared(responders.cells_sql(b, event, first, names), nudged=nudged)):
+        cells[(int(row[0]), bool(row[1]), tuple(None if v is None else str(v) for v in row[2:-1]))] += int(row[-1])
+    return responders.find(responders.in_order(cells), names)
 
 
 def run(b: Bound, params: dict[str, Any]) -> Report:
@@ -73,6 +63,10 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     first_nudged = "SELECT u AS u3, min(r) AS fr FROM {nudged} x GROUP BY u"
     up = "CASE WHEN y.r < y.mr THEN 1 ELSE 0 END"
     is_first = "CASE WHEN y.r = f.fr THEN 1 ELSE 0 END"
+    first_sql = (  # each user's episodes, the first marked: read apart with their attributes (``_where``)
+        f"SELECT y.u AS u5, y.n AS n, {up} AS up, {is_first} AS fst FROM ({episodes_sql}) y "
+        f"JOIN ({first_nudged}) f ON y.u = f.u3"
+    )
     rows = b.rows(
         b.dialect.shared(
             f"SELECT y.n, {up}, {is_first}, count(*) FROM ({episodes_sql}) y JOIN ({first_nudged}) f "
@@ -100,6 +94,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         label = f"{lo}" if lo == hi else (f"{lo}-{hi}" if hi else f"{lo}+")
         bucket_rows.append([label, up_count, cens])
     n_up = before.n
+    found = _where(b, event, first_sql, nudged) if users >= MIN_USERS else responders.Found([])
     summary = {
         "event": event,
         "episodes": sum(episodes.values()),
@@ -112,7 +107,7 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         "upgrade_probability_per_nudge": round(p, 4),
         "never_respond_share": round(never, 4),
         "expected_nudges_before_upgrade": round(1 / p, 1) if p > 0 else math.inf,
-    }
+    } | responders.summary(found)
     table = Table("nudges_before_upgrade", ["nudges", "episodes_upgraded", "episodes_not_upgraded"], bucket_rows)
     return Report(
         analysis="nudges",
@@ -121,6 +116,22 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         summary=summary,
         tables=[
             table,
+            Table(
+                "by_attribute",
+                ["attribute", "values", "statistic", "p_value", "q_value", "named", "explained_by"],
+                [
+                    [
+                        t.attribute,
+                        len(t.by_value),
+                        round(t.statistic, 3),
+                        t.p,
+                        t.q,
+                        ", ".join(n.value for n in found.named if n.attribute == t.attribute) or None,
+                        found.explained.get(t.attribute),
+                    ]
+                    for t in sorted(found.tested, key=lambda t: t.p)
+                ],
+            ),
             Table(
                 "model",
                 ["quantity", "value"],
@@ -137,6 +148,10 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             "not-upgraded episodes are censored, not failures: the range may end before the user upgrades",
             "the model is fitted to each user's first episode; upgrades for other reasons (automatic updates) look "
             "like responses, so pick a range before such changes to measure nudges alone",
+            "works for: the cure model fitted per value of each attribute describing users (likelihood-ratio test, "
+            f"false discovery rate {words.percent(responders.ALPHA)} over the attributes); a value is named when its "
+            f"users upgrade at least {words.percent(responders.MIN_DIFFERENCE)} more often (as a share of users), "
+            "and values that only go along with it are explained away",
         ],
         chart=bar_chart(
             table,
@@ -164,6 +179,16 @@ def headline(s: dict[str, Any]) -> str:
     if probability is not None:
         text += f" Each nudge leads to an upgrade {words.percent(probability)} of the time"
         text += f", and an estimated {words.percent(never)} of users never respond." if never is not None else "."
-    if s["users_nudged"] < 30:
+    works = s.get("works_for") or []
+    if works:
+        w = works[0]
+        text += (
+            f" The nudge works for {words.label(w['attribute'], w['value'])} users: "
+            f"{words.percent(w['upgraded_share'])} of them upgraded after their first nudges, against "
+            f"{words.percent(w['others_upgraded_share'])} of the others"
+        )
+        also = [words.label(x["attribute"], x["value"]) for x in works[1:]]
+        text += f" (also {', '.join(also)})." if also else "."
+    if s["users_nudged"] < MIN_USERS:
         text += f" Caveat: only {words.count(s['users_nudged'])} users were nudged."
     return text

@@ -404,3 +404,16 @@ def widened_ratio(ratio: tuple[float, float, float], design_effects: tuple[float
         return ratio
     factor = math.sqrt(max(1.0, *design_effects))
     return r, r * (lo / r) ** factor, r * (hi / r) ** factor
+
+
+def chi_square_even_p(statistic: float, df: int) -> float:
+    """P(X >= statistic) for X chi-square with an even number ``df`` of degrees of freedom (closed form:
+    a Poisson tail, exp(-x/2) times the first df/2 terms of exp(x/2)'s series)."""
+    if df <= 0 or df % 2:
+        raise ValueError("df must be a positive even number")
+    half = max(0.0, statistic) / 2
+    term, total = 1.0, 1.0
+    for i in range(1, df // 2):
+        term *= half / i
+        total += term
+    return min(1.0, math.exp(-half) * total)
