@@ -2,21 +2,25 @@
 
 Each builder returns sessions in wire format (dicts), deterministic for its seed, made with ``unseen``'s
 ``Maker``: an error needing Windows and Python 3.13 together, a version whose errors are its CI runs', a
-flag a few heavy users leave on, a nudge only fish users heed, a span that regressed on Windows only, a
-last release withdrawn after two days, populations where nothing happens, ten sessions, old clients
-without some environment keys, span times with hung outliers, clocks set years wrong, nightly builds
-(about 150 versions), non-ASCII values, and users who differ a lot in how often they fail while a few heavy
-ones share a flag.
+flag a few heavy users leave on, a nudge only fish users heed (``nudged``: only the users it picks;
+``nudge_cells`` counts them as ``responders`` does, from the sessions alone), a span that regressed on
+Windows only, a last release withdrawn after two days, populations where nothing happens, ten sessions,
+old clients without some environment keys, span times with hung outliers, clocks set years wrong, nightly
+builds (about 150 versions), non-ASCII values, and users who differ a lot in how often they fail while a
+few heavy ones share a flag.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from analysis.unseen import Maker, Session, User, _base, pick
+from tallystick.analysis import responders
+from tallystick.analysis.common_factor import MAX_VALUES_PER_ATTRIBUTE, decoded_texts
 
 E = "ContainerStartFailed"
 
@@ -103,6 +107,42 @@ def nudged(seed: int, heeds: Callable[[dict[str, Any]], bool], p: float) -> list
         if events and heeds(u.attrs) and m.rng.random() < p:
             installed[u.id] = latest
     return out
+
+
+def nudge_cells(sessions: list[dict[str, Any]]) -> tuple[responders.Cells, list[str]]:
+    """The per-user cells worked out in Python from the sessions themselves, as the module docstring says
+    (no warehouse): each user's first nudged version, its nudges, whether they later ran a newer version,
+    and per attribute the one value their nudged sessions share. Versions are ranked by first seen."""
+    first_seen: dict[str, str] = {}
+    for s in sorted(sessions, key=lambda s: (s["sessionStartTime"], s["applicationVersion"])):
+        first_seen.setdefault(s["applicationVersion"], s["sessionStartTime"])
+    rank = {v: i for i, v in enumerate(sorted(first_seen, key=lambda v: (first_seen[v], v)))}
+    nudges: dict[str, Counter[int]] = defaultdict(Counter)
+    newest: dict[str, int] = {}
+    texts: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    runs: Counter[str] = Counter()
+    for s in sessions:
+        user, r = s["userId"], rank[s["applicationVersion"]]
+        newest[user] = max(newest.get(user, -1), r)
+        seen = sum(1 for e in s["events"] if e["type"] == "UpdateNudgeShown")
+        if seen:
+            runs[user] += 1
+            nudges[user][r] += seen
+            for key, text in decoded_texts(s["attributes"]).items():
+                texts[user][key].add(text)
+    keys = {k for per_user in texts.values() for k in per_user}
+    names = sorted(
+        k
+        for k in keys
+        if len({t for per_user in texts.values() for t in per_user.get(k, ())}) <= MAX_VALUES_PER_ATTRIBUTE
+        and responders.of_users({u: per_user[k] for u, per_user in texts.items() if runs[u] > 1 and k in per_user})
+    )
+    cells: responders.Cells = Counter()
+    for user, per_rank in nudges.items():
+        r = min(per_rank)
+        values = tuple(next(iter(texts[user][k])) if len(texts[user][k]) == 1 else None for k in names)
+        cells[(per_rank[r], r < newest[user], values)] += 1
+    return responders.in_order(cells), names
 
 
 def windows_regression(seed: int = 25) -> list[Session]:

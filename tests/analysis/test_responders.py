@@ -3,7 +3,7 @@ engine, and seldom where nothing was."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,11 +13,8 @@ import pytest
 from analysis import reviewed
 from analysis.conftest import load
 from tallystick.analysis import Scope, responders, run, words
-from tallystick.analysis.common_factor import MAX_VALUES_PER_ATTRIBUTE, decoded_texts
 from tallystick.warehouse import open_warehouse, rollup
 from tallystick.warehouse.base import Warehouse
-
-NUDGE = "UpdateNudgeShown"
 
 
 def _fish(seed: int) -> list[dict[str, Any]]:
@@ -36,42 +33,6 @@ def _nobody(seed: int) -> list[dict[str, Any]]:
     return reviewed.nudged(seed, lambda a: True, 0.0)
 
 
-def cells_of(sessions: list[dict[str, Any]]) -> tuple[responders.Cells, list[str]]:
-    """The per-user cells worked out in Python from the sessions themselves, as the module docstring says
-    (no warehouse): each user's first nudged version, its nudges, whether they later ran a newer version,
-    and per attribute the one value their nudged sessions share. Versions are ranked by first seen."""
-    first_seen: dict[str, str] = {}
-    for s in sorted(sessions, key=lambda s: (s["sessionStartTime"], s["applicationVersion"])):
-        first_seen.setdefault(s["applicationVersion"], s["sessionStartTime"])
-    rank = {v: i for i, v in enumerate(sorted(first_seen, key=lambda v: (first_seen[v], v)))}
-    nudges: dict[str, Counter[int]] = defaultdict(Counter)
-    newest: dict[str, int] = {}
-    texts: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    runs: Counter[str] = Counter()
-    for s in sessions:
-        user, r = s["userId"], rank[s["applicationVersion"]]
-        newest[user] = max(newest.get(user, -1), r)
-        seen = sum(1 for e in s["events"] if e["type"] == NUDGE)
-        if seen:
-            runs[user] += 1
-            nudges[user][r] += seen
-            for key, text in decoded_texts(s["attributes"]).items():
-                texts[user][key].add(text)
-    keys = {k for per_user in texts.values() for k in per_user}
-    names = sorted(
-        k
-        for k in keys
-        if len({t for per_user in texts.values() for t in per_user.get(k, ())}) <= MAX_VALUES_PER_ATTRIBUTE
-        and responders.of_users({u: per_user[k] for u, per_user in texts.items() if runs[u] > 1 and k in per_user})
-    )
-    cells: responders.Cells = Counter()
-    for user, per_rank in nudges.items():
-        r = min(per_rank)
-        values = tuple(next(iter(texts[user][k])) if len(texts[user][k]) == 1 else None for k in names)
-        cells[(per_rank[r], r < newest[user], values)] += 1
-    return responders.in_order(cells), names
-
-
 def _named(found: responders.Found) -> tuple[str, ...]:
     return tuple(f"{n.attribute}={n.value}" for n in found.named)
 
@@ -85,12 +46,13 @@ KINDS: list[tuple[str, Callable[[int], list[dict[str, Any]]], range, tuple[str, 
 
 
 def test_planted_values_are_named_and_nulls_seldom() -> None:
-    """Over seeded populations (no warehouse; the engines only count, checked below): the value the nudge
-    works for is named alone in every one of 10 fish-only and 10 Windows-only populations; where everyone
-    responds alike or nobody does (40 populations together), a value is named in at most 3."""
+    """Over seeded populations (no warehouse: the engines only count, checked below): the value the nudge
+    works for is named alone in each of 10 fish-only and 10 Windows-only populations; where everyone responds
+    alike or nobody does (40 populations together), a value is named in at most 3 (``bench/nudge_rates.py``
+    runs 40 of each kind)."""
     named: dict[str, Counter[tuple[str, ...]]] = {}
     for kind, build, seeds, planted in KINDS:
-        named[kind] = Counter(_named(responders.find(*cells_of(build(seed)))) for seed in seeds)
+        named[kind] = Counter(_named(responders.find(*reviewed.nudge_cells(build(seed)))) for seed in seeds)
         if planted:
             assert named[kind] == {planted: len(seeds)}, named
     false = sum(n for kind in ("everyone alike", "nobody") for labels, n in named[kind].items() if labels)
@@ -103,7 +65,7 @@ def test_a_chance_correlate_of_fish_is_explained_away() -> None:
     most different among nudged users (the chance correlates of fish) is tested again without the fish users
     and not named; it is listed as explained by shell=fish when it was significant at first."""
     for seed in range(100, 110):
-        cells, names = cells_of(_fish(seed))
+        cells, names = reviewed.nudge_cells(_fish(seed))
         found = responders.find(cells, names)
         first = {t.attribute: t.q for t in found.tested}
         assert _named(found) == ("shell=fish",)
@@ -154,7 +116,7 @@ def test_every_engine_counts_as_python_and_says_it(
     """On each engine the per-attribute tests are those of the cells worked out in Python, to the last
     digit, and the headline says where the nudge works in one sentence, or nothing where it works alike."""
     report = run(engine, "nudges", Scope(f"nudge-{name}"))
-    expected = responders.find(*cells_of(populations[name]))
+    expected = responders.find(*reviewed.nudge_cells(populations[name]))
     table = next(t for t in report.tables if t.name == "by_attribute")
     assert [(r[0], r[1], r[3]) for r in table.rows] == [
         (t.attribute, len(t.by_value), t.p) for t in sorted(expected.tested, key=lambda t: t.p)
