@@ -61,17 +61,18 @@ def test_planted_values_are_named_and_nulls_seldom() -> None:
 
 
 def test_a_chance_correlate_of_fish_is_explained_away() -> None:
-    """A value only going along with the real one is not named: in fish-only populations, the other attribute
-    most different among nudged users (the chance correlates of fish) is tested again without the fish users
-    and not named; it is listed as explained by shell=fish when it was significant at first."""
+    """A value only going along with the real one is not named: in fish-only populations, another attribute
+    that differs among nudged users by chance (seeds 101 and 108: gitVersion, pythonVersion) no longer
+    differs without the fish users, and is listed as explained by shell=fish."""
+    explained = 0
     for seed in range(100, 110):
-        cells, names = reviewed.nudge_cells(_fish(seed))
-        found = responders.find(cells, names)
-        first = {t.attribute: t.q for t in found.tested}
+        found = responders.find(*reviewed.nudge_cells(_fish(seed)))
         assert _named(found) == ("shell=fish",)
-        for attribute, q in first.items():
-            if attribute != "shell" and q < responders.ALPHA:
-                assert found.explained[attribute] == "shell=fish"
+        for t in found.tested:
+            if t.attribute != "shell" and t.q < responders.ALPHA:
+                assert found.explained[t.attribute] == "shell=fish"
+                explained += 1
+    assert explained >= 2
 
 
 POPULATIONS = {"fish": (_fish, 24), "windows": (_windows, 201), "everyone": (_everyone, 300), "nobody": (_nobody, 400)}
