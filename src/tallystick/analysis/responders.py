@@ -38,7 +38,7 @@ from tallystick.analysis.stats import benjamini_hochberg, chi_square_even_p
 
 MIN_USERS = 10
 ALPHA = 0.05
-SAMPLE = 2000  # nudged sessions read for their attribute names
+SAMPLE = 1000  # nudged sessions (and as many others) read for their attribute names
 MAX_NAMED = 3
 MIXED = 0.1  # an attribute with two values or more in more of its users' sessions describes runs, not users
 MIN_DIFFERENCE = 0.1  # a value is named only if its users upgrade this much more often (as a share) than others
@@ -81,15 +81,16 @@ def of_users(texts: dict[Any, set[str]]) -> bool:
 def cells_sql(b: Bound, event: str, first: str, names: list[str]) -> str:
     """Users by (nudges, upgraded, value of each attribute); ``first`` selects each user's episodes as
     ``(u5, n, up, fst)``, ``fst`` = 1 for their first. One JOIN per SELECT (ClickHouse 18.16)."""
-    user = b.dialect.user_key()
     picked = "".join(
-        f", CASE WHEN min({a}) = max({a}) THEN min({a}) ELSE NULL END AS v{i}"
-        for i, a in enumerate(b.attr(n) for n in names)
+        f", CASE WHEN min(a{i}) = max(a{i}) THEN min(a{i}) ELSE NULL END AS v{i}" for i in range(len(names))
     )
+    typed = b.typed(*names)  # the attributes' own columns, not the JSON (warehouse/rollup.py)
+    attr = b.typed_attr if typed else b.attr
+    texts = "".join(f", {attr(n)} AS a{i}" for i, n in enumerate(names))  # each read once, then compared
     nudged = f'SELECT "sessionId" FROM events WHERE {b.child_where(event, with_filters=False)}'
     values = (
-        f'SELECT {user} AS u4{picked} FROM sessions WHERE {b.sessions_where()} AND "sessionId" IN ({nudged}) '
-        f"GROUP BY {user}"
+        f"SELECT u4{picked} FROM (SELECT {b.user_key(typed)} AS u4{texts} FROM {b.sessions_table(typed)} "
+        f'WHERE {b.sessions_where(typed=typed)} AND "sessionId" IN ({nudged})) s GROUP BY u4'
     )
     columns = "".join(f", z.v{i}" for i in range(len(names)))
     return (
