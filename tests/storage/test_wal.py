@@ -56,7 +56,10 @@ def _segment(root: Path, name: str, data: bytes) -> Path:
 
 
 @pytest.mark.parametrize("use_syncfs", [pytest.param(True, id="syncfs"), pytest.param(False, id="fsync-each")])
-@pytest.mark.parametrize("failpoints", [pytest.param([], id="unnamed-files"), pytest.param(["named-temp-files"])])
+@pytest.mark.parametrize(
+    "failpoints",
+    [pytest.param([], id="unnamed-files"), pytest.param(["proc-links"]), pytest.param(["named-temp-files"])],
+)
 def test_concurrent_writers_share_syncs(
     tmp_path: Path, open_logs: list[WriteAheadLog], use_syncfs: bool, failpoints: list[str]
 ) -> None:

@@ -34,12 +34,12 @@ A create-only write (``WriteAheadLog.put``):
    answered "already there" and left out; the rest are appended to the current segment with one
    ``write``. One ``fdatasync`` covers every group written before it started, up to two of them
    at once (two sync threads); the records are durable once one covering them returns.
-3. Its maker thread turns each record into an ordinary object file: while the log syncs, the
-   content goes into a file without a name (``O_TMPFILE``; elsewhere a temp file); once the sync
-   has returned, ``link()`` gives it the object's name (create-only, no fsync), so ``get``/``list``
+3. Then it turns each record into an ordinary object file: while the log syncs, the content
+   goes into a file without a name (``O_TMPFILE``; elsewhere a temp file); once the sync has
+   returned, ``link()`` gives it the object's name (create-only, no fsync), so ``get``/``list``
    and other processes (the loader, the CLI) see complete objects right after the answer, and
    only objects whose records are durable. Then it answers: one outcome byte per record, in
-   order. Meanwhile the main thread reads and writes the next groups.
+   order, one write for all the groups synced by then. It reads the next groups meanwhile.
 4. The I/O loop reads the outcomes (``add_reader``), removes the keys from the pending map and
    wakes the waiters: the first writer of a key gets "created" (201), later ones "already
    there" (304).

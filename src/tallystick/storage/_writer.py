@@ -17,25 +17,29 @@ could not be made, ``NOT_DURABLE`` = the log write failed); ``CHECKPOINT`` when 
 were synced and deleted; ``FAILED`` and an errno byte when the log failed (everything after that
 is ``NOT_DURABLE``; a group's ``FAILED`` comes before its ``GROUP``).
 
-Threads: the main one reads input and appends whatever has arrived as one group with one
-``write``, and goes on reading: it never waits for a sync. Two sync threads each run one
-``fdatasync`` at a time, covering every group written before it started (the group commit: one
-sync for however many records and groups), so a group waits for one sync rather than for the
-one in flight to end first, and the disk serves two syncs at once (on the machine measured, a
-few times the syncs per second of one after another). The maker takes the groups in order.
-While a group's sync runs it prepares its objects: each one's content in a new file without a
-name yet (``O_TMPFILE``; a temp name elsewhere), the costly part of making it (allocating the
-inode). Once a sync covering the group has returned it gives each file its object's name with
-``link`` (create-only) and answers as it goes; if the sync failed it drops the files instead.
-So a name appears only once its record is durable. The checkpointer syncs the objects of closed
-segments (``syncfs``, or each file) and deletes the segments; a segment is closed only once no
-sync of it runs.
+Threads: the main one does all the Python work. It reads input, appends whatever has
+arrived as one group with one ``write``, hands the group to the sync threads and, while its sync
+runs, prepares its objects: each one's content in a new file without a name yet (``O_TMPFILE``;
+a temp name elsewhere), the costly part of making it (allocating the inode). It never waits for
+a sync: it waits in ``select`` for more input or for a sync to return (a byte on a pipe of its
+own). Once a sync covering the oldest groups has returned, it gives each of their files its
+object's name with ``link`` (create-only) and answers with one ``write``; if the sync failed it
+drops the files instead. So a name appears only once its record is durable. Two sync threads
+each run one ``fdatasync`` at a time, covering every group written before it started (the group
+commit: one sync for however many records and groups), so a group waits for one sync rather
+than for the one in flight to end first, and the disk serves two syncs at once (on the machine
+measured, a few times the syncs per second of one after another). They hold the GIL only to take
+and to settle their work: with the objects made by a thread of their own, two threads took turns
+at the GIL at every system call, and the hand-offs and their context switches cost more than a
+tenth of the process's time. The checkpointer syncs the objects of closed segments (``syncfs``,
+or each file) and deletes the segments; a segment is closed only once no sync of it runs.
 
 ``FAILPOINTS`` (comma-separated, for tests only; "-" for none): ``sync-eio`` makes every log sync
 fail with EIO; ``exit-after-sync`` exits right after the first sync, before answering;
 ``sync-gate=DIR`` creates ``DIR/waiting`` and ``DIR/waiting-<thread>`` before each sync and
 waits for ``DIR/go``;
-``named-temp-files`` makes objects the way filesystems without ``O_TMPFILE`` need.
+``named-temp-files`` makes objects the way filesystems without ``O_TMPFILE`` need; ``proc-links`` names
+unnamed files through ``/proc/self/fd`` (as where ``linkat(AT_EMPTY_PATH)`` is not allowed).
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ CREATED, EXISTED, DURABLE, NOT_DURABLE = 1, 0, 2, 3
 GROUP, CHECKPOINT, FAILED = 0x10, 0x20, 0x30
 SEGMENT_SUFFIX = ".log"
 SPARE_NAME = "next.spare"  # in the log's directory: not a segment until renamed to one
-_ANSWER_EVERY = 4  # outcomes written at once while a group's objects are being made
+_ANSWER_EVERY = 32  # outcomes written at once while many groups' objects are being made
 LENGTH = struct.Struct("<I")
 HEADER = struct.Struct("<II")  # a record: payload length, crc32 of (length bytes + payload)
 KEY_LENGTH = struct.Struct("<H")  # the payload: key length, key, object bytes
@@ -67,6 +71,7 @@ Prepared = tuple[int, str]  # an object's content before its name: an unnamed fi
 _SYNCS_IN_FLIGHT = 2  # log syncs at once (each thread its own)
 _SPARE_MAX = 32 << 20  # bytes of zeros a segment starts with, at most (a quarter more than the last one held)
 _PREPARED_MAX = 256  # files of a group prepared while its log syncs (each an open file or a temp name)
+_AT_EMPTY_PATH = 0x1000  # linkat: name the file that the descriptor itself is
 _DIRECTORY_FDS = 64  # object directories each thread keeps open (partitions: one per application and day)
 
 
@@ -133,7 +138,7 @@ class Segment:
         self.opened = time.monotonic()
         self.size = 0
         self.records = 0
-        self.made = 0  # records whose outcome the maker has answered
+        self.made = 0  # records whose outcome has been answered
         self.closed = False
         self.keep = False  # holds a record whose object could not be made: leave it for recovery
         self.files: list[str] = []  # objects made (synced one by one where there is no syncfs)
@@ -142,7 +147,7 @@ class Segment:
 class Group:
     """Records read at once: logged with one write and one sync, answered together."""
 
-    __slots__ = ("error", "items", "segment", "sequence", "synced")
+    __slots__ = ("error", "items", "prepared", "segment", "sequence", "synced")
 
     def __init__(
         self, segment: Segment | None, items: list[tuple[str, bytes | None]], *, synced: bool = False, error: int = 0
@@ -152,6 +157,7 @@ class Group:
         self.synced = synced  # a sync that covers it has returned (under ``Writer.lock``)
         self.error = error  # errno of the failed write or sync
         self.sequence = 0  # its number among the groups written to the log
+        self.prepared: list[Prepared | None] = []  # its objects' files before their names, in item order
 
 
 class DirectoryFds:
@@ -213,20 +219,22 @@ class Writer:
         self.failpoints = {} if failpoints == "-" else dict(f.partition("=")[::2] for f in failpoints.split(","))
         self.segment: Segment | None = None
         self.failed = 0  # errno of the failed log write or sync
-        # Open object directories, one set per thread (main: existence checks; maker: new files): a name is
-        # looked up in its directory, not walked from the root (a third of the writer's path lookups).
-        self.checked_dirs = DirectoryFds(root)
-        self.made_dirs = DirectoryFds(root)
+        # Open object directories: a name is looked up in its directory, not walked from the root (a third
+        # of the writer's path lookups).
+        self.dirs = DirectoryFds(root)
         self.serial = 0
         self.unnamed_files = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
         self.unnamed_files = self.unnamed_files and "named-temp-files" not in self.failpoints
+        self.linkat = None if "proc-links" in self.failpoints else _libc_function("linkat")
         self.out = threading.Lock()
         self.lock = threading.Lock()  # guards the queues and counts below and each group's ``synced``
-        self.maker_wake = threading.Condition(self.lock)
         self.checkpointer_wake = threading.Condition(self.lock)
         self.sync_wake = threading.Condition(self.lock)  # for the sync threads: a group was written
         self.synced_wake = threading.Condition(self.lock)  # a sync returned
-        self.groups: collections.deque[Group | None] = collections.deque()  # for the maker, in input order
+        self.groups: collections.deque[Group] = collections.deque()  # not answered yet, in input order
+        self.synced_r, self.synced_w = os.pipe()  # a byte from a sync thread: a sync returned
+        os.set_blocking(self.synced_r, False)
+        os.set_blocking(self.synced_w, False)
         self.unsynced: collections.deque[Group] = collections.deque()  # written, no sync covering them returned
         self.written = 0  # groups written to the log
         self.sync_started = 0  # the last group that a started sync covers
@@ -243,35 +251,43 @@ class Writer:
     # --- main thread: read, append, sync --------------------------------------------------------
 
     def run(self) -> None:
-        maker = threading.Thread(target=self.make_loop, daemon=True)
         checkpointer = threading.Thread(target=self.checkpoint_loop, daemon=True)
         syncers = [threading.Thread(target=self.sync_loop, args=(i,), daemon=True) for i in range(_SYNCS_IN_FLIGHT)]
-        for thread in [maker, checkpointer, *syncers]:
+        for thread in [checkpointer, *syncers]:
             thread.start()
         pending = b""
-        while True:
+        inputs = [0, self.synced_r]
+        while inputs[0] == 0 or self.groups:  # after "close": until every group is answered
             timeout = self.checkpoint_seconds if self.segment is not None else None
-            if not select.select([0], [], [], timeout)[0]:
+            ready = select.select(inputs, [], [], timeout)[0]
+            if not ready:
                 self.rotate_if_due()
                 continue
-            data = os.read(0, 1 << 20)
-            if not data:
-                os._exit(0)  # the server died: what is synced stays in the log for the next start
-            pending += data
-            records, end, closing = _split(pending)
-            group, pending = pending[:end], pending[end:]
-            if records:
-                self.rotate_if_due()
-                self.append(group, records)
-            if closing:
-                break
-        with self.lock:
-            self.stopping = True  # the sync threads sync what is written, then end
-            self.sync_wake.notify_all()
+            if self.synced_r in ready:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self.synced_r, 1 << 12)
+            if ready[0] == 0:
+                data = os.read(0, 1 << 20)
+                if not data:
+                    os._exit(0)  # the server died: what is synced stays in the log for the next start
+                pending += data
+                records, end, closing = _split(pending)
+                group, pending = pending[:end], pending[end:]
+                if records:
+                    self.rotate_if_due()
+                    self.append(group, records)
+                if closing:
+                    inputs = [self.synced_r]
+                    with self.lock:
+                        self.stopping = True  # the sync threads sync what is written, then end
+                        self.sync_wake.notify_all()
+            self.answer_synced()
         for thread in syncers:
             thread.join()
-        self.hand_to_maker(None)  # the maker finishes, then hands over the last segment
-        maker.join()
+        self.close_segment()  # the last segment is done: every group is answered
+        with self.lock:
+            self.checkpointer_done = True
+            self.checkpointer_wake.notify()
         checkpointer.join()
 
     def rotate_if_due(self) -> None:
@@ -295,10 +311,9 @@ class Writer:
             os.close(fd)
 
     def append(self, data: bytes, records: list[Record]) -> None:
-        """Log and sync the records whose object does not exist yet; the maker answers for all of them.
+        """Log the records whose object does not exist yet, have a sync thread sync them, prepare their objects.
 
-        The group goes to the maker as soon as its records are written, so their objects are made
-        while the log syncs; the maker answers once the sync has returned.
+        ``answer_synced`` names the objects and answers for every record once the sync has returned.
         """
         items: list[tuple[str, bytes | None]] = []
         logged: list[bytes] | None = None  # the records to log, when some are left out
@@ -316,10 +331,10 @@ class Writer:
         if logged is not None:
             data = b"".join(logged)
         if not data:  # nothing to log: every record is answered EXISTED
-            self.hand_to_maker(Group(self.segment, items, synced=True))
+            self.groups.append(Group(self.segment, items, synced=True))
             return
         if self.failed:  # the log refuses writes until a restart
-            self.hand_to_maker(Group(None, items, synced=True))
+            self.groups.append(Group(None, items, synced=True))
             return
         try:
             if self.segment is None:
@@ -334,24 +349,29 @@ class Writer:
         except OSError as exc:
             with self.lock:
                 self.fail(exc.errno or errno.EIO, self.segment)
-            self.hand_to_maker(Group(None, items, synced=True, error=self.failed))
+            self.groups.append(Group(None, items, synced=True, error=self.failed))
             return
         group = Group(segment, items)
-        with self.lock:  # written: a sync thread syncs it, the maker makes its objects meanwhile
+        with self.lock:  # written: a sync thread syncs it, its objects are prepared meanwhile
             segment.size += len(data)
             segment.records += sum(1 for _, value in items if value is not None)
             self.written += 1
             group.sequence = self.written
             self.unsynced.append(group)
-            self.groups.append(group)
             self.sync_wake.notify()
-            self.maker_wake.notify()
+        groups = self.groups
+        groups.append(group)
+        prepared = group.prepared
+        for path, content in items:
+            if groups[0].synced or len(prepared) == _PREPARED_MAX:
+                break  # answering comes first (its writers wait): the rest are prepared when named
+            prepared.append(None if content is None else self.prepare(path, content))
 
     def exists(self, key: str, seen: set[str]) -> bool:
         """Whether ``key``'s object exists: its name looked up in its directory (``seen``: those checked for
         removal in this group already; a removed one is opened anew, in case it was made again)."""
         directory, _, name = key.rpartition("/")
-        dirs = self.checked_dirs
+        dirs = self.dirs
         if directory not in seen:
             seen.add(directory)
             dirs.forget_if_gone(directory)
@@ -406,13 +426,9 @@ class Writer:
                     group = self.unsynced.popleft()
                     group.error = error
                     group.synced = True
-                self.maker_wake.notify()
                 self.synced_wake.notify_all()
-
-    def hand_to_maker(self, group: Group | None) -> None:
-        with self.lock:
-            self.groups.append(group)
-            self.maker_wake.notify()
+            with contextlib.suppress(BlockingIOError):  # full: the main thread has bytes to read already
+                os.write(self.synced_w, b"s")
 
     def sync(self, fd: int) -> None:
         gate = self.failpoints.get("sync-gate")
@@ -433,70 +449,56 @@ class Writer:
             except BrokenPipeError:  # the server is gone
                 os._exit(0)
 
-    # --- maker thread: object files and answers ---------------------------------------------------
+    # --- main thread: object files and answers ------------------------------------------------
 
-    def make_loop(self) -> None:
-        while True:
-            with self.lock:
-                while not self.groups:
-                    self.maker_wake.wait()
-                group = self.groups.popleft()
-            if group is None:
-                break
-            self.make_group(group)
-        # closing: the last segment is done once the maker is
-        self.close_segment()
-        with self.lock:
-            self.checkpointer_done = True
-            self.checkpointer_wake.notify()
+    def answer_synced(self) -> None:
+        """Make the objects of the oldest groups whose sync has returned, and answer for them, in input order."""
+        groups = self.groups
+        out = bytearray()
+        while groups and groups[0].synced:  # set by a sync thread, which then writes to ``synced_w``
+            self.finish_group(groups.popleft(), out)
+            if len(out) >= _ANSWER_EVERY:
+                self.answer(bytes(out))  # many groups at once: the first ones' writers wait less
+                out.clear()
+        if out:
+            self.answer(bytes(out))
 
-    def make_group(self, group: Group) -> None:
-        """Make the objects of a written group, then answer: the costly part while the log syncs.
+    def finish_group(self, group: Group, out: bytearray) -> None:
+        """Name a synced group's objects (``link``) and add its outcomes to ``out``; or drop them if its sync failed.
 
         Until the sync has returned, each object is only prepared: its content in a file without
         a name (``O_TMPFILE``), or with a temp name where the filesystem has none. A name appears
         only once the record is durable, so any object under its name has a durable record.
         """
-        segment, items = group.segment, group.items
-        if segment is None:  # nothing of it was logged: nothing is durable
-            failed = bytes([FAILED, min(group.error, 255)]) if group.error else b""
-            self.answer(failed + bytes([GROUP]) + bytes(EXISTED if v is None else NOT_DURABLE for _, v in items))
-            return
-        prepared: list[Prepared | None] = []
-        for path, value in items:
-            if len(prepared) == _PREPARED_MAX or group.synced:
-                break
-            prepared.append(None if value is None else self.prepare(path, value))
-        with self.lock:
-            while not group.synced:
-                self.maker_wake.wait()
-        if group.error:
+        segment, items, prepared = group.segment, group.items, group.prepared
+        if segment is None or group.error:  # nothing of it was logged, or its sync failed: nothing is durable
             for file in prepared:
                 if file is not None:
                     self.discard(file)
-            answer = bytes([FAILED, min(group.error, 255), GROUP])
-            self.answer(answer + bytes(EXISTED if v is None else NOT_DURABLE for _, v in items))
+            if group.error:
+                out += bytes([FAILED, min(group.error, 255)])
+            out.append(GROUP)
+            out += bytes(EXISTED if v is None else NOT_DURABLE for _, v in items)
             return
-        outcomes = bytearray([GROUP])
+        out.append(GROUP)
         created: list[str] = []
-        sent = made = 0
+        made = 0
+        durable = False
         for index, (path, value) in enumerate(items):
             if value is None:
-                outcomes.append(EXISTED)
+                out.append(EXISTED)
                 continue
             file = prepared[index] if index < len(prepared) else self.prepare(path, value)
             outcome = DURABLE if file is None else self.publish(path, value, file)
             made += 1
             if outcome == CREATED:
                 created.append(path)
-            outcomes.append(outcome)
-            if len(outcomes) - sent >= _ANSWER_EVERY:
-                self.answer(bytes(outcomes[sent:]))  # answer as it goes: a group's first writers wait less
-                sent = len(outcomes)
-        self.answer(bytes(outcomes[sent:]))
+            elif outcome == DURABLE:
+                durable = True
+            out.append(outcome)
         with self.lock:
             segment.made += made
-            segment.keep = segment.keep or DURABLE in outcomes
+            segment.keep = segment.keep or durable
             if self.syncfs is None:
                 segment.files += created
             self.hand_over_if_done(segment)
@@ -505,13 +507,13 @@ class Writer:
         """``data`` in a new file that has not got ``path`` as its name yet; None if it cannot be written."""
         directory = path[: path.rindex(os.sep)]
         file = self.prepare_in(directory, data)
-        if file is None and self.made_dirs.forget_if_gone(directory):
+        if file is None and self.dirs.forget_if_gone(directory):
             # Removed since we opened it (an old partition deleted by hand): make it again, once.
             file = self.prepare_in(directory, data)
         return file
 
     def prepare_in(self, directory: str, data: bytes) -> Prepared | None:
-        dfd = self.made_dirs.open(directory, make=True)
+        dfd = self.dirs.open(directory, make=True)
         if dfd is None:
             return None
         if self.unnamed_files:
@@ -548,10 +550,12 @@ class Writer:
         directory, _, name = path.rpartition(os.sep)
         try:
             for attempt in (1, 2):
-                dfd = self.made_dirs.open(directory, make=True)
+                dfd = self.dirs.open(directory, make=True)
                 if dfd is None:
                     return DURABLE
                 try:
+                    if fd >= 0 and self.linkat is not None and self.link_by_descriptor(fd, dfd, name):
+                        return CREATED
                     if fd >= 0:
                         # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N names the open file.
                         os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dfd, follow_symlinks=True)
@@ -561,7 +565,7 @@ class Writer:
                 except FileExistsError:
                     return EXISTED
                 except OSError as exc:
-                    if attempt == 1 and self.made_dirs.forget_if_gone(directory):
+                    if attempt == 1 and self.dirs.forget_if_gone(directory):
                         continue  # removed since we opened it (an old partition deleted by hand): make it again, once
                     if fd >= 0 and exc.errno in (errno.ENOENT, errno.EXDEV, errno.EPERM) and os.path.isdir(directory):
                         # No /proc, or no linkat through it: named temp files from now on.
@@ -572,6 +576,22 @@ class Writer:
             return DURABLE
         finally:
             self.discard(file)
+
+    def link_by_descriptor(self, fd: int, dfd: int, name: str) -> bool:
+        """``linkat(fd, "", dfd, name, AT_EMPTY_PATH)``: True once linked, False if not allowed here (then never
+        tried again); FileExistsError or OSError as ``os.link``. A tenth cheaper than the link of /proc/self/fd/N,
+        whose path the kernel walks through procfs."""
+        assert self.linkat is not None
+        if self.linkat(fd, b"", dfd, name.encode(), _AT_EMPTY_PATH) == 0:
+            return True
+        code = ctypes.get_errno()
+        if code == errno.EEXIST:
+            raise FileExistsError(code, os.strerror(code), name)
+        if code in (errno.ENOENT, errno.EPERM, errno.EINVAL, errno.ENOSYS) and not _removed(dfd):
+            # Before Linux 6.10 naming a file by its descriptor takes CAP_DAC_READ_SEARCH (ENOENT without it).
+            self.linkat = None
+            return False
+        raise OSError(code, os.strerror(code), name)
 
     @staticmethod
     def discard(file: Prepared) -> None:
@@ -672,8 +692,13 @@ def _split(data: bytes) -> tuple[list[Record], int, bool]:
 
 def syncfs_function() -> Callable[[int], int] | None:
     """libc's ``syncfs`` (Linux), or None."""
+    return _libc_function("syncfs")
+
+
+def _libc_function(name: str) -> Callable[..., int] | None:
+    """The C library's function ``name`` (errno kept for ``ctypes.get_errno``), or None."""
     try:
-        function: Callable[[int], int] = ctypes.CDLL(None, use_errno=True).syncfs
+        function: Callable[..., int] = getattr(ctypes.CDLL(None, use_errno=True), name)
     except (OSError, AttributeError):
         return None
     return function
