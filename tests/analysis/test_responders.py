@@ -13,6 +13,7 @@ import pytest
 from analysis import reviewed
 from analysis.conftest import load
 from tallystick.analysis import Scope, responders, run, words
+from tallystick.analysis.scope import bind
 from tallystick.warehouse import open_warehouse, rollup
 from tallystick.warehouse.base import Warehouse
 
@@ -25,6 +26,14 @@ def _windows(seed: int) -> list[dict[str, Any]]:
     return reviewed.nudged(seed, lambda a: a["operatingSystem"] == "Windows", 0.4)
 
 
+def _but_windows(seed: int) -> list[dict[str, Any]]:
+    return reviewed.nudged(seed, lambda a: a["operatingSystem"] != "Windows", 0.4)
+
+
+def _but_ci(seed: int) -> list[dict[str, Any]]:
+    return reviewed.nudged(seed, lambda a: not a["isCI"], 0.4)
+
+
 def _everyone(seed: int) -> list[dict[str, Any]]:
     return reviewed.nudged(seed, lambda a: True, 0.4)
 
@@ -34,12 +43,14 @@ def _nobody(seed: int) -> list[dict[str, Any]]:
 
 
 def _named(found: responders.Found) -> tuple[str, ...]:
-    return tuple(f"{n.attribute}={n.value}" for n in found.named)
+    return tuple(f"{n.direction} {n.label()}" for n in found.named)
 
 
 KINDS: list[tuple[str, Callable[[int], list[dict[str, Any]]], range, tuple[str, ...]]] = [
-    ("fish only", _fish, range(100, 110), ("shell=fish",)),
-    ("Windows only", _windows, range(200, 210), ("operatingSystem=Windows",)),
+    ("fish only", _fish, range(100, 110), ("for shell=fish",)),
+    ("Windows only", _windows, range(200, 210), ("for operatingSystem=Windows",)),
+    ("all but Windows", _but_windows, range(500, 510), ("except operatingSystem=Windows",)),
+    ("all but CI", _but_ci, range(700, 710), ("except isCI=true",)),
     ("everyone alike", _everyone, range(300, 320), ()),
     ("nobody", _nobody, range(400, 420), ()),
 ]
@@ -47,9 +58,10 @@ KINDS: list[tuple[str, Callable[[int], list[dict[str, Any]]], range, tuple[str, 
 
 def test_planted_values_are_named_and_nulls_seldom() -> None:
     """Over seeded populations (no warehouse: the engines only count, checked below): the value the nudge
-    works for is named alone in each of 10 fish-only and 10 Windows-only populations; where everyone responds
-    alike or nobody does (40 populations together), a value is named in at most 3 (``bench/nudge_rates.py``
-    runs 40 of each kind)."""
+    works for is named alone in each of 10 fish-only and 10 Windows-only populations, and the one it works
+    for everyone except in each of 10 all-but-Windows and 10 all-but-CI ones (not "works for Linux, also
+    Darwin"); where everyone responds alike or nobody does (40 populations together), a value is named in
+    at most 3 (``bench/nudge_rates.py`` runs 40 of each kind)."""
     named: dict[str, Counter[tuple[str, ...]]] = {}
     for kind, build, seeds, planted in KINDS:
         named[kind] = Counter(_named(responders.find(*reviewed.nudge_cells(build(seed)))) for seed in seeds)
@@ -67,7 +79,7 @@ def test_a_chance_correlate_of_fish_is_explained_away() -> None:
     explained = 0
     for seed in range(100, 110):
         found = responders.find(*reviewed.nudge_cells(_fish(seed)))
-        assert _named(found) == ("shell=fish",)
+        assert _named(found) == ("for shell=fish",)
         for t in found.tested:
             if t.attribute != "shell" and t.q < responders.ALPHA:
                 assert found.explained[t.attribute] == "shell=fish"
@@ -75,7 +87,13 @@ def test_a_chance_correlate_of_fish_is_explained_away() -> None:
     assert explained >= 2
 
 
-POPULATIONS = {"fish": (_fish, 24), "windows": (_windows, 201), "everyone": (_everyone, 300), "nobody": (_nobody, 400)}
+POPULATIONS = {
+    "fish": (_fish, 24),
+    "windows": (_windows, 201),
+    "but-windows": (_but_windows, 500),
+    "everyone": (_everyone, 300),
+    "nobody": (_nobody, 400),
+}
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +110,7 @@ def populations() -> dict[str, list[dict[str, Any]]]:
 def engine(
     request: pytest.FixtureRequest, populations: dict[str, list[dict[str, Any]]], tmp_path_factory: Any
 ) -> Iterator[Warehouse]:
-    """The four populations on DuckDB (from ``sessions``, and with its derived tables), ClickHouse 18.16, chDB."""
+    """The populations on DuckDB (from ``sessions``, and with its derived tables), ClickHouse 18.16, chDB."""
     if request.param.startswith("duckdb"):
         spec = str(Path(tmp_path_factory.mktemp("responders")) / "w.duckdb")
     elif request.param == "clickhouse":
@@ -124,6 +142,7 @@ def test_every_engine_counts_as_python_and_says_it(
     ]
     s = report.summary
     assert s["works_for"] == responders.summary(expected)["works_for"]
+    assert s["works_except_for"] == responders.summary(expected)["works_except_for"]
     headline = report.headline or ""
     if name == "fish":
         w = s["works_for"][0]
@@ -133,6 +152,36 @@ def test_every_engine_counts_as_python_and_says_it(
     elif name == "windows":
         assert [(w["attribute"], w["value"]) for w in s["works_for"]] == [("operatingSystem", "Windows")]
         assert "The nudge works for operatingSystem=Windows users" in headline
-    else:
+    elif name == "but-windows":
         assert s["works_for"] == []
-        assert "works for" not in headline
+        w = s["works_except_for"][0]
+        assert [(w["attribute"], w["value"]) for w in s["works_except_for"]] == [("operatingSystem", "Windows")]
+        assert w["upgraded_share"] + responders.MIN_DIFFERENCE <= w["others_upgraded_share"]
+        assert "The nudge works except for operatingSystem=Windows users: " in headline
+        assert f"against {words.percent(w['others_upgraded_share'])} of the others." in headline
+        assert next(r for r in table.rows if r[0] == "operatingSystem")[5] == "except Windows"
+    else:
+        assert s["works_for"] == s["works_except_for"] == []
+        assert "works for" not in headline and "works except" not in headline
+
+
+def test_the_attributes_are_read_from_nudged_sessions_alone(
+    engine: Warehouse, populations: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Which attributes to split by is read from a sample of the nudged sessions only: the queries return no
+    more rows than there are nudged sessions (plus their count), not as many others besides."""
+    b = bind(engine, Scope("nudge-everyone"))
+    returned: list[int] = []
+    read = b.rows
+
+    def rows(sql: str) -> list[tuple[Any, ...]]:
+        out = read(sql)
+        returned.append(len(out))
+        return out
+
+    setattr(b, "rows", rows)  # noqa: B010 - counts what the real engine returns
+    names = responders.attributes(b, "UpdateNudgeShown")
+    nudged = [s for s in populations["everyone"] if s["events"]]
+    assert "shell" in names and "operatingSystem" in names
+    assert len(nudged) < len(populations["everyone"]) - 500  # others to leave unread
+    assert sum(returned) <= len(nudged) + 1, returned

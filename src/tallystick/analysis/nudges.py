@@ -126,7 +126,12 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
                         round(t.statistic, 3),
                         t.p,
                         t.q,
-                        ", ".join(n.value for n in found.named if n.attribute == t.attribute) or None,
+                        ", ".join(
+                            n.value if n.direction == responders.FOR else f"except {n.value}"
+                            for n in found.named
+                            if n.attribute == t.attribute
+                        )
+                        or None,
                         found.explained.get(t.attribute),
                     ]
                     for t in sorted(found.tested, key=lambda t: t.p)
@@ -150,8 +155,9 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             "like responses, so pick a range before such changes to measure nudges alone",
             "works for: the cure model fitted per value of each attribute describing users (likelihood-ratio test, "
             f"false discovery rate {words.percent(responders.ALPHA)} over the attributes); a value is named when its "
-            f"users upgrade at least {words.percent(responders.MIN_DIFFERENCE)} more often (as a share of users), "
-            "and values that only go along with it are explained away",
+            f"users' share upgraded differs from the others' by at least {words.percent(responders.MIN_DIFFERENCE)}: "
+            "the nudge works for them if they upgrade more often, for everyone except them if less often; values "
+            "that only go along with it are explained away",
         ],
         chart=bar_chart(
             table,
@@ -179,16 +185,19 @@ def headline(s: dict[str, Any]) -> str:
     if probability is not None:
         text += f" Each nudge leads to an upgrade {words.percent(probability)} of the time"
         text += f", and an estimated {words.percent(never)} of users never respond." if never is not None else "."
-    works = s.get("works_for") or []
-    if works:
-        w = works[0]
-        text += (
-            f" The nudge works for {words.label(w['attribute'], w['value'])} users: "
-            f"{words.percent(w['upgraded_share'])} of them upgraded after their first nudges, against "
-            f"{words.percent(w['others_upgraded_share'])} of the others"
-        )
-        also = [words.label(x["attribute"], x["value"]) for x in works[1:]]
-        text += f" (also {', '.join(also)})." if also else "."
+    # "works except for X" says everyone else heeds it; after a "works for" it is where it works less.
+    less = "works less for" if s.get("works_for") else "works except for"
+    for key, lead in (("works_for", "works for"), ("works_except_for", less)):
+        works = s.get(key) or []
+        if works:
+            w = works[0]
+            text += (
+                f" The nudge {lead} {words.label(w['attribute'], w['value'])} users: "
+                f"{words.percent(w['upgraded_share'])} of them upgraded after their first nudges, against "
+                f"{words.percent(w['others_upgraded_share'])} of the others"
+            )
+            also = [words.label(x["attribute"], x["value"]) for x in works[1:]]
+            text += f" (also {', '.join(also)})." if also else "."
     if s["users_nudged"] < MIN_USERS:
         text += f" Caveat: only {words.count(s['users_nudged'])} users were nudged."
     return text

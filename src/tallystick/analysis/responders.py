@@ -15,10 +15,12 @@ that attribute). Steps:
    a likelihood-ratio test, chi-square with 2(V − 1) degrees of freedom; Benjamini–Hochberg over
    the attributes.
 4. **Explaining away.** In the strongest significant attribute, the value whose users differ most from
-   the rest, and upgrade at least ``MIN_DIFFERENCE`` more often (a difference worth acting on), is named;
-   its users are set aside and the attributes tested again among the others. One that no longer differs
-   only went along with the named value (its users happened to have it); one that still differs is named
-   too (at most ``MAX_NAMED``).
+   the rest, by at least ``MIN_DIFFERENCE`` of them upgraded (a difference worth acting on), is named:
+   the nudge works *for* its users if they upgrade more often, *except for* them if less often (everyone
+   heeds it but Windows users). Of an attribute with two groups, both comparisons are one test: the
+   smaller group is named, the one that stands apart. Its users are set aside and the attributes tested
+   again among the others. One that no longer differs only went along with the named value (its users
+   happened to have it); one that still differs is named too (at most ``MAX_NAMED``).
 
 The test assumes the cure model; upgrades that are not answers to nudges (automatic updates) break it,
 and a small difference then looks significant: hence ``MIN_DIFFERENCE``.
@@ -38,10 +40,11 @@ from tallystick.analysis.stats import benjamini_hochberg, chi_square_even_p
 
 MIN_USERS = 10
 ALPHA = 0.05
-SAMPLE = 1000  # nudged sessions (and as many others) read for their attribute names
+SAMPLE = 1000  # nudged sessions read for their attribute names
 MAX_NAMED = 3
 MIXED = 0.1  # an attribute with two values or more in more of its users' sessions describes runs, not users
-MIN_DIFFERENCE = 0.1  # a value is named only if its users upgrade this much more often (as a share) than others
+MIN_DIFFERENCE = 0.1  # a value is named only if its users' share upgraded differs this much from the others'
+FOR, EXCEPT = "for", "except"  # the nudge works for a value's users, or for everyone except them
 OTHER = "(other)"
 
 Episodes = Counter[tuple[int, bool]]  # (nudges seen, upgraded) -> users
@@ -51,12 +54,11 @@ Cells = Counter[tuple[int, bool, tuple[str | None, ...]]]  # ... and the user's 
 def attributes(b: Bound, event: str) -> list[str]:
     """The attributes to split by: those common-factor tests, among a sample of the nudged sessions."""
     what = outcome(b, {"event": event})
-    total, cases = b.rows(f"SELECT (SELECT count(*) FROM sessions WHERE {b.sessions_where()}), ({what.count_sql})")[0]
-    total, cases = int(total), int(cases or 0)
+    assert what.count_sql is not None  # an event's outcome always has one
+    cases = int(b.rows(what.count_sql)[0][0] or 0)
     if not cases:
         return []
-    # Every session nudged: as many controls asked for as cases (there are none), so the sample stays bounded.
-    sessions, _, _ = sample_sessions(b, what, total if total > cases else 2 * cases, cases, SAMPLE)
+    sessions, _, _ = sample_sessions(b, what, 0, cases, SAMPLE, controls=False)  # the nudged sessions alone
     values: dict[str, set[str]] = defaultdict(set)
     per_user: dict[str, dict[Any, set[str]]] = defaultdict(lambda: defaultdict(set))
     runs = Counter(user for h, user, _ in sessions if h)
@@ -194,7 +196,8 @@ def _test(cells: Cells, names: list[str]) -> list[Tested]:
 
 @dataclass
 class Named:
-    """A value the nudge works for: its users' and the others' share upgraded after their first nudges."""
+    """A value the nudge works for (``direction`` FOR) or for everyone but (EXCEPT): its users' and the
+    others' share upgraded after their first nudges."""
 
     attribute: str
     value: str
@@ -203,6 +206,10 @@ class Named:
     others: int
     others_upgraded: float
     q: float
+    direction: str = FOR
+
+    def label(self) -> str:
+        return f"{self.attribute}={self.value}"
 
 
 @dataclass
@@ -213,26 +220,30 @@ class Found:
 
 
 def _standout(t: Tested) -> Named | None:
-    """The value of ``t`` whose users differ most from the rest and upgrade more often."""
+    """The value of ``t`` whose users differ most from the rest, by at least ``MIN_DIFFERENCE`` either way."""
+    values = [v for v in t.by_value if v != OTHER]
+    if len(t.by_value) == 2 and len(values) == 2:  # one test whichever is named: the smaller group
+        values = [min(values, key=lambda v: (sum(t.by_value[v].values()), v))]
     best: tuple[float, Named] | None = None
-    for value, mine in t.by_value.items():
-        if value == OTHER:
-            continue
+    for value in values:
+        mine = t.by_value[value]
         rest: Episodes = Counter()
         for v, e in t.by_value.items():
             if v != value:
                 rest.update(e)
-        if upgraded_share(mine) < upgraded_share(rest) + MIN_DIFFERENCE:
+        share, others = upgraded_share(mine), upgraded_share(rest)
+        if abs(share - others) < MIN_DIFFERENCE:
             continue
         statistic, _ = lr_test([mine, rest])
         named = Named(
             t.attribute,
             value,
             sum(mine.values()),
-            upgraded_share(mine),
+            share,
             sum(rest.values()),
-            upgraded_share(rest),
+            others,
             t.q,
+            FOR if share > others else EXCEPT,
         )
         if best is None or statistic > best[0]:
             best = (statistic, named)
@@ -256,13 +267,13 @@ def find(cells: Cells, names: list[str], alpha: float = ALPHA) -> Found:
         current = _test(cells, names)
         still = {t.attribute for t in current if t.q < alpha}
         for attribute in significant - still - set(found.explained) - {n.attribute for n in found.named}:
-            found.explained[attribute] = f"{named.attribute}={named.value}"
+            found.explained[attribute] = named.label()
     return found
 
 
 def summary(found: Found) -> dict[str, Any]:
-    return {
-        "works_for": [
+    def listed(direction: str) -> list[dict[str, Any]]:
+        return [
             {
                 "attribute": n.attribute,
                 "value": n.value,
@@ -273,6 +284,7 @@ def summary(found: Found) -> dict[str, Any]:
                 "q": n.q,
             }
             for n in found.named
-        ],
-        "explained": dict(found.explained),
-    }
+            if n.direction == direction
+        ]
+
+    return {"works_for": listed(FOR), "works_except_for": listed(EXCEPT), "explained": dict(found.explained)}
