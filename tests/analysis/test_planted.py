@@ -11,7 +11,7 @@ import pytest
 
 from analysis.conftest import load
 from analysis.populations import POPULATIONS, Population, generate
-from tallystick.analysis import Scope, adoption, run, words
+from tallystick.analysis import Scope, adoption, completeness, run, words
 from tallystick.analysis.report import Report
 from tallystick.warehouse.base import Warehouse
 from tallystick.warehouse.duckdb import DuckDBWarehouse
@@ -186,9 +186,9 @@ def check_headline(report: Report) -> None:
         assert newest in h
         days = s["releases"][newest]["days_to_50"]
         assert (f"in {days} day" in h) if days is not None else "not yet reached half" in h
-    elif name == "completeness" and s["median_delay_hours"] is not None:
-        median = s["median_delay_hours"]  # whole hours: 1 is the first hour, said "within an hour", never "1 h late"
-        assert ("within an hour" if median == 1 else f"within {median:g} h") in h and "median of 1 h" not in h
+    elif name == "completeness" and s["median_delay_seconds"] is not None:
+        median = s["median_delay_seconds"]  # a bin's upper edge: "within 5 min", never "5 min late"
+        assert f"within {completeness.within(median)} of their end" in h and "median of" not in h
 
 
 def _reports(p: Population, warehouse: Warehouse) -> list[Report]:

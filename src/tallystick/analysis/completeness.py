@@ -21,32 +21,39 @@ HORIZON_DAYS = 30
 
 
 def _delays(b: Bound) -> tuple[list[float], list[float], bool]:
-    """Delay hours (sorted bin edges) and cumulative shares; whether the horizon could be used."""
+    """Delay hours (sorted bin edges) and cumulative shares; whether the horizon could be used.
+
+    Delays are whole seconds (what ClickHouse keeps), binned by the second below a minute, by the minute
+    below an hour, by the hour beyond: a session uploaded seconds after it ended is not "an hour late"."""
     d = b.dialect
     cutoff = b.as_of - timedelta(days=HORIZON_DAYS)
     ingested, ended = d.epoch_seconds('"ingestionTime"'), d.epoch_seconds('"sessionEndTime"')
-    delay = f"({ingested} - {ended})"
+    delay = f"greatest({ingested} - {ended}, 0)"
     base = f'"applicationId" = {d.literal(b.scope.app)} AND "ingestionTime" IS NOT NULL'
     if b.clock_skewed:  # sessions whose client clock was wrong (scope.bind): their delays are not delays
         started = d.epoch_seconds('"sessionStartTime"')
         base += f" AND {ingested} - {started} >= -86400 AND {ingested} - {started} <= {MAX_DELAY_DAYS * 86400}"
-    horizon = HORIZON_DAYS * 24
+    # Each bin by its upper edge in seconds (a delay of at most that); beyond the horizon, one bin.
+    edge = (
+        "CASE WHEN s < 60 THEN s WHEN s < 3600 THEN CAST(floor((s + 59) / 60) AS BIGINT) * 60 "
+        f"ELSE least(CAST(floor((s + 3599) / 3600) AS BIGINT), {HORIZON_DAYS * 24 + 1}) * 3600 END"
+    )
     sql = (
-        f"SELECT h, count(*) FROM (SELECT least(greatest(CAST(floor({delay} / 3600) AS BIGINT), 0), {horizon}) AS h "
-        f'FROM sessions WHERE {base} AND "sessionEndTime" < {d.literal(cutoff)}) t GROUP BY h'
+        f"SELECT e, count(*) FROM (SELECT {edge} AS e FROM (SELECT {delay} AS s "
+        f'FROM sessions WHERE {base} AND "sessionEndTime" < {d.literal(cutoff)}) t) t2 GROUP BY e'
     )
     rows = b.rows(sql)
     full = bool(rows)
     if not rows:  # a young application: every delay seen so far (biased short; said in the notes)
         rows = b.rows(sql.replace(f' AND "sessionEndTime" < {d.literal(cutoff)}', ""))
     counts: dict[int, int] = {}
-    for h, n in rows:
-        counts[int(h)] = counts.get(int(h), 0) + int(n)
+    for e, n in rows:
+        counts[int(e)] = counts.get(int(e), 0) + int(n)
     total = sum(counts.values())
     hours, shares, running = [], [], 0
-    for h in sorted(counts):
-        running += counts[h]
-        hours.append(float(h + 1))  # delays in [h, h+1) hours have arrived once h+1 hours passed
+    for e in sorted(counts):
+        running += counts[e]
+        hours.append(e / 3600)  # delays of at most e seconds have arrived once e seconds passed
         shares.append(running / total if total else 1.0)
     return hours, shares, full
 
@@ -92,11 +99,32 @@ def note(b: Bound) -> str:
     return text
 
 
-def quantile_hours(hours: list[float], shares: list[float], q: float) -> float | None:
+def quantile_seconds(hours: list[float], shares: list[float], q: float) -> int | None:
+    """The delay (whole seconds, a bin's upper edge) within which a share ``q`` of sessions arrived."""
     for h, s in zip(hours, shares, strict=True):
         if s >= q:
-            return h
+            return round(h * 3600)
     return None
+
+
+HOUR, DAY = 3600, 86400
+WITHIN = (10, 60, 600, HOUR, 2 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 3 * DAY, 7 * DAY, 14 * DAY, 30 * DAY)
+
+
+def within(seconds: int) -> str:
+    """A delay bin's edge in the unit it was counted in: ``a second``, ``12 s``, ``5 min``, ``an hour``,
+    ``36 h``, ``3 days``."""
+    if seconds <= 1:
+        return "a second"
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return "a minute" if seconds == 60 else f"{seconds // 60} min"
+    if seconds == 3600:
+        return "an hour"
+    if seconds < 3 * 86400 or seconds % 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
 
 
 def run(b: Bound, params: dict[str, Any]) -> Report:
@@ -106,25 +134,29 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     table = Table("days", ["day", "complete"], rows or [[b.until, 1.0]])
     delays = Table(
         "delays",
-        ["within_hours", "share_arrived"],
-        [[h, round(s, 4)] for h, s in zip(hours, shares, strict=True) if h in (1, 2, 6, 12, 24, 48, 72, 168, 336, 720)],
+        ["within", "within_seconds", "share_arrived"],
+        [[within(w), w, round(_share_arrived(hours, shares, w / 3600), 4)] for w in WITHIN],
     )
-    median = quantile_hours(hours, shares, 0.5)
-    p90 = quantile_hours(hours, shares, 0.9)
+    median = quantile_seconds(hours, shares, 0.5)
+    p90 = quantile_seconds(hours, shares, 0.9)
     return Report(
         analysis="completeness",
         title="How complete are recent days?",
         scope=b.scope.describe() | {"since": b.since.isoformat(), "until": b.until.isoformat()},
         summary={
             "as_of": b.as_of,
-            "median_delay_hours": median,
-            "p90_delay_hours": p90,
+            "median_delay_seconds": median,
+            "p90_delay_seconds": p90,
             "incomplete_days": sum(1 for c in days.values() if c < 0.99),
             "completeness": {d.isoformat(): round(c, 4) for d, c in days.items() if c < 1.0},
             "clock_skewed_sessions": b.clock_left_out,
         },
         tables=[table, delays],
-        notes=[note(b), "delays are measured from session end to ingestion, in whole hours"],
+        notes=[
+            note(b),
+            "delays are measured from session end to ingestion, in whole seconds, and counted by the second "
+            "below a minute, by the minute below an hour, by the hour beyond: 'within 5 min' means at most 5 min",
+        ],
         chart=line_chart(
             table,
             "day",
@@ -138,18 +170,13 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     )
 
 
-def _hours(h: float) -> str:
-    return "an hour" if h == 1 else f"{h:g} h"
-
-
 def headline(s: dict[str, Any]) -> str:
     """The answer in words, from the summary alone."""
-    median, p90 = s["median_delay_hours"], s["p90_delay_hours"]
+    median, p90 = s["median_delay_seconds"], s["p90_delay_seconds"]
     if median is None:
         return "Not enough history yet to estimate how complete recent days are."
-    # Delays are counted in whole hours: a median of "1" means within the first hour, not an hour late.
-    within = f" (90 % within {_hours(p90)})" if p90 is not None and p90 != median else ""
-    text = f"Half the sessions arrive within {_hours(median)} of their end{within}."
+    within90 = f" (90 % within {within(p90)})" if p90 is not None and p90 != median else ""
+    text = f"Half the sessions arrive within {within(median)} of their end{within90}."
     recent = sorted(s["completeness"].items())
     if s["incomplete_days"] and recent:
         day, share = recent[-1]
