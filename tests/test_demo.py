@@ -26,3 +26,16 @@ def test_arrivals_leave_out_sessions_not_yet_uploaded() -> None:
     sessions = list(demo.generate(2000, seed=4, end=END, arrivals=True))
     assert 1000 < len(sessions) < 2000
     assert all(s["sessionEndTime"] <= s["ingestionTime"] < "2025-06-30" for s in sessions)
+
+
+def test_no_session_arrives_later_than_a_client_keeps_it() -> None:
+    """As ``tallystick up --demo`` stores them (six months, its default size): no session is ingested more than
+    30 days after it ended (the client discards queued sessions then), though users pausing for weeks upload
+    some close to that."""
+    history, recent = demo.arrived(5000, seed=7, now=END)
+    lags = [
+        (datetime.fromisoformat(s["ingestionTime"]) - datetime.fromisoformat(s["sessionEndTime"])).total_seconds()
+        for s in history + recent
+    ]
+    assert max(lags) <= 30 * 86400
+    assert sum(lag > 14 * 86400 for lag in lags) >= 10
