@@ -40,7 +40,7 @@ headlines = true            # open with one sentence per chart
 [[chart]]
 analysis = "adoption"
 title = "Versions in use"
-text = "The share of each day's active users on each version; versions with fewer than {k} users are other."
+text = "The share of active users on each version; versions with fewer than {k} users in a period are other."
 
 [[chart]]
 analysis = "breakdown"

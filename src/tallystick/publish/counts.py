@@ -34,3 +34,16 @@ def users_per_period(b: Bound, every: str) -> dict[date, int]:
         f"SELECT {period}, count(DISTINCT {b.user_key()}) FROM sessions WHERE {b.sessions_where()} GROUP BY {period}"
     )
     return {as_date(p): int(n) for p, n in rows}
+
+
+def users_per_period_and_version(b: Bound, every: str) -> dict[date, dict[str, int]]:
+    """Distinct users in scope per ``day``, ``week`` or ``month`` and version (as adoption counts a day's)."""
+    period = b.dialect.trunc(every, '"sessionStartTime"')  # type: ignore[arg-type]
+    rows = b.rows(
+        f'SELECT {period}, "applicationVersion", count(DISTINCT {b.user_key()}) FROM sessions '
+        f'WHERE {b.sessions_where()} GROUP BY {period}, "applicationVersion"'
+    )
+    out: dict[date, dict[str, int]] = {}
+    for p, version, n in rows:
+        out.setdefault(as_date(p), {})[str(version)] = int(n)
+    return out

@@ -94,22 +94,59 @@ def _by(rows: list[dict[str, Any]], key: str, value: str) -> dict[date, dict[str
     return out
 
 
-def _adoption(report: Report, b: Bound, chart: ChartConfig, policy: Policy) -> Section:
-    per_day = _by(report.table("daily").records(), "day", "version")
-    totals = counts.users_per_period(b, "day")
-    kept, rest = _folded(per_day)
+PERIODS = ("day", "week", "month")
+NAMED_ENOUGH = 0.5  # the finest period in which named versions hold at least this share of the users is drawn
+
+
+def _protected(
+    per: dict[date, dict[str, int]], totals: dict[date, int], policy: Policy
+) -> tuple[list[tuple[date, Cells]], float]:
+    """Each period's protected cells (periods of fewer than k users left out), and the share of the drawn
+    periods' users in named cells (from the published, rounded numbers)."""
+    kept, rest = _folded(per)
     periods = [
-        (d, protect({v: n for v, n in per_day[d].items() if v in kept}, totals.get(d, 0), policy, other=rest[d]))
-        for d in sorted(per_day)
+        (p, protect({v: n for v, n in per[p].items() if v in kept}, totals.get(p, 0), policy, other=rest[p]))
+        for p in sorted(per)
     ]
-    periods = [(d, cells) for d, cells in periods if cells.total is not None]  # a day of < k users is not drawn
+    periods = [(p, cells) for p, cells in periods if cells.total is not None]  # a period of < k users is not drawn
+    total = sum(cells.total or 0 for _, cells in periods)
+    named = sum(c.users or 0 for _, cells in periods for c in cells.named)
+    return periods, named / total if total else 0.0
+
+
+def _adoption(report: Report, b: Bound, chart: ChartConfig, policy: Policy) -> Section:
+    """Versions per day; on small data, where most of a day's versions have fewer than k users and would be
+    "other", per week or month instead: the finest period in which named versions hold ``NAMED_ENOUGH`` of
+    the users (the text says which, and why)."""
+    tried: list[tuple[str, list[tuple[date, Cells]], float, dict[date, dict[str, int]]]] = []
+    for every in PERIODS:
+        if every == "day":
+            per = _by(report.table("daily").records(), "day", "version")
+        else:
+            per = counts.users_per_period_and_version(b, every)
+        periods, named = _protected(per, counts.users_per_period(b, every), policy)
+        tried.append((every, periods, named, per))
+        if named >= NAMED_ENOUGH:
+            break
+    every, periods, named, per = max(tried, key=lambda t: (t[2] >= NAMED_ENOUGH, -PERIODS.index(t[0]), t[2]))
     section = Section(chart, "lines", periods=periods, subject="version")
-    latest = next(((d, c) for d, c in reversed(periods) if c.top()), None)
+    never = {v for values in per.values() for v in values} - {c.label for _, cells in periods for c in cells.named}
+    note = f"Per {every}"
+    if every != "day":
+        note += f": per day, {percent(1 - tried[0][2])} of active users would be in other"
+    if never:
+        note += (
+            f"; {len(never)} version{'s' if len(never) != 1 else ''} never had {policy.k} users in one {every} "
+            "and appear only in other"
+        )
+    section.config = dataclasses.replace(chart, text=f"{chart.text} {note}.".strip())
+    latest = next(((p, c) for p, c in reversed(periods) if c.top()), None)
     if latest:
-        d, cells = latest
+        p, cells = latest
         top = cells.top()
         assert top is not None
-        section.headline = f"On {d.isoformat()}, {percent(top.share)} of active users ran version {top.label}."
+        when = f"On {p.isoformat()}" if every == "day" else f"In the {every} from {p.isoformat()}"
+        section.headline = f"{when}, {percent(top.share)} of active users ran version {top.label}."
     return section
 
 
