@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import sys
 from pathlib import Path
@@ -89,6 +90,37 @@ def test_span_decorator_and_failure_flag() -> None:
         with pytest.raises(ValueError, match="no"):
             work(True)
     assert [s.get("attributes") for s in captured.spans_of("Work")] == [{"size": 3}, {"size": 3, "failed": True}]
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "failed"),
+    [
+        (["--version"], 0, False),
+        (["--help"], 0, False),
+        (["go"], None, False),
+        (["stop"], 3, True),
+        (["bogus"], 2, True),
+        (["quit"], "bye", True),
+    ],
+    ids=["version", "help", "exit-none", "exit-3", "usage-error", "exit-message"],
+)
+def test_a_span_ended_by_a_successful_exit_is_not_failed(
+    argv: list[str], code: object, failed: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A span around an argparse entry point: --help, --version and sys.exit(0) are not failures, the rest are."""
+    parser = argparse.ArgumentParser(prog="tool")
+    parser.add_argument("--version", action="version", version="1.0")
+    parser.add_argument("command", choices=["go", "stop", "quit"])
+
+    def main() -> None:
+        args = parser.parse_args(argv)
+        sys.exit({"go": None, "stop": 3, "quit": "bye"}[args.command])
+
+    with capture() as captured, pytest.raises(SystemExit) as exited, telemetry.span("Run"):
+        main()
+    capsys.readouterr()
+    assert exited.value.code == code
+    assert captured.spans_of("Run")[0].get("attributes") == ({"failed": True} if failed else None)
 
 
 def test_record_exception_keeps_no_message() -> None:

@@ -253,10 +253,20 @@ def record_exception(exc: BaseException) -> None:
         _failed(_active, failure)
 
 
+def _succeeded(exc: BaseException | None) -> bool:
+    """Whether an exception leaving a span still means success: ``sys.exit()``, ``sys.exit(0)``.
+
+    argparse's ``--help`` and ``--version`` and every click command end with ``SystemExit``;
+    a span around the tool's entry point is not failed by it (``sys.exit(1)``, ``sys.exit("msg")`` are).
+    """
+    return isinstance(exc, SystemExit) and exc.code in (None, 0)
+
+
 class span:  # lower case: used like a function, ``with span("LoadConfig"):``
     """Time an operation: ``with span("LoadConfig"):`` or ``@span("LoadConfig")`` on a function.
 
-    An exception inside is not swallowed; the span gets ``failed=True``. Use one
+    An exception inside is not swallowed; the span gets ``failed=True`` (not for a
+    ``SystemExit`` of status 0: argparse's ``--help``, click's every command). Use one
     ``span`` object per ``with``; as a decorator each call is timed on its own.
     """
 
@@ -287,7 +297,7 @@ class span:  # lower case: used like a function, ``with span("LoadConfig"):``
         began = time.perf_counter()
         try:
             attributes = dict(self._attributes)
-            if exc_type is not None:
+            if exc_type is not None and not _succeeded(exc):
                 attributes["failed"] = True
             assert client.session is not None
             client.session.add_span(self._type, start, client.config.clock(), attributes)
