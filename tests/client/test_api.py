@@ -8,6 +8,7 @@ import pytest
 
 import tallystick.client as telemetry
 from tallystick.client import _api
+from tallystick.schema import _rules
 
 
 @pytest.fixture(autouse=True)
@@ -261,6 +262,9 @@ def test_a_recording_run_loads_only_what_records_and_queues(tmp_path: Path, uplo
     if upload == "later":
         (tmp_path / "upload-state").write_text(f"{time.time() + 3600:.3f} 0 sent\n")
     (tmp_path / "version-checked").write_text("mytool 1.0.0")  # not the first run: the version's regex is skipped
+    user_id, secret = "1b4e28ba-2fa1-4d3b-883f-0016d3cca427", "ab" * 32  # nor are the user ID and secret made
+    (tmp_path / "user-id").write_text(user_id)
+    (tmp_path / "erasure-secret").write_text(f"{user_id} {secret} {_rules.erasure_commitment(user_id, secret)}\n")
     code = (
         "import sys\n"
         "preloaded = set(sys.modules)\n"

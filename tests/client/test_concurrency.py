@@ -67,3 +67,42 @@ def test_a_signal_handler_can_reenter_the_uploader_and_the_counter(tmp_path: Pat
     worker.join(timeout=10)
     assert not worker.is_alive()
     assert client.counts == {"invalidName": 1}
+
+
+# Each process imports the client, then waits for the go byte on stdin, so all configure at the same instant.
+_FIRST_RUN = """
+import sys
+import tallystick.client as telemetry
+sys.stdin.buffer.read(1)
+telemetry.configure(telemetry.Config("mytool", "1.0.0", "http://127.0.0.1:9", data_dir=sys.argv[1]))
+"""
+
+
+def test_simultaneous_first_runs_share_one_user_id_and_one_secret(tmp_path: Path) -> None:
+    """20 first runs of one installation at the same instant (a CI matrix, parallel hooks): one user, one secret."""
+    import json
+    import sys
+
+    data_dir = tmp_path / "telemetry"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MYTOOL_TELEMETRY": "local"}
+    processes = [
+        subprocess.Popen([sys.executable, "-c", _FIRST_RUN, str(data_dir)], env=env, stdin=subprocess.PIPE)
+        for _ in range(RUNS)
+    ]
+    time.sleep(0.5)  # every process has imported the client and waits
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write(b"x")
+        process.stdin.flush()
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.close()
+        assert process.wait(timeout=60) == 0
+    sessions = [json.loads(p.read_text()) for p in (data_dir / "queue").glob("*.json")]
+    assert len(sessions) == RUNS
+    user_id = (data_dir / "user-id").read_text()
+    assert {s["userId"] for s in sessions} == {user_id}
+    secrets = (data_dir / "erasure-secret").read_text().splitlines()
+    assert [line.split()[0] for line in secrets] == [user_id]
+    commitment = secrets[0].split()[2]
+    assert {s["attributes"]["telemetryErasureCommitment"] for s in sessions} == {commitment}

@@ -293,18 +293,31 @@ class Client:
         """The installation's random user ID, created on first use."""
         from tallystick.client._session import new_uuid4
 
+        kept = self._kept_user_id()
+        if kept is not None:
+            return kept
+        try:
+            os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+        except OSError:
+            pass
+        with _queue.IdentityLock(self.data_dir):  # simultaneous first runs: one makes it, the others read it
+            kept = self._kept_user_id()
+            if kept is not None:
+                return kept
+            user_id = new_uuid4()
+            try:
+                _queue.atomic_write(self.user_id_path, user_id.encode())
+            except OSError as exc:
+                self.log(f"cannot keep the user ID: {exc}")
+            return user_id
+
+    def _kept_user_id(self) -> str | None:
         data = _queue.read_bytes(self.user_id_path, 64)
         if data is not None:
             text = data.decode("ascii", "replace").strip()
             if _rules.is_uuid4(text):
                 return text
-        user_id = new_uuid4()
-        try:
-            os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
-            _queue.atomic_write(self.user_id_path, user_id.encode())
-        except OSError as exc:
-            self.log(f"cannot keep the user ID: {exc}")
-        return user_id
+        return None
 
     def adopt(self, config: Config) -> None:
         """Take the tool's application ID and version (tallystick.testing); a bad one raises (``_choices``)."""

@@ -89,3 +89,39 @@ class UploadLock:
         except OSError:
             pass
         return True
+
+
+def hold_briefly(path: str, wait: float) -> int | None:
+    """An exclusive ``flock`` on ``path``, waited for at most ``wait`` seconds; its descriptor (close it to release).
+
+    For what simultaneous first runs of one installation must agree on (the user ID and its
+    erasure secret): each holder reads and writes one small file, so the wait is short. None,
+    and the caller goes on unlocked as before, where there is no ``flock`` (Windows), the file
+    cannot be made (a read-only data directory: nothing can be written there anyway) or the
+    wait ran out (a holder stopped with SIGSTOP must not hang the tool).
+    """
+    if os.name != "posix":
+        return None
+    try:
+        import fcntl
+
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except (ImportError, OSError):
+        return None
+    deadline = time.monotonic() + wait
+    delay = 0.001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            pass
+        except OSError:
+            break
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(delay, left))
+        delay = min(delay * 2, 0.01)
+    os.close(fd)
+    return None

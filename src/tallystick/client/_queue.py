@@ -417,20 +417,55 @@ ERASURE_PREFIX = "erasure-"
 def commitment_for(data_dir: str, user_id: str) -> str | None:
     """The commitment to this installation's secret for ``user_id``, made (with the secret) on first use."""
     path = os.path.join(data_dir, SECRET_FILE)
-    known = read_secrets(path)
-    for line in known:
+    for line in read_secrets(path):
         if line[0] == user_id:
             return line[2]
-    from tallystick.schema import _rules  # loaded already when a session records
+    with IdentityLock(data_dir):  # simultaneous first runs: one makes the secret, the others read it
+        known = read_secrets(path)
+        for line in known:
+            if line[0] == user_id:
+                return line[2]
+        from tallystick.schema import _rules  # loaded already when a session records
 
-    secret = os.urandom(32).hex()
-    commitment = _rules.erasure_commitment(user_id, secret)
-    lines = [*known[-(MAX_KEPT_SECRETS - 1) :], (user_id, secret, commitment)]
-    try:
-        atomic_write(path, "".join(f"{u} {s} {c}\n" for u, s, c in lines).encode())
-    except OSError:
-        return None  # without a kept secret the commitment would prove nothing later: send none
-    return commitment
+        secret = os.urandom(32).hex()
+        commitment = _rules.erasure_commitment(user_id, secret)
+        lines = [*known[-(MAX_KEPT_SECRETS - 1) :], (user_id, secret, commitment)]
+        try:
+            atomic_write(path, "".join(f"{u} {s} {c}\n" for u, s, c in lines).encode())
+        except OSError:
+            return None  # without a kept secret the commitment would prove nothing later: send none
+        return commitment
+
+
+IDENTITY_LOCK = "identity.lock"
+IDENTITY_LOCK_WAIT = 1.0  # seconds; each holder only reads and writes one small file
+
+
+class IdentityLock:
+    """Held while a first run makes the user ID or its secret, so simultaneous first runs agree on them.
+
+    Two runs that both find no ``user-id`` would each make one, and the last rename would
+    win: one installation counted as two users, a session whose commitment no kept secret
+    proves. Only that path takes it (a run that finds what it needs never does); where it
+    cannot be taken (see ``_lock.hold_briefly``) the run goes on unlocked, as before.
+    """
+
+    __slots__ = ("_fd", "_path")
+
+    def __init__(self, data_dir: str) -> None:
+        self._path = os.path.join(data_dir, IDENTITY_LOCK)
+        self._fd: int | None = None
+
+    def __enter__(self) -> IdentityLock:
+        from tallystick.client._lock import hold_briefly
+
+        self._fd = hold_briefly(self._path, IDENTITY_LOCK_WAIT)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing drops the flock
 
 
 def read_secrets(path: str) -> list[tuple[str, str, str]]:
