@@ -229,18 +229,19 @@ class Queue:
         found.sort(key=lambda e: (e.time, e.name))
         return found
 
-    def hold(self, entry: Entry, until: float) -> None:
+    def hold(self, entry: Entry, until: float, reason: str = "proxyTooLarge") -> None:
         """Keep a session out of passes until ``until`` (its file's mtime, in ``held/``); counted when first held.
 
-        For a session a proxy in front of the server refused as too large: it may fit once the
-        proxy is fixed, so it is tried again after ``until``, until it is ``max_age_seconds`` old.
+        For a session a proxy in front of the server refused as too large (``reason``: its 413, or
+        ``proxyClosed``, no answer): it may fit once the proxy is fixed, so it is tried again after
+        ``until``, until it is ``max_age_seconds`` old.
         """
         target = os.path.join(self.held_directory, entry.name)
         try:
             if entry.path != target:
                 os.makedirs(self.held_directory, mode=0o700, exist_ok=True)
                 os.replace(entry.path, target)
-                self._count("proxyTooLarge", 1)
+                self._count(reason, 1)
             os.utime(target, (until, until))
         except OSError:  # gone meanwhile (another run sent it), or a read-only queue: sent again next pass
             pass

@@ -25,7 +25,9 @@ It behaves like curl and the standard library where users expect it to:
   to trust; a missing path (left from another machine) or an unreadable file is skipped;
   nothing turns verification off.
 - An answer sent before the peer reset the connection while the body was going out (a proxy's
-  413 or 407, sent as soon as the headers said too much) is read and returned, not lost as a reset.
+  413 or 407, sent as soon as the headers said too much) is read and returned, not lost as a reset;
+  so is one whose end is a reset instead of an end of file. A connection closed with no answer at
+  all raises ``NoAnswer``: the uploader tells a body too large for a proxy from a dead network by it.
 """
 
 from __future__ import annotations
@@ -49,6 +51,19 @@ class ProtocolError(OSError):
 
 class ProxyError(OSError):
     """The proxy cannot be reached, refused to open a tunnel, or is misconfigured."""
+
+
+class ProxyAuthError(ProxyError):
+    """The proxy wants credentials (its 407 to ``CONNECT``): none in the proxy URL, or not these."""
+
+
+class NoAnswer(OSError):
+    """The connection was closed (or reset) before any byte of an answer: a proxy refusing a body too large
+    without saying so, one wanting credentials, or a network cut. ``proxy``: the connection was a proxy's."""
+
+    def __init__(self, message: str, *, proxy: bool) -> None:
+        super().__init__(message)
+        self.proxy = proxy
 
 
 class Response:
@@ -310,31 +325,42 @@ def send(
             "Connection: close\r\n\r\n"
         )
         sock.settimeout(_left(deadline))
-        plain_proxy = proxy is not None and scheme == "http"
-        return _exchange(sock, head.encode("latin-1") + body, deadline, plain_proxy=plain_proxy)
+        return _exchange(sock, head.encode("latin-1") + body, deadline, proxy=proxy is not None)
     finally:
         sock.close()
 
 
-def _exchange(sock: socket.socket, request: bytes, deadline: float, *, plain_proxy: bool) -> Response:
-    """Send ``request`` and read the answer on ``sock``; ``plain_proxy``: the connection is an http proxy's."""
+def _closed(exc: OSError) -> bool:
+    """Whether ``exc`` says the peer closed or reset the connection (TLS's unannounced end included)."""
+    return isinstance(exc, ConnectionError) or type(exc).__name__ in {"SSLEOFError", "SSLZeroReturnError"}
+
+
+def _exchange(sock: socket.socket, request: bytes, deadline: float, *, proxy: bool) -> Response:
+    """Send ``request`` and read the answer on ``sock``; ``proxy``: the connection is a proxy's (or its tunnel).
+
+    Closed or reset before any answer: ``NoAnswer``. A proxy that refuses a body as too large, or
+    wants credentials, may do that instead of answering, or answer and close before reading the body.
+    """
     try:
-        try:
-            sock.sendall(request)
-        except ConnectionError:
-            # A proxy refusing the body (its 413, a 407) may answer and close before reading it all: the
-            # answer can still be in the socket's buffer.
-            early = _early_answer(sock, deadline)
-            if early is not None:
-                return early
+        sock.sendall(request)
+    except OSError as exc:
+        if not _closed(exc):
             raise
+        # The answer sent before the close (a proxy's 413 or 407, as soon as the headers said too much)
+        # can still be in the socket's buffer.
+        early = _early_answer(sock, deadline)
+        if early is not None:
+            return early
+        raise NoAnswer("the connection was closed while the request went out, with no answer", proxy=proxy) from None
+    try:
         return _read_response(_Reader(sock, deadline))
-    except ConnectionError:
-        if not plain_proxy:
+    except NoAnswer as exc:
+        exc.proxy = proxy
+        raise
+    except OSError as exc:
+        if not _closed(exc):
             raise
-        # Plain http through a proxy: the connection is the proxy's, and one that wants credentials
-        # answers 407 and closes before reading the body (the answer lost to the reset).
-        raise ProxyError("the proxy closed the connection (it may want credentials)") from None
+        raise NoAnswer("the connection was closed before an answer", proxy=proxy) from None
 
 
 def _early_answer(sock: socket.socket, deadline: float) -> Response | None:
@@ -360,10 +386,18 @@ class _Reader:
         self._sock = sock
         self._deadline = deadline
         self._buffer = bytearray()
+        self.lenient = False
 
     def _fill(self) -> bool:
         self._sock.settimeout(_left(self._deadline))
-        chunk = self._sock.recv(65536)
+        try:
+            chunk = self._sock.recv(65536)
+        except OSError as exc:
+            # Once the status line is in, a reset while the rest comes (a proxy closing a refused upload
+            # with the body unread) ends the answer, like an end of file; before it, it is no answer.
+            if not (self.lenient and _closed(exc)):
+                raise
+            chunk = b""
         self._buffer += chunk
         return bool(chunk)
 
@@ -403,6 +437,8 @@ def _connect_tunnel(sock: socket.socket, authority: str, proxy_auth: str, deadli
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
         raise ProxyError("the proxy's answer to CONNECT is not HTTP")
     status = int(parts[1])
+    if status == 407:
+        raise ProxyAuthError("the proxy wants credentials (407)")
     if not 200 <= status < 300:
         raise ProxyError(f"the proxy answered CONNECT with {status}")
 
@@ -410,6 +446,10 @@ def _connect_tunnel(sock: socket.socket, authority: str, proxy_auth: str, deadli
 def _read_response(stream: _Reader | BinaryIO) -> Response:
     readline, read = stream.readline, stream.read
     status_line = readline(8192)
+    if not status_line:
+        raise NoAnswer("the connection was closed before an answer", proxy=False)
+    if isinstance(stream, _Reader):
+        stream.lenient = True
     parts = status_line.split(None, 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
         raise ProtocolError(f"not an HTTP answer: {status_line[:80]!r}")
@@ -455,7 +495,9 @@ def error_kind(exc: BaseException) -> str:
         return "certificate"
     if isinstance(exc, ssl.SSLError):
         return "tls"
-    if isinstance(exc, ProxyError):
+    if isinstance(exc, ProxyAuthError):
+        return "proxyauth"
+    if isinstance(exc, ProxyError) or (isinstance(exc, NoAnswer) and exc.proxy):
         return "proxy"
     if isinstance(exc, ProtocolError):
         return "protocol"

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import ssl
     from collections.abc import Callable
 
+    from tallystick.client._bodylimit import BodyLimit
     from tallystick.client._config import Config
     from tallystick.client._queue import Entry, Queue
     from tallystick.client._transport import Response
@@ -37,17 +38,21 @@ HOLD_SECONDS = 24 * 3600.0
 # Followed once, with the same method and body, to the same host over the same scheme or from http
 # to https (``_transport.redirect_target``). 303 means "GET the result elsewhere": not for an upload.
 REDIRECTS = frozenset({301, 302, 307, 308})
-# A batch answered so is sent again as one PUT per session (no batch endpoint, or one it refused).
-NO_BATCH_STATUSES = frozenset({400, 404, 405, 413, 415, 422})
+# A batch answered so is sent again as one PUT per session (no batch endpoint, or one it refused). A batch
+# answered 413 is sent again in halves instead (``_bodylimit``).
+NO_BATCH_STATUSES = frozenset({400, 404, 405, 415, 422})
 BACKOFF_STATUSES = frozenset({429, 503})
 DEFAULT_RETRY_AFTER = 60.0
 MAX_RETRY_AFTER = 24 * 3600.0
 BATCH_BYTES = MAX_BODY_BYTES - 64 * 1024
+BATCH_OVERHEAD = len(b'{"sessions":[]}')
 
 # How a pass goes on after one request.
 GO_ON = "go on"
 STOP = "stop"
 NO_BATCHES = "no batches"
+SPLIT = "split"  # the batch was too large for something on the way: its sessions go again, in smaller batches
+CUT = "cut"  # the connection closed with no answer, and nothing in this pass has had one yet
 # Attempts in one upload process: after a round that sent everything, sessions queued meanwhile go too.
 MAX_ROUNDS = 5
 LOCK_POLL = 0.02
@@ -113,6 +118,11 @@ class Uploader:
         self.retry_until: float | None = None  # set by a 429/503
         self._base = config.server_url.rstrip("/")  # where a followed redirect said the API now is
         self._redirect_said = False
+        self._limit: BodyLimit | None = None  # the body size a proxy lets through, as learned (``_bodylimit``)
+        self._answered = False  # a request of this pass got an answer: the way to the server works
+        self._cut = False  # the last request failed because the connection closed with no answer
+        self._settled: set[str] = set()  # sessions of this pass stored, set aside or held: never sent again
+        self._through = -1  # the largest body of this pass that got an answer other than 413
 
     # -- the thread fallback (no upload process on this platform) ---------------
 
@@ -246,6 +256,7 @@ class Uploader:
         ``handed_only``: send only the session this process was handed (no lock was to be had).
         """
         self.outcome, self.retry_until = _queue.SENT, None
+        self._through, self._settled = -1, set()
         if handed_only:
             entries = []
         else:
@@ -267,33 +278,93 @@ class Uploader:
             name, body = self.extra
             entries = [*entries, Entry(name, os.path.join(directory, name), len(body), 0.0)]
             self._handed[name] = body
+        if self._limit is None:
+            from tallystick.client import _bodylimit
+
+            route = _bodylimit.route(self._base, self.config.environ)
+            self._limit = _bodylimit.BodyLimit(self.queue.data_dir, route, self.config.clock())
+        self._send_all(entries)
+
+    def _send_all(self, entries: list[Entry]) -> None:
+        """Send ``entries`` in batches (or one by one), halving what is too large for the way to the server."""
         batches = True
+        probe = False  # the next request is one session alone: is the way to the server open at all?
+        suspect: tuple[list[Entry], int, str] | None = None  # cut off with no answer: its sessions, size, outcome
         while entries and not self.stopped:
-            chunk, entries = self._take(entries, batches)
+            chunk, entries = self._take(entries, batches and not probe)
             if not chunk:
                 continue
+            probing, probe = probe, False
+            size = _body_size(chunk)
             if len(chunk) > 1:
                 outcome = self._send_batch(chunk)
-                if outcome == NO_BATCHES:
-                    batches = False
+                if outcome in (NO_BATCHES, SPLIT):  # SPLIT: ``_take`` now builds smaller ones
+                    batches = batches and outcome == SPLIT
                     entries = [entry for entry, _, _ in chunk] + entries
                     continue
             else:
                 outcome = self._send_one(*chunk[0])
+            if outcome == CUT:
+                if probing:  # the one sent alone after a cut was cut off too: the network, not a size
+                    return
+                # Closed with no answer: a proxy refusing a body too large for it without saying so, or the
+                # network. One session alone (the smallest) goes next and tells which.
+                suspect = ([entry for entry, _, _ in chunk], size, self.outcome)
+                self.outcome = _queue.SENT
+                if len(chunk) > 1:
+                    smallest = min(chunk, key=lambda item: len(item[1]))[0]
+                    entries = [smallest, *(e for e, _, _ in chunk if e is not smallest), *entries]
+                probe = True
+                if not entries:
+                    self._settle_cut(suspect, last=True)
+                    return
+                continue
             if outcome == STOP:
                 return
+            if suspect is not None:
+                entries = self._settle_cut(suspect, last=False) + entries
+                suspect = None
+
+    def _settle_cut(self, suspect: tuple[list[Entry], int, str], *, last: bool) -> list[Entry]:
+        """After a request cut off with no answer, and the next one (if any) answered: the cut sessions to send again.
+
+        Larger than any body that got an answer in this pass: too large for a proxy on the way. A
+        batch goes again in halves; a session alone is held, as for a proxy's 413. Otherwise (or,
+        ``last``, with nothing answered to compare) it was the network: the pass ends as it failed.
+        """
+        cut, size, outcome = suspect
+        if self._through < 0 or size <= self._through:
+            if last or self._through < 0:
+                self.outcome = outcome
+                return []
+            return [] if len(cut) > 1 else cut  # a batch's sessions are still in the list: sent again
+        assert self._limit is not None
+        limit = self._limit.refused(size, self.config.clock())
+        if len(cut) > 1:
+            self._log(
+                f"a batch of {len(cut)} sessions ({size} bytes) was cut off with no answer while smaller requests "
+                f"got one: sent again in batches of at most {limit} bytes (remembered for a day)"
+            )
+            return []
+        self._hold(cut[0], size, "the connection closed with no answer, smaller requests got one")
+        return []
 
     def _take(self, entries: list[Entry], batches: bool) -> tuple[list[tuple[Entry, bytes, str]], list[Entry]]:
-        """Load the next sessions to send: up to a batch's worth, or one."""
+        """Load the next sessions to send: up to a batch's worth (within the learned body limit), or one."""
         chunk: list[tuple[Entry, bytes, str]] = []
         size = 0
         limit = MAX_BATCH_SESSIONS if batches else 1
+        cap = BATCH_BYTES
+        if self._limit is not None and self._limit.bytes is not None:
+            cap = min(cap, self._limit.bytes)
         rest = list(entries)
         while rest and len(chunk) < limit:
             entry = rest[0]
-            if chunk and size + entry.size + 1 > BATCH_BYTES:
+            if chunk and BATCH_OVERHEAD + size + entry.size > cap:
                 break
             rest.pop(0)
+            if entry.name in self._settled:
+                continue
             loaded = self._load(entry)
             if loaded is None:
                 continue
@@ -359,7 +430,7 @@ class Uploader:
             self.outcome = "stopped"
             return None
         url = self._base + path
-        response = self._exchange(method, url, body, path)
+        response = self._through_to(self._exchange(method, url, body, path), body)
         if response is None or response.status not in REDIRECTS:
             return response
         from tallystick.client._transport import redirect_target, shown_url
@@ -380,14 +451,24 @@ class Uploader:
                 f"{method} {path} answered {response.status}: followed once to {shown_url(target)}; set "
                 f"server_url to {shown_url(self._base) if moved else 'the URL that answers'} to save a request"
             )
-        followed = self._exchange(method, target, body, shown_url(target))
+        followed = self._through_to(self._exchange(method, target, body, shown_url(target)), body)
         if followed is not None and followed.status in REDIRECTS:
             self._log(f"{method} {shown_url(target)} answered {followed.status} too: one redirect is followed at most")
         return followed
 
+    def _through_to(self, response: Response | None, body: bytes) -> Response | None:
+        """Note that a body of this size got an answer other than 413: it is not too large for the way."""
+        if response is not None and response.status != 413:
+            self._through = max(self._through, len(body))
+        return response
+
     def _exchange(self, method: str, url: str, body: bytes, what: str) -> Response | None:
-        """One request; None (with ``outcome`` set and a line naming ``what`` logged) when it failed on the way."""
+        """One request; None (with ``outcome`` set and a line naming ``what`` logged) when it failed on the way.
+
+        ``_cut`` says whether it failed because the connection closed with no answer (``_transport.NoAnswer``).
+        """
         self.requests += 1
+        self._cut = False
         try:
             if self._send is not None:
                 return self._send(method, url, body)
@@ -408,6 +489,7 @@ class Uploader:
             from tallystick.client._transport import error_kind
 
             self.outcome = error_kind(exc)
+            self._cut = type(exc).__name__ == "NoAnswer"
             # The type and the kind only: a message may name the proxy, whose URL can hold a password.
             self._log(f"{method} {what} failed: {type(exc).__name__} ({self.outcome})")
             return None
@@ -418,28 +500,42 @@ class Uploader:
         self.retry_until = until
         return self._stop(f"http{response.status}")
 
+    def _hold(self, entry: Entry, size: int, how: str) -> None:
+        """Hold a session something in front of the server refused as too large (``Queue.hold``), and learn from it."""
+        now = self.config.clock()
+        until = now + HOLD_SECONDS
+        self.queue.hold(entry, until, "proxyTooLarge" if "413" in how else "proxyClosed")
+        self._settled.add(entry.name)
+        assert self._limit is not None
+        limit = self._limit.refused(size, now)
+        session_id = entry.name.partition("-")[2].removesuffix(_queue.SUFFIX)
+        self._log(
+            f"session {session_id} ({size} bytes) refused as too large by something in front of the server, not "
+            f"by the server ({how}): held, tried again after {time.ctime(until)} until it is "
+            f"{self.config.max_age_days:g} days old; batches kept to {limit} bytes for a day; the proxy must let "
+            "bodies of 1 MiB through"
+        )
+
     def _send_one(self, entry: Entry, body: bytes, session_id: str) -> str:
         response = self._request("PUT", "/v1/sessions", body)
         if response is None:
-            return STOP
+            return CUT if self._cut else STOP
         status = response.status
         if status in ACCEPTED:
             self.queue.remove(entry)
+            self._settled.add(entry.name)
+            assert self._limit is not None
+            self._limit.accepted(len(body), self.config.clock())
             return GO_ON
         if status in BACKOFF_STATUSES:
             return self._back_off(response)
         if status in REJECTED and _from_the_api(response):
             self._log(f"server rejected session {session_id} ({status}): {response.body[:500]!r}")
             self.queue.reject(entry, response.body)
+            self._settled.add(entry.name)
             return GO_ON
         if status == 413:  # not the ingest API's answer: a proxy in front of it with a smaller body limit
-            until = self.config.clock() + HOLD_SECONDS
-            self.queue.hold(entry, until)
-            self._log(
-                f"session {session_id} ({entry.size} bytes) refused as too large by something in front of the "
-                f"server, not by the server: held, tried again after {time.ctime(until)} until it is "
-                f"{self.config.max_age_days:g} days old; the proxy must let bodies of 1 MiB through"
-            )
+            self._hold(entry, len(body), "its 413")
             return GO_ON
         self._log(f"server answered {status}: keeping the queue for a later run")
         return self._stop(_outcome(status))
@@ -448,10 +544,19 @@ class Uploader:
         body = b'{"sessions":[' + b",".join(data for _, data, _ in chunk) + b"]}"
         response = self._request("POST", "/v1/batches", body)
         if response is None:
-            return STOP
+            return CUT if self._cut else STOP
         status = response.status
         if status in BACKOFF_STATUSES:
             return self._back_off(response)
+        if status == 413:  # a proxy's body limit (or the server's for batches): the same sessions, in halves
+            assert self._limit is not None
+            limit = self._limit.refused(len(body), self.config.clock())
+            self._log(
+                f"a batch of {len(chunk)} sessions ({len(body)} bytes) was refused as too large (413"
+                f"{'' if _from_the_api(response) else ', not by the server'}): sent again in batches of at most "
+                f"{limit} bytes, remembered for a day; the proxy must let bodies of 1 MiB through"
+            )
+            return SPLIT
         if status in NO_BATCH_STATUSES:
             self._log(f"batch answered {status}: sending sessions one by one")
             return NO_BATCHES
@@ -462,19 +567,30 @@ class Uploader:
         if by_id is None:  # not the ingest API answering (a captive portal, a proxy): keep everything
             self._log("batch answer unreadable: keeping the queue for a later run")
             return self._stop("unreadable")
+        assert self._limit is not None
+        self._limit.accepted(len(body), self.config.clock())
         for entry, _, session_id in chunk:
             result = by_id.get(session_id)
             if result is not None and result[0] in ACCEPTED:
                 self.queue.remove(entry)
+                self._settled.add(entry.name)
             elif result is not None and result[0] in REJECTED:
                 self._log(f"server rejected session {session_id} ({result[0]})")
                 self.queue.reject(entry, result[1])
+                self._settled.add(entry.name)
         return GO_ON
 
 
+def _body_size(chunk: list[tuple[Entry, bytes, str]]) -> int:
+    """The size of the request that sends ``chunk``: the session alone, or the batch."""
+    if len(chunk) == 1:
+        return len(chunk[0][1])
+    return BATCH_OVERHEAD + sum(len(data) for _, data, _ in chunk) + len(chunk) - 1
+
+
 def _outcome(status: int) -> str:
-    """How a pass stopped on an answer that is no verdict: ``http503``, ... (``proxy`` for a proxy's 407)."""
-    return "proxy" if status == 407 else f"http{status}"
+    """How a pass stopped on an answer that is no verdict: ``http503``, ... (``proxyauth`` for a proxy's 407)."""
+    return "proxyauth" if status == 407 else f"http{status}"
 
 
 def _from_the_api(response: Response) -> bool:
