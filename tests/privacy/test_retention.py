@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from sessions import session
+from sessions import body, session
+from tallystick.privacy.quarantine import Quarantine
 from tallystick.privacy.retention import DEFAULT_DAYS, Retention, parse_days
 from tallystick.privacy.tombstones import Tombstones
+from tallystick.schema import ValidationError
 from tallystick.storage.local import LocalStore
 from tallystick.warehouse import open_warehouse
 from tallystick.warehouse.loader import Loader
@@ -114,3 +117,51 @@ def test_tombstones_hold_a_digest_and_still_honour_those_written_with_the_plain_
     assert tombstones.refuses(USER, before) == when and tombstones.refuses(USER, after) is None
     assert tombstones.refuses(other, before) == when
     assert tombstones.refuses("5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a", before) is None
+
+
+def test_retention_reaches_sessions_dated_ahead_and_quarantine_samples_leaving_no_byte(tmp_path: Path) -> None:
+    """A session its client dated 2099 ages from its arrival; old quarantine samples go; no file keeps either."""
+    store = LocalStore(tmp_path / "sessions", fsync=False)
+    database = tmp_path / "w.duckdb"
+    warehouse = open_warehouse(database)
+    ahead = session(
+        sessionStartTime="2099-01-01T00:00:00Z",
+        sessionEndTime="2099-01-01T00:00:01Z",
+        ingestionTime="2026-01-10T08:00:00Z",
+    )
+    old, kept = _day("2026-01-15"), {**_day("2026-02-20"), "ingestionTime": "2026-02-20T13:00:00Z"}
+    fresh_ahead = {**ahead, "sessionId": str(uuid.uuid4()), "ingestionTime": "2026-02-27T00:00:00Z"}
+    for s in (ahead, old, kept, fresh_ahead):
+        put(store, s)
+    rejected = session()
+    for when, sent in ((datetime(2026, 1, 12, tzinfo=UTC), rejected), (datetime(2026, 2, 25, tzinfo=UTC), kept)):
+        quarantine = Quarantine(store, clock=when.timestamp)
+        quarantine.rejected("demo", "1.4.0", [ValidationError("events[0].time", "required", None, "x")], body(sent))
+        quarantine.flush()
+    Loader(store, warehouse).run()
+    gone = [ahead["sessionId"], old["sessionId"], rejected["sessionId"]]
+
+    def naming(needle: str) -> list[str]:
+        files = [p for p in tmp_path.rglob("*") if p.is_file()]
+        return [p.name for p in files if needle.encode() in p.read_bytes() or needle in p.as_posix()]
+
+    assert all(naming(s) for s in gone), "the scan finds them before"
+    swept = Retention(30, clock=lambda: datetime(2026, 3, 1, 8, 0, tzinfo=UTC)).run(store, warehouse)
+    assert (swept.sessions, swept.objects, swept.samples) == (2, 2, 1), swept
+    assert "1 quarantine samples" in str(swept)
+    remaining = {r[0] for r in warehouse.query('SELECT "sessionId" FROM sessions').rows}
+    assert remaining == {kept["sessionId"], fresh_ahead["sessionId"]}
+    warehouse.close()
+    assert {s: naming(s) for s in gone} == {s: [] for s in gone}
+    assert naming(kept["sessionId"]) and naming(fresh_ahead["sessionId"])
+
+
+def test_retention_runs_again_when_the_clock_goes_back() -> None:
+    """A clock set back (after running ahead) makes the next run due instead of waiting until it catches up."""
+    now = [datetime(2026, 3, 1, 8, 0, tzinfo=UTC)]
+    retention = Retention(30, clock=lambda: now[0])
+    retention.last = now[0]
+    now[0] += timedelta(minutes=30)
+    assert not retention.due()
+    now[0] -= timedelta(days=200)
+    assert retention.due()

@@ -20,8 +20,9 @@ Steps, in this order:
 2. **Delete.** The load cycle (``tallystick load``/``up``) calls ``process_pending``
    after each load: it deletes, from storage and every warehouse table, the sessions of
    that user that carry that commitment and started before the request (the derived
-   tables are refreshed by ``delete_matching``). If it deleted any, the proof holds, and
-   it writes a *commitment tombstone* (``tombstones.py``), kept ``tombstones.KEEP_DAYS``.
+   tables are refreshed by ``delete_matching``), and the quarantine samples that hold the
+   user ID and the commitment (rejected sessions of the user). If it deleted any sessions,
+   the proof holds, and it writes a *commitment tombstone* (``tombstones.py``), kept ``tombstones.KEEP_DAYS``.
    A request is re-applied at every load for ``SETTLE_SECONDS`` (well past every
    replica's refresh), so a session that reached a replica before it saw the tombstone
    is deleted too; then the pending object goes.
@@ -59,6 +60,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tallystick.privacy import quarantine
 from tallystick.privacy.tombstones import Tombstones
 from tallystick.schema import ValidationError, _rules
 from tallystick.storage import Store
@@ -151,12 +153,14 @@ class Erased:
     objects: int = 0
     sessions: int = 0
     settled: int = 0
+    samples: int = 0
 
     def __str__(self) -> str:
+        samples = f", {self.samples:,} quarantine sample{'' if self.samples == 1 else 's'}" if self.samples else ""
         return (
             f"{self.requests:,} erasure request{'' if self.requests == 1 else 's'} applied: "
             f"{self.sessions:,} session{'' if self.sessions == 1 else 's'} and "
-            f"{self.objects:,} object{'' if self.objects == 1 else 's'}"
+            f"{self.objects:,} object{'' if self.objects == 1 else 's'}{samples}"
         )
 
 
@@ -166,7 +170,10 @@ def process_pending(store: Store, warehouse: Any, *, now: datetime | None = None
 
     now = now or datetime.now(UTC)
     erased = Erased()
-    for key, erasure in pending(store):
+    requests = pending(store)
+    # A rejected session of the user, sampled by quarantine, holds their ID and commitment too.
+    erased.samples = quarantine.purge(store, [(e.user_id, e.commitment) for _, e in requests])
+    for key, erasure in requests:
         sql = warehouse.sql
         # Whole seconds in SQL: rounded up, so nothing that ingest refuses escapes the deletion.
         ceiling = erasure.requested_at.replace(microsecond=0) + timedelta(seconds=1)

@@ -24,7 +24,8 @@ Application labels are only registered IDs (else ``(unregistered)``), and at mos
 ``MAX_VERSIONS`` versions per application are named (else ``(other)``), so a hostile
 client cannot grow the counts without bound. A sample never holds a client address
 (none reaches this module) and is deleted by ``tallystick delete-user`` if it
-contains that user's ID. Sessions refused because their user was deleted are
+contains that user's ID, by a user's own erasure if it holds their ID and commitment, and by
+retention once older than the retention period. Sessions refused because their user was deleted are
 counted but never sampled.
 """
 
@@ -209,13 +210,35 @@ def clear(store: Store) -> int:
 
 def purge_user(store: Store, user_id: str) -> int:
     """Delete the samples that contain ``user_id``; how many."""
-    needle = user_id.encode()
+    return purge(store, [(user_id, None)])
+
+
+def purge(store: Store, users: Iterable[tuple[str, str | None]]) -> int:
+    """Delete the samples that contain one of ``users``' IDs (and its commitment, when not None); how many.
+
+    A user's own erasure (``erasure.py``) covers only what carries the commitment to their secret,
+    so a sample is deleted for it only if it holds both; the maintainer's deletion passes None.
+    """
+    needles = [(user.encode(), commitment.encode() if commitment else b"") for user, commitment in users]
     removed = 0
+    if not needles:
+        return removed
     for info in builtins.list(store.list(SAMPLES)):
         try:
             data = store.get(info.key)
         except ObjectNotFound:
             continue
-        if needle in data and store.delete(info.key):
+        if any(user in data and proof in data for user, proof in needles) and store.delete(info.key):
+            removed += 1
+    return removed
+
+
+def prune(store: Store, before: datetime) -> int:
+    """Delete the samples received before ``before`` (retention: they are copies of sessions); how many."""
+    stamp = before.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
+    removed = 0
+    for info in builtins.list(store.list(SAMPLES)):
+        name = info.key[len(SAMPLES) :]
+        if name[:15] < stamp and store.delete(info.key):
             removed += 1
     return removed

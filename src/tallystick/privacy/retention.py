@@ -2,7 +2,8 @@
 
 ``tallystick up`` and ``tallystick load`` run ``Retention.run_if_due`` after a load:
 at most once per ``every_seconds`` (an hour), it deletes sessions that started
-more than ``days`` whole UTC days ago (``tallystick.warehouse.cycle``), sweeps
+more than ``days`` whole UTC days ago (``tallystick.warehouse.cycle``; one dated ahead of
+its arrival by a client's clock ages from its arrival) and quarantine samples as old, sweeps
 sessions of recently deleted users that arrived before ingest saw their tombstone,
 and prunes tombstones older than ``tombstones.KEEP_DAYS``. The clock is a seam for
 tests. Default: ``DEFAULT_DAYS`` (about 13 months: a year-on-year view of a month
@@ -14,7 +15,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the CLI imports this module on every run: the warehouse loads only when retention runs
@@ -45,9 +46,14 @@ class Swept:
     objects: int = 0
     sessions: int = 0
     tombstones: int = 0
+    samples: int = 0
 
     def __str__(self) -> str:
-        return f"{self.sessions:,} sessions and {self.objects:,} objects deleted, {self.tombstones:,} tombstones pruned"
+        samples = f", {self.samples:,} quarantine samples" if self.samples else ""
+        return (
+            f"{self.sessions:,} sessions and {self.objects:,} objects deleted{samples}, "
+            f"{self.tombstones:,} tombstones pruned"
+        )
 
 
 class Retention:
@@ -66,7 +72,11 @@ class Retention:
         self.last: datetime | None = None
 
     def due(self) -> bool:
-        return self.last is None or self.clock() - self.last >= self.every
+        """Whether a run is due: ``every`` has passed, or the clock went back (set right after running ahead)."""
+        if self.last is None:
+            return True
+        elapsed = self.clock() - self.last
+        return elapsed >= self.every or elapsed < timedelta(0)
 
     def run_if_due(self, store: Store, warehouse: Warehouse) -> Swept | None:
         if not self.due():
@@ -74,6 +84,7 @@ class Retention:
         return self.run(store, warehouse)
 
     def run(self, store: Store, warehouse: Warehouse) -> Swept:
+        from tallystick.privacy import quarantine
         from tallystick.privacy.tombstones import Tombstones
         from tallystick.warehouse.cycle import delete_older_than
 
@@ -83,6 +94,10 @@ class Retention:
         if self.days is not None:
             deleted = delete_older_than(store, warehouse, self.days, today=now.date())
             swept.objects, swept.sessions = deleted.objects, deleted.sessions
+            # Rejected sessions sampled by quarantine are copies too: they age like sessions.
+            swept.samples = quarantine.prune(
+                store, datetime.combine(now.date(), time(), UTC) - timedelta(days=self.days)
+            )
         tombstones = Tombstones(store)
         recent = {d: t for d, t in tombstones.read().items() if now - t <= timedelta(days=SWEEP_DAYS)}
         for user_id, deleted_at in tombstoned_users(warehouse, recent).items():

@@ -160,7 +160,8 @@ def delete_matching(
 
 
 def delete_older_than(store: Store, warehouse: Warehouse, days: int, *, today: date | None = None) -> Deleted:
-    """Delete every session that started more than ``days`` whole UTC days before ``today``."""
+    """Delete every session that started (or, if dated after it, arrived) more than ``days`` whole UTC days
+    before ``today``."""
     if days < 0:
         raise ValueError("days must be zero or more")
     cutoff = (today or datetime.now(UTC).date()) - timedelta(days=days)
@@ -172,7 +173,11 @@ def delete_older_than(store: Store, warehouse: Warehouse, days: int, *, today: d
             keys.extend(store.keys_in(partition))
     warehouse.ensure_schema()
     start = warehouse.sql.timestamp(cutoff.isoformat())
-    return delete_matching(store, warehouse, f'"sessionStartTime" < {start}', [], keys=keys, every_table=True)
+    deleted = delete_matching(store, warehouse, f'"sessionStartTime" < {start}', [], keys=keys, every_table=True)
+    # A session a client's clock dated ahead of its arrival (a start in 2099) would never age by
+    # its start: it ages from its arrival. Rare, so by session ID, on ``sessions`` alone.
+    ahead = delete_matching(store, warehouse, f'"ingestionTime" < {start} AND "sessionStartTime" >= {start}', [])
+    return Deleted(deleted.objects + ahead.objects, deleted.sessions + ahead.sessions)
 
 
 def delete_user(

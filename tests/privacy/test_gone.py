@@ -1,0 +1,118 @@
+"""Deleted means gone: after a user's own erasure, no byte of their sessions stays in any file Tallystick wrote.
+
+``test_no_trace.py`` scans for the user ID after the maintainer's ``delete-user``. Here the
+user erases from their machine (``POST /v1/erasures``) while one of their sessions is still
+in the server's write-ahead log, one was rejected and sampled into quarantine, and late
+retries of an erased session arrive (single, batch, gzip): then every file of the storage
+directory (gzip objects decompressed) and the DuckDB file are searched for the user ID and
+for each of the user's session IDs.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import zlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from privacy.conftest import Server, declared, eventually, tallystick, tool_session
+from tallystick.privacy.erasure import SETTLE_SECONDS, process_pending
+from tallystick.privacy.quarantine import SAMPLES
+from tallystick.privacy.tombstones import PREFIX as TOMBSTONES
+from tallystick.schema._rules import ERASURE_COMMITMENT_ATTRIBUTE, erasure_commitment
+from tallystick.storage import open_store
+from tallystick.warehouse import open_warehouse
+
+USER = "4f0c2a1e-7d3b-4e5f-9a8b-1c2d3e4f5a6b"
+OTHER = "5e1d3b2f-8c4a-4f6e-8b9c-2d3e4f5a6b7c"
+SECRET = "3c" * 32
+
+
+def _session(user: str, **overrides: Any) -> dict[str, Any]:
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    attributes = {"projectSize": 3, ERASURE_COMMITMENT_ATTRIBUTE: erasure_commitment(user, SECRET)}
+    return tool_session(
+        userId=user,
+        sessionStartTime=start.isoformat(),
+        sessionEndTime=(start + timedelta(seconds=1)).isoformat(),
+        events=[],
+        spans=[],
+        attributes={**attributes, **overrides.pop("attributes", {})},
+        **overrides,
+    )
+
+
+def _send(server: Server, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request(method, path, body=body, headers={"Content-Type": "application/json", **headers})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def _naming(root: Path, needles: list[str]) -> dict[str, list[str]]:
+    """File (relative to ``root``) -> the needles its name or bytes hold, as written or gzip-decompressed."""
+    found = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        try:
+            plain = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else b""
+        except (OSError, EOFError, zlib.error):
+            plain = b""
+        name = path.relative_to(root).as_posix()
+        if hits := [n for n in needles if n in name or n.encode() in data or n.encode() in plain]:
+            found[name] = hits
+    return found
+
+
+def test_a_users_erasure_leaves_no_byte_of_their_sessions(
+    privacy_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    """Stored, logged, sampled and late-retried sessions of an erased user: no file holds their user or session IDs."""
+    server = privacy_server(declared("strict"))
+    spec = str(tmp_path / "w.duckdb")
+    mine = [_session(USER) for _ in range(3)]
+    for s in mine[:2]:
+        assert server.put(s)[0] == 201
+    refused = _session(USER, attributes={"homeDirectory": "x"})  # strict: undeclared, rejected and sampled
+    assert server.put(refused)[0] == 400
+    assert server.put(theirs := _session(OTHER))[0] == 201
+    storage = Path(server.storage)
+    eventually(lambda: any((storage / SAMPLES).glob("*.json")), "a quarantine sample")
+    assert tallystick("load", "--storage", server.storage, "--warehouse", spec).returncode == 0
+    assert server.put(mine[2])[0] == 201  # acknowledged, maybe still in the write-ahead log
+    needles = [USER] + [s["sessionId"] for s in (*mine, refused)]
+    assert {n for hits in _naming(storage, needles).values() for n in hits} == set(needles), "found before"
+
+    status, _ = server.request("POST", "/v1/erasures", {"userId": USER, "secret": SECRET})
+    assert status == 202
+    loaded = tallystick("load", "--storage", server.storage, "--warehouse", spec)
+    assert loaded.returncode == 0, loaded.stderr
+    # Late retries of an erased session (a lost answer): refused, whichever way they come.
+    status, answer = server.put(mine[0])
+    assert status == 400 and answer["validationErrors"][0]["type"] == "deletedUser", answer
+    status, answer = server.request("POST", "/v1/batches", {"sessions": [mine[1]]})
+    assert status == 200 and answer["results"][0]["status"] == 400, answer
+    packed = gzip.compress(json.dumps(mine[2]).encode())
+    status, answer = _send(server, "PUT", "/v1/sessions", packed, {"Content-Encoding": "gzip"})
+    assert status == 400 and b"deletedUser" in answer, answer
+    server.stop()  # a clean stop checkpoints the write-ahead log
+
+    store, warehouse = open_store(server.storage), open_warehouse(spec)
+    try:  # the request settles (its pending object names the user for SETTLE_SECONDS)
+        later = datetime.now(UTC) + timedelta(seconds=SETTLE_SECONDS + 1)
+        process_pending(store, warehouse, now=later)
+        assert warehouse.query('SELECT count(*) FROM sessions WHERE "userId" = ?', [OTHER]).rows[0][0] == 1
+    finally:
+        warehouse.close()
+        store.close()
+    assert _naming(storage, needles) == {}
+    assert _naming(tmp_path, needles) == {}  # the DuckDB file and anything beside it
+    assert theirs["sessionId"] in str(_naming(storage, [theirs["sessionId"]])), "another user's session is kept"
+    assert list((storage / TOMBSTONES).rglob("*.json")), "the proven erasure left a tombstone (a digest)"
