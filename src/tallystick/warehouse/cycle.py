@@ -64,15 +64,18 @@ def run(
     report: Callable[[str], None] | None = None,
     batch_size: int | None = None,
     workers: int | None = None,
+    count_first: bool | None = None,
 ) -> LoadStats:
     """One cycle: load new sessions, refresh the derived tables, then each of ``after_load`` in order.
 
-    ``batch_size`` and ``workers`` go to the ``Loader`` (None: its default); ``report``
-    gets a line for each step that deleted something.
+    ``batch_size``, ``workers`` and ``count_first`` go to the ``Loader`` (None: its default);
+    ``report`` gets a line for each step that deleted something.
     """
-    loader = Loader(store, warehouse, progress=progress, workers=workers)
+    loader = Loader(store, warehouse, progress=progress, workers=workers, count_first=count_first)
     if batch_size is not None:
-        loader = Loader(store, warehouse, progress=progress, workers=workers, batch_size=batch_size)
+        loader = Loader(
+            store, warehouse, progress=progress, workers=workers, batch_size=batch_size, count_first=count_first
+        )
     stats = loader.run()
     # A step of its own after the load (rollup.py: a crash between the two is harmless,
     # analyses read `sessions` while the derived tables are stale).
