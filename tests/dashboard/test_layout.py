@@ -29,9 +29,26 @@ PAGES = {
 # each chart's title against its drawing and against the export button.
 MEASURE = """() => {
   const box = (el) => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+  // The words (runs without spaces: "2.5.0", "2026-06-06", "fish") that the browser laid out on two lines.
+  const broken = (el) => {
+    const out = [];
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const m of node.data.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const lines = new Set([...range.getClientRects()].filter((r) => r.width > 0).map((r) => Math.round(r.top)));
+        if (lines.size > 1) out.push(m[0]);
+      }
+    }
+    return out;
+  };
   const tiles = [...document.querySelectorAll(".totals > div")].map((tile) => {
     const dd = tile.querySelector("dd");
-    return { text: dd.textContent, box: box(tile), clipped: dd.scrollWidth > dd.clientWidth + 1 };
+    return {
+      text: dd.textContent, box: box(tile), clipped: dd.scrollWidth > dd.clientWidth + 1, broken: broken(dd),
+    };
   });
   const charts = [...document.querySelectorAll("[data-chart]")].map((el) => {
     const svg = el.querySelector("svg.marks");
@@ -89,11 +106,13 @@ CASES = [("phone", name) for name in PAGES] + [("desktop", name) for name in ("o
 def test_page_fits_the_screen_and_cuts_nothing_off(
     viewport: str, name: str, served: Served, pages: dict[str, Any]
 ) -> None:
-    """No sideways scrolling; every tile shows its whole value; each chart title fits, clear of the export button."""
+    """No sideways scrolling; every tile shows its whole value, each word of it on one line; each chart title fits,
+    clear of the export button."""
     seen = laid_out(pages[viewport], served.url + PAGES[name])
     assert seen["width"] <= seen["viewport"], f"{name} is wider than the screen"
     for tile in seen["tiles"]:
         assert not tile["clipped"], f"tile {tile['text']!r} is cut off"
+        assert not tile["broken"], f"tile {tile['text']!r} breaks inside {tile['broken']} {tile['box']}"
         assert inside(tile["box"], [0, 0, seen["viewport"], 10_000]), f"tile {tile['text']!r} is off screen"
     for a, b in zip(seen["tiles"], seen["tiles"][1:], strict=False):
         assert not overlap(a["box"], b["box"]), f"tiles {a['text']!r} and {b['text']!r} overlap"

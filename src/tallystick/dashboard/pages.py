@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -79,6 +81,24 @@ def show_summary(key: str, value: Any) -> str:
         if isinstance(value, float) and shares & set(words_of_key) and 0.0 <= value <= 1.0:
             return words.percent(value)
     return show(value)
+
+
+WORD = 30  # characters: a longer word may be broken, a screen must hold it
+
+
+def unbroken(value: str | None) -> Markup:
+    """A tile's value with each word of up to ``WORD`` characters in a ``part`` span, kept on one line: a browser
+    otherwise breaks ``2026-12-03T13:09:39`` or ``1.4.0-rc.1`` after a hyphen to fit a narrow tile."""
+    out = Markup("")
+    for piece in re.split(r"(\s+)", value or ""):
+        if piece and not piece.isspace() and len(piece) <= WORD:
+            out += Markup('<span class="part">{}</span>').format(piece)
+        else:
+            out += piece  # escaped by Markup's +
+    return out
+
+
+_env.globals["unbroken"] = unbroken
 
 
 def summary_label(key: str) -> str:
