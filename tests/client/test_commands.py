@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from tallystick.client._client import Client
 from tallystick.client._config import Config
@@ -203,3 +206,23 @@ def test_status_and_show_say_why_uploads_fail(tool, fake_ingest) -> None:  # typ
     assert "last upload:     http301, 1 failed in a row" in shown
     assert "not followed, it leads to another host (telemetry.example.net) than server_url names" in shown
     assert "set server_url to the URL that answers" in shown
+
+
+@pytest.mark.parametrize(
+    ("folder", "encoding", "shown"),
+    [(b"jos\xc3\xa9", "ascii", "jos\\xe9"), (b"caf\xe9", "utf-8", "caf\\udce9")],
+    ids=["accent-ascii-stdout", "undecodable-bytes"],
+)
+def test_show_prints_a_path_stdout_cannot_encode(tool, folder: bytes, encoding: str, shown: str) -> None:  # type: ignore[no-untyped-def]
+    """`telemetry show` and `python -m tallystick.client show` print such a data directory escaped, not a traceback."""
+    data_home = os.fsdecode(os.fsencode(tool.home) + b"/" + folder)
+    env = {"XDG_DATA_HOME": data_home, "PYTHONIOENCODING": encoding, "MYTOOL_TELEMETRY": "local"}
+    assert tool.run("hello", "Ada", env=env).returncode == 0
+    module = [sys.executable, "-m", "tallystick.client", "show", "--app", "mytool"]
+    for result in (
+        tool.run("telemetry", "show", env=env),
+        subprocess.run(module, env={**tool.env, **env}, capture_output=True, text=True, check=False),
+    ):
+        assert (result.returncode, result.stderr) == (0, "")
+        assert f"  data directory:  {tool.home}/{shown}/mytool/telemetry\n" in result.stdout
+        assert "  queued:          " in result.stdout

@@ -20,6 +20,7 @@ from tallystick.client import _consent, _queue
 from tallystick.client._client import Client
 from tallystick.client._config import Config
 from tallystick.client._queue import ANSWER_SUFFIX, SUFFIX, Queue
+from tallystick.client.commands import _write
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     config = Config(args.app, "0", "http://localhost", args.data_dir_name, data_dir=args.data_dir)
     data_dir = config.resolved_data_dir()
     if args.command == "show":
-        print(report(config, data_dir, args.json))
+        _write(report(config, data_dir, args.json), sys.stdout)
         return 0
     if args.command == "forget":
         config.server_url = ""  # not known here: the tool's next run sends the request
@@ -173,14 +174,16 @@ def main(argv: list[str] | None = None) -> int:
         client.data_dir = data_dir
         erased = client.forget()
         if erased:
-            print(
+            _write(
                 f"{config.app_id} telemetry: deleted the queue and the user ID here; an erasure request for "
-                f"{', '.join(erased)} waits in {data_dir} and is sent by {config.app_id}'s next run"
+                f"{', '.join(erased)} waits in {data_dir} and is sent by {config.app_id}'s next run",
+                sys.stdout,
             )
         else:
-            print(
+            _write(
                 f"{config.app_id} telemetry: deleted the queue and the user ID here; no user ID with a kept secret, "
-                "so no erasure request (for data sent by older versions, ask the maintainers: `show` prints the ID)"
+                "so no erasure request (for data sent by older versions, ask the maintainers: `show` prints the ID)",
+                sys.stdout,
             )
         return 0
     client = Client(config)
@@ -191,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         from tallystick.client import _collection
 
         _collection.cover(data_dir, None)  # what the tool's latest run collects: that is what was shown
-    print(f"{config.app_id} telemetry: {client.stored_consent()} ({data_dir})")
+    _write(f"{config.app_id} telemetry: {client.stored_consent()} ({data_dir})", sys.stdout)
     return 0
 
 
