@@ -126,6 +126,17 @@ def say(message: str, args: argparse.Namespace | None = None) -> None:
     print("\n".join(safe(line) for line in runnable(message, args).split("\n")), file=sys.stderr, flush=True)
 
 
+def port(text: str) -> int:
+    """``--port``: 0 (any free port) to 65535."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 0-65535 (0: any free port)") from None
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 0-65535 (0: any free port)")
+    return number
+
+
 def parse_interval(text: str) -> float:
     """``30s``, ``5m``, ``1h``, ``1d`` or plain seconds → seconds."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -13,6 +13,7 @@ from tallystick.cli.common import (
     CliError,
     add_data_dir,
     add_warehouse,
+    port,
     say,
     warehouse_spec,
 )
@@ -50,7 +51,9 @@ def register(sub: Any) -> None:
     add_data_dir(p)
     add_warehouse(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on, 0 for any (default: %(default)s)")
+    p.add_argument(
+        "--port", type=port, default=DEFAULT_PORT, help="port to listen on, 0 for any (default: %(default)s)"
+    )
     p.add_argument(
         "--dashboard-token",
         metavar="TOKEN",

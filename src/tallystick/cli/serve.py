@@ -23,6 +23,7 @@ from tallystick.cli.common import (
     add_warehouse,
     data_dir,
     parse_interval,
+    port,
     program,
     retention_of,
     say,
@@ -34,7 +35,9 @@ from tallystick.cli.load import load_once, summary
 
 def _add_listen(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on, 0 for any (default: %(default)s)")
+    p.add_argument(
+        "--port", type=port, default=DEFAULT_PORT, help="port to listen on, 0 for any (default: %(default)s)"
+    )
     p.add_argument("--app", action="append", metavar="NAME", help="register an application ID (repeatable)")
     p.add_argument("--config", metavar="FILE", help="server settings in TOML (flags given here take precedence)")
     add_storage(p)

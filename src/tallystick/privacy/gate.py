@@ -47,6 +47,8 @@ def read_applications(path: str) -> tuple[set[str], dict[str, Declaration]]:
             data = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise DeclarationError(f"cannot read {path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DeclarationError(f"cannot read {path}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
     return parse_applications(data.get("applications", []), path)
 
 

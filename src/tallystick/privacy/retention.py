@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the CLI imports this module on every run: the warehouse loa
     from tallystick.warehouse import Warehouse
 
 DEFAULT_DAYS = 400
+MAX_DAYS = 36_500
 SWEEP_DAYS = 2  # tombstones this recent are swept after each scheduled run
 
 
@@ -36,6 +37,8 @@ def parse_days(text: str) -> int | None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of days: use e.g. 400, or off") from None
     if days < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: keep at least 1 day, or use off to keep everything")
+    if days > MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"{text!r}: at most {MAX_DAYS} days (100 years), or use off")
     return days
 
 

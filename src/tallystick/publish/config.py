@@ -253,4 +253,6 @@ def load(path: str | Path | None) -> PublishConfig:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise BadConfig(f"cannot read {p}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise BadConfig(f"{p} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
     return parse(text, source=str(p), base=p.parent)

@@ -267,7 +267,10 @@ def open_bucket(url: str) -> BucketStore:
         else:
             config[key] = value
 
-    endpoint = str(config.get("endpoint") or next((os.environ[e] for e in kind.endpoint_env if os.environ.get(e)), ""))
+    named = next((e for e in kind.endpoint_env if os.environ.get(e)), None)
+    endpoint = str(config.get("endpoint") or (os.environ[named] if named else ""))
+    if endpoint:
+        _check_endpoint(endpoint, "the URL's endpoint" if config.get("endpoint") else f"${named}")
     client: ClientConfig = {"connect_timeout": "5s", "timeout": "60s"}
     allow_http = config.pop("allow_http", endpoint.startswith("http://"))
     if allow_http:
@@ -294,6 +297,19 @@ def open_bucket(url: str) -> BucketStore:
         secrets=secrets,
         opened_from=url,
     )
+
+
+def _check_endpoint(endpoint: str, where: str) -> None:
+    """An endpoint the client library can use, else InvalidStorageUrl naming ``where`` it came from.
+
+    (obstore panics on a malformed one, at the first request.)"""
+    parts = urlsplit(endpoint)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidStorageUrl(f"{where} {strip_userinfo(endpoint)!r} is not a URL: use http(s)://host:port")
 
 
 def has_credentials(kind: _Kind, config: dict[str, Any], environ: Mapping[str, str], home: str | None = None) -> bool:

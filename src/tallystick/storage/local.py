@@ -49,11 +49,15 @@ _STALE_TMP_SECONDS = 3600
 def path_from_url(url: str) -> Path:
     """``file:///abs/dir``, ``file://./rel`` or a plain path → a directory path."""
     if "://" not in url:
-        return Path(url).expanduser()
-    parts = urlsplit(url)
-    if parts.scheme != "file":
-        raise InvalidStorageUrl(f"not a file URL: {url!r}")
-    return Path(unquote(parts.netloc + parts.path)).expanduser()
+        path = url
+    else:
+        parts = urlsplit(url)
+        if parts.scheme != "file":
+            raise InvalidStorageUrl(f"not a file URL: {url!r}")
+        path = unquote(parts.netloc + parts.path)
+    if not path.strip():
+        raise InvalidStorageUrl(f"the storage URL {url!r} names no directory: use a path or file:///path/to/dir")
+    return Path(path).expanduser()
 
 
 def _read_file(path: str) -> bytes:

@@ -309,7 +309,12 @@ class ChdbTransport:
         key = str(path.resolve())
         with self._lock:
             if key not in self._sessions:
-                path.mkdir(parents=True, exist_ok=True)
+                try:
+                    path.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise WarehouseUnavailable(
+                        f"cannot use {path} as chDB's data directory ({exc.strerror}): choose one you can write"
+                    ) from None
                 if self._sessions:
                     raise WarehouseUnavailable("chDB runs one data directory per process: use the same chdb:// path")
                 self._sessions[key] = _open_chdb(chdb_session, key)
@@ -354,6 +359,8 @@ def open_clickhouse(spec: str, limits: sandbox.Limits | None = None) -> ClickHou
             name, _, value = pair.partition("=")
             if name == "database" and value:
                 database = value
+        if not (parts.netloc + parts.path).strip("/"):
+            raise WarehouseUnavailable(f"name chDB's data directory in {spec!r}: chdb:///path/to/dir")
         path = Path(unquote(parts.netloc + parts.path)).expanduser()
         return ClickHouseWarehouse(
             ChdbTransport(path, _check_database(database)), _check_database(database), limits=limits
@@ -361,10 +368,14 @@ def open_clickhouse(spec: str, limits: sandbox.Limits | None = None) -> ClickHou
     if parts.scheme not in ("clickhouse", "clickhouses"):
         raise WarehouseUnavailable(f"unsupported warehouse {spec!r}: use clickhouse://host:8123/database")
     tls = parts.scheme == "clickhouses"
+    try:
+        port = parts.port
+    except ValueError:
+        raise WarehouseUnavailable(f"the port in {_without_password(spec)!r} is not a port: use 1-65535") from None
     database = _check_database(parts.path.strip("/") or "default")
     transport = HttpTransport(
         parts.hostname or "127.0.0.1",
-        parts.port or (8443 if tls else 8123),
+        port or (8443 if tls else 8123),
         database,
         unquote(parts.username or "default"),
         unquote(parts.password or ""),
@@ -372,6 +383,13 @@ def open_clickhouse(spec: str, limits: sandbox.Limits | None = None) -> ClickHou
         timeout=300.0,
     )
     return ClickHouseWarehouse(transport, database, limits=limits)
+
+
+def _without_password(spec: str) -> str:
+    parts = urlsplit(spec)
+    if parts.password is None:
+        return spec
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
 
 
 def _check_database(name: str) -> str:
