@@ -1,4 +1,5 @@
-"""``tallystick import``: copy the sessions of an Abacus bucket into Tallystick's storage."""
+"""``tallystick import``: copy the sessions of an Abacus bucket, or of another Tallystick store (moving an
+install from a directory to a bucket), into Tallystick's storage."""
 
 from __future__ import annotations
 
@@ -48,9 +49,32 @@ def _require_local_source(url: str) -> None:
         raise CliError(f"no directory at {path}: give the Abacus bucket's copy, or its s3://, gs:// or az:// URL")
 
 
+def _nothing_found(source: Any, url: str) -> CliError:
+    """What to say when SOURCE holds neither layout: most often a Tallystick data directory given
+    instead of its ``sessions`` directory."""
+    from tallystick.storage import open_store as open_url
+    from tallystick.storage.copy import is_tallystick_store
+
+    if "://" not in url or url.startswith("file://"):
+        inner = url.rstrip("/") + "/sessions"
+        if "sessions" in source.list_dirs(""):
+            inner_store = open_url(inner)
+            try:
+                if is_tallystick_store(inner_store):
+                    return CliError(
+                        f"{url} looks like a Tallystick data directory: give its sessions directory, {inner}"
+                    )
+            finally:
+                inner_store.close()
+    return CliError(
+        f"nothing to import from {url}: it holds neither an Abacus bucket's sessions (v1/<app>/<version>/"
+        "<sessionId>.json) nor a Tallystick store's (sessions/v1/app=<app>/date=<day>/<sessionId>.json.gz)"
+    )
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from tallystick.storage import open_store as open_url
-    from tallystick.storage.abacus import Checkpoint, checkpoint_name, import_abacus
+    from tallystick.storage.abacus import ABACUS_PREFIX, Checkpoint, checkpoint_name, import_abacus
 
     if args.max_attribute_chars is not None and args.max_attribute_chars < 1:
         raise CliError("--max-attribute-chars must be at least 1")
@@ -61,19 +85,33 @@ def cmd_import(args: argparse.Namespace) -> int:
     dest = open_store(args)
     if source.url == dest.url:
         raise CliError("the source and --storage are the same store: import into Tallystick's own storage")
-    checkpoint = Checkpoint(data_dir(args) / "imports" / checkpoint_name(source.url), source.url)
+    from tallystick.storage.copy import copy_store, is_tallystick_store
+
+    tallystick_source = is_tallystick_store(source)
+    if not tallystick_source and next(iter(source.list(ABACUS_PREFIX)), None) is None:
+        error = _nothing_found(source, args.source)
+        source.close()
+        dest.close()
+        raise error
+    kind = "store" if tallystick_source else "abacus"
+    checkpoint = Checkpoint(data_dir(args) / "imports" / checkpoint_name(source.url, kind), source.url)
     options = {} if args.max_attribute_chars is None else {"max_value_chars": args.max_attribute_chars}
     progress = None if args.quiet else _progress(sys.stderr)
     try:
-        stats = import_abacus(
-            source,
-            dest,
-            checkpoint=checkpoint,
-            restart=args.restart,
-            progress=progress,
-            readers=args.readers,
-            **options,
-        )
+        if tallystick_source:
+            stats = copy_store(
+                source, dest, checkpoint=checkpoint, restart=args.restart, progress=progress, readers=args.readers
+            )
+        else:
+            stats = import_abacus(
+                source,
+                dest,
+                checkpoint=checkpoint,
+                restart=args.restart,
+                progress=progress,
+                readers=args.readers,
+                **options,
+            )
     finally:
         source.close()
         dest.close()
@@ -100,19 +138,29 @@ def cmd_import(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "import",
-        help="copy the sessions of an Abacus bucket into Tallystick's storage",
+        help="copy the sessions of an Abacus bucket, or of another Tallystick store, into Tallystick's storage",
         formatter_class=FMT,
         description="Read every session an Abacus server stored (v1/<app>/<version>/<sessionId>.json) and store "
         "it in Tallystick's storage, validated as ingest would and kept as Abacus wrote it (ingestionTime "
         "included). Safe to interrupt and re-run: it resumes after the last key done, and a session already "
-        "stored is never written twice. Objects that are not valid sessions are skipped and counted by reason.",
+        "stored is never written twice. Objects that are not valid sessions are skipped and counted by reason. "
+        "SOURCE may also be a store Tallystick wrote (its sessions directory, or a bucket): to move an install "
+        "from a directory to a bucket, every session and privacy record (tombstones, erasure requests) is "
+        "copied as it is, after the directory's write-ahead log is settled; then load the new store into "
+        "the new warehouse.",
         epilog="example:\n"
         "  tallystick import s3://old-abacus-bucket\n"
         "  tallystick import gs://abacus-sessions --storage s3://tallystick-sessions\n"
-        "  tallystick import file:///backups/abacus --restart   # read everything again\n\n"
+        "  tallystick import file:///backups/abacus --restart   # read everything again\n"
+        "  tallystick import ~/.local/share/tallystick/sessions --storage s3://acme-telemetry/sessions\n"
+        "                                     # move an install's sessions to a bucket (docs/scale-out.md)\n\n"
         "SOURCE takes the same URLs as --storage (credentials from the usual environment).\n" + EPILOG_COMMON,
     )
-    p.add_argument("source", metavar="SOURCE", help="the Abacus bucket: s3://, gs://, az://, file:// or a directory")
+    p.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="the Abacus bucket, or a Tallystick store: s3://, gs://, az://, file:// or a directory",
+    )
     add_data_dir(p, help="where Tallystick's sessions live and the import's checkpoint is kept (see below)")
     add_storage(p)
     p.add_argument("--restart", action="store_true", help="ignore the checkpoint and read the whole bucket again")

@@ -65,6 +65,7 @@ class ImportStats:
 
     imported: int = 0
     already: int = 0
+    records: int = 0  # privacy records copied along with a Tallystick store's sessions (copy.py)
     skipped: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=dict)
     last_key: str | None = None
@@ -72,7 +73,7 @@ class ImportStats:
 
     @property
     def done(self) -> int:
-        return self.imported + self.already + sum(self.skipped.values())
+        return self.imported + self.already + self.records + sum(self.skipped.values())
 
     def skip(self, key: str, reason: str) -> None:
         self.skipped[reason] += 1
@@ -87,6 +88,9 @@ class ImportStats:
         if skipped:
             reasons = "; ".join(f"{n:,} {reason}" for reason, n in self.skipped.most_common())
             text += f" ({reasons})"
+        if self.records:
+            plural = "" if self.records == 1 else "s"
+            text += f"; {self.records:,} privacy record{plural} (tombstones, erasure requests, rejection counts) copied"
         return text
 
 
@@ -150,6 +154,7 @@ def _invalid_reason(exc: InvalidSession) -> str:
 
 IMPORTED = "imported"
 ALREADY = "already"
+RECORD = "record"
 
 
 def _copy(source: Store, dest: Store, key: str, *, max_value_chars: int, now: datetime) -> str:
@@ -184,6 +189,8 @@ def _count(stats: ImportStats, key: str, outcome: str) -> None:
         stats.imported += 1
     elif outcome == ALREADY:
         stats.already += 1
+    elif outcome == RECORD:
+        stats.records += 1
     else:
         stats.skip(key, outcome)
     stats.last_key = key
@@ -209,12 +216,42 @@ def import_abacus(
 ) -> ImportStats:
     """Copy every Abacus session in ``source`` into ``dest`` (steps in the design note above),
     ``readers`` objects at a time (1: one after the other, on this thread)."""
-    stats = ImportStats()
+    now = datetime.now(UTC)
+
+    def copy(key: str) -> str:
+        return _copy(source, dest, key, max_value_chars=max_value_chars, now=now)
+
+    return run_import(
+        source,
+        (ABACUS_PREFIX,),
+        copy,
+        checkpoint=checkpoint,
+        restart=restart,
+        progress=progress,
+        checkpoint_every=checkpoint_every,
+        readers=readers,
+    )
+
+
+def run_import(
+    source: Store,
+    prefixes: tuple[str, ...],
+    copy: Callable[[str], str],
+    *,
+    checkpoint: Checkpoint | None = None,
+    restart: bool = False,
+    progress: Callable[[ImportStats], None] | None = None,
+    checkpoint_every: int = CHECKPOINT_EVERY,
+    readers: int = READERS,
+    stats: ImportStats | None = None,
+) -> ImportStats:
+    """Steps 1, 3 (through ``copy``, which answers IMPORTED, ALREADY or why it skipped a key) and 4 of
+    the design note, over every key under ``prefixes`` (given in key order) after the checkpoint."""
+    stats = stats or ImportStats()
     if checkpoint is not None and restart:
         checkpoint.clear()
     after = checkpoint.last_key() if checkpoint is not None else None
     stats.resumed_after = after
-    now = datetime.now(UTC)
     pool = ThreadPoolExecutor(max(1, readers), thread_name_prefix="tallystick-import")
     pending: deque[tuple[str, Future[str]]] = deque()
 
@@ -228,11 +265,11 @@ def import_abacus(
                 progress(stats)
 
     try:
-        for info in source.list(ABACUS_PREFIX, start_after=after):
-            copy = pool.submit(_copy, source, dest, info.key, max_value_chars=max_value_chars, now=now)
-            pending.append((info.key, copy))
-            if len(pending) >= max(1, readers) * WINDOW:
-                finish_oldest()
+        for prefix in prefixes:
+            for info in source.list(prefix, start_after=after):
+                pending.append((info.key, pool.submit(copy, info.key)))
+                if len(pending) >= max(1, readers) * WINDOW:
+                    finish_oldest()
         while pending:
             finish_oldest()
     finally:
@@ -244,11 +281,22 @@ def import_abacus(
     return stats
 
 
-def checkpoint_name(source_url: str) -> str:
-    """A file name for the checkpoint of importing ``source_url`` (one per source)."""
+def checkpoint_name(source_url: str, kind: str = "abacus") -> str:
+    """A file name for the checkpoint of importing ``source_url`` (one per source and kind)."""
     import hashlib
 
-    return "abacus-import-" + hashlib.sha256(source_url.encode()).hexdigest()[:16] + ".json"
+    return f"{kind}-import-" + hashlib.sha256(source_url.encode()).hexdigest()[:16] + ".json"
 
 
-__all__ = ["Checkpoint", "ImportStats", "checkpoint_name", "import_abacus", "import_object", "parse_abacus_key"]
+__all__ = [
+    "ALREADY",
+    "IMPORTED",
+    "RECORD",
+    "Checkpoint",
+    "ImportStats",
+    "checkpoint_name",
+    "import_abacus",
+    "import_object",
+    "parse_abacus_key",
+    "run_import",
+]
