@@ -113,7 +113,7 @@ WITHIN = (10, 60, 600, HOUR, 2 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 3 * DA
 
 def within(seconds: int) -> str:
     """A delay bin's edge in the unit it was counted in: ``a second``, ``12 s``, ``5 min``, ``an hour``,
-    ``36 h``, ``3 days``."""
+    ``36 h``, ``129 h (5.4 days)``, ``3 days``."""
     if seconds <= 1:
         return "a second"
     if seconds < 60:
@@ -122,9 +122,11 @@ def within(seconds: int) -> str:
         return "a minute" if seconds == 60 else f"{seconds // 60} min"
     if seconds == 3600:
         return "an hour"
-    if seconds < 3 * 86400 or seconds % 86400:
+    if seconds < 2 * DAY:
         return f"{seconds // 3600} h"
-    return f"{seconds // 86400} days"
+    if seconds % DAY:
+        return f"{seconds // 3600} h ({seconds / DAY:.1f} days)"
+    return f"{seconds // DAY} days"
 
 
 def run(b: Bound, params: dict[str, Any]) -> Report:
