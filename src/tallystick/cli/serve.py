@@ -223,8 +223,13 @@ def register(sub: Any) -> None:
         "serve",
         help="run the ingest service only",
         formatter_class=FMT,
-        description="Run the ingest service: PUT /v1/sessions, POST /v1/batches, GET /ping.",
-        epilog="example:\n  tallystick serve --app mytool --port 8780\n\n" + EPILOG_COMMON,
+        description="Run the ingest service: PUT /v1/sessions, POST /v1/batches, POST /v1/erasures, GET /ping "
+        "for clients; GET /metrics (Prometheus), /readyz (200 while storage can be written), /healthz for "
+        "monitoring and the load balancer, on the private network (docs/ingest.md shows an nginx front). "
+        "JSON log lines on stderr.",
+        epilog="example:\n  tallystick serve --app mytool --port 8780\n"
+        "  tallystick serve --config server.toml --host 0.0.0.0 --storage s3://acme-telemetry/sessions\n\n"
+        + EPILOG_COMMON,
     )
     add_data_dir(p)
     _add_listen(p)
