@@ -109,10 +109,13 @@ def nudged(seed: int, heeds: Callable[[dict[str, Any]], bool], p: float) -> list
     return out
 
 
-def nudge_cells(sessions: list[dict[str, Any]]) -> tuple[responders.Cells, list[str]]:
+def nudge_cells(
+    sessions: list[dict[str, Any]], counted: Callable[[str], bool] | None = None
+) -> tuple[responders.Cells, list[str]]:
     """The per-user cells worked out in Python from the sessions themselves, as the module docstring says
     (no warehouse): each user's first nudged version, its nudges, whether they later ran a newer version,
-    and per attribute the one value their nudged sessions share. Versions are ranked by first seen."""
+    and per attribute the one value their nudged sessions share. Versions are ranked by first seen.
+    ``counted``: which users' cells to count, by user ID (all of them by default)."""
     first_seen: dict[str, str] = {}
     for s in sorted(sessions, key=lambda s: (s["sessionStartTime"], s["applicationVersion"])):
         first_seen.setdefault(s["applicationVersion"], s["sessionStartTime"])
@@ -139,6 +142,8 @@ def nudge_cells(sessions: list[dict[str, Any]]) -> tuple[responders.Cells, list[
     )
     cells: responders.Cells = Counter()
     for user, per_rank in nudges.items():
+        if counted is not None and not counted(user):
+            continue
         r = min(per_rank)
         values = tuple(next(iter(texts[user][k])) if len(texts[user][k]) == 1 else None for k in names)
         cells[(per_rank[r], r < newest[user], values)] += 1

@@ -16,6 +16,7 @@ from tallystick.analysis import Scope, responders, run, words
 from tallystick.analysis.scope import bind
 from tallystick.warehouse import open_warehouse, rollup
 from tallystick.warehouse.base import Warehouse
+from tallystick.warehouse.dialect import kept_fraction
 
 
 def _fish(seed: int) -> list[dict[str, Any]]:
@@ -185,3 +186,28 @@ def test_the_attributes_are_read_from_nudged_sessions_alone(
     assert "shell" in names and "operatingSystem" in names
     assert len(nudged) < len(populations["everyone"]) - 500  # others to leave unread
     assert sum(returned) <= len(nudged) + 1, returned
+
+
+def test_a_sample_of_many_users_is_counted_alike_on_every_engine(
+    engine: Warehouse, populations: dict[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above ``responders.USERS`` nudged users, the cells are those of the users whose ID is below the
+    sample's bound, worked out in Python from all sessions (ranks and attributes as before) and counted for
+    those users only; the report says it looked at a sample, and still names shell=fish."""
+    sessions = populations["fish"]
+    nudged = {s["userId"] for s in sessions if any(e["type"] == "UpdateNudgeShown" for e in s["events"])}
+    monkeypatch.setattr(responders, "USERS", len(nudged) // 2)
+    fraction = kept_fraction(responders.USERS / len(nudged))
+    bound = format(round(fraction * 65536), "04x")
+    cells, names = reviewed.nudge_cells(sessions, lambda user: user < bound)
+    assert 0 < sum(cells.values()) < len(nudged)
+    report = run(engine, "nudges", Scope("nudge-fish"))
+    expected = responders.find(cells, names)
+    table = next(t for t in report.tables if t.name == "by_attribute")
+    assert [(r[0], r[1], r[3]) for r in table.rows] == [
+        (t.attribute, len(t.by_value), t.p) for t in sorted(expected.tested, key=lambda t: t.p)
+    ]
+    assert report.summary["works_for"] == responders.summary(expected)["works_for"]
+    assert [(w["attribute"], w["value"]) for w in report.summary["works_for"]] == [("shell", "fish")]
+    assert report.summary["works_for_user_fraction"] == round(fraction, 6)
+    assert any(f"of the {words.count(len(nudged))} nudged users, by user ID" in note for note in report.notes)

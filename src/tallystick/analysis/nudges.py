@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from tallystick.analysis import responders, words
@@ -28,16 +29,21 @@ BUCKETS = ((1, 1), (2, 2), (3, 5), (6, 10), (11, 20), (21, 50), (51, 100), (101,
 MIN_USERS = 30  # fewer nudged users: too few to tell where the nudge works
 
 
-def _where(b: Bound, event: str, first: str, nudged: str) -> responders.Found:
-    """Which values the nudge works for (``responders``); ``first`` selects each user's episodes as
-    ``(u5, n, up, fst)``, ``fst`` = 1 for their first."""
+def _where(
+    b: Bound, event: str, first: str, nudged: Callable[[str], str], users: int
+) -> tuple[responders.Found, float]:
+    """Which values the nudge works for (``responders``), and the fraction of the ``users`` nudged users it
+    looked at; ``first`` selects each user's episodes as ``(u5, n, up, fst)``, ``fst`` = 1 for their first,
+    from ``{nudged}``: ``nudged(condition)``, the nudge counts of the users whose ``"userId"`` meets it."""
     names = responders.attributes(b, event)
     if not names:
-        return responders.Found([])
+        return responders.Found([]), 1.0
+    sample, fraction = responders.user_sample(b, users)
     cells: responders.Cells = Counter()
-    for row in b.rows(b.dialect.shared(responders.cells_sql(b, event, first, names), nudged=nudged)):
+    sql = responders.cells_sql(b, event, first, names, sample)
+    for row in b.rows(b.dialect.shared(sql, nudged=nudged(sample or "1 = 1"))):
         cells[(int(row[0]), bool(row[1]), tuple(None if v is None else str(v) for v in row[2:-1]))] += int(row[-1])
-    return responders.find(responders.in_order(cells), names)
+    return responders.find(responders.in_order(cells), names), fraction
 
 
 def run(b: Bound, params: dict[str, Any]) -> Report:
@@ -45,10 +51,13 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
     b.require_type("events", event, with_filters=False)  # cheap; the filters' answer is in the rows
     rank = b.rank_sql()
     user = b.dialect.user_key()
-    nudged = (
-        f"SELECT {user} AS u, {rank} AS r, count(*) AS n FROM events WHERE {b.child_where(event)} "
-        f"GROUP BY {user}, {rank}"
-    )
+    where = b.child_where(event)
+
+    def nudged_of(users: str) -> str:
+        counts = f"SELECT {user} AS u, {rank} AS r, count(*) AS n FROM events"
+        return f"{counts} WHERE {where} AND {users} GROUP BY {user}, {rank}"
+
+    nudged = nudged_of("1 = 1")
     rolled = b.rollup_where()  # the daily rollup has each user's versions without a JSON parse (warehouse/rollup.py)
     if rolled is not None:
         latest = f'SELECT "userKey" AS u2, max({rank}) AS mr FROM sessions_daily WHERE {rolled} GROUP BY "userKey"'
@@ -94,7 +103,9 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         label = f"{lo}" if lo == hi else (f"{lo}-{hi}" if hi else f"{lo}+")
         bucket_rows.append([label, up_count, cens])
     n_up = before.n
-    found = _where(b, event, first_sql, nudged) if users >= MIN_USERS else responders.Found([])
+    found, fraction = responders.Found([]), 1.0
+    if users >= MIN_USERS:
+        found, fraction = _where(b, event, first_sql, nudged_of, users)
     summary = {
         "event": event,
         "episodes": sum(episodes.values()),
@@ -107,6 +118,8 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
         "upgrade_probability_per_nudge": round(p, 4),
         "never_respond_share": round(never, 4),
         "expected_nudges_before_upgrade": round(1 / p, 1) if p > 0 else math.inf,
+        # Where it works is measured on the nudged users whose ID falls in this share (all below USERS of them).
+        "works_for_user_fraction": round(fraction, 6),
     } | responders.summary(found)
     table = Table("nudges_before_upgrade", ["nudges", "episodes_upgraded", "episodes_not_upgraded"], bucket_rows)
     return Report(
@@ -157,7 +170,13 @@ def run(b: Bound, params: dict[str, Any]) -> Report:
             f"false discovery rate {words.percent(responders.ALPHA)} over the attributes); a value is named when its "
             f"users' share upgraded differs from the others' by at least {words.percent(responders.MIN_DIFFERENCE)}: "
             "the nudge works for them if they upgrade more often, for everyone except them if less often; values "
-            "that only go along with it are explained away",
+            "that only go along with it are explained away"
+            + (
+                f"; measured on a sample of about {words.count(responders.USERS)} of the "
+                f"{words.count(users)} nudged users, by user ID (the same users on every engine)"
+                if fraction < 1
+                else ""
+            ),
         ],
         chart=bar_chart(
             table,

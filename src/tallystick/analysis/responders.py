@@ -37,10 +37,13 @@ from tallystick.analysis.common_factor import MAX_VALUES_PER_ATTRIBUTE, sample_s
 from tallystick.analysis.outcome import outcome
 from tallystick.analysis.scope import Bound
 from tallystick.analysis.stats import benjamini_hochberg, chi_square_even_p
+from tallystick.warehouse import rollup
+from tallystick.warehouse.dialect import kept_fraction
 
 MIN_USERS = 10
 ALPHA = 0.05
 SAMPLE = 1000  # nudged sessions read for their attribute names
+USERS = 20_000  # nudged users above which the cells are counted for a sample of this many (by user ID)
 MAX_NAMED = 3
 MIXED = 0.1  # an attribute with two values or more in more of its users' sessions describes runs, not users
 MIN_DIFFERENCE = 0.1  # a value is named only if its users' share upgraded differs this much from the others'
@@ -80,25 +83,46 @@ def of_users(texts: dict[Any, set[str]]) -> bool:
     return several <= MIXED * len(texts)
 
 
-def cells_sql(b: Bound, event: str, first: str, names: list[str]) -> str:
+def cells_sql(b: Bound, event: str, first: str, names: list[str], sample: str | None = None) -> str:
     """Users by (nudges, upgraded, value of each attribute); ``first`` selects each user's episodes as
-    ``(u5, n, up, fst)``, ``fst`` = 1 for their first. One JOIN per SELECT (ClickHouse 18.16)."""
+    ``(u5, n, up, fst)``, ``fst`` = 1 for their first, from ``{nudged}`` (``nudges``: ``u`` a user's key);
+    ``sample``: the condition on ``"userId"`` that chose the users in ``{nudged}`` (``user_sample``), if
+    any. One JOIN per SELECT (ClickHouse 18.16)."""
     picked = "".join(
         f", CASE WHEN min(a{i}) = max(a{i}) THEN min(a{i}) ELSE NULL END AS v{i}" for i in range(len(names))
     )
     typed = b.typed(*names)  # the attributes' own columns, not the JSON (warehouse/rollup.py)
     attr = b.typed_attr if typed else b.attr
     texts = "".join(f", {attr(n)} AS a{i}" for i, n in enumerate(names))  # each read once, then compared
-    nudged = f'SELECT "sessionId" FROM events WHERE {b.child_where(event, with_filters=False)}'
+    events = f"FROM events WHERE {b.child_where(event, with_filters=False)}"
+    users = ""
+    if sample is not None:
+        # The sampled users' sessions picked by their integer keys: comparing 10 million 36-character IDs
+        # with the sample's bound took DuckDB 15 times as long as reading the keys.
+        events += f" AND {sample}"
+        users = f" AND {b.user_key(typed)} IN (SELECT u FROM {{nudged}})"
+    nudged = f'"sessionId" IN (SELECT "sessionId" {events})'
+    if typed and rollup.session_keyed(b.warehouse):  # integers, not 36-character IDs (as outcome.py's)
+        key = b.dialect.user_key('"sessionId"')
+        nudged = f"{rollup.SESSION_KEY} IN (SELECT {key} {events})"
     values = (
         f"SELECT u4{picked} FROM (SELECT {b.user_key(typed)} AS u4{texts} FROM {b.sessions_table(typed)} "
-        f'WHERE {b.sessions_where(typed=typed)} AND "sessionId" IN ({nudged})) s GROUP BY u4'
+        f"WHERE {b.sessions_where(typed=typed)}{users} AND {nudged}) s GROUP BY u4"
     )
     columns = "".join(f", z.v{i}" for i in range(len(names)))
     return (
         f"SELECT g.n, g.up{columns}, count(*) FROM ({first}) g JOIN ({values}) z ON g.u5 = z.u4 WHERE g.fst = 1 "
         f"GROUP BY g.n, g.up{columns}"
     )
+
+
+def user_sample(b: Bound, users: int) -> tuple[str | None, float]:
+    """A condition on ``"userId"`` keeping about ``USERS`` of ``users`` nudged users, the same users on every
+    engine (None: all of them, no more than ``USERS``), and the fraction of user IDs it keeps."""
+    if users <= USERS:
+        return None, 1.0
+    fraction = kept_fraction(USERS / users)
+    return b.dialect.sample_by('"userId"', [("1 = 1", fraction)], every=True), fraction
 
 
 def fit_cure_model(episodes: Episodes, iterations: int = 2000) -> tuple[float, float]:
