@@ -4,8 +4,8 @@
 user erases from their machine (``POST /v1/erasures``) while one of their sessions is still
 in the server's write-ahead log, one was rejected and sampled into quarantine, and late
 retries of an erased session arrive (single, batch, gzip): then every file of the storage
-directory (gzip objects decompressed) and the DuckDB file are searched for the user ID and
-for each of the user's session IDs.
+directory (gzip objects decompressed), the server's log (debug level, request log on) and the
+DuckDB file are searched for the user ID and for each of the user's session IDs.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def test_a_users_erasure_leaves_no_byte_of_their_sessions(
     privacy_server: Callable[..., Server], tmp_path: Path
 ) -> None:
     """Stored, logged, sampled and late-retried sessions of an erased user: no file holds their user or session IDs."""
-    server = privacy_server(declared("strict"))
+    server = privacy_server(declared("strict", 'log_level = "debug"\nlog_requests = true\n'))
     spec = str(tmp_path / "w.duckdb")
     mine = [_session(USER) for _ in range(3)]
     for s in mine[:2]:

@@ -40,8 +40,8 @@ json_values = st.recursive(
 
 
 @st.composite
-def mutated_sessions(draw: st.DrawFn) -> dict[str, Any]:
-    """A valid session with one field, at any depth, replaced by an arbitrary JSON value (or removed)."""
+def mutated_sessions(draw: st.DrawFn, values: st.SearchStrategy[Any] = json_values) -> dict[str, Any]:
+    """A valid session with one field, at any depth, replaced by one of ``values`` (or removed)."""
     value = session()
     paths: list[list[Any]] = []
 
@@ -62,7 +62,7 @@ def mutated_sessions(draw: st.DrawFn) -> dict[str, Any]:
     if isinstance(parent, dict) and draw(st.booleans()):
         del parent[path[-1]]
     else:
-        parent[path[-1]] = draw(json_values)
+        parent[path[-1]] = draw(values)
     return value
 
 
