@@ -20,12 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from privacy.conftest import Server, declared, eventually, tallystick, tool_session
+from sessions import body, session
+from tallystick.privacy.deletion import delete_user
 from tallystick.privacy.erasure import SETTLE_SECONDS, process_pending
 from tallystick.privacy.quarantine import SAMPLES
+from tallystick.privacy.retention import Retention
 from tallystick.privacy.tombstones import PREFIX as TOMBSTONES
+from tallystick.schema import parse_session
 from tallystick.schema._rules import ERASURE_COMMITMENT_ATTRIBUTE, erasure_commitment
 from tallystick.storage import open_store
+from tallystick.storage.layout import session_key
+from tallystick.storage.local import LocalStore
 from tallystick.warehouse import open_warehouse
+from tallystick.warehouse.loader import Loader
+from warehouse.conftest import put
 
 USER = "4f0c2a1e-7d3b-4e5f-9a8b-1c2d3e4f5a6b"
 OTHER = "5e1d3b2f-8c4a-4f6e-8b9c-2d3e4f5a6b7c"
@@ -116,3 +124,48 @@ def test_a_users_erasure_leaves_no_byte_of_their_sessions(
     assert _naming(tmp_path, needles) == {}  # the DuckDB file and anything beside it
     assert theirs["sessionId"] in str(_naming(storage, [theirs["sessionId"]])), "another user's session is kept"
     assert list((storage / TOMBSTONES).rglob("*.json")), "the proven erasure left a tombstone (a digest)"
+
+
+def test_a_delete_user_racing_a_clickhouse_load_is_swept_by_the_next_run(tmp_path: Path, clickhouse_spec: str) -> None:
+    """delete-user between a load's read and its write (ClickHouse: no file lock): the next run removes what came back.
+
+    The race is made certain, not hoped for: the loading warehouse's ``write_batch`` runs the
+    deletion (through its own connection, as the CLI would) just before writing. On DuckDB the
+    file lock serializes the two, so only a server warehouse can interleave them like this.
+    """
+    store = LocalStore(tmp_path / "sessions", fsync=False)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    times = {"sessionStartTime": start.isoformat(), "sessionEndTime": (start + timedelta(seconds=1)).isoformat()}
+    mine = [session(userId=USER, **times) for _ in range(3)]
+    theirs = session(userId=OTHER, **times)
+    for s in (*mine, theirs):
+        put(store, s)
+    loading, deleting = open_warehouse(clickhouse_spec), open_warehouse(clickhouse_spec)
+    try:
+        write = loading.write_batch
+        raced = []
+
+        def racing(batch: Any) -> Any:
+            if not raced:
+                raced.append(delete_user(store, deleting, USER))
+            return write(batch)
+
+        loading.write_batch = racing  # type: ignore[method-assign]
+        Loader(store, loading, workers=0).run()
+        loading.write_batch = write  # type: ignore[method-assign]
+        assert raced and raced[0].sessions == len(mine), raced
+        assert _user_rows(loading) == {"sessions": 3, "events": 3, "spans": 3}, "the load wrote them back"
+
+        Retention(None, clock=lambda: datetime.now(UTC) + timedelta(minutes=1)).run(store, loading)
+        assert _user_rows(loading) == {"sessions": 0, "events": 0, "spans": 0}
+        loaded = {str(r[0]) for r in loading.query('SELECT "sessionId" FROM _tallystick_loaded').rows}
+        assert loaded == {theirs["sessionId"]}
+        assert [i.key for i in store.list("sessions/")] == [session_key(parse_session(body(theirs)))]
+    finally:
+        loading.close()
+        deleting.close()
+
+
+def _user_rows(warehouse: Any) -> dict[str, int]:
+    sql = 'SELECT count() FROM "{}" WHERE "userId" = ?'
+    return {t: int(warehouse.query(sql.format(t), [USER]).rows[0][0]) for t in ("sessions", "events", "spans")}
