@@ -6,6 +6,8 @@ environment variables a case names are set, by ``monkeypatch.setenv``.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,8 @@ import pytest
 from tallystick.cli import main
 from tallystick.privacy.errors import DeclarationError
 from tallystick.privacy.gate import read_applications
+from tallystick.warehouse import WarehouseUnavailable
+from tallystick.warehouse.duckdb import DuckDBWarehouse
 
 NOT_UTF8 = b'applications = ["demo"]\n# caf\xe9\n'
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
@@ -96,3 +100,18 @@ def test_a_publish_config_in_another_encoding_is_one_line(tmp_path: Path, capsys
     code = main(["publish", "--config", str(path), "--out", str(tmp_path / "site"), "--data-dir", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 1 and "publish.toml is not UTF-8 text" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_duckdb_file_another_process_holds_says_to_run_again(tmp_path: Path) -> None:
+    """delete-user (or load) while another process holds the DuckDB file: after the wait, one line saying what to do."""
+    path = tmp_path / "w.duckdb"
+    DuckDBWarehouse(path).close()
+    hold = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(30)"
+    with subprocess.Popen([sys.executable, "-c", hold, str(path)], stdout=subprocess.PIPE, text=True) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+            with pytest.raises(WarehouseUnavailable, match="in use by another process") as info:
+                DuckDBWarehouse(path, wait_seconds=0.3)
+        finally:
+            holder.kill()
+    assert "run this again once it lets go" in str(info.value) and "\n" not in str(info.value)

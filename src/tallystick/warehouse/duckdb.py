@@ -84,6 +84,11 @@ class DuckDBWarehouse(Warehouse):
                 if _is_lock_error(exc) and time.monotonic() < deadline:
                     time.sleep(0.1)
                     continue
+                if _is_lock_error(exc):
+                    raise WarehouseUnavailable(
+                        f"the warehouse {self.path} is in use by another process ({exc}): run this again once "
+                        "it lets go (a running `tallystick up` holds it only while it loads)"
+                    ) from None
                 raise WarehouseUnavailable(f"cannot open the warehouse {self.path}: {exc}") from None
         self._configure()
         self._lock = threading.Lock()  # the loader writes from one thread while it lists from another
