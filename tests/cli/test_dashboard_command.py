@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import html
+import socket
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
+from fixtures.clickhouse import ClickHouseServer
+from fixtures.common import wait_until
 from sessions import session
 from tallystick.storage.local import LocalStore
 from tallystick.warehouse import cycle, open_warehouse
@@ -45,3 +49,33 @@ def test_dashboard_refuses_an_open_address_without_a_token(tmp_path: Path) -> No
     result = subprocess.run(argv, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 1
     assert result.stderr.startswith("tallystick: error: ") and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_dashboard_over_a_clickhouse_not_loaded_yet_or_down_says_so(
+    tmp_path: Path, clickhouse_server: ClickHouseServer
+) -> None:
+    """Started before the first load (no database yet) or over a server that is down, the overview says
+    which and what to do, with no 500 and no traceback in the log."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        down = closed.getsockname()[1]
+    cases = {
+        clickhouse_server.spec("never_loaded"): "has no database 'never_loaded' yet: the loader creates it",
+        f"clickhouse://127.0.0.1:{down}/telemetry": f"cannot reach ClickHouse at http://127.0.0.1:{down}",
+    }
+    log = tmp_path / "dashboard.log"
+    for spec, says in cases.items():
+        argv = [sys.executable, "-m", "tallystick.cli", "dashboard", "--warehouse", spec, "--port", "0"]
+        with log.open("w") as err, subprocess.Popen(argv, stderr=err, text=True) as process:
+            try:
+                wait_until(lambda: " on http://" in log.read_text(), timeout=30, what="the dashboard's banner")
+                url = log.read_text().split(" on ", 1)[1].split("/ ", 1)[0]
+                with urllib.request.urlopen(url + "/", timeout=30) as response:
+                    page = html.unescape(response.read().decode())
+                with urllib.request.urlopen(url + "/analyses/adoption", timeout=30) as response:
+                    analysis = html.unescape(response.read().decode())
+            finally:
+                process.terminate()
+        assert says in page
+        assert says in analysis
+        assert "Traceback" not in log.read_text()

@@ -42,7 +42,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tallystick.dashboard.errors import BadQuery, NoData
-from tallystick.warehouse import Limits, Queryable, QueryError, QueryResult, WarehouseError, open_warehouse
+from tallystick.warehouse import (
+    Limits,
+    Queryable,
+    QueryError,
+    QueryResult,
+    WarehouseError,
+    WarehouseUnavailable,
+    open_warehouse,
+)
 from tallystick.warehouse.dialect import Dialect
 
 T = TypeVar("T")
@@ -106,6 +114,8 @@ class Connection:
         """Run one query (the sandbox refuses anything else: ``BadQuery`` with its one-line reason)."""
         try:
             result = self.warehouse.query(sql, parameters)
+        except WarehouseUnavailable as exc:  # a server that went away, or has no database before the first load
+            raise NoData(f"{exc}; reload this page in a moment") from None
         except QueryError as exc:
             raise BadQuery(str(exc).strip()) from None
         if max_rows is not None and len(result.rows) > max_rows:

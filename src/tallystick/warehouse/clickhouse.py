@@ -76,6 +76,7 @@ from tallystick.warehouse.transform import CLICKHOUSE_CSV, clickhouse_select_sql
 from tallystick.warehouse.views import views
 
 LOADED_TABLE = "_tallystick_loaded"
+_UNKNOWN_DATABASE = re.compile(r"Code: 81\b")  # UNKNOWN_DATABASE, on 18.16 and 26.x alike
 _encoder = msgspec.json.Encoder()
 _TYPES = {"string": "String", "timestamp": "DateTime('UTC')", "attributes": "String", "float": "Float64"}
 _DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -91,6 +92,11 @@ SETTINGS = {
 
 class Transport(Protocol):
     """How statements reach ClickHouse: ``execute`` runs one and returns the raw answer."""
+
+    @property
+    def where(self) -> str:
+        """The server or directory, for messages."""
+        ...
 
     def execute(
         self, sql: str, data: bytes | None = None, *, database: bool = True, settings: dict[str, str] | None = None
@@ -411,11 +417,17 @@ class ClickHouseWarehouse(Warehouse):
     # --- plumbing -----------------------------------------------------------------------------
 
     def _run(self, sql: str, data: bytes | None = None) -> bytes:
-        if self.limits is None:
-            return self.transport.execute(sql, data)
+        settings = None if self.limits is None else sandbox.clickhouse_settings(self.limits)
         try:
-            return self.transport.execute(sql, data, settings=sandbox.clickhouse_settings(self.limits))
+            return self.transport.execute(sql, data, settings=settings)
         except QueryError as exc:
+            if _UNKNOWN_DATABASE.search(str(exc)):  # nothing loaded yet, or a typo in the spec
+                raise WarehouseUnavailable(
+                    f"ClickHouse at {self.transport.where} has no database {self.database!r} yet: the loader "
+                    "creates it on its first cycle (tallystick load --warehouse ...); or fix the database in the spec"
+                ) from None
+            if self.limits is None:
+                raise
             raise sandbox.clickhouse_refusal(str(exc), self.limits) from None
 
     def query(self, sql: str, parameters: list[Any] | None = None) -> QueryResult:
