@@ -169,3 +169,30 @@ def test_a_delete_user_racing_a_clickhouse_load_is_swept_by_the_next_run(tmp_pat
 def _user_rows(warehouse: Any) -> dict[str, int]:
     sql = 'SELECT count() FROM "{}" WHERE "userId" = ?'
     return {t: int(warehouse.query(sql.format(t), [USER]).rows[0][0]) for t in ("sessions", "events", "spans")}
+
+
+def test_delete_user_after_a_crash_leaves_nothing_for_the_restart_to_replay(
+    privacy_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    """Acknowledged sessions still in a killed server's log, delete-user, restart: nothing of the user comes back."""
+    server = privacy_server('applications = ["demo"]\ntombstone_refresh_seconds = 0.1\n')
+    start = datetime.now(UTC) - timedelta(hours=1)
+    times = {"sessionStartTime": start.isoformat(), "sessionEndTime": (start + timedelta(seconds=1)).isoformat()}
+    mine = [session(userId=USER, **times) for _ in range(3)]
+    for s in mine:
+        assert server.put(s)[0] == 201
+    server.kill()  # its writer exits too, leaving the log's segments as they are
+    storage = Path(server.storage)
+    needles = [USER] + [s["sessionId"] for s in mine]
+    # Usually (3 runs of 3) the killed writer's segment still holds them; a checkpoint may beat the kill.
+    assert _naming(storage, needles), "the scan finds the sessions before"
+    spec = str(tmp_path / "w.duckdb")
+    deleted = tallystick("delete-user", USER, "--storage", server.storage, "--warehouse", spec)
+    assert deleted.returncode == 0 and "3 sessions from the warehouse" in deleted.stdout, deleted
+    assert _naming(storage, needles) == {}
+    server.start()  # recovery replays whatever the log still holds
+    assert server.put(mine[0])[0] == 400, "a late retry is refused"
+    server.stop()
+    assert _naming(storage, needles) == {}
+    assert tallystick("load", "--storage", server.storage, "--warehouse", spec).returncode == 0
+    assert _naming(tmp_path, needles) == {}
