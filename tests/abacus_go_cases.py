@@ -615,3 +615,114 @@ PROBES: dict[str, GoCase] = {
         errors=(("events[0].time", "required"),),
     ),
 }
+
+
+# Probes of Abacus's validators and decoder beyond its tests' values (this project's data):
+# server/validation/version.go (its version regex, which Batect's own Version type shares, so
+# Batect can send any version it takes), go-playground's uuid4 regex (lower-case hex only), Go's
+# regexp (``$`` matches only at the very end), Go's time.Time (nanoseconds kept and compared; any
+# year from 0000 on; 'T' and 'Z' upper case only) and encoding/json with UseNumber (any number
+# literal kept as text).
+def _span(start: str, end: str) -> dict[str, Any]:
+    return {"type": "Tick", "startTime": start, "endTime": end}
+
+
+PROBES.update(
+    {
+        "probe/version-dotted-suffix": GoCase(
+            "server/validation/version.go: dots anywhere in the pre-release and build parts",
+            dumps(session(applicationVersion="1.0.0-rc..1+build..7")),
+            201,
+        ),
+        "probe/version-suffix-starts-with-dot": GoCase(
+            "server/validation/version.go: a pre-release part starting with a dot",
+            dumps(session(applicationVersion="1.0.0-.pre")),
+            201,
+        ),
+        "probe/version-build-only-dot": GoCase(
+            "server/validation/version.go: a build part that is a dot",
+            dumps(session(applicationVersion="1.0.0+.")),
+            201,
+        ),
+        "probe/version-trailing-newline": GoCase(
+            "server/validation/version.go: a version ending in a newline",
+            dumps(session(applicationVersion="1.0.0\n")),
+            400,
+            errors=(("applicationVersion", "version"),),
+        ),
+        "probe/uuid-upper-case": GoCase(
+            "go-playground uuid4: an upper-case version-4 UUID",
+            dumps(session(sessionId=str(uuid.uuid4()).upper())),
+            400,
+            errors=(("sessionId", "uuid4"),),
+        ),
+        "probe/uuid-trailing-newline": GoCase(
+            "go-playground uuid4: a UUID ending in a newline",
+            dumps(session(userId=USER + "\n")),
+            400,
+            errors=(("userId", "uuid4"),),
+        ),
+        "probe/attribute-name-trailing-newline": GoCase(
+            "server/validation/attribute_name.go: a name ending in a newline",
+            dumps(session(attributes={"shell\n": "zsh"})),
+            400,
+            errors=(("attributes[shell\n]", "attributeName"),),
+        ),
+        "probe/span-end-a-nanosecond-early": GoCase(
+            "server/types/session.go: a span ending a nanosecond before it starts (gtefield on nanoseconds)",
+            dumps(session(spans=[_span("2019-01-02T03:04:06.000000002Z", "2019-01-02T03:04:06.000000001Z")])),
+            400,
+            errors=(("spans[0].endTime", "gtefield"),),
+        ),
+        "probe/session-end-a-nanosecond-early": GoCase(
+            "server/types/session.go: a session ending a nanosecond before it starts, in another offset",
+            dumps(
+                session(
+                    sessionStartTime="2019-01-02T13:04:05.000000002+10:00",
+                    sessionEndTime="2019-01-02T03:04:05.000000001Z",
+                )
+            ),
+            400,
+            errors=(("sessionEndTime", "gtefield"),),
+        ),
+        "probe/span-a-nanosecond-long": GoCase(
+            "server/types/session.go: a span one nanosecond long",
+            dumps(session(spans=[_span("2019-01-02T03:04:06.000000001Z", "2019-01-02T03:04:06.000000002Z")])),
+            201,
+        ),
+        "probe/end-earlier-on-the-clock-later-in-time": GoCase(
+            "server/types/session.go: an end time earlier on the wall clock but later as an instant",
+            dumps(session(sessionStartTime="2019-01-02T05:04:05+02:00", sessionEndTime="2019-01-02T03:30:00Z")),
+            201,
+        ),
+        "probe/ten-fraction-digits": GoCase(
+            "Go's time parser: ten fractional digits (the tenth is dropped)",
+            dumps(session(events=[{"type": "Tick", "time": "2019-01-02T03:04:06.1234567891Z"}])),
+            201,
+        ),
+        "probe/time-lower-case-t-and-z": GoCase(
+            "Go's time parser: 't' and 'z' in lower case",
+            dumps(session(sessionStartTime="2019-01-02t03:04:05.678z")),
+            400,
+            "time-syntax",
+        ),
+        "probe/time-year-0000": GoCase(
+            "Go's time parser: the year 0000 (not Go's zero time)",
+            dumps(session(sessionStartTime="0000-06-01T00:00:00Z")),
+            201,
+            "time-range",
+        ),
+        "probe/time-before-year-1-in-utc": GoCase(
+            "Go's time.Time: 0001-01-01T00:00:00+01:00, an instant in the year 0000",
+            dumps(session(events=[{"type": "Tick", "time": "0001-01-01T00:00:00+01:00"}])),
+            201,
+            "time-range",
+        ),
+        "probe/float-beyond-64-bits": GoCase(
+            "encoding/json with UseNumber: 1e400 is kept as text",
+            dumps(session()).replace(b'"1.0.0"', b'"1.0.0", "attributes": {"huge": 1e400}'),
+            201,
+            "int-range",
+        ),
+    }
+)

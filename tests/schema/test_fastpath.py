@@ -31,6 +31,17 @@ def _with_attributes(**attributes: Any) -> bytes:
     return json.dumps(session(attributes=attributes)).encode()
 
 
+def _replace_time(field: str, text: str) -> bytes:
+    value = session()
+    value[field] = text
+    return json.dumps(value).encode()
+
+
+def _span_times(start: str, end: str) -> bytes:
+    # msgspec rounds to microseconds: these two are equal to it, and only the nanoseconds tell them apart.
+    return json.dumps(session(spans=[{**BASE["spans"][0], "startTime": start, "endTime": end}])).encode()
+
+
 ACCEPTED: dict[str, bytes] = {
     "compact": json.dumps(session(), separators=(",", ":")).encode(),
     "spaced": json.dumps(session(), indent=2).encode(),
@@ -43,6 +54,9 @@ ACCEPTED: dict[str, bytes] = {
     "offset without colon outside a time field": _with_attributes(note="10:00:00+0200"),
     "negative offset without colon outside a time field": _with_attributes(note="10:00:00.5-0200"),
     "date-like version": _with_attributes(dockerVersion="27-05 12:1"),
+    "times a nanosecond apart": _span_times("2026-05-01T10:00:01.000000001Z", "2026-05-01T10:00:01.000000002Z"),
+    "zero-length span, nanoseconds": _span_times("2026-05-01T10:00:01.123456789Z", "2026-05-01T10:00:01.123456789Z"),
+    "last day of year 9999 ahead of UTC": _replace_time("sessionEndTime", "9999-12-31T23:00:00+05:00"),
 }
 
 
@@ -65,12 +79,6 @@ def test_fast_path_vouches_for_ordinary_sessions(fast: str) -> None:
             assert _same(FAST[fast](raw), parse_session(raw))
 
 
-def _replace_time(field: str, text: str) -> bytes:
-    value = session()
-    value[field] = text
-    return json.dumps(value).encode()
-
-
 REJECTED: dict[str, bytes] = {
     "duplicate key with space before colon": json.dumps(session()).encode()[:-1]
     + b', "userId" : "'
@@ -87,6 +95,16 @@ REJECTED: dict[str, bytes] = {
     ).encode(),
     "event type with a space": json.dumps(session(events=[{**BASE["events"][0], "type": "Update Nudge"}])).encode(),
     "span type with a slash": json.dumps(session(spans=[{**BASE["spans"][0], "type": "Load/Config"}])).encode(),
+    "span ending a nanosecond early": _span_times("2026-05-01T10:00:01.000000002Z", "2026-05-01T10:00:01.000000001Z"),
+    "session ending a nanosecond early": json.dumps(
+        session(
+            sessionStartTime="2026-05-01T12:00:00.0000000029+02:00", sessionEndTime="2026-05-01T10:00:00.000000001Z"
+        ),
+    ).encode(),
+    "time before the year 1 in UTC": _replace_time("sessionStartTime", "0001-01-01T00:00:00+01:00"),
+    "event after the year 9999 in UTC": json.dumps(
+        session(events=[{**BASE["events"][0], "time": "9999-12-31T23:00:00-05:00"}])
+    ).encode(),
 }
 
 

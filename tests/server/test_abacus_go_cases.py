@@ -23,8 +23,7 @@ from typing import Any
 import pytest
 
 from abacus_go_cases import CASES, PROBES, GoCase
-from fixtures.api import Answer, serve_in_thread
-from tallystick.storage import StorageUnavailable
+from fixtures.api import Answer, SwitchableStore, serve_in_thread
 from tallystick.storage.local import LocalStore
 
 DOCS = Path(__file__).parents[2] / "docs" / "wire-contract.md"
@@ -50,23 +49,7 @@ def ours(key: str, rule: str, body: Any) -> tuple[str, str]:
         rule = "attributeName"
     elif rule == "required" and isinstance(body, dict) and body.get(key) == "":
         rule = "version"  # any rule named ``pattern`` here
-    return re.sub(r"attributes\[(.*)\]$", r"attributes.\1", key), RULES[rule]
-
-
-class SwitchableStore(LocalStore):
-    """A local store whose writes fail while ``failing`` is set: stands in for an unreachable bucket."""
-
-    failing = False
-
-    def put_if_absent(self, key: str, data: bytes) -> bool:
-        if self.failing:
-            raise StorageUnavailable("bucket unreachable")
-        return super().put_if_absent(key, data)
-
-    async def put_if_absent_async(self, key: str, data: bytes) -> bool:
-        if self.failing:
-            raise StorageUnavailable("bucket unreachable")
-        return await super().put_if_absent_async(key, data)
+    return re.sub(r"attributes\[(.*)\]$", r"attributes.\1", key, flags=re.DOTALL), RULES[rule]
 
 
 @dataclass
@@ -132,7 +115,8 @@ def test_status_is_abacus_s_or_a_documented_difference(name: str, results: dict[
 
 @pytest.mark.parametrize("name", ALL)
 def test_answer_has_the_form_abacus_s_test_checks(name: str, results: dict[str, Result]) -> None:
-    """Empty 201/304 bodies; every refusal JSON with a message; a 405's Allow; Abacus's violations, in our names."""
+    """Empty 201/304 bodies; every refusal JSON with a message; a 405's Allow; Abacus's violations, in our names,
+    each message naming its field."""
     case, answer = ALL[name], results[name].answer
     if answer.status in (201, 304):
         assert answer.body == b"" and answer.headers.get("content-length", "0") == "0"
@@ -144,6 +128,10 @@ def test_answer_has_the_form_abacus_s_test_checks(name: str, results: dict[str, 
     assert isinstance(problem["message"], str) and problem["message"]
     if case.allow is not None and answer.status == 405:
         assert case.allow in [m.strip() for m in answer.headers["allow"].split(",")]
+    for error in problem.get("validationErrors", ()):
+        # Abacus's messages name the field ("sessionId is a required field"); so do ours, first (or the body).
+        named = error["message"].startswith(error["key"]) if error["key"] else "body" in error["message"]
+        assert named, error
     if case.errors and answer.status == 400:
         given = {(e["key"], e["type"]) for e in problem["validationErrors"]}
         sent = json.loads(case.body or b"null")

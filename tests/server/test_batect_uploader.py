@@ -14,7 +14,12 @@ Read from batect/batect ``libs/telemetry`` (``AbacusClient.kt``, ``TelemetryUplo
 - an answer counts as uploaded if it is 2xx or 304 (the queued file is deleted); anything else
   keeps the file for the next run, records the failure as an ``UnhandledException`` event in the
   current session, and after 5 failures stops uploading for that run. A kept session older than
-  30 days is deleted after its next failed upload. The answer's body and ``Retry-After`` are never read.
+  30 days is deleted after its next failed upload. Batect's code never reads the answer's body or
+  ``Retry-After``; OkHttp itself, before Batect sees an answer, follows redirects and retries a
+  408 at once (unless ``Retry-After`` is above 0) and a 503 at once only with ``Retry-After: 0``
+  (its ``RetryAndFollowUpInterceptor``);
+- the version is Batect's ``Version`` type printed: ``major.minor.patch``, then ``-suffix`` and
+  ``+metadata`` of ``[a-zA-Z0-9.-]`` (the rule Abacus's version validator shares).
 
 The sessions here are this project's own data in that form. One server answers every test.
 """
@@ -31,9 +36,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from batect_sessions import APPLICATION, corpus, stack_trace
-from fixtures.api import Api, serve_in_thread
+from fixtures.api import Api, SwitchableStore, serve_in_thread
+from tallystick.schema import _rules
 from tallystick.storage.local import LocalStore
 
 OKHTTP_HEADERS = b"Connection: Keep-Alive\r\nAccept-Encoding: gzip\r\nUser-Agent: okhttp/4.9.3\r\n"
@@ -235,3 +243,69 @@ def test_a_run_that_uploaded_thousands_of_queued_sessions_is_accepted(okhttp: Co
     body = kotlinx(batect_session(sessionEndTime=java_iso(at + timedelta(hours=2), 5), spans=spans))
     assert len(body) < 1024 * 1024
     assert okhttp.put(body)[0] == 201
+
+
+# Batect's Version.toString(): Int parts (Kotlin's Int, up to 10 digits), optional suffix and metadata.
+_BATECT_VERSION = r"\A[0-9]{1,10}\.[0-9]{1,10}\.[0-9]{1,10}(-[a-zA-Z0-9.-]{1,24})?(\+[a-zA-Z0-9.-]{1,24})?\Z"
+
+
+@given(st.from_regex(_BATECT_VERSION))
+def test_every_version_batect_can_print_is_valid(version: str) -> None:
+    """Whatever Batect's Version type prints (dots and hyphens anywhere in its suffix) is a valid version."""
+    assert _rules.is_version(version), version
+
+
+@pytest.mark.parametrize("version", ["0.80.0-rc..1", "1.0.0-.dev", "1.0.0+.", "1.2.3--x+y-.z", "0.79.1-12-gabc1234"])
+def test_odd_batect_versions_are_201(okhttp: Connection, version: str) -> None:
+    """Versions Batect's type allows but SemVer does not are stored, as Abacus stored them."""
+    assert okhttp.put(kotlinx(batect_session(applicationVersion=version)))[0] == 201
+
+
+def okhttp_acts_itself(status: int, headers: dict[str, str]) -> str | None:
+    """What OkHttp 4 does with an answer before AbacusClient sees it (its RetryAndFollowUpInterceptor's
+    followUpRequest, read in its source; a model, as no JVM runs here); None: it hands the answer over."""
+    if status in (300, 301, 302, 303, 307, 308):
+        return "follows the redirect (a PUT turned GET for 301-303)"
+    if status in (401, 407):
+        return "asks an authenticator"
+    if status == 421:
+        return "retries on another connection"
+    retry_after = headers.get("retry-after")
+    if status == 408 and (retry_after is None or retry_after == "0"):
+        return "retries at once"
+    if status == 503 and retry_after == "0":
+        return "retries at once"
+    return None
+
+
+def _put_once(api: Api, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    connection = Connection(api)
+    try:
+        return connection.put(body)
+    finally:
+        connection.close()
+
+
+def test_every_refusal_reaches_batect_as_a_failure_that_keeps_the_file(tmp_path: Any) -> None:
+    """400, 413, 503 and 429 each go straight to Batect's code (no redirect, no challenge, no instant
+    retry by OkHttp) and count as a failed upload: the session stays queued for the next run."""
+    store = SwitchableStore(tmp_path / "down")
+    store.failing = True  # the bucket is down: a valid session gets 503
+    limits = {"max_body_bytes": 32 * 1024, "rate_limit_per_second": 0.01, "rate_limit_burst": 3}
+    runner = serve_in_thread(store, applications=frozenset({APPLICATION}), **limits)
+    api = next(runner)
+    too_big = batect_session(attributes={"padding": "p" * 40_000})
+    try:
+        answers = {
+            400: _put_once(api, kotlinx(batect_session(applicationVersion="not a version"))),
+            413: _put_once(api, kotlinx(too_big)),
+            503: _put_once(api, kotlinx(batect_session())),
+            429: _put_once(api, kotlinx(batect_session())),  # the burst of 3 is spent
+        }
+    finally:
+        next(runner, None)
+    for expected, (status, headers, _) in answers.items():
+        assert status == expected
+        assert okhttp_acts_itself(status, headers) is None, (status, headers)
+        assert not batect_uploaded(status)
+    assert int(answers[503][1]["retry-after"]) >= 1 and int(answers[429][1]["retry-after"]) >= 1

@@ -38,7 +38,11 @@ _PEP440 = (
     "(?:[-_.]?dev[-_.]?[0-9]*)?"
     "(?:\\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?"
 )
-VERSION_PATTERN = f"^(?:{_SEMVER}|{_PEP440})" + END
+# Abacus's version rule, which Batect's own Version type shares (its toString() is what Batect sends):
+# SemVer's shape with looser pre-release and build parts ("1.0.0-rc..1", "1.0.0+.") and no leading-zero
+# rule. Everything it takes is taken here too, so no version Batect can build is refused.
+_ABACUS = "[0-9]+(?:\\.[0-9]+(?:\\.[0-9]+(?:-[0-9A-Za-z.-]+)?(?:\\+[0-9A-Za-z.-]+)?)?)?"
+VERSION_PATTERN = f"^(?:{_SEMVER}|{_ABACUS}|{_PEP440})" + END
 
 APPLICATION_ID_MAX_LENGTH = 64
 VERSION_MAX_LENGTH = 64

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -203,6 +203,11 @@ def _check_datetime(value: Any, key: str, errors: list[ValidationError]) -> None
         return
     if parsed.tzinfo is None:
         _err(errors, key, "dateTime", value, "must have a time-zone offset such as Z or +02:00")
+        return
+    try:
+        parsed.astimezone(UTC)
+    except OverflowError:
+        _err(errors, key, "dateTime", value, "must fall between the years 0001 and 9999 in UTC")
 
 
 def _check_union(value: Any, t: mi.UnionType, key: str, errors: list[ValidationError]) -> None:
@@ -283,13 +288,27 @@ def _check_struct(value: Any, t: mi.StructType, key: str, errors: list[Validatio
             _check_order(value, key, earlier, later, errors)
 
 
+def _exact(value: Any) -> tuple[datetime, int]:
+    """The instant of an RFC 3339 text to the nanosecond (as Abacus compares them): whole seconds, then
+    nanoseconds (digits past the ninth cut, as Go's parser does). msgspec rounds to microseconds."""
+    whole, _, rest = value.partition(".")
+    offset = rest.lstrip("0123456789")
+    fraction = rest[: len(rest) - len(offset)]
+    return msgspec.convert(whole + offset, datetime), int(fraction[:9].ljust(9, "0") or 0)
+
+
 def _check_order(value: dict[str, Any], key: str, earlier: str, later: str, errors: list[ValidationError]) -> None:
     try:
         start = msgspec.convert(value.get(earlier), datetime)
         end = msgspec.convert(value.get(later), datetime)
-    except msgspec.ValidationError:
+        if start.tzinfo is None or end.tzinfo is None:
+            return
+        if end == start:  # equal to the microsecond: the nanoseconds decide
+            start, end = _exact(value[earlier]), _exact(value[later])  # type: ignore[assignment]
+        before = end < start
+    except (msgspec.ValidationError, OverflowError):
         return  # already reported as a bad date-time (or missing)
-    if start.tzinfo is not None and end.tzinfo is not None and end < start:
+    if before:
         _err(errors, _join(key, later), "order", value[later], f"must not be before {earlier}")
 
 
