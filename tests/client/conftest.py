@@ -487,9 +487,21 @@ class InterceptingProxy(AcceptLoop):
     """A corporate proxy that intercepts TLS: Basic auth on CONNECT, then it answers the TLS handshake itself
     with a certificate for the requested host issued by its own CA (the one corporate users are told to
     trust), and relays the decrypted request to the real server over TLS it verifies with ``upstream_ca``.
+
+    ``max_body``: a request body larger than this is refused as soon as its headers are in, the body
+    left unread (so the connection ends in a reset): ``over="413"`` answers with an HTML page of its own,
+    ``Connection: close`` and no length (the page ends where the connection does); ``over="close"``
+    closes with no answer at all.
     """
 
-    def __init__(self, directory: Path, upstream_ca: Path, auth: tuple[str, str]) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        upstream_ca: Path,
+        auth: tuple[str, str],
+        max_body: int | None = None,
+        over: str = "413",
+    ) -> None:
         import base64
 
         import trustme
@@ -503,6 +515,9 @@ class InterceptingProxy(AcceptLoop):
         self._expected = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
         self.intercepted: list[str] = []  # the decrypted request lines, e.g. "PUT /v1/sessions HTTP/1.1"
         self.refused = 0  # CONNECTs without the right credentials
+        self.max_body = max_body
+        self.over = over
+        self.too_large: list[int] = []  # the sizes of the bodies refused
         self.listen()
 
     def serve(self, connection: socket.socket) -> None:
@@ -525,6 +540,15 @@ class InterceptingProxy(AcceptLoop):
             if request is None:
                 return
             length = int(next((v for k, v in self._header_items(request) if k == "content-length"), "0"))
+            if self.max_body is not None and length > self.max_body:
+                self.too_large.append(length)
+                if self.over == "413":
+                    page = b"<html><head><title>413 Request Entity Too Large</title></head><body>Blocked</body></html>"
+                    inner.sendall(b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Type: text/html\r\n")
+                    inner.sendall(b"Connection: close\r\n\r\n" + page)
+                    time.sleep(0.05)  # then closed with the body unread: the connection ends in a reset
+                inner.close()
+                return
             while len(request) - request.index(b"\r\n\r\n") - 4 < length:
                 request += inner.recv(65536)
             self.intercepted.append(request.split(b"\r\n", 1)[0].decode("latin-1"))
@@ -558,13 +582,13 @@ class InterceptingProxy(AcceptLoop):
 
 @pytest.fixture
 def intercepting_proxy(tmp_path: Path) -> Iterator[Callable[..., InterceptingProxy]]:
-    """Factory: ``intercepting_proxy(upstream_ca, auth=("alice", "s3cret"))`` → a running InterceptingProxy."""
+    """Factory: ``intercepting_proxy(upstream_ca, auth=("alice", "s3cret"), max_body=None, over="413")``."""
     proxies: list[InterceptingProxy] = []
 
-    def start(upstream_ca: Path, auth: tuple[str, str] = ("alice", "s3cret")) -> InterceptingProxy:
+    def start(upstream_ca: Path, auth: tuple[str, str] = ("alice", "s3cret"), **options: Any) -> InterceptingProxy:
         directory = tmp_path / f"intercepting{len(proxies)}"
         directory.mkdir()
-        proxy = InterceptingProxy(directory, upstream_ca, auth)
+        proxy = InterceptingProxy(directory, upstream_ca, auth, **options)
         proxies.append(proxy)
         return proxy
 

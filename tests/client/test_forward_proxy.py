@@ -1,8 +1,10 @@
 """The uploader behind a corporate forward proxy with a small body limit, and the proxy's other answers.
 
 The forward proxy is Debian's nginx (``http_proxy``; nginx relays absolute-form requests with
-``proxy_pass http://$http_host``), its ``client_max_body_size`` far below the server's 1 MiB; the
-server behind it is the counting FakeIngest, so each session's arrivals are known.
+``proxy_pass http://$http_host``), its ``client_max_body_size`` far below the server's 1 MiB; for
+https, the TLS-intercepting proxy of the fixtures (a stand-in in Python: no proxy that decrypts TLS
+can be installed here) with a body limit. The server behind them is the counting FakeIngest, so each
+session's arrivals are known.
 """
 
 from __future__ import annotations
@@ -10,8 +12,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tallystick.client import _bodylimit, _queue
+from tallystick.client.__main__ import report
 from tallystick.client._config import Config
+from tallystick.client._outcomes import cause
 from tallystick.client._queue import Queue, file_name
 from tallystick.client._session import new_uuid4
 from tallystick.client._uploader import Uploader
@@ -28,11 +34,11 @@ def forward_proxy(nginx, limit: str = "64k", extra: str = ""):  # type: ignore[n
 class Client:
     """An uploader over a queue in ``directory``, through ``proxy``, with a clock the test moves."""
 
-    def __init__(self, directory: Path, url: str, proxy: str) -> None:
+    def __init__(self, directory: Path, url: str, proxy: str, environ: dict[str, str] | None = None) -> None:
         self.now = NOW
         self.counts: dict[str, int] = {}
         self.lines: list[str] = []
-        self.environ = {"http_proxy": proxy}
+        self.environ = environ or {"http_proxy": proxy}
         self.config = Config(
             "mytool", "1.0.0", url, data_dir=directory, clock=lambda: self.now, request_timeout=5, environ=self.environ
         )
@@ -86,6 +92,8 @@ def test_a_refused_batch_is_halved_and_the_limit_remembered(tmp_path: Path, fake
     learned = client.learned()
     assert learned is not None and 32 * 1024 < learned < LIMIT
     assert all(n <= learned // 7000 for _, _, n in server.requests)
+    shown = report(client.config, str(client.directory), as_json=False)
+    assert f"body limit:      a proxy on the way refused larger requests: batches kept to {learned} bytes" in shown
     first_pass = uploader.requests
 
     more = client.put(40)
@@ -134,3 +142,97 @@ def test_a_session_too_large_alone_is_held_and_the_rest_go(tmp_path: Path, fake_
     (held,) = (p.name for p in Path(client.queue.held_directory).iterdir())
     assert big in held and client.counts == {"proxyTooLarge": 1}
     assert client.queue.entries() == []
+
+
+def _intercepted(tmp_path: Path, fake_ingest, certificates, intercepting_proxy, **options):  # type: ignore[no-untyped-def]
+    server = fake_ingest(tls=certificates.server_context())
+    proxy = intercepting_proxy(certificates.ca_file, **options)
+    environ = {"https_proxy": f"http://alice:s3cret@127.0.0.1:{proxy.port}", "SSL_CERT_FILE": str(proxy.ca_file)}
+    return server, proxy, Client(tmp_path / "data", server.url, "", environ)
+
+
+@pytest.mark.parametrize("over", ["413", "close"])
+def test_a_tls_intercepting_proxys_limit(
+    tmp_path: Path, fake_ingest, certificates, intercepting_proxy, over: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Bodies over 32 KiB refused inside TLS, by an HTML 413 ended by a reset or by a close with no answer: halved,
+    every session arrives once, the limit is remembered."""
+    server, proxy, client = _intercepted(
+        tmp_path, fake_ingest, certificates, intercepting_proxy, max_body=32 * 1024, over=over
+    )
+    ids = client.put(12)  # one batch of about 96 KB
+    uploader = client.uploader()
+    assert uploader.attempt() == _queue.SENT, client.lines
+    assert server.counts() == dict.fromkeys(ids, 1) and client.queue.entries() == []
+    learned = client.learned()
+    assert learned is not None and learned <= 32 * 1024 and client.counts == {}
+    assert len(proxy.too_large) <= 3 and uploader.requests <= len(proxy.too_large) * 2 + 12 * 8000 // learned + 1
+    if over == "413":
+        assert client.refusals() == len(proxy.too_large)  # each 413 was heard, not lost to the reset
+    else:
+        assert sum("cut off with no answer" in line for line in client.lines) == len(proxy.too_large)
+
+
+def test_a_session_cut_off_alone_is_held_once_smaller_ones_get_through(  # type: ignore[no-untyped-def]
+    tmp_path: Path, fake_ingest, certificates, intercepting_proxy
+) -> None:
+    """A proxy that closes with no answer on bodies over 16 KiB: the large session is held, the others arrive once."""
+    server, _, client = _intercepted(
+        tmp_path, fake_ingest, certificates, intercepting_proxy, max_body=16 * 1024, over="close"
+    )
+    (big,) = client.put(1, 40_000)  # the oldest: first in every pass
+    small = client.put(3, 2000)
+    assert client.uploader().attempt() == _queue.SENT, client.lines
+    assert server.counts() == dict.fromkeys(small, 1)
+    (held,) = (p.name for p in Path(client.queue.held_directory).iterdir())
+    assert big in held and client.counts == {"proxyClosed": 1}
+
+
+def test_a_proxy_that_answers_nothing_costs_two_requests(
+    tmp_path: Path, fake_ingest, certificates, intercepting_proxy
+) -> None:  # type: ignore[no-untyped-def]
+    """Every body cut off with no answer: the batch, one session alone, then a back-off; nothing held or lost."""
+    server, proxy, client = _intercepted(
+        tmp_path, fake_ingest, certificates, intercepting_proxy, max_body=0, over="close"
+    )
+    client.put(5)
+    uploader = client.uploader()
+    assert uploader.attempt() == "proxy"
+    assert uploader.requests == 2 and len(proxy.too_large) == 2 and server.requests == []
+    assert len(client.queue.entries()) == 5 and client.counts == {} and client.learned() is None
+    assert _queue.read_state(str(client.directory)).failures == 1
+
+
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_gateway_error_from_the_proxy_backs_off(tmp_path: Path, nginx, black_hole, status: int) -> None:  # type: ignore[no-untyped-def]
+    """nginx's own 502 (the server refuses it) or 504 (the server never answers): kept, retried after a back-off."""
+    proxy = forward_proxy(nginx, extra="proxy_read_timeout 1s;")
+    client = Client(tmp_path / "data", "http://127.0.0.1:9" if status == 502 else black_hole.url, proxy.url)
+    client.put(3)
+    uploader = client.uploader()
+    assert uploader.attempt() == f"http{status}"
+    assert uploader.requests == 1 and len(client.queue.entries()) == 3 and client.counts == {}
+    state = _queue.read_state(str(client.directory))
+    assert state.failures == 1 and state.next == NOW + _queue.backoff(1)
+    assert "gateway on the way" in (cause(state.outcome) or "")
+    client.now += 30  # within the back-off: no request
+    assert client.uploader().attempt() == "skipped"
+
+
+def test_a_proxy_wanting_credentials_is_silent_and_status_says_so(tool, fake_ingest, certificates, tinyproxy) -> None:  # type: ignore[no-untyped-def]
+    """A proxy's 407: the tool prints nothing; `telemetry status` names the cause and what to set, never a password."""
+    server = fake_ingest(tls=certificates.server_context())
+    proxy = tinyproxy(auth=("alice", "s3cret"))
+    tool.allow()
+    env = {"MYTOOL_TELEMETRY_URL": server.url, "https_proxy": proxy.url, "SSL_CERT_FILE": str(certificates.ca_file)}
+    run = tool.run("hello", "Ada", env={**env, "MYTOOL_TELEMETRY_EXIT_TIMEOUT": "30"})
+    assert run.returncode == 0 and run.stdout == "Hello, Ada!\n" and run.stderr == ""
+    assert server.requests == [] and len(tool.queued()) == 1
+    status = tool.run("telemetry", "status", env=env).stdout
+    assert "uploads are failing: proxyauth (1 in a row)" in status
+    assert "why: the proxy wants a user name and password (407): https_proxy names none" in status
+    wrong = proxy.url.replace("http://", "http://alice:wrong@")
+    status = tool.run("telemetry", "status", env={**env, "https_proxy": wrong}).stdout
+    assert "and refused those in https_proxy" in status and "wrong" not in status
+    shown = tool.run("telemetry", "show", env=env).stdout
+    assert "why:             the proxy wants a user name and password (407)" in shown

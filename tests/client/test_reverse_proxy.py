@@ -201,9 +201,13 @@ def test_redirects_that_are_not_followed_keep_the_queue_and_say_why(  # type: ig
 
 
 class Impatient(AcceptLoop):
-    """A proxy that answers 413 with its own page as soon as the headers are in, then closes unread: a reset."""
+    """A proxy that answers 413 with its own page as soon as the headers are in, then closes unread: a reset.
 
-    def __init__(self) -> None:
+    ``length``: whether the page has a Content-Length (without, it ends where the connection does).
+    """
+
+    def __init__(self, *, length: bool = True) -> None:
+        self.length = length
         self.listen()
 
     def serve(self, connection: socket.socket) -> None:
@@ -217,7 +221,8 @@ class Impatient(AcceptLoop):
             page = b"<html><body>413 Request Entity Too Large</body></html>"
             connection.sendall(
                 b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Type: text/html\r\n"
-                + f"Content-Length: {len(page)}\r\nConnection: close\r\n\r\n".encode()
+                + (f"Content-Length: {len(page)}\r\n" if self.length else "").encode()
+                + b"Connection: close\r\n\r\n"
                 + page
             )
             time.sleep(0.05)  # closed with most of the body unread: the kernel resets the connection
@@ -236,3 +241,17 @@ def test_a_proxy_that_resets_after_its_413_is_heard() -> None:
     finally:
         proxy.stop()
     assert response.status == 413 and b"Request Entity Too Large" in response.body
+
+
+def test_a_proxys_413_page_ended_by_a_reset_is_heard() -> None:
+    """A 413 page with ``Connection: close`` and no length, whose end is the proxy's reset: a 413, not no answer.
+
+    The same stand-in (see above); a body that fits the socket's buffers, so all of it is out before the
+    answer is read, and the reset comes while the page is.
+    """
+    proxy = Impatient(length=False)
+    try:
+        response = send("PUT", proxy.url + "/v1/sessions", b"x" * 96_000, timeout=10, user_agent="test")
+    finally:
+        proxy.stop()
+    assert response.status == 413 and response.body.endswith(b"Request Entity Too Large</body></html>")

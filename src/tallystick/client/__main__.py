@@ -83,7 +83,10 @@ def report(config: Config, data_dir: str, as_json: bool) -> str:
         user_id = None
     state = _queue.read_state(data_dir)
     upload_log = _read_text(os.path.join(data_dir, "upload.log"))
-    from tallystick.client import _collection
+    from tallystick.client import _bodylimit, _collection
+    from tallystick.client._outcomes import cause
+
+    limit = _bodylimit.read(data_dir, config.clock())
 
     erasures = len(_queue.erasures_waiting(data_dir))
     covered = _collection.read(os.path.join(data_dir, _collection.COVERS_FILE))
@@ -103,6 +106,8 @@ def report(config: Config, data_dir: str, as_json: bool) -> str:
         "nextUpload": state.next or None,
         "failedUploadsInARow": state.failures,
         "lastUpload": state.outcome or None,
+        "lastUploadCause": cause(state.outcome, config.server_url, config.environ) if state.failures else None,
+        "bodyLimit": {"bytes": limit[0], "until": limit[1]} if limit else None,
         "uploadLog": upload_log,
         "erasureRequestsWaiting": erasures,
         "notCoveredByConsent": not_covered,
@@ -127,6 +132,14 @@ def _as_text(config: Config, found: dict[str, Any], queue: Queue, state: _queue.
     if state.outcome:
         failed = f", {state.failures} failed in a row" if state.failures else ""
         lines.append(f"  last upload:     {state.outcome}{failed}; next not before {time.ctime(state.next)}")
+    if found["lastUploadCause"]:
+        lines.append(f"  why:             {found['lastUploadCause']}")
+    if found["bodyLimit"]:
+        limit = found["bodyLimit"]
+        lines.append(
+            f"  body limit:      a proxy on the way refused larger requests: batches kept to {limit['bytes']} bytes "
+            f"until {time.ctime(limit['until'])} (let 1 MiB through it to send in fewer requests)"
+        )
     if erasures:
         lines.append(f"  erasure:         {erasures} request(s) waiting to be sent, before any session")
     if not_covered:
@@ -139,8 +152,8 @@ def _as_text(config: Config, found: dict[str, Any], queue: Queue, state: _queue.
     if held:
         lines.append(
             f"  held back:       {len(held)} session(s) refused as too large by a proxy in front of the server "
-            f"(its 413, not the server's), kept in {queue.held_directory} and tried again once a day until "
-            f"{config.max_age_days:g} days old"
+            f"(its 413, not the server's, or no answer while smaller ones got one), kept in {queue.held_directory} "
+            f"and tried again once a day until {config.max_age_days:g} days old"
         )
         for item in held:
             lines.append(f"    {item['file']}: next try after {time.ctime(float(item['retryAfter']))}")

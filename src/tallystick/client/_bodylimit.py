@@ -42,6 +42,25 @@ def route(server_url: str, environ: Mapping[str, str]) -> str:
     return hashlib.sha256(f"{server_url.rstrip('/')} {proxy}".encode()).hexdigest()[:16]
 
 
+def _parse(path: str | None, now: float) -> tuple[int, float, str] | None:
+    """``(bytes, until, route)`` from the file at ``path`` while in force, else None."""
+    data = _queue.read_bytes(path, 256) if path else None
+    parts = data.decode("ascii", "replace").split() if data else []
+    try:
+        size, until = int(parts[0]), float(parts[1])
+    except (IndexError, ValueError):
+        return None
+    if not now < until <= now + REMEMBERED + 60.0:  # over, or written by a clock since set back
+        return None
+    return max(size, SMALLEST), until, parts[2] if len(parts) > 2 else ""
+
+
+def read(data_dir: str, now: float) -> tuple[int, float] | None:
+    """The limit in force on whatever route, and until when (for ``show``), or None."""
+    found = _parse(os.path.join(data_dir, FILE), now)
+    return found[:2] if found else None
+
+
 class BodyLimit:
     """The learned limit for one route: ``bytes`` (None: none known), changed by ``refused``/``accepted``."""
 
@@ -50,14 +69,9 @@ class BodyLimit:
         self.route = route
         self.bytes: int | None = None
         self.until = 0.0
-        data = _queue.read_bytes(self.path, 256) if self.path else None
-        parts = data.decode("ascii", "replace").split() if data else []
-        try:
-            size, until = int(parts[0]), float(parts[1])
-        except (IndexError, ValueError):
-            return
-        if len(parts) > 2 and parts[2] == route and now < until <= now + REMEMBERED + 60.0:
-            self.bytes, self.until = max(size, SMALLEST), until
+        found = _parse(self.path, now)
+        if found is not None and found[2] == route:
+            self.bytes, self.until = found[0], found[1]
 
     def refused(self, size: int, now: float) -> int:
         """A body of ``size`` bytes was refused as too large: the limit is now at most half of it; the new limit."""

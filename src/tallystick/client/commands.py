@@ -100,10 +100,15 @@ def _apply(choice: str) -> tuple[str, int]:
 
         state = _queue.read_state(client.data_dir)
         if state.failures and stored == "allowed":
+            from tallystick.client._outcomes import cause
+
             lines.append(
                 f"  uploads are failing: {state.outcome} ({state.failures} in a row); sessions wait on this machine "
-                f"and are retried; {_show_command(client)} says why"
+                f"and are retried; {_show_command(client)} says more"
             )
+            why = cause(state.outcome, client.config.server_url, client.config.environ)
+            if why:
+                lines.append(f"  why: {why}")
         lines.append(f"  see exactly what is kept to send: {_show_command(client)}")
     return "\n".join(lines), 0
 
