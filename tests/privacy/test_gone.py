@@ -19,8 +19,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from privacy.conftest import Server, declared, eventually, tallystick, tool_session
 from sessions import body, session
+from tallystick.cli import main
 from tallystick.privacy.deletion import delete_user
 from tallystick.privacy.erasure import SETTLE_SECONDS, process_pending
 from tallystick.privacy.quarantine import SAMPLES
@@ -196,3 +199,25 @@ def test_delete_user_after_a_crash_leaves_nothing_for_the_restart_to_replay(
     assert _naming(storage, needles) == {}
     assert tallystick("load", "--storage", server.storage, "--warehouse", spec).returncode == 0
     assert _naming(tmp_path, needles) == {}
+
+
+def test_importing_an_abacus_bucket_again_does_not_bring_a_deleted_user_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """delete-user, then `tallystick import --restart` of the Abacus bucket that still holds them: skipped, counted."""
+    source = LocalStore(tmp_path / "abacus", fsync=False)
+    start = datetime.now(UTC) - timedelta(days=3)
+    times = {"sessionStartTime": start.isoformat(), "sessionEndTime": (start + timedelta(seconds=1)).isoformat()}
+    mine, theirs = session(userId=USER, **times), session(userId=OTHER, **times)
+    for tree in (mine, theirs):
+        key = f"v1/{tree['applicationId']}/{tree['applicationVersion']}/{tree['sessionId']}.json"
+        source.put_if_absent(key, json.dumps(tree).encode())
+    common = ["--storage", str(tmp_path / "sessions"), "--data-dir", str(tmp_path), "--quiet"]
+    assert main(["import", str(tmp_path / "abacus"), *common]) == 0
+    assert main(["delete-user", USER, *common[:4]]) == 0
+    capsys.readouterr()
+    assert main(["import", str(tmp_path / "abacus"), "--restart", *common]) == 0
+    out = capsys.readouterr().out
+    assert "1 of a user deleted since" in out, out
+    assert _naming(tmp_path / "sessions", [USER, mine["sessionId"]]) == {}
+    assert _naming(tmp_path / "sessions", [theirs["sessionId"]])

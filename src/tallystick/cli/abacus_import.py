@@ -72,6 +72,21 @@ def _nothing_found(source: Any, url: str) -> CliError:
     )
 
 
+def _deleted_users(dest: Any) -> Any:
+    """Whether a session is one ingest would refuse as a deleted user's, by ``dest``'s tombstones."""
+    from tallystick.privacy.tombstones import Tombstones
+    from tallystick.schema._rules import ERASURE_COMMITMENT_ATTRIBUTE
+
+    tombstones = Tombstones(dest)
+    tombstones.refresh()
+
+    def refused(session: Any) -> bool:
+        commitment = (session.attributes or {}).get(ERASURE_COMMITMENT_ATTRIBUTE)
+        return tombstones.refuses(session.user_id, session.session_start_time, commitment) is not None
+
+    return refused
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from tallystick.storage import open_store as open_url
     from tallystick.storage.abacus import ABACUS_PREFIX, Checkpoint, checkpoint_name, import_abacus
@@ -110,6 +125,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 restart=args.restart,
                 progress=progress,
                 readers=args.readers,
+                refused=_deleted_users(dest),
                 **options,
             )
     finally:

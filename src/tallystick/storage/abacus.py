@@ -12,7 +12,8 @@ Steps of one run:
    (``--restart`` or no checkpoint: from the first).
 2. For each key: skip it, counted with its reason, unless it is an Abacus session key
    holding a strict UTF-8 JSON session that passes the wire contract and whose
-   ``sessionId`` is the one in its key.
+   ``sessionId`` is the one in its key, and that ingest would not refuse as a deleted
+   user's (the destination's tombstones: a deletion is not undone by importing again).
 3. Store it with a create-only write under its Tallystick key, as sent: the text Abacus
    kept, its ``ingestionTime`` too (the time Abacus received it); an object already there
    (an earlier run, or the same session sent to Tallystick directly) is counted, not
@@ -47,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tallystick.schema import InvalidSession, decode_json, session_from_tree
+from tallystick.schema import InvalidSession, Session, decode_json, session_from_tree
 from tallystick.schema._rules import ATTRIBUTE_VALUE_MAX_LENGTH
 from tallystick.storage.base import ObjectNotFound, Store
 from tallystick.storage.layout import encode_json, session_key, stamped_json
@@ -157,7 +158,15 @@ ALREADY = "already"
 RECORD = "record"
 
 
-def _copy(source: Store, dest: Store, key: str, *, max_value_chars: int, now: datetime) -> str:
+Refused = Callable[[Session], bool]
+"""Whether a session must not be stored (its user was deleted: ``tallystick.privacy.tombstones``)."""
+
+DELETED_USER = "of a user deleted since (a tombstone refuses it, as ingest would)"
+
+
+def _copy(
+    source: Store, dest: Store, key: str, *, max_value_chars: int, now: datetime, refused: Refused | None = None
+) -> str:
     """Import one source object into ``dest``: IMPORTED, ALREADY, or why it was skipped. Thread-safe."""
     if parse_abacus_key(key) is None:
         return "not an Abacus session key (v1/<app>/<version>/<sessionId>.json)"
@@ -174,6 +183,8 @@ def _copy(source: Store, dest: Store, key: str, *, max_value_chars: int, now: da
         return _invalid_reason(exc)
     if parse_abacus_key(key) != (session.application_id, session.application_version, session.session_id):
         return "key does not match the session's applicationId, applicationVersion and sessionId"
+    if refused is not None and refused(session):
+        return DELETED_USER
     received = tree.get("ingestionTime")
     text = stamped_json(session, tree, now)
     if isinstance(received, str) and session.ingestion_time is not None and session.ingestion_time.year > 1:
@@ -213,13 +224,15 @@ def import_abacus(
     progress: Callable[[ImportStats], None] | None = None,
     checkpoint_every: int = CHECKPOINT_EVERY,
     readers: int = READERS,
+    refused: Refused | None = None,
 ) -> ImportStats:
     """Copy every Abacus session in ``source`` into ``dest`` (steps in the design note above),
-    ``readers`` objects at a time (1: one after the other, on this thread)."""
+    ``readers`` objects at a time (1: one after the other, on this thread); a session ``refused``
+    says no to (a deleted user's) is skipped, counted with its reason."""
     now = datetime.now(UTC)
 
     def copy(key: str) -> str:
-        return _copy(source, dest, key, max_value_chars=max_value_chars, now=now)
+        return _copy(source, dest, key, max_value_chars=max_value_chars, now=now, refused=refused)
 
     return run_import(
         source,
