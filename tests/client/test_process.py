@@ -268,3 +268,55 @@ def test_inherited_descriptors_lists_only_what_a_child_would_inherit() -> None:
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+def test_forked_children_record_nothing_and_the_parent_queues_once(tmp_path: Path) -> None:
+    """A fork pool's workers and an os.fork child exiting normally add nothing; the parent's one session is queued."""
+    body = """
+        import multiprocessing
+
+        def work(i):
+            with t.span("ChildWork"):
+                t.event("ChildDone")
+            return i
+
+        with t.span("Parent"):
+            with multiprocessing.get_context("fork").Pool(2) as pool:
+                assert pool.map(work, range(4)) == [0, 1, 2, 3]
+        pid = os.fork()
+        if pid == 0:
+            work(9)
+            sys.exit(0)  # the child runs the exit handlers too
+        assert os.waitpid(pid, 0)[1] == 0
+        t.event("ParentDone")
+    """
+    result = subprocess.run(_script(body, tmp_path, handle_sigterm=False), capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    (queued,) = (tmp_path / "queue").glob("*.json")
+    session = json.loads(queued.read_text())
+    assert [e["type"] for e in session["events"]] == ["ParentDone"]
+    assert [s["type"] for s in session["spans"]] == ["Parent"]
+
+
+def test_ctrl_c_queues_the_session_and_the_tool_dies_of_sigint(tmp_path: Path) -> None:
+    """KeyboardInterrupt mid-run: the traceback and exit status are Python's own, and the session is queued."""
+    body = """
+        import time
+        print("running", flush=True)
+        with t.span("Wait"):
+            time.sleep(30)
+    """
+    with subprocess.Popen(
+        _script(body, tmp_path, handle_sigterm=False), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None and process.stdout.readline() == "running\n"
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=10)
+        finally:
+            process.kill()
+    assert process.returncode == -signal.SIGINT
+    assert err.rstrip().endswith("KeyboardInterrupt") and "tallystick" not in err
+    (queued,) = (tmp_path / "queue").glob("*.json")
+    spans = json.loads(queued.read_text())["spans"]
+    assert [(s["type"], s.get("attributes")) for s in spans] == [("Wait", {"failed": True})]
