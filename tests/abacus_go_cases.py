@@ -6,7 +6,7 @@ description; the bodies are this project's own data built to the shape each test
 (its field values where the value is the point: ``abc123`` as an ID, ``1.`` as a version).
 
 - ``server/api/ingest_test.go``, the ingest handler (method, Content-Type, body, 201/304/503,
-  the stored object): 15 cases, and 3 more from its older versions;
+  the stored object): 15 cases, and 4 more from its older versions;
 - ``server/types/session_test.go``, the session's validation: one valid session, 18 invalid: 19;
 - ``server/validation/application_id_test.go``, registered application IDs: 5;
 - ``server/validation/attribute_name_test.go``, attribute names: 10;
@@ -221,6 +221,16 @@ case(
         dumps(session(applicationId="my-app")),
         400,
         errors=(("applicationId", "applicationId"),),
+    ),
+)
+case(
+    "ingest/any-uuid-version",
+    GoCase(
+        f"{_INGEST} (older, when IDs were checked as any UUID): a valid body whose IDs are not version 4 "
+        "(today's Abacus refuses them, as session/ids-not-random shows)",
+        dumps(session(sessionId="11112222-3333-4444-5555-666677778888", userId="99990000-3333-4444-5555-666677778888")),
+        201,
+        "uuid-version",
     ),
 )
 case(

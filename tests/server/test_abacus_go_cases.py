@@ -169,7 +169,7 @@ def test_every_go_test_file_is_covered() -> None:
         source = case.source.split(":", 1)[0].split(" ", 1)[0]
         counts[source] = counts.get(source, 0) + 1
     assert counts == {
-        "server/api/ingest_test.go": 18,
+        "server/api/ingest_test.go": 19,
         "server/types/session_test.go": 19,
         "server/validation/application_id_test.go": 5,
         "server/validation/attribute_name_test.go": 10,
