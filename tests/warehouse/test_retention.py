@@ -51,3 +51,21 @@ def test_delete_user_removes_all_their_sessions(store: LocalStore, warehouse: Wa
     for table in ("sessions", "events", "spans"):
         assert _ids(warehouse, table) == {theirs["sessionId"]}
     assert warehouse.query('SELECT count(*) FROM sessions WHERE "userId" = ?', [USER]).rows == [(0,)]
+
+
+def test_a_session_dated_ahead_of_its_arrival_ages_from_its_arrival(store: LocalStore, warehouse: Warehouse) -> None:
+    """A client clock years ahead (a start in 2099) does not keep a session forever: it goes N days after arriving."""
+    ahead = session(
+        sessionStartTime="2099-01-01T00:00:00Z",
+        sessionEndTime="2099-01-01T00:00:01Z",
+        ingestionTime="2026-01-05T00:00:00Z",
+    )
+    recent = dict(ahead, sessionId="1d2e3f4a-5b6c-4d7e-8f90-a1b2c3d4e5f6", ingestionTime="2026-02-01T00:00:00Z")
+    put(store, ahead)
+    put(store, recent)
+    Loader(store, warehouse).run()
+    deleted = delete_older_than(store, warehouse, 30, today=date(2026, 2, 10))
+    assert (deleted.objects, deleted.sessions) == (1, 1)
+    for table in ("sessions", "events", "spans"):
+        assert _ids(warehouse, table) == {recent["sessionId"]}
+    assert len(list(store.list("sessions/"))) == 1
