@@ -10,6 +10,7 @@ session's arrivals are known.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,22 @@ def test_a_proxy_wanting_credentials_is_silent_and_status_says_so(tool, fake_ing
     assert "and refused those in https_proxy" in status and "wrong" not in status
     shown = tool.run("telemetry", "show", env=env).stdout
     assert "why:             the proxy wants a user name and password (407)" in shown
+
+
+def test_a_proxy_refusing_batches_under_the_smallest_limit_gets_sessions_one_by_one(
+    tmp_path: Path,
+    fake_ingest,  # type: ignore[no-untyped-def]
+    nginx,  # type: ignore[no-untyped-def]
+) -> None:
+    """A proxy refusing bodies under 1 KiB: a refused batch that cannot be halved further goes one by one, not again."""
+    server = fake_ingest()
+    proxy = forward_proxy(nginx, "700")  # below _bodylimit.SMALLEST, above one small session
+    client = Client(tmp_path / "data", server.url, proxy.url)
+    ids = client.put(6, 200)  # about 270 bytes each: batches of up to 3 fit the learned 1 KiB
+    # The upload process's lifetime bounds a loop, which then fails the test instead of hanging it.
+    uploader = Uploader(
+        client.config, client.queue, count=client.count, log=client.lines.append, deadline=time.monotonic() + 10
+    )
+    assert uploader.attempt() == _queue.SENT
+    assert server.counts() == dict.fromkeys(ids, 1) and client.queue.entries() == []
+    assert uploader.requests <= 10  # a batch refused, halved to the 1 KiB floor, refused again: then one by one

@@ -299,7 +299,7 @@ class Uploader:
             if len(chunk) > 1:
                 outcome = self._send_batch(chunk)
                 if outcome in (NO_BATCHES, SPLIT):  # SPLIT: ``_take`` now builds smaller ones
-                    batches = batches and outcome == SPLIT
+                    batches = batches and outcome == SPLIT and not self._at_floor(size)
                     entries = [entry for entry, _, _ in chunk] + entries
                     continue
             else:
@@ -324,6 +324,11 @@ class Uploader:
             if suspect is not None:
                 entries = self._settle_cut(suspect, last=False) + entries
                 suspect = None
+
+    def _at_floor(self, size: int) -> bool:
+        """Whether a refused batch of ``size`` bytes is within the learned limit: it cannot be halved below
+        ``_bodylimit.SMALLEST``, so its sessions go one by one (a proxy refusing 1 KiB must not be asked forever)."""
+        return self._limit is not None and self._limit.bytes is not None and self._limit.bytes >= size
 
     def _settle_cut(self, suspect: tuple[list[Entry], int, str], *, last: bool) -> list[Entry]:
         """After a request cut off with no answer, and the next one (if any) answered: the cut sessions to send again.
