@@ -66,6 +66,7 @@ def test_forget_erases_everywhere_and_drops_a_session_queued_on_a_second_machine
         for name in ("Ada", "Bob", "Cy"):
             assert laptop.run("hello", name, env=online).returncode == 0
         user = (laptop.data_dir / "user-id").read_text().strip()
+        sent = list(_stored(server.storage))
         assert sorted(_stored(server.storage).values()) == [user] * 4, "uploaded (the allow run recorded too)"
 
         # A second machine with the same telemetry data (a synced home): its session waits, offline.
@@ -85,6 +86,10 @@ def test_forget_erases_everywhere_and_drops_a_session_queued_on_a_second_machine
         assert "erased" in forgot.stdout
         assert not (laptop.data_dir / "user-id").exists() and not (laptop.data_dir / "erasure-secret").exists()
         assert list((laptop.data_dir / "erasures").glob("*.json")) == [], "the request was sent"
+        needles = [user.encode()] + [s.encode() for s in sent]
+        files = [p for p in laptop.data_dir.rglob("*") if p.is_file()]
+        leftovers = [p.name for p in files if any(n in p.read_bytes() for n in needles)]
+        assert leftovers == [], "no file of the client's data directory (queue, held, rejected, state) names them"
         store = open_store(server.storage)
         try:
             assert [i.key for i in store.list(PENDING)], "the server recorded the request"
