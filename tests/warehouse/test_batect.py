@@ -86,3 +86,22 @@ def test_a_session_re_sent_with_another_start_date_is_one_row(store: LocalStore,
     assert warehouse.query("SELECT count(*) FROM sessions WHERE sessionId = ?", [sid]).rows == [(1,)]
     events = warehouse.query("SELECT count(*) FROM events WHERE sessionId = ?", [sid]).rows
     assert events == [(len(first["events"]),)]
+
+
+def test_times_far_from_now_load_on_every_engine(store: LocalStore, warehouse: Warehouse, warehouse_spec: str) -> None:
+    """Times the contract takes (years 0001-9999) load everywhere: DuckDB keeps them; ClickHouse's DateTime,
+    which holds 1970-2106 only, gets one inside that range (docs/warehouse.md)."""
+    early, late = dict(corpus()[0]), dict(corpus()[1])
+    early["sessionStartTime"] = "1960-03-04T05:06:07Z"
+    late["sessionEndTime"] = "2300-01-01T00:00:00Z"
+    for tree in (early, late):
+        _store_as_ingest_does(store, tree)
+    stats = Loader(store, warehouse).run()
+    assert (stats.loaded, stats.rejected) == (2, 0)
+    (start,) = warehouse.query("SELECT sessionStartTime FROM sessions WHERE sessionId = ?", [early["sessionId"]]).rows
+    (end,) = warehouse.query("SELECT sessionEndTime FROM sessions WHERE sessionId = ?", [late["sessionId"]]).rows
+    if warehouse_spec.endswith(".duckdb"):
+        assert (start[0], end[0]) == (datetime(1960, 3, 4, 5, 6, 7), datetime(2300, 1, 1))
+    else:
+        assert datetime(1970, 1, 1) <= start[0].replace(tzinfo=None) <= datetime(2106, 2, 8)
+        assert datetime(1970, 1, 1) <= end[0].replace(tzinfo=None) <= datetime(2106, 2, 8)

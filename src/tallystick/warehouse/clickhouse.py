@@ -171,6 +171,7 @@ def bind(sql: str, parameters: list[Any] | None) -> str:
 
 
 _END = object()
+_EPOCH = datetime(1970, 1, 1)
 
 
 def _convert(kind: str, value: Any) -> Any:
@@ -181,6 +182,9 @@ def _convert(kind: str, value: Any) -> Any:
     if kind.startswith("LowCardinality("):
         return _convert(kind[15:-1], value)
     if kind.startswith("DateTime"):
+        if value.startswith("0000-00-00"):
+            # Old ClickHouse prints DateTime 0 (the epoch) so; a time it cannot hold (before 1970) loads as 0.
+            return _EPOCH
         return datetime.fromisoformat(value)
     if kind == "Date":
         return date.fromisoformat(value)
