@@ -126,11 +126,18 @@ def analyse(con: Connection, analysis: Analysis, app: str | None, query: Any) ->
     scope = Scope(app, _date(query.get("since")), _date(query.get("until")), where=where)
     kinds = _kinds(con, app)
     suggested = suggest(con, analysis, app, given, kinds)
-    if suggested:  # the CLI's choice where it has one (a span with its own yes/no attribute, ...): one answer
+    # The outcome is still open: no event type and no exit code given (a first visit).
+    open_outcome = not any(given.get(k) for k in ("event", "outcome", "exit_code")) and any(
+        p.name == "exit_code" for p in analysis.params
+    )
+    if suggested or open_outcome:  # the CLI's choice where it has one (a span with its own yes/no attribute, ...)
         try:
             picked = parameters(bind(con.warehouse, Scope(app))).get(analysis.name, {})
         except AnalysisError:
             picked = {}
+        if open_outcome and "exit_code" in picked:  # no error-like event: the commonest failing exit code
+            suggested = {k: v for k, v in suggested.items() if k not in ("event", "outcome")}
+            suggested["exit_code"] = str(picked["exit_code"])
         suggested.update({k: str(v) for k, v in picked.items() if k in suggested})
     params = {**given, **suggested}
     outcome = Outcome(analysis, scope, params)
