@@ -93,12 +93,16 @@ def test_a_users_erasure_leaves_no_byte_of_their_sessions(
         assert server.put(s)[0] == 201
     refused = _session(USER, attributes={"homeDirectory": "x"})  # strict: undeclared, rejected and sampled
     assert server.put(refused)[0] == 400
+    # A sample is cut to 16 KiB: here the cut leaves out the user ID, the session ID and the commitment.
+    long = _session(USER, attributes={"homeDirectory": "x" * 20_000})
+    long = {"attributes": {"homeDirectory": "x" * 20_000, **long.pop("attributes")}, **long}
+    assert server.put(long)[0] == 400
     assert server.put(theirs := _session(OTHER))[0] == 201
     storage = Path(server.storage)
-    eventually(lambda: any((storage / SAMPLES).glob("*.json")), "a quarantine sample")
+    eventually(lambda: len(list((storage / SAMPLES).glob("*.json"))) == 2, "two quarantine samples")
     assert tallystick("load", "--storage", server.storage, "--warehouse", spec).returncode == 0
     assert server.put(mine[2])[0] == 201  # acknowledged, maybe still in the write-ahead log
-    needles = [USER] + [s["sessionId"] for s in (*mine, refused)]
+    needles = [USER] + [s["sessionId"] for s in (*mine, refused, long)]
     assert {n for hits in _naming(storage, needles).values() for n in hits} == set(needles), "found before"
 
     status, _ = server.request("POST", "/v1/erasures", {"userId": USER, "secret": SECRET})

@@ -185,7 +185,13 @@ class Gate:
         app, version = self.quarantine.labels(
             fields.get("applicationId"), fields.get("applicationVersion"), self.applications
         )
-        self.quarantine.rejected(app, version, errors, body)
+        attributes = fields.get("attributes")
+        whose = {
+            "userId": fields.get("userId"),
+            "sessionId": fields.get("sessionId"),
+            "commitment": attributes.get(ERASURE_COMMITMENT_ATTRIBUTE) if isinstance(attributes, dict) else None,
+        }
+        self.quarantine.rejected(app, version, errors, body, whose=whose)
         for rule in sorted({e.type for e in errors}):
             self.rejections.labels(app, version, rule).inc()
         self._schedule_flush()

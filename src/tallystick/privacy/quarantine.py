@@ -104,8 +104,14 @@ class Quarantine:
             seen.add(version)
         return app, version
 
-    def rejected(self, app: str, version: str, errors: list[Any], body: bytes | None) -> None:
-        """Count a rejected session (``errors``: its ValidationErrors) and maybe keep a sample of its body."""
+    def rejected(
+        self, app: str, version: str, errors: list[Any], body: bytes | None, *, whose: dict[str, Any] | None = None
+    ) -> None:
+        """Count a rejected session (``errors``: its ValidationErrors) and maybe keep a sample of its body.
+
+        ``whose``: the body's ``userId``, ``sessionId`` and ``commitment``, kept beside the cut body
+        so that a deletion finds the sample even when the cut left them out.
+        """
         rules = sorted({e.type for e in errors}) or ["invalid"]
         sample = None
         with self._lock:
@@ -125,7 +131,9 @@ class Quarantine:
                 sample = first
         if sample is not None:
             text = body[: self.sample_bytes].decode("utf-8", "replace") if body is not None else ""
+            ids = {k: v[:128] for k, v in (whose or {}).items() if isinstance(v, str)}
             record = {
+                **ids,
                 "receivedAt": datetime.fromtimestamp(self.clock(), UTC).isoformat(),
                 "applicationId": app,
                 "applicationVersion": version,
