@@ -20,6 +20,7 @@ from tallystick.cli.common import (
     open_store,
     open_warehouse,
     print_table,
+    say,
 )
 
 
@@ -110,7 +111,7 @@ def cmd_delete_user(args: argparse.Namespace) -> int:
     store = open_store(args)
     warehouse = open_warehouse(args)
     try:
-        done = delete_user(store, warehouse, args.user_id)
+        done = delete_user(store, warehouse, args.user_id, report=say)
     finally:
         warehouse.close()
         store.close()

@@ -19,6 +19,7 @@ can still be stored: the retention job sweeps recent tombstones after each load
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -51,11 +52,19 @@ def check_user_id(user_id: str) -> str:
     return user_id
 
 
-def delete_user(store: Store, warehouse: Warehouse, user_id: str, *, now: datetime | None = None) -> UserDeleted:
-    """Delete every session of ``user_id`` from ``store`` and ``warehouse``; safe to repeat."""
+def delete_user(
+    store: Store,
+    warehouse: Warehouse,
+    user_id: str,
+    *,
+    now: datetime | None = None,
+    report: Callable[[str], None] | None = None,
+) -> UserDeleted:
+    """Delete every session of ``user_id`` from ``store`` and ``warehouse``; safe to repeat.
+    ``report`` hears when the load that comes first waits for another process's load."""
     check_user_id(user_id)
     when = now or datetime.now(UTC)
     Tombstones(store).add(user_id, when)
-    deleted = delete_from_warehouse(store, warehouse, user_id, load_first=True)
+    deleted = delete_from_warehouse(store, warehouse, user_id, load_first=True, report=report)
     samples = quarantine.purge_user(store, user_id)
     return UserDeleted(user_id, deleted.objects, deleted.sessions, samples, when)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -84,6 +86,14 @@ class Warehouse(Queryable):
 
     def recover(self) -> None:
         """Undo what an interrupted write left behind; the loader calls it before loading."""
+
+    def loading(self, report: Callable[[str], None] | None = None) -> AbstractContextManager[None]:
+        """Held by the loader for a whole run (``recover`` and every write): one loader at a time.
+
+        DuckDB's file lock already gives that; a server warehouse that other processes can
+        reach at once (ClickHouse) waits here while another process loads, saying so to ``report``.
+        """
+        return contextlib.nullcontext()
 
     @abstractmethod
     def loaded_keys(self, partition: str) -> set[str]:

@@ -31,11 +31,13 @@ final row: the batch was interrupted somewhere in 2-4, so its new sessions may
 be partly inserted. It deletes every row of those session IDs (a mutation, waited
 for), and marks the intents ``aborted``; the objects are then simply new again.
 
-Recovery first waits until no statement of another (dead) loader is still running on
-the server (every statement carries a ``tallystick-`` query_id): a loader killed while
-sending an insert can leave the server finishing it, and a delete issued before that
-insert commits would miss its rows. After deleting, it checks that no row of those
-sessions is left, and deletes again if one was.
+The loader runs recovery and its writes holding ``loading()``, a lock table only one process
+can create, so the intents recovery finds are never those of a live loader (``tallystick
+delete-user`` loads first, often while a scheduled loader runs). Recovery then waits until no
+statement of another (dead) loader is still running on the server (every statement carries a
+``tallystick-`` query_id): a loader killed while sending an insert can leave the server
+finishing it, and a delete issued before that insert commits would miss its rows. After
+deleting, it checks that no row of those sessions is left, and deletes again if one was.
 
 Failure points: before 2, nothing was written. Between 2 and 4, recovery removes
 the partial rows. During 4, some objects may have final rows and others not;
@@ -55,11 +57,13 @@ import itertools
 import json
 import os
 import re
+import secrets
+import socket
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -77,6 +81,26 @@ from tallystick.warehouse.views import views
 
 LOADED_TABLE = "_tallystick_loaded"
 _UNKNOWN_DATABASE = re.compile(r"Code: 81\b")  # UNKNOWN_DATABASE, on 18.16 and 26.x alike
+_TABLE_EXISTS = re.compile(r"Code: 57\b")  # TABLE_ALREADY_EXISTS
+LOCK_TABLE = "_tallystick_loader_lock"
+LOCK_WAIT_SECONDS = 3600.0  # a load of a month's sessions fits; then the waiting run fails with the fix
+
+
+def _died_here(holder: str) -> bool:
+    """Whether the lock's holder (``host pid token``) was a process of this host that is gone."""
+    host, _, rest = holder.partition(" ")
+    pid = rest.partition(" ")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive, another user's
+    return False
+
+
 _encoder = msgspec.json.Encoder()
 _TYPES = {"string": "String", "timestamp": "DateTime('UTC')", "attributes": "String", "float": "Float64"}
 _DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -444,6 +468,73 @@ class ClickHouseWarehouse(Warehouse):
         if data:
             names = ", ".join(f'"{c}"' for c in columns)
             self._run(f'INSERT INTO "{table}" ({names}) FORMAT {fmt}', data)
+
+    # --- one loader at a time ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def loading(self, report: Callable[[str], None] | None = None) -> Iterator[None]:
+        """The loader's lock: the table ``_tallystick_loader_lock``, which one ``CREATE TABLE`` makes.
+
+        Creating a table that exists fails, so one process at a time holds it; its one row says
+        who (``host pid token``). A holder that died on this host (its PID is gone: a killed
+        loader, the next cron run) is taken over at once, by renaming the table away (one rename
+        wins) and creating it again; one on another host is waited for, up to ``LOCK_WAIT_SECONDS``.
+        """
+        owner = f"{socket.gethostname()} {os.getpid()} {secrets.token_hex(4)}"
+        self._take_lock(owner, report)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(WarehouseError):
+                if self._lock_holder() == owner:
+                    self._run(f"DROP TABLE IF EXISTS {LOCK_TABLE}")
+
+    def _take_lock(self, owner: str, report: Callable[[str], None] | None) -> None:
+        self.transport.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}", database=False)
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        unnamed_since: float | None = None
+        said = False
+        while True:
+            try:
+                self._run(f"CREATE TABLE {LOCK_TABLE} (owner String) ENGINE = TinyLog")
+            except QueryError as exc:
+                if not _TABLE_EXISTS.search(str(exc)):
+                    raise
+            else:
+                self._run(f"INSERT INTO {LOCK_TABLE} (owner) FORMAT TabSeparated", owner.encode() + b"\n")
+                return
+            holder = self._lock_holder()
+            now = time.monotonic()
+            # No owner yet: created, not written yet; or a holder that died in between.
+            unnamed_since = None if holder else (unnamed_since or now)
+            if (holder and _died_here(holder)) or (unnamed_since is not None and now - unnamed_since > 30):
+                self._break_lock()
+                continue
+            if now >= deadline:
+                raise WarehouseUnavailable(
+                    f"another loader ({holder or 'starting'}) has been loading into {self.database} at "
+                    f"{self.transport.where} for over {LOCK_WAIT_SECONDS:g}s; if it is not running any more, "
+                    f"drop its lock: DROP TABLE {self.database}.{LOCK_TABLE}"
+                )
+            if not said and report is not None:
+                report(f"waiting for another loader ({holder or 'starting'}) to finish loading into {self.database}")
+                said = True
+            time.sleep(0.2)
+
+    def _lock_holder(self) -> str:
+        try:
+            rows = self._strings(f"SELECT owner FROM {LOCK_TABLE}")
+        except QueryError:
+            return ""  # gone since (released or broken): the next CREATE decides
+        return rows[0] if rows else ""
+
+    def _break_lock(self) -> None:
+        stale = f"{LOCK_TABLE}_stale_{secrets.token_hex(4)}"
+        try:
+            self._run(f"RENAME TABLE {LOCK_TABLE} TO {stale}")
+        except QueryError:
+            return  # another process broke it first
+        self._run(f"DROP TABLE IF EXISTS {stale}")
 
     # --- schema -------------------------------------------------------------------------------
 

@@ -71,11 +71,10 @@ def run(
     ``batch_size``, ``workers`` and ``count_first`` go to the ``Loader`` (None: its default);
     ``report`` gets a line for each step that deleted something.
     """
-    loader = Loader(store, warehouse, progress=progress, workers=workers, count_first=count_first)
+    options: dict[str, Any] = {"progress": progress, "workers": workers, "count_first": count_first}
     if batch_size is not None:
-        loader = Loader(
-            store, warehouse, progress=progress, workers=workers, batch_size=batch_size, count_first=count_first
-        )
+        options["batch_size"] = batch_size
+    loader = Loader(store, warehouse, report=report, **options)
     stats = loader.run()
     # A step of its own after the load (rollup.py: a crash between the two is harmless,
     # analyses read `sessions` while the derived tables are stale).
@@ -87,9 +86,9 @@ def run(
     return stats
 
 
-def load(store: Store, warehouse: Warehouse) -> LoadStats:
+def load(store: Store, warehouse: Warehouse, report: Callable[[str], None] | None = None) -> LoadStats:
     """Load what is new and refresh the derived tables (``run`` without retention)."""
-    return run(store, warehouse)
+    return run(store, warehouse, report=report)
 
 
 _CHUNK = 1000
@@ -184,7 +183,13 @@ def delete_older_than(store: Store, warehouse: Warehouse, days: int, *, today: d
 
 
 def delete_user(
-    store: Store, warehouse: Warehouse, user_id: str, *, before: datetime | None = None, load_first: bool = True
+    store: Store,
+    warehouse: Warehouse,
+    user_id: str,
+    *,
+    before: datetime | None = None,
+    load_first: bool = True,
+    report: Callable[[str], None] | None = None,
 ) -> Deleted:
     """Delete every session of one (anonymous) user ID (with ``before``: those that started before it).
 
@@ -194,7 +199,7 @@ def delete_user(
     """
     store.settle()  # before the load: what the log still holds becomes objects, loaded and found
     if load_first:
-        load(store, warehouse)
+        load(store, warehouse, report)
     where = '"userId" = ?'
     if before is not None:
         where += ' AND "sessionStartTime" < ' + warehouse.sql.timestamp(

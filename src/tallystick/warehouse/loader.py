@@ -35,10 +35,15 @@ at random moments to check exactly this):
   rewritten, so an object is either listed complete or not at all). An object
   deleted after listing (retention) is skipped.
 
+One loader at a time: a run holds ``Warehouse.loading()`` from ``recover()`` to its last write.
+DuckDB's file lock gives that by itself; on a ClickHouse server, which a scheduled loader and
+``tallystick delete-user`` (whose load runs first) can reach at once, a second run waits for the
+first: its ``recover()`` would otherwise take the first one's batch in flight for a dead
+loader's and delete its rows, which the first then records as loaded.
+
 Memory is bounded: the new keys of one partition (about 100 bytes each), at most
 ``2 × workers`` chunks of objects, and one batch of session lines (``batch_size``
-times about 1 KiB). Two loaders at once on one warehouse are not supported
-(DuckDB's file lock prevents it; for server warehouses run one scheduled loader).
+times about 1 KiB).
 """
 
 from __future__ import annotations
@@ -111,8 +116,10 @@ class Loader:
         workers: int | None = None,
         progress: Progress | None = None,
         count_first: bool | None = None,
+        report: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
+        self.report = report  # told when the run waits for another process's load (``Warehouse.loading``)
         self.warehouse = warehouse
         self.batch_size = batch_size
         self.chunk_size = max(1, min(chunk_size, batch_size))
@@ -143,6 +150,10 @@ class Loader:
             yield chunk
 
     def run(self) -> LoadStats:
+        with self.warehouse.loading(self.report):
+            return self._run()
+
+    def _run(self) -> LoadStats:
         started = time.monotonic()
         self.warehouse.ensure_schema()
         self.warehouse.recover()
