@@ -225,3 +225,23 @@ def test_importing_an_abacus_bucket_again_does_not_bring_a_deleted_user_back(
     assert "1 of a user deleted since" in out, out
     assert _naming(tmp_path / "sessions", [USER, mine["sessionId"]]) == {}
     assert _naming(tmp_path / "sessions", [theirs["sessionId"]])
+
+
+def test_moving_a_store_does_not_bring_back_a_user_deleted_at_the_destination(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user erased at the new store before the old one is copied (scale-out.md's order): their sessions stay out."""
+    old = LocalStore(tmp_path / "old", fsync=False)
+    start = datetime.now(UTC) - timedelta(days=3)
+    times = {"sessionStartTime": start.isoformat(), "sessionEndTime": (start + timedelta(seconds=1)).isoformat()}
+    mine, theirs = session(userId=USER, **times), session(userId=OTHER, **times)
+    for tree in (mine, theirs):
+        put(old, tree)
+    new = ["--storage", str(tmp_path / "new"), "--data-dir", str(tmp_path)]
+    assert main(["delete-user", USER, *new]) == 0  # an erasure that reached the new replicas first
+    capsys.readouterr()
+    assert main(["import", str(tmp_path / "old"), *new, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "1 of a user deleted since" in out, out
+    assert _naming(tmp_path / "new", [USER, mine["sessionId"]]) == {}
+    assert _naming(tmp_path / "new", [theirs["sessionId"]])

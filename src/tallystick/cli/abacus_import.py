@@ -115,7 +115,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         if tallystick_source:
             stats = copy_store(
-                source, dest, checkpoint=checkpoint, restart=args.restart, progress=progress, readers=args.readers
+                source,
+                dest,
+                checkpoint=checkpoint,
+                restart=args.restart,
+                progress=progress,
+                readers=args.readers,
+                refused=_deleted_users(dest),
             )
         else:
             stats = import_abacus(

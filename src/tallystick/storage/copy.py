@@ -19,7 +19,9 @@ Steps of one run:
    objects were validated by ingest when they were stored (the loader validates them again),
    keys derive from the session, so a key already present holds that session (an earlier run,
    or a client that sent it to the new replicas too) and is counted, not rewritten. A key under
-   ``sessions/v1/`` that is not a session key is skipped and counted.
+   ``sessions/v1/`` that is not a session key is skipped and counted; so is a session ingest
+   would refuse as a deleted user's (``refused``: the destination's tombstones, such as a user's
+   erasure that reached the new replicas before the copy), or a deletion would be undone.
 4. The checkpoint, the readers and the window are ``abacus.run_import``'s: a crash or a second
    run writes nothing twice (create-only), a key is in the checkpoint only once it and every
    key before it are copied.
@@ -30,20 +32,23 @@ and never listed, so never copied.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 
 from tallystick.storage.abacus import (
     ALREADY,
     CHECKPOINT_EVERY,
+    DELETED_USER,
     IMPORTED,
     READERS,
     RECORD,
     Checkpoint,
     ImportStats,
+    Refused,
     run_import,
 )
 from tallystick.storage.base import ObjectNotFound, Store
-from tallystick.storage.layout import PREFIX, parse_key
+from tallystick.storage.layout import PREFIX, decode_session, parse_key
 
 PRIVACY_PREFIX = "privacy/v1/"  # reserved for the privacy records (storage.md); listed before sessions/v1/
 
@@ -53,13 +58,20 @@ def is_tallystick_store(store: Store) -> bool:
     return next(iter(store.list(PREFIX)), None) is not None
 
 
-def _copy(source: Store, dest: Store, key: str) -> str:
+def _copy(source: Store, dest: Store, key: str, refused: Refused | None) -> str:
     if key.startswith(PREFIX) and parse_key(key) is None:
         return "not a session key (sessions/v1/app=<app>/date=<day>/<sessionId>.json.gz)"
     try:
         data = source.get(key)
     except ObjectNotFound:
         return "deleted while importing"
+    if refused is not None and key.startswith(PREFIX):
+        try:
+            session = decode_session(data)
+        except (OSError, EOFError, ValueError, zlib.error):  # damaged: copied as it is, the loader sets it aside
+            session = None
+        if session is not None and refused(session):
+            return DELETED_USER
     created = dest.put_if_absent(key, data)
     if key.startswith(PRIVACY_PREFIX):
         return RECORD
@@ -75,14 +87,16 @@ def copy_store(
     progress: Callable[[ImportStats], None] | None = None,
     checkpoint_every: int = CHECKPOINT_EVERY,
     readers: int = READERS,
+    refused: Refused | None = None,
 ) -> ImportStats:
     """Copy every session and privacy record of the Tallystick store ``source`` into ``dest``
-    (steps in the design note above)."""
+    (steps in the design note above); a session ``refused`` says no to (a deleted user's) is
+    skipped, counted with its reason."""
     source.settle()
     return run_import(
         source,
         (PRIVACY_PREFIX, PREFIX),
-        lambda key: _copy(source, dest, key),
+        lambda key: _copy(source, dest, key, refused),
         checkpoint=checkpoint,
         restart=restart,
         progress=progress,
