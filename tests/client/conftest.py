@@ -491,7 +491,8 @@ class InterceptingProxy(AcceptLoop):
     ``max_body``: a request body larger than this is refused as soon as its headers are in, the body
     left unread (so the connection ends in a reset): ``over="413"`` answers with an HTML page of its own,
     ``Connection: close`` and no length (the page ends where the connection does); ``over="close"``
-    closes with no answer at all.
+    closes with no answer at all. ``close_over``: a body larger than this is closed on with no
+    answer, whatever ``over`` says (a proxy with two limits).
     """
 
     def __init__(
@@ -499,8 +500,10 @@ class InterceptingProxy(AcceptLoop):
         directory: Path,
         upstream_ca: Path,
         auth: tuple[str, str],
+        *,
         max_body: int | None = None,
         over: str = "413",
+        close_over: int | None = None,
     ) -> None:
         import base64
 
@@ -517,6 +520,7 @@ class InterceptingProxy(AcceptLoop):
         self.refused = 0  # CONNECTs without the right credentials
         self.max_body = max_body
         self.over = over
+        self.close_over = close_over
         self.too_large: list[int] = []  # the sizes of the bodies refused
         self.listen()
 
@@ -542,7 +546,7 @@ class InterceptingProxy(AcceptLoop):
             length = int(next((v for k, v in self._header_items(request) if k == "content-length"), "0"))
             if self.max_body is not None and length > self.max_body:
                 self.too_large.append(length)
-                if self.over == "413":
+                if self.over == "413" and (self.close_over is None or length <= self.close_over):
                     page = b"<html><head><title>413 Request Entity Too Large</title></head><body>Blocked</body></html>"
                     inner.sendall(b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Type: text/html\r\n")
                     inner.sendall(b"Connection: close\r\n\r\n" + page)

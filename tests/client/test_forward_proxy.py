@@ -189,6 +189,22 @@ def test_a_session_cut_off_alone_is_held_once_smaller_ones_get_through(  # type:
     assert big in held and client.counts == {"proxyClosed": 1}
 
 
+def test_a_cut_off_batch_then_a_413_for_the_one_sent_alone(  # type: ignore[no-untyped-def]
+    tmp_path: Path, fake_ingest, certificates, intercepting_proxy
+) -> None:
+    """Over 12 KiB no answer, over 4 KiB a 413: the one sent alone after the cut is held, and so are the
+    others (each too large alone); the upload counts as done, not as a network failure."""
+    server, proxy, client = _intercepted(
+        tmp_path, fake_ingest, certificates, intercepting_proxy, max_body=4 * 1024, close_over=12 * 1024
+    )
+    client.put(3)  # 8 KB each: one batch of 24 KB
+    uploader = client.uploader()
+    assert uploader.attempt() == _queue.SENT, client.lines
+    assert server.requests == [] and client.queue.entries() == [] and client.counts == {"proxyTooLarge": 3}
+    assert len(proxy.too_large) == 4 and uploader.requests == 4  # the batch, then each session once
+    assert _queue.read_state(str(client.directory)).failures == 0
+
+
 def test_a_proxy_that_answers_nothing_costs_two_requests(
     tmp_path: Path, fake_ingest, certificates, intercepting_proxy
 ) -> None:  # type: ignore[no-untyped-def]

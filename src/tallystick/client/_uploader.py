@@ -123,6 +123,7 @@ class Uploader:
         self._cut = False  # the last request failed because the connection closed with no answer
         self._settled: set[str] = set()  # sessions of this pass stored, set aside or held: never sent again
         self._through = -1  # the largest body of this pass that got an answer other than 413
+        self._heard = False  # whether any request of this pass got an answer
 
     # -- the thread fallback (no upload process on this platform) ---------------
 
@@ -256,7 +257,7 @@ class Uploader:
         ``handed_only``: send only the session this process was handed (no lock was to be had).
         """
         self.outcome, self.retry_until = _queue.SENT, None
-        self._through, self._settled = -1, set()
+        self._through, self._heard, self._settled = -1, False, set()
         if handed_only:
             entries = []
         else:
@@ -333,13 +334,14 @@ class Uploader:
     def _settle_cut(self, suspect: tuple[list[Entry], int, str], *, last: bool) -> list[Entry]:
         """After a request cut off with no answer, and the next one (if any) answered: the cut sessions to send again.
 
-        Larger than any body that got an answer in this pass: too large for a proxy on the way. A
-        batch goes again in halves; a session alone is held, as for a proxy's 413. Otherwise (or,
-        ``last``, with nothing answered to compare) it was the network: the pass ends as it failed.
+        Something answered in this pass (a 413 too), and the cut body is larger than any body that got
+        an answer other than 413: too large for a proxy on the way. A batch goes again in halves; a
+        session alone is held, as for a proxy's 413. Otherwise it was the network: the cut sessions
+        go again, or, ``last`` (none left to tell by), the pass ends as it failed.
         """
         cut, size, outcome = suspect
-        if self._through < 0 or size <= self._through:
-            if last or self._through < 0:
+        if not self._heard or size <= self._through:
+            if last:
                 self.outcome = outcome
                 return []
             return [] if len(cut) > 1 else cut  # a batch's sessions are still in the list: sent again
@@ -462,7 +464,8 @@ class Uploader:
         return followed
 
     def _through_to(self, response: Response | None, body: bytes) -> Response | None:
-        """Note that a body of this size got an answer other than 413: it is not too large for the way."""
+        """Note that an answer came, and whether a body of this size is not too large for the way (not a 413)."""
+        self._heard = self._heard or response is not None
         if response is not None and response.status != 413:
             self._through = max(self._through, len(body))
         return response
