@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from batect_sessions import corpus
@@ -13,6 +13,7 @@ from tallystick.schema import parse_session
 from tallystick.storage.layout import encode_json, session_key, stamped_json
 from tallystick.storage.local import LocalStore
 from tallystick.warehouse import Warehouse
+from tallystick.warehouse.dialect import dialect_of
 from tallystick.warehouse.loader import Loader
 
 
@@ -100,6 +101,9 @@ def test_times_far_from_now_load_on_every_engine(store: LocalStore, warehouse: W
     assert (stats.loaded, stats.rejected) == (2, 0)
     (start,) = warehouse.query("SELECT sessionStartTime FROM sessions WHERE sessionId = ?", [early["sessionId"]]).rows
     (end,) = warehouse.query("SELECT sessionEndTime FROM sessions WHERE sessionId = ?", [late["sessionId"]]).rows
+    day = dialect_of(warehouse).day('"sessionStartTime"')
+    days = [r[0] for r in warehouse.query(f"SELECT {day} FROM sessions").rows]
+    assert len(days) == 2 and all(isinstance(d, date) for d in days)  # each a day, also where Date is 0
     if warehouse_spec.endswith(".duckdb"):
         assert (start[0], end[0]) == (datetime(1960, 3, 4, 5, 6, 7), datetime(2300, 1, 1))
     else:

@@ -207,11 +207,11 @@ def _convert(kind: str, value: Any) -> Any:
         return _convert(kind[15:-1], value)
     if kind.startswith("DateTime"):
         if value.startswith("0000-00-00"):
-            # Old ClickHouse prints DateTime 0 (the epoch) so; a time it cannot hold (before 1970) loads as 0.
+            # Old ClickHouse prints DateTime and Date 0 (the epoch) so; a time before 1970 loads as 0.
             return _EPOCH
         return datetime.fromisoformat(value)
     if kind == "Date":
-        return date.fromisoformat(value)
+        return _EPOCH.date() if value.startswith("0000-00-00") else date.fromisoformat(value)
     if kind.startswith("Array(") and isinstance(value, list):
         return [_convert(kind[6:-1], v) for v in value]
     if kind.startswith(("Int", "UInt")) and isinstance(value, str):
