@@ -205,14 +205,20 @@ def test_delete_user_after_a_crash_leaves_nothing_for_the_restart_to_replay(
     assert _naming(tmp_path, needles) == {}
 
 
+def _days_old(days: int, user_id: str) -> dict[str, Any]:
+    """A session of ``user_id`` that started ``days`` ago."""
+    start = datetime.now(UTC) - timedelta(days=days)
+    return session(
+        userId=user_id, sessionStartTime=start.isoformat(), sessionEndTime=(start + timedelta(seconds=1)).isoformat()
+    )
+
+
 def test_importing_an_abacus_bucket_again_does_not_bring_a_deleted_user_back(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """delete-user, then `tallystick import --restart` of the Abacus bucket that still holds them: skipped, counted."""
     source = LocalStore(tmp_path / "abacus", fsync=False)
-    start = datetime.now(UTC) - timedelta(days=3)
-    times = {"sessionStartTime": start.isoformat(), "sessionEndTime": (start + timedelta(seconds=1)).isoformat()}
-    mine, theirs = session(userId=USER, **times), session(userId=OTHER, **times)
+    mine, theirs = _days_old(3, USER), _days_old(3, OTHER)
     for tree in (mine, theirs):
         key = f"v1/{tree['applicationId']}/{tree['applicationVersion']}/{tree['sessionId']}.json"
         source.put_if_absent(key, json.dumps(tree).encode())
@@ -232,9 +238,7 @@ def test_moving_a_store_does_not_bring_back_a_user_deleted_at_the_destination(
 ) -> None:
     """A user erased at the new store before the old one is copied (scale-out.md's order): their sessions stay out."""
     old = LocalStore(tmp_path / "old", fsync=False)
-    start = datetime.now(UTC) - timedelta(days=3)
-    times = {"sessionStartTime": start.isoformat(), "sessionEndTime": (start + timedelta(seconds=1)).isoformat()}
-    mine, theirs = session(userId=USER, **times), session(userId=OTHER, **times)
+    mine, theirs = _days_old(3, USER), _days_old(3, OTHER)
     for tree in (mine, theirs):
         put(old, tree)
     new = ["--storage", str(tmp_path / "new"), "--data-dir", str(tmp_path)]

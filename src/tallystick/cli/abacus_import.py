@@ -112,28 +112,18 @@ def cmd_import(args: argparse.Namespace) -> int:
     checkpoint = Checkpoint(data_dir(args) / "imports" / checkpoint_name(source.url, kind), source.url)
     options = {} if args.max_attribute_chars is None else {"max_value_chars": args.max_attribute_chars}
     progress = None if args.quiet else _progress(sys.stderr)
+    common: dict[str, Any] = {
+        "checkpoint": checkpoint,
+        "restart": args.restart,
+        "progress": progress,
+        "readers": args.readers,
+        "refused": _deleted_users(dest),  # a deletion is not undone by importing again
+    }
     try:
         if tallystick_source:
-            stats = copy_store(
-                source,
-                dest,
-                checkpoint=checkpoint,
-                restart=args.restart,
-                progress=progress,
-                readers=args.readers,
-                refused=_deleted_users(dest),
-            )
+            stats = copy_store(source, dest, **common)
         else:
-            stats = import_abacus(
-                source,
-                dest,
-                checkpoint=checkpoint,
-                restart=args.restart,
-                progress=progress,
-                readers=args.readers,
-                refused=_deleted_users(dest),
-                **options,
-            )
+            stats = import_abacus(source, dest, **common, **options)
     finally:
         source.close()
         dest.close()
