@@ -52,7 +52,7 @@ GO_ON = "go on"
 STOP = "stop"
 NO_BATCHES = "no batches"
 SPLIT = "split"  # the batch was too large for something on the way: its sessions go again, in smaller batches
-CUT = "cut"  # the connection closed with no answer, and nothing in this pass has had one yet
+CUT = "cut"  # the connection closed with no answer: a proxy refusing the size, or the network (``_send_all``)
 # Attempts in one upload process: after a round that sent everything, sessions queued meanwhile go too.
 MAX_ROUNDS = 5
 LOCK_POLL = 0.02
@@ -119,7 +119,6 @@ class Uploader:
         self._base = config.server_url.rstrip("/")  # where a followed redirect said the API now is
         self._redirect_said = False
         self._limit: BodyLimit | None = None  # the body size a proxy lets through, as learned (``_bodylimit``)
-        self._answered = False  # a request of this pass got an answer: the way to the server works
         self._cut = False  # the last request failed because the connection closed with no answer
         self._settled: set[str] = set()  # sessions of this pass stored, set aside or held: never sent again
         self._through = -1  # the largest body of this pass that got an answer other than 413
@@ -316,15 +315,14 @@ class Uploader:
                     smallest = min(chunk, key=lambda item: len(item[1]))[0]
                     entries = [smallest, *(e for e, _, _ in chunk if e is not smallest), *entries]
                 probe = True
-                if not entries:
-                    self._settle_cut(suspect, last=True)
-                    return
                 continue
             if outcome == STOP:
                 return
             if suspect is not None:
                 entries = self._settle_cut(suspect, last=False) + entries
                 suspect = None
+        if suspect is not None:  # cut off, and nothing left to send alone after it
+            self._settle_cut(suspect, last=True)
 
     def _at_floor(self, size: int) -> bool:
         """Whether a refused batch of ``size`` bytes is within the learned limit: it cannot be halved below
@@ -353,7 +351,7 @@ class Uploader:
                 f"got one: sent again in batches of at most {limit} bytes (remembered for a day)"
             )
             return []
-        self._hold(cut[0], size, "the connection closed with no answer, smaller requests got one")
+        self._hold(cut[0], size, "proxyClosed", "the connection closed with no answer, smaller requests got one")
         return []
 
     def _take(self, entries: list[Entry], batches: bool) -> tuple[list[tuple[Entry, bytes, str]], list[Entry]]:
@@ -508,11 +506,14 @@ class Uploader:
         self.retry_until = until
         return self._stop(f"http{response.status}")
 
-    def _hold(self, entry: Entry, size: int, how: str) -> None:
-        """Hold a session something in front of the server refused as too large (``Queue.hold``), and learn from it."""
+    def _hold(self, entry: Entry, size: int, reason: str, how: str) -> None:
+        """Hold a session something in front of the server refused as too large (``Queue.hold``), and learn from it.
+
+        ``reason``: what it is counted as when first held; ``how``: how it was refused, for the log.
+        """
         now = self.config.clock()
         until = now + HOLD_SECONDS
-        self.queue.hold(entry, until, "proxyTooLarge" if "413" in how else "proxyClosed")
+        self.queue.hold(entry, until, reason)
         self._settled.add(entry.name)
         assert self._limit is not None
         limit = self._limit.refused(size, now)
@@ -543,7 +544,7 @@ class Uploader:
             self._settled.add(entry.name)
             return GO_ON
         if status == 413:  # not the ingest API's answer: a proxy in front of it with a smaller body limit
-            self._hold(entry, len(body), "its 413")
+            self._hold(entry, len(body), "proxyTooLarge", "its 413")
             return GO_ON
         self._log(f"server answered {status}: keeping the queue for a later run")
         return self._stop(_outcome(status))
