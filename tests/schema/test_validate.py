@@ -205,3 +205,12 @@ def test_surrogate_in_a_key_yields_an_encodable_error() -> None:
         error.key.encode("utf-8")
         error.message.encode("utf-8")
     assert any(e.type == "keyPattern" and e.key == "attributes.\\ud800x" for e in info.value.errors)
+
+
+def test_a_wrong_kind_of_optional_time_says_what_it_takes() -> None:
+    """An ingestionTime of the wrong JSON kind names the kind expected (was: "a value or null")."""
+    with pytest.raises(InvalidSession) as info:
+        parse_session(body(session(ingestionTime=5)))
+    (error,) = info.value.errors
+    assert (error.key, error.type) == ("ingestionTime", "type")
+    assert error.message == "ingestionTime must be an RFC 3339 date-time string or null, not number"

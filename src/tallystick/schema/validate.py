@@ -254,9 +254,15 @@ _KIND_NAMES = {
 }
 
 
+def _unwrapped(t: mi.Type) -> mi.Type:
+    while isinstance(t, mi.Metadata):
+        t = t.type
+    return t
+
+
 def _describe(t: mi.Type) -> str:
     if isinstance(t, mi.UnionType):
-        names = list(dict.fromkeys(_KIND_NAMES.get(type(m), "a value") for m in t.types))
+        names = list(dict.fromkeys(_KIND_NAMES.get(type(_unwrapped(m)), "a value") for m in t.types))
         return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
     return _KIND_NAMES.get(type(t), "a value")
 
