@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+from fixtures.common import wait_until
 from fixtures.objectstores import S3Server
 
 
@@ -43,3 +46,26 @@ def test_the_banner_hides_the_secret_in_the_storage_url(s3_server: S3Server, tmp
             server.kill()
     assert f"storage s3://{bucket}/sessions?" in banner, banner
     assert secret not in banner and "secret_access_key=***" in banner
+
+
+def test_an_unreachable_bucket_is_a_json_warning_in_serves_log(tmp_path: Path) -> None:
+    """serve starts on a bucket it cannot reach yet, and says so in a JSON log line like all the others."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    url = f"s3://later/sessions?endpoint=http://127.0.0.1:{port}&access_key_id=a&secret_access_key=b"
+    argv = [sys.executable, "-m", "tallystick.cli", "serve", "--app", "demo", "--port", "0", "--storage", url]
+    log = tmp_path / "serve.log"
+    with log.open("w") as err, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True) as server:
+        try:
+            assert server.stdout is not None
+            assert "ingest listening on " in server.stdout.readline()
+            wait_until(lambda: "Started server process" in log.read_text(), timeout=30, what="uvicorn's start line")
+        finally:
+            server.terminate()
+            server.stdout.close()
+    records = [json.loads(line) for line in log.read_text().splitlines()]  # every line is JSON
+    warning = next(r for r in records if r["level"] == "warning")
+    assert warning["logger"] == "tallystick.server"
+    assert f"at http://127.0.0.1:{port} cannot be reached" in warning["message"]
+    assert warning["message"].endswith("; /readyz answers 503 until it is reachable")

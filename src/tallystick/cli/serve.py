@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shlex
 import signal
@@ -68,18 +69,25 @@ def _server(args: argparse.Namespace, apps: Sequence[str], *, lifecycle_logs: bo
     from tallystick.storage import open_store
 
     store = open_store(config.storage_url)
-    _check_store(store)
+    unreachable = _check_store(store)
     app = create_app(config, store)
     if hasattr(signal, "SIGHUP"):  # re-read the declarations in the config file (tallystick.privacy.gate)
         signal.signal(signal.SIGHUP, lambda *_: app.state.ingest.privacy.request_reload())
     sock = bind(args.host, args.port)
-    return make_server(app, sock, lifecycle_logs=lifecycle_logs), sock, url_of(sock)
+    server = make_server(app, sock, lifecycle_logs=lifecycle_logs)
+    if unreachable:
+        warning = f"{unreachable}; /readyz answers 503 until it is reachable"
+        if lifecycle_logs:  # serve: a JSON line like every other on stderr, for the log collector
+            logging.getLogger("tallystick.server").warning(warning)
+        else:  # up: for the person at the terminal
+            say(f"warning: {warning}")
+    return server, sock, url_of(sock)
 
 
-def _check_store(store: Any) -> None:
+def _check_store(store: Any) -> str:
     """Refuse to start on a store that is set up wrongly (a missing bucket, rejected credentials): the
     fix is the operator's, and a replica that starts anyway answers every upload 503. A store that is
-    only unreachable now is said and served anyway: readiness stays 503 until it answers."""
+    only unreachable now is served anyway (readiness stays 503 until it answers): what to say, else ''."""
     from tallystick.storage import StorageMisconfigured, StorageUnavailable
 
     try:
@@ -88,7 +96,8 @@ def _check_store(store: Any) -> None:
         store.close()
         raise
     except StorageUnavailable as exc:
-        say(f"warning: {exc}; /readyz answers 503 until it is reachable")
+        return str(exc)
+    return ""
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
