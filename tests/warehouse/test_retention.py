@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from sessions import session
+from sessions import body, session
+from tallystick.schema import parse_session
+from tallystick.storage.layout import encode_session
 from tallystick.storage.local import LocalStore
 from tallystick.warehouse import Warehouse
 from tallystick.warehouse.cycle import delete_older_than, delete_user
@@ -69,3 +71,17 @@ def test_a_session_dated_ahead_of_its_arrival_ages_from_its_arrival(store: Local
     for table in ("sessions", "events", "spans"):
         assert _ids(warehouse, table) == {recent["sessionId"]}
     assert len(list(store.list("sessions/"))) == 1
+
+
+def test_delete_user_removes_an_object_the_loader_set_aside(store: LocalStore, warehouse: Warehouse) -> None:
+    """An object of the user the loader rejected (its key names another session) holds no row, yet goes too."""
+    mine = session(userId=USER)
+    key = put(store, session(userId=OTHER))
+    misfiled = key.rsplit("/", 1)[0] + "/0f0e0d0c-0b0a-4908-8706-050403020100.json.gz"
+    assert store.put_if_absent(misfiled, encode_session(parse_session(body(mine))))
+    assert Loader(store, warehouse).run().rejected == 1
+    deleted = delete_user(store, warehouse, USER)
+    assert deleted.objects == 1
+    assert sorted(i.key for i in store.list("sessions/")) == [key]
+    assert misfiled not in warehouse.loaded_keys(key.rsplit("/", 1)[0] + "/")
+    assert delete_user(store, warehouse, OTHER).objects == 1  # the other user's own object, found by its row

@@ -166,7 +166,7 @@ class Erased:
 
 def process_pending(store: Store, warehouse: Any, *, now: datetime | None = None) -> Erased:
     """Apply every pending erasure to ``store`` and ``warehouse`` (run right after a load); safe to repeat."""
-    from tallystick.warehouse.cycle import delete_matching
+    from tallystick.warehouse.cycle import delete_matching, delete_rejected_holding
 
     now = now or datetime.now(UTC)
     erased = Erased()
@@ -190,7 +190,9 @@ def process_pending(store: Store, warehouse: Any, *, now: datetime | None = None
             # wrong secret (or a flood of them) leave nothing behind once they settle.
             Tombstones(store).add(erasure.user_id, erasure.requested_at, commitment=erasure.commitment)
         erased.requests += 1
-        erased.objects += deleted.objects
+        erased.objects += deleted.objects + delete_rejected_holding(
+            store, warehouse, [erasure.user_id, erasure.commitment]
+        )
         erased.sessions += deleted.sessions
         if now - erasure.requested_at >= timedelta(seconds=SETTLE_SECONDS):
             store.delete(key)

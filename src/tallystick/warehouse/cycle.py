@@ -28,14 +28,16 @@ after the rows were deleted: run deletions between loads (``up`` does), or twice
 
 from __future__ import annotations
 
+import gzip
 import re
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from tallystick.schema import _rules
-from tallystick.storage import Store
+from tallystick.storage import ObjectNotFound, Store
 from tallystick.storage.layout import PREFIX, parse_key
 from tallystick.warehouse import rollup
 from tallystick.warehouse.base import Warehouse
@@ -207,4 +209,30 @@ def delete_user(
         )
     # By session ID, never by user ID: a ClickHouse mutation's text (`DELETE WHERE ...`) stays in
     # system.mutations and in a mutation_N.txt file of the table's data directory long after it ran.
-    return delete_matching(store, warehouse, where, [user_id])
+    deleted = delete_matching(store, warehouse, where, [user_id])
+    if before is None:  # the maintainer's deletion: every copy, those the loader set aside too
+        deleted.objects += delete_rejected_holding(store, warehouse, [user_id])
+    return deleted
+
+
+def delete_rejected_holding(store: Store, warehouse: Warehouse, needles: Sequence[str]) -> int:
+    """Delete the objects the loader rejected (damaged, or not matching their key) that hold every one of
+    ``needles``; how many. No row names their sessions, so a deletion by the warehouse cannot find them;
+    they are few, so each is read."""
+    rows = warehouse.query("SELECT key FROM _tallystick_loaded WHERE status = 'rejected'").rows
+    wanted = [n.encode() for n in needles]
+    found = []
+    for (key,) in rows:
+        try:
+            data = store.get(str(key))
+        except ObjectNotFound:
+            continue
+        try:
+            plain = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error):
+            plain = b""
+        if all(n in data or n in plain for n in wanted) and store.delete(str(key)):
+            found.append(str(key))
+    if found:
+        warehouse.forget_objects(found)
+    return len(found)
