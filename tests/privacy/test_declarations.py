@@ -52,6 +52,16 @@ def test_strict_mode_checks_events_spans_and_types(privacy_server: Callable[...,
     assert answer["validationErrors"][0]["message"] == "attributes.projectSize is declared as a number, not a string"
 
 
+def test_strict_mode_accepts_the_clients_failed_flag_on_a_declared_span(privacy_server: Callable[..., Server]) -> None:
+    """A declared span the client marked failed (it ended in an exception) is stored; other span attributes are not."""
+    server = privacy_server(declared("strict"))
+    span = {"type": "LoadConfig", "startTime": "2026-05-01T10:00:00Z", "endTime": "2026-05-01T10:00:01Z"}
+    assert server.put(tool_session(spans=[{**span, "attributes": {"failed": True}}]))[0] == 201
+    status, answer = server.put(tool_session(spans=[{**span, "attributes": {"failed": True, "path": "/home/x"}}]))
+    assert status == 400
+    assert [(e["key"], e["type"]) for e in answer["validationErrors"]] == [("spans[0].attributes.path", "undeclared")]
+
+
 def test_open_mode_accepts_and_lists_undeclared_names(privacy_server: Callable[..., Server]) -> None:
     """An open application's session with undeclared names is stored, and `tallystick rejects` lists the names."""
     server = privacy_server(declared("open"))

@@ -109,6 +109,13 @@ EVENTS: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
 )
 
 
+# Attributes the client adds to the tool's own spans (``span.__exit__``). Not in ``builtin_items``: they
+# describe how an operation the tool declared went, so they are covered by that span's consent.
+SPAN_ATTRIBUTES: tuple[tuple[str, str, str], ...] = (
+    ("failed", "boolean", "True when the operation ended with an exception (a sys.exit(0) is not one)."),
+)
+
+
 def builtin_items() -> dict[str, str]:
     """The client's own items with their descriptions."""
     items = {f"attribute {n}": d for n, _, d in (*ENVIRONMENT_ATTRIBUTES, *CLIENT_ATTRIBUTES)}

@@ -43,6 +43,14 @@ EVENTS: tuple[Item, ...] = tuple(
 )
 
 
+SPAN_ATTRIBUTES: tuple[Item, ...] = _items(_collection.SPAN_ATTRIBUTES, "To see which operations fail.")
+
+
+def builtin_span_attribute(name: str) -> bool:
+    """Whether the client itself adds an attribute of this name to the tool's spans (``failed``)."""
+    return any(item.name == name for item in SPAN_ATTRIBUTES)
+
+
 def builtin_attribute(name: str) -> bool:
     """Whether the client itself sets a session attribute of this name."""
     return any(_matches(item.name, name) for item in (*ENVIRONMENT, *CLIENT))

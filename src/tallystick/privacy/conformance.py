@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,13 +36,17 @@ def check(declaration: Declaration, session: Any) -> Findings:
             findings.undeclared.append(name)
 
     def attributes(
-        attrs: Mapping[str, Any] | None, allowed: tuple[Item, ...], path: str, name: str, builtin: bool
+        attrs: Mapping[str, Any] | None,
+        allowed: tuple[Item, ...],
+        path: str,
+        name: str,
+        builtin: Callable[[str], bool] | None,
     ) -> None:
         declared = {item.name: item for item in allowed}
         for key, value in (attrs or {}).items():
             item = declared.get(key)
             if item is None:
-                if builtin and catalog.builtin_attribute(key):
+                if builtin is not None and builtin(key):
                     continue
                 report(
                     f"{path}attributes.{key}",
@@ -62,7 +66,7 @@ def check(declaration: Declaration, session: Any) -> Findings:
                     "declaredType",
                 )
 
-    attributes(session.attributes, declaration.attributes, "", "", True)
+    attributes(session.attributes, declaration.attributes, "", "", catalog.builtin_attribute)
     for kind, entries, declared_items in (
         ("events", session.events, declaration.events),
         ("spans", session.spans, declaration.spans),
@@ -79,5 +83,6 @@ def check(declaration: Declaration, session: Any) -> Findings:
                     "declare it in the server config or stop sending it",
                 )
                 continue
-            attributes(entry.attributes, item.attributes, f"{kind}[{i}].", f"{kind}.{entry.type}.", False)
+            builtin = catalog.builtin_span_attribute if kind == "spans" else None  # the client's `failed`
+            attributes(entry.attributes, item.attributes, f"{kind}[{i}].", f"{kind}.{entry.type}.", builtin)
     return findings

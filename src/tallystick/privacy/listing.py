@@ -79,6 +79,13 @@ def render(application: str, declaration: Declaration | None) -> str:
         "## Built-in events",
         *_named(catalog.EVENTS, "event"),
         "",
+        "## On every timed operation",
+        "",
+        f"Added by the client to the tool's own spans, {catalog.SPAN_ATTRIBUTES[0].why[0].lower()}"
+        f"{catalog.SPAN_ATTRIBUTES[0].why[1:]}",
+        "",
+        *_table(catalog.SPAN_ATTRIBUTES, with_why=False),
+        "",
         f"## Data specific to {application}",
         "",
     ]
