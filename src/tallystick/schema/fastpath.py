@@ -60,9 +60,10 @@ _MINUS_FOUR_DIGITS = re.compile(rb'-[0-9]{4}"')
 # seventh fractional digit holds, so such a tie goes to the full validator, which compares those too.
 _NANOSECONDS = re.compile(rb":[0-9]{2}\.[0-9]{7}")
 # A local time on the first or last day msgspec can hold may fall outside it in UTC (0001-01-01T00:00+01:00):
-# the full validator refuses it (a key and the warehouse need the UTC instant).
-_FIRST_DAY = re.compile(rb"0001-01-01")
-_LAST_DAY = re.compile(rb"9999-12-31")
+# the full validator refuses it (a key and the warehouse need the UTC instant). Looked for with ``in``: two
+# searches by ``re`` took three times as long (about 1 us per KB body, on the ingest's hot path).
+_FIRST_DAY = b"0001-01-01"
+_LAST_DAY = b"9999-12-31"
 _decoder = msgspec.json.Decoder(Session)
 
 
@@ -240,7 +241,8 @@ def _vouched(session: Session, body: bytes | msgspec.Raw, max_value_chars: int) 
                 tie = True
     if tie and _NANOSECONDS.search(body):
         return None
-    if _FIRST_DAY.search(body) or _LAST_DAY.search(body):
+    text = body if isinstance(body, bytes) else bytes(body)
+    if _FIRST_DAY in text or _LAST_DAY in text:
         return None
     if key_tokens(body) != decoded_keys(session):
         return None
