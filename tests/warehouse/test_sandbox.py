@@ -192,3 +192,12 @@ def test_chdb_statement_is_one_subquery() -> None:
     """chDB runs every statement of a text: the sandbox puts the text inside one subquery."""
     sql = clickhouse_subquery("SELECT 1 -- note;\n;", {"readonly": "1", "result_overflow_mode": "throw"})
     assert sql == "SELECT * FROM (\nSELECT 1 -- note;\n) SETTINGS readonly = 1, result_overflow_mode = 'throw'"
+
+
+def test_a_query_naming_a_database_that_does_not_exist_is_the_querys_mistake(
+    capsys: pytest.CaptureFixture[str], loaded: str
+) -> None:
+    """On a loaded warehouse, `FROM nosuchdb.sessions` is refused naming nosuchdb, not 'load first'."""
+    code, out, err = query(capsys, loaded, "SELECT count(*) FROM nosuchdb.sessions")
+    assert code != 0 and out == "", err
+    assert "nosuchdb" in err.lower() and "has no database" not in err and "loader creates it" not in err

@@ -419,6 +419,12 @@ def open_clickhouse(spec: str, limits: sandbox.Limits | None = None) -> ClickHou
     return ClickHouseWarehouse(transport, database, limits=limits)
 
 
+def _names_missing_database(message: str, database: str) -> bool:
+    """Whether ClickHouse's ``message`` says the spec's ``database`` does not exist (not another one a query
+    named: ``SELECT ... FROM nosuch.t`` on a loaded warehouse is the query's mistake)."""
+    return bool(_UNKNOWN_DATABASE.search(message)) and re.search(rf"\b{re.escape(database)}\b", message) is not None
+
+
 def _without_password(spec: str) -> str:
     parts = urlsplit(spec)
     if parts.password is None:
@@ -449,7 +455,7 @@ class ClickHouseWarehouse(Warehouse):
         try:
             return self.transport.execute(sql, data, settings=settings)
         except QueryError as exc:
-            if _UNKNOWN_DATABASE.search(str(exc)):  # nothing loaded yet, or a typo in the spec
+            if _names_missing_database(str(exc), self.database):  # nothing loaded yet, or a typo in the spec
                 raise WarehouseUnavailable(
                     f"ClickHouse at {self.transport.where} has no database {self.database!r} yet: the loader "
                     "creates it on its first cycle (tallystick load --warehouse ...); or fix the database in the spec"
