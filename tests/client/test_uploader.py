@@ -319,6 +319,19 @@ def test_chunked_and_unframed_answers_are_read(tmp_path: Path) -> None:
     assert (response.status, response.headers, response.body) == (400, {"retry-after": "5"}, b"{}")
 
 
+def test_interim_answers_are_skipped_and_a_cut_chunked_page_is_kept() -> None:
+    """A ``100 Continue`` sent unasked comes before the real answer; a chunked page cut short keeps its status."""
+    import io
+
+    from tallystick.client._transport import _read_response
+
+    interim = io.BytesIO(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 201 Created\r\n\r\n")
+    assert _read_response(interim).status == 201
+    cut = io.BytesIO(b"HTTP/1.1 413 Too Large\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\n<html")
+    response = _read_response(cut)
+    assert (response.status, response.body) == (413, b"<html")
+
+
 def test_a_wait_longer_than_any_written_means_the_clock_went_back(tmp_path: Path, fake_ingest) -> None:  # type: ignore[no-untyped-def]
     """A `next` more than a day (or the upload interval) ahead was written by a clock since set back: due now."""
     server = fake_ingest()

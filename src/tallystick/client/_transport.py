@@ -28,6 +28,8 @@ It behaves like curl and the standard library where users expect it to:
   413 or 407, sent as soon as the headers said too much) is read and returned, not lost as a reset;
   so is one whose end is a reset instead of an end of file. A connection closed with no answer at
   all raises ``NoAnswer``: the uploader tells a body too large for a proxy from a dead network by it.
+- Interim ``1xx`` answers (a ``100 Continue`` some proxies and servers send unasked, as HTTP/1.1 lets
+  them) are skipped, as every HTTP/1.1 client must; a chunked page cut short keeps its status.
 """
 
 from __future__ import annotations
@@ -38,11 +40,12 @@ import time
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import BinaryIO
 
 MAX_RESPONSE_BYTES = 1024 * 1024
 MAX_HEADER_LINES = 100
+MAX_INTERIM = 10  # 1xx answers skipped before the final one
 
 
 class ProtocolError(OSError):
@@ -444,35 +447,32 @@ def _connect_tunnel(sock: socket.socket, authority: str, proxy_auth: str, deadli
 
 
 def _read_response(stream: _Reader | BinaryIO) -> Response:
+    """The final answer on ``stream``: interim ``1xx`` answers before it (a ``100 Continue`` some proxies and
+    servers send unasked) are skipped; a body cut short by the end of the connection is kept as far as it came."""
     readline, read = stream.readline, stream.read
     status_line = readline(8192)
     if not status_line:
         raise NoAnswer("the connection was closed before an answer", proxy=False)
     if isinstance(stream, _Reader):
         stream.lenient = True
-    parts = status_line.split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-        raise ProtocolError(f"not an HTTP answer: {status_line[:80]!r}")
-    status = int(parts[1])
-    headers: dict[str, str] = {}
-    for _ in range(MAX_HEADER_LINES):
-        line = readline(65536)
-        if line in {b"\r\n", b"\n", b""}:
+    for _ in range(MAX_INTERIM):
+        status, headers = _read_head(status_line, readline)
+        if not 100 <= status < 200 or status == 101:
             break
-        name, colon, value = line.decode("latin-1").partition(":")
-        if colon:
-            headers[name.strip().lower()] = value.strip()
+        status_line = readline(8192)
     else:
-        raise ProtocolError("too many header lines")
+        raise ProtocolError("too many interim answers")
     if status in {204, 304} or 100 <= status < 200:
         return Response(status, headers, b"")
     if "chunked" in headers.get("transfer-encoding", "").lower():
         chunks: list[bytes] = []
         total = 0
         while total <= MAX_RESPONSE_BYTES:
-            size_line = readline(1024).split(b";", 1)[0].strip()
+            raw = readline(1024)
+            if not raw:  # the connection ended before the last chunk
+                break
             try:
-                size = int(size_line, 16)
+                size = int(raw.split(b";", 1)[0].strip(), 16)
             except ValueError:
                 raise ProtocolError("bad chunk size") from None
             if size == 0:
@@ -485,6 +485,24 @@ def _read_response(stream: _Reader | BinaryIO) -> Response:
     if length is not None and length.isdigit():
         return Response(status, headers, read(min(int(length), MAX_RESPONSE_BYTES)))
     return Response(status, headers, read(MAX_RESPONSE_BYTES))
+
+
+def _read_head(status_line: bytes, readline: Callable[[int], bytes]) -> tuple[int, dict[str, str]]:
+    """The status and the headers (names in lower case) of an answer whose status line was read."""
+    parts = status_line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        raise ProtocolError(f"not an HTTP answer: {status_line[:80]!r}")
+    headers: dict[str, str] = {}
+    for _ in range(MAX_HEADER_LINES):
+        line = readline(65536)
+        if line in {b"\r\n", b"\n", b""}:
+            break
+        name, colon, value = line.decode("latin-1").partition(":")
+        if colon:
+            headers[name.strip().lower()] = value.strip()
+    else:
+        raise ProtocolError("too many header lines")
+    return int(parts[1]), headers
 
 
 def error_kind(exc: BaseException) -> str:
