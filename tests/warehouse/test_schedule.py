@@ -64,6 +64,8 @@ class Forwarder:
 
     def stop(self) -> None:
         assert self.listener is not None
+        with contextlib.suppress(OSError):  # wakes the thread blocked in accept(); close() alone would not
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
         for s in self.open:
             with contextlib.suppress(OSError):
