@@ -275,3 +275,15 @@ def test_a_proxy_refusing_batches_under_the_smallest_limit_gets_sessions_one_by_
     assert uploader.attempt() == _queue.SENT
     assert server.counts() == dict.fromkeys(ids, 1) and client.queue.entries() == []
     assert uploader.requests <= 10  # a batch refused, halved to the 1 KiB floor, refused again: then one by one
+
+
+def test_the_route_names_the_proxy_not_its_credentials() -> None:
+    """The learned limit's route: the same for any credentials in the proxy URL, another for another proxy."""
+    server = "https://telemetry.example.org"
+    routes = {
+        _bodylimit.route(server, {"https_proxy": proxy})
+        for proxy in ("http://alice:s3cret@proxy.corp:3128", "alice:other@proxy.corp:3128", "proxy.corp:3128")
+    }
+    assert len(routes) == 1
+    assert _bodylimit.route(server, {"https_proxy": "http://proxy.corp:8080"}) not in routes
+    assert _bodylimit.route(server, {}) not in routes

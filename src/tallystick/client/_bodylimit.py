@@ -28,17 +28,18 @@ SMALLEST = 1024  # no limit below this is believed: a session alone is larger
 
 
 def route(server_url: str, environ: Mapping[str, str]) -> str:
-    """A digest of where requests to ``server_url`` go: directly, or through which proxy (never the URL itself:
-    a proxy URL may hold a password)."""
+    """A digest of where requests to ``server_url`` go: directly, or through which proxy (its address only:
+    a proxy URL may hold a password, which is neither written nor hashed)."""
     import hashlib
 
-    from tallystick.client._transport import proxy_for, split_url
+    from tallystick.client._transport import proxy_for, shown_url, split_url
 
     try:
         scheme, host, port, _ = split_url(server_url)
-        proxy = proxy_for(scheme, host, port, environ) or "direct"
+        found = proxy_for(scheme, host, port, environ)
     except OSError:
-        proxy = "direct"
+        found = None
+    proxy = shown_url(found if "://" in found else "http://" + found) if found else "direct"
     return hashlib.sha256(f"{server_url.rstrip('/')} {proxy}".encode()).hexdigest()[:16]
 
 
