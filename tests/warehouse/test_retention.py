@@ -85,3 +85,16 @@ def test_delete_user_removes_an_object_the_loader_set_aside(store: LocalStore, w
     assert sorted(i.key for i in store.list("sessions/")) == [key]
     assert misfiled not in warehouse.loaded_keys(key.rsplit("/", 1)[0] + "/")
     assert delete_user(store, warehouse, OTHER).objects == 1  # the other user's own object, found by its row
+
+
+def test_delete_user_removes_a_truncated_object_of_theirs(store: LocalStore, warehouse: Warehouse) -> None:
+    """A compressed object cut short (damaged: set aside by the loader) still names the user in what can be read."""
+    mine = session(userId=USER, attributes={"note": "words " * 2000})  # compressed, not stored: above 4 KiB
+    data = encode_session(parse_session(body(mine)))
+    assert USER.encode() not in data
+    key = put(store, session(userId=OTHER))
+    cut = key.rsplit("/", 1)[0] + f"/{mine['sessionId']}.json.gz"
+    assert store.put_if_absent(cut, data[: len(data) // 2])
+    assert Loader(store, warehouse).run().rejected == 1
+    assert delete_user(store, warehouse, USER).objects == 1
+    assert sorted(i.key for i in store.list("sessions/")) == [key]
