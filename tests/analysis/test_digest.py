@@ -64,3 +64,28 @@ def test_digest_command_writes_markdown_and_self_contained_html(
     assert text.count("<svg") == 2 and "<script" not in text and "http://" not in text.split("<svg", 1)[0]
     assert main(["digest", "--warehouse", str(spec), "--days", "0"]) == 1
     assert "--days" in capsys.readouterr().err
+
+
+def test_digest_follows_the_exit_code_of_a_tool_without_error_events(tmp_path: Path) -> None:
+    """No error-like event: the digest's error rates are the failing exit codes, and a rise of exitCode=2 is named."""
+    from datetime import timedelta
+
+    from analysis.unseen import END, Maker
+
+    m = Maker(31, days=14, app="argtool")
+    people = m.users(150, lambda rng, i: {"shell": rng.choice(["bash", "zsh"])})
+    sessions = []
+    for u, t in m.runs(people, 3000):
+        late = t >= END - timedelta(days=7)
+        roll = m.rng.random()
+        code = 2 if roll < (0.25 if late else 0.05) else 1 if roll > 0.97 else 0
+        events = [("UpdateNudgeShown", {"latestVersion": "9.0.0"})] if m.rng.random() < 0.2 else []
+        sessions.append(m.session(u, t, version="1.0.0", attrs={"exitCode": code}, events=events))
+    warehouse = DuckDBWarehouse(tmp_path / "argtool.duckdb")
+    try:
+        load(warehouse, sessions)
+        d = digest.build(warehouse, "argtool")
+    finally:
+        warehouse.close()
+    assert [(e["type"], e["moved"]) for e in d.errors] == [("exitCode=2", "up"), ("exitCode=1", None)]
+    assert any(line.startswith("exitCode=2 went up: ") for line in d.headlines())

@@ -8,7 +8,8 @@ Four sections, each from the built-in analyses:
 2. **Error rates that moved**: for each error-like event type (``Error``, ``…Error``,
    ``…Failed``, ``…Exception``), the share of sessions with it this period and the previous
    one (``event-rate``, intervals counting users), listed when the difference is beyond
-   both intervals' uncertainty (|z| > 1.96 on the difference).
+   both intervals' uncertainty (|z| > 1.96 on the difference). A tool with no such event
+   gets the same for its three commonest non-zero ``exitCode`` values.
 3. **Timings that moved**: each span type's median this period over the previous one, with
    a bootstrap interval widened for heavy users (as ``timing`` does) and Bonferroni-adjusted
    over span types; listed when the interval excludes 1 and the change is at least 5 %.
@@ -29,7 +30,7 @@ from tallystick.analysis import words
 from tallystick.analysis.adoption import newest as adoption_newest
 from tallystick.analysis.errors import AnalysisError, EmptyRange
 from tallystick.analysis.report import Table, _jsonable
-from tallystick.analysis.scope import Scope, bind
+from tallystick.analysis.scope import Bound, Scope, bind
 from tallystick.analysis.spans import PER_E, design_effects, median_bin
 from tallystick.analysis.stats import Weighted, bootstrap_ratio, widened_ratio
 from tallystick.warehouse.base import Queryable
@@ -140,12 +141,15 @@ def _errors(warehouse: Queryable, app: str, this: tuple[date, date], before: tup
         for (t,) in b.rows(f'SELECT DISTINCT "type" FROM events WHERE {b.child_where()}')
         if str(t) == "Error" or str(t).endswith(ERROR_SUFFIXES)
     )
+    outcomes: list[tuple[str, dict[str, Any]]] = [(event, {"event": event}) for event in types]
+    if not outcomes:  # a tool that records its exit status, not error events (docs/instrument-your-tool.md)
+        outcomes = [(f"exitCode={code}", {"exit_code": code}) for code in _failing_exit_codes(b)]
     out = []
-    for event in types:
+    for event, params in outcomes:
         rates = []
         for since, until in (this, before):
             try:
-                s = run(warehouse, "event-rate", Scope(app, since, until), event=event).summary
+                s = run(warehouse, "event-rate", Scope(app, since, until), **params).summary
                 rates.append((s["rate"], s["rate_lo"], s["rate_hi"], s["sessions"]))
             except AnalysisError:  # not one in that period
                 rates.append((0.0, 0.0, 0.0, 0))
@@ -168,6 +172,16 @@ def _errors(warehouse: Queryable, app: str, this: tuple[date, date], before: tup
             }
         )
     return out
+
+
+def _failing_exit_codes(b: Bound, most: int = 3) -> list[int]:
+    """The commonest non-zero ``exitCode`` values of the sessions in scope (none without the attribute)."""
+    code = b.attr("exitCode")
+    rows = b.rows(
+        f"SELECT {code}, count(*) FROM sessions WHERE {b.sessions_where()} AND {code} IS NOT NULL GROUP BY {code}"
+    )
+    counted = [(int(n), int(str(c))) for c, n in rows if str(c).lstrip("-").isdigit() and int(str(c)) != 0]
+    return [c for _, c in sorted(counted, key=lambda r: (-r[0], r[1]))[:most]]
 
 
 def _timings(
