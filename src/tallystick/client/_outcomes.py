@@ -28,6 +28,8 @@ CAUSES = {
     "http503": "the server is unavailable (503) and asked to wait; nothing is sent before the time it gave",
     "http502": "a proxy or gateway on the way could not reach the server (502); retried after a back-off",
     "http504": "a proxy or gateway on the way gave up waiting for the server (504); retried after a back-off",
+    "attempt": "an upload is under way, or its process ended before it could say how it went",
+    "stopped": "the upload stopped before the end: telemetry was turned off meanwhile, or its minute ran out",
 }
 
 
