@@ -287,3 +287,23 @@ def test_the_route_names_the_proxy_not_its_credentials() -> None:
     assert len(routes) == 1
     assert _bodylimit.route(server, {"https_proxy": "http://proxy.corp:8080"}) not in routes
     assert _bodylimit.route(server, {}) not in routes
+
+
+def test_from_the_tool_behind_a_proxy_with_a_small_limit(tool, fake_ingest, nginx) -> None:  # type: ignore[no-untyped-def]
+    """The tool's own upload process halves what nginx refuses (2 KiB): every session arrives once, the tool says
+    nothing, the limit is kept for the next upload process and `show` names it."""
+    server = fake_ingest()
+    proxy = forward_proxy(nginx, "2k")
+    tool.allow()
+    queued = tool.queue_sessions(20)  # about 5 KB in one batch
+    env = {"MYTOOL_TELEMETRY_URL": server.url, "http_proxy": proxy.url, "MYTOOL_TELEMETRY_EXIT_TIMEOUT": "30"}
+    result = tool.run("hello", "Ada", env=env)
+    assert result.stdout == "Hello, Ada!\n" and result.stderr == ""
+    counts = server.counts()
+    assert tool.queued() == [] and len(counts) == 21 and set(counts.values()) == {1}
+    assert dict.fromkeys(queued, 1).items() <= counts.items()
+    assert "refused as too large" in (tool.data_dir / "upload.log").read_text()
+    limit = (tool.data_dir / "body-limit").read_text().split()
+    assert 1024 <= int(limit[0]) <= 2048 and proxy.url not in " ".join(limit)
+    shown = tool.run("telemetry", "show", env=env).stdout
+    assert f"batches kept to {limit[0]} bytes" in shown
