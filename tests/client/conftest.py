@@ -550,7 +550,7 @@ class InterceptingProxy(AcceptLoop):
                     page = b"<html><head><title>413 Request Entity Too Large</title></head><body>Blocked</body></html>"
                     inner.sendall(b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Type: text/html\r\n")
                     inner.sendall(b"Connection: close\r\n\r\n" + page)
-                    time.sleep(0.05)  # then closed with the body unread: the connection ends in a reset
+                    time.sleep(0.2)  # then closed with the body unread: the connection ends in a reset
                 inner.close()
                 return
             while len(request) - request.index(b"\r\n\r\n") - 4 < length:
