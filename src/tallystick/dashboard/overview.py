@@ -18,6 +18,7 @@ from tallystick.dashboard.reader import Connection
 
 COMPLETE = 0.95
 MAX_VERSIONS = 12
+MAX_EXIT_CODES = 3  # lines of failing exit codes drawn for a tool without error events
 ERROR_TYPES_SQL = "(type = 'Error' OR type LIKE '%Error' OR type LIKE '%Failed' OR type LIKE '%Exception')"
 
 
@@ -150,6 +151,8 @@ def overview(con: Connection, wanted_app: str | None) -> Overview:
     # Every week with sessions gets a row per type, 0 where it had none: a line drawn per type
     # must dip to zero there, not bridge the week as if it had the neighbours' rate.
     counts = {(w, t): int(n) for w, t, n in errors}
+    if not counts:  # a tool that records its exit status, not error events: its failing exit codes
+        counts = _failing_exit_codes(con, app, week)
     types = sorted({t for _, t in counts})
     result.errors = [
         {"week": w.isoformat(), "type": t, "share": round(counts.get((w, t), 0) / weekly[w], 5)}
@@ -158,3 +161,19 @@ def overview(con: Connection, wanted_app: str | None) -> Overview:
         if weekly[w]
     ]
     return result
+
+
+def _failing_exit_codes(con: Connection, app: str, week: str) -> dict[tuple[Any, str], int]:
+    """Sessions per week and ``exitCode=N`` label for the three commonest non-zero exit codes (none: empty)."""
+    code = con.sql.attribute_text("attributes", "exitCode")
+    rows = con.query(
+        f'SELECT {week} AS week, {code} AS code, count(*) FROM sessions WHERE "applicationId" = ? '
+        f"AND {code} IS NOT NULL GROUP BY week, code",
+        [app],
+    ).rows
+    failing = [(w, str(c), int(n)) for w, c, n in rows if str(c).lstrip("-").isdigit() and int(str(c)) != 0]
+    totals: dict[str, int] = {}
+    for _, c, n in failing:
+        totals[c] = totals.get(c, 0) + n
+    kept = sorted(totals, key=lambda c: (-totals[c], c))[:MAX_EXIT_CODES]
+    return {(w, f"exitCode={c}"): n for w, c, n in failing if c in kept}
