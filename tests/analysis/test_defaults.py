@@ -74,3 +74,11 @@ def test_the_clients_own_attributes_are_never_picked(warehouse: Warehouse) -> No
     for name, params in chosen.items():
         assert not any(str(v).startswith("telemetry") for v in params.values()), name
         run(warehouse, name, Scope(APP), **params)
+
+
+def test_an_exit_code_outcome_is_not_its_own_factor(warehouse: Warehouse) -> None:
+    """common-factor --exit-code 2 never names exitCode=2 (the outcome itself) as a factor or a symptom."""
+    report = run(warehouse, "common-factor", Scope(APP), exit_code=2)
+    assert "exitCode" not in {label.split("=", 1)[0] for label in report.summary["symptoms"]}
+    assert "exitCode" not in {row["attribute"] for row in report.table("factors").records()}
+    assert "exitCode=2 comes with it" not in report.headline

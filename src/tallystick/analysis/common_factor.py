@@ -488,7 +488,8 @@ def sample_sessions(
 def run(b: Bound, params: dict[str, Any]) -> Report:
     what = outcome(b, params)
     alpha = float(params.get("alpha") or 0.05)
-    exclude = set(params.get("exclude") or ())
+    # The outcome's own attribute (exitCode for --exit-code) is what is explained, never a factor or a symptom.
+    exclude = set(params.get("exclude") or ()) | set(what.attributes)
     total, cases = _totals(b, what)
     if not cases:
         what.none_found(b)
