@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import threading
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,6 @@ from tallystick.cli import main
 from tallystick.privacy.deletion import delete_user
 from tallystick.privacy.erasure import SETTLE_SECONDS, process_pending
 from tallystick.privacy.quarantine import SAMPLES
-from tallystick.privacy.retention import Retention
 from tallystick.privacy.tombstones import PREFIX as TOMBSTONES
 from tallystick.schema import parse_session
 from tallystick.schema._rules import ERASURE_COMMITMENT_ATTRIBUTE, erasure_commitment
@@ -133,12 +133,15 @@ def test_a_users_erasure_leaves_no_byte_of_their_sessions(
     assert list((storage / TOMBSTONES).rglob("*.json")), "the proven erasure left a tombstone (a digest)"
 
 
-def test_a_delete_user_racing_a_clickhouse_load_is_swept_by_the_next_run(tmp_path: Path, clickhouse_spec: str) -> None:
-    """delete-user between a load's read and its write (ClickHouse: no file lock): the next run removes what came back.
+def test_a_delete_user_during_a_clickhouse_load_waits_for_it_and_leaves_nothing(
+    tmp_path: Path, clickhouse_spec: str
+) -> None:
+    """delete-user started between a load's read and its write (ClickHouse: no file lock) waits, then deletes it all.
 
-    The race is made certain, not hoped for: the loading warehouse's ``write_batch`` runs the
-    deletion (through its own connection, as the CLI would) just before writing. On DuckDB the
-    file lock serializes the two, so only a server warehouse can interleave them like this.
+    The timing is made certain, not hoped for: the loading warehouse's ``write_batch`` starts
+    the deletion (in a thread, through its own connection, as the CLI would) and writes only
+    once the deletion says it waits for the load. Without the loader's lock the load wrote the
+    user's rows back after the deletion, until the next retention run swept them.
     """
     store = LocalStore(tmp_path / "sessions", fsync=False)
     start = datetime.now(UTC) - timedelta(hours=1)
@@ -150,20 +153,23 @@ def test_a_delete_user_racing_a_clickhouse_load_is_swept_by_the_next_run(tmp_pat
     loading, deleting = open_warehouse(clickhouse_spec), open_warehouse(clickhouse_spec)
     try:
         write = loading.write_batch
-        raced = []
+        waits = threading.Event()
+        done: list[Any] = []
+        deletion = threading.Thread(
+            target=lambda: done.append(delete_user(store, deleting, USER, report=lambda _: waits.set())), daemon=True
+        )
 
         def racing(batch: Any) -> Any:
-            if not raced:
-                raced.append(delete_user(store, deleting, USER))
+            if not deletion.is_alive() and not done:
+                deletion.start()
+                assert waits.wait(30), "the deletion did not wait for the load"
             return write(batch)
 
         loading.write_batch = racing  # type: ignore[method-assign]
         Loader(store, loading, workers=0).run()
         loading.write_batch = write  # type: ignore[method-assign]
-        assert raced and raced[0].sessions == len(mine), raced
-        assert _user_rows(loading) == {"sessions": 3, "events": 3, "spans": 3}, "the load wrote them back"
-
-        Retention(None, clock=lambda: datetime.now(UTC) + timedelta(minutes=1)).run(store, loading)
+        deletion.join(60)
+        assert done and done[0].sessions == len(mine), done
         assert _user_rows(loading) == {"sessions": 0, "events": 0, "spans": 0}
         loaded = {str(r[0]) for r in loading.query('SELECT "sessionId" FROM _tallystick_loaded').rows}
         assert loaded == {theirs["sessionId"]}
