@@ -41,7 +41,9 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
             id="s3-endpoint-port",
         ),
         pytest.param(["load", "--retention-days", "99999999999"], {}, "at most 36500 days", id="retention-huge"),
-        pytest.param(["load", "--storage", "file://"], {}, "'file://' names no directory", id="storage-empty"),
+        pytest.param(["load", "--storage", "file://"], {}, "'file://' names no directory", id="storage-file-empty"),
+        pytest.param(["load", "--storage", ""], {}, "--storage is empty: give a value", id="storage-empty"),
+        pytest.param(["query", "--warehouse", " ", "SELECT 1"], {}, "--warehouse is empty", id="warehouse-empty"),
         pytest.param(["load", "--warehouse", "chdb://"], {}, "name chDB's data directory", id="chdb-no-dir"),
         pytest.param(
             ["load", "--warehouse", "chdb://{tmp}/latin1.toml/x"],

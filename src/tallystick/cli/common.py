@@ -37,19 +37,28 @@ def default_data_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_ENV) or Path.home() / ".local" / "share" / "tallystick")
 
 
+def _given(args: argparse.Namespace, name: str) -> str | None:
+    """The option's value; an empty one (``--storage "$UNSET"``) is a mistake, not "the default"."""
+    value = getattr(args, name, None)
+    if value is not None and not str(value).strip():
+        flag = "--" + name.replace("_", "-")
+        raise CliError(f"{flag} is empty: give a value, or leave {flag} out for the default")
+    return value
+
+
 def data_dir(args: argparse.Namespace) -> Path:
-    given = getattr(args, "data_dir", None)
+    given = _given(args, "data_dir")
     return Path(given).expanduser() if given else default_data_dir()
 
 
 def storage_url(args: argparse.Namespace) -> str:
     """``--storage``, else ``<data-dir>/sessions``."""
-    return str(getattr(args, "storage", None) or (data_dir(args) / STORAGE_DIR))
+    return str(_given(args, "storage") or (data_dir(args) / STORAGE_DIR))
 
 
 def warehouse_spec(args: argparse.Namespace) -> str:
     """``--warehouse``, else ``<data-dir>/warehouse.duckdb``."""
-    return str(getattr(args, "warehouse", None) or data_dir(args) / WAREHOUSE_FILE)
+    return str(_given(args, "warehouse") or data_dir(args) / WAREHOUSE_FILE)
 
 
 def open_warehouse(args: argparse.Namespace, read_only: bool = False) -> Any:
