@@ -41,6 +41,8 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
             id="s3-endpoint-port",
         ),
         pytest.param(["load", "--retention-days", "99999999999"], {}, "at most 36500 days", id="retention-huge"),
+        pytest.param(["load", "--batch-size", "0"], {}, "'0': use 1 or more", id="batch-size-zero"),
+        pytest.param(["load", "--workers", "-1"], {}, "'-1': use 0 or more", id="workers-negative"),
         pytest.param(["load", "--storage", "file://"], {}, "'file://' names no directory", id="storage-file-empty"),
         pytest.param(["load", "--storage", ""], {}, "--storage is empty: give a value", id="storage-empty"),
         pytest.param(["query", "--warehouse", " ", "SELECT 1"], {}, "--warehouse is empty", id="warehouse-empty"),

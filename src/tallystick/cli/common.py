@@ -135,6 +135,21 @@ def say(message: str, args: argparse.Namespace | None = None) -> None:
     print("\n".join(safe(line) for line in runnable(message, args).split("\n")), file=sys.stderr, flush=True)
 
 
+def whole(minimum: int) -> Any:
+    """An argparse type: a whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r}: use {minimum} or more")
+        return number
+
+    return parse
+
+
 def port(text: str) -> int:
     """``--port``: 0 (any free port) to 65535."""
     try:

@@ -21,6 +21,7 @@ from tallystick.cli.common import (
     retention_of,
     say,
     warehouse_spec,
+    whole,
 )
 
 PROGRESS_EVERY = 60.0  # seconds between progress lines when stderr is not a terminal (a log)
@@ -138,7 +139,7 @@ def register(sub: Any) -> None:
     add_storage(p)
     add_warehouse(p)
     p.add_argument("--every", type=parse_interval, metavar="INTERVAL", help="repeat on a schedule, e.g. 1h")
-    p.add_argument("--batch-size", type=int, metavar="N", help="sessions per warehouse write (default: 20000)")
-    p.add_argument("--workers", type=int, metavar="N", help="reader processes (default: one per CPU; 0: none)")
+    p.add_argument("--batch-size", type=whole(1), metavar="N", help="sessions per warehouse write (default: 20000)")
+    p.add_argument("--workers", type=whole(0), metavar="N", help="reader processes (default: one per CPU; 0: none)")
     add_retention_argument(p)
     p.set_defaults(func=cmd_load)
