@@ -344,3 +344,24 @@ def test_a_wait_longer_than_any_written_means_the_clock_went_back(tmp_path: Path
     _queue.write_state(str(tmp_path), _queue.UploadState(NOW + 5 * 86400, 0, "sent"))
     queue.put(file_name(NOW, new_uuid4()), json.dumps({"sessionId": new_uuid4()}).encode())
     assert uploader.attempt() == "skipped"
+
+
+def test_a_handed_session_whose_file_vanishes_after_listing_is_sent_from_memory(tmp_path: Path, fake_ingest) -> None:  # type: ignore[no-untyped-def]
+    """On CI the upload process holds its run's session in memory: if the machine wipes the queue between the
+    pass's listing and the reading of that file, the session is sent all the same (it was lost 1 time in 8)."""
+    server = fake_ingest()
+    plain, queue, _, ids = setup(tmp_path, server.url, 1)
+    (entry,) = queue.entries()
+    handed = (entry.name, Path(entry.path).read_bytes())
+    uploader = Uploader(plain.config, queue, count=lambda _r, _n: None, log=lambda _m: None, ci=True, extra=handed)
+    listed = queue.entries
+
+    def listed_then_wiped(*args, **kwargs):  # type: ignore[no-untyped-def]
+        entries = listed(*args, **kwargs)
+        for e in entries:
+            Path(e.path).unlink(missing_ok=True)
+        return entries
+
+    queue.entries = listed_then_wiped  # type: ignore[method-assign]
+    assert uploader.attempt() == "sent"
+    assert server.received == ids

@@ -79,7 +79,8 @@ class Uploader:
     """Uploads queued sessions in attempts: each under ``upload.lock``, each allowed by the shared schedule.
 
     ``extra``: a session handed over by the run that started this upload process
-    (on CI), sent only if its queue directory is gone by the time the attempt runs.
+    (on CI): sent from memory, whether its file is listed (the file may vanish before it is
+    read) or not because the queue directory is gone or read-only.
     """
 
     def __init__(
@@ -268,16 +269,17 @@ class Uploader:
             if held:  # sessions a proxy refused as too large, due to be tried again (``Queue.hold``)
                 entries = sorted(entries + held, key=lambda e: (e.time, e.name))
         directory = self.queue.directory
-        if self.extra is not None and (
-            handed_only or not os.path.isdir(directory) or not os.access(directory, os.W_OK)
-        ):
-            # The queue vanished (a CI machine cleaning up), or the host could not write to it (a
-            # read-only queue on a locked-down runner): send the session we were handed.
-            from tallystick.client._queue import Entry
-
+        if self.extra is not None:
+            # Sent from memory even when its file is listed: a CI machine wiping the data directory
+            # with its job may delete the file between this listing and its reading.
             name, body = self.extra
-            entries = [*entries, Entry(name, os.path.join(directory, name), len(body), 0.0)]
             self._handed[name] = body
+            if handed_only or not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+                # The queue vanished (a CI machine cleaning up), or the host could not write to it (a
+                # read-only queue on a locked-down runner): send the session we were handed.
+                from tallystick.client._queue import Entry
+
+                entries = [*entries, Entry(name, os.path.join(directory, name), len(body), 0.0)]
         if self._limit is None:
             from tallystick.client import _bodylimit
 
