@@ -95,3 +95,18 @@ def test_a_data_directory_given_for_its_sessions_is_named(tmp_path: Path) -> Non
     other = _import(str(tmp_path / "photos"), "--storage", str(tmp_path / "new"), "--data-dir", str(tmp_path))
     assert other.returncode == 1
     assert other.stderr.startswith(f"tallystick: error: nothing to import from {tmp_path / 'photos'}: it holds")
+
+
+def test_a_second_run_copies_privacy_records_written_since_the_first(tmp_path: Path) -> None:
+    """A tombstone the source gained after a complete run is copied by the next (its checkpoint is past privacy/)."""
+    source = LocalStore(tmp_path / "old", fsync=False)
+    parsed = parse_session(body(session()))
+    assert source.put_if_absent(session_key(parsed), encode_session(parsed))
+    common = ["--storage", str(tmp_path / "new"), "--data-dir", str(tmp_path)]
+    assert _import(str(tmp_path / "old"), *common).returncode == 0
+    when = datetime(2026, 5, 2, tzinfo=UTC)
+    user_id = "0b7b8ad4-0d1c-4f4e-9d36-2a6b1f0d2c11"
+    assert source.put_if_absent(Tombstones.key(user_id, when), Tombstones.body(user_id, when))
+    again = _import(str(tmp_path / "old"), *common)
+    assert again.returncode == 0, again.stderr
+    assert LocalStore(tmp_path / "new").get(Tombstones.key(user_id, when)) == Tombstones.body(user_id, when)

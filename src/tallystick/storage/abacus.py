@@ -204,7 +204,8 @@ def _count(stats: ImportStats, key: str, outcome: str) -> None:
         stats.records += 1
     else:
         stats.skip(key, outcome)
-    stats.last_key = key
+    if stats.last_key is None or key > stats.last_key:  # a prefix listed again (``run_import``) never moves it back
+        stats.last_key = key
 
 
 def import_object(
@@ -264,7 +265,7 @@ def run_import(
     if checkpoint is not None and restart:
         checkpoint.clear()
     after = checkpoint.last_key() if checkpoint is not None else None
-    stats.resumed_after = after
+    stats.resumed_after = stats.last_key = after
     pool = ThreadPoolExecutor(max(1, readers), thread_name_prefix="tallystick-import")
     pending: deque[tuple[str, Future[str]]] = deque()
 
@@ -279,7 +280,10 @@ def run_import(
 
     try:
         for prefix in prefixes:
-            for info in source.list(prefix, start_after=after):
+            # A prefix the checkpoint has passed (privacy/v1/ before sessions/v1/) is listed whole again:
+            # what was written there since the last run would otherwise never be copied (writes are create-only).
+            passed = after is not None and after > prefix and not after.startswith(prefix)
+            for info in source.list(prefix, start_after=None if passed else after):
                 pending.append((info.key, pool.submit(copy, info.key)))
                 if len(pending) >= max(1, readers) * WINDOW:
                     finish_oldest()

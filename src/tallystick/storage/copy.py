@@ -12,9 +12,10 @@ Steps of one run:
    server's writer empties it within a second; segments a stopped or killed server left are
    replayed), so no acknowledged session is left behind in ``.wal/``.
 2. List ``privacy/v1/`` (tombstones, pending erasure requests, rejection counts and samples),
-   then ``sessions/v1/``, in key order, after the checkpoint's last key. Privacy records come
-   first, so that replicas already serving the destination refuse a deleted user's old
-   sessions before those sessions could be sent to them again.
+   then ``sessions/v1/``, in key order, after the checkpoint's last key; ``privacy/v1/`` whole
+   again once the checkpoint is past it (a few objects: a tombstone written since the last run
+   is copied too). Privacy records come first, so that replicas already serving the destination
+   refuse a deleted user's old sessions before those sessions could be sent to them again.
 3. Copy each object's bytes as they are, with a create-only write under the same key: session
    objects were validated by ingest when they were stored (the loader validates them again),
    keys derive from the session, so a key already present holds that session (an earlier run,
