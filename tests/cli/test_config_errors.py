@@ -59,6 +59,12 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
             "the port in 'clickhouse://u:***@127.0.0.1:99999/db' is not a port",
             id="clickhouse-port",
         ),
+        pytest.param(
+            ["load", "--warehouse", "clickhouse://127.0.0.1:0/db"],
+            {},
+            "the port in 'clickhouse://127.0.0.1:0/db' is not a port: use 1-65535",
+            id="clickhouse-port-zero",
+        ),
     ],
 )
 def test_bad_configuration_is_one_line(

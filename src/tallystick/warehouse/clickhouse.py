@@ -405,7 +405,9 @@ def open_clickhouse(spec: str, limits: sandbox.Limits | None = None) -> ClickHou
     try:
         port = parts.port
     except ValueError:
-        raise WarehouseUnavailable(f"the port in {_without_password(spec)!r} is not a port: use 1-65535") from None
+        port = 0
+    if port == 0:  # out of range, or 0: not somewhere a server listens (was taken as the default port)
+        raise WarehouseUnavailable(f"the port in {_without_password(spec)!r} is not a port: use 1-65535")
     database = _check_database(parts.path.strip("/") or "default")
     transport = HttpTransport(
         parts.hostname or "127.0.0.1",
