@@ -19,8 +19,8 @@ from typing import Any
 from tallystick.client import _consent, _queue
 from tallystick.client._client import Client
 from tallystick.client._config import Config
+from tallystick.client._outcomes import write
 from tallystick.client._queue import ANSWER_SUFFIX, SUFFIX, Queue
-from tallystick.client.commands import _write
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     config = Config(args.app, "0", "http://localhost", args.data_dir_name, data_dir=args.data_dir)
     data_dir = config.resolved_data_dir()
     if args.command == "show":
-        _write(report(config, data_dir, args.json), sys.stdout)
+        write(report(config, data_dir, args.json), sys.stdout)
         return 0
     if args.command == "forget":
         config.server_url = ""  # not known here: the tool's next run sends the request
@@ -187,13 +187,13 @@ def main(argv: list[str] | None = None) -> int:
         client.data_dir = data_dir
         erased = client.forget()
         if erased:
-            _write(
+            write(
                 f"{config.app_id} telemetry: deleted the queue and the user ID here; an erasure request for "
                 f"{', '.join(erased)} waits in {data_dir} and is sent by {config.app_id}'s next run",
                 sys.stdout,
             )
         else:
-            _write(
+            write(
                 f"{config.app_id} telemetry: deleted the queue and the user ID here; no user ID with a kept secret, "
                 "so no erasure request (for data sent by older versions, ask the maintainers: `show` prints the ID)",
                 sys.stdout,
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         from tallystick.client import _collection
 
         _collection.cover(data_dir, None)  # what the tool's latest run collects: that is what was shown
-    _write(f"{config.app_id} telemetry: {client.stored_consent()} ({data_dir})", sys.stdout)
+    write(f"{config.app_id} telemetry: {client.stored_consent()} ({data_dir})", sys.stdout)
     return 0
 
 

@@ -1,8 +1,8 @@
 """What an upload's outcome (``upload-state``'s third word) means, in words a user can act on.
 
-For ``mytool telemetry status`` and ``show``; never loaded by a recording run. The host tool
-itself says nothing when uploads fail: these commands are where a user (or whoever helps them)
-finds out why.
+For ``mytool telemetry status`` and ``show``, and how every telemetry command prints (``write``); never
+loaded by a recording run. The host tool itself says nothing when uploads fail: these commands are where
+a user (or whoever helps them) finds out why.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from typing import TextIO
 
 CAUSES = {
     "proxy": "the proxy cannot be reached, refused the tunnel, or closed the connection with no answer",
@@ -67,3 +68,17 @@ def _proxy_auth(server_url: str, environ: Mapping[str, str]) -> str:
         f"{what}: {name} names none; set {name}=http://user:password@host:port (percent-encoded), "
         "as for your other tools"
     )
+
+
+def write(text: str, out: TextIO) -> None:
+    """Print ``text``; what the stream's encoding cannot show is escaped, never a traceback.
+
+    The data directory's path is the user's: ``/home/josé`` under ``PYTHONIOENCODING=ascii`` or a
+    C locale without UTF-8 mode, or undecodable bytes in ``HOME`` (lone surrogates), cannot be
+    encoded as they are; the line then shows ``\\xe9`` where the character was.
+    """
+    try:
+        print(text, file=out, flush=True)
+    except UnicodeEncodeError:  # raised before anything is written: the whole text goes out escaped
+        encoding = getattr(out, "encoding", None) or "ascii"
+        print(text.encode(encoding, "backslashreplace").decode(encoding, "replace"), file=out, flush=True)

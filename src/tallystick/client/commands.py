@@ -115,26 +115,14 @@ def _apply(choice: str) -> tuple[str, int]:
 
 def run(choice: str, out: TextIO | None = None) -> int:
     """``apply`` and print the result (to stdout by default); the exit status: 0, or 1 if a choice was not stored."""
+    from tallystick.client._outcomes import write  # loaded by a telemetry command only
+
     text, status = _apply(choice)
     try:
-        _write(text, out or sys.stdout)
+        write(text, out or sys.stdout)
     except BrokenPipeError:  # `mytool telemetry show | head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return status
-
-
-def _write(text: str, out: TextIO) -> None:
-    """Print ``text``; what the stream's encoding cannot show is escaped, never a traceback.
-
-    The data directory's path is the user's: ``/home/josé`` under ``PYTHONIOENCODING=ascii`` or a
-    C locale without UTF-8 mode, or undecodable bytes in ``HOME`` (lone surrogates), cannot be
-    encoded as they are; the line then shows ``\\xe9`` where the character was.
-    """
-    try:
-        print(text, file=out, flush=True)
-    except UnicodeEncodeError:  # raised before anything is written: the whole text goes out escaped
-        encoding = getattr(out, "encoding", None) or "ascii"
-        print(text.encode(encoding, "backslashreplace").decode(encoding, "replace"), file=out, flush=True)
 
 
 def handle(argv: list[str], name: str = "telemetry", prog: str | None = None) -> int | None:
