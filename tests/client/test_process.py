@@ -302,8 +302,8 @@ def test_ctrl_c_queues_the_session_and_the_tool_dies_of_sigint(tmp_path: Path) -
     """KeyboardInterrupt mid-run: the traceback and exit status are Python's own, and the session is queued."""
     body = """
         import time
-        print("running", flush=True)
         with t.span("Wait"):
+            print("running", flush=True)  # inside the span: a Ctrl-C before it would leave no span to mark
             time.sleep(30)
     """
     with subprocess.Popen(
