@@ -42,8 +42,7 @@ def _install(root: Path) -> dict[str, bytes]:
     assert asyncio.run(put_all()) == [True] * 6
     segments = b"".join(p.read_bytes() for p in wal.segment_paths())
     wal.close()
-    for key in sorted(objects)[:3]:
-        (root / key).unlink()
+    assert LocalStore(root, fsync=False).delete_many(sorted(objects)[:3]) == 3
     (root / ".wal" / "0000000000000009.log").write_bytes(segments)
     when = datetime(2026, 5, 2, tzinfo=UTC)
     tombstone = Tombstones.key("0b7b8ad4-0d1c-4f4e-9d36-2a6b1f0d2c11", when)

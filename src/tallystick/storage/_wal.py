@@ -106,6 +106,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import errno
 import fcntl
 import itertools
 import logging
@@ -119,6 +120,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tallystick.storage import _pack
 from tallystick.storage import _writer as writer
 from tallystick.storage.base import StorageError, StorageUnavailable, check_key
 
@@ -642,7 +644,7 @@ class _Replay:
         self._tmp_prefix = tmp_prefix
         self._syncfs = syncfs
         self._serial = itertools.count()
-        self._dirs: set[str] = set()
+        self._packs = _pack.Packs()
         self.sequence = 1  # the first segment number after the replayed ones
 
     def run(self) -> Recovery:
@@ -650,7 +652,7 @@ class _Replay:
         recovery = Recovery()
         segments = segment_paths(self.dir)
         self.sequence = int(segments[-1].name.partition(".")[0]) + 1 if segments else 1
-        written: dict[str, None] = {}
+        written: list[str] = []
         kept: set[Path] = set()
         for segment in segments:
             data = segment.read_bytes()
@@ -658,18 +660,24 @@ class _Replay:
             recovery.segments += 1
             recovery.records += len(records)
             recovery.torn_bytes += len(data[end:].rstrip(b"\0"))  # a segment may end in zeros written ahead
+            by_directory: dict[str, list[tuple[str, bytes]]] = {}
             for key, obj in records:
-                path = self._prefix + key
+                by_directory.setdefault(key.rpartition("/")[0], []).append((key, obj))
+            for directory, entries in by_directory.items():
                 try:
-                    recovery.rewritten += self._replay(path, obj)
-                except OSError as exc:  # this object cannot be made (yet): keep its segment, open anyway
-                    log.error("cannot write %s from the log (%s): its segment %s is kept", key, exc.strerror, segment)
-                    recovery.unwritable += 1
+                    recovery.rewritten += self._replay(directory, entries, written)
+                except OSError as exc:  # these objects cannot be made (yet): keep the segment, open anyway
+                    log.error(
+                        "cannot write %d objects of %s from the log (%s): its segment %s is kept",
+                        len(entries),
+                        directory,
+                        exc.strerror,
+                        segment,
+                    )
+                    recovery.unwritable += len(entries)
                     kept.add(segment)
-                    continue
-                written[path] = None
         if segments:
-            self._sync_all(list(written))
+            self._sync_all(written)
             for segment in segments:
                 if segment not in kept:
                     segment.unlink()
@@ -683,17 +691,66 @@ class _Replay:
             )
         return recovery
 
-    def _replay(self, path: str, obj: bytes) -> int:
-        """Write ``obj`` at ``path`` unless it is there whole; 1 if written."""
+    def _replay(self, directory: str, entries: list[tuple[str, bytes]], written: list[str]) -> int:
+        """Make the objects ``entries`` (of ``directory``) whole unless they are; how many were written.
+
+        A missing one goes into a new pack; one that differs (cut short by a power loss) is written
+        again where it is: a file in place, an object of a pack into a new pack (the old pack is
+        written again without it). The log is the authority for acknowledged data.
+        """
+        path = self._prefix + directory
+        os.makedirs(path, exist_ok=True)
+        dfd = _pack.lock(path)
+        if dfd is None:
+            raise FileNotFoundError(errno.ENOENT, "removed while being replayed", path)
         try:
-            with open(path, "rb") as f:
-                current: bytes | None = f.read()
-        except (FileNotFoundError, NotADirectoryError):
-            current = None
-        if current == obj:
-            return 0
-        # Missing, or cut short by a power loss: the log has it whole.
-        self._make_parents(os.path.dirname(path))
+            _pack.drop_temp_files(path)
+            self._drop_broken_packs(path)
+            _, packed = self._packs.entries(path)
+            missing: dict[str, bytes] = {}
+            damaged: list[str] = []
+            rewritten = 0
+            for key, obj in entries:
+                name = key.rpartition("/")[2]
+                file = f"{path}{os.sep}{name}"
+                try:
+                    with open(file, "rb") as f:
+                        current: bytes | None = f.read()
+                except FileNotFoundError:
+                    current = None
+                if current is not None:  # an object file (made before packs, or by a tool)
+                    if current != obj:
+                        self._rewrite_file(file, obj)
+                        written.append(file)
+                        rewritten += 1
+                    continue
+                where = packed.get(name)
+                if where is not None:
+                    if self._packs.get(f"{path}{os.sep}{where[0]}", name) == obj:
+                        continue
+                    damaged.append(name)
+                missing[name] = encode_record(key, obj)
+            if damaged:
+                _pack.remove(path, damaged, fsync=False, locked=True)
+            if missing:
+                pack = _pack.new_name()
+                _pack.write(path, pack, _pack.encode(list(missing.items())), fsync=False)
+                written.append(f"{path}{os.sep}{pack}")
+                rewritten += len(missing)
+            return rewritten
+        finally:
+            os.close(dfd)
+
+    def _drop_broken_packs(self, path: str) -> None:
+        """Remove the packs of ``path`` that are not whole: made just before a power loss, so their segment,
+        which is being replayed, holds every object they had."""
+        for pack in _pack.pack_names(path):
+            index, _ = self._packs.read_index(f"{path}{os.sep}{pack}")
+            if index is None:
+                log.warning("removing %s%s%s: not a whole pack; the log has its objects", path, os.sep, pack)
+                os.unlink(f"{path}{os.sep}{pack}")
+
+    def _rewrite_file(self, path: str, obj: bytes) -> None:
         tmp = self._tmp_prefix + str(next(self._serial))
         try:
             _write_new_file(tmp, obj)
@@ -701,12 +758,6 @@ class _Replay:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-        return 1
-
-    def _make_parents(self, directory: str) -> None:
-        if directory not in self._dirs:
-            os.makedirs(directory, exist_ok=True)
-            self._dirs.add(directory)
 
     def _sync_all(self, paths: list[str]) -> None:
         """Make ``paths`` (files written without fsync) and their names durable."""

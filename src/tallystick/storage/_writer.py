@@ -48,6 +48,7 @@ import collections
 import contextlib
 import ctypes
 import errno
+import functools
 import os
 import select
 import signal
@@ -56,6 +57,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+
+if __package__:
+    from tallystick.storage import _pack
+else:  # the writer process (``python -I -S _writer.py``): the module beside this file
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _pack  # type: ignore[import-not-found,no-redef]
 
 CREATED, EXISTED, DURABLE, NOT_DURABLE = 1, 0, 2, 3
 GROUP, CHECKPOINT, FAILED = 0x10, 0x20, 0x30
@@ -141,23 +148,25 @@ class Segment:
         self.made = 0  # records whose outcome has been answered
         self.closed = False
         self.keep = False  # holds a record whose object could not be made: leave it for recovery
-        self.files: list[str] = []  # objects made (synced one by one where there is no syncfs)
+        self.files: list[str] = []  # packs made (synced one by one where there is no syncfs)
+        self.dirs: set[str] = set()  # directories that got packs (compacted after the checkpoint)
 
 
 class Group:
     """Records read at once: logged with one write and one sync, answered together."""
 
-    __slots__ = ("error", "items", "prepared", "segment", "sequence", "synced")
+    __slots__ = ("error", "items", "packs", "prepared", "segment", "sequence", "synced")
 
     def __init__(
         self, segment: Segment | None, items: list[tuple[str, bytes | None]], *, synced: bool = False, error: int = 0
     ) -> None:
         self.segment = segment  # None: nothing of it was logged (the log failed)
-        self.items = items  # (object path, bytes to store, or None: it exists, answered EXISTED)
+        self.items = items  # (key, its log record, or None: it exists, answered EXISTED)
         self.synced = synced  # a sync that covers it has returned (under ``Writer.lock``)
         self.error = error  # errno of the failed write or sync
         self.sequence = 0  # its number among the groups written to the log
-        self.prepared: list[Prepared | None] = []  # its objects' files before their names, in item order
+        self.packs: list[tuple[str, list[int]]] = []  # one pack per directory: which items it holds
+        self.prepared: list[Prepared | None] = []  # its packs' files before their names, in ``packs`` order
 
 
 class DirectoryFds:
@@ -219,9 +228,11 @@ class Writer:
         self.failpoints = {} if failpoints == "-" else dict(f.partition("=")[::2] for f in failpoints.split(","))
         self.segment: Segment | None = None
         self.failed = 0  # errno of the failed log write or sync
-        # Open object directories: a name is looked up in its directory, not walked from the root (a third
-        # of the writer's path lookups).
+        # Open object directories: a pack is made in its directory, not walked to from the root.
         self.dirs = DirectoryFds(root)
+        self.packs = _pack.Packs()
+        # The names stored in recently used directories (plain files and packs' objects), read at first use.
+        self.known: collections.OrderedDict[str, set[str]] = collections.OrderedDict()
         self.serial = 0
         self.unnamed_files = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
         self.unnamed_files = self.unnamed_files and "named-temp-files" not in self.failpoints
@@ -318,14 +329,13 @@ class Writer:
         items: list[tuple[str, bytes | None]] = []
         logged: list[bytes] | None = None  # the records to log, when some are left out
         seen: set[str] = set()
-        root = self.root + os.sep
-        for index, (key, value, start, end) in enumerate(records):
+        for index, (key, _, start, end) in enumerate(records):
             if not self.exists(key, seen):
-                items.append((root + key, value))
+                items.append((key, data[start:end]))
                 if logged is not None:
                     logged.append(data[start:end])
                 continue
-            items.append((root + key, None))  # already stored: answered EXISTED, not logged
+            items.append((key, None))  # already stored: answered EXISTED, not logged
             if logged is None:
                 logged = [data[s:e] for _, _, s, e in records[:index]]
         if logged is not None:
@@ -361,28 +371,44 @@ class Writer:
             self.sync_wake.notify()
         groups = self.groups
         groups.append(group)
+        by_directory: dict[str, list[int]] = {}
+        for index, (key, record) in enumerate(items):
+            if record is not None:
+                by_directory.setdefault(key.rpartition("/")[0], []).append(index)
+        group.packs = list(by_directory.items())
         prepared = group.prepared
-        for path, content in items:
+        for directory, members in group.packs:
             if groups[0].synced or len(prepared) == _PREPARED_MAX:
                 break  # answering comes first (its writers wait): the rest are prepared when named
-            prepared.append(None if content is None else self.prepare(path, content))
+            prepared.append(self.prepare(self.root + os.sep + directory, pack_of(items, members)))
 
     def exists(self, key: str, seen: set[str]) -> bool:
-        """Whether ``key``'s object exists: its name looked up in its directory (``seen``: those checked for
-        removal in this group already; a removed one is opened anew, in case it was made again)."""
+        """Whether ``key``'s object exists: as a file or in a pack of its directory (``seen``: the
+        directories checked for removal in this group already)."""
         directory, _, name = key.rpartition("/")
-        dirs = self.dirs
+        known = self.known
         if directory not in seen:
             seen.add(directory)
-            dirs.forget_if_gone(directory)
-        dfd = dirs.open(directory)
-        if dfd is None:  # no such directory: no such object
-            return False
+            if self.dirs.forget_if_gone(self.root + os.sep + directory):  # removed (an old partition deleted by hand)
+                known.pop(directory, None)
+            names = known.get(directory)
+            if names is None:
+                names = known[directory] = self.read_names(directory)
+                if len(known) > _DIRECTORY_FDS:
+                    known.popitem(last=False)
+            else:
+                known.move_to_end(directory)
+        else:
+            names = known[directory]
+        return name in names
+
+    def read_names(self, directory: str) -> set[str]:
+        """The names stored in ``directory``: its files' and its packs' (at first use; kept up to date after)."""
         try:
-            os.stat(name, dir_fd=dfd, follow_symlinks=False)
-        except OSError:  # not there (or unreadable: making it will tell)
-            return False
-        return True
+            plain, packed = self.packs.entries(os.path.join(self.root, directory))
+        except OSError:  # no such directory (or unreadable: making the pack will tell)
+            return set()
+        return {*plain, *packed}
 
     def fail(self, code: int, segment: Segment | None) -> None:
         """(Under ``lock``.) The log's write or sync failed: refuse writes from now on, keep the segment."""
@@ -480,32 +506,40 @@ class Writer:
             out.append(GROUP)
             out += bytes(EXISTED if v is None else NOT_DURABLE for _, v in items)
             return
-        out.append(GROUP)
+        outcomes = bytearray(EXISTED for _ in items)
         created: list[str] = []
+        directories: list[str] = []
         made = 0
         durable = False
-        for index, (path, value) in enumerate(items):
-            if value is None:
-                out.append(EXISTED)
-                continue
-            file = prepared[index] if index < len(prepared) else self.prepare(path, value)
-            outcome = DURABLE if file is None else self.publish(path, value, file)
-            made += 1
+        for number, (directory, members) in enumerate(group.packs):
+            path = self.root + os.sep + directory
+            file = prepared[number] if number < len(prepared) else self.prepare(path, pack_of(items, members))
+            pack = f"{path}{os.sep}{_pack.new_name()}"
+            outcome = DURABLE if file is None else self.publish(pack, file, functools.partial(pack_of, items, members))
+            made += len(members)
             if outcome == CREATED:
-                created.append(path)
-            elif outcome == DURABLE:
+                created.append(pack)
+                directories.append(directory)
+                names = self.known.get(directory)
+                if names is not None:
+                    names.update(items[i][0].rpartition("/")[2] for i in members)
+            else:
+                outcome = DURABLE
                 durable = True
-            out.append(outcome)
+            for i in members:
+                outcomes[i] = outcome
+        out.append(GROUP)
+        out += outcomes
         with self.lock:
             segment.made += made
             segment.keep = segment.keep or durable
+            segment.dirs.update(directories)
             if self.syncfs is None:
                 segment.files += created
             self.hand_over_if_done(segment)
 
-    def prepare(self, path: str, data: bytes) -> Prepared | None:
-        """``data`` in a new file that has not got ``path`` as its name yet; None if it cannot be written."""
-        directory = path[: path.rindex(os.sep)]
+    def prepare(self, directory: str, data: bytes) -> Prepared | None:
+        """``data`` in a new file of ``directory`` that has no name yet; None if it cannot be written."""
         file = self.prepare_in(directory, data)
         if file is None and self.dirs.forget_if_gone(directory):
             # Removed since we opened it (an old partition deleted by hand): make it again, once.
@@ -544,8 +578,11 @@ class Writer:
             return None
         return -1, tmp
 
-    def publish(self, path: str, data: bytes, file: Prepared) -> int:
-        """Give a prepared file the name ``path`` unless it exists (``link``: create-only); its outcome."""
+    def publish(self, path: str, file: Prepared, content: Callable[[], bytes]) -> int:
+        """Give a prepared file the name ``path`` unless it exists (``link``: create-only); its outcome.
+
+        ``content`` gives its bytes again, should it have to be written anew (no ``linkat`` here after all).
+        """
         fd, tmp = file
         directory, _, name = path.rpartition(os.sep)
         try:
@@ -570,8 +607,8 @@ class Writer:
                     if fd >= 0 and exc.errno in (errno.ENOENT, errno.EXDEV, errno.EPERM) and os.path.isdir(directory):
                         # No /proc, or no linkat through it: named temp files from now on.
                         self.unnamed_files = False
-                        named = self.prepare(path, data)
-                        return DURABLE if named is None else self.publish(path, data, named)
+                        named = self.prepare(directory, content())
+                        return DURABLE if named is None else self.publish(path, named, content)
                     return DURABLE
             return DURABLE
         finally:
@@ -666,6 +703,21 @@ class Writer:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(segment.path)
         self.answer(bytes([CHECKPOINT]))
+        for directory in sorted({d for s in segments for d in s.dirs}):
+            try:
+                _pack.compact(os.path.join(self.root, directory))
+            except OSError as exc:  # left as they are: more packs to read, nothing lost
+                sys.stderr.write(f"tallystick: compacting the packs of {directory} failed ({exc.strerror})\n")
+
+
+def pack_of(items: list[tuple[str, bytes | None]], members: list[int]) -> bytes:
+    """The pack of the records ``members`` of ``items`` (a group's, all of one directory)."""
+    chosen = []
+    for i in members:
+        key, record = items[i]
+        assert record is not None
+        chosen.append((key.rpartition("/")[2], record))
+    return _pack.encode(chosen)
 
 
 def _split(data: bytes) -> tuple[list[Record], int, bool]:

@@ -13,7 +13,7 @@ import asyncio
 import builtins
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import NamedTuple
 
@@ -108,6 +108,11 @@ class Store(ABC):
     @abstractmethod
     def delete(self, key: str) -> bool:
         """Remove the object; True if it existed."""
+
+    def delete_many(self, keys: Iterable[str]) -> int:
+        """Remove the objects ``keys``; how many existed. Stores that keep many objects in one file (the
+        local directory's packs) override it to rewrite each file once."""
+        return sum(self.delete(key) for key in keys)
 
     # --- durability hooks: most stores write objects directly and need none of these ---------------
 

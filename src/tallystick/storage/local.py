@@ -26,12 +26,13 @@ import errno
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from tallystick.storage import _pack
 from tallystick.storage._wal import WAL_DIR, Recovery, WriteAheadLog, replay_if_unlocked, segment_paths
 from tallystick.storage.base import (
     InvalidStorageUrl,
@@ -99,6 +100,8 @@ class LocalStore(Store):
                 f"the storage directory {self.root} is not writable: fix its permissions or choose another --data-dir"
             )
         self._sweep_temp_files()
+        self._packs = _pack.Packs()
+        self._located: dict[str, dict[str, tuple[str, int, int]]] = {}  # directory -> object -> (pack, ...)
 
     def _sweep_temp_files(self) -> None:
         cutoff = time.time() - _STALE_TMP_SECONDS
@@ -133,7 +136,7 @@ class LocalStore(Store):
         path = self._path(key)
         tmp = self._tmp / uuid.uuid4().hex
         try:
-            if path.exists():
+            if path.exists() or self._packed(str(path.parent), path.name):
                 return False
             self._make_parents(path.parent)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -202,10 +205,55 @@ class LocalStore(Store):
             self._log = None
 
     def get(self, key: str) -> bytes:
+        path = self._path(key)
         try:
-            return self._path(key).read_bytes()
-        except FileNotFoundError:
-            raise ObjectNotFound(key) from None
+            return _read_file(str(path))
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        data = self._from_packs(str(path.parent), path.name)
+        if data is None:
+            raise ObjectNotFound(key)
+        return data
+
+    def _from_packs(self, directory: str, name: str) -> bytes | None:
+        """The object ``name`` from a pack of ``directory``, or None. Which pack holds which object is
+        remembered from the last listing, and listed again when it does not hold it or is gone."""
+        fresh = False
+        for _ in range(100):
+            located = self._located.get(directory)
+            if located is None or (name not in located and not fresh):
+                try:
+                    located = self._packs.entries(directory)[1]
+                except (FileNotFoundError, NotADirectoryError):
+                    return None
+                self._remember(directory, located)
+                fresh = True
+            where = located.get(name)
+            if where is None:
+                return None
+            try:
+                data = self._packs.get(f"{directory}/{where[0]}", name)
+            except FileNotFoundError:  # replaced or merged since it was listed
+                data = None
+                fresh = False
+            if data is not None or fresh:
+                return data
+            self._located.pop(directory, None)
+        return None
+
+    def _remember(self, directory: str, located: dict[str, tuple[str, int, int]]) -> None:
+        if len(self._located) >= 64:
+            del self._located[next(iter(self._located))]
+        self._located[directory] = located
+
+    def _packed(self, directory: str, name: str) -> bool:
+        """Whether a pack of ``directory`` holds ``name`` now (listed afresh)."""
+        try:
+            located = self._packs.entries(directory)[1]
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        self._remember(directory, located)
+        return name in located
 
     def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectInfo]:
         # Walk only the directories that can hold keys with this prefix.
@@ -222,31 +270,57 @@ class LocalStore(Store):
             return
         # Sort a directory as "name/" so the walk yields keys in plain string order,
         # as object stores list them: "a-b" < "a/x" because "-" < "/".
-        entries.sort(key=lambda e: e.name + "/" if e.is_dir(follow_symlinks=False) else e.name)
+        items: builtins.list[tuple[str, os.DirEntry[str] | tuple[int, int]]] = []
+        packs = False
         for entry in entries:
-            if not rel and entry.name.startswith("."):
+            if entry.name.startswith("."):  # the store's own files (packs are listed by what they hold)
+                packs = packs or (bool(rel) and _pack.is_pack(entry.name))
                 continue
-            key = f"{rel}/{entry.name}" if rel else entry.name
             if entry.is_dir(follow_symlinks=False):
-                yield from self._walk(Path(entry.path), key)
+                items.append((entry.name + "/", entry))
             elif entry.is_file(follow_symlinks=False):
-                st = entry.stat()
+                items.append((entry.name, entry))
+        if packs:
+            plain = {name for name, _ in items}
+            try:
+                packed = self._packs.entries(str(directory))[1]
+            except (FileNotFoundError, NotADirectoryError):
+                packed = {}
+            items += [(name, (length, mtime)) for name, (_, length, mtime) in packed.items() if name not in plain]
+        items.sort(key=lambda item: item[0])
+        for name, item in items:
+            key = f"{rel}/{name}" if rel else name
+            if isinstance(item, tuple):
+                yield ObjectInfo(key, item[0], datetime.fromtimestamp(item[1] / 1e9, UTC))
+            elif item.is_dir(follow_symlinks=False):
+                yield from self._walk(Path(item.path), key.rstrip("/"))
+            else:
+                st = item.stat()
                 yield ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
 
     def keys_in(self, partition: str) -> builtins.list[str]:
-        """A bare directory scan: no ``stat`` of each file (at a million objects, most of a listing's time)."""
+        """A bare directory scan and the packs' indexes: no ``stat`` of each file (at a million objects,
+        most of a listing's time)."""
+        directory = f"{self.root}/{check_key(partition.rstrip('/'))}"
         try:
-            with os.scandir(f"{self.root}/{check_key(partition.rstrip('/'))}") as entries:
-                return sorted(partition + e.name for e in entries if e.is_file(follow_symlinks=False))
+            plain, packed = self._packs.entries(directory)
         except (FileNotFoundError, NotADirectoryError):
             return []
+        self._remember(directory, packed)
+        return sorted(partition + name for name in {*plain, *packed})
 
     def get_listed(self, key: str) -> bytes:
-        """A plain ``os.read`` of the file: ``get`` (pathlib, key checks) costs about 4x that per small object."""
+        """A plain ``os.read`` of the file, or the record from its pack: ``get`` (pathlib, key checks) costs
+        about 4x that per small object."""
+        directory, _, name = f"{self.root}/{key}".rpartition("/")
         try:
-            return _read_file(f"{self.root}/{key}")
+            return _read_file(f"{directory}/{name}")
         except FileNotFoundError:
-            raise ObjectNotFound(key) from None
+            pass
+        data = self._from_packs(directory, name)
+        if data is None:
+            raise ObjectNotFound(key)
+        return data
 
     def settle(self, timeout: float = 30.0) -> None:
         """Wait until no log segment written before this call is left; replay them if no server runs.
@@ -285,14 +359,35 @@ class LocalStore(Store):
             return []
 
     def delete(self, key: str) -> bool:
-        path = self._path(key)
+        return self.delete_many([key]) > 0
+
+    def delete_many(self, keys: Iterable[str]) -> int:
+        """Unlink the files, and write each pack holding some of ``keys`` again without them (once per pack)."""
+        by_directory: dict[str, builtins.list[str]] = {}
+        for key in keys:
+            path = self._path(key)
+            by_directory.setdefault(str(path.parent), []).append(path.name)
+        deleted = 0
+        for directory, names in by_directory.items():
+            unlinked = set()
+            for name in set(names):
+                with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                    os.unlink(f"{directory}/{name}")
+                    unlinked.add(name)
+            if unlinked and self.fsync:
+                _fsync_dir(Path(directory))
+            packed = set(names) & self._packs_of(directory)
+            if packed:
+                _pack.remove(directory, packed, fsync=self.fsync)
+                self._located.pop(directory, None)
+            deleted += len(unlinked | packed)
+        return deleted
+
+    def _packs_of(self, directory: str) -> set[str]:
         try:
-            path.unlink()
-        except FileNotFoundError:
-            return False
-        if self.fsync:
-            _fsync_dir(path.parent)
-        return True
+            return set(self._packs.entries(directory)[1])
+        except (FileNotFoundError, NotADirectoryError):
+            return set()
 
     def check(self) -> None:
         if self._log is not None and self._log.failed is not None:
