@@ -14,7 +14,6 @@ import gzip
 import http.client
 import json
 import threading
-import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from fixtures.scan import readable
 from privacy.conftest import Server, declared, eventually, tallystick, tool_session
 from sessions import body, session
 from tallystick.cli import main
@@ -71,13 +71,9 @@ def _naming(root: Path, needles: list[str]) -> dict[str, list[str]]:
     """File (relative to ``root``) -> the needles its name or bytes hold, as written or gzip-decompressed."""
     found = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        data = path.read_bytes()
-        try:
-            plain = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else b""
-        except (OSError, EOFError, zlib.error):
-            plain = b""
+        data = readable(path)
         name = path.relative_to(root).as_posix()
-        if hits := [n for n in needles if n in name or n.encode() in data or n.encode() in plain]:
+        if hits := [n for n in needles if n in name or n.encode() in data]:
             found[name] = hits
     return found
 
@@ -99,7 +95,7 @@ def test_a_users_erasure_leaves_no_byte_of_their_sessions(
     assert server.put(long)[0] == 400
     assert server.put(theirs := _session(OTHER))[0] == 201
     storage = Path(server.storage)
-    eventually(lambda: len(list((storage / SAMPLES).glob("*.json"))) == 2, "two quarantine samples")
+    eventually(lambda: len(LocalStore(storage, fsync=False).keys_in(SAMPLES)) == 2, "two quarantine samples")
     assert tallystick("load", "--storage", server.storage, "--warehouse", spec).returncode == 0
     assert server.put(mine[2])[0] == 201  # acknowledged, maybe still in the write-ahead log
     needles = [USER] + [s["sessionId"] for s in (*mine, refused, long)]
@@ -130,7 +126,7 @@ def test_a_users_erasure_leaves_no_byte_of_their_sessions(
     assert _naming(storage, needles) == {}
     assert _naming(tmp_path, needles) == {}  # the DuckDB file and anything beside it
     assert theirs["sessionId"] in str(_naming(storage, [theirs["sessionId"]])), "another user's session is kept"
-    assert list((storage / TOMBSTONES).rglob("*.json")), "the proven erasure left a tombstone (a digest)"
+    assert list(LocalStore(storage, fsync=False).list(TOMBSTONES)), "the proven erasure left a tombstone (a digest)"
 
 
 def test_a_delete_user_during_a_clickhouse_load_waits_for_it_and_leaves_nothing(

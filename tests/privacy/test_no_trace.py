@@ -13,13 +13,12 @@ uploaded again), but it holds a one-way digest of the ID, never the ID.
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from fixtures.scan import readable
 from privacy.conftest import Server
 from sessions import session
 from tallystick.cli import main
@@ -55,12 +54,7 @@ def _files_naming(root: Path, needle: bytes) -> list[str]:
         if needle.decode() in path.relative_to(root).as_posix():
             found.append(path.relative_to(root).as_posix())
             continue
-        data = path.read_bytes()
-        try:
-            plain = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else b""
-        except (OSError, EOFError, zlib.error):
-            plain = b""
-        if needle in data or needle in plain:
+        if needle in readable(path):
             found.append(path.relative_to(root).as_posix())
     return found
 

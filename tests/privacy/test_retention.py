@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.scan import readable
 from sessions import body, session
 from tallystick.privacy.quarantine import Quarantine
 from tallystick.privacy.retention import DEFAULT_DAYS, Retention, parse_days
@@ -143,7 +144,7 @@ def test_retention_reaches_sessions_dated_ahead_and_quarantine_samples_leaving_n
 
     def naming(needle: str) -> list[str]:
         files = [p for p in tmp_path.rglob("*") if p.is_file()]
-        return [p.name for p in files if needle.encode() in p.read_bytes() or needle in p.as_posix()]
+        return [p.name for p in files if needle.encode() in readable(p) or needle in p.as_posix()]
 
     assert all(naming(s) for s in gone), "the scan finds them before"
     swept = Retention(30, clock=lambda: datetime(2026, 3, 1, 8, 0, tzinfo=UTC)).run(store, warehouse)

@@ -17,6 +17,7 @@ from typing import Any
 
 from fixtures.common import wait_until
 from sessions import body, session
+from tallystick.storage.local import LocalStore
 
 
 def _put(server: Any, raw: bytes, **headers: str) -> http.client.HTTPResponse:
@@ -70,7 +71,7 @@ def test_sigterm_finishes_requests_in_flight(server_process: Callable[..., Any])
     assert server.process.wait(timeout=15) == -signal.SIGTERM
     server.process = None
     assert "Finished server process" in server.log.read_text()
-    assert len(list((server.storage / "sessions").rglob("*.json.gz"))) == 1
+    assert len(list(LocalStore(server.storage, fsync=False).list("sessions/"))) == 1
 
 
 def test_ctrl_c_to_the_process_group_is_a_clean_stop(tmp_path: Path) -> None:
@@ -97,7 +98,7 @@ def test_ctrl_c_to_the_process_group_is_a_clean_stop(tmp_path: Path) -> None:
             process.wait(timeout=10)
     assert "Traceback" not in stderr
     assert list((storage / ".wal").glob("*.log")) == []  # closed, not crashed: nothing to replay
-    assert len(list(storage.rglob("*.json.gz"))) == 1
+    assert len(list(LocalStore(storage, fsync=False).list("sessions/"))) == 1
     wait_until(lambda: not _group_alive(process.pid), timeout=10, what="the writer process to exit")
 
 

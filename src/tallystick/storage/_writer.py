@@ -1,4 +1,4 @@
-"""The write-ahead log's writer process: appends records to the log, syncs them, makes the objects.
+"""The write-ahead log's writer process: appends records to the log, syncs them, makes the objects (in packs).
 
 Started by ``WriteAheadLog`` (``_wal.py``, which has the design note) as
 ``python -I -S _writer.py ROOT TMP_PREFIX FIRST_SEQUENCE CHECKPOINT_SECONDS SEGMENT_BYTES SYNCFS FAILPOINTS``;
@@ -12,33 +12,34 @@ A bare end of input means the server died: exit at once and leave the log to the
 recovery.
 
 Output (stdout), one byte each: ``GROUP`` when a group's answers follow, then one outcome per
-record of the group in input order (``CREATED``, ``EXISTED``, ``DURABLE`` = synced but the object
+record of the group in input order (``CREATED``, ``EXISTED``, ``DURABLE`` = synced but its pack
 could not be made, ``NOT_DURABLE`` = the log write failed); ``CHECKPOINT`` when closed segments
 were synced and deleted; ``FAILED`` and an errno byte when the log failed (everything after that
 is ``NOT_DURABLE``; a group's ``FAILED`` comes before its ``GROUP``).
 
 Threads: the main one does all the Python work. It reads input, appends whatever has
 arrived as one group with one ``write``, hands the group to the sync threads and, while its sync
-runs, prepares its objects: each one's content in a new file without a name yet (``O_TMPFILE``;
-a temp name elsewhere), the costly part of making it (allocating the inode). It never waits for
-a sync: it waits in ``select`` for more input or for a sync to return (a byte on a pipe of its
-own). Once a sync covering the oldest groups has returned, it gives each of their files its
-object's name with ``link`` (create-only) and answers with one ``write``; if the sync failed it
-drops the files instead. So a name appears only once its record is durable. Two sync threads
+runs, prepares its objects: one pack per directory (``_pack.py``), its content in a new file
+without a name yet (``O_TMPFILE``; a temp name elsewhere), the costly part of making it
+(allocating the inode). It never waits for a sync: it waits in ``select`` for more input or for
+a sync to return (a byte on a pipe of its own). Once a sync covering the oldest groups has
+returned, it gives each of their packs a new name with ``link`` and answers with one ``write``;
+if the sync failed it drops the files instead. So a name appears only once its record is durable. Two sync threads
 each run one ``fdatasync`` at a time, covering every group written before it started (the group
 commit: one sync for however many records and groups), so a group waits for one sync rather
 than for the one in flight to end first, and the disk serves two syncs at once (on the machine
 measured, a few times the syncs per second of one after another). They hold the GIL only to take
 and to settle their work: with the objects made by a thread of their own, two threads took turns
 at the GIL at every system call, and the hand-offs and their context switches cost more than a
-tenth of the process's time. The checkpointer syncs the objects of closed segments (``syncfs``,
-or each file) and deletes the segments; a segment is closed only once no sync of it runs.
+tenth of the process's time. The checkpointer syncs the packs of closed segments (``syncfs``,
+or each file), deletes the segments, then merges the packs of the directories they wrote to
+(``_pack.compact``); a segment is closed only once no sync of it runs.
 
 ``FAILPOINTS`` (comma-separated, for tests only; "-" for none): ``sync-eio`` makes every log sync
 fail with EIO; ``exit-after-sync`` exits right after the first sync, before answering;
 ``sync-gate=DIR`` creates ``DIR/waiting`` and ``DIR/waiting-<thread>`` before each sync and
 waits for ``DIR/go``;
-``named-temp-files`` makes objects the way filesystems without ``O_TMPFILE`` need; ``proc-links`` names
+``named-temp-files`` makes packs the way filesystems without ``O_TMPFILE`` need; ``proc-links`` names
 unnamed files through ``/proc/self/fd`` (as where ``linkat(AT_EMPTY_PATH)`` is not allowed).
 """
 
@@ -80,6 +81,9 @@ _SPARE_MAX = 32 << 20  # bytes of zeros a segment starts with, at most (a quarte
 _PREPARED_MAX = 256  # files of a group prepared while its log syncs (each an open file or a temp name)
 _AT_EMPTY_PATH = 0x1000  # linkat: name the file that the descriptor itself is
 _DIRECTORY_FDS = 64  # object directories each thread keeps open (partitions: one per application and day)
+# Directories whose stored names the writer keeps (for "already there"): sessions arrive for the last few
+# days, and a directory's names take about 100 bytes each (a day of 100,000 sessions: 10 MB).
+_KNOWN_DIRECTORIES = 16
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -328,7 +332,7 @@ class Writer:
         """
         items: list[tuple[str, bytes | None]] = []
         logged: list[bytes] | None = None  # the records to log, when some are left out
-        seen: set[str] = set()
+        seen: dict[str, set[str]] = {}
         for index, (key, _, start, end) in enumerate(records):
             if not self.exists(key, seen):
                 items.append((key, data[start:end]))
@@ -382,24 +386,23 @@ class Writer:
                 break  # answering comes first (its writers wait): the rest are prepared when named
             prepared.append(self.prepare(self.root + os.sep + directory, pack_of(items, members)))
 
-    def exists(self, key: str, seen: set[str]) -> bool:
-        """Whether ``key``'s object exists: as a file or in a pack of its directory (``seen``: the
-        directories checked for removal in this group already)."""
+    def exists(self, key: str, seen: dict[str, set[str]]) -> bool:
+        """Whether ``key``'s object exists: as a file or in a pack of its directory (``seen``: the names of
+        the directories this group looked at already, checked for removal once)."""
         directory, _, name = key.rpartition("/")
-        known = self.known
-        if directory not in seen:
-            seen.add(directory)
+        names = seen.get(directory)
+        if names is None:
+            known = self.known
             if self.dirs.forget_if_gone(self.root + os.sep + directory):  # removed (an old partition deleted by hand)
                 known.pop(directory, None)
             names = known.get(directory)
             if names is None:
                 names = known[directory] = self.read_names(directory)
-                if len(known) > _DIRECTORY_FDS:
+                if len(known) > _KNOWN_DIRECTORIES:
                     known.popitem(last=False)
             else:
                 known.move_to_end(directory)
-        else:
-            names = known[directory]
+            seen[directory] = names
         return name in names
 
     def read_names(self, directory: str) -> set[str]:
