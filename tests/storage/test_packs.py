@@ -1,0 +1,527 @@
+"""Packs of the local store: many objects of a directory in one file, read, listed, deleted, compacted, recovered."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tallystick
+from fixtures.common import wait_until
+from tallystick.storage import _pack
+from tallystick.storage._wal import WriteAheadLog
+from tallystick.storage.base import ObjectNotFound
+from tallystick.storage.local import LocalStore
+
+SRC = str(Path(tallystick.__file__).resolve().parents[1])
+
+
+@pytest.fixture
+def open_logs() -> Iterator[list[WriteAheadLog]]:
+    """WriteAheadLogs a test opened, closed afterwards."""
+    logs: list[WriteAheadLog] = []
+    yield logs
+    for wal in logs:
+        wal.close()
+
+
+def _open(root: Path, logs: list[WriteAheadLog], **options: Any) -> WriteAheadLog:
+    (root / ".tmp").mkdir(parents=True, exist_ok=True)
+    wal = WriteAheadLog(root, root / ".tmp", **options)
+    logs.append(wal)
+    return wal
+
+
+def _put_all(wal: WriteAheadLog, items: list[tuple[str, bytes]]) -> list[bool]:
+    """All of ``items`` written at once (the writer groups what arrives together)."""
+
+    async def run() -> list[bool]:
+        return await asyncio.gather(*(wal.put(k, v) for k, v in items))
+
+    return asyncio.run(run())
+
+
+def _put_groups(wal: WriteAheadLog, groups: list[list[tuple[str, bytes]]], pause_every: int = 0) -> None:
+    """Each group written after the previous one was answered: one pack per group (and a pause of 0.1 s
+    after every ``pause_every`` groups, for checkpoints to come between them)."""
+
+    async def run() -> None:
+        for number, items in enumerate(groups, 1):
+            assert await asyncio.gather(*(wal.put(k, v) for k, v in items)) == [True] * len(items)
+            if pause_every and number % pause_every == 0:
+                await asyncio.sleep(0.1)
+
+    asyncio.run(run())
+
+
+def _content(key: str, size: int = 64) -> bytes:
+    """An object's bytes, unique to it (a random part), ``size`` bytes or more."""
+    head = f"<{key}|{secrets.token_hex(8)}>".encode()
+    return head + b"." * max(0, size - len(head))
+
+
+def _packs(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if _pack.is_pack(p.name))
+
+
+def _index(path: Path) -> _pack.Index | None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return _pack.read_index(fd, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
+
+
+def _all_bytes(root: Path) -> bytes:
+    """Every file below ``root`` (the log, temp files, packs, objects) as one byte string."""
+    return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink())
+
+
+def _read(root: Path, key: str) -> bytes | None:
+    """The object as a new reader sees it, or None."""
+    try:
+        return LocalStore(root, fsync=False).get(key)
+    except ObjectNotFound:
+        return None
+
+
+def _run_python(script: str, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": SRC}
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _segments(wal: WriteAheadLog) -> bytes:
+    return b"".join(p.read_bytes() for p in wal.segment_paths())
+
+
+def _restore_segment(root: Path, data: bytes) -> None:
+    """Put the log back as a power loss before the checkpoint would have left it."""
+    (root / ".wal" / "0000000000000100.log").write_bytes(data)
+
+
+# --- 1. many sessions, few files -----------------------------------------------------------------
+
+
+def test_five_hundred_concurrent_puts_leave_few_files_and_all_read_back(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """500 concurrent puts in one partition leave far fewer files than objects; each reads back byte for byte
+    through get, get_listed, keys_in and list (sizes right, keys in order, no pack named)."""
+    wal = _open(tmp_path, open_logs)
+    part = "sessions/app=demo/day=2026-12-03/"
+    objects = {f"{part}{i:04d}.json": _content(f"s{i}", 50 + i) for i in range(500)}
+    assert _put_all(wal, list(objects.items())) == [True] * 500
+    directory = tmp_path / part
+    files = os.listdir(directory)
+    assert len(files) <= 50, f"{len(files)} files for 500 objects"
+    assert all(_pack.is_pack(name) for name in files)
+    store = LocalStore(tmp_path, fsync=False)
+    assert store.keys_in(part) == sorted(objects)
+    listed = list(store.list(part))
+    assert [info.key for info in listed] == sorted(objects)
+    assert {info.key: info.size for info in listed} == {k: len(v) for k, v in objects.items()}
+    assert not any(".pack-" in info.key for info in store.list(""))
+    for key, value in objects.items():
+        assert store.get(key) == value
+        assert store.get_listed(key) == value
+    wal.close()
+    assert len(os.listdir(directory)) < _pack.MERGE_AT * 2  # compacted at the last checkpoint
+    assert LocalStore(tmp_path, fsync=False).keys_in(part) == sorted(objects)
+
+
+def test_a_key_naming_a_pack_is_no_object(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """A key whose last segment is a pack's file name is no object (not found, or refused as a key): get gives
+    no pack's bytes, and delete loses none of the objects in the pack."""
+    wal = _open(tmp_path, open_logs)
+    objects = {f"p/d/{i}": _content(f"k{i}") for i in range(5)}
+    assert _put_all(wal, list(objects.items())) == [True] * 5
+    [pack] = _packs(tmp_path / "p" / "d")
+    store = LocalStore(tmp_path, fsync=False)
+    with pytest.raises((ObjectNotFound, ValueError)):
+        store.get(f"p/d/{pack.name}")
+    with pytest.raises((ObjectNotFound, ValueError)):
+        store.get_listed(f"p/d/{pack.name}")
+    with contextlib.suppress(ValueError):
+        assert store.delete(f"p/d/{pack.name}") is False
+    assert all(_read(tmp_path, k) == v for k, v in objects.items())
+
+
+def test_a_key_deleted_by_another_process_can_be_written_again_through_the_log(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """A key deleted from a pack by another process (retention, a CLI) is created again by the next put through
+    the log: not answered "already there" with nothing stored."""
+    wal = _open(tmp_path, open_logs)
+    assert _put_all(wal, [("p/d/k", b"one"), ("p/d/j", b"other")]) == [True, True]
+    assert LocalStore(tmp_path, fsync=False).delete("p/d/k")
+    assert _put_all(wal, [("p/d/k", b"two")]) == [True]
+    assert _read(tmp_path, "p/d/k") == b"two"
+
+
+def test_a_key_at_the_root_written_through_the_log_is_listed(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """A key without a directory, written through the log (into a pack at the root), is listed as get finds it."""
+    wal = _open(tmp_path, open_logs)
+    assert _put_all(wal, [("top", b"t"), ("p/d/k", b"v")]) == [True, True]
+    store = LocalStore(tmp_path, fsync=False)
+    assert store.get("top") == b"t"
+    assert [i.key for i in store.list("")] == ["p/d/k", "top"]
+
+
+# --- 2. a reader in another process while the log writes and compacts -----------------------------
+
+_READER = r"""
+import json, os, sys, time
+from tallystick.storage.local import LocalStore
+
+root, acked_path, done_path, ready_path = sys.argv[1:5]
+store = LocalStore(root, fsync=False)
+open(ready_path, "w").close()
+deadline = time.monotonic() + 15
+looks = missing = wrong = unlisted = 0
+most = 0
+while time.monotonic() < deadline and looks < 50000:
+    finished = os.path.exists(done_path)
+    try:
+        with open(acked_path) as f:
+            acked = int(f.read() or 0)
+    except FileNotFoundError:
+        acked = 0
+    most = max(most, acked)
+    expected = [f"p/d/{i:05d}" for i in range(acked)]
+    keys = set(store.keys_in("p/d/"))  # cheap: many looks, many of them during a compaction
+    missing += sum(1 for key in expected if key not in keys)
+    if looks % 20 == 0 or finished:  # and now and then everything, read
+        listed = {info.key: info.size for info in store.list("p/d/")}
+        unlisted += sum(1 for key in expected if listed.get(key) != 40)
+        unlisted += sum(1 for key in listed if ".pack-" in key)
+        wrong += sum(1 for key in expected if store.get_listed(key) != (key + "|").encode().ljust(40, b"#"))
+    looks += 1
+    if finished:
+        break
+result = {"looks": looks, "missing": missing, "wrong": wrong, "unlisted": unlisted, "most": most, "finished": finished}
+print(json.dumps(result))
+"""
+
+
+def test_a_reader_in_another_process_sees_every_acknowledged_object_during_compaction(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """Another process listing and reading while the log writes small groups and compacts them finds every
+    object acknowledged before it looked: none missing, none wrong, no exception."""
+    root = tmp_path / "store"
+    wal = _open(root, open_logs, checkpoint_seconds=0.05)
+    acked, done, ready = tmp_path / "acked", tmp_path / "done", tmp_path / "ready"
+    reader = _run_python(_READER, str(root), str(acked), str(done), str(ready))
+    try:
+        wait_until(ready.exists, timeout=20, what="the reader to start")
+
+        async def write() -> None:
+            count = 0
+            started = time.monotonic()
+            while count < 1200 and time.monotonic() - started < 4:
+                group = [(f"p/d/{i:05d}", f"p/d/{i:05d}|".encode().ljust(40, b"#")) for i in range(count, count + 4)]
+                assert await asyncio.gather(*(wal.put(k, v) for k, v in group)) == [True] * 4
+                count += 4
+                (tmp_path / "acked.tmp").write_text(str(count))
+                os.replace(tmp_path / "acked.tmp", acked)
+                if count % 40 == 0:
+                    await asyncio.sleep(0.01)  # let checkpoints (and compactions) come between groups
+
+        asyncio.run(write())
+        done.touch()
+        out, err = reader.communicate(timeout=30)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait()
+    assert reader.returncode == 0, err
+    result = json.loads(out)
+    assert (result["missing"], result["wrong"], result["unlisted"]) == (0, 0, 0), result
+    assert result["finished"] and result["looks"] >= 3 and result["most"] == int(acked.read_text()), result
+    assert wal.checkpoints >= 3
+    assert len(_packs(root / "p" / "d")) < int(acked.read_text()) // 4 // 2  # compaction ran
+
+
+# --- 3. compaction ----------------------------------------------------------------------------------
+
+
+def test_many_groups_in_one_directory_are_compacted_into_a_few_packs(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """After 120 groups in one directory and a few checkpoints, it holds at most MERGE_AT packs, all objects intact."""
+    wal = _open(tmp_path, open_logs, checkpoint_seconds=0.05)
+    objects = {f"c/d/{i:04d}": _content(f"c{i}", 100) for i in range(360)}
+    items = list(objects.items())
+    groups = [items[i : i + 3] for i in range(0, len(items), 3)]
+    _put_groups(wal, groups, pause_every=30)
+    directory = tmp_path / "c" / "d"
+    wait_until(lambda: not wal.segment_paths(), timeout=10, what="the last checkpoint")
+    assert wal.checkpoints >= 3
+    wait_until(lambda: len(_packs(directory)) < _pack.MERGE_AT, timeout=10, what="a compaction")
+    assert len(_packs(directory)) < len(groups) // 10
+    assert all(_index(p) is not None for p in _packs(directory))
+    store = LocalStore(tmp_path, fsync=False)
+    assert store.keys_in("c/d/") == sorted(objects)
+    assert all(store.get(k) == v for k, v in objects.items())
+    wal.close()
+    assert all(_read(tmp_path, k) == v for k, v in objects.items())
+
+
+# --- 4. deletion ------------------------------------------------------------------------------------
+
+
+def test_deleted_objects_leave_no_trace_and_their_pack_mates_stay(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """delete and delete_many of objects in packs (and of a key both a file and in a pack) leave no byte of them
+    in any file below the root; the other objects of those packs read back; the counts are right."""
+    root = tmp_path / "store"
+    wal = _open(root, open_logs, checkpoint_seconds=0.05)
+    first = {f"s/d/a{i}": _content(f"a{i}") for i in range(5)}
+    second = {f"s/d/b{i}": _content(f"b{i}") for i in range(5)}
+    _put_groups(wal, [list(first.items()), list(second.items())])
+    tool = LocalStore(root, fsync=False)  # a CLI tool writing without the log while the server runs
+    dup_file, dup_packed = _content("dup-file"), _content("dup-packed")
+    assert tool.put_if_absent("s/d/dup", dup_file)
+    assert _put_all(wal, [("s/d/dup", dup_packed), ("s/d/c0", _content("c0"))]) == [True, True]
+    assert (root / "s" / "d" / "dup").read_bytes() == dup_file  # both copies exist
+    assert any(_index(p) and "dup" in (_index(p) or {}) for p in _packs(root / "s" / "d"))
+    wait_until(lambda: not wal.segment_paths(), timeout=10, what="the checkpoint")  # deletes wait for none (doc)
+    objects = {**first, **second}
+    store = LocalStore(root, fsync=False)
+    assert store.delete("s/d/a0") is True
+    assert store.delete("s/d/a0") is False
+    assert store.delete("s/d/missing") is False
+    assert store.delete_many(["s/d/a1", "s/d/b2", "s/d/dup", "s/d/nope", "s/d/b2"]) == 3
+    gone = {k: objects[k] for k in ("s/d/a0", "s/d/a1", "s/d/b2")}
+    kept = {k: v for k, v in objects.items() if k not in gone}
+    unique = [v[: v.index(b">") + 1] for v in [*gone.values(), dup_file, dup_packed]]
+
+    def check() -> None:
+        everything = _all_bytes(root)
+        assert [u for u in unique if u in everything] == []
+        reader = LocalStore(root, fsync=False)
+        for key in [*gone, "s/d/dup"]:
+            with pytest.raises(ObjectNotFound):
+                reader.get(key)
+            assert key not in reader.keys_in("s/d/")
+        assert all(reader.get(k) == v and reader.get_listed(k) == v for k, v in kept.items())
+        assert [i.key for i in reader.list("s/d/")] == sorted([*kept, "s/d/c0"])
+
+    check()
+    wal.close()  # checkpoints and compacts
+    check()
+    reopened = _open(root, open_logs)  # a restart replays nothing back
+    assert reopened.recovery.records == 0
+    check()
+
+
+# --- 5. deletion from another process during compaction ----------------------------------------------
+
+_DELETER = r"""
+import json, sys, time
+from tallystick.storage.local import LocalStore
+
+root, ready_path, *keys = sys.argv[1:]
+store = LocalStore(root)
+open(ready_path, "w").close()
+deadline = time.monotonic() + 10
+results = []
+i = 0
+while i < len(keys) and time.monotonic() < deadline:
+    if i % 4 == 3:
+        chunk = keys[i : i + 2]
+        results.append(store.delete_many(chunk) == len(chunk))
+        i += len(chunk)
+    else:
+        results.append(store.delete(keys[i]))
+        i += 1
+    time.sleep(0.005)
+print(json.dumps({"deleted": i, "all_true": all(results)}))
+"""
+
+
+def test_deletion_in_another_process_during_compaction_loses_and_revives_nothing(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """Another process deletes objects one by one while the writer keeps packing and compacting that directory:
+    nothing deleted comes back, nothing else is lost."""
+    root = tmp_path / "store"
+    wal = _open(root, open_logs, checkpoint_seconds=0.05)
+    initial = {f"x/d/i{i:04d}": _content(f"i{i}") for i in range(240)}
+    items = list(initial.items())
+    _put_groups(wal, [items[i : i + 4] for i in range(0, len(items), 4)])
+    doomed = [k for n, k in enumerate(initial) if n % 3 == 0]
+    ready = tmp_path / "ready"
+    deleter = _run_python(_DELETER, str(root), str(ready), *doomed)
+    added: dict[str, bytes] = {}
+    try:
+        wait_until(ready.exists, timeout=20, what="the deleter to start")
+
+        async def write() -> None:
+            started = time.monotonic()
+            n = 0
+            while deleter.poll() is None and time.monotonic() - started < 8:
+                group = {f"x/d/n{n + j:05d}": _content(f"n{n + j}") for j in range(3)}
+                assert await asyncio.gather(*(wal.put(k, v) for k, v in group.items())) == [True] * 3
+                added.update(group)
+                n += 3
+                await asyncio.sleep(0.003)
+
+        asyncio.run(write())
+        out, err = deleter.communicate(timeout=30)
+    finally:
+        if deleter.poll() is None:
+            deleter.kill()
+            deleter.wait()
+    assert deleter.returncode == 0, err
+    result = json.loads(out)
+    assert result == {"deleted": len(doomed), "all_true": True}
+    assert wal.checkpoints >= 3
+    kept = {**{k: v for k, v in initial.items() if k not in doomed}, **added}
+    wal.close()
+    store = LocalStore(root, fsync=False)
+    assert store.keys_in("x/d/") == sorted(kept)
+    assert all(store.get(k) == v for k, v in kept.items())
+    everything = _all_bytes(root)
+    assert [k for k in doomed if initial[k][: initial[k].index(b">") + 1] in everything] == []
+
+
+# --- 6. recovery --------------------------------------------------------------------------------------
+
+
+def _three_packs(root: Path, logs: list[WriteAheadLog]) -> tuple[dict[str, bytes], bytes, list[Path]]:
+    """Three groups of r/d written (three packs), the log closed; its segments' bytes as they were before."""
+    wal = _open(root, logs, checkpoint_seconds=3600)
+    groups = [[(f"r/d/g{g}-{i}", _content(f"g{g}-{i}")) for i in range(4)] for g in range(3)]
+    _put_groups(wal, groups)
+    segments = _segments(wal)
+    assert segments
+    wal.close()
+    packs = _packs(root / "r" / "d")
+    assert len(packs) == 3
+    return {k: v for group in groups for k, v in group}, segments, packs
+
+
+def _holder(packs: list[Path], key: str) -> Path:
+    name = key.rpartition("/")[2]
+    return next(p for p in packs if name in (_index(p) or {}))
+
+
+def test_a_pack_cut_short_is_removed_and_its_objects_replayed(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """A pack cut short by a power loss before the checkpoint: the reopened log replays, removes it, and every
+    object reads back."""
+    objects, segments, packs = _three_packs(tmp_path, open_logs)
+    broken = _holder(packs, "r/d/g1-0")
+    os.truncate(broken, broken.stat().st_size // 2)
+    _restore_segment(tmp_path, segments)
+    reopened = _open(tmp_path, open_logs)
+    assert (reopened.recovery.records, reopened.recovery.rewritten) == (12, 4)
+    assert not broken.exists()
+    assert all(_index(p) is not None for p in _packs(tmp_path / "r" / "d"))
+    store = LocalStore(tmp_path, fsync=False)
+    assert store.keys_in("r/d/") == sorted(objects)
+    assert [i.key for i in store.list("r/")] == sorted(objects)
+    assert all(store.get(k) == v for k, v in objects.items())
+    assert reopened.segment_paths() == []
+
+
+def test_a_damaged_record_in_a_whole_pack_is_rewritten_from_the_log(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """A pack whose index is whole but one record's bytes are damaged: the replay writes that object again, the
+    others of its pack stay, each key is listed once and reads back."""
+    objects, segments, packs = _three_packs(tmp_path, open_logs)
+    holder = _holder(packs, "r/d/g2-1")
+    data = bytearray(holder.read_bytes())
+    at = bytes(data).index(objects["r/d/g2-1"]) + 3
+    data[at] ^= 0xFF
+    holder.write_bytes(bytes(data))
+    assert _index(holder) is not None
+    assert _read(tmp_path, "r/d/g2-1") is None  # a failed checksum is not served
+    _restore_segment(tmp_path, segments)
+    reopened = _open(tmp_path, open_logs)
+    assert (reopened.recovery.records, reopened.recovery.rewritten) == (12, 1)
+    store = LocalStore(tmp_path, fsync=False)
+    assert [i.key for i in store.list("r/")] == sorted(objects)
+    assert all(store.get(k) == v for k, v in objects.items())
+    assert bytes(data[at - 3 : at + 10]) not in _all_bytes(tmp_path)  # the damaged copy is gone
+
+
+# --- 7. old object files and packs together --------------------------------------------------------
+
+
+def test_plain_files_and_packs_are_listed_together_in_key_order(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """Old object files and packs in one directory: list and keys_in merge them in key order; put_if_absent
+    without the log refuses a key a pack holds and writes nothing."""
+    old = LocalStore(tmp_path, fsync=False)  # an install from before packs
+    plain = {f"m/d/{n}": _content(n) for n in ("a", "c", "e-1", "g")}
+    assert all(old.put_if_absent(k, v) for k, v in plain.items())
+    (tmp_path / "m" / "d" / "e").mkdir()
+    assert old.put_if_absent("m/d/e/x", b"nested")
+    wal = _open(tmp_path, open_logs)
+    packed = {f"m/d/{n}": _content(n) for n in ("b", "d", "f", "e-0", "h")}
+    assert _put_all(wal, list(packed.items())) == [True] * 5
+    assert _put_all(wal, [("m/d/a", b"again")]) == [False]  # a plain file is there
+    every = {**plain, **packed, "m/d/e/x": b"nested"}
+    store = LocalStore(tmp_path, fsync=False)
+    listed = list(store.list("m/"))
+    assert [i.key for i in listed] == sorted(every)
+    assert {i.key: i.size for i in listed} == {k: len(v) for k, v in every.items()}
+    assert store.keys_in("m/d/") == sorted({*plain, *packed})  # objects of the directory itself
+    assert [i.key for i in store.list("m/d/", start_after="m/d/c")] == [k for k in sorted(every) if k > "m/d/c"]
+    before = sorted(os.listdir(tmp_path / "m" / "d"))
+    tool = LocalStore(tmp_path, fsync=False)
+    assert tool.put_if_absent("m/d/d", b"a second copy") is False
+    assert sorted(os.listdir(tmp_path / "m" / "d")) == before
+    assert os.listdir(tmp_path / ".tmp") == []
+    assert all(store.get(k) == v for k, v in every.items())
+
+
+# --- 8. temp files of a crashed deletion ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cleaner", ["deletion", "compaction"])
+def test_a_half_written_temp_pack_is_never_listed_and_is_removed(
+    tmp_path: Path, open_logs: list[WriteAheadLog], cleaner: str
+) -> None:
+    """A half-written .pack-tmp- file (a crashed deletion) is never listed, and the next deletion or compaction
+    in its directory removes it."""
+    wal = _open(tmp_path, open_logs, checkpoint_seconds=0.05)
+    objects = {f"t/d/{i}": _content(f"t{i}") for i in range(4)}
+    assert _put_all(wal, list(objects.items())) == [True] * 4
+    directory = tmp_path / "t" / "d"
+    [pack] = _packs(directory)
+    temp = directory / ".pack-tmp-0123456789abcdef"
+    temp.write_bytes(pack.read_bytes()[: pack.stat().st_size // 2])
+    store = LocalStore(tmp_path, fsync=False)
+    assert store.keys_in("t/d/") == sorted(objects)
+    assert [i.key for i in store.list("")] == sorted(objects)
+    if cleaner == "deletion":
+        assert store.delete("t/d/0")
+        del objects["t/d/0"]
+        assert not temp.exists()
+    else:
+        more = {f"t/d/m{i}": _content(f"m{i}") for i in range(_pack.MERGE_AT * 2)}
+        _put_groups(wal, [[item] for item in more.items()])
+        objects.update(more)
+        wait_until(lambda: not temp.exists(), timeout=10, what="a compaction of t/d")
+        wait_until(lambda: len(_packs(directory)) < _pack.MERGE_AT, timeout=10, what="a compaction of t/d")
+    assert all(_read(tmp_path, k) == v for k, v in objects.items())
+    assert LocalStore(tmp_path, fsync=False).keys_in("t/d/") == sorted(objects)
