@@ -84,8 +84,9 @@ Races and crash points, and why each is harmless:
 * Only the writer process creates objects, and a key is sent again only after its answer (its
   object exists by then), so the writer's existence check in step 2 cannot race a creation.
   The names it keeps are read from the directory at first use and added to as it makes packs;
-  an object deleted by another process since stays among them, so sending it again is answered
-  "already there" until the server restarts: a deleted session is not stored again by a retry.
+  a name found among them is looked up on disk again (once per group and directory), since
+  another process may have deleted it: a retry of a deleted session is stored again, as a new
+  upload is.
 * Crash (of either process) before the fdatasync of step 2 returns: nobody was answered; a torn
   record at the end is dropped at recovery; complete records are materialized (retries: 304).
   Files prepared for them have no name yet: unnamed ones vanish, temp files are swept later.

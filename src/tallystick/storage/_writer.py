@@ -237,6 +237,7 @@ class Writer:
         self.packs = _pack.Packs()
         # The names stored in recently used directories (plain files and packs' objects), read at first use.
         self.known: collections.OrderedDict[str, set[str]] = collections.OrderedDict()
+        self.refreshed: set[str] = set()  # directories read again in this group (``exists``)
         self.serial = 0
         self.unnamed_files = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
         self.unnamed_files = self.unnamed_files and "named-temp-files" not in self.failpoints
@@ -333,6 +334,7 @@ class Writer:
         items: list[tuple[str, bytes | None]] = []
         logged: list[bytes] | None = None  # the records to log, when some are left out
         seen: dict[str, set[str]] = {}
+        self.refreshed.clear()
         for index, (key, _, start, end) in enumerate(records):
             if not self.exists(key, seen):
                 items.append((key, data[start:end]))
@@ -373,14 +375,18 @@ class Writer:
             group.sequence = self.written
             self.unsynced.append(group)
             self.sync_wake.notify()
-        groups = self.groups
-        groups.append(group)
+        self.groups.append(group)
+        self.prepare_packs(group)
+
+    def prepare_packs(self, group: Group) -> None:
+        """Sort a logged group's records by directory, one pack each, and prepare the packs while it syncs."""
+        items = group.items
         by_directory: dict[str, list[int]] = {}
         for index, (key, record) in enumerate(items):
             if record is not None:
                 by_directory.setdefault(key.rpartition("/")[0], []).append(index)
         group.packs = list(by_directory.items())
-        prepared = group.prepared
+        groups, prepared = self.groups, group.prepared
         for directory, members in group.packs:
             if groups[0].synced or len(prepared) == _PREPARED_MAX:
                 break  # answering comes first (its writers wait): the rest are prepared when named
@@ -403,6 +409,17 @@ class Writer:
             else:
                 known.move_to_end(directory)
             seen[directory] = names
+        if name not in names:
+            return False
+        # The names kept only grow as packs are made: one deleted since by another process (retention, an
+        # erasure) would stay. A name that seems stored is rare (a retry): the directory is read again, once
+        # per group.
+        if directory in self.refreshed:
+            return True
+        self.refreshed.add(directory)
+        names = seen[directory] = self.read_names(directory)
+        if directory in self.known:
+            self.known[directory] = names
         return name in names
 
     def read_names(self, directory: str) -> set[str]:

@@ -134,6 +134,8 @@ class LocalStore(Store):
         if self._log is not None:  # keep one pending map, so create-only holds across both paths
             return self._log.put_blocking(check_key(key), data)
         path = self._path(key)
+        if path.name.startswith("."):
+            raise ValueError(f"invalid object key {key!r}: a last segment starting with '.' names the store's files")
         tmp = self._tmp / uuid.uuid4().hex
         try:
             if path.exists() or self._packed(str(path.parent), path.name):
@@ -206,6 +208,8 @@ class LocalStore(Store):
 
     def get(self, key: str) -> bytes:
         path = self._path(key)
+        if path.name.startswith("."):  # the store's own files (packs, their temp files): never an object
+            raise ObjectNotFound(key)
         try:
             return _read_file(str(path))
         except (FileNotFoundError, NotADirectoryError):
@@ -274,7 +278,7 @@ class LocalStore(Store):
         packs = False
         for entry in entries:
             if entry.name.startswith("."):  # the store's own files (packs are listed by what they hold)
-                packs = packs or (bool(rel) and _pack.is_pack(entry.name))
+                packs = packs or _pack.is_pack(entry.name)
                 continue
             if entry.is_dir(follow_symlinks=False):
                 items.append((entry.name + "/", entry))
@@ -313,6 +317,8 @@ class LocalStore(Store):
         """A plain ``os.read`` of the file, or the record from its pack: ``get`` (pathlib, key checks) costs
         about 4x that per small object."""
         directory, _, name = f"{self.root}/{key}".rpartition("/")
+        if name.startswith("."):  # the store's own files (packs, their temp files): never an object
+            raise ObjectNotFound(key)
         try:
             return _read_file(f"{directory}/{name}")
         except FileNotFoundError:
@@ -366,6 +372,8 @@ class LocalStore(Store):
         by_directory: dict[str, builtins.list[str]] = {}
         for key in keys:
             path = self._path(key)
+            if path.name.startswith("."):  # the store's own files: never an object, never deleted as one
+                continue
             by_directory.setdefault(str(path.parent), []).append(path.name)
         deleted = 0
         for directory, names in by_directory.items():
