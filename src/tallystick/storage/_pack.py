@@ -42,11 +42,12 @@ ENTRY = struct.Struct("<QIH")  # offset of the record, length of its object, len
 HEADER = struct.Struct("<II")  # a record's length and crc (as the log's)
 KEY_LENGTH = struct.Struct("<H")
 # Compaction: packs of one size tier (sizes within a factor of 8, from 64 KiB up) are merged once
-# there are this many, so a directory holds a few dozen packs at most, and each object is copied
-# about once per tier it climbs. Packs at or above the cap are left as they are: a deletion
-# rewrites a whole pack, so a pack stays small enough to rewrite in well under a second.
+# there are this many, so each object is copied about once per tier it climbs. Packs of 4 MiB or
+# more are left as they are (a merge makes packs of at most 32 MiB): a deletion rewrites a whole
+# pack, so a pack stays small enough to rewrite in well under a second, and a merge reads one
+# small pack at a time.
 MERGE_AT = 8
-MAX_MERGED_BYTES = 64 << 20
+MERGE_BELOW = 4 << 20
 _serial = iter(range(1 << 62))
 
 Index = dict[str, tuple[int, int]]  # name -> (offset of its record, length of its object)
@@ -311,36 +312,71 @@ def compact(directory: str, *, fsync: bool = True) -> int:
         return 0
     try:
         drop_temp_files(directory)
-        while True:
-            tiers: dict[int, list[str]] = {}
-            for pack in pack_names(directory):
-                with contextlib.suppress(FileNotFoundError):
-                    size = os.stat(f"{directory}/{pack}").st_size
-                    if size < MAX_MERGED_BYTES:
-                        tiers.setdefault(tier(size), []).append(pack)
-            group = next((packs for _, packs in sorted(tiers.items()) if len(packs) >= MERGE_AT), None)
-            if group is None:
-                break
-            out: dict[str, bytes] = {}
-            readable = []
-            for pack in group:
-                whole = _read_whole(f"{directory}/{pack}")
-                if whole is None:
-                    continue  # not a whole pack (a power loss before its sync): recovery deals with it
-                readable.append(pack)
-                for name, record in records(*whole):
-                    out.setdefault(name, record)
-            if len(readable) < 2:
-                break
-            write(directory, new_name(), encode(list(out.items())), fsync=fsync)
-            _fsync_directory(dfd, fsync)
-            for pack in readable:
-                os.unlink(f"{directory}/{pack}")
-            _fsync_directory(dfd, fsync)
-            merged += len(readable)
+        tiers: dict[int, list[str]] = {}
+        for pack in pack_names(directory):
+            with contextlib.suppress(FileNotFoundError):
+                size = os.stat(f"{directory}/{pack}").st_size
+                if size < MERGE_BELOW:
+                    tiers.setdefault(tier(size), []).append(pack)
+        for _, group in sorted(tiers.items()):
+            if len(group) >= MERGE_AT:
+                merged += _merge(directory, group, dfd, fsync)
     finally:
         os.close(dfd)  # releases the lock
     return merged
+
+
+def _merge(directory: str, packs: list[str], dfd: int, fsync: bool) -> int:
+    """(Under the lock.) Write the objects of ``packs`` into one new pack, then remove them; how many went."""
+    tmp = f"{directory}/{_TMP_PREFIX}{secrets.token_hex(8)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    merged = []
+    try:
+        index = bytearray()
+        seen: set[str] = set()
+        offset = count = 0
+        for pack in packs:
+            whole = _read_whole(f"{directory}/{pack}")
+            if whole is None:
+                continue  # not a whole pack (a power loss before its sync): recovery deals with it
+            merged.append(pack)
+            kept = []
+            for name, record in records(*whole):
+                if name in seen:
+                    continue
+                seen.add(name)
+                raw = name.encode()
+                (key_length,) = KEY_LENGTH.unpack_from(record, HEADER.size)
+                index += ENTRY.pack(offset, len(record) - HEADER.size - KEY_LENGTH.size - key_length, len(raw))
+                index += raw
+                offset += len(record)
+                count += 1
+                kept.append(record)
+            _write_all(fd, b"".join(kept))
+        _write_all(fd, bytes(index) + FOOTER.pack(offset, zlib.crc32(index), count, MAGIC))
+        if fsync:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+    if len(merged) < 2:
+        os.unlink(tmp)
+        return 0
+    os.rename(tmp, f"{directory}/{new_name()}")
+    _fsync_directory(dfd, fsync)
+    for pack in merged:
+        os.unlink(f"{directory}/{pack}")
+    _fsync_directory(dfd, fsync)
+    return len(merged)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def drop_temp_files(directory: str) -> None:

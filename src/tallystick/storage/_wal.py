@@ -784,6 +784,110 @@ class _Replay:
         writer.sync_objects(str(self.root), paths, self._syncfs)
 
 
+class LogView:
+    """What the log holds now, for readers in any process: records a checkpoint has not made into packs yet.
+
+    A server answers once a record is synced in the log; its pack is made at the next checkpoint
+    (``checkpoint_seconds``). So that every process reads an acknowledged session at once, the
+    store's readers look here too. Segments are only ever appended to (over zeros written ahead),
+    so each call reads what was added since the last one, a few MiB at a time, and keeps where each
+    record's object lies (not the object); a record still being written (cut short, or failing its
+    checksum) ends what is read until the next call. A reader may see a record whose sync has not
+    returned yet: recovery would make its object too, since it keeps every whole record of the log.
+    """
+
+    _CHUNK = 1 << 20
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / WAL_DIR
+        self._buffer = bytearray()  # one buffer for every read: a new one each time kept the heap large
+        self._lock = threading.Lock()  # a store's threads share it
+        # segment -> (inode, bytes read, key -> (offset of the object, its length))
+        self._read: dict[str, tuple[int, int, dict[str, tuple[int, int]]]] = {}
+
+    def index(self) -> dict[str, tuple[str, int, int]]:
+        """Key -> (segment, offset, length) of every whole record in the log now (the oldest one of a key)."""
+        with self._lock:
+            return self._index()
+
+    def _index(self) -> dict[str, tuple[str, int, int]]:
+        try:
+            names = [p.name for p in segment_paths(self.dir)]
+        except (FileNotFoundError, NotADirectoryError):
+            self._read.clear()
+            return {}
+        read: dict[str, tuple[int, int, dict[str, tuple[int, int]]]] = {}
+        merged: dict[str, tuple[str, int, int]] = {}
+        for name in names:
+            try:
+                fd = os.open(self.dir / name, os.O_RDONLY)
+            except FileNotFoundError:  # checkpointed since it was listed: its packs hold it
+                continue
+            try:
+                inode = os.fstat(fd).st_ino
+                cached = self._read.get(name)
+                end, found = (cached[1], cached[2]) if cached is not None and cached[0] == inode else (0, {})
+                end = self._read_from(fd, end, found)
+                read[name] = (inode, end, found)
+            finally:
+                os.close(fd)
+            for key, (offset, length) in found.items():
+                merged.setdefault(key, (name, offset, length))
+        self._read = read
+        return merged
+
+    def _read_from(self, fd: int, end: int, found: dict[str, tuple[int, int]]) -> int:
+        """Index the whole records from ``end`` on into ``found``; where they end."""
+        want = self._CHUNK
+        while True:
+            if len(self._buffer) < want:
+                self._buffer = bytearray(want)
+            got = os.preadv(fd, [memoryview(self._buffer)[:want]], end)
+            data = memoryview(self._buffer)[:got]
+            if len(data) < _HEADER.size or data[: _LENGTH.size] == _CLOSE:  # the end, or zeros written ahead
+                return end
+            view = memoryview(data)
+            pos = 0
+            while pos + _HEADER.size <= len(data):
+                length, crc = _HEADER.unpack_from(data, pos)
+                start, stop = pos + _HEADER.size, pos + _HEADER.size + length
+                if length < _KEY_LENGTH.size or stop > len(data):
+                    break
+                if zlib.crc32(view[start:stop], zlib.crc32(view[pos : pos + _LENGTH.size])) != crc:
+                    return end + pos  # being written: read again next time
+                (key_length,) = _KEY_LENGTH.unpack_from(data, start)
+                key_end = start + _KEY_LENGTH.size + key_length
+                try:
+                    key = bytes(view[start + _KEY_LENGTH.size : key_end]).decode()
+                except UnicodeDecodeError:
+                    return end + pos
+                found.setdefault(key, (end + key_end, stop - key_end))
+                pos = stop
+            if pos == 0:  # a record longer than what was read: read it whole (or it is cut short)
+                length = _HEADER.unpack_from(data, 0)[0]
+                if len(data) < want or _HEADER.size + length <= want:
+                    return end
+                want = _HEADER.size + length
+                continue
+            end += pos
+            want = self._CHUNK
+            if len(data) < self._CHUNK:
+                return end
+
+    def read(self, where: tuple[str, int, int]) -> bytes | None:
+        """The object at ``where`` (from ``index``); None if its segment is gone (checkpointed since)."""
+        name, offset, length = where
+        try:
+            fd = os.open(self.dir / name, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            data = os.pread(fd, length, offset)
+        finally:
+            os.close(fd)
+        return data if len(data) == length else None
+
+
 def segment_paths(directory: Path) -> list[Path]:
     """The segment files in a log directory, oldest first."""
     found = []

@@ -12,44 +12,40 @@ A bare end of input means the server died: exit at once and leave the log to the
 recovery.
 
 Output (stdout), one byte each: ``GROUP`` when a group's answers follow, then one outcome per
-record of the group in input order (``CREATED``, ``EXISTED``, ``DURABLE`` = synced but its pack
-could not be made, ``NOT_DURABLE`` = the log write failed); ``CHECKPOINT`` when closed segments
-were synced and deleted; ``FAILED`` and an errno byte when the log failed (everything after that
-is ``NOT_DURABLE``; a group's ``FAILED`` comes before its ``GROUP``).
+record of the group in input order (``CREATED``, ``EXISTED``, ``NOT_DURABLE`` = the log write
+failed; ``DURABLE``, synced but its object could not be made, is no longer sent: objects are made
+at the checkpoint); ``CHECKPOINT`` when closed segments were made into packs, synced and deleted;
+``FAILED`` and an errno byte when the log failed (everything after that is ``NOT_DURABLE``; a
+group's ``FAILED`` comes before its ``GROUP``).
 
-Threads: the main one does all the Python work. It reads input, appends whatever has
-arrived as one group with one ``write``, hands the group to the sync threads and, while its sync
-runs, prepares its objects: one pack per directory (``_pack.py``), its content in a new file
-without a name yet (``O_TMPFILE``; a temp name elsewhere), the costly part of making it
-(allocating the inode). It never waits for a sync: it waits in ``select`` for more input or for
-a sync to return (a byte on a pipe of its own). Once a sync covering the oldest groups has
-returned, it gives each of their packs a new name with ``link`` and answers with one ``write``;
-if the sync failed it drops the files instead. So a name appears only once its record is durable. Two sync threads
-each run one ``fdatasync`` at a time, covering every group written before it started (the group
-commit: one sync for however many records and groups), so a group waits for one sync rather
-than for the one in flight to end first, and the disk serves two syncs at once (on the machine
-measured, a few times the syncs per second of one after another). They hold the GIL only to take
-and to settle their work: with the objects made by a thread of their own, two threads took turns
-at the GIL at every system call, and the hand-offs and their context switches cost more than a
-tenth of the process's time. The checkpointer syncs the packs of closed segments (``syncfs``,
-or each file), deletes the segments, then merges the packs of the directories they wrote to
-(``_pack.compact``); a segment is closed only once no sync of it runs.
+Threads: the main one reads input, appends whatever has arrived as one group with one ``write``
+and hands the group to the sync threads. It never waits for a sync: it waits in ``select`` for
+more input or for a sync to return (a byte on a pipe of its own). Once a sync covering the oldest
+groups has returned, it answers for them with one ``write``: their records are durable in the
+log, which readers in every process read too (``_wal.LogView``). Two sync threads each run one
+``fdatasync`` at a time, covering every group written before it started (the group commit: one
+sync for however many records and groups), so a group waits for one sync rather than for the one
+in flight to end first, and the disk serves two syncs at once (on the machine measured, a few
+times the syncs per second of one after another). They hold the GIL only to take and to settle
+their work. The checkpointer makes the objects of each closed segment: one pack per directory
+(``_pack.py``), written whole under the directory's lock; then one ``syncfs`` (or an fsync of
+each pack and directory), deletes the segments, and merges the packs of the directories it wrote
+to where enough are alike (``_pack.compact``). A segment is closed only once no sync of it runs.
 
 ``FAILPOINTS`` (comma-separated, for tests only; "-" for none): ``sync-eio`` makes every log sync
 fail with EIO; ``exit-after-sync`` exits right after the first sync, before answering;
 ``sync-gate=DIR`` creates ``DIR/waiting`` and ``DIR/waiting-<thread>`` before each sync and
-waits for ``DIR/go``;
-``named-temp-files`` makes packs the way filesystems without ``O_TMPFILE`` need; ``proc-links`` names
-unnamed files through ``/proc/self/fd`` (as where ``linkat(AT_EMPTY_PATH)`` is not allowed).
+waits for ``DIR/go``.
 """
 
 from __future__ import annotations
 
+import array
+import bisect
 import collections
 import contextlib
 import ctypes
 import errno
-import functools
 import os
 import select
 import signal
@@ -57,7 +53,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 if __package__:
     from tallystick.storage import _pack
@@ -69,21 +65,45 @@ CREATED, EXISTED, DURABLE, NOT_DURABLE = 1, 0, 2, 3
 GROUP, CHECKPOINT, FAILED = 0x10, 0x20, 0x30
 SEGMENT_SUFFIX = ".log"
 SPARE_NAME = "next.spare"  # in the log's directory: not a segment until renamed to one
-_ANSWER_EVERY = 8  # outcomes written at once while many groups' objects are being made
+_ANSWER_EVERY = 8  # outcomes written at once when many groups are answered together
 LENGTH = struct.Struct("<I")
 HEADER = struct.Struct("<II")  # a record: payload length, crc32 of (length bytes + payload)
 KEY_LENGTH = struct.Struct("<H")  # the payload: key length, key, object bytes
 _datasync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)
 Record = tuple[str, bytes, int, int]  # key, object bytes, and where the record lies in its group
-Prepared = tuple[int, str]  # an object's content before its name: an unnamed file's fd, or -1 and a temp file's path
 _SYNCS_IN_FLIGHT = 2  # log syncs at once (each thread its own)
 _SPARE_MAX = 32 << 20  # bytes of zeros a segment starts with, at most (a quarter more than the last one held)
-_PREPARED_MAX = 256  # files of a group prepared while its log syncs (each an open file or a temp name)
-_AT_EMPTY_PATH = 0x1000  # linkat: name the file that the descriptor itself is
-_DIRECTORY_FDS = 64  # object directories each thread keeps open (partitions: one per application and day)
-# Directories whose stored names the writer keeps (for "already there"): sessions arrive for the last few
-# days, and a directory's names take about 100 bytes each (a day of 100,000 sessions: 10 MB).
-_KNOWN_DIRECTORIES = 16
+# The writer keeps what names are stored in the directories it used last (for "already there"): sessions
+# arrive for the last 30 days, most of them for the last few, so a partition (an application's day) is read
+# from disk once. A name is kept as its 64-bit hash, in a sorted array (``Names``: a million take 8 MB).
+_KNOWN_DIRECTORIES = 1024
+_KNOWN_NAMES = 8_000_000
+
+
+class Names:
+    """Hashes of names, 8 bytes each: a sorted array, and a set of the ones added since it was last sorted."""
+
+    __slots__ = ("recent", "sorted")
+
+    def __init__(self, hashes: Iterable[int] = ()) -> None:
+        self.sorted = array.array("q", sorted(hashes))
+        self.recent: set[int] = set()
+
+    def __contains__(self, value: int) -> bool:
+        if value in self.recent:
+            return True
+        found = self.sorted
+        i = bisect.bisect_left(found, value)
+        return i < len(found) and found[i] == value
+
+    def add(self, value: int) -> None:
+        self.recent.add(value)
+        if len(self.recent) >= 1024:
+            self.sorted = array.array("q", sorted((*self.sorted, *self.recent)))
+            self.recent = set()
+
+    def __len__(self) -> int:
+        return len(self.sorted) + len(self.recent)
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -152,14 +172,14 @@ class Segment:
         self.made = 0  # records whose outcome has been answered
         self.closed = False
         self.keep = False  # holds a record whose object could not be made: leave it for recovery
-        self.files: list[str] = []  # packs made (synced one by one where there is no syncfs)
-        self.dirs: set[str] = set()  # directories that got packs (compacted after the checkpoint)
+        self.logged: list[tuple[str, bytes]] = []  # (key, record) of its answered records, for its packs
+        self.packed: list[str] | None = None  # the packs made of it, once they are
 
 
 class Group:
     """Records read at once: logged with one write and one sync, answered together."""
 
-    __slots__ = ("error", "items", "packs", "prepared", "segment", "sequence", "synced")
+    __slots__ = ("error", "items", "segment", "sequence", "synced")
 
     def __init__(
         self, segment: Segment | None, items: list[tuple[str, bytes | None]], *, synced: bool = False, error: int = 0
@@ -169,54 +189,6 @@ class Group:
         self.synced = synced  # a sync that covers it has returned (under ``Writer.lock``)
         self.error = error  # errno of the failed write or sync
         self.sequence = 0  # its number among the groups written to the log
-        self.packs: list[tuple[str, list[int]]] = []  # one pack per directory: which items it holds
-        self.prepared: list[Prepared | None] = []  # its packs' files before their names, in ``packs`` order
-
-
-class DirectoryFds:
-    """Open descriptors of directories below ``root``, by path (at most ``_DIRECTORY_FDS``; one thread's own).
-
-    A directory removed while open keeps its descriptor working but empty: ``forget_if_gone``
-    notices it (no links left) and closes it, so the next ``open`` finds the one made since, if any.
-    """
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-        self.fds: dict[str, int] = {}
-
-    def open(self, directory: str, *, make: bool = False) -> int | None:
-        """The descriptor of ``directory`` (absolute, or relative to the root); None if it is missing (and
-        ``make`` is false or it cannot be made)."""
-        fd = self.fds.get(directory)
-        if fd is not None:
-            return fd
-        path = directory if directory.startswith(self.root) else os.path.join(self.root, directory)
-        try:
-            if make:
-                os.makedirs(path, exist_ok=True)
-            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            return None
-        if len(self.fds) >= _DIRECTORY_FDS:
-            os.close(self.fds.pop(next(iter(self.fds))))  # the longest open
-        self.fds[directory] = fd
-        return fd
-
-    def forget_if_gone(self, directory: str) -> bool:
-        """Close ``directory``'s descriptor if the directory was removed; whether it was."""
-        fd = self.fds.get(directory)
-        if fd is None or not _removed(fd):
-            return False
-        del self.fds[directory]
-        os.close(fd)
-        return True
-
-
-def _removed(fd: int) -> bool:
-    try:
-        return os.fstat(fd).st_nlink == 0
-    except OSError:
-        return True
 
 
 class Writer:
@@ -232,16 +204,12 @@ class Writer:
         self.failpoints = {} if failpoints == "-" else dict(f.partition("=")[::2] for f in failpoints.split(","))
         self.segment: Segment | None = None
         self.failed = 0  # errno of the failed log write or sync
-        # Open object directories: a pack is made in its directory, not walked to from the root.
-        self.dirs = DirectoryFds(root)
         self.packs = _pack.Packs()
         # The names stored in recently used directories (plain files and packs' objects), read at first use.
-        self.known: collections.OrderedDict[str, set[str]] = collections.OrderedDict()
+        self.known: collections.OrderedDict[str, Names] = collections.OrderedDict()  # directory -> name hashes
+        self.known_names = 0
         self.refreshed: set[str] = set()  # directories read again in this group (``exists``)
-        self.serial = 0
-        self.unnamed_files = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
-        self.unnamed_files = self.unnamed_files and "named-temp-files" not in self.failpoints
-        self.linkat = None if "proc-links" in self.failpoints else _libc_function("linkat")
+        self.in_log: set[str] = set()  # keys answered "created" whose packs are not made yet
         self.out = threading.Lock()
         self.lock = threading.Lock()  # guards the queues and counts below and each group's ``synced``
         self.checkpointer_wake = threading.Condition(self.lock)
@@ -333,7 +301,7 @@ class Writer:
         """
         items: list[tuple[str, bytes | None]] = []
         logged: list[bytes] | None = None  # the records to log, when some are left out
-        seen: dict[str, set[str]] = {}
+        seen: dict[str, Names] = {}
         self.refreshed.clear()
         for index, (key, _, start, end) in enumerate(records):
             if not self.exists(key, seen):
@@ -376,59 +344,50 @@ class Writer:
             self.unsynced.append(group)
             self.sync_wake.notify()
         self.groups.append(group)
-        self.prepare_packs(group)
 
-    def prepare_packs(self, group: Group) -> None:
-        """Sort a logged group's records by directory, one pack each, and prepare the packs while it syncs."""
-        items = group.items
-        by_directory: dict[str, list[int]] = {}
-        for index, (key, record) in enumerate(items):
-            if record is not None:
-                by_directory.setdefault(key.rpartition("/")[0], []).append(index)
-        group.packs = list(by_directory.items())
-        groups, prepared = self.groups, group.prepared
-        for directory, members in group.packs:
-            if groups[0].synced or len(prepared) == _PREPARED_MAX:
-                break  # answering comes first (its writers wait): the rest are prepared when named
-            prepared.append(self.prepare(self.root + os.sep + directory, pack_of(items, members)))
-
-    def exists(self, key: str, seen: dict[str, set[str]]) -> bool:
+    def exists(self, key: str, seen: dict[str, Names]) -> bool:
         """Whether ``key``'s object exists: as a file or in a pack of its directory (``seen``: the names of
-        the directories this group looked at already, checked for removal once)."""
+        the directories this group looked at already)."""
         directory, _, name = key.rpartition("/")
         names = seen.get(directory)
         if names is None:
             known = self.known
-            if self.dirs.forget_if_gone(self.root + os.sep + directory):  # removed (an old partition deleted by hand)
-                known.pop(directory, None)
             names = known.get(directory)
             if names is None:
-                names = known[directory] = self.read_names(directory)
-                if len(known) > _KNOWN_DIRECTORIES:
-                    known.popitem(last=False)
+                names = self.remember(directory, self.read_names(directory))
             else:
                 known.move_to_end(directory)
             seen[directory] = names
-        if name not in names:
+        if hash(name) not in names:
             return False
+        if key in self.in_log:  # answered, its pack not made yet
+            return True
         # The names kept only grow as packs are made: one deleted since by another process (retention, an
         # erasure) would stay. A name that seems stored is rare (a retry): the directory is read again, once
         # per group.
         if directory in self.refreshed:
             return True
         self.refreshed.add(directory)
-        names = seen[directory] = self.read_names(directory)
-        if directory in self.known:
-            self.known[directory] = names
-        return name in names
+        names = seen[directory] = self.remember(directory, self.read_names(directory))
+        return hash(name) in names
 
-    def read_names(self, directory: str) -> set[str]:
-        """The names stored in ``directory``: its files' and its packs' (at first use; kept up to date after)."""
+    def remember(self, directory: str, names: Names) -> Names:
+        """Keep ``names`` as ``directory``'s, forgetting the directories used longest ago beyond the bounds."""
+        known = self.known
+        old = known.pop(directory, None)
+        self.known_names += len(names) - (len(old) if old is not None else 0)
+        known[directory] = names
+        while len(known) > 1 and (len(known) > _KNOWN_DIRECTORIES or self.known_names > _KNOWN_NAMES):
+            self.known_names -= len(known.popitem(last=False)[1])
+        return names
+
+    def read_names(self, directory: str) -> Names:
+        """The hashes of the names stored in ``directory``: its files' and its packs' objects'."""
         try:
             plain, packed = self.packs.entries(os.path.join(self.root, directory))
         except OSError:  # no such directory (or unreadable: making the pack will tell)
-            return set()
-        return {*plain, *packed}
+            return Names()
+        return Names({hash(name) for name in (*plain, *packed)})
 
     def fail(self, code: int, segment: Segment | None) -> None:
         """(Under ``lock``.) The log's write or sync failed: refuse writes from now on, keep the segment."""
@@ -510,155 +469,30 @@ class Writer:
             self.answer(bytes(out))
 
     def finish_group(self, group: Group, out: bytearray) -> None:
-        """Name a synced group's objects (``link``) and add its outcomes to ``out``; or drop them if its sync failed.
-
-        Until the sync has returned, each object is only prepared: its content in a file without
-        a name (``O_TMPFILE``), or with a temp name where the filesystem has none. A name appears
-        only once the record is durable, so any object under its name has a durable record.
-        """
-        segment, items, prepared = group.segment, group.items, group.prepared
+        """Add a synced group's outcomes to ``out``, and its records to its segment's (made objects at the
+        checkpoint); or NOT_DURABLE for each if its sync failed."""
+        segment, items = group.segment, group.items
         if segment is None or group.error:  # nothing of it was logged, or its sync failed: nothing is durable
-            for file in prepared:
-                if file is not None:
-                    self.discard(file)
             if group.error:
                 out += bytes([FAILED, min(group.error, 255)])
             out.append(GROUP)
             out += bytes(EXISTED if v is None else NOT_DURABLE for _, v in items)
             return
-        outcomes = bytearray(EXISTED for _ in items)
-        created: list[str] = []
-        directories: list[str] = []
-        made = 0
-        durable = False
-        for number, (directory, members) in enumerate(group.packs):
-            path = self.root + os.sep + directory
-            file = prepared[number] if number < len(prepared) else self.prepare(path, pack_of(items, members))
-            pack = f"{path}{os.sep}{_pack.new_name()}"
-            outcome = DURABLE if file is None else self.publish(pack, file, functools.partial(pack_of, items, members))
-            made += len(members)
-            if outcome == CREATED:
-                created.append(pack)
-                directories.append(directory)
-                names = self.known.get(directory)
-                if names is not None:
-                    names.update(items[i][0].rpartition("/")[2] for i in members)
-            else:
-                outcome = DURABLE
-                durable = True
-            for i in members:
-                outcomes[i] = outcome
         out.append(GROUP)
-        out += outcomes
+        out += bytes(EXISTED if v is None else CREATED for _, v in items)
+        known = self.known
+        logged = [(key, record) for key, record in items if record is not None]
+        for key, _ in logged:
+            directory, _, name = key.rpartition("/")
+            names = known.get(directory)
+            if names is not None:
+                names.add(hash(name))
+                self.known_names += 1
+        self.in_log.update(key for key, _ in logged)
         with self.lock:
-            segment.made += made
-            segment.keep = segment.keep or durable
-            segment.dirs.update(directories)
-            if self.syncfs is None:
-                segment.files += created
+            segment.logged += logged
+            segment.made += len(logged)
             self.hand_over_if_done(segment)
-
-    def prepare(self, directory: str, data: bytes) -> Prepared | None:
-        """``data`` in a new file of ``directory`` that has no name yet; None if it cannot be written."""
-        file = self.prepare_in(directory, data)
-        if file is None and self.dirs.forget_if_gone(directory):
-            # Removed since we opened it (an old partition deleted by hand): make it again, once.
-            file = self.prepare_in(directory, data)
-        return file
-
-    def prepare_in(self, directory: str, data: bytes) -> Prepared | None:
-        dfd = self.dirs.open(directory, make=True)
-        if dfd is None:
-            return None
-        if self.unnamed_files:
-            try:
-                fd = os.open(".", os.O_TMPFILE | os.O_WRONLY, 0o644, dir_fd=dfd)
-            except OSError as exc:
-                if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL) or not os.path.isdir(directory):
-                    return None
-                self.unnamed_files = False  # this filesystem has none: named temp files from now on
-            else:
-                try:
-                    write_all(fd, data)
-                except OSError:
-                    os.close(fd)
-                    return None
-                return fd, ""
-        self.serial += 1
-        tmp = f"{self.tmp_prefix}{self.serial}"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                write_all(fd, data)
-            finally:
-                os.close(fd)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            return None
-        return -1, tmp
-
-    def publish(self, path: str, file: Prepared, content: Callable[[], bytes]) -> int:
-        """Give a prepared file the name ``path`` unless it exists (``link``: create-only); its outcome.
-
-        ``content`` gives its bytes again, should it have to be written anew (no ``linkat`` here after all).
-        """
-        fd, tmp = file
-        directory, _, name = path.rpartition(os.sep)
-        try:
-            for attempt in (1, 2):
-                dfd = self.dirs.open(directory, make=True)
-                if dfd is None:
-                    return DURABLE
-                try:
-                    if fd >= 0 and self.linkat is not None and self.link_by_descriptor(fd, dfd, name):
-                        return CREATED
-                    if fd >= 0:
-                        # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N names the open file.
-                        os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dfd, follow_symlinks=True)
-                    else:
-                        os.link(tmp, name, dst_dir_fd=dfd)
-                    return CREATED
-                except FileExistsError:
-                    return EXISTED
-                except OSError as exc:
-                    if attempt == 1 and self.dirs.forget_if_gone(directory):
-                        continue  # removed since we opened it (an old partition deleted by hand): make it again, once
-                    if fd >= 0 and exc.errno in (errno.ENOENT, errno.EXDEV, errno.EPERM) and os.path.isdir(directory):
-                        # No /proc, or no linkat through it: named temp files from now on.
-                        self.unnamed_files = False
-                        named = self.prepare(directory, content())
-                        return DURABLE if named is None else self.publish(path, named, content)
-                    return DURABLE
-            return DURABLE
-        finally:
-            self.discard(file)
-
-    def link_by_descriptor(self, fd: int, dfd: int, name: str) -> bool:
-        """``linkat(fd, "", dfd, name, AT_EMPTY_PATH)``: True once linked, False if not allowed here (then never
-        tried again); FileExistsError or OSError as ``os.link``. A tenth cheaper than the link of /proc/self/fd/N,
-        whose path the kernel walks through procfs."""
-        assert self.linkat is not None
-        if self.linkat(fd, b"", dfd, name.encode(), _AT_EMPTY_PATH) == 0:
-            return True
-        code = ctypes.get_errno()
-        if code == errno.EEXIST:
-            raise FileExistsError(code, os.strerror(code), name)
-        if code in (errno.ENOENT, errno.EPERM, errno.EINVAL, errno.ENOSYS) and not _removed(dfd):
-            # Before Linux 6.10 naming a file by its descriptor takes CAP_DAC_READ_SEARCH (ENOENT without it).
-            self.linkat = None
-            return False
-        raise OSError(code, os.strerror(code), name)
-
-    @staticmethod
-    def discard(file: Prepared) -> None:
-        """Let go of a prepared file (named or not, the object keeps its content if it was published)."""
-        fd, tmp = file
-        if fd >= 0:
-            os.close(fd)
-        else:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
     def hand_over_if_done(self, segment: Segment) -> None:
         """(Under ``lock``.) A closed segment whose records all have objects goes to the checkpointer."""
@@ -710,9 +544,13 @@ class Writer:
                 os.unlink(tmp)
 
     def checkpoint(self, segments: list[Segment]) -> None:
+        """Make the objects of closed segments (a pack per directory and segment), make them durable, delete the
+        segments; then merge the packs of those directories where enough are alike."""
+        directories: set[str] = set()
         while True:
             try:
-                sync_objects(self.root, [path for s in segments for path in s.files], self.syncfs)
+                files = [pack for segment in segments for pack in self.make_packs(segment, directories)]
+                sync_objects(self.root, files, self.syncfs)
             except OSError as exc:
                 sys.stderr.write(f"tallystick: checkpoint of {self.wal} failed ({exc.strerror}): will retry\n")
                 time.sleep(max(self.checkpoint_seconds, 0.1))
@@ -723,21 +561,57 @@ class Writer:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(segment.path)
         self.answer(bytes([CHECKPOINT]))
-        for directory in sorted({d for s in segments for d in s.dirs}):
+        for directory in sorted(directories):
             try:
-                _pack.compact(os.path.join(self.root, directory))
+                _pack.compact(directory)
             except OSError as exc:  # left as they are: more packs to read, nothing lost
                 sys.stderr.write(f"tallystick: compacting the packs of {directory} failed ({exc.strerror})\n")
 
+    def make_packs(self, segment: Segment, directories: set[str]) -> list[str]:
+        """Write the segment's records as one pack per directory (not synced: the caller syncs); their paths.
 
-def pack_of(items: list[tuple[str, bytes | None]], members: list[int]) -> bytes:
-    """The pack of the records ``members`` of ``items`` (a group's, all of one directory)."""
-    chosen = []
-    for i in members:
-        key, record = items[i]
-        assert record is not None
-        chosen.append((key.rpartition("/")[2], record))
-    return _pack.encode(chosen)
+        Once a segment's packs are written, they are not written again (a retry after a failed sync).
+        """
+        if segment.packed is not None:
+            return segment.packed
+        by_directory: dict[str, list[tuple[str, bytes]]] = {}
+        for key, record in segment.logged:
+            directory, _, name = key.rpartition("/")
+            by_directory.setdefault(directory, []).append((name, record))
+        made = []
+        for directory, chosen in by_directory.items():
+            path = os.path.join(self.root, directory)
+            try:
+                made.append(self.make_pack(path, chosen))
+            except OSError as exc:  # a file where the directory should be, say: the log keeps them
+                sys.stderr.write(
+                    f"tallystick: cannot make the objects of {path} ({exc.strerror}): "
+                    f"they stay in the log ({segment.path}) until a restart replays it\n"
+                )
+                segment.keep = True
+                continue
+            directories.add(path)
+        with self.lock:  # the packs are there: "already there" is read from the directory from now on
+            self.in_log.difference_update(key for key, _ in segment.logged)
+        segment.packed = made
+        segment.logged = []
+        return made
+
+    @staticmethod
+    def make_pack(path: str, chosen: list[tuple[str, bytes]]) -> str:
+        for _ in range(2):  # a directory removed between making and locking it is made again, once
+            os.makedirs(path, exist_ok=True)
+            dfd = _pack.lock(path)
+            if dfd is not None:
+                break
+        else:
+            raise FileNotFoundError(errno.ENOENT, "removed while being written to", path)
+        try:
+            name = _pack.new_name()
+            _pack.write(path, name, _pack.encode(chosen), fsync=False)
+        finally:
+            os.close(dfd)
+        return os.path.join(path, name)
 
 
 def _split(data: bytes) -> tuple[list[Record], int, bool]:

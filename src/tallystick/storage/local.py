@@ -23,6 +23,7 @@ import asyncio
 import builtins
 import contextlib
 import errno
+import heapq
 import os
 import time
 import uuid
@@ -33,7 +34,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from tallystick.storage import _pack
-from tallystick.storage._wal import WAL_DIR, Recovery, WriteAheadLog, replay_if_unlocked, segment_paths
+from tallystick.storage._wal import WAL_DIR, LogView, Recovery, WriteAheadLog, replay_if_unlocked, segment_paths
 from tallystick.storage.base import (
     InvalidStorageUrl,
     ObjectInfo,
@@ -101,6 +102,7 @@ class LocalStore(Store):
             )
         self._sweep_temp_files()
         self._packs = _pack.Packs()
+        self._log_view = LogView(self.root)
         self._located: dict[str, dict[str, tuple[str, int, int]]] = {}  # directory -> object -> (pack, ...)
 
     def _sweep_temp_files(self) -> None:
@@ -214,9 +216,21 @@ class LocalStore(Store):
             return _read_file(str(path))
         except (FileNotFoundError, NotADirectoryError):
             pass
-        data = self._from_packs(str(path.parent), path.name)
+        data = self._from_packs_or_log(key, str(path.parent), path.name)
         if data is None:
             raise ObjectNotFound(key)
+        return data
+
+    def _from_packs_or_log(self, key: str, directory: str, name: str) -> bytes | None:
+        """From a pack, else from the log (acknowledged, not yet checkpointed), else from a pack again (the
+        checkpoint may have made it and removed the segment meanwhile)."""
+        data = self._from_packs(directory, name)
+        if data is None:
+            where = self._log_view.index().get(key)
+            data = None if where is None else self._log_view.read(where)
+            if data is None:
+                self._located.pop(directory, None)
+                data = self._from_packs(directory, name)
         return data
 
     def _from_packs(self, directory: str, name: str) -> bytes | None:
@@ -251,7 +265,9 @@ class LocalStore(Store):
         self._located[directory] = located
 
     def _packed(self, directory: str, name: str) -> bool:
-        """Whether a pack of ``directory`` holds ``name`` now (listed afresh)."""
+        """Whether a pack of ``directory`` holds ``name`` now (listed afresh), or the log does."""
+        if f"{directory}/{name}"[len(str(self.root)) + 1 :] in self._log_view.index():
+            return True
         try:
             located = self._packs.entries(directory)[1]
         except (FileNotFoundError, NotADirectoryError):
@@ -261,10 +277,23 @@ class LocalStore(Store):
 
     def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectInfo]:
         # Walk only the directories that can hold keys with this prefix.
+        # The log first: a record checkpointed after this read is in a pack by the walk below.
+        logged = sorted(
+            ObjectInfo(key, length, None)
+            for key, (_, _, length) in self._log_view.index().items()
+            if key.startswith(prefix) and (start_after is None or key > start_after)
+        )
         head, _, _ = prefix.rpartition("/")
         start = self.root / head if head else self.root
-        for info in self._walk(start, head):
-            if info.key.startswith(prefix) and (start_after is None or info.key > start_after):
+        walked = (
+            info
+            for info in self._walk(start, head)
+            if info.key.startswith(prefix) and (start_after is None or info.key > start_after)
+        )
+        last = None
+        for info in heapq.merge(walked, logged, key=lambda i: i.key):  # the walk's first: it has the time
+            if info.key != last:
+                last = info.key
                 yield info
 
     def _walk(self, directory: Path, rel: str) -> Iterator[ObjectInfo]:
@@ -306,12 +335,16 @@ class LocalStore(Store):
         """A bare directory scan and the packs' indexes: no ``stat`` of each file (at a million objects,
         most of a listing's time)."""
         directory = f"{self.root}/{check_key(partition.rstrip('/'))}"
+        # The log first: a record checkpointed after this read is in a pack by the listing below.
+        logged = [
+            key for key in self._log_view.index() if key.startswith(partition) and "/" not in key[len(partition) :]
+        ]
         try:
             plain, packed = self._packs.entries(directory)
         except (FileNotFoundError, NotADirectoryError):
-            return []
+            plain, packed = [], {}
         self._remember(directory, packed)
-        return sorted(partition + name for name in {*plain, *packed})
+        return sorted({*(partition + name for name in (*plain, *packed)), *logged})
 
     def get_listed(self, key: str) -> bytes:
         """A plain ``os.read`` of the file, or the record from its pack: ``get`` (pathlib, key checks) costs
@@ -323,7 +356,7 @@ class LocalStore(Store):
             return _read_file(f"{directory}/{name}")
         except FileNotFoundError:
             pass
-        data = self._from_packs(directory, name)
+        data = self._from_packs_or_log(key, directory, name)
         if data is None:
             raise ObjectNotFound(key)
         return data
