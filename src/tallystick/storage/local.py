@@ -388,14 +388,20 @@ class LocalStore(Store):
             time.sleep(0.05)
 
     def list_dirs(self, prefix: str = "") -> builtins.list[str]:
-        try:
-            return sorted(
+        # The log first: a directory its checkpoint makes after this read is found by the scan below.
+        found: set[str] = set()
+        for key in self._log_view.index():
+            if key.startswith(prefix):
+                head, slash, _ = key[len(prefix) :].partition("/")
+                if slash:
+                    found.add(head)
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            found.update(
                 e.name
                 for e in os.scandir(self.root / prefix)
                 if e.is_dir(follow_symlinks=False) and not (not prefix and e.name.startswith("."))
             )
-        except (FileNotFoundError, NotADirectoryError):
-            return []
+        return sorted(found)
 
     def delete(self, key: str) -> bool:
         return self.delete_many([key]) > 0
