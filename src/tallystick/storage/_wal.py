@@ -790,10 +790,12 @@ class LogView:
     A server answers once a record is synced in the log; its pack is made at the next checkpoint
     (``checkpoint_seconds``). So that every process reads an acknowledged session at once, the
     store's readers look here too. Segments are only ever appended to (over zeros written ahead),
-    so each call reads what was added since the last one, a few MiB at a time, and keeps where each
+    so each call reads what was added since the last one, a MiB at a time, and keeps where each
     record's object lies (not the object); a record still being written (cut short, or failing its
-    checksum) ends what is read until the next call. A reader may see a record whose sync has not
-    returned yet: recovery would make its object too, since it keeps every whole record of the log.
+    checksum) ends what is read until the next call. It reads no further than the running writer
+    says its log is synced (``.wal/synced``, written before anyone is answered), so readers see
+    only durable records; what a writer that died left is read whole (recovery keeps every whole
+    record of it).
     """
 
     _CHUNK = 1 << 20
@@ -818,7 +820,12 @@ class LogView:
             return {}
         read: dict[str, tuple[int, int, dict[str, tuple[int, int]]]] = {}
         merged: dict[str, tuple[str, int, int]] = {}
+        synced = self._synced()
         for name in names:
+            number = int(name.partition(".")[0])
+            if synced is not None and number > synced[0]:
+                break  # written, not synced yet
+            limit = synced[1] if synced is not None and number == synced[0] else None
             try:
                 fd = os.open(self.dir / name, os.O_RDONLY)
             except FileNotFoundError:  # checkpointed since it was listed: its packs hold it
@@ -827,7 +834,7 @@ class LogView:
                 inode = os.fstat(fd).st_ino
                 cached = self._read.get(name)
                 end, found = (cached[1], cached[2]) if cached is not None and cached[0] == inode else (0, {})
-                end = self._read_from(fd, end, found)
+                end = self._read_from(fd, end, found, limit)
                 read[name] = (inode, end, found)
             finally:
                 os.close(fd)
@@ -836,10 +843,26 @@ class LogView:
         self._read = read
         return merged
 
-    def _read_from(self, fd: int, end: int, found: dict[str, tuple[int, int]]) -> int:
-        """Index the whole records from ``end`` on into ``found``; where they end."""
+    def _synced(self) -> tuple[int, int] | None:
+        """How far a running writer has synced its log (segment number, offset); None if no writer said."""
+        try:
+            with open(self.dir / writer.SYNCED_NAME, "rb") as f:
+                raw = f.read(writer.SYNCED.size)
+        except FileNotFoundError:
+            return None
+        if len(raw) < writer.SYNCED.size:
+            return (0, 0) if not raw else None
+        number, offset = writer.SYNCED.unpack(raw)
+        return number, offset
+
+    def _read_from(self, fd: int, end: int, found: dict[str, tuple[int, int]], limit: int | None) -> int:
+        """Index the whole records from ``end`` on (up to ``limit``) into ``found``; where they end."""
         want = self._CHUNK
         while True:
+            if limit is not None:
+                want = min(want, limit - end)
+                if want <= 0:
+                    return end
             if len(self._buffer) < want:
                 self._buffer = bytearray(want)
             got = os.preadv(fd, [memoryview(self._buffer)[:want]], end)

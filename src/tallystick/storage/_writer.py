@@ -65,6 +65,8 @@ CREATED, EXISTED, DURABLE, NOT_DURABLE = 1, 0, 2, 3
 GROUP, CHECKPOINT, FAILED = 0x10, 0x20, 0x30
 SEGMENT_SUFFIX = ".log"
 SPARE_NAME = "next.spare"  # in the log's directory: not a segment until renamed to one
+SYNCED_NAME = "synced"  # in the log's directory: how far the log is synced (``Writer.mark_synced``)
+SYNCED = struct.Struct("<QQ")  # segment number, offset
 _ANSWER_EVERY = 8  # outcomes written at once when many groups are answered together
 LENGTH = struct.Struct("<I")
 HEADER = struct.Struct("<II")  # a record: payload length, crc32 of (length bytes + payload)
@@ -83,11 +85,12 @@ _KNOWN_NAMES = 8_000_000
 class Names:
     """Hashes of names, 8 bytes each: a sorted array, and a set of the ones added since it was last sorted."""
 
-    __slots__ = ("recent", "sorted")
+    __slots__ = ("inode", "recent", "sorted")
 
-    def __init__(self, hashes: Iterable[int] = ()) -> None:
+    def __init__(self, hashes: Iterable[int] = (), inode: int = 0) -> None:
         self.sorted = array.array("q", sorted(hashes))
         self.recent: set[int] = set()
+        self.inode = inode  # of the directory they were read from (0: there was none)
 
     def __contains__(self, value: int) -> bool:
         if value in self.recent:
@@ -226,6 +229,8 @@ class Writer:
         self.stopping = False
         self.closed_segments: list[Segment] = []
         self.checkpointer_done = False
+        self.synced_mark = (0, 0)
+        self.synced_fd = os.open(os.path.join(self.wal, SYNCED_NAME), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         self.spare_path = os.path.join(self.wal, SPARE_NAME)
         self.spare: str | None = None  # a zero-filled, synced file ready to be the next segment
         for path in (self.spare_path, self.spare_path + ".tmp"):  # left by a writer that was killed
@@ -353,15 +358,16 @@ class Writer:
         if names is None:
             known = self.known
             names = known.get(directory)
-            if names is None:
+            if names is None or names.inode != _inode(os.path.join(self.root, directory)):
+                # First use, or the directory was removed (and maybe made again) since: read it.
                 names = self.remember(directory, self.read_names(directory))
             else:
                 known.move_to_end(directory)
             seen[directory] = names
+        if key in self.in_log:  # answered, its pack not made yet (or it could not be made)
+            return True
         if hash(name) not in names:
             return False
-        if key in self.in_log:  # answered, its pack not made yet
-            return True
         # The names kept only grow as packs are made: one deleted since by another process (retention, an
         # erasure) would stay. A name that seems stored is rare (a retry): the directory is read again, once
         # per group.
@@ -383,11 +389,13 @@ class Writer:
 
     def read_names(self, directory: str) -> Names:
         """The hashes of the names stored in ``directory``: its files' and its packs' objects'."""
+        path = os.path.join(self.root, directory)
+        inode = _inode(path)
         try:
-            plain, packed = self.packs.entries(os.path.join(self.root, directory))
+            plain, packed = self.packs.entries(path)
         except OSError:  # no such directory (or unreadable: making the pack will tell)
             return Names()
-        return Names({hash(name) for name in (*plain, *packed)})
+        return Names({hash(name) for name in (*plain, *packed)}, inode)
 
     def fail(self, code: int, segment: Segment | None) -> None:
         """(Under ``lock``.) The log's write or sync failed: refuse writes from now on, keep the segment."""
@@ -413,6 +421,7 @@ class Writer:
                 target = self.sync_started = self.written
                 segment = self.unsynced[-1].segment  # a segment is closed only once its groups are synced
                 assert segment is not None
+                upto = segment.size
                 self.syncs_running += 1
             error = self.failed
             if not error:
@@ -427,6 +436,8 @@ class Writer:
                 self.syncs_running -= 1
                 if error:
                     self.fail(error, segment)
+                else:  # before anyone is answered: readers see what is durable, nothing else
+                    self.mark_synced(segment, upto)
                 while self.unsynced and self.unsynced[0].sequence <= target:
                     group = self.unsynced.popleft()
                     group.error = error
@@ -434,6 +445,15 @@ class Writer:
                 self.synced_wake.notify_all()
             with contextlib.suppress(BlockingIOError):  # full: the main thread has bytes to read already
                 os.write(self.synced_w, b"s")
+
+    def mark_synced(self, segment: Segment, upto: int) -> None:
+        """(Under ``lock``.) Tell readers (``_wal.LogView``) how far the log is synced: ``.wal/synced`` holds the
+        segment's number and the offset (one ``pwrite``, no sync: it is for readers of this run only)."""
+        mark = (int(os.path.basename(segment.path).partition(".")[0]), upto)
+        if mark > self.synced_mark:
+            self.synced_mark = mark
+            with contextlib.suppress(OSError):
+                os.pwrite(self.synced_fd, SYNCED.pack(*mark), 0)
 
     def sync(self, fd: int) -> None:
         gate = self.failpoints.get("sync-gate")
@@ -579,6 +599,7 @@ class Writer:
             directory, _, name = key.rpartition("/")
             by_directory.setdefault(directory, []).append((name, record))
         made = []
+        kept: set[str] = set()
         for directory, chosen in by_directory.items():
             path = os.path.join(self.root, directory)
             try:
@@ -589,10 +610,11 @@ class Writer:
                     f"they stay in the log ({segment.path}) until a restart replays it\n"
                 )
                 segment.keep = True
+                kept.update(f"{directory}/{name}" if directory else name for name, _ in chosen)
                 continue
             directories.add(path)
         with self.lock:  # the packs are there: "already there" is read from the directory from now on
-            self.in_log.difference_update(key for key, _ in segment.logged)
+            self.in_log.difference_update(key for key, _ in segment.logged if key not in kept)
         segment.packed = made
         segment.logged = []
         return made
@@ -612,6 +634,13 @@ class Writer:
         finally:
             os.close(dfd)
         return os.path.join(path, name)
+
+
+def _inode(path: str) -> int:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return 0
 
 
 def _split(data: bytes) -> tuple[list[Record], int, bool]:
