@@ -1,4 +1,9 @@
-"""Packs of the local store: many objects of a directory in one file, read, listed, deleted, compacted, recovered."""
+"""Packs of the local store: many objects of a directory in one file, read, listed, deleted, compacted, recovered.
+
+Packs are made at the log's checkpoint (one per directory and closed segment); until then an acknowledged
+object is only in the log, which every process's readers read too (``_wal.LogView``). Tests that need packs
+on disk wait for a checkpoint (``_checkpointed``).
+"""
 
 from __future__ import annotations
 
@@ -52,8 +57,8 @@ def _put_all(wal: WriteAheadLog, items: list[tuple[str, bytes]]) -> list[bool]:
 
 
 def _put_groups(wal: WriteAheadLog, groups: list[list[tuple[str, bytes]]], pause_every: int = 0) -> None:
-    """Each group written after the previous one was answered: one pack per group (and a pause of 0.1 s
-    after every ``pause_every`` groups, for checkpoints to come between them)."""
+    """Each group written after the previous one was answered (and a pause of 0.1 s after every ``pause_every``
+    groups, for checkpoints to come between them: one pack per directory and checkpointed segment)."""
 
     async def run() -> None:
         for number, items in enumerate(groups, 1):
@@ -106,13 +111,20 @@ def _run_python(script: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def _segments(wal: WriteAheadLog) -> bytes:
-    return b"".join(p.read_bytes() for p in wal.segment_paths())
+def _checkpointed(wal: WriteAheadLog, after: int = 0, timeout: float = 15) -> None:
+    """Wait for a checkpoint after the ``after``-th and for no segment to be left: every answered record is
+    in a pack."""
+    wait_until(lambda: wal.checkpoints > after and not wal.segment_paths(), timeout=timeout, what="a checkpoint")
 
 
-def _restore_segment(root: Path, data: bytes) -> None:
-    """Put the log back as a power loss before the checkpoint would have left it."""
-    (root / ".wal" / "0000000000000100.log").write_bytes(data)
+def _segments(wal: WriteAheadLog) -> list[bytes]:
+    return [p.read_bytes() for p in wal.segment_paths()]
+
+
+def _restore_segments(root: Path, segments: list[bytes]) -> None:
+    """Put the log back as a power loss before the checkpoints would have left it."""
+    for number, data in enumerate(segments, 100):
+        (root / ".wal" / f"{number:016d}.log").write_bytes(data)
 
 
 # --- 1. many sessions, few files -----------------------------------------------------------------
@@ -127,6 +139,7 @@ def test_five_hundred_concurrent_puts_leave_few_files_and_all_read_back(
     part = "sessions/app=demo/day=2026-12-03/"
     objects = {f"{part}{i:04d}.json": _content(f"s{i}", 50 + i) for i in range(500)}
     assert _put_all(wal, list(objects.items())) == [True] * 500
+    _checkpointed(wal)
     directory = tmp_path / part
     files = os.listdir(directory)
     assert len(files) <= 50, f"{len(files)} files for 500 objects"
@@ -151,14 +164,18 @@ def test_a_key_naming_a_pack_is_no_object(tmp_path: Path, open_logs: list[WriteA
     wal = _open(tmp_path, open_logs)
     objects = {f"p/d/{i}": _content(f"k{i}") for i in range(5)}
     assert _put_all(wal, list(objects.items())) == [True] * 5
-    [pack] = _packs(tmp_path / "p" / "d")
+    _checkpointed(wal)
+    packs = _packs(tmp_path / "p" / "d")
+    assert packs
     store = LocalStore(tmp_path, fsync=False)
-    with pytest.raises((ObjectNotFound, ValueError)):
-        store.get(f"p/d/{pack.name}")
-    with pytest.raises((ObjectNotFound, ValueError)):
-        store.get_listed(f"p/d/{pack.name}")
-    with contextlib.suppress(ValueError):
-        assert store.delete(f"p/d/{pack.name}") is False
+    for pack in packs:
+        with pytest.raises((ObjectNotFound, ValueError)):
+            store.get(f"p/d/{pack.name}")
+        with pytest.raises((ObjectNotFound, ValueError)):
+            store.get_listed(f"p/d/{pack.name}")
+        with contextlib.suppress(ValueError):
+            assert store.delete(f"p/d/{pack.name}") is False
+    assert _packs(tmp_path / "p" / "d") == packs
     assert all(_read(tmp_path, k) == v for k, v in objects.items())
 
 
@@ -167,10 +184,22 @@ def test_a_key_deleted_by_another_process_can_be_written_again_through_the_log(
 ) -> None:
     """A key deleted from a pack by another process (retention, a CLI) is created again by the next put through
     the log: not answered "already there" with nothing stored."""
-    wal = _open(tmp_path, open_logs)
+    wal = _open(tmp_path, open_logs, checkpoint_seconds=0.05)
     assert _put_all(wal, [("p/d/k", b"one"), ("p/d/j", b"other")]) == [True, True]
-    assert LocalStore(tmp_path, fsync=False).delete("p/d/k")
+    assert _put_all(wal, [("p/d/k", b"again")]) == [False]  # answered, not yet checkpointed: already there
+    tool = LocalStore(tmp_path, fsync=False)
+    tool.settle(timeout=20)  # what a deletion does first: the log's records become packs
+    assert wal.segment_paths() == [] and _packs(tmp_path / "p" / "d")
+    assert tool.delete("p/d/k")
+    assert _read(tmp_path, "p/d/k") is None
+    checkpoints = wal.checkpoints
     assert _put_all(wal, [("p/d/k", b"two")]) == [True]
+    assert _read(tmp_path, "p/d/k") == b"two"  # from the log
+    _checkpointed(wal, checkpoints)
+    assert _read(tmp_path, "p/d/k") == b"two"  # from its pack
+    assert _put_all(wal, [("p/d/k", b"three")]) == [False]
+    assert _read(tmp_path, "p/d/j") == b"other"
+    wal.close()
     assert _read(tmp_path, "p/d/k") == b"two"
 
 
@@ -300,9 +329,9 @@ def test_deleted_objects_leave_no_trace_and_their_pack_mates_stay(
     dup_file, dup_packed = _content("dup-file"), _content("dup-packed")
     assert tool.put_if_absent("s/d/dup", dup_file)
     assert _put_all(wal, [("s/d/dup", dup_packed), ("s/d/c0", _content("c0"))]) == [True, True]
+    _checkpointed(wal)  # deletions do not wait for a checkpoint (see _wal.py): their callers settle() first
     assert (root / "s" / "d" / "dup").read_bytes() == dup_file  # both copies exist
     assert any(_index(p) and "dup" in (_index(p) or {}) for p in _packs(root / "s" / "d"))
-    wait_until(lambda: not wal.segment_paths(), timeout=10, what="the checkpoint")  # deletes wait for none (doc)
     objects = {**first, **second}
     store = LocalStore(root, fsync=False)
     assert store.delete("s/d/a0") is True
@@ -406,14 +435,19 @@ def test_deletion_in_another_process_during_compaction_loses_and_revives_nothing
 # --- 6. recovery --------------------------------------------------------------------------------------
 
 
-def _three_packs(root: Path, logs: list[WriteAheadLog]) -> tuple[dict[str, bytes], bytes, list[Path]]:
-    """Three groups of r/d written (three packs), the log closed; its segments' bytes as they were before."""
-    wal = _open(root, logs, checkpoint_seconds=3600)
+def _three_packs(root: Path, logs: list[WriteAheadLog]) -> tuple[dict[str, bytes], list[bytes], list[Path]]:
+    """Three groups of r/d, each written by a server that then stopped (its checkpoint made one pack of it);
+    the log's segments as they were before each checkpoint, oldest first."""
     groups = [[(f"r/d/g{g}-{i}", _content(f"g{g}-{i}")) for i in range(4)] for g in range(3)]
-    _put_groups(wal, groups)
-    segments = _segments(wal)
-    assert segments
-    wal.close()
+    segments: list[bytes] = []
+    for group in groups:
+        wal = _open(root, logs, checkpoint_seconds=3600)
+        assert wal.recovery.records == 0
+        _put_groups(wal, [group])
+        [segment] = _segments(wal)
+        segments.append(segment)
+        wal.close()
+        assert wal.segment_paths() == []
     packs = _packs(root / "r" / "d")
     assert len(packs) == 3
     return {k: v for group in groups for k, v in group}, segments, packs
@@ -430,10 +464,11 @@ def test_a_pack_cut_short_is_removed_and_its_objects_replayed(tmp_path: Path, op
     objects, segments, packs = _three_packs(tmp_path, open_logs)
     broken = _holder(packs, "r/d/g1-0")
     os.truncate(broken, broken.stat().st_size // 2)
-    _restore_segment(tmp_path, segments)
+    _restore_segments(tmp_path, segments)
     reopened = _open(tmp_path, open_logs)
     assert (reopened.recovery.records, reopened.recovery.rewritten) == (12, 4)
     assert not broken.exists()
+    assert sorted(set(packs) - {broken}) == sorted(set(packs) & set(_packs(tmp_path / "r" / "d")))  # untouched
     assert all(_index(p) is not None for p in _packs(tmp_path / "r" / "d"))
     store = LocalStore(tmp_path, fsync=False)
     assert store.keys_in("r/d/") == sorted(objects)
@@ -455,7 +490,7 @@ def test_a_damaged_record_in_a_whole_pack_is_rewritten_from_the_log(
     holder.write_bytes(bytes(data))
     assert _index(holder) is not None
     assert _read(tmp_path, "r/d/g2-1") is None  # a failed checksum is not served
-    _restore_segment(tmp_path, segments)
+    _restore_segments(tmp_path, segments)
     reopened = _open(tmp_path, open_logs)
     assert (reopened.recovery.records, reopened.recovery.rewritten) == (12, 1)
     store = LocalStore(tmp_path, fsync=False)
@@ -506,6 +541,8 @@ def test_a_half_written_temp_pack_is_never_listed_and_is_removed(
     wal = _open(tmp_path, open_logs, checkpoint_seconds=0.05)
     objects = {f"t/d/{i}": _content(f"t{i}") for i in range(4)}
     assert _put_all(wal, list(objects.items())) == [True] * 4
+    _checkpointed(wal)
+    checkpoints = wal.checkpoints
     directory = tmp_path / "t" / "d"
     [pack] = _packs(directory)
     temp = directory / ".pack-tmp-0123456789abcdef"
@@ -513,15 +550,238 @@ def test_a_half_written_temp_pack_is_never_listed_and_is_removed(
     store = LocalStore(tmp_path, fsync=False)
     assert store.keys_in("t/d/") == sorted(objects)
     assert [i.key for i in store.list("")] == sorted(objects)
+    assert temp.exists()
     if cleaner == "deletion":
+        assert wal.checkpoints == checkpoints  # none since: only the deletion may have removed it
         assert store.delete("t/d/0")
         del objects["t/d/0"]
         assert not temp.exists()
     else:
         more = {f"t/d/m{i}": _content(f"m{i}") for i in range(_pack.MERGE_AT * 2)}
-        _put_groups(wal, [[item] for item in more.items()])
+        _put_groups(wal, [[item] for item in more.items()], pause_every=1)  # a checkpoint (a pack) each
         objects.update(more)
         wait_until(lambda: not temp.exists(), timeout=10, what="a compaction of t/d")
         wait_until(lambda: len(_packs(directory)) < _pack.MERGE_AT, timeout=10, what="a compaction of t/d")
     assert all(_read(tmp_path, k) == v for k, v in objects.items())
     assert LocalStore(tmp_path, fsync=False).keys_in("t/d/") == sorted(objects)
+
+
+# --- 9. acknowledged, not yet checkpointed: only in the log, read by every process ---------------------
+
+_LOG_READER = r"""
+import json, sys
+from tallystick.storage.base import ObjectNotFound
+from tallystick.storage.local import LocalStore
+
+root, *keys = sys.argv[1:]
+store = LocalStore(root, fsync=False)
+got = {}
+for key in keys:
+    try:
+        got[key] = store.get(key).decode("latin-1")
+    except ObjectNotFound:
+        got[key] = None
+result = {
+    "get": got,
+    "get_listed": {key: store.get_listed(key).decode("latin-1") for key in keys if got[key] is not None},
+    "keys_in": {p: store.keys_in(p) for p in ("l/a/", "l/b/", "l/b/c/", "l/")},
+    "list": {p: [[i.key, i.size] for i in store.list(p)] for p in ("", "l/", "l/a/", "l/b")},
+    "after": [i.key for i in store.list("l/", start_after="l/a/1")],
+    "list_dirs": {p: store.list_dirs(p) for p in ("", "l/", "l/b/", "l/a/")},
+    "put_if_absent": store.put_if_absent(keys[0], b"a tool's copy"),
+}
+print(json.dumps(result))
+"""
+
+
+def test_an_acknowledged_object_not_yet_checkpointed_is_read_by_another_process(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """Answered and synced in the log, no pack made yet (checkpoint in an hour): another process finds each
+    object through get, get_listed, keys_in, list and list_dirs, as it will once checkpointed, and a tool's
+    put_if_absent without the log refuses the key."""
+    root = tmp_path / "store"
+    wal = _open(root, open_logs, checkpoint_seconds=3600)
+    objects = {
+        "l/a/0": _content("a0"),
+        "l/a/1": _content("a1", 3 << 20),  # longer than what LogView reads at once
+        "l/a/2": b"",
+        "l/b/c/x": _content("x"),
+        "l/b/y": _content("y", 1 << 20),
+        "top": _content("top"),
+    }
+    items = list(objects.items())
+    _put_groups(wal, [items[:3], items[3:]])
+    assert wal.checkpoints == 0 and wal.segment_paths()
+    assert not (root / "l").exists()  # nothing but the log holds them
+
+    def expected() -> dict[str, Any]:
+        keys = sorted(objects)
+        return {
+            "get": {k: v.decode("latin-1") for k, v in objects.items()},
+            "get_listed": {k: v.decode("latin-1") for k, v in objects.items()},
+            "keys_in": {
+                "l/a/": ["l/a/0", "l/a/1", "l/a/2"],
+                "l/b/": ["l/b/y"],
+                "l/b/c/": ["l/b/c/x"],
+                "l/": [],
+            },
+            "list": {p: [[k, len(objects[k])] for k in keys if k.startswith(p)] for p in ("", "l/", "l/a/", "l/b")},
+            "after": ["l/a/2", "l/b/c/x", "l/b/y"],
+            "list_dirs": {"": ["l"], "l/": ["a", "b"], "l/b/": ["c"], "l/a/": []},
+            "put_if_absent": False,
+        }
+
+    def read_elsewhere() -> dict[str, Any]:
+        reader = _run_python(_LOG_READER, str(root), *objects)
+        out, err = reader.communicate(timeout=60)
+        assert reader.returncode == 0, err
+        return dict(json.loads(out))
+
+    assert read_elsewhere() == expected()
+    assert wal.checkpoints == 0 and wal.segment_paths()  # still only in the log
+    assert not (root / "l").exists()
+    wal.close()  # the checkpoint: packs now, no log
+    assert wal.segment_paths() == [] and _packs(root / "l" / "a")
+    assert read_elsewhere() == expected()
+
+
+def test_an_acknowledged_key_is_already_there_after_its_directory_is_read_again(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """A key answered "created" and not yet checkpointed stays "already there" when a retry of another key of
+    its directory (stored on disk) made the writer read that directory again: a second write of it must not be
+    answered "created", nor replace the first one's bytes."""
+    assert LocalStore(tmp_path, fsync=False).put_if_absent("p/d/old", b"old")  # stored before (or by a tool)
+    wal = _open(tmp_path, open_logs, checkpoint_seconds=3600)
+    assert _put_all(wal, [("p/d/k", b"one")]) == [True]
+    assert _put_all(wal, [("p/d/old", b"retry")]) == [False]  # seems stored: the directory is read again
+    assert _put_all(wal, [("p/d/k", b"two")]) == [False]
+    assert _read(tmp_path, "p/d/k") == b"one"
+    wal.close()
+    assert _read(tmp_path, "p/d/k") == b"one"
+
+
+_LIVE_READER = r"""
+import json, os, sys, time
+from tallystick.storage.local import LocalStore
+
+root, acked_path, done_path, ready_path = sys.argv[1:5]
+store = LocalStore(root, fsync=False)
+open(ready_path, "w").close()
+deadline = time.monotonic() + 20
+looks = missing = wrong = 0
+most = 0
+while time.monotonic() < deadline and looks < 20000:
+    finished = os.path.exists(done_path)
+    try:
+        with open(acked_path) as f:
+            acked = int(f.read() or 0)
+    except FileNotFoundError:
+        acked = 0
+    most = max(most, acked)
+    # group g is key q/d{g // 5}/{g} (a new directory every five groups, made by the checkpoint)
+    expected = {f"q/d{g // 5:04d}/{g:05d}" for g in range(acked)}
+    check = looks % 4
+    if check == 0:
+        found = {info.key for info in store.list("q/")}
+    elif check == 1:
+        dirs = set(store.list_dirs("q/"))
+        found = {key for key in expected if key.split("/")[1] in dirs}
+    elif check == 2:  # the newest directories: some of their keys in the log, some in packs
+        newest = sorted({key.rpartition("/")[0] for key in expected})[-3:]
+        found = {key for d in newest for key in store.keys_in(d + "/")}
+        expected = {key for key in expected if key.rpartition("/")[0] in newest}
+    else:
+        found = set()
+        for key in sorted(expected)[-12:]:
+            data = store.get(key)
+            if data != key.encode().ljust(64, b"#"):
+                wrong += 1
+            found.add(key)
+        expected = set(sorted(expected)[-12:])
+    missing += len(expected - found)
+    looks += 1
+    if finished:
+        break
+print(json.dumps({"looks": looks, "missing": missing, "wrong": wrong, "most": most, "finished": finished}))
+"""
+
+
+def test_a_reader_listing_while_checkpoints_happen_never_misses_an_acknowledged_key(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """Another process lists (list, list_dirs, keys_in) and reads while checkpoints move records from the log
+    into packs of new directories every few hundredths of a second: every key acknowledged before a look is
+    found by it (in the log or in a pack), none read wrong, no exception."""
+    root = tmp_path / "store"
+    wal = _open(root, open_logs, checkpoint_seconds=0.02)
+    acked, done, ready = tmp_path / "acked", tmp_path / "done", tmp_path / "ready"
+    reader = _run_python(_LIVE_READER, str(root), str(acked), str(done), str(ready))
+    try:
+        wait_until(ready.exists, timeout=20, what="the reader to start")
+
+        async def write() -> None:
+            started = time.monotonic()
+            g = 0
+            while g < 2000 and time.monotonic() - started < 4:
+                key = f"q/d{g // 5:04d}/{g:05d}"
+                assert await wal.put(key, key.encode().ljust(64, b"#"))
+                g += 1
+                (tmp_path / "acked.tmp").write_text(str(g))
+                os.replace(tmp_path / "acked.tmp", acked)
+                await asyncio.sleep(0.002)  # checkpoints between writes: some keys in the log, some in packs
+
+        asyncio.run(write())
+        done.touch()
+        out, err = reader.communicate(timeout=60)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait()
+    assert reader.returncode == 0, err
+    result = json.loads(out)
+    assert (result["missing"], result["wrong"]) == (0, 0), result
+    assert result["finished"] and result["looks"] >= 20 and result["most"] == int(acked.read_text()), result
+    assert wal.checkpoints >= 10
+
+
+def test_many_groups_keep_the_packs_of_a_directory_bounded(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """Hundreds of groups into three directories over a hundred checkpoints: compaction keeps each directory's
+    small packs under MERGE_AT per size tier as it goes, and at the end; every object reads back."""
+    wal = _open(tmp_path, open_logs, checkpoint_seconds=0.01)
+    directories = [tmp_path / "b" / f"d{n}" for n in range(3)]
+    objects: dict[str, bytes] = {}
+    most = 0
+
+    def small_packs_per_tier(directory: Path) -> dict[int, int]:
+        tiers: dict[int, int] = {}
+        for pack in _packs(directory):
+            with contextlib.suppress(FileNotFoundError):
+                size = pack.stat().st_size
+                if size < _pack.MERGE_BELOW:
+                    tiers[_pack.tier(size)] = tiers.get(_pack.tier(size), 0) + 1
+        return tiers
+
+    async def write() -> None:
+        nonlocal most
+        for g in range(200):
+            group = {f"b/d{n}/{g:04d}-{j}": _content(f"{n}-{g}-{j}", 2000) for n in range(3) for j in range(2)}
+            assert await asyncio.gather(*(wal.put(k, v) for k, v in group.items())) == [True] * len(group)
+            objects.update(group)
+            await asyncio.sleep(0.015)  # about one segment, one checkpoint, one pack per directory a group
+            if g % 10 == 9:
+                most = max([most, *(len(_packs(d)) for d in directories)])
+
+    asyncio.run(write())
+    _checkpointed(wal)
+    assert wal.checkpoints >= 100
+    assert most <= _pack.MERGE_AT * 3 + 1, most  # below MERGE_BELOW: three tiers, each merged at MERGE_AT
+    for directory in directories:
+        assert all(count <= _pack.MERGE_AT for count in small_packs_per_tier(directory).values())
+        assert len(_packs(directory)) <= _pack.MERGE_AT * 3
+    store = LocalStore(tmp_path, fsync=False)
+    assert [i.key for i in store.list("b/")] == sorted(objects)
+    assert all(store.get(k) == v for k, v in objects.items())
+    wal.close()
+    assert all(_read(tmp_path, k) == v for k, v in objects.items())
