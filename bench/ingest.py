@@ -30,15 +30,15 @@ other load changes far less than the rates), the largest resident memory of the 
 (server and writer process) while under load, and the machine's 1-minute load average at the
 end of each phase: other processes take CPU from every phase, so compare runs at similar load
 and read the ratio, measured in the same run, rather than the absolute rates. A durable phase
-whose server CPU stays well below one core is limited by the writer's disk work (its syncs and
-file creation wait for the filesystem's journal, which other processes' syncs share), not by
-the server.
+whose server CPU stays well below one core is limited by the writer's disk work (its log syncs,
+which other processes' syncs share), not by the server.
 
-On ext4 without a journal (this machine's root filesystem), creating a file steps over every
-inode of its block group freed in the last few minutes, one buffer lookup each: just after a
-run has deleted its hundred thousand objects (this script does at the end), or other work has
-deleted many files, the writer's CPU per session can be several times its usual (measured 560
-and 770 against 110-140 us). Leave about five minutes between runs on such a filesystem.
+The writer makes no file per session: it answers once the log is synced, and each second's
+checkpoint writes one pack per partition (``storage/_pack.py``). The count of objects stored at
+the end is read through the store (packs and the log), not by counting files. On ext4 without a
+journal (this machine's root filesystem), creating a file just after many were deleted costs
+several times its usual CPU (an earlier writer, with a file per session, measured 560 and 770
+against 110-140 us per session right after a run's deletions): leave a few minutes between runs.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ import starlette
 import uvicorn
 
 from tallystick import demo
+from tallystick.storage.local import LocalStore
 
 PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
 
@@ -372,7 +373,7 @@ def main() -> int:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
-    stored = sum(len(files) for top, _, files in os.walk(workdir / "sessions") if "/." not in top[len(str(workdir)) :])
+    stored = sum(1 for _ in LocalStore(workdir / "sessions", fsync=False).list("sessions/"))  # files and packs
     sent = sum(p.requests * p.sessions_per_request for p in session_phases)
     counts = (stored, sent)
     report(args, pairs, (noop, at80, batch), peak=peak, rss=peak_rss[0], size=mean_size, counts=counts, wd=workdir)

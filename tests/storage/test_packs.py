@@ -325,6 +325,8 @@ def test_deleted_objects_leave_no_trace_and_their_pack_mates_stay(
     first = {f"s/d/a{i}": _content(f"a{i}") for i in range(5)}
     second = {f"s/d/b{i}": _content(f"b{i}") for i in range(5)}
     _put_groups(wal, [list(first.items()), list(second.items())])
+    _checkpointed(wal)  # the directory exists now: the writer reads its names at the next write there
+    assert _put_all(wal, [("s/d/c1", _content("c1"))]) == [True]
     tool = LocalStore(root, fsync=False)  # a CLI tool writing without the log while the server runs
     dup_file, dup_packed = _content("dup-file"), _content("dup-packed")
     assert tool.put_if_absent("s/d/dup", dup_file)
@@ -351,7 +353,7 @@ def test_deleted_objects_leave_no_trace_and_their_pack_mates_stay(
                 reader.get(key)
             assert key not in reader.keys_in("s/d/")
         assert all(reader.get(k) == v and reader.get_listed(k) == v for k, v in kept.items())
-        assert [i.key for i in reader.list("s/d/")] == sorted([*kept, "s/d/c0"])
+        assert [i.key for i in reader.list("s/d/")] == sorted([*kept, "s/d/c0", "s/d/c1"])
 
     check()
     wal.close()  # checkpoints and compacts

@@ -388,14 +388,17 @@ class Writer:
         return names
 
     def read_names(self, directory: str) -> Names:
-        """The hashes of the names stored in ``directory``: its files' and its packs' objects'."""
+        """The hashes of the names stored in ``directory``: its files' and its packs' objects', and those of its
+        keys answered but not in a pack yet (``in_log``)."""
         path = os.path.join(self.root, directory)
         inode = _inode(path)
+        with self.lock:  # before the disk: a key leaves ``in_log`` only once its pack is written
+            logged = {hash(name) for d, _, name in (k.rpartition("/") for k in self.in_log) if d == directory}
         try:
             plain, packed = self.packs.entries(path)
         except OSError:  # no such directory (or unreadable: making the pack will tell)
-            return Names()
-        return Names({hash(name) for name in (*plain, *packed)}, inode)
+            return Names(logged)
+        return Names(logged | {hash(name) for name in (*plain, *packed)}, inode)
 
     def fail(self, code: int, segment: Segment | None) -> None:
         """(Under ``lock``.) The log's write or sync failed: refuse writes from now on, keep the segment."""

@@ -13,8 +13,13 @@ lose the name, but the writer has not acknowledged anything yet. Readers never s
 partial objects because a name appears only once its content is complete.
 
 The ingest service writes through a write-ahead log instead (``open_log``; design note in
-``_wal.py``): many concurrent writes share one ``fdatasync`` of a log file, then become
-ordinary object files, so everything that reads the directory is unchanged.
+``_wal.py``): many concurrent writes share one ``fdatasync`` of a log file, and each second's
+checkpoint keeps a partition's new objects in one pack (``_pack.py``) rather than a file each.
+So a key is found in one of three places, and every read looks in all of them: a file of its
+own (what this class writes without the log, and every object of stores written before packs),
+a pack of its directory, or the log itself (acknowledged, not yet checkpointed: ``LogView``).
+Listings merge the three in key order and never show a pack or the log's files; a deletion
+unlinks the file and writes each pack that holds the key again without it.
 """
 
 from __future__ import annotations
