@@ -117,6 +117,7 @@ class Gate:
         self._checked = clock()
         self._reload_requested = False
         self._flushing: asyncio.Task[None] | None = None
+        self._refreshing: asyncio.Future[None] | None = None  # the tombstone refresh running, if any
         if config_path:
             self._stamp = self._file_stamp()
             with contextlib.suppress(DeclarationError):  # it was just read by load_config
@@ -216,13 +217,21 @@ class Gate:
         """Reload declarations and refresh tombstones when due; cheap when nothing is."""
         if self.maintain_now():
             return
+        # One refresh at a time, which every session that finds it due waits for: a refresh per request
+        # while one ran (each listing the store) made busy minutes of them, and seconds of waiting.
+        refreshing = self._refreshing
+        if refreshing is None or refreshing.done():
+            refreshing = self._refreshing = asyncio.ensure_future(self._refresh())
+        await asyncio.shield(refreshing)
+        if self.quarantine.dirty:
+            self._schedule_flush()
+
+    async def _refresh(self) -> None:
         try:
             await asyncio.to_thread(self.tombstones.refresh)
         except (StorageError, OSError) as exc:
             log.warning("could not read tombstones (keeping the previous ones): %s", exc)
             self.tombstones._refreshed = self.clock()
-        if self.quarantine.dirty:
-            self._schedule_flush()
 
     def reload_if_changed(self) -> bool:
         """Re-read the config file's applications if it changed or a reload was requested; whether it did."""

@@ -807,19 +807,36 @@ class LogView:
         # segment -> (inode, bytes read, key -> (offset of the object, its length))
         self._read: dict[str, tuple[int, int, dict[str, tuple[int, int]]]] = {}
 
-    def index(self) -> dict[str, tuple[str, int, int]]:
-        """Key -> (segment, offset, length) of every whole record in the log now (the oldest one of a key)."""
-        with self._lock:
-            return self._index()
+    def find(self, key: str) -> tuple[str, int, int] | None:
+        """Where the log holds ``key``'s object (segment, offset, length), or None."""
+        for name, found in self._segments():
+            where = found.get(key)
+            if where is not None:
+                return (name, *where)
+        return None
 
-    def _index(self) -> dict[str, tuple[str, int, int]]:
+    def under(self, prefix: str) -> dict[str, tuple[str, int, int]]:
+        """Key -> (segment, offset, length) of every key in the log that starts with ``prefix`` (the oldest one)."""
+        keys: dict[str, tuple[str, int, int]] = {}
+        for name, found in self._segments():
+            for key, (offset, length) in found.items():
+                if key.startswith(prefix) and key not in keys:
+                    keys[key] = (name, offset, length)
+        return keys
+
+    def _segments(self) -> list[tuple[str, dict[str, tuple[int, int]]]]:
+        """Each segment's records (key -> offset and length of its object), oldest segment first, read up to now."""
+        with self._lock:
+            self._index()
+            return [(name, found) for name, (_, _, found) in self._read.items()]
+
+    def _index(self) -> None:
         try:
             names = [p.name for p in segment_paths(self.dir)]
         except (FileNotFoundError, NotADirectoryError):
-            self._read.clear()
-            return {}
+            self._read = {}
+            return
         read: dict[str, tuple[int, int, dict[str, tuple[int, int]]]] = {}
-        merged: dict[str, tuple[str, int, int]] = {}
         synced = self._synced()
         for name in names:
             number = int(name.partition(".")[0])
@@ -838,10 +855,7 @@ class LogView:
                 read[name] = (inode, end, found)
             finally:
                 os.close(fd)
-            for key, (offset, length) in found.items():
-                merged.setdefault(key, (name, offset, length))
         self._read = read
-        return merged
 
     def _synced(self) -> tuple[int, int] | None:
         """How far a running writer has synced its log (segment number, offset); None if no writer said."""
@@ -898,7 +912,7 @@ class LogView:
                 return end
 
     def read(self, where: tuple[str, int, int]) -> bytes | None:
-        """The object at ``where`` (from ``index``); None if its segment is gone (checkpointed since)."""
+        """The object at ``where`` (from ``find`` or ``under``); None if its segment is gone (checkpointed since)."""
         name, offset, length = where
         try:
             fd = os.open(self.dir / name, os.O_RDONLY)

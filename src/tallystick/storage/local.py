@@ -231,7 +231,7 @@ class LocalStore(Store):
         checkpoint may have made it and removed the segment meanwhile)."""
         data = self._from_packs(directory, name)
         if data is None:
-            where = self._log_view.index().get(key)
+            where = self._log_view.find(key)
             data = None if where is None else self._log_view.read(where)
             if data is None:
                 self._located.pop(directory, None)
@@ -271,7 +271,7 @@ class LocalStore(Store):
 
     def _packed(self, directory: str, name: str) -> bool:
         """Whether a pack of ``directory`` holds ``name`` now (listed afresh), or the log does."""
-        if f"{directory}/{name}"[len(str(self.root)) + 1 :] in self._log_view.index():
+        if self._log_view.find(f"{directory}/{name}"[len(str(self.root)) + 1 :]) is not None:
             return True
         try:
             located = self._packs.entries(directory)[1]
@@ -285,8 +285,8 @@ class LocalStore(Store):
         # The log first: a record checkpointed after this read is in a pack by the walk below.
         logged = sorted(
             ObjectInfo(key, length, None)
-            for key, (_, _, length) in self._log_view.index().items()
-            if key.startswith(prefix) and (start_after is None or key > start_after)
+            for key, (_, _, length) in self._log_view.under(prefix).items()
+            if start_after is None or key > start_after
         )
         head, _, _ = prefix.rpartition("/")
         start = self.root / head if head else self.root
@@ -341,9 +341,7 @@ class LocalStore(Store):
         most of a listing's time)."""
         directory = f"{self.root}/{check_key(partition.rstrip('/'))}"
         # The log first: a record checkpointed after this read is in a pack by the listing below.
-        logged = [
-            key for key in self._log_view.index() if key.startswith(partition) and "/" not in key[len(partition) :]
-        ]
+        logged = [key for key in self._log_view.under(partition) if "/" not in key[len(partition) :]]
         try:
             plain, packed = self._packs.entries(directory)
         except (FileNotFoundError, NotADirectoryError):
@@ -395,11 +393,10 @@ class LocalStore(Store):
     def list_dirs(self, prefix: str = "") -> builtins.list[str]:
         # The log first: a directory its checkpoint makes after this read is found by the scan below.
         found: set[str] = set()
-        for key in self._log_view.index():
-            if key.startswith(prefix):
-                head, slash, _ = key[len(prefix) :].partition("/")
-                if slash:
-                    found.add(head)
+        for key in self._log_view.under(prefix):
+            head, slash, _ = key[len(prefix) :].partition("/")
+            if slash:
+                found.add(head)
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             found.update(
                 e.name
