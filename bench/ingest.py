@@ -33,7 +33,7 @@ and read the ratio, measured in the same run, rather than the absolute rates. A 
 whose server CPU stays well below one core is limited by the writer's disk work (its log syncs,
 which other processes' syncs share), not by the server.
 
-The writer makes no file per session: it answers once the log is synced, and each second's
+The writer makes no file per session: it answers once the log is synced, and each
 checkpoint writes one pack per partition (``storage/_pack.py``). The count of objects stored at
 the end is read through the store (packs and the log), not by counting files. On ext4 without a
 journal (this machine's root filesystem), creating a file just after many were deleted costs

@@ -112,7 +112,7 @@ Races and crash points, and why each is harmless:
   refuses writes until a restart.
 * A waiting task is cancelled (client gone): its write goes on; only the answer is dropped.
 * An object deleted (retention, a user's data) while its record is still in the log comes back
-  if the server crashes before the next checkpoint (one second) and the log is replayed; the
+  if the server crashes before the next checkpoint (two seconds) and the log is replayed; the
   retention sweep after each load deletes tombstoned users' sessions again. Deletes do not wait
   for a checkpoint: a known gap, one checkpoint wide.
 * One writer per directory: the flock makes a second server fail at start. Processes that
@@ -252,7 +252,7 @@ class WriteAheadLog:
         tmp_dir: Path,
         *,
         use_syncfs: bool | None = None,
-        checkpoint_seconds: float = 1.0,
+        checkpoint_seconds: float = 2.0,
         segment_bytes: int = 64 << 20,
         failpoints: Sequence[str] = (),
     ) -> None:

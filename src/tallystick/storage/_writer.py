@@ -688,4 +688,7 @@ if __name__ == "__main__":
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
+    # The checkpointer thread's Python work (a checkpoint's packs) must not hold the GIL for the usual 5 ms
+    # whenever the main thread wakes to answer: with 0.5 ms, answers wait less (the checkpoint is no faster).
+    sys.setswitchinterval(0.0005)
     Writer(sys.argv[1:]).run()

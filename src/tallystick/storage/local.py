@@ -13,7 +13,7 @@ lose the name, but the writer has not acknowledged anything yet. Readers never s
 partial objects because a name appears only once its content is complete.
 
 The ingest service writes through a write-ahead log instead (``open_log``; design note in
-``_wal.py``): many concurrent writes share one ``fdatasync`` of a log file, and each second's
+``_wal.py``): many concurrent writes share one ``fdatasync`` of a log file, and each
 checkpoint keeps a partition's new objects in one pack (``_pack.py``) rather than a file each.
 So a key is found in one of three places, and every read looks in all of them: a file of its
 own (what this class writes without the log, and every object of stores written before packs),
