@@ -203,6 +203,26 @@ def test_a_key_deleted_by_another_process_can_be_written_again_through_the_log(
     assert _read(tmp_path, "p/d/k") == b"two"
 
 
+def test_a_key_deleted_while_only_in_the_log_stays_deleted(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """A key deleted right after its answer, before a checkpoint made its pack (the quarantine's counts are
+    deleted and written again every few seconds, without a settle): the deletion finds it, the checkpoint does
+    not bring it back, and the next write of the key is stored, not answered "already there"."""
+    wal = _open(tmp_path, open_logs, checkpoint_seconds=0.3)
+    assert _put_all(wal, [("p/d/k", b"deleted-one"), ("p/d/j", b"other")]) == [True, True]
+    tool = LocalStore(tmp_path, fsync=False)
+    assert tool.get("p/d/k") == b"deleted-one"  # from the log
+    assert tool.delete("p/d/k")
+    assert _read(tmp_path, "p/d/k") is None
+    _checkpointed(wal)
+    assert _read(tmp_path, "p/d/k") is None
+    assert _put_all(wal, [("p/d/k", b"two")]) == [True]
+    assert _read(tmp_path, "p/d/k") == b"two"
+    wal.close()
+    assert _read(tmp_path, "p/d/k") == b"two"
+    assert _read(tmp_path, "p/d/j") == b"other"
+    assert b"deleted-one" not in _all_bytes(tmp_path)
+
+
 def test_a_key_at_the_root_written_through_the_log_is_listed(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
     """A key without a directory, written through the log (into a pack at the root), is listed as get finds it."""
     wal = _open(tmp_path, open_logs)
