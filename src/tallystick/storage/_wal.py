@@ -672,6 +672,10 @@ class _Replay:
         recovery = Recovery()
         segments = segment_paths(self.dir)
         self.sequence = int(segments[-1].name.partition(".")[0]) + 1 if segments else 1
+        # After every number an earlier run used, also one checkpointed away since: a reader keeps what it read of
+        # a segment by name and inode, and a filesystem gives a new file the inode of one deleted.
+        mark = read_synced(self.dir)
+        self.sequence = max(self.sequence, mark[0] + 1 if mark is not None else 1)
         written: list[str] = []
         kept: set[Path] = set()
         for segment in segments:
@@ -844,16 +848,7 @@ class LogView:
         return merged
 
     def _synced(self) -> tuple[int, int] | None:
-        """How far a running writer has synced its log (segment number, offset); None if no writer said."""
-        try:
-            with open(self.dir / writer.SYNCED_NAME, "rb") as f:
-                raw = f.read(writer.SYNCED.size)
-        except FileNotFoundError:
-            return None
-        if len(raw) < writer.SYNCED.size:
-            return (0, 0) if not raw else None
-        number, offset = writer.SYNCED.unpack(raw)
-        return number, offset
+        return read_synced(self.dir)
 
     def _read_from(self, fd: int, end: int, found: dict[str, tuple[int, int]], limit: int | None) -> int:
         """Index the whole records from ``end`` on (up to ``limit``) into ``found``; where they end."""
@@ -909,6 +904,19 @@ class LogView:
         finally:
             os.close(fd)
         return data if len(data) == length else None
+
+
+def read_synced(directory: Path) -> tuple[int, int] | None:
+    """How far a running writer has synced its log (segment number, offset); None if no writer said."""
+    try:
+        with open(directory / writer.SYNCED_NAME, "rb") as f:
+            raw = f.read(writer.SYNCED.size)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if len(raw) < writer.SYNCED.size:
+        return (0, 0) if not raw else None
+    number, offset = writer.SYNCED.unpack(raw)
+    return number, offset
 
 
 def segment_paths(directory: Path) -> list[Path]:

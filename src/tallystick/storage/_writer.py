@@ -229,8 +229,12 @@ class Writer:
         self.stopping = False
         self.closed_segments: list[Segment] = []
         self.checkpointer_done = False
-        self.synced_mark = (0, 0)
-        self.synced_fd = os.open(os.path.join(self.wal, SYNCED_NAME), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        # Every segment numbered below this run's first is whole (replayed, or kept by recovery: acknowledged
+        # records whose objects could not be made yet), so readers read those whole; the number also tells the
+        # next run where to go on numbering (``_wal._Replay``).
+        self.synced_mark = (self.sequence - 1, (1 << 64) - 1)
+        self.synced_fd = os.open(os.path.join(self.wal, SYNCED_NAME), os.O_RDWR | os.O_CREAT, 0o644)
+        os.pwrite(self.synced_fd, SYNCED.pack(*self.synced_mark), 0)
         self.spare_path = os.path.join(self.wal, SPARE_NAME)
         self.spare: str | None = None  # a zero-filled, synced file ready to be the next segment
         for path in (self.spare_path, self.spare_path + ".tmp"):  # left by a writer that was killed
