@@ -536,6 +536,28 @@ def test_a_record_that_cannot_be_replayed_keeps_its_segment_and_the_store_opens(
     assert reopened.segment_paths() == []
 
 
+def test_a_checkpoint_whose_sync_fails_keeps_its_segments_for_a_replay(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """A checkpoint whose sync of its packs fails keeps its segments instead of syncing again and deleting them
+    (a second sync would not report the pages the first could not write): the objects read back, later
+    checkpoints go on, and the next start replays the kept segment."""
+    wal = _open(tmp_path, open_logs, checkpoint_seconds=0.05, failpoints=["checkpoint-sync-eio"])
+    assert _put_all(wal, [("c/k", b"v")]) == [True]
+    wait_until(lambda: wal.checkpoints >= 1, timeout=10, what="a checkpoint")
+    kept = [p.name for p in wal.segment_paths()]
+    assert len(kept) == 1
+    assert stored(tmp_path, "c", "k") == b"v"
+    assert _put_all(wal, [("c/j", b"w")]) == [True]
+    wait_until(lambda: wal.checkpoints >= 2, timeout=10, what="a second checkpoint")
+    assert [p.name for p in wal.segment_paths()] == kept  # the second one synced: its segment went
+    wal.close()
+    reopened = _open(tmp_path, open_logs)
+    assert (reopened.recovery.records, reopened.recovery.rewritten) == (1, 0)
+    assert reopened.segment_paths() == []
+    assert (stored(tmp_path, "c", "k"), stored(tmp_path, "c", "j")) == (b"v", b"w")
+
+
 def test_a_kept_segment_is_read_by_readers_of_the_reopened_store(
     tmp_path: Path, open_logs: list[WriteAheadLog]
 ) -> None:

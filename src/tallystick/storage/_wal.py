@@ -100,7 +100,9 @@ Races and crash points, and why each is harmless:
   named before the old ones go, and a reader that finds a pack gone lists the directory again.
   Both hold the directory's flock, so neither undoes the other's work.
 * Crash during the checkpoint: segments are deleted only after the sync returned; a segment
-  that survives is replayed again, finding every object equal: nothing is rewritten.
+  that survives is replayed again, finding every object equal: nothing is rewritten. A sync of
+  the checkpoint that fails is not retried (a second one would not report the pages the first
+  could not write): its segments stay until a restart replays them.
 * The write or fdatasync of the log fails: that group gets StorageUnavailable (503), the files
   prepared for it are dropped unnamed, and the log refuses all later writes until a restart:
   after a failed fsync the kernel may have dropped the pages, so only a replay from disk knows
