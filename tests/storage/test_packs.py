@@ -15,6 +15,7 @@ import secrets
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,26 @@ def test_a_key_deleted_by_another_process_can_be_written_again_through_the_log(
     assert _read(tmp_path, "p/d/j") == b"other"
     wal.close()
     assert _read(tmp_path, "p/d/k") == b"two"
+
+
+def test_a_key_deleted_while_only_in_the_log_stays_deleted(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """A key deleted right after its answer, before a checkpoint made its pack (the quarantine's counts are
+    deleted and written again every few seconds, without a settle): the deletion finds it, the checkpoint does
+    not bring it back, and the next write of the key is stored, not answered "already there"."""
+    wal = _open(tmp_path, open_logs, checkpoint_seconds=0.3)
+    assert _put_all(wal, [("p/d/k", b"deleted-one"), ("p/d/j", b"other")]) == [True, True]
+    tool = LocalStore(tmp_path, fsync=False)
+    assert tool.get("p/d/k") == b"deleted-one"  # from the log
+    assert tool.delete("p/d/k")
+    assert _read(tmp_path, "p/d/k") is None
+    _checkpointed(wal)
+    assert _read(tmp_path, "p/d/k") is None
+    assert _put_all(wal, [("p/d/k", b"two")]) == [True]
+    assert _read(tmp_path, "p/d/k") == b"two"
+    wal.close()
+    assert _read(tmp_path, "p/d/k") == b"two"
+    assert _read(tmp_path, "p/d/j") == b"other"
+    assert b"deleted-one" not in _all_bytes(tmp_path)
 
 
 def test_a_key_at_the_root_written_through_the_log_is_listed(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
@@ -787,3 +808,51 @@ def test_many_groups_keep_the_packs_of_a_directory_bounded(tmp_path: Path, open_
     assert all(store.get(k) == v for k, v in objects.items())
     wal.close()
     assert all(_read(tmp_path, k) == v for k, v in objects.items())
+
+
+# --- 10. malformed packs -------------------------------------------------------------------------------------
+
+
+def _crafted_pack(body: bytes, entries: list[tuple[int, int, str]]) -> bytes:
+    """A pack whose footer and index check out (their checksum right), around any ``body``."""
+    index = b"".join(_pack.ENTRY.pack(offset, length, len(name)) + name.encode() for offset, length, name in entries)
+    return body + index + _pack.FOOTER.pack(len(body), zlib.crc32(index), len(entries), _pack.MAGIC)
+
+
+def _nonsense_packs(directory: Path, copies: int) -> None:
+    """Packs with a whole index pointing at nonsense (each record's checksum right): a record too short to hold a
+    key, one whose key is longer than the record, and an object past the end of the file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    keyless = _pack.HEADER.pack(0, zlib.crc32(bytes(4))) + b".."  # a payload of 0 bytes, with its right crc
+    length = (2).to_bytes(4, "little")
+    too_long = length + zlib.crc32(b"\xe8\x03", zlib.crc32(length)).to_bytes(4, "little") + b"\xe8\x03"  # key: 1000 B
+    for n in range(copies):
+        (directory / f".pack-short-{n}").write_bytes(_crafted_pack(keyless, [(0, 0, "short")]))
+        (directory / f".pack-long-{n}").write_bytes(_crafted_pack(too_long, [(0, 0, "long")]))
+        (directory / f".pack-far-{n}").write_bytes(_crafted_pack(b"", [(1 << 40, 5, "far")]))
+
+
+def test_packs_whose_index_points_at_nonsense_raise_nothing_and_hold_nothing(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """Packs whose index checks out but points at nonsense: get finds no object in them, listing, deletion and
+    compaction raise nothing, and the writer's checkpoints (which compact that directory) go on."""
+    _nonsense_packs(tmp_path / "g" / "x", 1)
+    _nonsense_packs(tmp_path / "g" / "d", 3)  # 9 small packs: the writer's checkpoint compacts them
+    store = LocalStore(tmp_path, fsync=False)
+    for key in ("g/x/short", "g/x/long", "g/x/far", "g/d/short", "g/d/long", "g/d/far"):
+        with pytest.raises(ObjectNotFound):
+            store.get(key)
+        with pytest.raises(ObjectNotFound):
+            store.get_listed(key)
+    list(store.list("g/"))
+    store.keys_in("g/x/")
+    store.delete_many(["g/x/short", "g/x/long", "g/x/far"])
+    wal = _open(tmp_path, open_logs, checkpoint_seconds=0.05)
+    assert _put_all(wal, [("g/d/new", b"new")]) == [True]
+    _checkpointed(wal, timeout=5)
+    checkpoints = wal.checkpoints
+    assert _put_all(wal, [("g/d/newer", b"newer")]) == [True]
+    _checkpointed(wal, checkpoints, timeout=5)  # the checkpointer outlived the compaction of g/d
+    assert (_read(tmp_path, "g/d/new"), _read(tmp_path, "g/d/newer")) == (b"new", b"newer")
+    _pack.compact(str(tmp_path / "g" / "d"))

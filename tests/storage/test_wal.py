@@ -536,6 +536,64 @@ def test_a_record_that_cannot_be_replayed_keeps_its_segment_and_the_store_opens(
     assert reopened.segment_paths() == []
 
 
+def test_a_checkpoint_whose_sync_fails_keeps_its_segments_for_a_replay(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """A checkpoint whose sync of its packs fails keeps its segments instead of syncing again and deleting them
+    (a second sync would not report the pages the first could not write): the objects read back, later
+    checkpoints go on, and the next start replays the kept segment."""
+    wal = _open(tmp_path, open_logs, checkpoint_seconds=0.05, failpoints=["checkpoint-sync-eio"])
+    assert _put_all(wal, [("c/k", b"v")]) == [True]
+    wait_until(lambda: wal.checkpoints >= 1, timeout=10, what="a checkpoint")
+    kept = [p.name for p in wal.segment_paths()]
+    assert len(kept) == 1
+    assert stored(tmp_path, "c", "k") == b"v"
+    assert _put_all(wal, [("c/j", b"w")]) == [True]
+    wait_until(lambda: wal.checkpoints >= 2, timeout=10, what="a second checkpoint")
+    assert [p.name for p in wal.segment_paths()] == kept  # the second one synced: its segment went
+    wal.close()
+    reopened = _open(tmp_path, open_logs)
+    assert (reopened.recovery.records, reopened.recovery.rewritten) == (1, 0)
+    assert reopened.segment_paths() == []
+    assert (stored(tmp_path, "c", "k"), stored(tmp_path, "c", "j")) == (b"v", b"w")
+
+
+def test_a_kept_segment_is_read_by_readers_of_the_reopened_store(
+    tmp_path: Path, open_logs: list[WriteAheadLog]
+) -> None:
+    """Records recovery could not make into objects (their segment kept) were acknowledged by an earlier run:
+    readers of the reopened store find them in the log at once, not only after the new writer's first sync."""
+    (tmp_path / "blocked").write_bytes(b"a file where a directory should be")
+    _segment(tmp_path, "0000000000000003.log", encode_record("blocked/k", b"v") + encode_record("fine/k", b"w"))
+    wal = _open(tmp_path, open_logs)
+    assert wal.recovery.unwritable == 1
+    wait_until((tmp_path / ".wal" / "synced").exists, timeout=10, what="the writer process to start")
+    wait_until(lambda: stored(tmp_path, "blocked", "k") == b"v", timeout=3, what="blocked/k read from the log")
+    assert _put_all(wal, [("fine/j", b"x")]) == [True]
+    assert stored(tmp_path, "blocked", "k") == b"v"
+
+
+def test_segment_numbers_go_on_across_restarts(tmp_path: Path, open_logs: list[WriteAheadLog]) -> None:
+    """A reopened log numbers its segments after those of earlier runs, even ones checkpointed away: a reader
+    keeps what it read of a segment by name and inode (which the filesystem reuses), so a name used again could
+    show it an old run's keys at the new segment's offsets, and hide the new ones."""
+    wal = _open(tmp_path, open_logs, checkpoint_seconds=3600)
+    assert _put_all(wal, [("a/1", b"one")]) == [True]
+    [first] = wal.segment_paths()
+    reader = LocalStore(tmp_path, fsync=False)
+    assert reader.get("a/1") == b"one"  # from the log
+    wal.close()
+    for _ in range(2):  # runs that write nothing
+        wal = _open(tmp_path, open_logs, checkpoint_seconds=3600)
+        wal.close()
+    wal = _open(tmp_path, open_logs, checkpoint_seconds=3600)
+    assert _put_all(wal, [("a/2", b"two")]) == [True]
+    [second] = wal.segment_paths()
+    assert int(second.name.partition(".")[0]) > int(first.name.partition(".")[0])
+    assert reader.keys_in("a/") == ["a/1", "a/2"]
+    assert reader.get("a/2") == b"two"
+
+
 def _tmp(root: Path) -> Path:
     (root / ".tmp").mkdir(parents=True, exist_ok=True)
     return root / ".tmp"

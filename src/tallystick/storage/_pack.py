@@ -96,6 +96,8 @@ def read_index(fd: int, size: int) -> Index | None:
         for _ in range(count):
             offset, length, name_length = ENTRY.unpack_from(raw, pos)
             pos += ENTRY.size
+            if offset + HEADER.size + KEY_LENGTH.size + length > start:  # not among the records
+                return None
             index[raw[pos : pos + name_length].decode()] = (offset, length)
             pos += name_length
     except (struct.error, UnicodeDecodeError):
@@ -109,12 +111,14 @@ def read_object(fd: int, offset: int, length: int) -> bytes | None:
     if len(head) < HEADER.size:
         return None
     payload_length, crc = HEADER.unpack(head)
+    if not KEY_LENGTH.size + length <= payload_length <= KEY_LENGTH.size + 0xFFFF + length:
+        return None  # not this object's record (and no read of up to 4 GiB for it)
     payload = os.pread(fd, payload_length, offset + HEADER.size)
     if len(payload) != payload_length or zlib.crc32(payload, zlib.crc32(head[:4])) != crc:
         return None
     (key_length,) = KEY_LENGTH.unpack_from(payload)
     data = payload[KEY_LENGTH.size + key_length :]
-    return data if len(data) == length else None
+    return data if KEY_LENGTH.size + key_length + length == payload_length else None
 
 
 def records(data: bytes, index: Index) -> Iterator[tuple[str, bytes]]:
@@ -123,7 +127,11 @@ def records(data: bytes, index: Index) -> Iterator[tuple[str, bytes]]:
         payload_length, crc = HEADER.unpack_from(data, offset)
         end = offset + HEADER.size + payload_length
         record = data[offset:end]
-        if len(record) == end - offset and zlib.crc32(record[HEADER.size :], zlib.crc32(record[:4])) == crc:
+        if payload_length < KEY_LENGTH.size or len(record) != end - offset:
+            continue  # too short to hold a key, or cut short
+        if zlib.crc32(record[HEADER.size :], zlib.crc32(record[:4])) != crc:
+            continue
+        if KEY_LENGTH.unpack_from(record, HEADER.size)[0] <= payload_length - KEY_LENGTH.size:
             yield name, record
 
 

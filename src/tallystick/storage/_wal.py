@@ -100,7 +100,9 @@ Races and crash points, and why each is harmless:
   named before the old ones go, and a reader that finds a pack gone lists the directory again.
   Both hold the directory's flock, so neither undoes the other's work.
 * Crash during the checkpoint: segments are deleted only after the sync returned; a segment
-  that survives is replayed again, finding every object equal: nothing is rewritten.
+  that survives is replayed again, finding every object equal: nothing is rewritten. A sync of
+  the checkpoint that fails is not retried (a second one would not report the pages the first
+  could not write): its segments stay until a restart replays them.
 * The write or fdatasync of the log fails: that group gets StorageUnavailable (503), the files
   prepared for it are dropped unnamed, and the log refuses all later writes until a restart:
   after a failed fsync the kernel may have dropped the pages, so only a replay from disk knows
@@ -672,6 +674,10 @@ class _Replay:
         recovery = Recovery()
         segments = segment_paths(self.dir)
         self.sequence = int(segments[-1].name.partition(".")[0]) + 1 if segments else 1
+        # After every number an earlier run used, also one checkpointed away since: a reader keeps what it read of
+        # a segment by name and inode, and a filesystem gives a new file the inode of one deleted.
+        mark = read_synced(self.dir)
+        self.sequence = max(self.sequence, mark[0] + 1 if mark is not None else 1)
         written: list[str] = []
         kept: set[Path] = set()
         for segment in segments:
@@ -858,16 +864,7 @@ class LogView:
         self._read = read
 
     def _synced(self) -> tuple[int, int] | None:
-        """How far a running writer has synced its log (segment number, offset); None if no writer said."""
-        try:
-            with open(self.dir / writer.SYNCED_NAME, "rb") as f:
-                raw = f.read(writer.SYNCED.size)
-        except FileNotFoundError:
-            return None
-        if len(raw) < writer.SYNCED.size:
-            return (0, 0) if not raw else None
-        number, offset = writer.SYNCED.unpack(raw)
-        return number, offset
+        return read_synced(self.dir)
 
     def _read_from(self, fd: int, end: int, found: dict[str, tuple[int, int]], limit: int | None) -> int:
         """Index the whole records from ``end`` on (up to ``limit``) into ``found``; where they end."""
@@ -923,6 +920,19 @@ class LogView:
         finally:
             os.close(fd)
         return data if len(data) == length else None
+
+
+def read_synced(directory: Path) -> tuple[int, int] | None:
+    """How far a running writer has synced its log (segment number, offset); None if no writer said."""
+    try:
+        with open(directory / writer.SYNCED_NAME, "rb") as f:
+            raw = f.read(writer.SYNCED.size)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if len(raw) < writer.SYNCED.size:
+        return (0, 0) if not raw else None
+    number, offset = writer.SYNCED.unpack(raw)
+    return number, offset
 
 
 def segment_paths(directory: Path) -> list[Path]:

@@ -35,7 +35,7 @@ to where enough are alike (``_pack.compact``). A segment is closed only once no 
 ``FAILPOINTS`` (comma-separated, for tests only; "-" for none): ``sync-eio`` makes every log sync
 fail with EIO; ``exit-after-sync`` exits right after the first sync, before answering;
 ``sync-gate=DIR`` creates ``DIR/waiting`` and ``DIR/waiting-<thread>`` before each sync and
-waits for ``DIR/go``.
+waits for ``DIR/go``; ``checkpoint-sync-eio`` makes the first checkpoint's sync of its packs fail with EIO.
 """
 
 from __future__ import annotations
@@ -229,8 +229,12 @@ class Writer:
         self.stopping = False
         self.closed_segments: list[Segment] = []
         self.checkpointer_done = False
-        self.synced_mark = (0, 0)
-        self.synced_fd = os.open(os.path.join(self.wal, SYNCED_NAME), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        # Every segment numbered below this run's first is whole (replayed, or kept by recovery: acknowledged
+        # records whose objects could not be made yet), so readers read those whole; the number also tells the
+        # next run where to go on numbering (``_wal._Replay``).
+        self.synced_mark = (self.sequence - 1, (1 << 64) - 1)
+        self.synced_fd = os.open(os.path.join(self.wal, SYNCED_NAME), os.O_RDWR | os.O_CREAT, 0o644)
+        os.pwrite(self.synced_fd, SYNCED.pack(*self.synced_mark), 0)
         self.spare_path = os.path.join(self.wal, SPARE_NAME)
         self.spare: str | None = None  # a zero-filled, synced file ready to be the next segment
         for path in (self.spare_path, self.spare_path + ".tmp"):  # left by a writer that was killed
@@ -570,15 +574,20 @@ class Writer:
         """Make the objects of closed segments (a pack per directory and segment), make them durable, delete the
         segments; then merge the packs of those directories where enough are alike."""
         directories: set[str] = set()
-        while True:
-            try:
-                files = [pack for segment in segments for pack in self.make_packs(segment, directories)]
-                sync_objects(self.root, files, self.syncfs)
-            except OSError as exc:
-                sys.stderr.write(f"tallystick: checkpoint of {self.wal} failed ({exc.strerror}): will retry\n")
-                time.sleep(max(self.checkpoint_seconds, 0.1))
-                continue
-            break
+        files = [pack for segment in segments for pack in self.make_packs(segment, directories)]
+        try:
+            if self.failpoints.pop("checkpoint-sync-eio", None) is not None:
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+            sync_objects(self.root, files, self.syncfs)
+        except OSError as exc:
+            # Not retried: the kernel may have dropped the pages it could not write, and a second sync would
+            # not say so. Only a replay of the log knows what is durable: the segments stay for the next start.
+            sys.stderr.write(
+                f"tallystick: the checkpoint of {self.wal} could not sync its packs ({exc.strerror}): "
+                "its segments are kept until a restart replays them\n"
+            )
+            for segment in segments:
+                segment.keep = True
         for segment in segments:
             if not segment.keep:
                 with contextlib.suppress(FileNotFoundError):

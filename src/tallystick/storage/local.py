@@ -409,7 +409,14 @@ class LocalStore(Store):
         return self.delete_many([key]) > 0
 
     def delete_many(self, keys: Iterable[str]) -> int:
-        """Unlink the files, and write each pack holding some of ``keys`` again without them (once per pack)."""
+        """Unlink the files, and write each pack holding some of ``keys`` again without them (once per pack).
+
+        A key still only in the log (answered, not yet checkpointed) is settled first: else its record would
+        make it again at the next checkpoint, and the writer would answer a new write of it "already there"."""
+        keys = builtins.list(keys)
+        logged = self._log_view.index()
+        if any(key in logged for key in keys):
+            self.settle()
         by_directory: dict[str, builtins.list[str]] = {}
         for key in keys:
             path = self._path(key)
