@@ -34,28 +34,30 @@ A create-only write (``WriteAheadLog.put``):
    write's outcome and answer "already there"; else add the key to the pending map, append its
    record to the output buffer; the buffer goes to the writer's pipe with one write at the end of
    the loop iteration (every request that was ready then shares it), or with the eighth record.
-2. The writer reads whatever has arrived (a group). A record whose object exists (a file, or
-   in a pack of its directory: the writer keeps the names of the directories it used last) is
-   answered "already there" and left out; the rest are appended to the current segment with one
-   ``write``. One ``fdatasync`` covers every group written before it started, up to two of them
-   at once (two sync threads); the records are durable once one covering them returns.
-3. Then it makes the objects: the group's records of each directory go into one pack
-   (``_pack.py``: the records as logged, and an index). While the log syncs, a pack's content
-   goes into a file without a name (``O_TMPFILE``; elsewhere a temp file); once the sync has
-   returned, ``link()`` gives it a new ``.pack-`` name (no fsync), so ``get``/``list`` and other
-   processes (the loader, the CLI) see complete objects right after the answer, and only
-   objects whose records are durable. One file for a group of sessions, where a file per
-   session cost the writer about 60 us of CPU each (an inode, a name, their writeback): a
-   third of a durable request. Then it answers: one outcome byte per record, in order, one
-   write for all the groups synced by then. It reads the next groups meanwhile.
+2. The writer reads whatever has arrived (a group). A record whose object exists (a file, a
+   pack of its directory, or an answered record not in a pack yet: the writer keeps the names
+   of the directories it used last) is answered "already there" and left out; the rest are
+   appended to the current segment with one ``write``. One ``fdatasync`` covers every group
+   written before it started, up to two of them at once (two sync threads); the records are
+   durable once one covering them returns.
+3. Once a sync has returned, the writer writes how far the log is synced to ``.wal/synced``
+   (segment number and offset; no fsync: it is for readers) and answers: one outcome byte per
+   record, in order, one write for all the groups synced by then. It reads the next groups
+   meanwhile. Every reader of the store, in any process, reads the log up to that mark
+   (``LogView``) besides files and packs, so an acknowledged session is readable at once, and
+   one whose sync has not returned is not.
 4. The I/O loop reads the outcomes (``add_reader``), removes the keys from the pending map and
    wakes the waiters: the first writer of a key gets "created" (201), later ones "already
    there" (304).
-5. Checkpoint: every ``checkpoint_seconds`` the writer closes the segment; once its objects are
-   made, its checkpointer thread runs one ``syncfs`` (elsewhere: fsync of each pack and
-   directory) and deletes it: its records are durable as objects now. Then it merges the packs
-   of the directories it wrote to, once 8 of a size are there (``_pack.compact``: a new pack
-   written whole and synced, then the old ones removed), so a directory holds a few dozen packs.
+5. Checkpoint: every ``checkpoint_seconds`` (two) the writer closes the segment, and its
+   checkpointer thread makes its objects: the segment's records of each directory go into one
+   pack (``_pack.py``: the records as logged, and an index), written whole under the directory's
+   flock; then one ``syncfs`` (elsewhere: fsync of each pack and directory), and the segment is
+   deleted: its records are durable as objects now. One file per partition and checkpoint,
+   where a file per session cost the writer about 60 us of CPU each (an inode, a name, their
+   writeback): a third of a durable request. Then it merges the packs of the directories it
+   wrote to, once 8 of a size are there (``_pack.compact``: a new pack written whole and synced,
+   then the old ones removed), so a directory holds a few dozen packs.
 
 The I/O loop is the first event loop that writes (the server's; ``attach`` makes it so at
 start). Writes from other loops or threads (``put_blocking``) are handed to it; without a live

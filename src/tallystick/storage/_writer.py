@@ -592,6 +592,8 @@ class Writer:
             if not segment.keep:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(segment.path)
+        with contextlib.suppress(OSError):  # the deletions too: a segment back after a power loss brings back
+            fsync_path(self.wal, directory=True)  # what was deleted after this checkpoint (``settle``)
         self.answer(bytes([CHECKPOINT]))
         for directory in sorted(directories):
             try:
