@@ -414,8 +414,7 @@ class LocalStore(Store):
         A key still only in the log (answered, not yet checkpointed) is settled first: else its record would
         make it again at the next checkpoint, and the writer would answer a new write of it "already there"."""
         keys = builtins.list(keys)
-        logged = self._log_view.index()
-        if any(key in logged for key in keys):
+        if any(self._log_view.find(key) is not None for key in keys):
             self.settle()
         by_directory: dict[str, builtins.list[str]] = {}
         for key in keys:
