@@ -50,7 +50,8 @@ MERGE_AT = 8
 MERGE_BELOW = 4 << 20
 _serial = iter(range(1 << 62))
 
-Index = dict[str, tuple[int, int]]  # name -> (offset of its record, length of its object)
+Index = dict[str, tuple[int, int]]
+Buffer = bytes | bytearray | memoryview  # name -> (offset of its record, length of its object)
 
 
 def is_pack(name: str) -> bool:
@@ -64,7 +65,12 @@ def new_name() -> str:
 
 def encode(records: Sequence[tuple[str, bytes]]) -> bytes:
     """A pack of ``records``: (name, log record) pairs, each record ``_wal.encode_record`` of the whole key."""
-    body = b"".join(record for _, record in records)
+    return b"".join(encode_parts(records))
+
+
+def encode_parts(records: Sequence[tuple[str, Buffer]]) -> list[Buffer]:
+    """``encode`` as the parts to write one after another (the records themselves, not copied; then the
+    index and footer)."""
     index = bytearray()
     offset = 0
     for name, record in records:
@@ -73,7 +79,8 @@ def encode(records: Sequence[tuple[str, bytes]]) -> bytes:
         index += ENTRY.pack(offset, len(record) - HEADER.size - KEY_LENGTH.size - key_length, len(raw))
         index += raw
         offset += len(record)
-    return b"".join((body, index, FOOTER.pack(len(body), zlib.crc32(index), len(records), MAGIC)))
+    footer = FOOTER.pack(offset, zlib.crc32(index), len(records), MAGIC)
+    return [*(record for _, record in records), bytes(index) + footer]
 
 
 def read_index(fd: int, size: int) -> Index | None:
@@ -237,7 +244,7 @@ def _read_whole(path: str) -> tuple[bytes, Index] | None:
         os.close(fd)
 
 
-def write(directory: str, name: str, content: bytes, *, fsync: bool = True) -> None:
+def write(directory: str, name: str, content: Buffer | Sequence[Buffer], *, fsync: bool = True) -> None:
     """Put ``content`` under ``directory/name`` whole: a temp file in the same directory, synced, renamed.
 
     Only under the directory's ``lock``: whoever holds it removes temp files it finds (``drop_temp_files``).
@@ -245,9 +252,7 @@ def write(directory: str, name: str, content: bytes, *, fsync: bool = True) -> N
     tmp = f"{directory}/{_TMP_PREFIX}{secrets.token_hex(8)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        view = memoryview(content)
-        while view:
-            view = view[os.write(fd, view) :]
+        _write_parts(fd, [content] if isinstance(content, bytes | bytearray | memoryview) else content)
         if fsync:
             os.fsync(fd)
     except BaseException:
@@ -257,6 +262,21 @@ def write(directory: str, name: str, content: bytes, *, fsync: bool = True) -> N
         raise
     os.close(fd)
     os.replace(tmp, f"{directory}/{name}")
+
+
+def _write_parts(fd: int, parts: Sequence[Buffer]) -> None:
+    """Write ``parts`` one after another, a few hundred per system call (``writev``)."""
+    views = [memoryview(part) for part in parts if len(part)]
+    first = 0
+    while first < len(views):
+        written = os.writev(fd, views[first : first + 512])
+        while written and first < len(views):
+            if written >= len(views[first]):
+                written -= len(views[first])
+                first += 1
+            else:
+                views[first] = views[first][written:]
+                written = 0
 
 
 def _fsync_directory(fd: int, fsync: bool) -> None:

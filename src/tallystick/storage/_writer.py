@@ -46,6 +46,7 @@ import collections
 import contextlib
 import ctypes
 import errno
+import mmap
 import os
 import select
 import signal
@@ -101,7 +102,7 @@ class Names:
 
     def add(self, value: int) -> None:
         self.recent.add(value)
-        if len(self.recent) >= 1024:
+        if len(self.recent) >= max(64, len(self.sorted) >> 3):  # an eighth: each name sorted again about 8 times
             self.sorted = array.array("q", sorted((*self.sorted, *self.recent)))
             self.recent = set()
 
@@ -175,20 +176,21 @@ class Segment:
         self.made = 0  # records whose outcome has been answered
         self.closed = False
         self.keep = False  # holds a record whose object could not be made: leave it for recovery
-        self.logged: list[tuple[str, bytes]] = []  # (key, record) of its answered records, for its packs
+        self.logged: list[tuple[str, int, int]] = []  # (key, offset, length) of its answered records, for its packs
         self.packed: list[str] | None = None  # the packs made of it, once they are
 
 
 class Group:
     """Records read at once: logged with one write and one sync, answered together."""
 
-    __slots__ = ("error", "items", "segment", "sequence", "synced")
+    __slots__ = ("base", "error", "items", "segment", "sequence", "synced")
 
     def __init__(
-        self, segment: Segment | None, items: list[tuple[str, bytes | None]], *, synced: bool = False, error: int = 0
+        self, segment: Segment | None, items: list[tuple[str, int | None]], *, synced: bool = False, error: int = 0
     ) -> None:
         self.segment = segment  # None: nothing of it was logged (the log failed)
-        self.items = items  # (key, its log record, or None: it exists, answered EXISTED)
+        self.items = items  # (key, its log record's length, or None: it exists, answered EXISTED)
+        self.base = 0  # where its records start in the segment
         self.synced = synced  # a sync that covers it has returned (under ``Writer.lock``)
         self.error = error  # errno of the failed write or sync
         self.sequence = 0  # its number among the groups written to the log
@@ -308,13 +310,13 @@ class Writer:
 
         ``answer_synced`` names the objects and answers for every record once the sync has returned.
         """
-        items: list[tuple[str, bytes | None]] = []
+        items: list[tuple[str, int | None]] = []
         logged: list[bytes] | None = None  # the records to log, when some are left out
         seen: dict[str, Names] = {}
         self.refreshed.clear()
         for index, (key, _, start, end) in enumerate(records):
             if not self.exists(key, seen):
-                items.append((key, data[start:end]))
+                items.append((key, end - start))
                 if logged is not None:
                     logged.append(data[start:end])
                 continue
@@ -338,14 +340,16 @@ class Writer:
                 self.sequence += 1
                 fsync_path(self.wal, directory=True)  # its records are only as durable as its name
             segment = self.segment
-            pwrite_all(segment.fd, data, segment.size)
+            base = segment.size
+            pwrite_all(segment.fd, data, base)
         except OSError as exc:
             with self.lock:
                 self.fail(exc.errno or errno.EIO, self.segment)
             self.groups.append(Group(None, items, synced=True, error=self.failed))
             return
         group = Group(segment, items)
-        with self.lock:  # written: a sync thread syncs it, its objects are prepared meanwhile
+        group.base = base
+        with self.lock:  # written: a sync thread syncs it
             segment.size += len(data)
             segment.records += sum(1 for _, value in items if value is not None)
             self.written += 1
@@ -508,14 +512,19 @@ class Writer:
         out.append(GROUP)
         out += bytes(EXISTED if v is None else CREATED for _, v in items)
         known = self.known
-        logged = [(key, record) for key, record in items if record is not None]
-        for key, _ in logged:
+        logged = []
+        offset = group.base
+        for key, length in items:
+            if length is not None:
+                logged.append((key, offset, length))
+                offset += length
+        for key, _, _ in logged:
             directory, _, name = key.rpartition("/")
             names = known.get(directory)
             if names is not None:
                 names.add(hash(name))
                 self.known_names += 1
-        self.in_log.update(key for key, _ in logged)
+        self.in_log.update(key for key, _, _ in logged)
         with self.lock:
             segment.logged += logged
             segment.made += len(logged)
@@ -608,33 +617,45 @@ class Writer:
         """
         if segment.packed is not None:
             return segment.packed
-        by_directory: dict[str, list[tuple[str, bytes]]] = {}
-        for key, record in segment.logged:
+        by_directory: dict[str, list[tuple[str, int, int]]] = {}
+        for key, offset, length in segment.logged:
             directory, _, name = key.rpartition("/")
-            by_directory.setdefault(directory, []).append((name, record))
+            by_directory.setdefault(directory, []).append((name, offset, length))
         made = []
         kept: set[str] = set()
-        for directory, chosen in by_directory.items():
-            path = os.path.join(self.root, directory)
-            try:
-                made.append(self.make_pack(path, chosen))
-            except OSError as exc:  # a file where the directory should be, say: the log keeps them
-                sys.stderr.write(
-                    f"tallystick: cannot make the objects of {path} ({exc.strerror}): "
-                    f"they stay in the log ({segment.path}) until a restart replays it\n"
-                )
-                segment.keep = True
-                kept.update(f"{directory}/{name}" if directory else name for name, _ in chosen)
-                continue
-            directories.add(path)
+        # The records are read from the segment (mapped: the page cache has them), not kept in memory: two
+        # seconds of sessions would be tens of MB.
+        fd = os.open(segment.path, os.O_RDONLY)
+        try:
+            mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ) if by_directory else None
+        finally:
+            os.close(fd)
+        try:
+            for directory, chosen in by_directory.items():
+                assert mapped is not None
+                path = os.path.join(self.root, directory)
+                try:
+                    made.append(self.make_pack(path, mapped, chosen))
+                except OSError as exc:  # a file where the directory should be, say: the log keeps them
+                    sys.stderr.write(
+                        f"tallystick: cannot make the objects of {path} ({exc.strerror}): "
+                        f"they stay in the log ({segment.path}) until a restart replays it\n"
+                    )
+                    segment.keep = True
+                    kept.update(f"{directory}/{name}" if directory else name for name, _, _ in chosen)
+                    continue
+                directories.add(path)
+        finally:
+            if mapped is not None:
+                mapped.close()
         with self.lock:  # the packs are there: "already there" is read from the directory from now on
-            self.in_log.difference_update(key for key, _ in segment.logged if key not in kept)
+            self.in_log.difference_update(key for key, _, _ in segment.logged if key not in kept)
         segment.packed = made
         segment.logged = []
         return made
 
     @staticmethod
-    def make_pack(path: str, chosen: list[tuple[str, bytes]]) -> str:
+    def make_pack(path: str, mapped: mmap.mmap, chosen: list[tuple[str, int, int]]) -> str:
         for _ in range(2):  # a directory removed between making and locking it is made again, once
             os.makedirs(path, exist_ok=True)
             dfd = _pack.lock(path)
@@ -644,7 +665,14 @@ class Writer:
             raise FileNotFoundError(errno.ENOENT, "removed while being written to", path)
         try:
             name = _pack.new_name()
-            _pack.write(path, name, _pack.encode(chosen), fsync=False)
+            with memoryview(mapped) as view:
+                parts = _pack.encode_parts([(n, view[offset : offset + length]) for n, offset, length in chosen])
+                try:
+                    _pack.write(path, name, parts, fsync=False)
+                finally:
+                    for part in parts:
+                        if isinstance(part, memoryview):
+                            part.release()
         finally:
             os.close(dfd)
         return os.path.join(path, name)
