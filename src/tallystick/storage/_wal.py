@@ -158,12 +158,12 @@ _CLOSE = _LENGTH.pack(0)  # tells the writer to finish and exit
 _PIPE_BYTES = 1 << 20  # room for about a thousand sessions between the loop and the writer
 # Records that go to the writer at once, without waiting for the end of the loop iteration: a batch's
 # first sessions reach the writer while the server still validates the rest (the writer groups what it finds).
-# Each write wakes the writer: with 8, 32 connections' single PUTs took 4 wake-ups per loop iteration, and
-# measured (3 runs each, 32 connections, quiet) 6,818 req/s on average against 7,739 with 32.
-# Records handed to the writer at once at most: the writer starts on the first ones of a burst while this
-# loop reads the rest, and answers them while it reads the next (32 connections' PUTs came in one burst,
-# which the writer took whole while the server waited, then the other way round).
-_FLUSH_RECORDS = 8
+# Each write wakes the writer, and each group costs it a read, a write, a share of a sync and an answer. With
+# a file per session the writer was slow enough that 8 paid (it made the first files of a burst while this
+# loop read the rest); since it makes no file per session, 32 does: `bench/ingest.py --rounds 3 --seconds 10`
+# on a regular install, durable PUT / plain no-op 0.47 and 0.52 (medians of 3 rounds) with 8, 0.53 and 0.61
+# with 32, the writer's CPU per session 50-79 us against 37-48 (2026-12-03, one after another, load 1-2).
+_FLUSH_RECORDS = 32
 _ORPHAN_WAIT_SECONDS = 10.0  # how long an opening waits for a dead server's writer to exit
 
 
