@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,37 +23,14 @@ import pytest
 
 import tallystick
 from fixtures.common import wait_until
+from fixtures.wal import open_log as _open
+from fixtures.wal import put_all as _put_all
 from tallystick.storage import _pack
 from tallystick.storage._wal import WriteAheadLog
 from tallystick.storage.base import ObjectNotFound
 from tallystick.storage.local import LocalStore
 
 SRC = str(Path(tallystick.__file__).resolve().parents[1])
-
-
-@pytest.fixture
-def open_logs() -> Iterator[list[WriteAheadLog]]:
-    """WriteAheadLogs a test opened, closed afterwards."""
-    logs: list[WriteAheadLog] = []
-    yield logs
-    for wal in logs:
-        wal.close()
-
-
-def _open(root: Path, logs: list[WriteAheadLog], **options: Any) -> WriteAheadLog:
-    (root / ".tmp").mkdir(parents=True, exist_ok=True)
-    wal = WriteAheadLog(root, root / ".tmp", **options)
-    logs.append(wal)
-    return wal
-
-
-def _put_all(wal: WriteAheadLog, items: list[tuple[str, bytes]]) -> list[bool]:
-    """All of ``items`` written at once (the writer groups what arrives together)."""
-
-    async def run() -> list[bool]:
-        return await asyncio.gather(*(wal.put(k, v) for k, v in items))
-
-    return asyncio.run(run())
 
 
 def _put_groups(wal: WriteAheadLog, groups: list[list[tuple[str, bytes]]], pause_every: int = 0) -> None:

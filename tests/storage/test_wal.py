@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,8 @@ import pytest
 
 from fixtures.api import serve_in_thread
 from fixtures.common import wait_until
+from fixtures.wal import open_log as _open
+from fixtures.wal import put_all as _put_all
 from sessions import body, session
 from tallystick.storage import StorageUnavailable
 from tallystick.storage._wal import StoreLocked, WriteAheadLog, decode_records, encode_record
@@ -32,29 +33,6 @@ def stored(root: Path, *parts: str) -> bytes | None:
         return LocalStore(root, fsync=False).get("/".join(parts))
     except ObjectNotFound:
         return None
-
-
-@pytest.fixture
-def open_logs() -> Iterator[list[WriteAheadLog]]:
-    """WriteAheadLogs a test opened, closed afterwards."""
-    logs: list[WriteAheadLog] = []
-    yield logs
-    for wal in logs:
-        wal.close()
-
-
-def _open(root: Path, logs: list[WriteAheadLog], **options: Any) -> WriteAheadLog:
-    (root / ".tmp").mkdir(parents=True, exist_ok=True)
-    wal = WriteAheadLog(root, root / ".tmp", **options)
-    logs.append(wal)
-    return wal
-
-
-def _put_all(wal: WriteAheadLog, items: list[tuple[str, bytes]]) -> list[bool]:
-    async def run() -> list[bool]:
-        return await asyncio.gather(*(wal.put(k, v) for k, v in items))
-
-    return asyncio.run(run())
 
 
 def _segment(root: Path, name: str, data: bytes) -> Path:

@@ -74,13 +74,17 @@ def encode_parts(records: Sequence[tuple[str, Buffer]]) -> list[Buffer]:
     index = bytearray()
     offset = 0
     for name, record in records:
-        raw = name.encode()
-        (key_length,) = KEY_LENGTH.unpack_from(record, HEADER.size)
-        index += ENTRY.pack(offset, len(record) - HEADER.size - KEY_LENGTH.size - key_length, len(raw))
-        index += raw
+        index += _index_entry(name, record, offset)
         offset += len(record)
     footer = FOOTER.pack(offset, zlib.crc32(index), len(records), MAGIC)
     return [*(record for _, record in records), bytes(index) + footer]
+
+
+def _index_entry(name: str, record: Buffer, offset: int) -> bytes:
+    """The index's entry for ``record`` (a log record of the object ``name``) at ``offset`` in its pack."""
+    raw = name.encode()
+    (key_length,) = KEY_LENGTH.unpack_from(record, HEADER.size)
+    return ENTRY.pack(offset, len(record) - HEADER.size - KEY_LENGTH.size - key_length, len(raw)) + raw
 
 
 def read_index(fd: int, size: int) -> Index | None:
@@ -249,10 +253,19 @@ def write(directory: str, name: str, content: Buffer | Sequence[Buffer], *, fsyn
 
     Only under the directory's ``lock``: whoever holds it removes temp files it finds (``drop_temp_files``).
     """
+    with _temp_pack(directory, fsync) as (fd, tmp):
+        _write_parts(fd, [content] if isinstance(content, bytes | bytearray | memoryview) else content)
+    os.replace(tmp, f"{directory}/{name}")
+
+
+@contextlib.contextmanager
+def _temp_pack(directory: str, fsync: bool) -> Iterator[tuple[int, str]]:
+    """A new temp pack in ``directory``, open for writing: synced (with ``fsync``) and closed after the block,
+    removed if the block raises. Only under the directory's ``lock``."""
     tmp = f"{directory}/{_TMP_PREFIX}{secrets.token_hex(8)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        _write_parts(fd, [content] if isinstance(content, bytes | bytearray | memoryview) else content)
+        yield fd, tmp
         if fsync:
             os.fsync(fd)
     except BaseException:
@@ -261,7 +274,6 @@ def write(directory: str, name: str, content: Buffer | Sequence[Buffer], *, fsyn
             os.unlink(tmp)
         raise
     os.close(fd)
-    os.replace(tmp, f"{directory}/{name}")
 
 
 def _write_parts(fd: int, parts: Sequence[Buffer]) -> None:
@@ -356,10 +368,8 @@ def compact(directory: str, *, fsync: bool = True) -> int:
 
 def _merge(directory: str, packs: list[str], dfd: int, fsync: bool) -> int:
     """(Under the lock.) Write the objects of ``packs`` into one new pack, then remove them; how many went."""
-    tmp = f"{directory}/{_TMP_PREFIX}{secrets.token_hex(8)}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     merged = []
-    try:
+    with _temp_pack(directory, fsync) as (fd, tmp):
         index = bytearray()
         seen: set[str] = set()
         offset = count = 0
@@ -373,23 +383,12 @@ def _merge(directory: str, packs: list[str], dfd: int, fsync: bool) -> int:
                 if name in seen:
                     continue
                 seen.add(name)
-                raw = name.encode()
-                (key_length,) = KEY_LENGTH.unpack_from(record, HEADER.size)
-                index += ENTRY.pack(offset, len(record) - HEADER.size - KEY_LENGTH.size - key_length, len(raw))
-                index += raw
+                index += _index_entry(name, record, offset)
                 offset += len(record)
                 count += 1
                 kept.append(record)
-            _write_all(fd, b"".join(kept))
-        _write_all(fd, bytes(index) + FOOTER.pack(offset, zlib.crc32(index), count, MAGIC))
-        if fsync:
-            os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    os.close(fd)
+            _write_parts(fd, kept)
+        _write_parts(fd, [bytes(index) + FOOTER.pack(offset, zlib.crc32(index), count, MAGIC)])
     if len(merged) < 2:
         os.unlink(tmp)
         return 0
@@ -399,12 +398,6 @@ def _merge(directory: str, packs: list[str], dfd: int, fsync: bool) -> int:
         os.unlink(f"{directory}/{pack}")
     _fsync_directory(dfd, fsync)
     return len(merged)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def drop_temp_files(directory: str) -> None:

@@ -140,7 +140,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,26 +184,34 @@ def encode_record(key: str, data: bytes) -> bytes:
 
 def decode_records(data: bytes) -> tuple[list[tuple[str, bytes]], int]:
     """The complete records at the start of ``data`` and where they end (what follows is torn)."""
-    records: list[tuple[str, bytes]] = []
     view = memoryview(data)
+    records: list[tuple[str, bytes]] = []
     pos = 0
-    while pos + _HEADER.size <= len(data):
-        length, crc = _HEADER.unpack_from(data, pos)
-        start, end = pos + _HEADER.size, pos + _HEADER.size + length
-        if length < _KEY_LENGTH.size or end > len(data):
-            break
-        payload = view[start:end]
-        if zlib.crc32(payload, zlib.crc32(view[pos : pos + _LENGTH.size])) != crc:
-            break
-        (key_length,) = _KEY_LENGTH.unpack_from(payload)
-        key_end = _KEY_LENGTH.size + key_length
-        try:
-            key = check_key(bytes(payload[_KEY_LENGTH.size : key_end]).decode())
-        except (UnicodeDecodeError, ValueError):
-            break
-        records.append((key, bytes(payload[key_end:])))
+    for key, start, end in whole_records(view):
+        records.append((key, bytes(view[start:end])))
         pos = end
     return records, pos
+
+
+def whole_records(view: memoryview) -> Iterator[tuple[str, int, int]]:
+    """Each whole record at the start of ``view``, in order, as its key and where its object starts and ends;
+    up to the first one cut short, failing its checksum or naming no valid key (torn, or still being written)."""
+    pos = 0
+    while pos + _HEADER.size <= len(view):
+        length, crc = _HEADER.unpack_from(view, pos)
+        start, end = pos + _HEADER.size, pos + _HEADER.size + length
+        if length < _KEY_LENGTH.size or end > len(view):
+            return
+        if zlib.crc32(view[start:end], zlib.crc32(view[pos : pos + _LENGTH.size])) != crc:
+            return
+        (key_length,) = _KEY_LENGTH.unpack_from(view, start)
+        key_end = min(start + _KEY_LENGTH.size + key_length, end)
+        try:
+            key = check_key(bytes(view[start + _KEY_LENGTH.size : key_end]).decode())
+        except (UnicodeDecodeError, ValueError):
+            return
+        yield key, key_end, end
+        pos = end
 
 
 def _write_new_file(path: str, data: bytes) -> None:
@@ -269,7 +277,6 @@ class WriteAheadLog:
         self._prefix = f"{root}{os.sep}"
         self._tmp_prefix = f"{tmp_dir}{os.sep}w-{os.getpid()}-"
         self._serial = itertools.count()
-        self._dirs: set[str] = set()
         self._state = threading.Lock()  # guards attaching an I/O loop and closing
         self._io_loop: asyncio.AbstractEventLoop | None = None
         self._private: tuple[asyncio.AbstractEventLoop, threading.Thread] | None = None
@@ -882,22 +889,9 @@ class LogView:
             data = memoryview(self._buffer)[:got]
             if len(data) < _HEADER.size or data[: _LENGTH.size] == _CLOSE:  # the end, or zeros written ahead
                 return end
-            view = memoryview(data)
             pos = 0
-            while pos + _HEADER.size <= len(data):
-                length, crc = _HEADER.unpack_from(data, pos)
-                start, stop = pos + _HEADER.size, pos + _HEADER.size + length
-                if length < _KEY_LENGTH.size or stop > len(data):
-                    break
-                if zlib.crc32(view[start:stop], zlib.crc32(view[pos : pos + _LENGTH.size])) != crc:
-                    return end + pos  # being written: read again next time
-                (key_length,) = _KEY_LENGTH.unpack_from(data, start)
-                key_end = start + _KEY_LENGTH.size + key_length
-                try:
-                    key = bytes(view[start + _KEY_LENGTH.size : key_end]).decode()
-                except UnicodeDecodeError:
-                    return end + pos
-                found.setdefault(key, (end + key_end, stop - key_end))
+            for key, start, stop in whole_records(data):
+                found.setdefault(key, (end + start, stop - start))
                 pos = stop
             if pos == 0:  # a record longer than what was read: read it whole (or it is cut short)
                 length = _HEADER.unpack_from(data, 0)[0]

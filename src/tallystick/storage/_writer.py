@@ -198,10 +198,9 @@ class Group:
 
 class Writer:
     def __init__(self, argv: list[str]) -> None:
-        root, tmp_prefix, sequence, checkpoint, segment_bytes, syncfs, failpoints = argv
+        root, _, sequence, checkpoint, segment_bytes, syncfs, failpoints = argv  # _: TMP_PREFIX, unused since packs
         self.root = root
         self.wal = os.path.join(root, ".wal")
-        self.tmp_prefix = tmp_prefix
         self.sequence = int(sequence)
         self.checkpoint_seconds = float(checkpoint)
         self.segment_bytes = int(segment_bytes)
